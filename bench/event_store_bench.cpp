@@ -1,0 +1,184 @@
+// Event store benchmark: raw RocksDB synced writes beside coach's append
+// (group commit) and replay, in one run on one disk.
+//
+//   build/bench/event_store_bench [--dir DIR] [--seconds S]
+//
+// Prints one line per figure; the ratios compare coach's append with the raw
+// synced WriteBatch of 100 events, the best a single writer can do.
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fmt/core.h>
+#include <thread>
+
+#include "events/codec.h"
+#include "events/envelope.h"
+#include "events/event_store.h"
+#include "events/keys.h"
+
+using namespace coach;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+v1::TaskEvent sample_event(const Uuid& user, uint64_t sequence) {
+  v1::TaskEvent event;
+  event.set_task_id(new_uuid_string());
+  auto* created = event.mutable_task_created();
+  created->set_title("Write the quarterly report draft");
+  created->set_category("writing");
+  created->set_priority(2);
+  created->set_estimated_minutes(90);
+  *created->mutable_due_at() = events::to_timestamp(events::Clock::now());
+  events::stamp_envelope(event, user, sequence, events::Clock::now());
+  return event;
+}
+
+std::filesystem::path fresh_dir(const std::filesystem::path& root, const std::string& name) {
+  auto dir = root / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Synced raw RocksDB writes of `per_batch` events each; returns events/s.
+double raw_rate(const std::filesystem::path& dir, size_t per_batch, double seconds,
+                const std::string& value) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  if (!rocksdb::DB::Open(options, dir.string(), &db).ok()) return 0;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  auto user = Uuid::random();
+  uint64_t sequence = 0;
+  auto start = Clock::now();
+  while (seconds_since(start) < seconds) {
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < per_batch; ++i) batch.Put(events::keys::event_key(user, ++sequence), value);
+    db->Write(sync, &batch);
+  }
+  double rate = static_cast<double>(sequence) / seconds_since(start);
+  delete db;
+  return rate;
+}
+
+struct AppendFigures {
+  double events_per_second = 0;
+  double appends_per_group = 0;
+};
+
+// `threads` appenders, each on its own user, `per_append` events a call.
+AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, size_t per_append,
+                                double seconds) {
+  events::StoreOptions options;
+  options.path = dir.string();
+  auto store = events::EventStore::open(options);
+  if (!store) {
+    fmt::print(stderr, "open failed: {}\n", store.error().message);
+    std::exit(1);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> appended{0};
+  std::vector<std::thread> workers;
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([&] {
+      auto user = Uuid::random();
+      uint64_t version = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::vector<v1::TaskEvent> batch;
+        for (size_t i = 0; i < per_append; ++i) batch.push_back(sample_event(user, version + 1 + i));
+        auto r = (*store)->append(user, version, batch);
+        if (!r) {
+          fmt::print(stderr, "append failed: {}\n", r.error().message);
+          std::exit(1);
+        }
+        version = r->last_sequence;
+        appended.fetch_add(per_append, std::memory_order_relaxed);
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& w : workers) w.join();
+  double elapsed = seconds_since(start);
+  auto stats = (*store)->stats();
+  return {static_cast<double>(appended.load()) / elapsed,
+          static_cast<double>(stats.appends) / static_cast<double>(std::max<uint64_t>(1, stats.groups))};
+}
+
+// Writes `users` streams of `per_user` events (unsynced), then reads them back.
+void replay_rates(const std::filesystem::path& dir, int users, int per_user) {
+  events::StoreOptions options;
+  options.path = dir.string();
+  options.sync = false;
+  auto store = events::EventStore::open(options);
+  std::vector<Uuid> ids;
+  for (int u = 0; u < users; ++u) {
+    ids.push_back(Uuid::random());
+    for (int v = 0; v < per_user; v += 100) {
+      std::vector<v1::TaskEvent> batch;
+      for (int i = 0; i < 100; ++i) batch.push_back(sample_event(ids.back(), v + 1 + i));
+      if (!(*store)->append(ids.back(), v, batch)) std::exit(1);
+    }
+  }
+  (void)(*store)->flush();
+  auto start = Clock::now();
+  uint64_t read = 0;
+  for (const auto& id : ids) read += (*store)->read(id)->size();
+  double per_user_rate = static_cast<double>(read) / seconds_since(start);
+  start = Clock::now();
+  uint64_t fed = 0;
+  for (uint64_t position = 1;;) {
+    auto page = (*store)->read_feed(position, 10000);
+    if (page->entries.empty()) break;
+    fed += page->entries.size();
+    position = page->next_position;
+  }
+  double feed_rate = static_cast<double>(fed) / seconds_since(start);
+  fmt::print("replay: per-user read          {:>12.0f} events/s  ({} users x {} events, decoded)\n",
+             per_user_rate, users, per_user);
+  fmt::print("replay: all-users feed         {:>12.0f} events/s  ({} events)\n", feed_rate, fed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coach event store benchmark"};
+  std::string root = "build/bench-data";
+  double seconds = 3;
+  app.add_option("--dir", root, "scratch directory (on the disk to measure)")->capture_default_str();
+  app.add_option("--seconds", seconds, "duration of each write measurement")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto value = *events::encode_event(sample_event(Uuid::random(), 1), events::kDefaultMaxEventBytes);
+  fmt::print("event store benchmark: {} s per figure, {}-byte stored events, dir {}\n", seconds,
+             value.size(), root);
+  double single = raw_rate(fresh_dir(root, "raw-single"), 1, seconds, value);
+  fmt::print("raw rocksdb: synced single put   {:>12.0f} events/s\n", single);
+  double batch = raw_rate(fresh_dir(root, "raw-batch"), 100, seconds, value);
+  fmt::print("raw rocksdb: synced batch of 100 {:>12.0f} events/s\n", batch);
+  for (size_t per_append : {1, 10}) {
+    for (int threads : {1, 8, 64}) {
+      auto f = coach_append_rate(
+          fresh_dir(root, fmt::format("coach-{}-{}", threads, per_append)), threads, per_append,
+          seconds);
+      fmt::print(
+          "coach append: {:>2} appenders x {:>2} event{} {:>12.0f} events/s  ratio to raw batch "
+          "{:.2f}  appends per fsync {:.1f}\n",
+          threads, per_append, per_append == 1 ? " " : "s", f.events_per_second,
+          f.events_per_second / batch, f.appends_per_group);
+    }
+  }
+  replay_rates(fresh_dir(root, "replay"), 1000, 1000);
+  std::filesystem::remove_all(root);
+  return 0;
+}

@@ -1,0 +1,37 @@
+#include "events/envelope.h"
+
+#include "events/codec.h"
+
+namespace coach::events {
+
+void stamp_envelope(v1::TaskEvent& event, const Uuid& user, uint64_t sequence,
+                    Clock::time_point created_at, std::string_view idempotency_key) {
+  event.set_event_id(new_uuid_string());
+  event.set_user_id(user.to_string());
+  event.set_sequence(sequence);
+  event.set_event_type(event_type_of(event.payload_case()));
+  *event.mutable_created_at() = to_timestamp(created_at);
+  event.set_schema_version(kCurrentSchemaVersion);
+  event.set_idempotency_key(std::string(idempotency_key));
+}
+
+google::protobuf::Timestamp to_timestamp(Clock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  google::protobuf::Timestamp ts;
+  int64_t seconds = ns / 1'000'000'000;
+  int64_t nanos = ns % 1'000'000'000;
+  if (nanos < 0) {
+    nanos += 1'000'000'000;
+    --seconds;
+  }
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(nanos));
+  return ts;
+}
+
+Clock::time_point from_timestamp(const google::protobuf::Timestamp& t) {
+  auto d = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(d));
+}
+
+}  // namespace coach::events

@@ -1,0 +1,445 @@
+#include "events/event_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <deque>
+#include <mutex>
+#include <condition_variable>
+#include <unordered_map>
+
+#include "events/keys.h"
+
+namespace coach::events {
+namespace {
+
+Error io_error(const rocksdb::Status& s, std::string_view what) {
+  return make_error(Errc::io_error, std::string(what) + ": " + s.ToString());
+}
+
+// Heads of streams are cached for the group leader; beyond this many users
+// the cache starts over (it is only a cache: misses read RocksDB).
+constexpr size_t kMaxCachedHeads = 1 << 20;
+
+}  // namespace
+
+// One append waiting for, or being handled by, a group commit.
+struct EventStore::Request {
+  Uuid user;
+  uint64_t expected_version = 0;
+  std::vector<std::string> values;            // encoded events, in sequence order
+  std::vector<std::string> idempotency_keys;  // distinct, non-empty
+  std::optional<Result<AppendResult>> result;
+  bool done = false;  // guarded by the committer's mutex
+
+  // Wakes the appender waiting on this request: when it is done, or when it
+  // is handed leadership. Its own mutex, so wake-ups never contend.
+  void wake() {
+    {
+      std::lock_guard lock(wake_mu);
+      woken = true;
+    }
+    wake_cv.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(wake_mu);
+    wake_cv.wait(lock, [&] { return woken; });
+    woken = false;
+  }
+  std::mutex wake_mu;
+  std::condition_variable wake_cv;
+  bool woken = false;
+};
+
+// Leader/follower group commit. Appenders queue their request; the one that
+// finds no leader at work becomes the leader: it takes everything queued (up
+// to a limit), checks it against the stream heads, writes it as one synced
+// RocksDB WriteBatch, and wakes exactly the appenders it served. Then it hands
+// leadership to the first request still queued, if any. While a leader syncs,
+// new requests queue up for the next group, so appends per fsync grow with
+// the number of concurrent appenders. Each waiter sleeps on its own
+// condition variable: no thundering herd of wake-ups on a small machine.
+class EventStore::GroupCommitter {
+ public:
+  GroupCommitter(EventStore& store, size_t max_group_events)
+      : store_(store), max_group_events_(max_group_events) {}
+
+  Result<AppendResult> submit(Request& request) {
+    bool lead = false;
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(&request);
+      if (!leader_active_) lead = leader_active_ = true;
+    }
+    if (!lead) {
+      request.wait();  // done, or handed leadership
+      std::lock_guard lock(mu_);
+      if (request.done) return std::move(*request.result);
+    }
+    lead_until_done(request);
+    return std::move(*request.result);
+  }
+
+  // Leader-only state: touched only by the thread leading a group.
+  std::unordered_map<Uuid, uint64_t, UuidHash> heads;
+  uint64_t next_position = 1;
+
+ private:
+  void lead_until_done(Request& own) {
+    for (;;) {
+      std::vector<Request*> group;
+      {
+        std::lock_guard lock(mu_);
+        group = take_group();
+      }
+      store_.commit_group(group);
+      Request* next_leader = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        for (auto* r : group) r->done = true;
+        if (own.done) {
+          if (queue_.empty())
+            leader_active_ = false;
+          else
+            next_leader = queue_.front();
+        }
+      }
+      // The next leader first, so that its fsync overlaps these wake-ups.
+      if (next_leader) next_leader->wake();
+      for (auto* r : group)
+        if (r != &own) r->wake();
+      if (own.done) return;
+    }
+  }
+
+  std::vector<Request*> take_group() {
+    std::vector<Request*> group;
+    size_t events = 0;
+    while (!queue_.empty()) {
+      size_t n = queue_.front()->values.size();
+      if (!group.empty() && events + n > max_group_events_) break;
+      group.push_back(queue_.front());
+      queue_.pop_front();
+      events += n;
+    }
+    return group;
+  }
+
+  EventStore& store_;
+  size_t max_group_events_;
+  std::mutex mu_;
+  std::deque<Request*> queue_;
+  bool leader_active_ = false;
+};
+
+EventStore::EventStore(StoreOptions options) : options_(std::move(options)) {}
+
+EventStore::~EventStore() {
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
+  if (options.path.empty()) return make_error(Errc::invalid_argument, "store path is empty");
+  std::unique_ptr<EventStore> store(new EventStore(options));
+  if (auto s = store->open_db(); !s) return s.error();
+  auto head = store->load_feed_head();
+  if (!head) return head.error();
+  store->feed_head_ = *head;
+  store->committer_ = std::make_unique<GroupCommitter>(*store, options.max_group_events);
+  store->committer_->next_position = *head + 1;
+  return store;
+}
+
+Status EventStore::open_db() {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = !options_.read_only;
+  db_options.create_missing_column_families = !options_.read_only;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf_options},
+      {std::string(keys::kEventsFamily), cf_options},
+      {std::string(keys::kFeedFamily), cf_options},
+      {std::string(keys::kIdempotencyFamily), cf_options},
+      {std::string(keys::kSnapshotsFamily), cf_options},
+  };
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      options_.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles_, &raw)
+          : rocksdb::DB::Open(db_options, options_.path, families, &handles_, &raw);
+  if (!s.ok()) return io_error(s, "cannot open event store at " + options_.path);
+  db_.reset(raw);
+  events_cf_ = handles_[1];
+  feed_cf_ = handles_[2];
+  idempotency_cf_ = handles_[3];
+  snapshots_cf_ = handles_[4];
+  return Ok{};
+}
+
+Result<uint64_t> EventStore::load_feed_head() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
+  it->SeekToLast();
+  if (!it->status().ok()) return io_error(it->status(), "cannot read the feed head");
+  if (!it->Valid()) return uint64_t{0};
+  if (it->key().size() != 8) return make_error(Errc::corrupted, "feed key of wrong size");
+  return keys::get_u64(it->key().data());
+}
+
+Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_version,
+                                        const std::vector<v1::TaskEvent>& events) {
+  if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  if (events.empty()) return make_error(Errc::empty_batch, "append needs at least one event");
+  if (events.size() > options_.max_batch_events)
+    return make_error(Errc::invalid_argument,
+                      "batch of " + std::to_string(events.size()) + " events; the limit is " +
+                          std::to_string(options_.max_batch_events));
+  // Validation and serialization happen here, in the caller's thread, so
+  // that the group leader only checks versions and writes.
+  Request request;
+  request.user = user;
+  request.expected_version = expected_version;
+  request.values.reserve(events.size());
+  const std::string user_text = user.to_string();
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& event = events[i];
+    if (event.user_id() != user_text)
+      return make_error(Errc::user_mismatch, "event " + event.event_id() + " belongs to user '" +
+                                                 event.user_id() + "', not " + user_text);
+    uint64_t want = expected_version + 1 + i;
+    if (event.sequence() != want)
+      return make_error(Errc::sequence_gap, "event " + event.event_id() + " has sequence " +
+                                                std::to_string(event.sequence()) +
+                                                "; the next sequence after version " +
+                                                std::to_string(expected_version) + " is " +
+                                                std::to_string(want));
+    auto value = encode_event(event, options_.max_event_bytes);
+    if (!value) return value.error();
+    request.values.push_back(std::move(*value));
+    const auto& key = event.idempotency_key();
+    if (!key.empty() && std::find(request.idempotency_keys.begin(), request.idempotency_keys.end(),
+                                  key) == request.idempotency_keys.end())
+      request.idempotency_keys.push_back(key);
+  }
+  return committer_->submit(request);
+}
+
+// Runs in the group leader only.
+void EventStore::commit_group(std::vector<Request*>& group) {
+  auto& heads = committer_->heads;
+  if (heads.size() > kMaxCachedHeads) heads.clear();
+  const uint64_t first_position = committer_->next_position;
+  uint64_t position = first_position;
+  rocksdb::WriteBatch batch;
+  std::unordered_map<std::string, AppendResult> keys_in_group;
+  size_t accepted = 0;
+
+  for (auto* req : group) {
+    // A known idempotency key answers with the original result.
+    std::optional<Result<AppendResult>> answer;
+    for (const auto& key : req->idempotency_keys) {
+      auto full = keys::idempotency_key(req->user, key);
+      if (auto it = keys_in_group.find(full); it != keys_in_group.end()) {
+        AppendResult dup = it->second;
+        dup.duplicate = true;
+        answer = dup;
+        break;
+      }
+      std::string stored;
+      auto s = db_->Get(rocksdb::ReadOptions(), idempotency_cf_, full, &stored);
+      if (s.ok() && stored.size() == 24) {
+        answer = AppendResult{keys::get_u64(stored.data()), keys::get_u64(stored.data() + 8),
+                              keys::get_u64(stored.data() + 16), true};
+        break;
+      }
+      if (!s.ok() && !s.IsNotFound()) {
+        answer = io_error(s, "cannot read idempotency key");
+        break;
+      }
+    }
+    if (answer) {
+      req->result = std::move(*answer);
+      continue;
+    }
+
+    uint64_t head;
+    if (auto it = heads.find(req->user); it != heads.end()) {
+      head = it->second;
+    } else {
+      auto v = version(req->user);
+      if (!v) {
+        req->result = v.error();
+        continue;
+      }
+      head = *v;
+    }
+    if (head != req->expected_version) {
+      req->result = make_error(Errc::wrong_expected_version,
+                               "user " + req->user.to_string() + " is at version " +
+                                   std::to_string(head) + ", the command expected version " +
+                                   std::to_string(req->expected_version) +
+                                   "; reload and retry");
+      continue;
+    }
+
+    AppendResult result{head + 1, head + req->values.size(), position, false};
+    for (size_t i = 0; i < req->values.size(); ++i) {
+      auto event_key = keys::event_key(req->user, head + 1 + i);
+      batch.Put(events_cf_, event_key, req->values[i]);
+      batch.Put(feed_cf_, keys::feed_key(position++), event_key);
+    }
+    std::string range;
+    keys::put_u64(range, result.first_sequence);
+    keys::put_u64(range, result.last_sequence);
+    keys::put_u64(range, result.first_position);
+    for (const auto& key : req->idempotency_keys) {
+      auto full = keys::idempotency_key(req->user, key);
+      batch.Put(idempotency_cf_, full, range);
+      keys_in_group.emplace(std::move(full), result);
+    }
+    heads[req->user] = result.last_sequence;
+    req->result = result;
+    ++accepted;
+  }
+  if (accepted == 0) return;
+
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  auto s = db_->Write(write_options, &batch);
+  if (!s.ok()) {
+    // Nothing of the group is stored: forget the tentative heads and
+    // positions, and tell every appender of the group.
+    heads.clear();
+    for (auto* req : group) req->result = io_error(s, "append failed, nothing stored");
+    return;
+  }
+  committer_->next_position = position;
+  feed_head_.store(position - 1, std::memory_order_release);
+  stat_appends_.fetch_add(accepted, std::memory_order_relaxed);
+  stat_events_.fetch_add(position - first_position, std::memory_order_relaxed);
+  stat_groups_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t largest = stat_largest_group_.load(std::memory_order_relaxed);
+  while (accepted > largest && !stat_largest_group_.compare_exchange_weak(largest, accepted)) {
+  }
+}
+
+Result<uint64_t> EventStore::version(const Uuid& user) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_cf_));
+  auto last = keys::event_key(user, UINT64_MAX);
+  it->SeekForPrev(last);
+  if (!it->status().ok()) return io_error(it->status(), "cannot read stream head");
+  if (!it->Valid()) return uint64_t{0};
+  Uuid found;
+  uint64_t sequence = 0;
+  if (!keys::parse_event_key({it->key().data(), it->key().size()}, found, sequence) ||
+      found != user)
+    return uint64_t{0};
+  return sequence;
+}
+
+Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t from_sequence,
+                                                    size_t max_count) const {
+  if (from_sequence == 0)
+    return make_error(Errc::invalid_argument, "from_sequence starts at 1");
+  auto lower = keys::event_key(user, from_sequence);
+  auto upper = keys::event_key(user, UINT64_MAX);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, events_cf_));
+
+  std::vector<v1::TaskEvent> events;
+  uint64_t want = from_sequence;
+  for (it->Seek(lower); it->Valid() && events.size() < max_count; it->Next()) {
+    Uuid found;
+    uint64_t sequence = 0;
+    keys::parse_event_key({it->key().data(), it->key().size()}, found, sequence);
+    if (sequence != want)
+      return make_error(Errc::corrupted, "stream of user " + user.to_string() +
+                                             " has a gap: sequence " + std::to_string(want) +
+                                             " is missing (next stored is " +
+                                             std::to_string(sequence) + ")");
+    auto event = decode_event({it->value().data(), it->value().size()}, user, sequence);
+    if (!event) return event.error();
+    events.push_back(std::move(*event));
+    ++want;
+  }
+  if (!it->status().ok()) return io_error(it->status(), "cannot read stream");
+  if (events.empty() && from_sequence == 1)
+    return make_error(Errc::unknown_stream, "no events stored for user " + user.to_string());
+  return events;
+}
+
+Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count) const {
+  if (from_position == 0) return make_error(Errc::invalid_argument, "feed positions start at 1");
+  FeedPage page;
+  page.next_position = from_position;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
+  std::string value;
+  for (it->Seek(keys::feed_key(from_position)); it->Valid() && page.entries.size() < max_count;
+       it->Next()) {
+    uint64_t position = keys::get_u64(it->key().data());
+    page.next_position = position + 1;
+    Uuid user;
+    uint64_t sequence = 0;
+    if (!keys::parse_event_key({it->value().data(), it->value().size()}, user, sequence))
+      return make_error(Errc::corrupted, "feed entry " + std::to_string(position) + " is corrupted");
+    auto s = db_->Get(rocksdb::ReadOptions(), events_cf_, it->value(), &value);
+    if (s.IsNotFound()) continue;  // the user's data was erased
+    if (!s.ok()) return io_error(s, "cannot read feed event");
+    auto event = decode_event(value, user, sequence);
+    if (!event) return event.error();
+    page.entries.push_back({position, std::move(*event)});
+  }
+  if (!it->status().ok()) return io_error(it->status(), "cannot read feed");
+  return page;
+}
+
+Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
+                                 const Snapshot& snapshot) {
+  if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  // Not synced: a snapshot lost in a crash is rebuilt from the log.
+  auto s = db_->Put(rocksdb::WriteOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
+                    encode_snapshot(snapshot));
+  if (!s.ok()) return io_error(s, "cannot save snapshot");
+  return Ok{};
+}
+
+Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
+                                                          std::string_view projection) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
+                    &value);
+  if (s.IsNotFound()) return std::optional<Snapshot>{};
+  if (!s.ok()) return io_error(s, "cannot load snapshot");
+  auto snapshot = decode_snapshot(value, user, projection);
+  if (!snapshot) return snapshot.error();
+  return std::optional<Snapshot>{std::move(*snapshot)};
+}
+
+Status EventStore::flush() {
+  if (options_.read_only) return Ok{};
+  rocksdb::FlushOptions flush_options;
+  auto s = db_->Flush(flush_options, handles_);
+  if (!s.ok()) return io_error(s, "flush failed");
+  return Ok{};
+}
+
+StoreStats EventStore::stats() const {
+  return {stat_appends_.load(), stat_events_.load(), stat_groups_.load(),
+          stat_largest_group_.load(), feed_head_.load()};
+}
+
+}  // namespace coach::events

@@ -1,0 +1,141 @@
+// EventStore: coach's durable, append-only log of TaskEvents, one stream per
+// user, on RocksDB. It knows RocksDB and protobuf, nothing of actors.
+//
+// Guarantees:
+// - append is atomic: all events of a call are stored, or none.
+// - append returns only after RocksDB's write-ahead log is synced (unless
+//   StoreOptions::sync is off). Concurrent appends share one WAL write and
+//   one fsync (group commit), so many users writing at once do not each pay
+//   a full fsync.
+// - A user's events read back in sequence order, 1, 2, 3, ... with no gaps.
+// - The feed lists every event of every user in commit order, at gapless
+//   positions 1, 2, 3, ...; a reader resumes from the position it last saw.
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/codec.h"
+#include "events/ids.h"
+#include "events/result.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace coach::events {
+
+struct StoreOptions {
+  std::string path;  // directory of the RocksDB database
+  // Sync the WAL before acknowledging an append. Off only for tests and
+  // imports that can be rerun; the node always syncs.
+  bool sync = true;
+  bool read_only = false;  // open an existing store without writing
+  size_t max_event_bytes = kDefaultMaxEventBytes;
+  size_t max_batch_events = 1000;
+  // Most events one group commit writes at once; the rest wait for the next.
+  size_t max_group_events = 4096;
+};
+
+struct AppendResult {
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;  // the stream's version after the append
+  uint64_t first_position = 0;  // feed position of the first event
+  bool duplicate = false;  // true: the idempotency key was already stored
+};
+
+struct FeedEntry {
+  uint64_t position = 0;
+  v1::TaskEvent event;
+};
+
+struct FeedPage {
+  std::vector<FeedEntry> entries;
+  uint64_t next_position = 1;  // pass to read_feed to continue
+};
+
+// Counters for benchmarks and the ops dashboard.
+struct StoreStats {
+  uint64_t appends = 0;          // append calls that stored events
+  uint64_t events = 0;           // events stored by this process
+  uint64_t groups = 0;           // group commits (one WAL sync each)
+  uint64_t largest_group = 0;    // most appends in one group commit
+  uint64_t feed_head = 0;        // position of the newest event in the feed
+};
+
+class EventStore {
+ public:
+  // Opens (creating if needed) the store at options.path.
+  static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Appends events to the user's stream, whose version (last sequence, 0 for
+  // a new stream) must equal expected_version. Each event must be valid
+  // (validate_event), belong to `user`, and carry the next sequence:
+  // expected_version + 1, + 2, ... When an event's idempotency key is already
+  // stored for the user, nothing is appended and the original result comes
+  // back with duplicate = true.
+  // Errors: empty_batch, invalid_argument, malformed_event, user_mismatch,
+  // payload_too_large, sequence_gap, wrong_expected_version, io_error.
+  Result<AppendResult> append(const Uuid& user, uint64_t expected_version,
+                              const std::vector<v1::TaskEvent>& events);
+
+  // Events of the user with sequence >= from_sequence (>= 1), in order, at
+  // most max_count. unknown_stream when the user has no events; corrupted,
+  // naming user and sequence, when a stored value is damaged.
+  Result<std::vector<v1::TaskEvent>> read(const Uuid& user, uint64_t from_sequence = 1,
+                                          size_t max_count = SIZE_MAX) const;
+
+  // The user's version: the last sequence stored, 0 for no events.
+  Result<uint64_t> version(const Uuid& user) const;
+
+  // Events of all users in commit order, from feed position from_position
+  // (>= 1), at most max_count.
+  Result<FeedPage> read_feed(uint64_t from_position, size_t max_count) const;
+
+  // Snapshots of a projection's state, keyed by user and projection name.
+  Status save_snapshot(const Uuid& user, std::string_view projection, const Snapshot& snapshot);
+  // nullopt when none was saved.
+  Result<std::optional<Snapshot>> load_snapshot(const Uuid& user,
+                                                std::string_view projection) const;
+
+  // Flushes memtables to SST files (tests, shutdown).
+  Status flush();
+
+  StoreStats stats() const;
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  struct Request;
+  class GroupCommitter;
+
+  explicit EventStore(StoreOptions options);
+  Status open_db();
+  Result<uint64_t> load_feed_head() const;
+  void commit_group(std::vector<Request*>& group);
+
+  StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* idempotency_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
+  std::unique_ptr<GroupCommitter> committer_;
+
+  std::atomic<uint64_t> stat_appends_{0};
+  std::atomic<uint64_t> stat_events_{0};
+  std::atomic<uint64_t> stat_groups_{0};
+  std::atomic<uint64_t> stat_largest_group_{0};
+  std::atomic<uint64_t> feed_head_{0};
+};
+
+}  // namespace coach::events

@@ -1,0 +1,55 @@
+#include "events/keys.h"
+
+namespace coach::events::keys {
+
+void put_u64(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+static std::string user_prefix(const Uuid& user, size_t extra) {
+  std::string key;
+  key.reserve(16 + extra);
+  key.append(reinterpret_cast<const char*>(user.bytes().data()), 16);
+  return key;
+}
+
+std::string event_key(const Uuid& user, uint64_t sequence) {
+  auto key = user_prefix(user, 8);
+  put_u64(key, sequence);
+  return key;
+}
+
+bool parse_event_key(std::string_view key, Uuid& user, uint64_t& sequence) {
+  if (key.size() != 24) return false;
+  user = Uuid::from_bytes(reinterpret_cast<const uint8_t*>(key.data()));
+  sequence = get_u64(key.data() + 16);
+  return true;
+}
+
+std::string feed_key(uint64_t position) {
+  std::string key;
+  put_u64(key, position);
+  return key;
+}
+
+std::string feed_value(const Uuid& user, uint64_t sequence) { return event_key(user, sequence); }
+
+std::string idempotency_key(const Uuid& user, std::string_view key) {
+  auto out = user_prefix(user, key.size());
+  out.append(key);
+  return out;
+}
+
+std::string snapshot_key(const Uuid& user, std::string_view projection) {
+  auto out = user_prefix(user, projection.size());
+  out.append(projection);
+  return out;
+}
+
+}  // namespace coach::events::keys

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages coach needs (only those missing), then
+# configures and builds coach in ./build. Safe to run again and again.
+#
+#   scripts/setup.sh            # packages + build
+#   COACH_WERROR=ON scripts/setup.sh   # warnings as errors (CI, tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Every package coach builds, runs or tests with; see README.md for why each.
+packages=(
+  g++ make cmake pkg-config ccache git
+  libprotobuf-dev protobuf-compiler
+  librocksdb-dev zlib1g-dev
+  libcaf-dev
+  libnats-dev nats-server
+  libfmt-dev libcli11-dev doctest-dev uuid-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc)
+cmake -S . -B build -DCOACH_WERROR="${COACH_WERROR:-OFF}" >build.configure.log 2>&1 ||
+  { cat build.configure.log; exit 1; }
+cmake --build build -j"$jobs"

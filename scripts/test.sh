@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with warnings as errors, runs every test.
+# The last line printed is CTest's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COACH_WERROR=ON scripts/setup.sh
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600

@@ -1,0 +1,378 @@
+// The event store against a real RocksDB in a temporary directory.
+#include <doctest/doctest.h>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <thread>
+
+#include "events/event_store.h"
+#include "events/keys.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace coach::events;
+using coach::test::task_batch;
+using coach::test::task_created;
+using coach::test::TempDir;
+
+namespace {
+
+std::unique_ptr<EventStore> open_store(const TempDir& dir, bool sync = false) {
+  StoreOptions options;
+  options.path = dir.str();
+  options.sync = sync;
+  auto store = EventStore::open(options);
+  REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
+  return std::move(*store);
+}
+
+// Nothing stored anywhere: the user's version and the feed head are as before.
+void check_nothing_stored(EventStore& store, const Uuid& user, uint64_t version,
+                          uint64_t feed_head) {
+  CHECK(*store.version(user) == version);
+  CHECK(store.stats().feed_head == feed_head);
+  auto page = store.read_feed(feed_head + 1, 10);
+  REQUIRE(page);
+  CHECK(page->entries.empty());
+}
+
+}  // namespace
+
+TEST_CASE("append then read returns the events in order") {
+  TempDir dir;
+  auto store = open_store(dir, /*sync=*/true);
+  auto user = Uuid::random();
+  CHECK(*store->version(user) == 0);
+
+  auto first = store->append(user, 0, task_batch(user, 0, 3, "a"));
+  REQUIRE(first);
+  CHECK(first->first_sequence == 1);
+  CHECK(first->last_sequence == 3);
+  CHECK(first->first_position == 1);
+  CHECK_FALSE(first->duplicate);
+  auto second = store->append(user, 3, task_batch(user, 3, 2, "b"));
+  REQUIRE(second);
+  CHECK(second->last_sequence == 5);
+
+  auto events = store->read(user);
+  REQUIRE(events);
+  REQUIRE(events->size() == 5);
+  for (size_t i = 0; i < 5; ++i) CHECK((*events)[i].sequence() == i + 1);
+  CHECK((*events)[0].task_created().title() == "a 0");
+  CHECK((*events)[4].task_created().title() == "b 1");
+
+  auto tail = store->read(user, 4);
+  REQUIRE(tail);
+  REQUIRE(tail->size() == 2);
+  CHECK((*tail)[0].sequence() == 4);
+  auto limited = store->read(user, 1, 2);
+  REQUIRE(limited);
+  CHECK(limited->size() == 2);
+  CHECK(*store->version(user) == 5);
+}
+
+TEST_CASE("streams of different users are independent") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto alice = Uuid::random(), bob = Uuid::random();
+  REQUIRE(store->append(alice, 0, task_batch(alice, 0, 2)));
+  REQUIRE(store->append(bob, 0, task_batch(bob, 0, 1)));
+  CHECK(store->read(alice)->size() == 2);
+  CHECK(store->read(bob)->size() == 1);
+  CHECK(*store->version(alice) == 2);
+  CHECK(*store->version(bob) == 1);
+}
+
+TEST_CASE("a wrong expected version is a distinct error and stores nothing") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  REQUIRE(store->append(user, 0, task_batch(user, 0, 2)));
+  auto stale = store->append(user, 1, task_batch(user, 1, 1));
+  REQUIRE_FALSE(stale);
+  CHECK(stale.error().code == Errc::wrong_expected_version);
+  CHECK(stale.error().message.find("is at version 2") != std::string::npos);
+  auto ahead = store->append(user, 5, task_batch(user, 5, 1));
+  REQUIRE_FALSE(ahead);
+  CHECK(ahead.error().code == Errc::wrong_expected_version);
+  check_nothing_stored(*store, user, 2, 2);
+}
+
+TEST_CASE("concurrent appends at the same version: exactly one wins") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  std::atomic<int> wins{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      auto r = store->append(user, 0, task_batch(user, 0, 1));
+      if (r)
+        ++wins;
+      else if (r.error().code == Errc::wrong_expected_version)
+        ++conflicts;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(wins == 1);
+  CHECK(conflicts == 7);
+  CHECK(*store->version(user) == 1);
+}
+
+TEST_CASE("an idempotency key already stored appends nothing and returns the original result") {
+  TempDir dir;
+  auto user = Uuid::random();
+  AppendResult original;
+  {
+    auto store = open_store(dir);
+    REQUIRE(store->append(user, 0, task_batch(user, 0, 1)));
+    auto first = store->append(user, 1, {task_created(user, 2, "pay rent", "cmd-42")});
+    REQUIRE(first);
+    original = *first;
+    auto retry = store->append(user, 1, {task_created(user, 2, "pay rent", "cmd-42")});
+    REQUIRE(retry);
+    CHECK(retry->duplicate);
+    CHECK(retry->first_sequence == original.first_sequence);
+    CHECK(retry->last_sequence == original.last_sequence);
+    CHECK(retry->first_position == original.first_position);
+    CHECK(*store->version(user) == 2);
+  }
+  // The key survives a restart.
+  auto store = open_store(dir);
+  auto later = store->append(user, 2, {task_created(user, 3, "pay rent", "cmd-42")});
+  REQUIRE(later);
+  CHECK(later->duplicate);
+  CHECK(later->last_sequence == original.last_sequence);
+  CHECK(*store->version(user) == 2);
+  // The same key for another user is another command.
+  auto other = Uuid::random();
+  auto theirs = store->append(other, 0, {task_created(other, 1, "x", "cmd-42")});
+  REQUIRE(theirs);
+  CHECK_FALSE(theirs->duplicate);
+}
+
+TEST_CASE("concurrent retries of one command store it once") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  std::atomic<int> fresh{0}, duplicates{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      auto r = store->append(user, 0, {task_created(user, 1, "once", "same-key")});
+      REQUIRE(r);
+      (r->duplicate ? duplicates : fresh)++;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(fresh == 1);
+  CHECK(duplicates == 7);
+  CHECK(store->read(user)->size() == 1);
+}
+
+TEST_CASE("the feed lists every event in commit order and resumes from a position") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto alice = Uuid::random(), bob = Uuid::random();
+  REQUIRE(store->append(alice, 0, task_batch(alice, 0, 2, "a")));
+  REQUIRE(store->append(bob, 0, task_batch(bob, 0, 1, "b")));
+  REQUIRE(store->append(alice, 2, task_batch(alice, 2, 1, "c")));
+
+  auto page = store->read_feed(1, 3);
+  REQUIRE(page);
+  REQUIRE(page->entries.size() == 3);
+  CHECK(page->entries[0].position == 1);
+  CHECK(page->entries[2].event.user_id() == bob.to_string());
+  CHECK(page->next_position == 4);
+  auto rest = store->read_feed(page->next_position, 100);
+  REQUIRE(rest);
+  REQUIRE(rest->entries.size() == 1);
+  CHECK(rest->entries[0].event.task_created().title() == "c 0");
+  CHECK(rest->entries[0].position == 4);
+  auto empty = store->read_feed(rest->next_position, 100);
+  REQUIRE(empty);
+  CHECK(empty->entries.empty());
+  CHECK(empty->next_position == 5);
+}
+
+TEST_CASE("everything survives closing and reopening the store") {
+  TempDir dir;
+  auto user = Uuid::random();
+  {
+    auto store = open_store(dir, true);
+    REQUIRE(store->append(user, 0, task_batch(user, 0, 4)));
+    REQUIRE(store->save_snapshot(user, "tasks", Snapshot{4, "state-bytes"}));
+  }
+  auto store = open_store(dir);
+  CHECK(*store->version(user) == 4);
+  CHECK(store->stats().feed_head == 4);
+  auto next = store->append(user, 4, task_batch(user, 4, 1));
+  REQUIRE(next);
+  CHECK(next->first_position == 5);
+  auto snapshot = store->load_snapshot(user, "tasks");
+  REQUIRE(snapshot);
+  REQUIRE(snapshot->has_value());
+  CHECK((*snapshot)->version == 4);
+  CHECK((*snapshot)->state == "state-bytes");
+  auto none = store->load_snapshot(user, "other");
+  REQUIRE(none);
+  CHECK_FALSE(none->has_value());
+}
+
+TEST_CASE("bad input is a clear error and stores nothing") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  REQUIRE(store->append(user, 0, task_batch(user, 0, 1)));
+
+  SUBCASE("empty batch") {
+    auto r = store->append(user, 1, {});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::empty_batch);
+  }
+  SUBCASE("unknown user on read") {
+    auto stranger = Uuid::random();
+    auto r = store->read(stranger);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::unknown_stream);
+    CHECK(r.error().message.find(stranger.to_string()) != std::string::npos);
+  }
+  SUBCASE("payload over the size limit, inside a batch") {
+    auto batch = task_batch(user, 1, 3);
+    batch[1].mutable_task_created()->set_description(std::string(kDefaultMaxEventBytes, 'x'));
+    auto r = store->append(user, 1, batch);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::payload_too_large);
+    CHECK(r.error().message.find("65536") != std::string::npos);
+  }
+  SUBCASE("malformed protobuf") {
+    auto r = parse_event("\xff\xff\xff garbage", kDefaultMaxEventBytes);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+  }
+  SUBCASE("event whose type does not match its payload") {
+    auto batch = task_batch(user, 1, 2);
+    batch[1].set_event_type(v1::EVENT_TYPE_TASK_COMPLETED);
+    auto r = store->append(user, 1, batch);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+    CHECK(r.error().message.find("does not match payload") != std::string::npos);
+  }
+  SUBCASE("event without a payload or with a bad id") {
+    auto batch = task_batch(user, 1, 1);
+    batch[0].set_task_id("*");
+    auto r = store->append(user, 1, batch);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+    CHECK(r.error().message.find("task_id") != std::string::npos);
+  }
+  SUBCASE("sequence gap") {
+    auto batch = task_batch(user, 1, 3);
+    batch[2].set_sequence(5);
+    auto r = store->append(user, 1, batch);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::sequence_gap);
+  }
+  SUBCASE("event of another user") {
+    auto batch = task_batch(user, 1, 2);
+    batch[1].set_user_id(Uuid::random().to_string());
+    auto r = store->append(user, 1, batch);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::user_mismatch);
+  }
+  SUBCASE("from_sequence 0") {
+    auto r = store->read(user, 0);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::invalid_argument);
+  }
+  check_nothing_stored(*store, user, 1, 1);
+}
+
+TEST_CASE("a user id that is not a UUID is refused") {
+  for (const char* bad : {"*", ">", "", "user.1", "123e4567-e89b-42d3-a456-42661417400g",
+                          "123e4567e89b42d3a456426614174000"}) {
+    auto r = Uuid::parse(bad, "user_id");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::invalid_argument);
+    CHECK(r.error().message.find("user_id must be a UUID") != std::string::npos);
+  }
+  auto good = Uuid::parse("123E4567-E89B-42D3-A456-426614174000");
+  REQUIRE(good);
+  CHECK(good->to_string() == "123e4567-e89b-42d3-a456-426614174000");
+}
+
+namespace {
+
+// Overwrites the stored value of (user, sequence) behind the store's back.
+void damage_event(const TempDir& dir, const Uuid& user, uint64_t sequence,
+                  const std::function<std::string(std::string)>& damage) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (auto name : {rocksdb::kDefaultColumnFamilyName, std::string(keys::kEventsFamily),
+                    std::string(keys::kFeedFamily), std::string(keys::kIdempotencyFamily),
+                    std::string(keys::kSnapshotsFamily)})
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.str(), families, &handles, &raw).ok());
+  std::string value;
+  auto key = keys::event_key(user, sequence);
+  REQUIRE(raw->Get(rocksdb::ReadOptions(), handles[1], key, &value).ok());
+  REQUIRE(raw->Put(rocksdb::WriteOptions(), handles[1], key, damage(value)).ok());
+  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+  delete raw;
+}
+
+}  // namespace
+
+TEST_CASE("a corrupted or truncated stored event is an error naming user and sequence") {
+  TempDir dir;
+  auto user = Uuid::random();
+  {
+    auto store = open_store(dir);
+    REQUIRE(store->append(user, 0, task_batch(user, 0, 3)));
+  }
+  SUBCASE("truncated") {
+    damage_event(dir, user, 2, [](std::string v) { return v.substr(0, v.size() / 2); });
+  }
+  SUBCASE("a flipped byte") {
+    damage_event(dir, user, 2, [](std::string v) {
+      v[v.size() - 3] ^= 0x20;
+      return v;
+    });
+  }
+  SUBCASE("cut to the header") {
+    damage_event(dir, user, 2, [](std::string v) { return v.substr(0, 2); });
+  }
+  auto store = open_store(dir);
+  auto r = store->read(user);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::corrupted);
+  CHECK(r.error().message.find(user.to_string()) != std::string::npos);
+  CHECK(r.error().message.find("sequence 2") != std::string::npos);
+  // The events before the damage are still readable on their own.
+  auto before = store->read(user, 1, 1);
+  REQUIRE(before);
+  CHECK(before->size() == 1);
+  auto feed = store->read_feed(1, 10);
+  REQUIRE_FALSE(feed);
+  CHECK(feed.error().code == Errc::corrupted);
+}
+
+TEST_CASE("concurrent appenders share group commits") {
+  TempDir dir;
+  auto store = open_store(dir, /*sync=*/true);
+  constexpr int kThreads = 16, kAppends = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      auto user = Uuid::random();
+      for (int i = 0; i < kAppends; ++i) REQUIRE(store->append(user, i, task_batch(user, i, 1)));
+    });
+  for (auto& t : threads) t.join();
+  auto stats = store->stats();
+  CHECK(stats.appends == kThreads * kAppends);
+  CHECK(stats.events == kThreads * kAppends);
+  CHECK(stats.feed_head == kThreads * kAppends);
+  MESSAGE("groups: " << stats.groups << " for " << stats.appends
+                     << " appends; largest group: " << stats.largest_group);
+  CHECK(stats.groups < stats.appends);
+  CHECK(stats.largest_group > 1);
+}

@@ -1,0 +1,39 @@
+#include "tests/support.h"
+
+#include <stdlib.h>
+
+#include <stdexcept>
+
+namespace coach::test {
+
+TempDir::TempDir() {
+  auto pattern = (std::filesystem::temp_directory_path() / "coach-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,
+                           const std::string& idempotency_key) {
+  v1::TaskEvent event;
+  event.set_task_id(new_uuid_string());
+  auto* created = event.mutable_task_created();
+  created->set_title(title);
+  created->set_category("test");
+  events::stamp_envelope(event, user, sequence, events::Clock::now(), idempotency_key);
+  return event;
+}
+
+std::vector<v1::TaskEvent> task_batch(const Uuid& user, uint64_t version, size_t count,
+                                      const std::string& title) {
+  std::vector<v1::TaskEvent> batch;
+  for (size_t i = 0; i < count; ++i)
+    batch.push_back(task_created(user, version + 1 + i, title + " " + std::to_string(i)));
+  return batch;
+}
+
+}  // namespace coach::test

@@ -1,0 +1,44 @@
+// Helpers shared by coach's tests: temporary directories and event builders.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "events/envelope.h"
+#include "events/ids.h"
+#include "schema/events.pb.h"
+
+namespace coach::test {
+
+// A fresh directory under the system temp dir, removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The error message of a Result, or "" when it holds a value; safe to use in
+// doctest messages, which are evaluated even when the check passes.
+template <class T>
+std::string error_of(const Result<T>& result) {
+  return result ? std::string() : std::string(errc_name(result.error().code)) + ": " +
+                                      result.error().message;
+}
+
+// A TaskCreated event for `user` at `sequence`, with a fresh task id.
+v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,
+                           const std::string& idempotency_key = {});
+
+// `count` TaskCreated events following `version`.
+std::vector<v1::TaskEvent> task_batch(const Uuid& user, uint64_t version, size_t count,
+                                      const std::string& title = "task");
+
+}  // namespace coach::test

@@ -5,14 +5,22 @@
 //
 // Prints one line per figure; the ratios compare coach's append with the raw
 // synced WriteBatch of 100 events, the best a single writer can do.
+//
+// Two ways to append: "blocking" is one OS thread per appender, each waiting
+// in EventStore::append; "async" is N appenders with one append in flight
+// each, driven by 2 client threads through append_async, the way CAF's
+// scheduler drives user actors in coachd.
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
-#include <fmt/core.h>
+#include <mutex>
 #include <thread>
 
 #include "events/codec.h"
@@ -63,7 +71,8 @@ double raw_rate(const std::filesystem::path& dir, size_t per_batch, double secon
   auto start = Clock::now();
   while (seconds_since(start) < seconds) {
     rocksdb::WriteBatch batch;
-    for (size_t i = 0; i < per_batch; ++i) batch.Put(events::keys::event_key(user, ++sequence), value);
+    for (size_t i = 0; i < per_batch; ++i)
+      batch.Put(events::keys::event_key(user, ++sequence), value);
     db->Write(sync, &batch);
   }
   double rate = static_cast<double>(sequence) / seconds_since(start);
@@ -74,7 +83,14 @@ double raw_rate(const std::filesystem::path& dir, size_t per_batch, double secon
 struct AppendFigures {
   double events_per_second = 0;
   double appends_per_group = 0;
+  double write_micros_per_group = 0;  // inside RocksDB's synced Write
 };
+
+AppendFigures figures(uint64_t events, double elapsed, const events::StoreStats& stats) {
+  double groups = static_cast<double>(std::max<uint64_t>(1, stats.groups));
+  return {static_cast<double>(events) / elapsed, static_cast<double>(stats.appends) / groups,
+          static_cast<double>(stats.write_micros) / groups};
+}
 
 // `threads` appenders, each on its own user, `per_append` events a call.
 AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, size_t per_append,
@@ -96,7 +112,8 @@ AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, s
       uint64_t version = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         std::vector<v1::TaskEvent> batch;
-        for (size_t i = 0; i < per_append; ++i) batch.push_back(sample_event(user, version + 1 + i));
+        for (size_t i = 0; i < per_append; ++i)
+          batch.push_back(sample_event(user, version + 1 + i));
         auto r = (*store)->append(user, version, batch);
         if (!r) {
           fmt::print(stderr, "append failed: {}\n", r.error().message);
@@ -110,9 +127,85 @@ AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, s
   stop = true;
   for (auto& w : workers) w.join();
   double elapsed = seconds_since(start);
-  auto stats = (*store)->stats();
-  return {static_cast<double>(appended.load()) / elapsed,
-          static_cast<double>(stats.appends) / static_cast<double>(std::max<uint64_t>(1, stats.groups))};
+  return figures(appended.load(), elapsed, (*store)->stats());
+}
+
+// A tiny work queue: the stand-in for CAF's scheduler in the async runs.
+class ClientPool {
+ public:
+  void push(int appender) {
+    {
+      std::lock_guard lock(mu_);
+      ready_.push_back(appender);
+    }
+    cv_.notify_one();
+  }
+  // -1 once stopped.
+  int pop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stop_ || !ready_.empty(); });
+    if (stop_) return -1;
+    int a = ready_.front();
+    ready_.pop_front();
+    return a;
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> ready_;
+  bool stop_ = false;
+};
+
+// `appenders` logical appenders, one append in flight each, on 2 threads.
+AppendFigures coach_async_rate(const std::filesystem::path& dir, int appenders, size_t per_append,
+                               double seconds) {
+  events::StoreOptions options;
+  options.path = dir.string();
+  auto opened = events::EventStore::open(options);
+  if (!opened) std::exit(1);
+  auto& store = **opened;
+  std::vector<Uuid> users(appenders);
+  std::vector<uint64_t> versions(appenders, 0);
+  for (auto& u : users) u = Uuid::random();
+  std::atomic<uint64_t> appended{0};
+  std::atomic<int> in_flight{0};
+  ClientPool pool;
+  for (int a = 0; a < appenders; ++a) pool.push(a);
+  auto start = Clock::now();
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 2; ++t)
+    clients.emplace_back([&] {
+      for (int a; (a = pool.pop()) >= 0;) {
+        std::vector<v1::TaskEvent> batch;
+        for (size_t i = 0; i < per_append; ++i)
+          batch.push_back(sample_event(users[a], versions[a] + 1 + i));
+        ++in_flight;
+        store.append_async(users[a], versions[a], batch, [&, a](Result<events::AppendResult> r) {
+          if (!r) {
+            fmt::print(stderr, "append failed: {}\n", r.error().message);
+            std::exit(1);
+          }
+          versions[a] = r->last_sequence;
+          appended.fetch_add(per_append, std::memory_order_relaxed);
+          --in_flight;
+          pool.push(a);
+        });
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  pool.stop();
+  for (auto& c : clients) c.join();
+  double elapsed = seconds_since(start);
+  while (in_flight > 0) std::this_thread::yield();
+  return figures(appended.load(), elapsed, store.stats());
 }
 
 // Writes `users` streams of `per_user` events (unsynced), then reads them back.
@@ -155,29 +248,36 @@ int main(int argc, char** argv) {
   CLI::App app{"coach event store benchmark"};
   std::string root = "build/bench-data";
   double seconds = 3;
-  app.add_option("--dir", root, "scratch directory (on the disk to measure)")->capture_default_str();
+  app.add_option("--dir", root, "scratch directory (on the disk to measure)")
+      ->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each write measurement")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  auto value = *events::encode_event(sample_event(Uuid::random(), 1), events::kDefaultMaxEventBytes);
+  auto value =
+      *events::encode_event(sample_event(Uuid::random(), 1), events::kDefaultMaxEventBytes);
   fmt::print("event store benchmark: {} s per figure, {}-byte stored events, dir {}\n", seconds,
              value.size(), root);
   double single = raw_rate(fresh_dir(root, "raw-single"), 1, seconds, value);
   fmt::print("raw rocksdb: synced single put   {:>12.0f} events/s\n", single);
   double batch = raw_rate(fresh_dir(root, "raw-batch"), 100, seconds, value);
   fmt::print("raw rocksdb: synced batch of 100 {:>12.0f} events/s\n", batch);
-  for (size_t per_append : {1, 10}) {
-    for (int threads : {1, 8, 64}) {
-      auto f = coach_append_rate(
-          fresh_dir(root, fmt::format("coach-{}-{}", threads, per_append)), threads, per_append,
-          seconds);
-      fmt::print(
-          "coach append: {:>2} appenders x {:>2} event{} {:>12.0f} events/s  ratio to raw batch "
-          "{:.2f}  appends per fsync {:.1f}\n",
-          threads, per_append, per_append == 1 ? " " : "s", f.events_per_second,
-          f.events_per_second / batch, f.appends_per_group);
-    }
-  }
+  auto report = [&](const char* how, int appenders, size_t per_append, AppendFigures f) {
+    fmt::print(
+        "coach append {:>8}: {:>2} appenders x {:>2} event{} {:>9.0f} events/s  ratio to raw batch "
+        "{:.2f}  appends per fsync {:>4.1f}  write {:>4.0f} us/fsync\n",
+        how, appenders, per_append, per_append == 1 ? " " : "s", f.events_per_second,
+        f.events_per_second / batch, f.appends_per_group, f.write_micros_per_group);
+  };
+  for (size_t per_append : {1, 10})
+    for (int n : {1, 8, 64})
+      report("blocking", n, per_append,
+             coach_append_rate(fresh_dir(root, fmt::format("block-{}-{}", n, per_append)), n,
+                               per_append, seconds));
+  for (size_t per_append : {1, 10})
+    for (int n : {1, 8, 64})
+      report("async", n, per_append,
+             coach_async_rate(fresh_dir(root, fmt::format("async-{}-{}", n, per_append)), n,
+                              per_append, seconds));
   replay_rates(fresh_dir(root, "replay"), 1000, 1000);
   std::filesystem::remove_all(root);
   return 0;

@@ -2,13 +2,15 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <condition_variable>
+#include <thread>
 #include <unordered_map>
 
 #include "events/keys.h"
@@ -20,124 +22,113 @@ Error io_error(const rocksdb::Status& s, std::string_view what) {
   return make_error(Errc::io_error, std::string(what) + ": " + s.ToString());
 }
 
-// Heads of streams are cached for the group leader; beyond this many users
+// Heads of streams are cached for the writer thread; beyond this many users
 // the cache starts over (it is only a cache: misses read RocksDB).
 constexpr size_t kMaxCachedHeads = 1 << 20;
 
 }  // namespace
 
-// One append waiting for, or being handled by, a group commit.
+// One append queued for, or being written by, the writer thread.
 struct EventStore::Request {
   Uuid user;
   uint64_t expected_version = 0;
   std::vector<std::string> values;            // encoded events, in sequence order
   std::vector<std::string> idempotency_keys;  // distinct, non-empty
+  AppendCallback done;
   std::optional<Result<AppendResult>> result;
-  bool done = false;  // guarded by the committer's mutex
-
-  // Wakes the appender waiting on this request: when it is done, or when it
-  // is handed leadership. Its own mutex, so wake-ups never contend.
-  void wake() {
-    {
-      std::lock_guard lock(wake_mu);
-      woken = true;
-    }
-    wake_cv.notify_one();
-  }
-  void wait() {
-    std::unique_lock lock(wake_mu);
-    wake_cv.wait(lock, [&] { return woken; });
-    woken = false;
-  }
-  std::mutex wake_mu;
-  std::condition_variable wake_cv;
-  bool woken = false;
 };
 
-// Leader/follower group commit. Appenders queue their request; the one that
-// finds no leader at work becomes the leader: it takes everything queued (up
-// to a limit), checks it against the stream heads, writes it as one synced
-// RocksDB WriteBatch, and wakes exactly the appenders it served. Then it hands
-// leadership to the first request still queued, if any. While a leader syncs,
-// new requests queue up for the next group, so appends per fsync grow with
-// the number of concurrent appenders. Each waiter sleeps on its own
-// condition variable: no thundering herd of wake-ups on a small machine.
-class EventStore::GroupCommitter {
+// The writer thread and its queue. Group commit: while the writer syncs one
+// group, new appends queue up; it then takes all of them (up to a limit) as
+// the next group: one WriteBatch, one WAL write, one fsync. Appends per fsync
+// thus grow with the number of concurrent appenders, and nobody waits for a
+// fsync that started after their append was queued plus the one in flight.
+class EventStore::Writer {
  public:
-  GroupCommitter(EventStore& store, size_t max_group_events)
-      : store_(store), max_group_events_(max_group_events) {}
+  Writer(EventStore& store, uint64_t feed_head)
+      : next_position(feed_head + 1), store_(store), thread_([this] { run(); }) {}
 
-  Result<AppendResult> submit(Request& request) {
-    bool lead = false;
+  ~Writer() {
     {
       std::lock_guard lock(mu_);
-      queue_.push_back(&request);
-      if (!leader_active_) lead = leader_active_ = true;
+      stopping_ = true;
     }
-    if (!lead) {
-      request.wait();  // done, or handed leadership
-      std::lock_guard lock(mu_);
-      if (request.done) return std::move(*request.result);
-    }
-    lead_until_done(request);
-    return std::move(*request.result);
+    cv_.notify_one();
+    thread_.join();  // drains the queue first
   }
 
-  // Leader-only state: touched only by the thread leading a group.
+  void enqueue(std::unique_ptr<Request> request) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(request));
+      wake = idle_ || (gathering_ && queue_.size() >= last_group_);
+      if (wake) idle_ = gathering_ = false;
+    }
+    if (wake) cv_.notify_one();
+  }
+
+  // Writer-thread state: touched only by commit_group, on the writer thread.
   std::unordered_map<Uuid, uint64_t, UuidHash> heads;
-  uint64_t next_position = 1;
+  uint64_t next_position;
 
  private:
-  void lead_until_done(Request& own) {
+  void run() {
+    std::unique_lock lock(mu_);
     for (;;) {
-      std::vector<Request*> group;
-      {
-        std::lock_guard lock(mu_);
-        group = take_group();
+      if (queue_.empty()) {
+        if (stopping_) return;
+        idle_ = true;
+        cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        continue;
       }
+      gather(lock);
+      auto group = take_group();
+      last_group_ = group.size();
+      lock.unlock();
       store_.commit_group(group);
-      Request* next_leader = nullptr;
-      {
-        std::lock_guard lock(mu_);
-        for (auto* r : group) r->done = true;
-        if (own.done) {
-          if (queue_.empty())
-            leader_active_ = false;
-          else
-            next_leader = queue_.front();
-        }
-      }
-      // The next leader first, so that its fsync overlaps these wake-ups.
-      if (next_leader) next_leader->wake();
-      for (auto* r : group)
-        if (r != &own) r->wake();
-      if (own.done) return;
+      for (auto& r : group) r->done(std::move(*r->result));
+      lock.lock();
     }
   }
 
-  std::vector<Request*> take_group() {
-    std::vector<Request*> group;
+  // Waits, briefly, for the appenders of the last group to come back.
+  void gather(std::unique_lock<std::mutex>& lock) {
+    auto wait = store_.options_.max_group_wait;
+    if (wait.count() <= 0 || queue_.size() >= last_group_ || stopping_) return;
+    gathering_ = true;
+    cv_.wait_for(lock, wait, [&] { return queue_.size() >= last_group_ || stopping_; });
+    gathering_ = false;
+  }
+
+  std::vector<std::unique_ptr<Request>> take_group() {
+    std::vector<std::unique_ptr<Request>> group;
     size_t events = 0;
     while (!queue_.empty()) {
       size_t n = queue_.front()->values.size();
-      if (!group.empty() && events + n > max_group_events_) break;
-      group.push_back(queue_.front());
-      queue_.pop_front();
+      if (!group.empty() && events + n > store_.options_.max_group_events) break;
       events += n;
+      group.push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
     return group;
   }
 
   EventStore& store_;
-  size_t max_group_events_;
   std::mutex mu_;
-  std::deque<Request*> queue_;
-  bool leader_active_ = false;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  bool idle_ = false;       // the writer sleeps until an append comes
+  bool gathering_ = false;  // the writer waits for last_group_ appends
+  size_t last_group_ = 0;   // appends in the group written last
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once everything above is ready
 };
 
 EventStore::EventStore(StoreOptions options) : options_(std::move(options)) {}
 
 EventStore::~EventStore() {
+  writer_.reset();  // finishes every queued append first
   if (db_) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();
@@ -151,8 +142,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   auto head = store->load_feed_head();
   if (!head) return head.error();
   store->feed_head_ = *head;
-  store->committer_ = std::make_unique<GroupCommitter>(*store, options.max_group_events);
-  store->committer_->next_position = *head + 1;
+  if (!options.read_only) store->writer_ = std::make_unique<Writer>(*store, *head);
   return store;
 }
 
@@ -167,11 +157,20 @@ Status EventStore::open_db() {
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.compression = rocksdb::kLZ4Compression;  // cheaper than snappy for flushes
+  // Each user's events arrive in sequence order, and feed positions only
+  // grow: a per-prefix insert hint makes the writer's memtable inserts cheap.
+  auto events_options = cf_options;
+  events_options.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(16));
+  auto feed_options = cf_options;
+  feed_options.memtable_insert_with_hint_prefix_extractor.reset(
+      rocksdb::NewFixedPrefixTransform(6));
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {std::string(keys::kEventsFamily), cf_options},
-      {std::string(keys::kFeedFamily), cf_options},
+      {std::string(keys::kEventsFamily), events_options},
+      {std::string(keys::kFeedFamily), feed_options},
       {std::string(keys::kIdempotencyFamily), cf_options},
       {std::string(keys::kSnapshotsFamily), cf_options},
   };
@@ -200,18 +199,41 @@ Result<uint64_t> EventStore::load_feed_head() const {
 
 Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_version,
                                         const std::vector<v1::TaskEvent>& events) {
-  if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AppendResult>> outcome;
+  append_async(user, expected_version, events, [&](Result<AppendResult> r) {
+    std::lock_guard lock(mu);  // notify under the lock: cv lives on our stack
+    outcome = std::move(r);
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return std::move(*outcome);
+}
+
+void EventStore::append_async(const Uuid& user, uint64_t expected_version,
+                              const std::vector<v1::TaskEvent>& events, AppendCallback done) {
+  auto request = prepare(user, expected_version, events);
+  if (!request) return done(request.error());
+  (*request)->done = std::move(done);
+  writer_->enqueue(std::move(*request));
+}
+
+// Validation and serialization happen in the caller's thread, so that the
+// writer thread only checks versions and writes.
+Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
+    const Uuid& user, uint64_t expected_version, const std::vector<v1::TaskEvent>& events) const {
+  if (!writer_) return make_error(Errc::invalid_argument, "store is open read-only");
   if (events.empty()) return make_error(Errc::empty_batch, "append needs at least one event");
   if (events.size() > options_.max_batch_events)
-    return make_error(Errc::invalid_argument,
-                      "batch of " + std::to_string(events.size()) + " events; the limit is " +
-                          std::to_string(options_.max_batch_events));
-  // Validation and serialization happen here, in the caller's thread, so
-  // that the group leader only checks versions and writes.
-  Request request;
-  request.user = user;
-  request.expected_version = expected_version;
-  request.values.reserve(events.size());
+    return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
+                                                  " events; the limit is " +
+                                                  std::to_string(options_.max_batch_events));
+  auto request = std::make_unique<Request>();
+  request->user = user;
+  request->expected_version = expected_version;
+  request->values.reserve(events.size());
   const std::string user_text = user.to_string();
   for (size_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
@@ -227,26 +249,25 @@ Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_vers
                                                 std::to_string(want));
     auto value = encode_event(event, options_.max_event_bytes);
     if (!value) return value.error();
-    request.values.push_back(std::move(*value));
+    request->values.push_back(std::move(*value));
     const auto& key = event.idempotency_key();
-    if (!key.empty() && std::find(request.idempotency_keys.begin(), request.idempotency_keys.end(),
-                                  key) == request.idempotency_keys.end())
-      request.idempotency_keys.push_back(key);
+    auto& keys = request->idempotency_keys;
+    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
   }
-  return committer_->submit(request);
+  return request;
 }
 
-// Runs in the group leader only.
-void EventStore::commit_group(std::vector<Request*>& group) {
-  auto& heads = committer_->heads;
+// Runs on the writer thread only.
+void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
+  auto& heads = writer_->heads;
   if (heads.size() > kMaxCachedHeads) heads.clear();
-  const uint64_t first_position = committer_->next_position;
+  const uint64_t first_position = writer_->next_position;
   uint64_t position = first_position;
   rocksdb::WriteBatch batch;
   std::unordered_map<std::string, AppendResult> keys_in_group;
   size_t accepted = 0;
 
-  for (auto* req : group) {
+  for (auto& req : group) {
     // A known idempotency key answers with the original result.
     std::optional<Result<AppendResult>> answer;
     for (const auto& key : req->idempotency_keys) {
@@ -289,8 +310,7 @@ void EventStore::commit_group(std::vector<Request*>& group) {
       req->result = make_error(Errc::wrong_expected_version,
                                "user " + req->user.to_string() + " is at version " +
                                    std::to_string(head) + ", the command expected version " +
-                                   std::to_string(req->expected_version) +
-                                   "; reload and retry");
+                                   std::to_string(req->expected_version) + "; reload and retry");
       continue;
     }
 
@@ -317,15 +337,20 @@ void EventStore::commit_group(std::vector<Request*>& group) {
 
   rocksdb::WriteOptions write_options;
   write_options.sync = options_.sync;
+  auto write_start = std::chrono::steady_clock::now();
   auto s = db_->Write(write_options, &batch);
+  stat_write_micros_.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - write_start)
+                                .count()));
   if (!s.ok()) {
     // Nothing of the group is stored: forget the tentative heads and
     // positions, and tell every appender of the group.
     heads.clear();
-    for (auto* req : group) req->result = io_error(s, "append failed, nothing stored");
+    for (auto& req : group) req->result = io_error(s, "append failed, nothing stored");
     return;
   }
-  committer_->next_position = position;
+  writer_->next_position = position;
   feed_head_.store(position - 1, std::memory_order_release);
   stat_appends_.fetch_add(accepted, std::memory_order_relaxed);
   stat_events_.fetch_add(position - first_position, std::memory_order_relaxed);
@@ -351,8 +376,7 @@ Result<uint64_t> EventStore::version(const Uuid& user) const {
 
 Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t from_sequence,
                                                     size_t max_count) const {
-  if (from_sequence == 0)
-    return make_error(Errc::invalid_argument, "from_sequence starts at 1");
+  if (from_sequence == 0) return make_error(Errc::invalid_argument, "from_sequence starts at 1");
   auto lower = keys::event_key(user, from_sequence);
   auto upper = keys::event_key(user, UINT64_MAX);
   rocksdb::Slice upper_slice(upper);
@@ -395,7 +419,8 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
     Uuid user;
     uint64_t sequence = 0;
     if (!keys::parse_event_key({it->value().data(), it->value().size()}, user, sequence))
-      return make_error(Errc::corrupted, "feed entry " + std::to_string(position) + " is corrupted");
+      return make_error(Errc::corrupted,
+                        "feed entry " + std::to_string(position) + " is corrupted");
     auto s = db_->Get(rocksdb::ReadOptions(), events_cf_, it->value(), &value);
     if (s.IsNotFound()) continue;  // the user's data was erased
     if (!s.ok()) return io_error(s, "cannot read feed event");
@@ -420,8 +445,8 @@ Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
 Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
                                                           std::string_view projection) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
-                    &value);
+  auto s =
+      db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection), &value);
   if (s.IsNotFound()) return std::optional<Snapshot>{};
   if (!s.ok()) return io_error(s, "cannot load snapshot");
   auto snapshot = decode_snapshot(value, user, projection);
@@ -438,8 +463,8 @@ Status EventStore::flush() {
 }
 
 StoreStats EventStore::stats() const {
-  return {stat_appends_.load(), stat_events_.load(), stat_groups_.load(),
-          stat_largest_group_.load(), feed_head_.load()};
+  return {stat_appends_.load(),       stat_events_.load(), stat_groups_.load(),
+          stat_largest_group_.load(), feed_head_.load(),   stat_write_micros_.load()};
 }
 
 }  // namespace coach::events

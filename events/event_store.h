@@ -3,10 +3,10 @@
 //
 // Guarantees:
 // - append is atomic: all events of a call are stored, or none.
-// - append returns only after RocksDB's write-ahead log is synced (unless
-//   StoreOptions::sync is off). Concurrent appends share one WAL write and
-//   one fsync (group commit), so many users writing at once do not each pay
-//   a full fsync.
+// - An append is acknowledged only after RocksDB's write-ahead log is synced
+//   (unless StoreOptions::sync is off). One writer thread takes every append
+//   queued while it was syncing and writes them as one batch with one fsync
+//   (group commit), so many users writing at once do not each pay a fsync.
 // - A user's events read back in sequence order, 1, 2, 3, ... with no gaps.
 // - The feed lists every event of every user in commit order, at gapless
 //   positions 1, 2, 3, ...; a reader resumes from the position it last saw.
@@ -14,7 +14,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,13 +43,18 @@ struct StoreOptions {
   size_t max_batch_events = 1000;
   // Most events one group commit writes at once; the rest wait for the next.
   size_t max_group_events = 4096;
+  // When fewer appends are queued than the last group held, the appenders it
+  // just served are usually about to append again: the writer waits up to
+  // this long for them so they share the next fsync. 0 turns it off. A lone
+  // appender never waits (its queue is as long as its last group).
+  std::chrono::microseconds max_group_wait{150};
 };
 
 struct AppendResult {
   uint64_t first_sequence = 0;
-  uint64_t last_sequence = 0;  // the stream's version after the append
+  uint64_t last_sequence = 0;   // the stream's version after the append
   uint64_t first_position = 0;  // feed position of the first event
-  bool duplicate = false;  // true: the idempotency key was already stored
+  bool duplicate = false;       // true: the idempotency key was already stored
 };
 
 struct FeedEntry {
@@ -62,12 +69,16 @@ struct FeedPage {
 
 // Counters for benchmarks and the ops dashboard.
 struct StoreStats {
-  uint64_t appends = 0;          // append calls that stored events
-  uint64_t events = 0;           // events stored by this process
-  uint64_t groups = 0;           // group commits (one WAL sync each)
-  uint64_t largest_group = 0;    // most appends in one group commit
-  uint64_t feed_head = 0;        // position of the newest event in the feed
+  uint64_t appends = 0;        // append calls that stored events
+  uint64_t events = 0;         // events stored by this process
+  uint64_t groups = 0;         // group commits (one WAL sync each)
+  uint64_t largest_group = 0;  // most appends in one group commit
+  uint64_t feed_head = 0;      // position of the newest event in the feed
+  uint64_t write_micros = 0;   // time spent in synced RocksDB writes
 };
+
+// Receives the outcome of append_async, exactly once.
+using AppendCallback = std::function<void(Result<AppendResult>)>;
 
 class EventStore {
  public:
@@ -85,8 +96,17 @@ class EventStore {
   // back with duplicate = true.
   // Errors: empty_batch, invalid_argument, malformed_event, user_mismatch,
   // payload_too_large, sequence_gap, wrong_expected_version, io_error.
+  // Blocks the calling thread until the append is durable or refused.
   Result<AppendResult> append(const Uuid& user, uint64_t expected_version,
                               const std::vector<v1::TaskEvent>& events);
+
+  // The same append without blocking: validates and encodes the events in
+  // the calling thread, queues them, and returns. `done` runs exactly once:
+  // on the calling thread when the batch is refused before queueing, else
+  // on the store's writer thread once the group is durable. Keep `done`
+  // short (send a message, set a promise): it delays later appends.
+  void append_async(const Uuid& user, uint64_t expected_version,
+                    const std::vector<v1::TaskEvent>& events, AppendCallback done);
 
   // Events of the user with sequence >= from_sequence (>= 1), in order, at
   // most max_count. unknown_stream when the user has no events; corrupted,
@@ -115,12 +135,14 @@ class EventStore {
 
  private:
   struct Request;
-  class GroupCommitter;
+  class Writer;
 
   explicit EventStore(StoreOptions options);
   Status open_db();
   Result<uint64_t> load_feed_head() const;
-  void commit_group(std::vector<Request*>& group);
+  Result<std::unique_ptr<Request>> prepare(const Uuid& user, uint64_t expected_version,
+                                           const std::vector<v1::TaskEvent>& events) const;
+  void commit_group(std::vector<std::unique_ptr<Request>>& group);
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -129,13 +151,14 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* idempotency_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
-  std::unique_ptr<GroupCommitter> committer_;
+  std::unique_ptr<Writer> writer_;  // null when read-only
 
   std::atomic<uint64_t> stat_appends_{0};
   std::atomic<uint64_t> stat_events_{0};
   std::atomic<uint64_t> stat_groups_{0};
   std::atomic<uint64_t> stat_largest_group_{0};
   std::atomic<uint64_t> feed_head_{0};
+  std::atomic<uint64_t> stat_write_micros_{0};
 };
 
 }  // namespace coach::events

@@ -1,37 +1,52 @@
 #include "events/ids.h"
 
 #include <sys/random.h>
-#include <uuid/uuid.h>
 
 #include <cstring>
 
 namespace coach {
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_dash_position(size_t i) {
+  return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+}  // namespace
+
 Result<Uuid> Uuid::parse(std::string_view text, std::string_view what) {
-  auto invalid = [&] {
-    std::string shown(text.substr(0, 64));
-    return make_error(Errc::invalid_argument,
-                      std::string(what) + " must be a UUID like 123e4567-e89b-42d3-a456-426614174000, got \"" +
-                          shown + (text.size() > 64 ? "...\"" : "\""));
-  };
-  if (text.size() != 36) return invalid();
-  char buf[37];
-  std::memcpy(buf, text.data(), 36);
-  buf[36] = '\0';
-  for (size_t i = 0; i < 36; ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    char c = buf[i];
-    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (dash ? c != '-' : !hex) return invalid();
-  }
   Uuid id;
-  if (uuid_parse(buf, id.bytes_.data()) != 0) return invalid();
-  return id;
+  bool valid = text.size() == 36;
+  for (size_t i = 0, byte = 0; valid && i < 36; ++i) {
+    if (is_dash_position(i)) {
+      valid = text[i] == '-';
+      continue;
+    }
+    int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+    valid = hi >= 0 && lo >= 0;
+    id.bytes_[byte++] = static_cast<uint8_t>(hi << 4 | lo);
+    ++i;
+  }
+  if (valid) return id;
+  std::string shown(text.substr(0, 64));
+  return make_error(Errc::invalid_argument,
+                    std::string(what) +
+                        " must be a UUID like 123e4567-e89b-42d3-a456-426614174000, got \"" +
+                        shown + (text.size() > 64 ? "...\"" : "\""));
 }
 
 Uuid Uuid::random() {
   // The kernel's CSPRNG directly: libuuid's generator serializes threads on
-  // a glibc-internal lock, which showed up as the top cost of appends.
+  // a glibc-internal lock, which showed up as the top cost of appends, and
+  // its parser calls strtoul per byte; the text form is simple enough to
+  // read and write here.
   Uuid id;
   size_t got = 0;
   while (got < id.bytes_.size()) {
@@ -50,9 +65,14 @@ Uuid Uuid::from_bytes(const uint8_t* bytes16) {
 }
 
 std::string Uuid::to_string() const {
-  char buf[37];
-  uuid_unparse_lower(bytes_.data(), buf);
-  return std::string(buf, 36);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text(36, '-');
+  for (size_t i = 0, byte = 0; i < 36; ++i) {
+    if (is_dash_position(i)) continue;
+    text[i] = kHex[bytes_[byte] >> 4];
+    text[++i] = kHex[bytes_[byte++] & 0xf];
+  }
+  return text;
 }
 
 bool Uuid::is_nil() const {
@@ -61,7 +81,9 @@ bool Uuid::is_nil() const {
   return true;
 }
 
-std::string new_uuid_string() { return Uuid::random().to_string(); }
+std::string new_uuid_string() {
+  return Uuid::random().to_string();
+}
 
 size_t UuidHash::operator()(const Uuid& id) const noexcept {
   // Random UUIDs are uniformly distributed: any 8 bytes make a good hash.

@@ -3,7 +3,8 @@
 namespace coach::events::keys {
 
 void put_u64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 
 uint64_t get_u64(const char* p) {
@@ -38,7 +39,9 @@ std::string feed_key(uint64_t position) {
   return key;
 }
 
-std::string feed_value(const Uuid& user, uint64_t sequence) { return event_key(user, sequence); }
+std::string feed_value(const Uuid& user, uint64_t sequence) {
+  return event_key(user, sequence);
+}
 
 std::string idempotency_key(const Uuid& user, std::string_view key) {
   auto out = user_prefix(user, key.size());

@@ -38,8 +38,8 @@ Child spawn_appender(const std::string& dir, unsigned seed) {
   std::string seed_text = std::to_string(seed);
   const char* argv[] = {COACH_CRASH_APPENDER, dir.c_str(), "4", "3", seed_text.c_str(), nullptr};
   Child child;
-  REQUIRE(posix_spawn(&child.pid, COACH_CRASH_APPENDER, &actions, nullptr,
-                      const_cast<char**>(argv), environ) == 0);
+  REQUIRE(posix_spawn(&child.pid, COACH_CRASH_APPENDER, &actions, nullptr, const_cast<char**>(argv),
+                      environ) == 0);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   child.out = fds[0];
@@ -92,8 +92,8 @@ void check_stream(events::EventStore& store, const std::string& user_text, uint6
   CHECK(events->back().sequence() == events->size());
   for (size_t i = 0; i < events->size();) {
     unsigned long first = 0, last = 0;
-    REQUIRE(std::sscanf((*events)[i].task_created().title().c_str(), "b:%lu:%lu", &first,
-                        &last) == 2);
+    REQUIRE(std::sscanf((*events)[i].task_created().title().c_str(), "b:%lu:%lu", &first, &last) ==
+            2);
     REQUIRE(first == i + 1);
     REQUIRE_MESSAGE(last <= events->size(), "partial batch " << first << ".." << last);
     size_t foreign = 0;
@@ -119,8 +119,8 @@ TEST_CASE("SIGKILL at random moments loses no acknowledged event") {
     auto start = std::chrono::steady_clock::now();
     while (output.find("ready\n") == std::string::npos &&
            std::chrono::steady_clock::now() - start < std::chrono::seconds(20))
-      read_until(child.out, output, std::chrono::steady_clock::now() + std::chrono::milliseconds(20),
-                 false);
+      read_until(child.out, output,
+                 std::chrono::steady_clock::now() + std::chrono::milliseconds(20), false);
     REQUIRE_MESSAGE(output.find("ready\n") != std::string::npos, "child did not start");
     auto run_for = std::chrono::milliseconds(20 + rng() % 280);
     read_until(child.out, output, std::chrono::steady_clock::now() + run_for, false);

@@ -29,8 +29,8 @@ class TempDir {
 // doctest messages, which are evaluated even when the check passes.
 template <class T>
 std::string error_of(const Result<T>& result) {
-  return result ? std::string() : std::string(errc_name(result.error().code)) + ": " +
-                                      result.error().message;
+  return result ? std::string()
+                : std::string(errc_name(result.error().code)) + ": " + result.error().message;
 }
 
 // A TaskCreated event for `user` at `sequence`, with a fresh task id.

@@ -1,7 +1,7 @@
 // coachd: the coach node. Until the actor system lands (issue 3) it opens the
 // event store and prints what it holds.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include "events/event_store.h"
 

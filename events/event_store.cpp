@@ -48,13 +48,16 @@ class EventStore::Writer {
   Writer(EventStore& store, uint64_t feed_head)
       : next_position(feed_head + 1), store_(store), thread_([this] { run(); }) {}
 
-  ~Writer() {
+  ~Writer() { stop(); }
+
+  // Writes everything still queued, then ends the thread. Idempotent.
+  void stop() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     cv_.notify_one();
-    thread_.join();  // drains the queue first
+    if (thread_.joinable()) thread_.join();
   }
 
   void enqueue(std::unique_ptr<Request> request) {
@@ -128,7 +131,10 @@ class EventStore::Writer {
 EventStore::EventStore(StoreOptions options) : options_(std::move(options)) {}
 
 EventStore::~EventStore() {
-  writer_.reset();  // finishes every queued append first
+  // Finish every queued append while writer_ still points at the writer:
+  // its thread reaches the store's state through it.
+  if (writer_) writer_->stop();
+  writer_.reset();
   if (db_) {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     db_->Close();

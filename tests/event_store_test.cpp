@@ -3,6 +3,10 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "events/event_store.h"
@@ -375,4 +379,51 @@ TEST_CASE("concurrent appenders share group commits") {
                      << " appends; largest group: " << stats.largest_group);
   CHECK(stats.groups < stats.appends);
   CHECK(stats.largest_group > 1);
+}
+
+TEST_CASE("append_async: refused batches call back at once, accepted ones once durable") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  std::optional<Result<AppendResult>> refused;
+  store->append_async(user, 0, {}, [&](Result<AppendResult> r) { refused = std::move(r); });
+  REQUIRE(refused.has_value());  // ran on this thread, before append_async returned
+  CHECK(refused->error().code == Errc::empty_batch);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, failed = 0;
+  constexpr int kUsers = 200;
+  std::vector<Uuid> users(kUsers);
+  for (auto& u : users) {
+    u = Uuid::random();
+    store->append_async(u, 0, task_batch(u, 0, 2), [&](Result<AppendResult> r) {
+      std::lock_guard lock(mu);
+      failed += !r;
+      ++done;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == kUsers; }));
+  CHECK(failed == 0);
+  for (const auto& u : users) CHECK(*store->version(u) == 2);
+  CHECK(store->stats().feed_head == 2 * kUsers);
+  CHECK(store->stats().groups < kUsers);  // in flight together, so grouped
+}
+
+TEST_CASE("closing the store finishes every queued append first") {
+  TempDir dir;
+  auto user = Uuid::random();
+  std::atomic<int> acknowledged{0};
+  {
+    auto store = open_store(dir);
+    for (uint64_t v = 0; v < 100; ++v)
+      store->append_async(user, v, task_batch(user, v, 1), [&](Result<AppendResult> r) {
+        if (r) ++acknowledged;
+      });
+  }  // destroyed with appends still queued
+  CHECK(acknowledged == 100);
+  auto store = open_store(dir);
+  CHECK(*store->version(user) == 100);
 }

@@ -1,0 +1,384 @@
+#include "projections/task_book.h"
+
+#include "events/envelope.h"
+#include "events/ids.h"
+
+namespace coach::projections {
+namespace {
+
+using events::from_timestamp;
+using events::to_timestamp;
+
+Error invalid(std::string message) {
+  return make_error(Errc::invalid_argument, std::move(message));
+}
+Error conflict(std::string message) {
+  return make_error(Errc::conflict, std::move(message));
+}
+
+// True when `text` is well-formed UTF-8 (no overlongs, no surrogates).
+bool valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<uint8_t>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 0;
+    if (extra == 0 || i + extra >= text.size()) return false;  // bad lead byte or cut short
+    uint32_t cp = c & (0x3f >> extra);
+    for (size_t k = 1; k <= extra; ++k) {
+      auto cc = static_cast<uint8_t>(text[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+Status check_text(std::string_view field, const std::string& value, size_t max_bytes,
+                  bool required) {
+  if (required && value.empty()) return invalid(std::string(field) + " is required");
+  if (value.size() > max_bytes)
+    return invalid(std::string(field) + " is " + std::to_string(value.size()) +
+                   " bytes; the limit is " + std::to_string(max_bytes));
+  if (!valid_utf8(value)) return invalid(std::string(field) + " is not valid UTF-8");
+  return Ok{};
+}
+
+Status check_range(std::string_view field, int value, int max) {
+  if (value < 0 || value > max)
+    return invalid(std::string(field) + " must be 0 to " + std::to_string(max) + ", got " +
+                   std::to_string(value));
+  return Ok{};
+}
+
+Status check_timestamp(std::string_view field, const google::protobuf::Timestamp& t) {
+  // 0001-01-01 to 9999-12-31, as protobuf's JSON mapping allows.
+  if (t.seconds() < -62135596800 || t.seconds() > 253402300799 || t.nanos() < 0 ||
+      t.nanos() > 999999999)
+    return invalid(std::string(field) + " is not a valid instant");
+  return Ok{};
+}
+
+// The task a command names, or not_found / invalid_argument.
+Result<const v1::Task*> target(const TaskBook& book, const std::string& task_id) {
+  if (auto id = Uuid::parse(task_id, "task_id"); !id) return id.error();
+  const auto* task = book.find(task_id);
+  if (!task) return make_error(Errc::not_found, "no task " + task_id);
+  return task;
+}
+
+v1::TaskEvent task_event(const std::string& task_id) {
+  v1::TaskEvent event;
+  event.set_task_id(task_id);
+  return event;
+}
+
+using Events = std::vector<v1::TaskEvent>;
+
+Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
+  if (auto s = Uuid::parse(c.task_id(), "task_id"); !s) return s.error();
+  if (book.find(c.task_id())) return conflict("task " + c.task_id() + " already exists");
+  for (auto s : {check_text("title", c.title(), kMaxTitleBytes, true),
+                 check_text("description", c.description(), kMaxDescriptionBytes, false),
+                 check_text("category", c.category(), kMaxCategoryBytes, false),
+                 check_range("priority", c.priority(), kMaxPriority),
+                 check_range("estimated_minutes", c.estimated_minutes(), kMaxMinutes)})
+    if (!s) return s.error();
+  if (c.has_due_at())
+    if (auto s = check_timestamp("due_at", c.due_at()); !s) return s.error();
+  auto event = task_event(c.task_id());
+  auto* created = event.mutable_task_created();
+  created->set_title(c.title());
+  created->set_description(c.description());
+  if (c.has_due_at()) *created->mutable_due_at() = c.due_at();
+  created->set_category(c.category());
+  created->set_priority(c.priority());
+  created->set_estimated_minutes(c.estimated_minutes());
+  return Events{std::move(event)};
+}
+
+bool same_instant(const v1::Task& task, const google::protobuf::Timestamp* due) {
+  if (!due) return !task.has_due_at();
+  return task.has_due_at() && task.due_at().seconds() == due->seconds() &&
+         task.due_at().nanos() == due->nanos();
+}
+
+Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::time_point now) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  const v1::Task& t = **task;
+  auto status = effective_status(t, now);
+  if (status == v1::TASK_STATUS_DELETED)
+    return conflict("task " + c.task_id() + " is deleted; restore it before editing");
+  if (c.has_due_at() && c.clear_due_at()) return invalid("set due_at or clear_due_at, not both");
+  bool due_change = c.has_due_at() || c.clear_due_at();
+  if (!c.has_title() && !c.has_description() && !due_change && !c.has_category() &&
+      !c.has_priority() && !c.has_estimated_minutes())
+    return invalid("edit names no field to change");
+
+  auto event = task_event(c.task_id());
+  auto* m = event.mutable_task_modified();
+  auto* before = m->mutable_before();
+  auto* after = m->mutable_after();
+  if (c.has_title() && c.title() != t.title()) {
+    if (auto s = check_text("title", c.title(), kMaxTitleBytes, true); !s) return s.error();
+    m->add_changed(v1::TASK_FIELD_TITLE);
+    before->set_title(t.title());
+    after->set_title(c.title());
+  }
+  if (c.has_description() && c.description() != t.description()) {
+    if (auto s = check_text("description", c.description(), kMaxDescriptionBytes, false); !s)
+      return s.error();
+    m->add_changed(v1::TASK_FIELD_DESCRIPTION);
+    before->set_description(t.description());
+    after->set_description(c.description());
+  }
+  if (due_change && !same_instant(t, c.has_due_at() ? &c.due_at() : nullptr)) {
+    if (c.has_due_at())
+      if (auto s = check_timestamp("due_at", c.due_at()); !s) return s.error();
+    if (status == v1::TASK_STATUS_COMPLETED)
+      return conflict("task " + c.task_id() +
+                      " is completed; reopen it before changing its due date");
+    m->add_changed(v1::TASK_FIELD_DUE_AT);
+    if (t.has_due_at()) *before->mutable_due_at() = t.due_at();
+    if (c.has_due_at()) *after->mutable_due_at() = c.due_at();
+  }
+  if (c.has_category() && c.category() != t.category()) {
+    if (auto s = check_text("category", c.category(), kMaxCategoryBytes, false); !s)
+      return s.error();
+    m->add_changed(v1::TASK_FIELD_CATEGORY);
+    before->set_category(t.category());
+    after->set_category(c.category());
+  }
+  if (c.has_priority() && c.priority() != t.priority()) {
+    if (auto s = check_range("priority", c.priority(), kMaxPriority); !s) return s.error();
+    m->add_changed(v1::TASK_FIELD_PRIORITY);
+    before->set_priority(t.priority());
+    after->set_priority(c.priority());
+  }
+  if (c.has_estimated_minutes() && c.estimated_minutes() != t.estimated_minutes()) {
+    if (auto s = check_range("estimated_minutes", c.estimated_minutes(), kMaxMinutes); !s)
+      return s.error();
+    m->add_changed(v1::TASK_FIELD_ESTIMATED_MINUTES);
+    before->set_estimated_minutes(t.estimated_minutes());
+    after->set_estimated_minutes(c.estimated_minutes());
+  }
+  if (m->changed_size() == 0) return Events{};  // nothing differs
+  return Events{std::move(event)};
+}
+
+Result<Events> decide_snooze(const TaskBook& book, const v1::SnoozeTask& c, Clock::time_point now) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  auto status = effective_status(**task, now);
+  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED)
+    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name(status) +
+                    "; only pending or snoozed tasks can be snoozed");
+  if (!c.has_until()) return invalid("until is required");
+  if (auto s = check_timestamp("until", c.until()); !s) return s.error();
+  auto until = from_timestamp(c.until());
+  if (until <= now) return conflict("until must be in the future");
+  if (until > now + kMaxSnooze) return invalid("until must be at most a year ahead");
+  if (auto s = check_text("reason", c.reason(), kMaxTitleBytes, false); !s) return s.error();
+  auto event = task_event(c.task_id());
+  *event.mutable_task_snoozed()->mutable_until() = c.until();
+  event.mutable_task_snoozed()->set_reason(c.reason());
+  return Events{std::move(event)};
+}
+
+Result<Events> decide_complete(const TaskBook& book, const v1::CompleteTask& c,
+                               Clock::time_point now) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  auto status = effective_status(**task, now);
+  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED)
+    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name(status) +
+                    "; only pending or snoozed tasks can be completed");
+  if (auto s = check_range("actual_minutes", c.actual_minutes(), kMaxMinutes); !s) return s.error();
+  auto event = task_event(c.task_id());
+  event.mutable_task_completed()->set_actual_minutes(c.actual_minutes());
+  return Events{std::move(event)};
+}
+
+Result<Events> decide_delete(const TaskBook& book, const v1::DeleteTask& c) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  if ((*task)->status() == v1::TASK_STATUS_DELETED)
+    return conflict("task " + c.task_id() + " is already deleted");
+  if (auto s = check_text("reason", c.reason(), kMaxTitleBytes, false); !s) return s.error();
+  auto event = task_event(c.task_id());
+  event.mutable_task_deleted()->set_reason(c.reason());
+  return Events{std::move(event)};
+}
+
+Result<Events> decide_reopen(const TaskBook& book, const v1::ReopenTask& c) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  if ((*task)->status() != v1::TASK_STATUS_COMPLETED)
+    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name((*task)->status()) +
+                    "; only completed tasks can be reopened");
+  auto event = task_event(c.task_id());
+  event.mutable_task_reopened();
+  return Events{std::move(event)};
+}
+
+Result<Events> decide_restore(const TaskBook& book, const v1::RestoreTask& c) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  if ((*task)->status() != v1::TASK_STATUS_DELETED)
+    return conflict("task " + c.task_id() + " is not deleted");
+  auto event = task_event(c.task_id());
+  event.mutable_task_restored();
+  return Events{std::move(event)};
+}
+
+void apply_fields(v1::Task& task, const v1::TaskModified& m) {
+  for (int field : m.changed()) {
+    const auto& a = m.after();
+    switch (field) {
+      case v1::TASK_FIELD_TITLE:
+        task.set_title(a.title());
+        break;
+      case v1::TASK_FIELD_DESCRIPTION:
+        task.set_description(a.description());
+        break;
+      case v1::TASK_FIELD_DUE_AT:
+        if (a.has_due_at())
+          *task.mutable_due_at() = a.due_at();
+        else
+          task.clear_due_at();
+        break;
+      case v1::TASK_FIELD_CATEGORY:
+        task.set_category(a.category());
+        break;
+      case v1::TASK_FIELD_PRIORITY:
+        task.set_priority(a.priority());
+        break;
+      case v1::TASK_FIELD_ESTIMATED_MINUTES:
+        task.set_estimated_minutes(a.estimated_minutes());
+        break;
+      default:
+        break;  // a field added by a later schema: ignored here
+    }
+  }
+}
+
+}  // namespace
+
+const v1::Task* TaskBook::find(std::string_view task_id) const {
+  auto it = tasks_.find(std::string(task_id));
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+std::string TaskBook::serialize() const {
+  v1::TaskBookSnapshot snapshot;
+  for (const auto& [id, task] : tasks_) *snapshot.add_tasks() = task;
+  return snapshot.SerializeAsString();
+}
+
+Result<TaskBook> TaskBook::parse(std::string_view bytes, uint64_t version) {
+  v1::TaskBookSnapshot snapshot;
+  if (!snapshot.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return make_error(Errc::corrupted, "task snapshot does not parse");
+  TaskBook book;
+  for (auto& task : *snapshot.mutable_tasks()) book.tasks_.emplace(task.id(), std::move(task));
+  book.version_ = version;
+  return book;
+}
+
+v1::TaskStatus effective_status(const v1::Task& task, Clock::time_point now) {
+  if (task.status() == v1::TASK_STATUS_SNOOZED && from_timestamp(task.snoozed_until()) <= now)
+    return v1::TASK_STATUS_PENDING;
+  return task.status();
+}
+
+Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCommand& command,
+                                          Clock::time_point now) {
+  using C = v1::TaskCommand;
+  switch (command.command_case()) {
+    case C::kCreate:
+      return decide_create(book, command.create());
+    case C::kEdit:
+      return decide_edit(book, command.edit(), now);
+    case C::kSnooze:
+      return decide_snooze(book, command.snooze(), now);
+    case C::kComplete:
+      return decide_complete(book, command.complete(), now);
+    case C::kDelete:
+      return decide_delete(book, command.delete_());
+    case C::kReopen:
+      return decide_reopen(book, command.reopen());
+    case C::kRestore:
+      return decide_restore(book, command.restore());
+    case C::COMMAND_NOT_SET:
+      break;
+  }
+  return invalid("the command is empty");
+}
+
+void evolve(TaskBook& book, const v1::TaskEvent& event) {
+  book.version_ = event.sequence();
+  using P = v1::TaskEvent;
+  if (event.payload_case() == P::kTaskCreated) {
+    const auto& c = event.task_created();
+    v1::Task& task = book.tasks_[event.task_id()];
+    task.set_id(event.task_id());
+    task.set_user_id(event.user_id());
+    task.set_title(c.title());
+    task.set_description(c.description());
+    task.set_status(v1::TASK_STATUS_PENDING);
+    if (c.has_due_at()) *task.mutable_due_at() = c.due_at();
+    task.set_category(c.category());
+    task.set_priority(c.priority());
+    task.set_estimated_minutes(c.estimated_minutes());
+    *task.mutable_created_at() = event.created_at();
+    *task.mutable_updated_at() = event.created_at();
+    return;
+  }
+  auto it = book.tasks_.find(event.task_id());
+  if (it == book.tasks_.end()) return;  // not a task event, or about no known task
+  v1::Task& task = it->second;
+  switch (event.payload_case()) {
+    case P::kTaskModified:
+      apply_fields(task, event.task_modified());
+      task.set_edit_count(task.edit_count() + 1);
+      break;
+    case P::kTaskSnoozed:
+      task.set_status(v1::TASK_STATUS_SNOOZED);
+      *task.mutable_snoozed_until() = event.task_snoozed().until();
+      task.set_snooze_count(task.snooze_count() + 1);
+      break;
+    case P::kTaskCompleted:
+      task.set_status(v1::TASK_STATUS_COMPLETED);
+      task.clear_snoozed_until();
+      *task.mutable_completed_at() = event.created_at();
+      break;
+    case P::kTaskDeleted:
+      // snoozed_until and completed_at stay: restore reads the old status
+      // from them.
+      task.set_status(v1::TASK_STATUS_DELETED);
+      *task.mutable_deleted_at() = event.created_at();
+      break;
+    case P::kTaskReopened:
+      task.set_status(v1::TASK_STATUS_PENDING);
+      task.clear_completed_at();
+      break;
+    case P::kTaskRestored:
+      task.set_status(task.has_completed_at()    ? v1::TASK_STATUS_COMPLETED
+                      : task.has_snoozed_until() ? v1::TASK_STATUS_SNOOZED
+                                                 : v1::TASK_STATUS_PENDING);
+      task.clear_deleted_at();
+      break;
+    default:
+      return;
+  }
+  *task.mutable_updated_at() = event.created_at();
+}
+
+}  // namespace coach::projections

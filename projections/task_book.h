@@ -1,0 +1,77 @@
+// TaskBook: every task of one user, as a pure fold of the user's events, and
+// the decider for task commands.
+//
+//   decide(book, command, now) -> events, or an Error; nothing changes
+//   evolve(book, event)        -> the book after the event
+//
+// Both are deterministic and do no I/O: the same events always fold into the
+// same book, so any state can be rebuilt by replaying the log.
+//
+// Status rules (docs/api.md repeats them for clients):
+// - create -> pending. snooze: pending or snoozed -> snoozed until a future
+//   instant (at most a year ahead); when that instant passes the task is
+//   pending again (effective_status), with no event needed.
+// - complete: pending or snoozed -> completed. reopen: completed -> pending.
+// - delete: any status but deleted -> deleted (soft: the log keeps it).
+//   restore: deleted -> the status it had before, unless that was a snooze
+//   that has since run out (then pending).
+// - edit: any field of a pending or snoozed task; of a completed task every
+//   field but the due date (reopen it first); a deleted task not at all.
+//   An edit that changes nothing appends nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "events/result.h"
+#include "schema/commands.pb.h"
+#include "schema/events.pb.h"
+
+namespace coach::projections {
+
+using Clock = std::chrono::system_clock;
+
+// Limits on task fields, checked by decide.
+inline constexpr size_t kMaxTitleBytes = 500;
+inline constexpr size_t kMaxDescriptionBytes = 8 * 1024;
+inline constexpr size_t kMaxCategoryBytes = 64;
+inline constexpr int kMaxPriority = 4;
+inline constexpr int kMaxMinutes = 7 * 24 * 60;
+inline constexpr auto kMaxSnooze = std::chrono::hours(24 * 366);
+
+class TaskBook {
+ public:
+  // The task with that id, deleted ones included; nullptr when unknown.
+  const v1::Task* find(std::string_view task_id) const;
+  const std::unordered_map<std::string, v1::Task>& tasks() const { return tasks_; }
+  // Sequence of the last event folded in.
+  uint64_t version() const { return version_; }
+
+  std::string serialize() const;
+  static Result<TaskBook> parse(std::string_view bytes, uint64_t version);
+
+ private:
+  friend void evolve(TaskBook& book, const v1::TaskEvent& event);
+  std::unordered_map<std::string, v1::Task> tasks_;
+  uint64_t version_ = 0;
+};
+
+// The status a task has at `now`: a snooze that ran out reads as pending.
+v1::TaskStatus effective_status(const v1::Task& task, Clock::time_point now);
+
+// The events (task_id and payload set, envelope not yet stamped) that carry
+// out `command` at `now`, or why it cannot be done: invalid_argument for a
+// malformed command, not_found for an unknown task, conflict for a command
+// the task's status forbids. An empty list means "nothing to change".
+Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCommand& command,
+                                          Clock::time_point now);
+
+// Folds one event into the book. Events that are not about tasks only
+// advance the version.
+void evolve(TaskBook& book, const v1::TaskEvent& event);
+
+}  // namespace coach::projections

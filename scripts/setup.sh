@@ -14,7 +14,7 @@ packages=(
   librocksdb-dev zlib1g-dev
   libcaf-dev
   libnats-dev nats-server
-  libfmt-dev libcli11-dev doctest-dev
+  libfmt-dev libcli11-dev doctest-dev libhowardhinnant-date-dev tzdata
 )
 
 missing=()

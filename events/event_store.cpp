@@ -284,15 +284,9 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
         answer = dup;
         break;
       }
-      std::string stored;
-      auto s = db_->Get(rocksdb::ReadOptions(), idempotency_cf_, full, &stored);
-      if (s.ok() && stored.size() == 24) {
-        answer = AppendResult{keys::get_u64(stored.data()), keys::get_u64(stored.data() + 8),
-                              keys::get_u64(stored.data() + 16), true};
-        break;
-      }
-      if (!s.ok() && !s.IsNotFound()) {
-        answer = io_error(s, "cannot read idempotency key");
+      auto stored = find_idempotency_key(req->user, key);
+      if (!stored || stored->has_value()) {
+        answer = stored ? Result<AppendResult>(**stored) : Result<AppendResult>(stored.error());
         break;
       }
     }
@@ -364,6 +358,21 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   uint64_t largest = stat_largest_group_.load(std::memory_order_relaxed);
   while (accepted > largest && !stat_largest_group_.compare_exchange_weak(largest, accepted)) {
   }
+}
+
+Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid& user,
+                                                                     std::string_view key) const {
+  std::string stored;
+  auto s =
+      db_->Get(rocksdb::ReadOptions(), idempotency_cf_, keys::idempotency_key(user, key), &stored);
+  if (s.IsNotFound()) return std::optional<AppendResult>{};
+  if (!s.ok()) return io_error(s, "cannot read idempotency key");
+  if (stored.size() != 24)
+    return make_error(Errc::corrupted,
+                      "idempotency entry of user " + user.to_string() + " is corrupted");
+  return std::optional<AppendResult>{AppendResult{keys::get_u64(stored.data()),
+                                                  keys::get_u64(stored.data() + 8),
+                                                  keys::get_u64(stored.data() + 16), true}};
 }
 
 Result<uint64_t> EventStore::version(const Uuid& user) const {

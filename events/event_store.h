@@ -114,6 +114,12 @@ class EventStore {
   Result<std::vector<v1::TaskEvent>> read(const Uuid& user, uint64_t from_sequence = 1,
                                           size_t max_count = SIZE_MAX) const;
 
+  // The original result of the append that stored this idempotency key for
+  // the user, or nullopt. Lets a caller answer a retried command before
+  // deciding it again.
+  Result<std::optional<AppendResult>> find_idempotency_key(const Uuid& user,
+                                                           std::string_view key) const;
+
   // The user's version: the last sequence stored, 0 for no events.
   Result<uint64_t> version(const Uuid& user) const;
 

@@ -1,0 +1,99 @@
+#include "projections/task_queries.h"
+
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+namespace coach::projections {
+namespace {
+
+constexpr uint32_t kDefaultPageSize = 50;
+constexpr uint32_t kMaxPageSize = 500;
+
+// Sort key: newest first, ties broken by id.
+struct Position {
+  int64_t created_nanos = 0;
+  std::string id;
+};
+
+int64_t nanos(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1'000'000'000 + t.nanos();
+}
+
+bool before(const Position& a, const Position& b) {
+  if (a.created_nanos != b.created_nanos) return a.created_nanos > b.created_nanos;
+  return a.id < b.id;
+}
+
+std::string encode_token(const Position& p) {
+  return std::to_string(p.created_nanos) + "_" + p.id;
+}
+
+Result<Position> decode_token(const std::string& token) {
+  auto sep = token.find('_');
+  Position p;
+  if (sep != std::string::npos) {
+    auto [end, ec] = std::from_chars(token.data(), token.data() + sep, p.created_nanos);
+    p.id = token.substr(sep + 1);
+    if (ec == std::errc() && end == token.data() + sep && !p.id.empty()) return p;
+  }
+  return make_error(Errc::invalid_argument,
+                    "page_token is not one this service gave out; start again without it");
+}
+
+}  // namespace
+
+v1::Task task_view(const v1::Task& task, Clock::time_point now) {
+  v1::Task view = task;
+  auto status = effective_status(task, now);
+  if (status != task.status()) {
+    view.set_status(status);
+    view.clear_snoozed_until();
+  }
+  return view;
+}
+
+Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query,
+                                Clock::time_point now) {
+  uint32_t page_size = query.page_size() == 0 ? kDefaultPageSize : query.page_size();
+  if (page_size > kMaxPageSize)
+    return make_error(Errc::invalid_argument, "page_size must be 1 to 500");
+  std::vector<v1::TaskStatus> statuses;
+  for (int s : query.statuses()) {
+    if (s == v1::TASK_STATUS_UNSPECIFIED || !v1::TaskStatus_IsValid(s))
+      return make_error(Errc::invalid_argument, "statuses holds an unknown status");
+    statuses.push_back(static_cast<v1::TaskStatus>(s));
+  }
+  if (statuses.empty()) statuses = {v1::TASK_STATUS_PENDING, v1::TASK_STATUS_SNOOZED};
+  std::optional<Position> after;
+  if (!query.page_token().empty()) {
+    auto p = decode_token(query.page_token());
+    if (!p) return p.error();
+    after = std::move(*p);
+  }
+
+  std::vector<std::pair<Position, const v1::Task*>> hits;
+  for (const auto& [id, task] : book.tasks()) {
+    auto status = effective_status(task, now);
+    if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
+    if (!query.category().empty() && task.category() != query.category()) continue;
+    if (query.has_due_from() &&
+        (!task.has_due_at() || nanos(task.due_at()) < nanos(query.due_from())))
+      continue;
+    if (query.has_due_to() && (!task.has_due_at() || nanos(task.due_at()) >= nanos(query.due_to())))
+      continue;
+    Position p{nanos(task.created_at()), id};
+    if (after && !before(*after, p)) continue;
+    hits.emplace_back(std::move(p), &task);
+  }
+  auto by_position = [](const auto& a, const auto& b) { return before(a.first, b.first); };
+  size_t take = std::min<size_t>(page_size, hits.size());
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(take), hits.end(),
+                    by_position);
+  v1::TaskList list;
+  for (size_t i = 0; i < take; ++i) *list.add_tasks() = task_view(*hits[i].second, now);
+  if (hits.size() > take) list.set_next_page_token(encode_token(hits[take - 1].first));
+  return list;
+}
+
+}  // namespace coach::projections

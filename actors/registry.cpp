@@ -1,0 +1,120 @@
+#include "actors/registry.h"
+
+#include <caf/all.hpp>
+
+namespace coach::actors {
+
+Registry::Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options)
+    : system_(system), options_(options), context_(std::make_shared<UserActorContext>()) {
+  context_->store = &store;
+  context_->registry = this;
+  context_->options = options.actor;
+}
+
+Registry::~Registry() {
+  stopping_ = true;
+  std::vector<caf::actor> actors;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    for (auto& [user, entry] : shard.users) actors.push_back(entry.actor);
+    shard.users.clear();
+  }
+  // Actors finish the message at hand; queued requests answer "unavailable".
+  for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::scoped_actor self{system_};
+  for (auto& a : actors) self->wait_for(a);
+}
+
+caf::actor Registry::spawn(const Uuid& user) {
+  auto actor = spawn_user_actor(system_, user, context_);
+  auto address = actor.address();
+  actor->attach_functor(
+      [this, user, address](const caf::error& reason) { on_exit(user, address, reason); });
+  spawned_.fetch_add(1, std::memory_order_relaxed);
+  return actor;
+}
+
+void Registry::dispatch(RequestPtr request) {
+  auto busy = [&](const std::string& what) {
+    busy_.fetch_add(1, std::memory_order_relaxed);
+    request->reply_error(
+        make_error(Errc::busy, what + " is overloaded; retry after " +
+                                   std::to_string(options_.busy_retry_after_ms) + " ms"),
+        options_.busy_retry_after_ms);
+  };
+  if (node_in_flight_->load(std::memory_order_relaxed) >= options_.max_in_flight_node)
+    return busy("this node");
+  if (stopping_) {
+    request->reply_error(make_error(Errc::unavailable, "the node is shutting down; retry"), 500);
+    return;
+  }
+  auto& shard = shard_for(request->user());
+  std::unique_lock lock(shard.mu);
+  auto it = shard.users.find(request->user());
+  if (it == shard.users.end())
+    it = shard.users
+             .emplace(request->user(),
+                      Entry{spawn(request->user()), std::make_shared<std::atomic<int>>(0)})
+             .first;
+  auto& entry = it->second;
+  if (entry.in_flight->load(std::memory_order_relaxed) >= options_.max_in_flight_per_user) {
+    lock.unlock();
+    return busy("this user's actor");
+  }
+  entry.in_flight->fetch_add(1, std::memory_order_acq_rel);
+  node_in_flight_->fetch_add(1, std::memory_order_acq_rel);
+  request->track(entry.in_flight, node_in_flight_);
+  caf::anon_send(entry.actor, std::move(request));
+}
+
+bool Registry::try_passivate(const Uuid& user, const caf::actor_addr& actor) {
+  auto& shard = shard_for(user);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.users.find(user);
+  if (it == shard.users.end() || it->second.actor.address() != actor) return true;
+  if (it->second.in_flight->load(std::memory_order_acquire) > 0) return false;
+  shard.users.erase(it);
+  passivated_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool Registry::kill_actor(const Uuid& user) {
+  auto& shard = shard_for(user);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.users.find(user);
+  if (it == shard.users.end()) return false;
+  caf::anon_send_exit(it->second.actor, caf::exit_reason::kill);
+  return true;
+}
+
+void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason) {
+  if (!reason || reason == caf::exit_reason::normal || stopping_) return;  // passivated
+  auto& shard = shard_for(user);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.users.find(user);
+  if (it == shard.users.end() || it->second.actor.address() != actor) return;
+  // Replace the actor; the same in-flight counter stays, since requests that
+  // died with the old actor answer "unavailable" and count themselves down.
+  it->second.actor = spawn(user);
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard reasons(reasons_mu_);
+  ++restarts_by_reason_[caf::to_string(reason)];
+}
+
+RegistryStats Registry::stats() const {
+  RegistryStats s;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(const_cast<Shard&>(shard).mu);
+    s.resident += shard.users.size();
+  }
+  s.spawned = spawned_.load();
+  s.passivated = passivated_.load();
+  s.restarts = restarts_.load();
+  s.busy_replies = busy_.load();
+  s.in_flight = node_in_flight_->load();
+  std::lock_guard reasons(reasons_mu_);
+  s.restarts_by_reason = restarts_by_reason_;
+  return s;
+}
+
+}  // namespace coach::actors

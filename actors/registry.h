@@ -1,0 +1,93 @@
+// Registry: finds or spawns the actor of a user and hands it requests.
+//
+// - Sharded by user id, one mutex per shard: no global lock on the hot path.
+// - Bounded: a request beyond max_in_flight_per_user for one user, or beyond
+//   max_in_flight_node for the whole node, is answered at once with "busy,
+//   retry after N ms" instead of queueing without end.
+// - Supervision: an actor that stops abnormally (crash, kill) is replaced by
+//   a fresh one, which rebuilds its state from the log on its next request.
+//   Other users' actors are untouched.
+// - Passivation: an idle actor asks to be forgotten (try_passivate); the
+//   registry agrees only when none of that user's requests is in flight, so
+//   no request can reach an actor that is stopping.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "actors/request.h"
+#include "actors/user_actor.h"
+
+namespace coach::actors {
+
+struct RegistryOptions {
+  int max_in_flight_per_user = 256;
+  int max_in_flight_node = 20000;
+  uint32_t busy_retry_after_ms = 20;
+  UserActorOptions actor;
+};
+
+struct RegistryStats {
+  size_t resident = 0;        // user actors alive now
+  uint64_t spawned = 0;       // actors started (first use, revival, restart)
+  uint64_t passivated = 0;    // actors stopped for being idle
+  uint64_t restarts = 0;      // actors replaced after an abnormal stop
+  uint64_t busy_replies = 0;  // requests refused for overload
+  int in_flight = 0;          // requests handed over and not yet answered
+  std::map<std::string, uint64_t> restarts_by_reason;
+};
+
+class Registry {
+ public:
+  Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options);
+  ~Registry();  // stops every actor and waits for them
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Hands the request to its user's actor (spawning it if needed), or
+  // answers "busy" when too much is in flight.
+  void dispatch(RequestPtr request);
+
+  // Called by an idle actor: true when it may stop (it is then forgotten).
+  bool try_passivate(const Uuid& user, const caf::actor_addr& actor);
+
+  // Kills a user's actor, as a crash would (ops, tests); supervision
+  // replaces it. False when the user has no actor.
+  bool kill_actor(const Uuid& user);
+
+  RegistryStats stats() const;
+
+ private:
+  struct Entry {
+    caf::actor actor;
+    std::shared_ptr<std::atomic<int>> in_flight;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<Uuid, Entry, UuidHash> users;
+  };
+  static constexpr size_t kShards = 64;
+
+  Shard& shard_for(const Uuid& user) { return shards_[UuidHash{}(user) % kShards]; }
+  caf::actor spawn(const Uuid& user);  // with the shard's lock held
+  void on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason);
+
+  caf::actor_system& system_;
+  RegistryOptions options_;
+  std::shared_ptr<UserActorContext> context_;
+  std::array<Shard, kShards> shards_;
+  std::shared_ptr<std::atomic<int>> node_in_flight_ = std::make_shared<std::atomic<int>>(0);
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> spawned_{0}, passivated_{0}, restarts_{0}, busy_{0};
+  mutable std::mutex reasons_mu_;
+  std::map<std::string, uint64_t> restarts_by_reason_;
+};
+
+}  // namespace coach::actors

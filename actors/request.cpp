@@ -1,0 +1,48 @@
+#include "actors/request.h"
+
+namespace coach::actors {
+
+Request::Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply)
+    : user_(user),
+      command_(std::move(command)),
+      idempotency_key_(std::move(idempotency_key)),
+      reply_(std::move(reply)) {}
+
+Request::~Request() {
+  if (!answered_)
+    reply_error(make_error(Errc::unavailable,
+                           "the user's actor stopped before answering; retry with the same "
+                           "idempotency key"),
+                100);
+}
+
+void Request::track(std::shared_ptr<std::atomic<int>> user_in_flight,
+                    std::shared_ptr<std::atomic<int>> node_in_flight) {
+  user_in_flight_ = std::move(user_in_flight);
+  node_in_flight_ = std::move(node_in_flight);
+}
+
+void Request::reply(const v1::Reply& reply) {
+  if (answered_) return;
+  answered_ = true;
+  // Count down first: a client that has its answer may send the next
+  // command at once, and must not find this one still counted.
+  if (user_in_flight_) user_in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+  if (node_in_flight_) node_in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+  if (reply_) reply_(reply);
+}
+
+void Request::reply_error(const Error& error, uint32_t retry_after_ms) {
+  reply(error_reply(error, retry_after_ms));
+}
+
+v1::Reply error_reply(const Error& error, uint32_t retry_after_ms) {
+  v1::Reply reply;
+  auto* e = reply.mutable_error();
+  e->set_code(std::string(errc_name(error.code)));
+  e->set_message(error.message);
+  e->set_retry_after_ms(retry_after_ms);
+  return reply;
+}
+
+}  // namespace coach::actors

@@ -1,0 +1,63 @@
+// Request: one client command on its way to a user actor, with the means to
+// answer it. Whoever holds the last reference answers: when a request is
+// dropped unanswered (its actor crashed or stopped), it answers itself with
+// "unavailable, retry", so a client never waits for a reply that will not
+// come.
+#pragma once
+
+#include <atomic>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "events/ids.h"
+#include "events/result.h"
+#include "schema/commands.pb.h"
+
+namespace coach::actors {
+
+using ReplyFn = std::function<void(const v1::Reply&)>;
+
+class Request {
+ public:
+  Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply);
+  ~Request();
+  Request(const Request&) = delete;
+  Request& operator=(const Request&) = delete;
+
+  const Uuid& user() const { return user_; }
+  const v1::Command& command() const { return command_; }
+  v1::Command& mutable_command() { return command_; }
+  const std::string& idempotency_key() const { return idempotency_key_; }
+  std::chrono::steady_clock::time_point received() const { return received_; }
+
+  // Answers the request; later calls do nothing.
+  void reply(const v1::Reply& reply);
+  void reply_error(const Error& error, uint32_t retry_after_ms = 0);
+  bool answered() const { return answered_; }
+
+  // Counters to decrement once answered (the registry's in-flight counts).
+  void track(std::shared_ptr<std::atomic<int>> user_in_flight,
+             std::shared_ptr<std::atomic<int>> node_in_flight);
+
+ private:
+  Uuid user_;
+  v1::Command command_;
+  std::string idempotency_key_;
+  ReplyFn reply_;
+  std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
+  bool answered_ = false;
+  std::shared_ptr<std::atomic<int>> user_in_flight_;
+  std::shared_ptr<std::atomic<int>> node_in_flight_;
+};
+
+using RequestPtr = std::shared_ptr<Request>;
+
+// A reply holding an error.
+v1::Reply error_reply(const Error& error, uint32_t retry_after_ms = 0);
+
+}  // namespace coach::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::RequestPtr)

@@ -1,0 +1,321 @@
+#include "actors/user_actor.h"
+
+#include <caf/all.hpp>
+#include <deque>
+
+#include "actors/registry.h"
+#include "actors/request.h"
+#include "events/envelope.h"
+#include "projections/task_book.h"
+#include "projections/task_queries.h"
+#include "projections/user_profile.h"
+
+namespace coach::actors {
+namespace {
+
+using appended_atom = caf::atom_constant<caf::atom("appended")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using SystemClock = std::chrono::system_clock;
+using Events = std::vector<v1::TaskEvent>;
+
+// An append in flight: the request it answers and the events it stores.
+struct PendingAppend {
+  RequestPtr request;
+  Events events;
+  std::optional<Result<events::AppendResult>> result;
+};
+using PendingPtr = std::shared_ptr<PendingAppend>;
+
+}  // namespace
+}  // namespace coach::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::PendingPtr)
+
+namespace coach::actors {
+namespace {
+
+// What one user actor knows: everything folded from the user's events.
+struct UserState {
+  projections::UserProfile profile;
+  projections::TaskBook tasks;
+  uint64_t version = 0;
+
+  void fold(const v1::TaskEvent& event) {
+    projections::evolve(tasks, event);
+    projections::evolve(profile, event);
+    version = event.sequence();
+  }
+};
+
+// Loads a user's state: the latest snapshot, if any, plus the events after it.
+Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
+                             uint64_t up_to = UINT64_MAX) {
+  UserState state;
+  if (up_to == UINT64_MAX) {
+    auto snapshot = store.load_snapshot(user, kUserSnapshot);
+    // A damaged snapshot only costs time: the log is replayed from the start.
+    if (snapshot && *snapshot) {
+      v1::UserSnapshot saved;
+      if (saved.ParseFromString((*snapshot)->state)) {
+        auto tasks =
+            projections::TaskBook::parse(saved.tasks().SerializeAsString(), (*snapshot)->version);
+        if (tasks) {
+          state.tasks = std::move(*tasks);
+          state.profile.profile = saved.profile();
+          state.profile.registered = saved.profile().user().has_created_at();
+          state.version = (*snapshot)->version;
+        }
+      }
+    } else if (!snapshot && snapshot.error().code != Errc::corrupted) {
+      return snapshot.error();
+    }
+  }
+  auto tail = store.read(user, state.version + 1, up_to - state.version);
+  if (!tail && tail.error().code != Errc::unknown_stream) return tail.error();
+  if (tail)
+    for (const auto& event : *tail) state.fold(event);
+  return state;
+}
+
+std::string serialize_snapshot(const UserState& state) {
+  v1::UserSnapshot saved;
+  *saved.mutable_profile() = state.profile.profile;
+  saved.mutable_tasks()->ParseFromString(state.tasks.serialize());
+  return saved.SerializeAsString();
+}
+
+const std::string& task_id_of(const v1::TaskCommand& c) {
+  using C = v1::TaskCommand;
+  switch (c.command_case()) {
+    case C::kCreate:
+      return c.create().task_id();
+    case C::kEdit:
+      return c.edit().task_id();
+    case C::kSnooze:
+      return c.snooze().task_id();
+    case C::kComplete:
+      return c.complete().task_id();
+    case C::kDelete:
+      return c.delete_().task_id();
+    case C::kReopen:
+      return c.reopen().task_id();
+    case C::kRestore:
+      return c.restore().task_id();
+    case C::COMMAND_NOT_SET:
+      break;
+  }
+  static const std::string none;
+  return none;
+}
+
+Error not_registered() {
+  return make_error(Errc::not_found, "user is not registered; send coach.v1.user.register first");
+}
+
+// The reply to a command, built from the state after it ran.
+v1::Reply reply_for(const UserState& state, const v1::Command& command,
+                    SystemClock::time_point now) {
+  v1::Reply reply;
+  switch (command.command_case()) {
+    case v1::Command::kTask:
+    case v1::Command::kGetTask: {
+      const auto& id =
+          command.has_task() ? task_id_of(command.task()) : command.get_task().task_id();
+      if (auto id_ok = Uuid::parse(id, "task_id"); !id_ok) return error_reply(id_ok.error());
+      const auto* task = state.tasks.find(id);
+      if (!task) return error_reply(make_error(Errc::not_found, "no task " + id));
+      *reply.mutable_task() = projections::task_view(*task, now);
+      return reply;
+    }
+    case v1::Command::kListTasks: {
+      auto list = projections::list_tasks(state.tasks, command.list_tasks(), now);
+      if (!list) return error_reply(list.error());
+      *reply.mutable_task_list() = std::move(*list);
+      return reply;
+    }
+    case v1::Command::kRegisterUser:
+    case v1::Command::kSetPreferences:
+    case v1::Command::kGetProfile:
+      if (!state.profile.registered) return error_reply(not_registered());
+      *reply.mutable_profile() = state.profile.profile;
+      return reply;
+    case v1::Command::COMMAND_NOT_SET:
+      break;
+  }
+  return error_reply(make_error(Errc::invalid_argument, "the command is empty"));
+}
+
+Result<Events> decide(const UserState& state, v1::Command& command, SystemClock::time_point now) {
+  switch (command.command_case()) {
+    case v1::Command::kRegisterUser:
+      return projections::decide_register(state.profile, command.register_user());
+    case v1::Command::kSetPreferences:
+      return projections::decide_preferences(state.profile, command.set_preferences());
+    case v1::Command::kTask:
+      if (!state.profile.registered) return not_registered();
+      // A new task gets its id here, so that decide itself stays pure.
+      if (command.task().has_create() && command.task().create().task_id().empty())
+        command.mutable_task()->mutable_create()->set_task_id(new_uuid_string());
+      return projections::decide(state.tasks, command.task(), now);
+    default:
+      break;
+  }
+  return make_error(Errc::invalid_argument, "the command is empty");
+}
+
+bool is_read(const v1::Command& command) {
+  return command.has_get_profile() || command.has_get_task() || command.has_list_tasks();
+}
+
+struct ActorState {
+  Uuid user;
+  std::shared_ptr<const UserActorContext> context;
+  bool loaded = false;
+  UserState state;
+  uint64_t snapshot_version = 0;
+  bool appending = false;
+  std::deque<RequestPtr> waiting;
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
+  static inline const char* name = "coach.user";
+};
+
+using Self = caf::stateful_actor<ActorState>;
+
+void save_snapshot(ActorState& st) {
+  if (st.state.version == st.snapshot_version) return;
+  auto s = st.context->store->save_snapshot(st.user, kUserSnapshot,
+                                            {st.state.version, serialize_snapshot(st.state)});
+  if (s) st.snapshot_version = st.state.version;
+}
+
+// Answers a command whose idempotency key was already stored: with the state
+// as it was right after that command, so a retry gets the original reply.
+void reply_duplicate(ActorState& st, Request& request, const events::AppendResult& original) {
+  auto then = load_state(*st.context->store, st.user, original.last_sequence);
+  if (!then) return request.reply_error(then.error());
+  v1::Command command = request.command();
+  if (command.has_task() && command.task().has_create() &&
+      command.task().create().task_id().empty()) {
+    // The original create got its task id from the stored event.
+    auto created = st.context->store->read(st.user, original.first_sequence, 1);
+    if (!created || created->empty())
+      return request.reply_error(make_error(Errc::internal, "lost create"));
+    command.mutable_task()->mutable_create()->set_task_id(created->front().task_id());
+  }
+  request.reply(reply_for(*then, command, SystemClock::now()));
+}
+
+void process(Self* self, const RequestPtr& request);
+
+void drain(Self* self) {
+  auto& st = self->state;
+  while (!st.appending && !st.waiting.empty()) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    process(self, next);
+  }
+}
+
+void append(Self* self, const RequestPtr& request, Events events) {
+  auto& st = self->state;
+  auto now = SystemClock::now();
+  for (size_t i = 0; i < events.size(); ++i)
+    events::stamp_envelope(events[i], st.user, st.state.version + 1 + i, now,
+                           request->idempotency_key());
+  auto pending = std::make_shared<PendingAppend>();
+  pending->request = request;
+  pending->events = std::move(events);
+  st.appending = true;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.context->store->append_async(st.user, st.state.version, pending->events,
+                                  [me, pending](Result<events::AppendResult> r) {
+                                    pending->result = std::move(r);
+                                    caf::anon_send(me, appended_atom::value, pending);
+                                  });
+}
+
+void process(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  if (!st.loaded) {
+    auto loaded = load_state(*st.context->store, st.user);
+    if (!loaded) return request->reply_error(loaded.error());
+    st.state = std::move(*loaded);
+    st.snapshot_version = st.state.version;
+    st.loaded = true;
+  }
+  auto now = SystemClock::now();
+  if (is_read(request->command()))
+    return request->reply(reply_for(st.state, request->command(), now));
+  if (!request->idempotency_key().empty()) {
+    auto found = st.context->store->find_idempotency_key(st.user, request->idempotency_key());
+    if (!found) return request->reply_error(found.error());
+    if (*found) return reply_duplicate(st, *request, **found);
+  }
+  auto decided = decide(st.state, request->mutable_command(), now);
+  if (!decided) return request->reply_error(decided.error());
+  if (decided->empty()) return request->reply(reply_for(st.state, request->command(), now));
+  append(self, request, std::move(*decided));
+}
+
+void on_appended(Self* self, const PendingPtr& pending) {
+  auto& st = self->state;
+  st.appending = false;
+  auto& result = *pending->result;
+  auto& request = *pending->request;
+  if (!result) {
+    if (result.error().code == Errc::wrong_expected_version) {
+      // Someone else wrote this user's stream (e.g. an import): reload and
+      // tell the client to retry; nothing of this command was stored.
+      st.loaded = false;
+      request.reply_error(make_error(Errc::busy, "the user's data changed meanwhile; retry"), 10);
+    } else {
+      request.reply_error(result.error());
+    }
+  } else if (result->duplicate) {
+    reply_duplicate(st, request, *result);
+  } else {
+    for (const auto& event : pending->events) st.state.fold(event);
+    request.reply(reply_for(st.state, request.command(), SystemClock::now()));
+    if (st.state.version - st.snapshot_version >= st.context->options.snapshot_every)
+      save_snapshot(st);
+  }
+  drain(self);
+}
+
+caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorContext> context) {
+  self->state.user = user;
+  self->state.context = std::move(context);
+  auto idle_timeout = self->state.context->options.idle_timeout;
+  self->delayed_send(self, idle_timeout, idle_atom::value);
+  return {
+      [=](const RequestPtr& request) {
+        auto& st = self->state;
+        st.last_active = std::chrono::steady_clock::now();
+        if (st.appending)
+          st.waiting.push_back(request);
+        else
+          process(self, request);
+      },
+      [=](appended_atom, const PendingPtr& pending) { on_appended(self, pending); },
+      [=](idle_atom) {
+        auto& st = self->state;
+        bool idle = std::chrono::steady_clock::now() - st.last_active >= idle_timeout;
+        if (idle && !st.appending && st.waiting.empty() &&
+            st.context->registry->try_passivate(st.user, self->address())) {
+          if (st.loaded) save_snapshot(st);
+          self->quit();
+          return;
+        }
+        self->delayed_send(self, idle_timeout, idle_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_user_actor(caf::actor_system& system, const Uuid& user,
+                            std::shared_ptr<const UserActorContext> context) {
+  return system.spawn(user_actor, user, std::move(context));
+}
+
+}  // namespace coach::actors

@@ -1,0 +1,246 @@
+// User actors and the registry, on a real CAF actor system and a real
+// RocksDB store (no NATS: the gateway has its own tests).
+#include <doctest/doctest.h>
+
+#include <caf/all.hpp>
+#include <future>
+#include <thread>
+
+#include "actors/registry.h"
+#include "events/envelope.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace coach::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+caf::actor_system_config& config() {
+  static caf::actor_system_config cfg = [] {
+    caf::actor_system_config c;
+    c.set("scheduler.max-threads", 2);
+    return c;
+  }();
+  return cfg;
+}
+
+// A node without NATS: store, actor system, registry.
+struct Node {
+  explicit Node(const test::TempDir& dir, RegistryOptions options = {}, bool sync = false) {
+    events::StoreOptions store_options;
+    store_options.path = dir.str();
+    store_options.sync = sync;
+    auto opened = events::EventStore::open(store_options);
+    REQUIRE_MESSAGE(opened.has_value(), test::error_of(opened));
+    store = std::move(*opened);
+    system = std::make_unique<caf::actor_system>(config());
+    registry = std::make_unique<Registry>(*system, *store, options);
+  }
+  ~Node() {
+    registry.reset();
+    system.reset();
+    store.reset();
+  }
+
+  // Sends a command and waits for its reply.
+  v1::Reply call(const Uuid& user, const v1::Command& command, const std::string& key = {}) {
+    auto promise = std::make_shared<std::promise<v1::Reply>>();
+    auto future = promise->get_future();
+    registry->dispatch(std::make_shared<Request>(
+        user, command, key, [promise](const v1::Reply& r) { promise->set_value(r); }));
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    return future.get();
+  }
+
+  std::unique_ptr<events::EventStore> store;
+  std::unique_ptr<caf::actor_system> system;
+  std::unique_ptr<Registry> registry;
+};
+
+v1::Command register_user(const std::string& email) {
+  v1::Command c;
+  c.mutable_register_user()->set_email(email);
+  c.mutable_register_user()->set_timezone("Europe/Berlin");
+  return c;
+}
+
+v1::Command create_task(const std::string& title) {
+  v1::Command c;
+  c.mutable_task()->mutable_create()->set_title(title);
+  return c;
+}
+
+v1::Command complete_task(const std::string& id) {
+  v1::Command c;
+  c.mutable_task()->mutable_complete()->set_task_id(id);
+  return c;
+}
+
+v1::Command get_task(const std::string& id) {
+  v1::Command c;
+  c.mutable_get_task()->set_task_id(id);
+  return c;
+}
+
+std::string describe(const v1::Reply& r) {
+  return r.ShortDebugString();
+}
+
+}  // namespace
+
+TEST_CASE("a user registers, creates, lists and completes tasks through their actor") {
+  test::TempDir dir;
+  Node node(dir);
+  auto user = Uuid::random();
+  auto registered = node.call(user, register_user("ada@example.com"));
+  REQUIRE_MESSAGE(registered.has_profile(), describe(registered));
+  CHECK(registered.profile().user().timezone() == "Europe/Berlin");
+
+  auto created = node.call(user, create_task("Write report"));
+  REQUIRE_MESSAGE(created.has_task(), describe(created));
+  auto id = created.task().id();
+  CHECK(created.task().status() == v1::TASK_STATUS_PENDING);
+  CHECK(Uuid::parse(id).has_value());
+
+  v1::Command list;
+  list.mutable_list_tasks();
+  auto listed = node.call(user, list);
+  REQUIRE(listed.has_task_list());
+  REQUIRE(listed.task_list().tasks_size() == 1);
+  CHECK(listed.task_list().tasks(0).title() == "Write report");
+
+  auto done = node.call(user, complete_task(id));
+  REQUIRE_MESSAGE(done.has_task(), describe(done));
+  CHECK(done.task().status() == v1::TASK_STATUS_COMPLETED);
+  auto again = node.call(user, complete_task(id));
+  REQUIRE(again.has_error());
+  CHECK(again.error().code() == "conflict");
+  CHECK(*node.store->version(user) == 3);
+}
+
+TEST_CASE("commands of an unregistered user are refused, nothing is stored") {
+  test::TempDir dir;
+  Node node(dir);
+  auto user = Uuid::random();
+  auto r = node.call(user, create_task("x"));
+  REQUIRE(r.has_error());
+  CHECK(r.error().code() == "not_found");
+  CHECK(r.error().message().find("register") != std::string::npos);
+  CHECK(*node.store->version(user) == 0);
+}
+
+TEST_CASE("a retried command with the same idempotency key gets the same reply, stored once") {
+  test::TempDir dir;
+  Node node(dir);
+  auto user = Uuid::random();
+  REQUIRE(node.call(user, register_user("a@b.c")).has_profile());
+  auto first = node.call(user, create_task("Pay rent"), "key-1");
+  REQUIRE(first.has_task());
+  auto retry = node.call(user, create_task("Pay rent"), "key-1");
+  REQUIRE_MESSAGE(retry.has_task(), describe(retry));
+  CHECK(retry.task().id() == first.task().id());
+  CHECK(retry.SerializeAsString() == first.SerializeAsString());
+  // Even after the task changed, the retry answers as the original did.
+  REQUIRE(node.call(user, complete_task(first.task().id())).has_task());
+  auto late = node.call(user, create_task("Pay rent"), "key-1");
+  CHECK(late.SerializeAsString() == first.SerializeAsString());
+  CHECK(*node.store->version(user) == 3);
+}
+
+TEST_CASE("state survives a restart of the node") {
+  test::TempDir dir;
+  auto user = Uuid::random();
+  std::string id;
+  {
+    Node node(dir);
+    REQUIRE(node.call(user, register_user("a@b.c")).has_profile());
+    id = node.call(user, create_task("Keep me")).task().id();
+  }
+  Node node(dir);
+  auto r = node.call(user, get_task(id));
+  REQUIRE_MESSAGE(r.has_task(), describe(r));
+  CHECK(r.task().title() == "Keep me");
+}
+
+TEST_CASE("a killed actor is replaced and rebuilds from the log; other users never notice") {
+  test::TempDir dir;
+  Node node(dir);
+  auto alice = Uuid::random(), bob = Uuid::random();
+  REQUIRE(node.call(alice, register_user("alice@x.y")).has_profile());
+  REQUIRE(node.call(bob, register_user("bob@x.y")).has_profile());
+  auto id = node.call(alice, create_task("survive")).task().id();
+
+  REQUIRE(node.registry->kill_actor(alice));
+  for (int i = 0; i < 100 && node.registry->stats().restarts == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  auto stats = node.registry->stats();
+  CHECK(stats.restarts == 1);
+  CHECK(stats.restarts_by_reason.count("exit_reason(kill)") == 1);
+
+  auto r = node.call(alice, get_task(id));
+  REQUIRE_MESSAGE(r.has_task(), describe(r));
+  CHECK(r.task().title() == "survive");
+  CHECK(node.call(bob, create_task("unbothered")).has_task());
+}
+
+TEST_CASE("idle actors passivate and come back on the next command") {
+  test::TempDir dir;
+  RegistryOptions options;
+  options.actor.idle_timeout = 50ms;
+  Node node(dir, options);
+  std::vector<Uuid> users(20);
+  std::vector<std::string> ids;
+  for (auto& u : users) {
+    u = Uuid::random();
+    REQUIRE(node.call(u, register_user("u@x.y")).has_profile());
+    ids.push_back(node.call(u, create_task("t")).task().id());
+  }
+  for (int i = 0; i < 200 && node.registry->stats().resident > 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(node.registry->stats().resident == 0);
+  CHECK(node.registry->stats().passivated == 20);
+  // The snapshot was saved on the way out.
+  auto snapshot = node.store->load_snapshot(users[0], kUserSnapshot);
+  REQUIRE(snapshot);
+  CHECK(snapshot->has_value());
+  for (size_t i = 0; i < users.size(); ++i) {
+    auto r = node.call(users[i], get_task(ids[i]));
+    CHECK_MESSAGE(r.has_task(), describe(r));
+  }
+  CHECK(node.registry->stats().resident == 20);
+}
+
+TEST_CASE("too many requests in flight for one user get a busy reply, not a queue") {
+  test::TempDir dir;
+  RegistryOptions options;
+  options.max_in_flight_per_user = 2;
+  Node node(dir, options, /*sync=*/true);
+  auto user = Uuid::random();
+  REQUIRE(node.call(user, register_user("a@b.c")).has_profile());
+  constexpr int kRequests = 50;
+  std::vector<std::future<v1::Reply>> replies;
+  for (int i = 0; i < kRequests; ++i) {
+    auto promise = std::make_shared<std::promise<v1::Reply>>();
+    replies.push_back(promise->get_future());
+    node.registry->dispatch(
+        std::make_shared<Request>(user, create_task("t" + std::to_string(i)), "",
+                                  [promise](const v1::Reply& r) { promise->set_value(r); }));
+  }
+  int busy = 0, ok = 0;
+  for (auto& f : replies) {
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    auto r = f.get();
+    if (r.has_error()) {
+      CHECK(r.error().code() == "busy");
+      CHECK(r.error().retry_after_ms() > 0);
+      ++busy;
+    } else {
+      ++ok;
+    }
+  }
+  CHECK(busy > 0);
+  CHECK(ok >= 2);
+  CHECK(*node.store->version(user) == 1 + static_cast<uint64_t>(ok));
+  CHECK(node.registry->stats().in_flight == 0);
+}

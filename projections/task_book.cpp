@@ -9,6 +9,14 @@ namespace {
 using events::from_timestamp;
 using events::to_timestamp;
 
+// "pending", "completed", ... for messages people read.
+std::string status_word(v1::TaskStatus status) {
+  auto name = v1::TaskStatus_Name(status);
+  std::string word = name.substr(name.rfind('_') + 1);
+  for (auto& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return word;
+}
+
 Error invalid(std::string message) {
   return make_error(Errc::invalid_argument, std::move(message));
 }
@@ -178,7 +186,7 @@ Result<Events> decide_snooze(const TaskBook& book, const v1::SnoozeTask& c, Cloc
   if (!task) return task.error();
   auto status = effective_status(**task, now);
   if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED)
-    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name(status) +
+    return conflict("task " + c.task_id() + " is " + status_word(status) +
                     "; only pending or snoozed tasks can be snoozed");
   if (!c.has_until()) return invalid("until is required");
   if (auto s = check_timestamp("until", c.until()); !s) return s.error();
@@ -198,7 +206,7 @@ Result<Events> decide_complete(const TaskBook& book, const v1::CompleteTask& c,
   if (!task) return task.error();
   auto status = effective_status(**task, now);
   if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED)
-    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name(status) +
+    return conflict("task " + c.task_id() + " is " + status_word(status) +
                     "; only pending or snoozed tasks can be completed");
   if (auto s = check_range("actual_minutes", c.actual_minutes(), kMaxMinutes); !s) return s.error();
   auto event = task_event(c.task_id());
@@ -221,7 +229,7 @@ Result<Events> decide_reopen(const TaskBook& book, const v1::ReopenTask& c) {
   auto task = target(book, c.task_id());
   if (!task) return task.error();
   if ((*task)->status() != v1::TASK_STATUS_COMPLETED)
-    return conflict("task " + c.task_id() + " is " + v1::TaskStatus_Name((*task)->status()) +
+    return conflict("task " + c.task_id() + " is " + status_word((*task)->status()) +
                     "; only completed tasks can be reopened");
   auto event = task_event(c.task_id());
   event.mutable_task_reopened();

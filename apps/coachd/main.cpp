@@ -1,25 +1,103 @@
-// coachd: the coach node. Until the actor system lands (issue 3) it opens the
-// event store and prints what it holds.
+// coachd: the coach node. Opens the event store, starts the actor system and
+// the user registry, and serves commands from NATS until SIGINT or SIGTERM.
+#include <signal.h>
+
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <filesystem>
+#include <thread>
 
+#include "actors/nats_gateway.h"
+#include "actors/registry.h"
 #include "events/event_store.h"
+
+namespace {
+
+struct Flags {
+  std::string data_dir = ".coach/data";
+  std::string nats_url = "nats://127.0.0.1:4222";
+  int threads = 0;  // 0: one per core
+  int idle_seconds = 300;
+  int max_in_flight_per_user = 256;
+  int max_in_flight_node = 20000;
+  int subscriptions = 2;
+};
+
+int fail(const coach::Error& error) {
+  fmt::print(stderr, "coachd: {}: {}\n", coach::errc_name(error.code), error.message);
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"coachd: the coach node"};
-  std::string data_dir = ".coach/data";
-  app.add_option("--data-dir", data_dir, "where coach keeps its data")->capture_default_str();
+  Flags f;
+  app.set_config("--config", "", "read these options from a TOML or INI file");
+  app.add_option("--data-dir", f.data_dir, "where coach keeps its data")->capture_default_str();
+  app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
+  app.add_option("--threads", f.threads, "actor scheduler threads (0: one per core)")
+      ->check(CLI::Range(0, 256));
+  app.add_option("--idle-seconds", f.idle_seconds, "passivate a user's actor after this idle time")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  app.add_option("--max-in-flight-per-user", f.max_in_flight_per_user,
+                 "requests one user may have waiting before getting 'busy'")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-in-flight", f.max_in_flight_node,
+                 "requests the node may have waiting before answering 'busy'")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  app.add_option("--subscriptions", f.subscriptions, "NATS subscriptions decoding in parallel")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  coach::events::StoreOptions options;
-  options.path = data_dir + "/events";
-  auto store = coach::events::EventStore::open(options);
-  if (!store) {
-    fmt::print(stderr, "coachd: {}: {}\n", coach::errc_name(store.error().code),
-               store.error().message);
-    return 1;
-  }
-  auto stats = (*store)->stats();
-  fmt::print("coachd: event store at {} holds {} events\n", options.path, stats.feed_head);
+  // Signals are taken by sigwait below, in this thread only: block them
+  // before any other thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::error_code ec;
+  std::filesystem::create_directories(f.data_dir, ec);
+  coach::events::StoreOptions store_options;
+  store_options.path = f.data_dir + "/events";
+  auto store = coach::events::EventStore::open(store_options);
+  if (!store) return fail(store.error());
+
+  caf::actor_system_config config;
+  config.set("scheduler.max-threads",
+             f.threads > 0 ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
+  auto system = std::make_unique<caf::actor_system>(config);
+  coach::actors::RegistryOptions registry_options;
+  registry_options.max_in_flight_per_user = f.max_in_flight_per_user;
+  registry_options.max_in_flight_node = f.max_in_flight_node;
+  registry_options.actor.idle_timeout = std::chrono::seconds(f.idle_seconds);
+  auto registry = std::make_unique<coach::actors::Registry>(*system, **store, registry_options);
+  coach::actors::GatewayOptions gateway_options;
+  gateway_options.url = f.nats_url;
+  gateway_options.subscriptions = f.subscriptions;
+  auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
+  if (!gateway) return fail(gateway.error());
+
+  fmt::print("coachd: ready, serving coach.v1.> on {} with data in {} ({} events stored)\n",
+             f.nats_url, f.data_dir, (*store)->stats().feed_head);
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  fmt::print("coachd: {} received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  (*gateway)->stop_accepting();
+  registry.reset();  // actors stop; requests not yet answered answer "unavailable"
+  gateway->reset();  // flushes the last replies
+  system.reset();
+  store->reset();
+  fmt::print("coachd: stopped\n");
   return 0;
 }

@@ -1,0 +1,53 @@
+// The wire format of coach's NATS API (docs/api.md): which subject carries
+// which command, and how payloads are encoded. Pure functions: no NATS here.
+//
+// A request is sent to "coach.v1.<operation>", e.g. "coach.v1.task.create",
+// with headers
+//   Coach-User             the user's UUID (required)
+//   Coach-Idempotency-Key  optional, at most 128 bytes
+//   Content-Type           "application/json" (default) or "application/protobuf"
+// and a body holding the operation's message (CreateTask, ...). The reply is
+// a Reply message in the request's encoding, with header Coach-Status "ok" or
+// "error".
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/result.h"
+#include "schema/commands.pb.h"
+
+namespace coach::actors {
+
+inline constexpr std::string_view kSubjectPrefix = "coach.v1.";
+inline constexpr size_t kMaxRequestBytes = 64 * 1024;
+
+enum class Encoding { json, protobuf };
+
+// From a Content-Type header value; empty means JSON. invalid_argument for
+// anything else.
+Result<Encoding> encoding_from_content_type(std::string_view content_type);
+std::string_view content_type_of(Encoding encoding);
+
+// Every operation of the API, as "task.create", ... in documentation order.
+const std::vector<std::string>& api_operations();
+
+// The command a request carries: `operation` is the subject without
+// kSubjectPrefix. Errors name what is wrong: unknown operation, body too
+// large, body that does not parse (with the parser's words), wrong types.
+Result<v1::Command> decode_command(std::string_view operation, std::string_view body,
+                                   Encoding encoding);
+
+// The body of a command for an operation, for clients (coachctl, tests):
+// the inverse of decode_command.
+Result<std::string> encode_command(std::string_view operation, const v1::Command& command,
+                                   Encoding encoding);
+
+std::string encode_reply(const v1::Reply& reply, Encoding encoding);
+Result<v1::Reply> decode_reply(std::string_view body, Encoding encoding);
+
+// JSON text of any message (protobuf's JSON mapping, snake_case names).
+std::string to_json(const google::protobuf::Message& message);
+
+}  // namespace coach::actors

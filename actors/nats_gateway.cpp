@@ -1,0 +1,136 @@
+#include "actors/nats_gateway.h"
+
+#include <nats/nats.h>
+
+#include "actors/api_codec.h"
+
+namespace coach::actors {
+namespace {
+
+Error nats_error(natsStatus s, const std::string& what) {
+  return make_error(Errc::unavailable, what + ": " + natsStatus_GetText(s));
+}
+
+std::string header(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(msg, name, &value) == NATS_OK && value) return value;
+  return {};
+}
+
+void publish_reply(natsConnection* connection, const std::string& subject, Encoding encoding,
+                   const v1::Reply& reply) {
+  auto body = encode_reply(reply, encoding);
+  natsMsg* msg = nullptr;
+  if (natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) !=
+      NATS_OK)
+    return;
+  natsMsgHeader_Set(msg, "Content-Type", std::string(content_type_of(encoding)).c_str());
+  natsMsgHeader_Set(msg, "Coach-Status", reply.has_error() ? "error" : "ok");
+  if (reply.has_error()) natsMsgHeader_Set(msg, "Coach-Error-Code", reply.error().code().c_str());
+  natsConnection_PublishMsg(connection, msg);
+  natsMsg_Destroy(msg);
+}
+
+// The user, command and idempotency key a message carries, or why not.
+struct Decoded {
+  Uuid user;
+  v1::Command command;
+  std::string idempotency_key;
+};
+
+Result<Decoded> decode(natsMsg* msg, Encoding encoding) {
+  std::string_view subject = natsMsg_GetSubject(msg);
+  auto command = decode_command(
+      subject.substr(kSubjectPrefix.size()),
+      {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))}, encoding);
+  if (!command) return command.error();
+  auto user_header = header(msg, "Coach-User");
+  if (user_header.empty())
+    return make_error(Errc::unauthenticated, "header Coach-User (the user's UUID) is missing");
+  auto user = Uuid::parse(user_header, "header Coach-User");
+  if (!user) return user.error();
+  auto key = header(msg, "Coach-Idempotency-Key");
+  if (key.size() > 128)
+    return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
+  return Decoded{*user, std::move(*command), std::move(key)};
+}
+
+}  // namespace
+
+NatsGateway::NatsGateway(Registry& registry, GatewayOptions options)
+    : registry_(registry), options_(std::move(options)) {}
+
+Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
+                                                        GatewayOptions options) {
+  std::unique_ptr<NatsGateway> gateway(new NatsGateway(registry, std::move(options)));
+  natsOptions* nats_options = nullptr;
+  if (auto s = natsOptions_Create(&nats_options); s != NATS_OK)
+    return nats_error(s, "cannot create NATS options");
+  natsOptions_SetURL(nats_options, gateway->options_.url.c_str());
+  natsOptions_SetName(nats_options, "coachd");
+  natsOptions_SetMaxReconnect(nats_options, -1);  // keep trying: NATS may restart
+  natsOptions_SetReconnectWait(nats_options, 250);
+  auto s = natsConnection_Connect(&gateway->connection_, nats_options);
+  natsOptions_Destroy(nats_options);
+  if (s != NATS_OK) return nats_error(s, "cannot connect to NATS at " + gateway->options_.url);
+  std::string subject = std::string(kSubjectPrefix) + ">";
+  for (int i = 0; i < std::max(1, gateway->options_.subscriptions); ++i) {
+    natsSubscription* sub = nullptr;
+    s = natsConnection_QueueSubscribe(&sub, gateway->connection_, subject.c_str(),
+                                      gateway->options_.queue_group.c_str(),
+                                      &NatsGateway::on_message, gateway.get());
+    if (s != NATS_OK) return nats_error(s, "cannot subscribe to " + subject);
+    gateway->subscriptions_.push_back(sub);
+  }
+  // Make sure the server has the subscriptions before anyone is told we are up.
+  if (s = natsConnection_FlushTimeout(gateway->connection_, 5000); s != NATS_OK)
+    return nats_error(s, "NATS did not confirm the subscriptions");
+  return gateway;
+}
+
+NatsGateway::~NatsGateway() {
+  stop_accepting();
+  if (connection_) {
+    natsConnection_FlushTimeout(connection_, 2000);
+    natsConnection_Close(connection_);
+    natsConnection_Destroy(connection_);
+  }
+}
+
+void NatsGateway::stop_accepting() {
+  for (auto* sub : subscriptions_) {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  subscriptions_.clear();
+}
+
+GatewayStats NatsGateway::stats() const {
+  return {requests_.load(), bad_requests_.load()};
+}
+
+void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<NatsGateway*>(closure)->handle(msg);
+  natsMsg_Destroy(msg);
+}
+
+void NatsGateway::handle(natsMsg* msg) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  const char* reply_to = natsMsg_GetReply(msg);
+  if (!reply_to || !*reply_to) return;  // a publish, not a request: nobody to answer
+  auto encoding = encoding_from_content_type(header(msg, "Content-Type"));
+  auto reply = [connection = connection_, subject = std::string(reply_to),
+                enc = encoding ? *encoding : Encoding::json](const v1::Reply& r) {
+    publish_reply(connection, subject, enc, r);
+  };
+  auto decoded = encoding ? decode(msg, *encoding) : Result<Decoded>(encoding.error());
+  if (!decoded) {
+    bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    return reply(error_reply(decoded.error()));
+  }
+  registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
+                                               std::move(decoded->idempotency_key),
+                                               std::move(reply)));
+}
+
+}  // namespace coach::actors

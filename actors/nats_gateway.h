@@ -1,0 +1,59 @@
+// NatsGateway: carries commands in from NATS request-reply and replies out.
+// It subscribes to "coach.v1.>" in a queue group, decodes each request
+// (api_codec.h), hands it to the registry and publishes the actor's reply on
+// the request's reply subject. Bad requests are answered here, with an
+// error, and never reach an actor.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/registry.h"
+#include "events/result.h"
+
+typedef struct __natsConnection natsConnection;
+typedef struct __natsSubscription natsSubscription;
+typedef struct __natsMsg natsMsg;
+
+namespace coach::actors {
+
+struct GatewayOptions {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string queue_group = "coachd";
+  // Subscriptions in the queue group: each has its own delivery thread, so
+  // decoding runs in parallel.
+  int subscriptions = 2;
+};
+
+struct GatewayStats {
+  uint64_t requests = 0;      // requests received
+  uint64_t bad_requests = 0;  // answered with an error before any actor
+};
+
+class NatsGateway {
+ public:
+  static Result<std::unique_ptr<NatsGateway>> start(Registry& registry, GatewayOptions options);
+  ~NatsGateway();  // stops taking requests, flushes replies, closes
+  NatsGateway(const NatsGateway&) = delete;
+  NatsGateway& operator=(const NatsGateway&) = delete;
+
+  // Stops taking new requests; replies still go out until destruction.
+  void stop_accepting();
+  GatewayStats stats() const;
+
+ private:
+  NatsGateway(Registry& registry, GatewayOptions options);
+  static void on_message(natsConnection* connection, natsSubscription* subscription, natsMsg* msg,
+                         void* closure);
+  void handle(natsMsg* msg);
+
+  Registry& registry_;
+  GatewayOptions options_;
+  natsConnection* connection_ = nullptr;
+  std::vector<natsSubscription*> subscriptions_;
+  std::atomic<uint64_t> requests_{0}, bad_requests_{0};
+};
+
+}  // namespace coach::actors

@@ -1,0 +1,361 @@
+// coachctl: coach's command line client, over NATS request-reply.
+//
+// Exit codes: 0 done; 1 coach answered with an error; 2 bad usage;
+// 3 NATS unreachable or no answer in time.
+#include <google/protobuf/util/time_util.h>
+#include <nats/nats.h>
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <optional>
+
+#include "actors/api_codec.h"
+#include "events/ids.h"
+
+using coach::actors::Encoding;
+using google::protobuf::Timestamp;
+using google::protobuf::util::TimeUtil;
+
+namespace {
+
+constexpr int kExitError = 1, kExitUsage = 2, kExitTransport = 3;
+
+struct Global {
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string user;
+  std::string idempotency_key;
+  int timeout_ms = 5000;
+  bool json = false;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+Timestamp parse_time(const std::string& text, const std::string& flag) {
+  Timestamp ts;
+  if (!TimeUtil::FromString(text, &ts))
+    throw UsageError{flag + " needs an RFC 3339 time like 2026-12-01T17:00:00Z, got \"" + text +
+                     "\""};
+  return ts;
+}
+
+// "90m", "2h", "3d" from now.
+Timestamp parse_from_now(const std::string& text) {
+  char unit = text.empty() ? '?' : text.back();
+  long n = std::strtol(text.c_str(), nullptr, 10);
+  long seconds = unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  if (n <= 0 || seconds == 0) throw UsageError{"--for needs a duration like 90m, 2h or 3d"};
+  return TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(n * seconds);
+}
+
+std::string show_time(const Timestamp& t) {
+  return t.seconds() == 0 && t.nanos() == 0 ? "-" : TimeUtil::ToString(t);
+}
+
+std::string short_status(coach::v1::TaskStatus s) {
+  auto name = coach::v1::TaskStatus_Name(s);
+  return name.substr(std::string("TASK_STATUS_").size());
+}
+
+void print_task(const coach::v1::Task& t) {
+  fmt::print("{}  {:<9}  due {:<20}  {}\n", t.id(), short_status(t.status()), show_time(t.due_at()),
+             t.title());
+}
+
+void print_reply(const coach::v1::Reply& reply) {
+  if (reply.has_task()) {
+    print_task(reply.task());
+  } else if (reply.has_task_list()) {
+    for (const auto& t : reply.task_list().tasks()) print_task(t);
+    if (reply.task_list().tasks().empty()) fmt::print("no tasks\n");
+    if (!reply.task_list().next_page_token().empty())
+      fmt::print("more: --page-token {}\n", reply.task_list().next_page_token());
+  } else if (reply.has_profile()) {
+    const auto& p = reply.profile();
+    fmt::print(
+        "user      {} <{}>\ntimezone  {}\nnudges    {} ({}), humor {}, persona {}\n"
+        "tracking  {}\n",
+        p.user().id(), p.user().email(), p.user().timezone(),
+        p.preferences().nudges_enabled() ? "on" : "off",
+        coach::v1::CoachingMode_Name(p.preferences().coaching_mode()),
+        p.preferences().humor_intensity(), coach::v1::PersonaType_Name(p.persona().persona_type()),
+        p.preferences().behavioral_tracking_enabled() ? "on" : "off");
+  }
+}
+
+// Sends one command and prints the answer; returns the exit code.
+int send(const Global& g, const std::string& operation, const std::string& body) {
+  natsConnection* nc = nullptr;
+  natsOptions* opts = nullptr;
+  natsOptions_Create(&opts);
+  natsOptions_SetURL(opts, g.nats_url.c_str());
+  natsOptions_SetTimeout(opts, g.timeout_ms);
+  auto s = natsConnection_Connect(&nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) {
+    fmt::print(stderr, "coachctl: cannot reach NATS at {}: {}\n", g.nats_url,
+               natsStatus_GetText(s));
+    return kExitTransport;
+  }
+  natsMsg* request = nullptr;
+  auto subject = std::string(coach::actors::kSubjectPrefix) + operation;
+  natsMsg_Create(&request, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  natsMsgHeader_Set(request, "Content-Type", "application/json");
+  natsMsgHeader_Set(request, "Coach-User", g.user.c_str());
+  if (!g.idempotency_key.empty())
+    natsMsgHeader_Set(request, "Coach-Idempotency-Key", g.idempotency_key.c_str());
+  natsMsg* response = nullptr;
+  s = natsConnection_RequestMsg(&response, nc, request, g.timeout_ms);
+  natsMsg_Destroy(request);
+  int code = 0;
+  if (s != NATS_OK) {
+    fmt::print(stderr, "coachctl: no answer to {} within {} ms: {}\n", subject, g.timeout_ms,
+               natsStatus_GetText(s));
+    code = kExitTransport;
+  } else {
+    std::string_view data(natsMsg_GetData(response),
+                          static_cast<size_t>(natsMsg_GetDataLength(response)));
+    auto reply = coach::actors::decode_reply(data, Encoding::json);
+    if (!reply) {
+      fmt::print(stderr, "coachctl: unreadable answer: {}\n", reply.error().message);
+      code = kExitTransport;
+    } else if (reply->has_error()) {
+      if (g.json) fmt::print("{}\n", data);
+      fmt::print(stderr, "error: {}: {}\n", reply->error().code(), reply->error().message());
+      code = kExitError;
+    } else if (g.json) {
+      fmt::print("{}\n", data);
+    } else {
+      print_reply(*reply);
+    }
+    natsMsg_Destroy(response);
+  }
+  natsConnection_Destroy(nc);
+  return code;
+}
+
+int send_command(const Global& g, const std::string& operation, const coach::v1::Command& c) {
+  auto body = coach::actors::encode_command(operation, c, Encoding::json);
+  if (!body) throw UsageError{body.error().message};
+  return send(g, operation, *body);
+}
+
+std::optional<bool> on_off(const std::string& value, const std::string& flag) {
+  if (value.empty()) return std::nullopt;
+  if (value == "on") return true;
+  if (value == "off") return false;
+  throw UsageError{flag + " takes on or off"};
+}
+
+template <class Enum, class Parse>
+Enum enum_value(const std::string& prefix, const std::string& value, Parse parse) {
+  std::string upper;
+  for (char c : value) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  Enum e{};
+  if (!parse(prefix + upper, &e)) throw UsageError{"unknown value \"" + value + "\""};
+  return e;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coachctl: talk to coach over NATS"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand
+  Global g;
+  if (const char* u = std::getenv("COACH_USER")) g.user = u;
+  app.add_option("--nats-url", g.nats_url, "NATS server")->capture_default_str();
+  app.add_option("--user", g.user, "your user id (UUID); or set COACH_USER");
+  app.add_option("--key", g.idempotency_key, "idempotency key: a retry with it runs once");
+  app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for an answer")
+      ->capture_default_str();
+  app.add_flag("--json", g.json, "print the answer as JSON");
+
+  // One message per subcommand: they are members of one oneof in Command.
+  coach::v1::RegisterUser register_message;
+  coach::v1::CreateTask create_message;
+  coach::v1::ListTasks list_message;
+  std::string operation, raw_body, due, until, in, status_list, tracking, nudges, mode, persona,
+      channel;
+  bool no_due = false;
+
+  auto* new_user = app.add_subcommand("new-user-id", "print a fresh user id to use with --user");
+  auto* reg = app.add_subcommand("register", "register yourself");
+  auto* r = &register_message;
+  reg->add_option("--email", *r->mutable_email(), "your email")->required();
+  reg->add_option("--timezone", *r->mutable_timezone(), "IANA time zone, e.g. Europe/Berlin");
+
+  auto* profile = app.add_subcommand("profile", "show your profile and preferences");
+  auto* prefs = app.add_subcommand("prefs", "change preferences (see --help)");
+  std::string time_zone;
+  int humor = -1;
+  prefs->add_option("--timezone", time_zone, "IANA time zone");
+  prefs->add_option("--humor", humor, "humor intensity 0..5");
+  prefs->add_option("--nudges", nudges, "on or off");
+  prefs->add_option("--tracking", tracking, "behavioral tracking on or off");
+  prefs->add_option("--mode", mode, "encouragement, roast, neutral or minimalist");
+  prefs->add_option("--persona", persona, "roast, chill, coach or neutral");
+  prefs->add_option("--channel", channel, "push, email or sms");
+
+  auto* create = app.add_subcommand("create", "create a task");
+  auto* cr = &create_message;
+  create->add_option("title", *cr->mutable_title(), "what to do")->required();
+  create->add_option("--due", due, "due time, RFC 3339");
+  create->add_option("--category", *cr->mutable_category());
+  create->add_option("--description", *cr->mutable_description());
+  int priority = 0, estimate = 0;
+  create->add_option("--priority", priority, "0..4");
+  create->add_option("--estimate", estimate, "estimated minutes");
+  create->add_option("--id", *cr->mutable_task_id(), "task id (UUID); default: a new one");
+
+  std::string id, title, category, description;
+  auto* edit = app.add_subcommand("edit", "change a task");
+  edit->add_option("id", id)->required();
+  edit->add_option("--title", title);
+  edit->add_option("--due", due, "RFC 3339");
+  edit->add_flag("--no-due", no_due, "remove the due date");
+  edit->add_option("--category", category);
+  edit->add_option("--description", description);
+  edit->add_option("--priority", priority);
+  edit->add_option("--estimate", estimate);
+
+  auto* snooze = app.add_subcommand("snooze", "put a task off");
+  snooze->add_option("id", id)->required();
+  snooze->add_option("--until", until, "RFC 3339");
+  snooze->add_option("--for", in, "90m, 2h, 3d");
+  std::string reason;
+  snooze->add_option("--reason", reason);
+
+  std::map<std::string, CLI::App*> simple;
+  for (auto [name, help] : {std::pair{"complete", "mark a task done"},
+                            {"delete", "delete a task"},
+                            {"reopen", "make a completed task pending"},
+                            {"restore", "bring a deleted task back"},
+                            {"get", "show a task"}}) {
+    simple[name] = app.add_subcommand(name, help);
+    simple[name]->add_option("id", id)->required();
+  }
+
+  auto* list = app.add_subcommand("list", "list tasks");
+  auto* ls = &list_message;
+  list->add_option("--status", status_list, "comma separated: pending,snoozed,completed,deleted");
+  list->add_option("--category", *ls->mutable_category());
+  std::string due_from, due_to;
+  list->add_option("--due-from", due_from, "RFC 3339");
+  list->add_option("--due-to", due_to, "RFC 3339");
+  uint32_t page_size = 0;
+  list->add_option("--page-size", page_size);
+  list->add_option("--page-token", *ls->mutable_page_token());
+
+  auto* raw = app.add_subcommand("send", "send any operation with a JSON body");
+  raw->add_option("operation", operation, "e.g. task.create")->required();
+  raw->add_option("body", raw_body, "JSON body; default {}");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+  try {
+    if (new_user->parsed()) {
+      fmt::print("{}\n", coach::new_uuid_string());
+      return 0;
+    }
+    if (g.user.empty())
+      throw UsageError{"--user (or COACH_USER) is required; coachctl new-user-id makes one"};
+    if (raw->parsed()) return send(g, operation, raw_body);
+    if (reg->parsed()) {
+      coach::v1::Command only;
+      *only.mutable_register_user() = register_message;
+      return send_command(g, "user.register", only);
+    }
+    if (profile->parsed()) return send(g, "user.get", "");
+    if (prefs->parsed()) {
+      coach::v1::Command only;
+      auto* p = only.mutable_set_preferences();
+      if (!time_zone.empty()) p->set_timezone(time_zone);
+      if (humor >= 0) p->set_humor_intensity(humor);
+      if (auto v = on_off(nudges, "--nudges")) p->set_nudges_enabled(*v);
+      if (auto v = on_off(tracking, "--tracking")) p->set_behavioral_tracking_enabled(*v);
+      if (!mode.empty())
+        p->set_coaching_mode(enum_value<coach::v1::CoachingMode>("COACHING_MODE_", mode,
+                                                                 coach::v1::CoachingMode_Parse));
+      if (!persona.empty())
+        p->set_persona_type(enum_value<coach::v1::PersonaType>("PERSONA_TYPE_", persona,
+                                                               coach::v1::PersonaType_Parse));
+      if (!channel.empty())
+        p->set_delivery_channel(enum_value<coach::v1::DeliveryChannel>(
+            "DELIVERY_CHANNEL_", channel, coach::v1::DeliveryChannel_Parse));
+      return send_command(g, "preferences.set", only);
+    }
+    if (create->parsed()) {
+      coach::v1::Command only;
+      auto* x = only.mutable_task()->mutable_create();
+      *x = create_message;
+      if (!due.empty()) *x->mutable_due_at() = parse_time(due, "--due");
+      x->set_priority(priority);
+      x->set_estimated_minutes(estimate);
+      return send_command(g, "task.create", only);
+    }
+    if (edit->parsed()) {
+      coach::v1::Command only;
+      auto* x = only.mutable_task()->mutable_edit();
+      x->set_task_id(id);
+      if (edit->count("--title")) x->set_title(title);
+      if (!due.empty()) *x->mutable_due_at() = parse_time(due, "--due");
+      if (no_due) x->set_clear_due_at(true);
+      if (edit->count("--category")) x->set_category(category);
+      if (edit->count("--description")) x->set_description(description);
+      if (edit->count("--priority")) x->set_priority(priority);
+      if (edit->count("--estimate")) x->set_estimated_minutes(estimate);
+      return send_command(g, "task.edit", only);
+    }
+    if (snooze->parsed()) {
+      coach::v1::Command only;
+      auto* x = only.mutable_task()->mutable_snooze();
+      x->set_task_id(id);
+      if (until.empty() == in.empty()) throw UsageError{"snooze needs --until or --for"};
+      *x->mutable_until() = until.empty() ? parse_from_now(in) : parse_time(until, "--until");
+      x->set_reason(reason);
+      return send_command(g, "task.snooze", only);
+    }
+    for (auto& [name, sub] : simple) {
+      if (!sub->parsed()) continue;
+      coach::v1::Command only;
+      auto* t = only.mutable_task();
+      if (name == "complete") t->mutable_complete()->set_task_id(id);
+      if (name == "delete") t->mutable_delete_()->set_task_id(id);
+      if (name == "reopen") t->mutable_reopen()->set_task_id(id);
+      if (name == "restore") t->mutable_restore()->set_task_id(id);
+      if (name == "get") {
+        only.mutable_get_task()->set_task_id(id);
+        return send_command(g, "task.get", only);
+      }
+      return send_command(g, "task." + name, only);
+    }
+    if (list->parsed()) {
+      coach::v1::Command only;
+      auto* x = only.mutable_list_tasks();
+      *x = list_message;
+      for (size_t start = 0; start < status_list.size();) {
+        auto end = status_list.find(',', start);
+        auto word =
+            status_list.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        x->add_statuses(
+            enum_value<coach::v1::TaskStatus>("TASK_STATUS_", word, coach::v1::TaskStatus_Parse));
+        start = end == std::string::npos ? status_list.size() : end + 1;
+      }
+      if (!due_from.empty()) *x->mutable_due_from() = parse_time(due_from, "--due-from");
+      if (!due_to.empty()) *x->mutable_due_to() = parse_time(due_to, "--due-to");
+      x->set_page_size(page_size);
+      return send_command(g, "task.list", only);
+    }
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "coachctl: {}\n", e.message);
+    return kExitUsage;
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,238 @@
+// coach's NATS API end to end: a real nats-server on a free loopback port,
+// coachd as a child process, requests from a real NATS client.
+#include <doctest/doctest.h>
+#include <google/protobuf/util/time_util.h>
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "events/ids.h"
+#include "tests/processes.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace std::chrono_literals;
+using actors::Encoding;
+
+namespace {
+
+std::string describe(const Result<v1::Reply>& r) {
+  return r ? r->ShortDebugString() : test::error_of(r);
+}
+
+// The reply, which must be a success.
+v1::Reply ok(const Result<v1::Reply>& r) {
+  REQUIRE_MESSAGE(r.has_value(), describe(r));
+  REQUIRE_MESSAGE(!r->has_error(), describe(r));
+  return *r;
+}
+
+// The error code of a reply, which must be an error.
+std::string error_code(const Result<v1::Reply>& r) {
+  REQUIRE_MESSAGE(r.has_value(), describe(r));
+  REQUIRE_MESSAGE(r->has_error(), describe(r));
+  CHECK_FALSE(r->error().message().empty());
+  return r->error().code();
+}
+
+struct Cluster {
+  test::TempDir dir;
+  test::NatsServer nats{dir.str()};
+  std::string data = dir.str() + "/data";
+};
+
+void register_user(test::Client& client, const std::string& user) {
+  ok(client.request("user.register", R"({"email": "someone@example.com", "timezone": "UTC"})",
+                    user));
+}
+
+}  // namespace
+
+TEST_CASE("the full task life cycle over NATS, in JSON and in protobuf") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url());
+  auto user = new_uuid_string();
+  auto profile = ok(client.request(
+      "user.register", R"({"email": "ada@example.com", "timezone": "America/New_York"})", user));
+  CHECK(profile.profile().user().timezone() == "America/New_York");
+
+  auto created = ok(client.request(
+      "task.create",
+      R"({"title": "Write report", "due_at": "2030-01-15T17:00:00Z", "category": "writing",
+          "priority": 2, "estimated_minutes": 90})",
+      user));
+  auto id = created.task().id();
+  CHECK(created.task().status() == v1::TASK_STATUS_PENDING);
+  CHECK(created.task().estimated_minutes() == 90);
+
+  auto edited = ok(client.request(
+      "task.edit", R"({"task_id": ")" + id + R"(", "title": "Write Q3 report"})", user));
+  CHECK(edited.task().title() == "Write Q3 report");
+  auto tomorrow = google::protobuf::util::TimeUtil::ToString(
+      google::protobuf::util::TimeUtil::GetCurrentTime() +
+      google::protobuf::util::TimeUtil::HoursToDuration(24));
+  auto snoozed = ok(client.request(
+      "task.snooze", R"({"task_id": ")" + id + R"(", "until": ")" + tomorrow + R"("})", user));
+  CHECK(snoozed.task().status() == v1::TASK_STATUS_SNOOZED);
+
+  // The same command in protobuf.
+  v1::CompleteTask complete;
+  complete.set_task_id(id);
+  auto done = ok(
+      client.request("task.complete", complete.SerializeAsString(), user, "", Encoding::protobuf));
+  CHECK(done.task().status() == v1::TASK_STATUS_COMPLETED);
+
+  auto list = ok(client.request("task.list", R"({"statuses": ["TASK_STATUS_COMPLETED"]})", user));
+  REQUIRE(list.task_list().tasks_size() == 1);
+  CHECK(list.task_list().tasks(0).id() == id);
+  CHECK(ok(client.request("task.list", "", user)).task_list().tasks_size() == 0);
+
+  ok(client.request("task.delete", R"({"task_id": ")" + id + R"("})", user));
+  auto got = ok(client.request("task.get", R"({"task_id": ")" + id + R"("})", user));
+  CHECK(got.task().status() == v1::TASK_STATUS_DELETED);
+  auto prefs = ok(client.request("preferences.set", R"({"humor_intensity": 5})", user));
+  CHECK(prefs.profile().preferences().humor_intensity() == 5);
+}
+
+TEST_CASE("a restarted coachd keeps every task") {
+  Cluster c;
+  auto user = new_uuid_string();
+  std::vector<std::string> ids;
+  {
+    test::Coachd coachd(c.data, c.nats.url());
+    test::Client client(c.nats.url());
+    register_user(client, user);
+    for (int i = 0; i < 20; ++i)
+      ids.push_back(
+          ok(client.request("task.create", R"({"title": "t)" + std::to_string(i) + R"("})", user))
+              .task()
+              .id());
+    coachd.process().signal(SIGTERM);
+    int status = coachd.process().wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url());
+  auto list = ok(client.request("task.list", R"({"page_size": 100})", user));
+  CHECK(list.task_list().tasks_size() == 20);
+  for (const auto& id : ids)
+    CHECK(ok(client.request("task.get", R"({"task_id": ")" + id + R"("})", user)).task().id() ==
+          id);
+}
+
+TEST_CASE("SIGKILL of coachd under load loses no acknowledged command") {
+  Cluster c;
+  constexpr int kClients = 8;
+  std::vector<std::string> users;
+  std::mutex mu;
+  std::map<std::string, std::string> acked;  // task id -> user
+  {
+    test::Coachd coachd(c.data, c.nats.url());
+    {
+      test::Client setup(c.nats.url());
+      for (int i = 0; i < kClients; ++i) {
+        users.push_back(new_uuid_string());
+        register_user(setup, users.back());
+      }
+    }
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < kClients; ++t)
+      clients.emplace_back([&, t] {
+        test::Client client(c.nats.url());
+        for (int i = 0; !stop; ++i) {
+          auto r = client.request("task.create", R"({"title": "load"})", users[t],
+                                  "k" + std::to_string(t) + "-" + std::to_string(i), Encoding::json,
+                                  1000);
+          if (r && r->has_task()) {
+            std::lock_guard lock(mu);
+            acked[r->task().id()] = users[t];
+          }
+        }
+      });
+    std::this_thread::sleep_for(1500ms);
+    coachd.process().signal(SIGKILL);
+    coachd.process().wait();
+    stop = true;
+    for (auto& t : clients) t.join();
+  }
+  REQUIRE(acked.size() > 50);
+  MESSAGE(acked.size() << " creates acknowledged before SIGKILL");
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url());
+  size_t missing = 0;
+  for (const auto& [id, user] : acked) {
+    auto r = client.request("task.get", R"({"task_id": ")" + id + R"("})", user);
+    missing += !(r && r->has_task());
+  }
+  CHECK(missing == 0);
+}
+
+TEST_CASE("1000 users at once") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  constexpr int kUsers = 1000, kThreads = 16;
+  std::atomic<int> failures{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      test::Client client(c.nats.url());
+      for (int u = t; u < kUsers; u += kThreads) {
+        auto user = new_uuid_string();
+        auto a = client.request("user.register", R"({"email": "u@example.com"})", user);
+        auto b = client.request("task.create", R"({"title": "hello"})", user);
+        auto l = client.request("task.list", "", user);
+        bool good =
+            a && !a->has_error() && b && b->has_task() && l && l->task_list().tasks_size() == 1;
+        failures += !good;
+        ++done;
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(done == kUsers);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("bad input gets a structured error and the node keeps serving") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url());
+  auto user = new_uuid_string();
+  register_user(client, user);
+  auto json = std::pair<std::string, std::string>{"Content-Type", "application/json"};
+  auto as_user = std::pair<std::string, std::string>{"Coach-User", user};
+
+  CHECK(error_code(client.raw("coach.v1.task.explode", "{}", {json, as_user})) ==
+        "invalid_argument");
+  CHECK(error_code(client.request("task.create", "{not json", user)) == "invalid_argument");
+  CHECK(error_code(client.request("task.create", "\xff\xfe\x00garbage", user, "",
+                                  Encoding::protobuf)) == "invalid_argument");
+  CHECK(error_code(client.raw("coach.v1.task.create", R"({"title": "x"})", {json})) ==
+        "unauthenticated");
+  CHECK(error_code(client.request("task.create", R"({"title": "x"})", "*")) == "invalid_argument");
+  CHECK(error_code(client.request("task.create", R"({"title": "x"})", ">")) == "invalid_argument");
+  CHECK(error_code(client.request("task.create", "{}", user)) == "invalid_argument");  // no title
+  CHECK(error_code(client.request("task.create", R"({"title": {"nested": 1}})", user)) ==
+        "invalid_argument");
+  CHECK(error_code(client.request("task.create", R"({"title": "x", "priority": "high"})", user)) ==
+        "invalid_argument");
+  CHECK(error_code(client.request("task.create", R"({"title": "x", "tilte": "typo"})", user)) ==
+        "invalid_argument");
+  CHECK(error_code(client.request(
+            "task.create", R"({"title": ")" + std::string(70 * 1024, 'x') + R"("})", user)) ==
+        "payload_too_large");
+  CHECK(error_code(client.request("task.complete", R"({"task_id": ")" + new_uuid_string() + R"("})",
+                                  user)) == "not_found");
+  CHECK(error_code(client.raw("coach.v1.task.list", "", {{"Content-Type", "text/xml"}, as_user})) ==
+        "invalid_argument");
+
+  // Nothing of that was stored, and a good command still works.
+  auto list = ok(client.request("task.list", "", user));
+  CHECK(list.task_list().tasks_size() == 0);
+  ok(client.request("task.create", R"({"title": "still here"})", user));
+}

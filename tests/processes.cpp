@@ -1,0 +1,163 @@
+#include "tests/processes.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace coach::test {
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("no free port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+Process::Process(const std::string& program, const std::vector<std::string>& args,
+                 const std::string& log_path)
+    : log_path_(log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(program.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  if (posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ) != 0)
+    throw std::runtime_error("cannot start " + program);
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+Process::~Process() {
+  if (!reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string Process::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool Process::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (log().find(text) != std::string::npos) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return log().find(text) != std::string::npos;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+void Process::signal(int sig) {
+  kill(pid_, sig);
+}
+
+int Process::wait() {
+  int status = 0;
+  if (!reaped_) waitpid(pid_, &status, 0);
+  reaped_ = true;
+  return status;
+}
+
+NatsServer::NatsServer(const std::string& dir)
+    : port_(free_port()),
+      process_("nats-server", {"-a", "127.0.0.1", "-p", std::to_string(port_)},
+               dir + "/nats-server.log") {
+  if (!process_.wait_for_log("Server is ready", std::chrono::seconds(10)))
+    throw std::runtime_error("nats-server did not start: " + process_.log());
+}
+
+Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
+               std::vector<std::string> extra_args)
+    : process_(
+          COACH_COACHD,
+          [&] {
+            std::vector<std::string> args = {"--data-dir", data_dir, "--nats-url", nats_url};
+            args.insert(args.end(), extra_args.begin(), extra_args.end());
+            return args;
+          }(),
+          data_dir + ".coachd.log") {
+  if (!process_.wait_for_log("coachd: ready", std::chrono::seconds(20)))
+    throw std::runtime_error("coachd did not start: " + process_.log());
+}
+
+Client::Client(const std::string& url) {
+  natsOptions* options = nullptr;
+  natsOptions_Create(&options);
+  natsOptions_SetURL(options, url.c_str());
+  auto s = natsConnection_Connect(&connection_, options);
+  natsOptions_Destroy(options);
+  if (s != NATS_OK)
+    throw std::runtime_error(std::string("cannot connect: ") + natsStatus_GetText(s));
+}
+
+Client::~Client() {
+  natsConnection_Destroy(connection_);
+}
+
+Result<v1::Reply> Client::request(const std::string& operation, const std::string& body,
+                                  const std::string& user, const std::string& key,
+                                  actors::Encoding encoding, int timeout_ms) {
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", std::string(actors::content_type_of(encoding))}, {"Coach-User", user}};
+  if (!key.empty()) headers.emplace_back("Coach-Idempotency-Key", key);
+  auto reply = raw(std::string(actors::kSubjectPrefix) + operation, body, headers, timeout_ms);
+  return reply;
+}
+
+Result<v1::Reply> Client::raw(const std::string& subject, const std::string& body,
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              int timeout_ms) {
+  natsMsg* msg = nullptr;
+  natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  std::string content_type;
+  for (const auto& [k, v] : headers) {
+    natsMsgHeader_Set(msg, k.c_str(), v.c_str());
+    if (k == "Content-Type") content_type = v;
+  }
+  natsMsg* response = nullptr;
+  auto s = natsConnection_RequestMsg(&response, connection_, msg, timeout_ms);
+  natsMsg_Destroy(msg);
+  if (s != NATS_OK)
+    return make_error(Errc::unavailable, std::string("no reply: ") + natsStatus_GetText(s));
+  auto encoding = actors::encoding_from_content_type(content_type);
+  auto reply = actors::decode_reply(
+      {natsMsg_GetData(response), static_cast<size_t>(natsMsg_GetDataLength(response))},
+      encoding ? *encoding : actors::Encoding::json);
+  natsMsg_Destroy(response);
+  return reply;
+}
+
+}  // namespace coach::test

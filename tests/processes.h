@@ -1,0 +1,89 @@
+// Real processes for integration tests: nats-server on a free loopback port,
+// coachd as a child process, and a NATS client speaking coach's API.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "actors/api_codec.h"
+#include "events/result.h"
+#include "schema/commands.pb.h"
+
+typedef struct __natsConnection natsConnection;
+
+namespace coach::test {
+
+// A loopback TCP port nobody listens on right now.
+int free_port();
+
+// A child process; killed (SIGKILL) on destruction if still running.
+class Process {
+ public:
+  Process(const std::string& program, const std::vector<std::string>& args,
+          const std::string& log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // Waits until the log holds `text`; false after `timeout` or if the
+  // process exits first.
+  bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
+  std::string log() const;
+  void signal(int sig);
+  int wait();  // the exit status as waitpid gives it
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  bool reaped_ = false;
+};
+
+class NatsServer {
+ public:
+  explicit NatsServer(const std::string& dir);
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+  Process process_;
+};
+
+// coachd on a data dir, serving on a NATS URL; started and ready.
+class Coachd {
+ public:
+  Coachd(const std::string& data_dir, const std::string& nats_url,
+         std::vector<std::string> extra_args = {});
+  Process& process() { return process_; }
+
+ private:
+  Process process_;
+};
+
+// A NATS connection that sends coach requests.
+class Client {
+ public:
+  explicit Client(const std::string& url);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends `body` to coach.v1.<operation>; transport failures are
+  // `unavailable` errors, coach's own errors arrive inside the Reply.
+  Result<v1::Reply> request(const std::string& operation, const std::string& body,
+                            const std::string& user, const std::string& key = {},
+                            actors::Encoding encoding = actors::Encoding::json,
+                            int timeout_ms = 5000);
+  // The same with raw control of subject and headers, for bad-input tests.
+  Result<v1::Reply> raw(const std::string& subject, const std::string& body,
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        int timeout_ms = 5000);
+
+ private:
+  natsConnection* connection_ = nullptr;
+};
+
+}  // namespace coach::test

@@ -1,7 +1,37 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs coach with its data in ./.coach.
+# Installs what is missing, builds, and runs coach: a nats-server on loopback
+# (JetStream on) and coachd, both keeping their data under ./.coach. Ctrl-C
+# stops both cleanly. Extra arguments go to coachd (see coachd --help).
+#
+#   COACH_NATS_PORT=4222 (default)   the loopback port nats-server listens on
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-mkdir -p .coach/data
-exec build/apps/coachd/coachd --data-dir .coach/data "$@"
+
+port="${COACH_NATS_PORT:-4222}"
+url="nats://127.0.0.1:${port}"
+mkdir -p .coach/data .coach/nats
+
+nats-server -a 127.0.0.1 -p "$port" -js -sd .coach/nats >.coach/nats-server.log 2>&1 &
+nats_pid=$!
+coachd_pid=""
+stop() {
+  trap - INT TERM EXIT
+  [[ -n "$coachd_pid" ]] && kill -TERM "$coachd_pid" 2>/dev/null && wait "$coachd_pid" 2>/dev/null || true
+  kill -TERM "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null || true
+  echo "coach: stopped"
+}
+trap stop INT TERM EXIT
+
+for _ in $(seq 100); do
+  grep -q "Server is ready" .coach/nats-server.log 2>/dev/null && break
+  kill -0 "$nats_pid" 2>/dev/null || { cat .coach/nats-server.log; exit 1; }
+  sleep 0.1
+done
+echo "coach: nats-server on $url (log: .coach/nats-server.log)"
+
+build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" &
+coachd_pid=$!
+echo "coach: try it:  export COACH_USER=\$(build/apps/coachctl/coachctl new-user-id)"
+echo "coach:          build/apps/coachctl/coachctl --nats-url $url register --email you@example.com"
+wait "$coachd_pid"

@@ -70,6 +70,9 @@ Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
   natsOptions_SetName(nats_options, "coachd");
   natsOptions_SetMaxReconnect(nats_options, -1);  // keep trying: NATS may restart
   natsOptions_SetReconnectWait(nats_options, 250);
+  // Write each reply at once: nats.c's flusher thread otherwise batches
+  // writes and adds about a millisecond to every round trip.
+  natsOptions_SetSendAsap(nats_options, true);
   auto s = natsConnection_Connect(&gateway->connection_, nats_options);
   natsOptions_Destroy(nats_options);
   if (s != NATS_OK) return nats_error(s, "cannot connect to NATS at " + gateway->options_.url);

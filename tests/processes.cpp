@@ -117,6 +117,7 @@ Client::Client(const std::string& url) {
   natsOptions* options = nullptr;
   natsOptions_Create(&options);
   natsOptions_SetURL(options, url.c_str());
+  natsOptions_SetSendAsap(options, true);  // no flusher delay on each request
   auto s = natsConnection_Connect(&connection_, options);
   natsOptions_Destroy(options);
   if (s != NATS_OK)

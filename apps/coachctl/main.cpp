@@ -92,6 +92,7 @@ int send(const Global& g, const std::string& operation, const std::string& body)
   natsOptions_Create(&opts);
   natsOptions_SetURL(opts, g.nats_url.c_str());
   natsOptions_SetTimeout(opts, g.timeout_ms);
+  natsOptions_SetSendAsap(opts, true);
   auto s = natsConnection_Connect(&nc, opts);
   natsOptions_Destroy(opts);
   if (s != NATS_OK) {

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   CLI::App app{"coachd: the coach node"};
   Flags f;
   app.set_config("--config", "", "read these options from a TOML or INI file");
+  app.allow_config_extras(false);  // a misspelt option in the file is an error
   app.add_option("--data-dir", f.data_dir, "where coach keeps its data")->capture_default_str();
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
   app.add_option("--threads", f.threads, "actor scheduler threads (0: one per core)")

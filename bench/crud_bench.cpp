@@ -1,11 +1,11 @@
 // CRUD round trips over NATS, beside a raw NATS request-reply echo measured
-// in the same run, and memory per user actor.
+// in the same run with the same load generator, and memory per user actor.
 //
 //   build/bench/crud_bench [--seconds S] [--users N]
 //
 // A real nats-server on a free loopback port; the coach node (store with
 // synced WAL, actor system, registry, gateway) runs in this process, the
-// clients on their own NATS connections and threads.
+// load generator on its own NATS connection and delivery thread.
 #include <google/protobuf/util/time_util.h>
 #include <malloc.h>
 #include <nats/nats.h>
@@ -19,6 +19,7 @@
 #include <caf/atom.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -50,31 +51,6 @@ void report(const std::string& what, int clients, const Figures& f) {
       f.percentile(0.99), f.rate());
 }
 
-// Runs `clients` threads, each calling `round_trip(client, i)` until time is up.
-template <class RoundTrip>
-Figures run_clients(int clients, double seconds, RoundTrip round_trip) {
-  std::vector<std::vector<double>> per_client(clients);
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  auto start = Clock::now();
-  for (int c = 0; c < clients; ++c)
-    threads.emplace_back([&, c] {
-      for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        auto t0 = Clock::now();
-        if (!round_trip(c, i)) continue;
-        per_client[c].push_back(
-            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  Figures f;
-  f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (auto& v : per_client) f.micros.insert(f.micros.end(), v.begin(), v.end());
-  return f;
-}
-
 natsConnection* connect(const std::string& url) {
   natsOptions* options = nullptr;
   natsOptions_Create(&options);
@@ -85,6 +61,97 @@ natsConnection* connect(const std::string& url) {
   natsOptions_Destroy(options);
   return nc;
 }
+
+// A closed-loop load generator: `clients` logical clients, each with one
+// request in flight at all times, driven by one thread (its own NATS
+// connection and reply subscription), the way wrk drives many connections
+// from few threads. next(client, i, last_reply) builds client's i-th request
+// (subject, body) from the reply to its previous one.
+class LoadGenerator {
+ public:
+  using Next = std::function<std::pair<std::string, std::string>(int client, int i,
+                                                                 std::string_view last_reply)>;
+  LoadGenerator(const std::string& url, int clients, std::vector<std::string> users, Next next)
+      : clients_(clients), users_(std::move(users)), next_(std::move(next)), slots_(clients) {
+    nc_ = connect(url);
+    inbox_ = "bench.inbox." + new_uuid_string();
+    natsConnection_Subscribe(&sub_, nc_, (inbox_ + ".*").c_str(), &LoadGenerator::on_reply, this);
+    natsSubscription_SetPendingLimits(sub_, -1, -1);
+    natsConnection_Flush(nc_);
+  }
+  ~LoadGenerator() {
+    natsSubscription_Unsubscribe(sub_);
+    natsSubscription_Destroy(sub_);
+    natsConnection_Destroy(nc_);
+  }
+
+  Figures run(double seconds) {
+    start_ = Clock::now();
+    deadline_ = start_ +
+                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    for (int c = 0; c < clients_; ++c) send(c, "");
+    std::unique_lock lock(mu_);
+    done_cv_.wait(lock, [&] { return finished_ == clients_; });
+    Figures f;
+    f.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    for (auto& slot : slots_)
+      f.micros.insert(f.micros.end(), slot.micros.begin(), slot.micros.end());
+    return f;
+  }
+  int errors() const { return errors_; }
+
+ private:
+  struct Slot {
+    int i = 0;
+    Clock::time_point sent;
+    std::vector<double> micros;
+  };
+
+  void send(int c, std::string_view last_reply) {
+    auto& slot = slots_[c];
+    auto [subject, body] = next_(c, slot.i++, last_reply);
+    natsMsg* msg = nullptr;
+    auto reply = inbox_ + "." + std::to_string(c);
+    natsMsg_Create(&msg, subject.c_str(), reply.c_str(), body.data(),
+                   static_cast<int>(body.size()));
+    natsMsgHeader_Set(msg, "Coach-User", users_[c].c_str());
+    slot.sent = Clock::now();
+    natsConnection_PublishMsg(nc_, msg);
+    natsMsg_Destroy(msg);
+  }
+
+  static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<LoadGenerator*>(closure);
+    std::string_view subject = natsMsg_GetSubject(msg);
+    int c = std::atoi(subject.substr(subject.rfind('.') + 1).data());
+    auto& slot = self->slots_[c];
+    auto now = Clock::now();
+    std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    if (data.find("\"error\"") != std::string_view::npos) ++self->errors_;
+    slot.micros.push_back(std::chrono::duration<double, std::micro>(now - slot.sent).count());
+    if (now < self->deadline_) {
+      self->send(c, data);
+    } else {
+      std::lock_guard lock(self->mu_);
+      ++self->finished_;
+      self->done_cv_.notify_one();
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  int clients_;
+  std::vector<std::string> users_;
+  Next next_;
+  std::vector<Slot> slots_;
+  natsConnection* nc_ = nullptr;
+  natsSubscription* sub_ = nullptr;
+  std::string inbox_;
+  Clock::time_point start_, deadline_;
+  std::atomic<int> errors_{0};
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  int finished_ = 0;
+};
 
 void echo(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
   natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg),
@@ -128,10 +195,10 @@ void register_users(actors::Registry& registry, int count) {
 int main(int argc, char** argv) {
   CLI::App app{"coach CRUD round-trip benchmark"};
   double seconds = 3;
-  int users = 100000;
+  int memory_users = 100000;
   std::string root = "build/bench-data/crud";
   app.add_option("--seconds", seconds, "duration of each latency run")->capture_default_str();
-  app.add_option("--users", users, "users for the memory figures")->capture_default_str();
+  app.add_option("--users", memory_users, "users for the memory figures")->capture_default_str();
   app.add_option("--dir", root, "scratch directory")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(root);
@@ -159,69 +226,60 @@ int main(int argc, char** argv) {
   auto responder = connect(nats.url());
   natsSubscription* sub = nullptr;
   natsConnection_Subscribe(&sub, responder, "bench.echo", echo, nullptr);
+  natsSubscription_SetPendingLimits(sub, -1, -1);
   natsConnection_Flush(responder);
+  const std::string echo_body = R"({"task_id": "00000000-0000-4000-8000-000000000000"})";
   std::map<int, Figures> raw;
   for (int clients : {1, 64}) {
-    std::vector<natsConnection*> conns(clients);
-    for (auto& c : conns) c = connect(nats.url());
-    std::string body = R"({"task_id": "00000000-0000-4000-8000-000000000000"})";
-    raw[clients] = run_clients(clients, seconds, [&](int c, int) {
-      natsMsg* reply = nullptr;
-      if (natsConnection_Request(&reply, conns[c], "bench.echo", body.data(),
-                                 static_cast<int>(body.size()), 5000) != NATS_OK)
-        return false;
-      natsMsg_Destroy(reply);
-      return true;
-    });
+    LoadGenerator load(nats.url(), clients, std::vector<std::string>(clients, "-"),
+                       [&](int, int, std::string_view) {
+                         return std::pair{std::string("bench.echo"), echo_body};
+                       });
+    raw[clients] = load.run(seconds);
     report("raw nats echo", clients, raw[clients]);
-    for (auto c : conns) natsConnection_Destroy(c);
   }
 
   // CRUD: each client owns a user and cycles create, get, edit, complete.
   for (int clients : {1, 64}) {
-    std::vector<std::unique_ptr<test::Client>> conns;
-    std::vector<std::string> user_ids, task_ids(clients);
-    for (int c = 0; c < clients; ++c) {
-      conns.push_back(std::make_unique<test::Client>(nats.url()));
-      user_ids.push_back(new_uuid_string());
-      must(conns.back()->request("user.register", R"({"email": "b@example.com"})", user_ids.back()),
-           "register");
+    std::vector<std::string> users;
+    {
+      test::Client setup(nats.url());
+      for (int c = 0; c < clients; ++c) {
+        users.push_back(new_uuid_string());
+        must(setup.request("user.register", R"({"email": "b@example.com"})", users.back()),
+             "register");
+      }
     }
-    std::atomic<int> errors{0};
-    auto crud = run_clients(clients, seconds, [&](int c, int i) {
+    std::vector<std::string> task_ids(clients);
+    auto next = [&](int c, int i, std::string_view last) {
       auto& id = task_ids[c];
-      Result<v1::Reply> r = make_error(Errc::internal, "");
+      if (i % 4 == 1) {  // the reply to create holds the new task's id first
+        auto at = last.find(R"("id":")");
+        id = at == std::string_view::npos ? std::string() : std::string(last.substr(at + 6, 36));
+      }
       switch (i % 4) {
         case 0:
-          r = conns[c]->request("task.create", R"({"title": "bench"})", user_ids[c]);
-          break;
+          return std::pair{std::string("coach.v1.task.create"),
+                           std::string(R"({"title": "bench"})")};
         case 1:
-          r = conns[c]->request("task.get", R"({"task_id": ")" + id + "\"}", user_ids[c]);
-          break;
+          return std::pair{std::string("coach.v1.task.get"), R"({"task_id": ")" + id + "\"}"};
         case 2:
-          r = conns[c]->request(
-              "task.edit",
-              R"({"task_id": ")" + id + R"(", "title": "bench )" + std::to_string(i) + "\"}",
-              user_ids[c]);
-          break;
-        case 3:
-          r = conns[c]->request("task.complete", R"({"task_id": ")" + id + "\"}", user_ids[c]);
-          break;
+          return std::pair{
+              std::string("coach.v1.task.edit"),
+              R"({"task_id": ")" + id + R"(", "title": "bench )" + std::to_string(i) + "\"}"};
+        default:
+          return std::pair{std::string("coach.v1.task.complete"), R"({"task_id": ")" + id + "\"}"};
       }
-      if (!r || r->has_error()) {
-        ++errors;
-        return false;
-      }
-      if (i % 4 == 0) id = r->task().id();
-      return true;
-    });
+    };
+    LoadGenerator load(nats.url(), clients, users, next);
+    auto crud = load.run(seconds);
     report("coach crud round trip", clients, crud);
     fmt::print(
         "{:<28} {:>2} client{}  p99 ratio to raw echo {:.1f}x  throughput ratio {:.2f}  errors "
         "{}\n",
         "", clients, clients == 1 ? " " : "s",
         crud.percentile(0.99) / raw[clients].percentile(0.99), crud.rate() / raw[clients].rate(),
-        errors.load());
+        load.errors());
   }
 
   // Memory: resident actors, then the same users after real passivation.
@@ -231,7 +289,7 @@ int main(int argc, char** argv) {
   registry = std::make_unique<actors::Registry>(*system, *store, registry_options);
   malloc_trim(0);
   long before = rss_kib();
-  register_users(*registry, users);
+  register_users(*registry, memory_users);
   long resident_rss = rss_kib();
   auto resident = std::max<size_t>(1, registry->stats().resident);
   fmt::print("memory: {:>6} resident user actors  {:>8.0f} bytes each (RSS +{} MiB)\n", resident,
@@ -242,7 +300,7 @@ int main(int argc, char** argv) {
   malloc_trim(0);
   long passivated = rss_kib();
   fmt::print("memory: {:>6} passivated users      {:>8.0f} bytes each (RSS +{} MiB over start)\n",
-             users, std::max(0L, passivated - before) * 1024.0 / users,
+             memory_users, std::max(0L, passivated - before) * 1024.0 / memory_users,
              std::max(0L, passivated - before) / 1024);
   registry.reset();
   gateway.reset();

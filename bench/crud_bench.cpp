@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
   test::NatsServer nats(root);
   events::StoreOptions store_options;
   store_options.path = root + "/events";
+  store_options.master_key = events::SecretKey::random();
   auto store = must(events::EventStore::open(store_options), "open store");
   caf::actor_system_config config;
   config.set("scheduler.max-threads", 2);

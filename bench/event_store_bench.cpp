@@ -46,6 +46,11 @@ v1::TaskEvent sample_event(const Uuid& user, uint64_t sequence) {
   return event;
 }
 
+const events::SecretKey& bench_key() {
+  static const auto key = events::SecretKey::random();
+  return key;
+}
+
 std::filesystem::path fresh_dir(const std::filesystem::path& root, const std::string& name) {
   auto dir = root / name;
   std::filesystem::remove_all(dir);
@@ -97,6 +102,7 @@ AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, s
                                 double seconds) {
   events::StoreOptions options;
   options.path = dir.string();
+  options.master_key = bench_key();
   auto store = events::EventStore::open(options);
   if (!store) {
     fmt::print(stderr, "open failed: {}\n", store.error().message);
@@ -169,6 +175,7 @@ AppendFigures coach_async_rate(const std::filesystem::path& dir, int appenders, 
                                double seconds) {
   events::StoreOptions options;
   options.path = dir.string();
+  options.master_key = bench_key();
   auto opened = events::EventStore::open(options);
   if (!opened) std::exit(1);
   auto& store = **opened;
@@ -212,6 +219,7 @@ AppendFigures coach_async_rate(const std::filesystem::path& dir, int appenders, 
 void replay_rates(const std::filesystem::path& dir, int users, int per_user) {
   events::StoreOptions options;
   options.path = dir.string();
+  options.master_key = bench_key();
   options.sync = false;
   auto store = events::EventStore::open(options);
   std::vector<Uuid> ids;
@@ -253,8 +261,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "duration of each write measurement")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  auto value =
-      *events::encode_event(sample_event(Uuid::random(), 1), events::kDefaultMaxEventBytes);
+  auto sample_user = Uuid::random();
+  auto value = *events::encode_event(sample_event(sample_user, 1), events::kDefaultMaxEventBytes,
+                                     bench_key(), sample_user, 1);
   fmt::print("event store benchmark: {} s per figure, {}-byte stored events, dir {}\n", seconds,
              value.size(), root);
   double single = raw_rate(fresh_dir(root, "raw-single"), 1, seconds, value);

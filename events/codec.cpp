@@ -1,44 +1,29 @@
 #include "events/codec.h"
 
-#include <zlib.h>
-
 #include "events/keys.h"
 
 namespace coach::events {
 namespace {
 
-constexpr char kFormatV1 = 0x01;
-constexpr size_t kHeaderBytes = 5;
+constexpr char kFormatSealed = 0x02;
 
-uint32_t checksum(std::string_view body) {
-  return static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+std::string sealed_value(const SecretKey& key, std::string_view plain, std::string_view context) {
+  return std::string(1, kFormatSealed) + seal_bytes(key, plain, context);
 }
 
-void put_crc(char* at, uint32_t crc) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>((crc >> (24 - 8 * i)) & 0xff);
-}
-
-std::string frame(std::string_view body) {
-  std::string out(kHeaderBytes, kFormatV1);
-  put_crc(out.data() + 1, checksum(body));
-  out.append(body);
-  return out;
-}
-
-// The body of a framed value, or an error message saying what is wrong.
-Result<std::string_view> unframe(std::string_view stored) {
-  if (stored.size() < kHeaderBytes)
-    return make_error(Errc::corrupted,
-                      "value truncated to " + std::to_string(stored.size()) + " bytes");
-  if (stored[0] != kFormatV1)
+// The plain bytes of a sealed value, or what is wrong with it.
+Result<std::string> open_value(const SecretKey& key, std::string_view stored,
+                               std::string_view context) {
+  if (stored.empty()) return make_error(Errc::corrupted, "value is empty");
+  if (stored[0] != kFormatSealed)
     return make_error(Errc::corrupted,
                       "unknown value format " + std::to_string(static_cast<uint8_t>(stored[0])));
-  uint32_t want = 0;
-  for (size_t i = 1; i < kHeaderBytes; ++i) want = (want << 8) | static_cast<uint8_t>(stored[i]);
-  auto body = stored.substr(kHeaderBytes);
-  if (checksum(body) != want) return make_error(Errc::corrupted, "checksum mismatch");
-  return body;
+  std::string plain;
+  if (!open_bytes(key, stored.substr(1), context, plain))
+    return make_error(Errc::corrupted,
+                      "value does not open with the user's key (altered, "
+                      "truncated or moved)");
+  return plain;
 }
 
 Error corrupted_at(const Uuid& user, uint64_t sequence, const std::string& why) {
@@ -117,27 +102,23 @@ Status validate_event(const v1::TaskEvent& event) {
   return Ok{};
 }
 
-Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes) {
+Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
+                                 const SecretKey& data_key, const Uuid& user, uint64_t sequence) {
   if (auto s = validate_event(event); !s) return s.error();
   size_t size = event.ByteSizeLong();
   if (size > max_event_bytes)
     return make_error(Errc::payload_too_large, "event " + event.event_id() + " is " +
                                                    std::to_string(size) + " bytes; the limit is " +
                                                    std::to_string(max_event_bytes));
-  // Serialize straight behind the header: no second copy of the body.
-  std::string out(kHeaderBytes + size, kFormatV1);
-  auto* body = reinterpret_cast<uint8_t*>(out.data() + kHeaderBytes);
-  event.SerializeWithCachedSizesToArray(body);
-  put_crc(out.data() + 1, checksum({out.data() + kHeaderBytes, size}));
-  return out;
+  return sealed_value(data_key, event.SerializeAsString(), keys::event_key(user, sequence));
 }
 
-Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence) {
-  auto body = unframe(stored);
+Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,
+                                   const SecretKey& data_key) {
+  auto body = open_value(data_key, stored, keys::event_key(user, sequence));
   if (!body) return corrupted_at(user, sequence, body.error().message);
   v1::TaskEvent event;
-  if (!event.ParseFromArray(body->data(), static_cast<int>(body->size())))
-    return corrupted_at(user, sequence, "protobuf does not parse");
+  if (!event.ParseFromString(*body)) return corrupted_at(user, sequence, "protobuf does not parse");
   if (event.sequence() != sequence || event.user_id() != user.to_string())
     return corrupted_at(
         user, sequence,
@@ -157,22 +138,23 @@ Result<v1::TaskEvent> parse_event(std::string_view bytes, size_t max_event_bytes
   return event;
 }
 
-std::string encode_snapshot(const Snapshot& snapshot) {
+std::string encode_snapshot(const Snapshot& snapshot, const SecretKey& data_key, const Uuid& user,
+                            std::string_view projection) {
   std::string body;
   keys::put_u64(body, snapshot.version);
   body.append(snapshot.state);
-  return frame(body);
+  return sealed_value(data_key, body, keys::snapshot_key(user, projection));
 }
 
 Result<Snapshot> decode_snapshot(std::string_view stored, const Uuid& user,
-                                 std::string_view projection) {
-  auto body = unframe(stored);
+                                 std::string_view projection, const SecretKey& data_key) {
+  auto body = open_value(data_key, stored, keys::snapshot_key(user, projection));
   if (!body || body->size() < 8)
     return make_error(
         Errc::corrupted,
         "snapshot '" + std::string(projection) + "' of user " + user.to_string() +
             " is corrupted: " + (body ? std::string("too short") : body.error().message));
-  return Snapshot{keys::get_u64(body->data()), std::string(body->substr(8))};
+  return Snapshot{keys::get_u64(body->data()), body->substr(8)};
 }
 
 }  // namespace coach::events

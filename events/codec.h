@@ -1,15 +1,17 @@
 // How events and snapshots look on disk, and what makes an event valid.
 //
-// A stored value is: format byte, CRC-32 of the body (4 bytes, big-endian),
-// body. Format 1's body is the serialized protobuf. The checksum catches
-// truncated or corrupted values that protobuf would otherwise parse into a
-// plausible but wrong message.
+// A stored value is: format byte (2), then the serialized protobuf sealed
+// with the user's data key (crypto.h: nonce, ciphertext, tag). The sealing
+// binds each value to its place (user and sequence, or user and projection),
+// so a truncated, altered or moved value fails to open and is reported as
+// `corrupted`, never parsed into a plausible but wrong message.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "events/crypto.h"
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/events.pb.h"
@@ -30,13 +32,15 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload);
 // sequence (the store does, against the stream head).
 Status validate_event(const v1::TaskEvent& event);
 
-// Validates and serializes an event for storage; payload_too_large when the
-// serialized event exceeds max_event_bytes.
-Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes);
+// Validates, serializes and seals an event for storage at (user, sequence);
+// payload_too_large when the serialized event exceeds max_event_bytes.
+Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
+                                 const SecretKey& data_key, const Uuid& user, uint64_t sequence);
 
-// Decodes a stored value found at (user, sequence). Every failure is a
-// `corrupted` error naming the user and the sequence.
-Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence);
+// Opens and decodes a stored value found at (user, sequence). Every failure
+// is a `corrupted` error naming the user and the sequence.
+Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,
+                                   const SecretKey& data_key);
 
 // Parses an event a client sent as protobuf bytes (no storage header).
 Result<v1::TaskEvent> parse_event(std::string_view bytes, size_t max_event_bytes);
@@ -47,8 +51,9 @@ struct Snapshot {
   std::string state;     // the projection's own serialization
 };
 
-std::string encode_snapshot(const Snapshot& snapshot);
+std::string encode_snapshot(const Snapshot& snapshot, const SecretKey& data_key, const Uuid& user,
+                            std::string_view projection);
 Result<Snapshot> decode_snapshot(std::string_view stored, const Uuid& user,
-                                 std::string_view projection);
+                                 std::string_view projection, const SecretKey& data_key);
 
 }  // namespace coach::events

@@ -33,7 +33,7 @@ struct EventStore::Request {
   Uuid user;
   uint64_t expected_version = 0;
   std::vector<std::string> values;            // encoded events, in sequence order
-  std::vector<std::string> idempotency_keys;  // distinct, non-empty
+  std::vector<std::string> idempotency_keys;  // distinct keyed hashes
   AppendCallback done;
   std::optional<Result<AppendResult>> result;
 };
@@ -143,6 +143,9 @@ EventStore::~EventStore() {
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
   if (options.path.empty()) return make_error(Errc::invalid_argument, "store path is empty");
+  if (options.master_key.empty())
+    return make_error(Errc::invalid_argument,
+                      "the store needs a master key (StoreOptions::master_key)");
   std::unique_ptr<EventStore> store(new EventStore(options));
   if (auto s = store->open_db(); !s) return s.error();
   auto head = store->load_feed_head();
@@ -179,6 +182,7 @@ Status EventStore::open_db() {
       {std::string(keys::kFeedFamily), feed_options},
       {std::string(keys::kIdempotencyFamily), cf_options},
       {std::string(keys::kSnapshotsFamily), cf_options},
+      {std::string(keys::kKeysFamily), cf_options},
   };
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
@@ -191,7 +195,55 @@ Status EventStore::open_db() {
   feed_cf_ = handles_[2];
   idempotency_cf_ = handles_[3];
   snapshots_cf_ = handles_[4];
+  keys_cf_ = handles_[5];
+  return check_master_key();
+}
+
+// The first open seals a known value with the master key; every later open
+// must be able to open it, so a wrong key is refused at start, not found out
+// later as unreadable data.
+Status EventStore::check_master_key() {
+  static constexpr std::string_view kPlain = "coach master key check";
+  std::string stored;
+  auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::kKeyCheck, &stored);
+  if (s.IsNotFound()) {
+    if (options_.read_only) return Ok{};
+    s = db_->Put(rocksdb::WriteOptions(), handles_[0], keys::kKeyCheck,
+                 seal_bytes(options_.master_key, kPlain, keys::kKeyCheck));
+    if (!s.ok()) return io_error(s, "cannot write the master key check");
+    return Ok{};
+  }
+  if (!s.ok()) return io_error(s, "cannot read the master key check");
+  std::string plain;
+  if (!open_bytes(options_.master_key, stored, keys::kKeyCheck, plain) || plain != kPlain)
+    return make_error(Errc::permission_denied, "the master key does not match the store at " +
+                                                   options_.path +
+                                                   " (wrong COACH_MASTER_KEY or key file?)");
   return Ok{};
+}
+
+Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, bool create) const {
+  std::lock_guard lock(data_keys_mu_);
+  if (auto it = data_keys_.find(user); it != data_keys_.end())
+    return std::optional<SecretKey>{it->second};
+  std::string wrapped;
+  auto s = db_->Get(rocksdb::ReadOptions(), keys_cf_, keys::user_key(user), &wrapped);
+  if (s.ok()) {
+    auto key = unwrap_data_key(options_.master_key, wrapped, user);
+    if (!key) return key.error();
+    data_keys_.emplace(user, *key);
+    return std::optional<SecretKey>{std::move(*key)};
+  }
+  if (!s.IsNotFound()) return io_error(s, "cannot read the data key");
+  if (!create || options_.read_only) return std::optional<SecretKey>{};
+  // Written (synced) before any event sealed with it can be stored.
+  auto key = SecretKey::random();
+  rocksdb::WriteOptions sync;
+  sync.sync = options_.sync;
+  s = db_->Put(sync, keys_cf_, keys::user_key(user), wrap_data_key(options_.master_key, key, user));
+  if (!s.ok()) return io_error(s, "cannot store a new data key");
+  data_keys_.emplace(user, key);
+  return std::optional<SecretKey>{std::move(key)};
 }
 
 Result<uint64_t> EventStore::load_feed_head() const {
@@ -236,6 +288,9 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
                                                   " events; the limit is " +
                                                   std::to_string(options_.max_batch_events));
+  auto key = data_key(user, /*create=*/true);
+  if (!key) return key.error();
+  const SecretKey& sealing = **key;
   auto request = std::make_unique<Request>();
   request->user = user;
   request->expected_version = expected_version;
@@ -253,12 +308,14 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
                                                 "; the next sequence after version " +
                                                 std::to_string(expected_version) + " is " +
                                                 std::to_string(want));
-    auto value = encode_event(event, options_.max_event_bytes);
+    auto value = encode_event(event, options_.max_event_bytes, sealing, user, want);
     if (!value) return value.error();
     request->values.push_back(std::move(*value));
-    const auto& key = event.idempotency_key();
-    auto& keys = request->idempotency_keys;
-    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    if (event.idempotency_key().empty()) continue;
+    // Stored as a keyed hash: client-chosen keys may say what the command was.
+    auto hashed = keyed_hash(sealing, event.idempotency_key());
+    auto& hashes = request->idempotency_keys;
+    if (std::find(hashes.begin(), hashes.end(), hashed) == hashes.end()) hashes.push_back(hashed);
   }
   return request;
 }
@@ -284,7 +341,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
         answer = dup;
         break;
       }
-      auto stored = find_idempotency_key(req->user, key);
+      auto stored = find_hashed_key(req->user, key);
       if (!stored || stored->has_value()) {
         answer = stored ? Result<AppendResult>(**stored) : Result<AppendResult>(stored.error());
         break;
@@ -362,9 +419,17 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
 
 Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid& user,
                                                                      std::string_view key) const {
+  auto sealing = data_key(user, /*create=*/false);
+  if (!sealing) return sealing.error();
+  if (!*sealing) return std::optional<AppendResult>{};  // no data key: nothing stored yet
+  return find_hashed_key(user, keyed_hash(**sealing, key));
+}
+
+Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user,
+                                                                std::string_view hashed) const {
   std::string stored;
-  auto s =
-      db_->Get(rocksdb::ReadOptions(), idempotency_cf_, keys::idempotency_key(user, key), &stored);
+  auto s = db_->Get(rocksdb::ReadOptions(), idempotency_cf_, keys::idempotency_key(user, hashed),
+                    &stored);
   if (s.IsNotFound()) return std::optional<AppendResult>{};
   if (!s.ok()) return io_error(s, "cannot read idempotency key");
   if (stored.size() != 24)
@@ -399,6 +464,10 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, events_cf_));
 
+  auto sealing = data_key(user, /*create=*/false);
+  if (!sealing) return sealing.error();
+  if (!*sealing)
+    return make_error(Errc::unknown_stream, "no events stored for user " + user.to_string());
   std::vector<v1::TaskEvent> events;
   uint64_t want = from_sequence;
   for (it->Seek(lower); it->Valid() && events.size() < max_count; it->Next()) {
@@ -410,7 +479,7 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
                                              " has a gap: sequence " + std::to_string(want) +
                                              " is missing (next stored is " +
                                              std::to_string(sequence) + ")");
-    auto event = decode_event({it->value().data(), it->value().size()}, user, sequence);
+    auto event = decode_event({it->value().data(), it->value().size()}, user, sequence, **sealing);
     if (!event) return event.error();
     events.push_back(std::move(*event));
     ++want;
@@ -439,7 +508,10 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
     auto s = db_->Get(rocksdb::ReadOptions(), events_cf_, it->value(), &value);
     if (s.IsNotFound()) continue;  // the user's data was erased
     if (!s.ok()) return io_error(s, "cannot read feed event");
-    auto event = decode_event(value, user, sequence);
+    auto sealing = data_key(user, /*create=*/false);
+    if (!sealing) return sealing.error();
+    if (!*sealing) continue;  // the user's key was destroyed: their data is gone
+    auto event = decode_event(value, user, sequence, **sealing);
     if (!event) return event.error();
     page.entries.push_back({position, std::move(*event)});
   }
@@ -450,9 +522,11 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
 Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
                                  const Snapshot& snapshot) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  auto sealing = data_key(user, /*create=*/true);
+  if (!sealing) return sealing.error();
   // Not synced: a snapshot lost in a crash is rebuilt from the log.
   auto s = db_->Put(rocksdb::WriteOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
-                    encode_snapshot(snapshot));
+                    encode_snapshot(snapshot, **sealing, user, projection));
   if (!s.ok()) return io_error(s, "cannot save snapshot");
   return Ok{};
 }
@@ -464,7 +538,10 @@ Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
       db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection), &value);
   if (s.IsNotFound()) return std::optional<Snapshot>{};
   if (!s.ok()) return io_error(s, "cannot load snapshot");
-  auto snapshot = decode_snapshot(value, user, projection);
+  auto sealing = data_key(user, /*create=*/false);
+  if (!sealing) return sealing.error();
+  if (!*sealing) return std::optional<Snapshot>{};
+  auto snapshot = decode_snapshot(value, user, projection, **sealing);
   if (!snapshot) return snapshot.error();
   return std::optional<Snapshot>{std::move(*snapshot)};
 }
@@ -474,6 +551,17 @@ Status EventStore::flush() {
   rocksdb::FlushOptions flush_options;
   auto s = db_->Flush(flush_options, handles_);
   if (!s.ok()) return io_error(s, "flush failed");
+  return Ok{};
+}
+
+Status EventStore::compact() {
+  if (options_.read_only) return Ok{};
+  rocksdb::CompactRangeOptions compact_options;
+  compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto* handle : handles_) {
+    auto s = db_->CompactRange(compact_options, handle, nullptr, nullptr);
+    if (!s.ok()) return io_error(s, "compaction failed");
+  }
   return Ok{};
 }
 

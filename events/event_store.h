@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "events/codec.h"
@@ -35,6 +37,9 @@ namespace coach::events {
 
 struct StoreOptions {
   std::string path;  // directory of the RocksDB database
+  // Wraps every user's data key (crypto.h). Required; a store opened with
+  // another master key than it was created with is refused.
+  SecretKey master_key;
   // Sync the WAL before acknowledging an append. Off only for tests and
   // imports that can be rerun; the node always syncs.
   bool sync = true;
@@ -135,6 +140,8 @@ class EventStore {
 
   // Flushes memtables to SST files (tests, shutdown).
   Status flush();
+  // Compacts every column family fully, dropping deleted data from disk.
+  Status compact();
 
   StoreStats stats() const;
   const StoreOptions& options() const { return options_; }
@@ -146,6 +153,11 @@ class EventStore {
   explicit EventStore(StoreOptions options);
   Status open_db();
   Result<uint64_t> load_feed_head() const;
+  Status check_master_key();
+  Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user,
+                                                      std::string_view hashed) const;
+  // The user's data key; when absent, a new one if `create`, else nullopt.
+  Result<std::optional<SecretKey>> data_key(const Uuid& user, bool create) const;
   Result<std::unique_ptr<Request>> prepare(const Uuid& user, uint64_t expected_version,
                                            const std::vector<v1::TaskEvent>& events) const;
   void commit_group(std::vector<std::unique_ptr<Request>>& group);
@@ -157,7 +169,10 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* idempotency_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
-  std::unique_ptr<Writer> writer_;  // null when read-only
+  rocksdb::ColumnFamilyHandle* keys_cf_ = nullptr;
+  mutable std::mutex data_keys_mu_;
+  mutable std::unordered_map<Uuid, SecretKey, UuidHash> data_keys_;  // unwrapped, cached
+  std::unique_ptr<Writer> writer_;                                   // null when read-only
 
   std::atomic<uint64_t> stat_appends_{0};
   std::atomic<uint64_t> stat_events_{0};

@@ -55,4 +55,8 @@ std::string snapshot_key(const Uuid& user, std::string_view projection) {
   return out;
 }
 
+std::string user_key(const Uuid& user) {
+  return user_prefix(user, 0);
+}
+
 }  // namespace coach::events::keys

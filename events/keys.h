@@ -6,7 +6,8 @@
 //   feed           position(8)                          user(16) seq(8)
 //   idempotency    user(16) idempotency key (<=128)     first seq(8) last seq(8) position(8)
 //   snapshots      user(16) projection name             stored snapshot (codec.h)
-//   default        "meta/format"                        store format version
+//   keys           user(16)                             data key wrapped by the master key
+//   default        "meta/key-check"                     a value sealed by the master key
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,8 @@ inline constexpr std::string_view kEventsFamily = "events";
 inline constexpr std::string_view kFeedFamily = "feed";
 inline constexpr std::string_view kIdempotencyFamily = "idempotency";
 inline constexpr std::string_view kSnapshotsFamily = "snapshots";
+inline constexpr std::string_view kKeysFamily = "keys";
+inline constexpr std::string_view kKeyCheck = "meta/key-check";
 
 void put_u64(std::string& out, uint64_t v);
 uint64_t get_u64(const char* p);
@@ -34,5 +37,6 @@ std::string feed_value(const Uuid& user, uint64_t sequence);
 
 std::string idempotency_key(const Uuid& user, std::string_view key);
 std::string snapshot_key(const Uuid& user, std::string_view projection);
+std::string user_key(const Uuid& user);
 
 }  // namespace coach::events::keys

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 packages=(
   g++ make cmake pkg-config ccache git clang-format
   libprotobuf-dev protobuf-compiler
-  librocksdb-dev zlib1g-dev
+  librocksdb-dev libsodium-dev
   libcaf-dev
   libnats-dev nats-server
   libfmt-dev libcli11-dev doctest-dev libhowardhinnant-date-dev tzdata

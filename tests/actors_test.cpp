@@ -30,6 +30,7 @@ struct Node {
   explicit Node(const test::TempDir& dir, RegistryOptions options = {}, bool sync = false) {
     events::StoreOptions store_options;
     store_options.path = dir.str();
+    store_options.master_key = test::test_master_key();
     store_options.sync = sync;
     auto opened = events::EventStore::open(store_options);
     REQUIRE_MESSAGE(opened.has_value(), test::error_of(opened));

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   }
   events::StoreOptions options;
   options.path = argv[1];
+  options.master_key = test::test_master_key();
   auto store = events::EventStore::open(options);
   if (!store) {
     std::fprintf(stderr, "open failed: %s\n", store.error().message.c_str());

@@ -135,6 +135,7 @@ TEST_CASE("SIGKILL at random moments loses no acknowledged event") {
 
     events::StoreOptions options;
     options.path = dir.str();
+    options.master_key = test::test_master_key();
     auto store = events::EventStore::open(options);
     REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
     uint64_t stored = 0;

@@ -17,6 +17,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
+const events::SecretKey& test_master_key() {
+  static const events::SecretKey key = *events::SecretKey::from_hex(
+      "7e57000000000000000000000000000000000000000000000000000000c0ac4e");
+  return key;
+}
+
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,
                            const std::string& idempotency_key) {
   v1::TaskEvent event;

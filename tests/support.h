@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "events/crypto.h"
 #include "events/envelope.h"
 #include "events/ids.h"
 #include "schema/events.pb.h"
@@ -32,6 +33,9 @@ std::string error_of(const Result<T>& result) {
   return result ? std::string()
                 : std::string(errc_name(result.error().code)) + ": " + result.error().message;
 }
+
+// The master key of every store the tests open (fixed, so reopening works).
+const events::SecretKey& test_master_key();
 
 // A TaskCreated event for `user` at `sequence`, with a fresh task id.
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,

@@ -18,6 +18,7 @@ namespace {
 
 struct Flags {
   std::string data_dir = ".coach/data";
+  std::string master_key_file;  // default: <data dir>/../master.key
   std::string nats_url = "nats://127.0.0.1:4222";
   int threads = 0;  // 0: one per core
   int idle_seconds = 300;
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "read these options from a TOML or INI file");
   app.allow_config_extras(false);  // a misspelt option in the file is an error
   app.add_option("--data-dir", f.data_dir, "where coach keeps its data")->capture_default_str();
+  app.add_option("--master-key-file", f.master_key_file,
+                 "file with the 64-hex-digit master key (COACH_MASTER_KEY overrides it); "
+                 "made on the first start. Default: master.key beside the data dir");
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
   app.add_option("--threads", f.threads, "actor scheduler threads (0: one per core)")
       ->check(CLI::Range(0, 256));
@@ -77,6 +81,16 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(f.data_dir, ec);
   coach::events::StoreOptions store_options;
   store_options.path = f.data_dir + "/events";
+  if (f.master_key_file.empty())
+    f.master_key_file =
+        (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "master.key")
+            .string();
+  // A new key only for a new store: an existing store without its key must
+  // not be met with a fresh key it cannot use.
+  bool new_store = !std::filesystem::exists(store_options.path + "/CURRENT");
+  auto master = coach::events::SecretKey::load_master(f.master_key_file, new_store);
+  if (!master) return fail(master.error());
+  store_options.master_key = *master;
   auto store = coach::events::EventStore::open(store_options);
   if (!store) return fail(store.error());
 

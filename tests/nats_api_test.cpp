@@ -3,12 +3,14 @@
 #include <doctest/doctest.h>
 #include <google/protobuf/util/time_util.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "events/crypto.h"
 #include "events/ids.h"
 #include "tests/processes.h"
 #include "tests/support.h"
@@ -235,4 +237,19 @@ TEST_CASE("bad input gets a structured error and the node keeps serving") {
   auto list = ok(client.request("task.list", "", user));
   CHECK(list.task_list().tasks_size() == 0);
   ok(client.request("task.create", R"({"title": "still here"})", user));
+}
+
+TEST_CASE("coachd refuses to start with a wrong master key, and says so") {
+  Cluster c;
+  { test::Coachd first(c.data, c.nats.url()); }  // creates the store and its key file
+  setenv("COACH_MASTER_KEY", events::SecretKey::random().to_hex().c_str(), 1);
+  test::Process wrong(COACH_COACHD_PATH, {"--data-dir", c.data, "--nats-url", c.nats.url()},
+                      c.dir.str() + "/wrong-key.log");
+  unsetenv("COACH_MASTER_KEY");
+  int status = wrong.wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(wrong.log().find("master key does not match") != std::string::npos);
+  // The right key still opens it.
+  test::Coachd again(c.data, c.nats.url());
 }

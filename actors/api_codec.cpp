@@ -148,6 +148,12 @@ Result<v1::Command> decode_command(std::string_view operation, std::string_view 
   return command;
 }
 
+std::optional<Access> access_of(std::string_view operation) {
+  // Every operation so far works on the caller's own tasks and profile.
+  if (find_operation(operation)) return Access::own_data;
+  return std::nullopt;
+}
+
 Result<std::string> encode_command(std::string_view operation, const v1::Command& command,
                                    Encoding encoding) {
   const auto* op = find_operation(operation);

@@ -3,7 +3,8 @@
 //
 // A request is sent to "coach.v1.<operation>", e.g. "coach.v1.task.create",
 // with headers
-//   Coach-User             the user's UUID (required)
+//   Authorization          "Bearer <token>" (required; auth.h)
+//   Coach-User             the target user's UUID (optional: the token's user)
 //   Coach-Idempotency-Key  optional, at most 128 bytes
 //   Content-Type           "application/json" (default) or "application/protobuf"
 // and a body holding the operation's message (CreateTask, ...). The reply is
@@ -11,10 +12,12 @@
 // "error".
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "actors/auth.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
 
@@ -38,6 +41,10 @@ const std::vector<std::string>& api_operations();
 // large, body that does not parse (with the parser's words), wrong types.
 Result<v1::Command> decode_command(std::string_view operation, std::string_view body,
                                    Encoding encoding);
+
+// What the caller must be allowed to do to run the operation; nullopt for
+// an unknown operation.
+std::optional<Access> access_of(std::string_view operation);
 
 // The body of a command for an operation, for clients (coachctl, tests):
 // the inverse of decode_command.

@@ -38,21 +38,44 @@ struct Decoded {
   std::string idempotency_key;
 };
 
-Result<Decoded> decode(natsMsg* msg, Encoding encoding) {
+// Who is asking, for whom: the token's claims and the target user.
+Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const TokenVerifier& verifier,
+                                             std::string_view operation) {
+  auto authorization = header(msg, "Authorization");
+  if (authorization.empty())
+    return make_error(Errc::unauthenticated,
+                      "header Authorization: Bearer <token> is missing (coachctl admin token "
+                      "issues tokens)");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.compare(0, kBearer.size(), kBearer) != 0)
+    return make_error(Errc::unauthenticated, "header Authorization must be \"Bearer <token>\"");
+  auto claims = verifier.verify(std::string_view(authorization).substr(kBearer.size()),
+                                std::chrono::system_clock::now());
+  if (!claims) return claims.error();
+  Uuid target = claims->user;
+  if (auto user_header = header(msg, "Coach-User"); !user_header.empty()) {
+    auto user = Uuid::parse(user_header, "header Coach-User");
+    if (!user) return user.error();
+    target = *user;
+  }
+  auto access = access_of(operation);
+  if (access)
+    if (auto allowed = authorize(*claims, target, *access); !allowed) return allowed.error();
+  return std::pair{std::move(*claims), target};
+}
+
+Result<Decoded> decode(natsMsg* msg, Encoding encoding, const TokenVerifier& verifier) {
   std::string_view subject = natsMsg_GetSubject(msg);
+  auto operation = subject.substr(kSubjectPrefix.size());
   auto command = decode_command(
-      subject.substr(kSubjectPrefix.size()),
-      {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))}, encoding);
+      operation, {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))}, encoding);
   if (!command) return command.error();
-  auto user_header = header(msg, "Coach-User");
-  if (user_header.empty())
-    return make_error(Errc::unauthenticated, "header Coach-User (the user's UUID) is missing");
-  auto user = Uuid::parse(user_header, "header Coach-User");
-  if (!user) return user.error();
+  auto who = authenticate(msg, verifier, operation);
+  if (!who) return who.error();
   auto key = header(msg, "Coach-Idempotency-Key");
   if (key.size() > 128)
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
-  return Decoded{*user, std::move(*command), std::move(key)};
+  return Decoded{who->second, std::move(*command), std::move(key)};
 }
 
 }  // namespace
@@ -126,9 +149,13 @@ void NatsGateway::handle(natsMsg* msg) {
                 enc = encoding ? *encoding : Encoding::json](const v1::Reply& r) {
     publish_reply(connection, subject, enc, r);
   };
-  auto decoded = encoding ? decode(msg, *encoding) : Result<Decoded>(encoding.error());
+  auto decoded =
+      encoding ? decode(msg, *encoding, options_.verifier) : Result<Decoded>(encoding.error());
   if (!decoded) {
     bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    auto code = decoded.error().code;
+    if (code == Errc::unauthenticated || code == Errc::permission_denied)
+      refused_.fetch_add(1, std::memory_order_relaxed);
     return reply(error_reply(decoded.error()));
   }
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/auth.h"
 #include "actors/registry.h"
 #include "events/result.h"
 
@@ -21,6 +22,7 @@ namespace coach::actors {
 
 struct GatewayOptions {
   std::string url = "nats://127.0.0.1:4222";
+  TokenVerifier verifier;  // checks every request's bearer token
   std::string queue_group = "coachd";
   // Subscriptions in the queue group: each has its own delivery thread, so
   // decoding runs in parallel.
@@ -53,7 +55,7 @@ class NatsGateway {
   GatewayOptions options_;
   natsConnection* connection_ = nullptr;
   std::vector<natsSubscription*> subscriptions_;
-  std::atomic<uint64_t> requests_{0}, bad_requests_{0};
+  std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0};
 };
 
 }  // namespace coach::actors

@@ -71,8 +71,13 @@ class LoadGenerator {
  public:
   using Next = std::function<std::pair<std::string, std::string>(int client, int i,
                                                                  std::string_view last_reply)>;
-  LoadGenerator(const std::string& url, int clients, std::vector<std::string> users, Next next)
-      : clients_(clients), users_(std::move(users)), next_(std::move(next)), slots_(clients) {
+  LoadGenerator(const std::string& url, int clients, std::vector<std::string> users,
+                std::vector<std::string> tokens, Next next)
+      : clients_(clients),
+        users_(std::move(users)),
+        tokens_(std::move(tokens)),
+        next_(std::move(next)),
+        slots_(clients) {
     nc_ = connect(url);
     inbox_ = "bench.inbox." + new_uuid_string();
     natsConnection_Subscribe(&sub_, nc_, (inbox_ + ".*").c_str(), &LoadGenerator::on_reply, this);
@@ -115,6 +120,7 @@ class LoadGenerator {
     natsMsg_Create(&msg, subject.c_str(), reply.c_str(), body.data(),
                    static_cast<int>(body.size()));
     natsMsgHeader_Set(msg, "Coach-User", users_[c].c_str());
+    natsMsgHeader_Set(msg, "Authorization", tokens_[c].c_str());
     slot.sent = Clock::now();
     natsConnection_PublishMsg(nc_, msg);
     natsMsg_Destroy(msg);
@@ -141,6 +147,7 @@ class LoadGenerator {
 
   int clients_;
   std::vector<std::string> users_;
+  std::vector<std::string> tokens_;  // "Bearer <token>" per client
   Next next_;
   std::vector<Slot> slots_;
   natsConnection* nc_ = nullptr;
@@ -218,6 +225,8 @@ int main(int argc, char** argv) {
   auto registry = std::make_unique<actors::Registry>(*system, *store, registry_options);
   actors::GatewayOptions gateway_options;
   gateway_options.url = nats.url();
+  auto signer = must(actors::TokenSigner::load(root + "/token.key", true), "token key");
+  gateway_options.verifier = signer.verifier();
   auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
   fmt::print(
       "crud benchmark: nats-server {}, synced WAL, {} s per figure, 2 sharing scheduler threads\n",
@@ -233,7 +242,7 @@ int main(int argc, char** argv) {
   std::map<int, Figures> raw;
   for (int clients : {1, 64}) {
     LoadGenerator load(nats.url(), clients, std::vector<std::string>(clients, "-"),
-                       [&](int, int, std::string_view) {
+                       std::vector<std::string>(clients, "-"), [&](int, int, std::string_view) {
                          return std::pair{std::string("bench.echo"), echo_body};
                        });
     raw[clients] = load.run(seconds);
@@ -244,7 +253,7 @@ int main(int argc, char** argv) {
   for (int clients : {1, 64}) {
     std::vector<std::string> users;
     {
-      test::Client setup(nats.url());
+      test::Client setup(nats.url(), root + "/token.key");
       for (int c = 0; c < clients; ++c) {
         users.push_back(new_uuid_string());
         must(setup.request("user.register", R"({"email": "b@example.com"})", users.back()),
@@ -272,7 +281,11 @@ int main(int argc, char** argv) {
           return std::pair{std::string("coach.v1.task.complete"), R"({"task_id": ")" + id + "\"}"};
       }
     };
-    LoadGenerator load(nats.url(), clients, users, next);
+    std::vector<std::string> tokens;
+    for (const auto& u : users)
+      tokens.push_back("Bearer " +
+                       signer.issue(*Uuid::parse(u), v1::ROLE_USER, std::chrono::hours(1)));
+    LoadGenerator load(nats.url(), clients, users, tokens, next);
     auto crud = load.run(seconds);
     report("coach crud round trip", clients, crud);
     fmt::print(

@@ -32,6 +32,6 @@ echo "coach: nats-server on $url (log: .coach/nats-server.log)"
 
 build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" &
 coachd_pid=$!
-echo "coach: try it:  export COACH_USER=\$(build/apps/coachctl/coachctl new-user-id)"
+echo "coach: try it:  export COACH_TOKEN=\$(build/apps/coachctl/coachctl admin token --user \$(build/apps/coachctl/coachctl new-user-id))"
 echo "coach:          build/apps/coachctl/coachctl --nats-url $url register --email you@example.com"
 wait "$coachd_pid"

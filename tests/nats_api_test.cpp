@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/auth.h"
 #include "events/crypto.h"
 #include "events/ids.h"
 #include "tests/processes.h"
@@ -44,6 +45,7 @@ struct Cluster {
   test::TempDir dir;
   test::NatsServer nats{dir.str()};
   std::string data = dir.str() + "/data";
+  std::string token_key() const { return dir.str() + "/token.key"; }  // coachd's default
 };
 
 void register_user(test::Client& client, const std::string& user) {
@@ -56,7 +58,7 @@ void register_user(test::Client& client, const std::string& user) {
 TEST_CASE("the full task life cycle over NATS, in JSON and in protobuf") {
   Cluster c;
   test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
   auto user = new_uuid_string();
   auto profile = ok(client.request(
       "user.register", R"({"email": "ada@example.com", "timezone": "America/New_York"})", user));
@@ -106,7 +108,7 @@ TEST_CASE("a restarted coachd keeps every task") {
   std::vector<std::string> ids;
   {
     test::Coachd coachd(c.data, c.nats.url());
-    test::Client client(c.nats.url());
+    test::Client client(c.nats.url(), c.token_key());
     register_user(client, user);
     for (int i = 0; i < 20; ++i)
       ids.push_back(
@@ -119,7 +121,7 @@ TEST_CASE("a restarted coachd keeps every task") {
     CHECK(WEXITSTATUS(status) == 0);
   }
   test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
   auto list = ok(client.request("task.list", R"({"page_size": 100})", user));
   CHECK(list.task_list().tasks_size() == 20);
   for (const auto& id : ids)
@@ -136,7 +138,7 @@ TEST_CASE("SIGKILL of coachd under load loses no acknowledged command") {
   {
     test::Coachd coachd(c.data, c.nats.url());
     {
-      test::Client setup(c.nats.url());
+      test::Client setup(c.nats.url(), c.token_key());
       for (int i = 0; i < kClients; ++i) {
         users.push_back(new_uuid_string());
         register_user(setup, users.back());
@@ -146,7 +148,7 @@ TEST_CASE("SIGKILL of coachd under load loses no acknowledged command") {
     std::vector<std::thread> clients;
     for (int t = 0; t < kClients; ++t)
       clients.emplace_back([&, t] {
-        test::Client client(c.nats.url());
+        test::Client client(c.nats.url(), c.token_key());
         for (int i = 0; !stop; ++i) {
           auto r = client.request("task.create", R"({"title": "load"})", users[t],
                                   "k" + std::to_string(t) + "-" + std::to_string(i), Encoding::json,
@@ -166,7 +168,7 @@ TEST_CASE("SIGKILL of coachd under load loses no acknowledged command") {
   REQUIRE(acked.size() > 50);
   MESSAGE(acked.size() << " creates acknowledged before SIGKILL");
   test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
   size_t missing = 0;
   for (const auto& [id, user] : acked) {
     auto r = client.request("task.get", R"({"task_id": ")" + id + R"("})", user);
@@ -183,7 +185,7 @@ TEST_CASE("1000 users at once") {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
-      test::Client client(c.nats.url());
+      test::Client client(c.nats.url(), c.token_key());
       for (int u = t; u < kUsers; u += kThreads) {
         auto user = new_uuid_string();
         auto a = client.request("user.register", R"({"email": "u@example.com"})", user);
@@ -203,7 +205,7 @@ TEST_CASE("1000 users at once") {
 TEST_CASE("bad input gets a structured error and the node keeps serving") {
   Cluster c;
   test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
   auto user = new_uuid_string();
   register_user(client, user);
   auto json = std::pair<std::string, std::string>{"Content-Type", "application/json"};
@@ -252,4 +254,48 @@ TEST_CASE("coachd refuses to start with a wrong master key, and says so") {
   CHECK(wrong.log().find("master key does not match") != std::string::npos);
   // The right key still opens it.
   test::Coachd again(c.data, c.nats.url());
+}
+
+TEST_CASE("bad tokens are refused and nothing runs; a user cannot touch another user's data") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto alice = new_uuid_string(), bob = new_uuid_string();
+  register_user(client, alice);
+  register_user(client, bob);
+  auto signer = *actors::TokenSigner::load(c.token_key(), false);
+  auto alice_id = *Uuid::parse(alice);
+  auto good = signer.issue(alice_id, v1::ROLE_USER, std::chrono::hours(1));
+  auto create = [&](const std::string& authorization, const std::string& target) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"Coach-User", target}};
+    if (!authorization.empty()) headers.emplace_back("Authorization", authorization);
+    return client.raw("coach.v1.task.create", R"({"title": "should not exist"})", headers);
+  };
+  auto tampered = good;
+  tampered[good.find('.') + 5] ^= 0x01;  // one bit of the claims
+  auto foreign =
+      actors::TokenSigner::random().issue(alice_id, v1::ROLE_ADMIN, std::chrono::hours(1));
+  auto expired = signer.issue(alice_id, v1::ROLE_USER, std::chrono::seconds(60),
+                              std::chrono::system_clock::now() - std::chrono::hours(2));
+
+  CHECK(error_code(create("", alice)) == "unauthenticated");
+  CHECK(error_code(create("Basic dXNlcjpwYXNz", alice)) == "unauthenticated");
+  CHECK(error_code(create("Bearer not-a-token", alice)) == "unauthenticated");
+  CHECK(error_code(create("Bearer " + tampered, alice)) == "unauthenticated");
+  CHECK(error_code(create("Bearer " + foreign, alice)) == "unauthenticated");
+  auto old = create("Bearer " + expired, alice);
+  CHECK(error_code(old) == "unauthenticated");
+  CHECK(old->error().message().find("expired") != std::string::npos);
+  CHECK(error_code(create("Bearer v1." + std::string(4000, 'A') + ".x", alice)) ==
+        "unauthenticated");
+  // Alice's valid token, Bob's data: refused, for writes and reads alike.
+  CHECK(error_code(create("Bearer " + good, bob)) == "permission_denied");
+  auto peek = client.raw("coach.v1.task.list", "",
+                         {{"Coach-User", bob}, {"Authorization", "Bearer " + good}});
+  CHECK(error_code(peek) == "permission_denied");
+
+  // Nothing of it ran.
+  for (const auto& user : {alice, bob})
+    CHECK(ok(client.request("task.list", "", user)).task_list().tasks_size() == 0);
+  CHECK(ok(client.request("task.create", R"({"title": "mine"})", alice)).has_task());
 }

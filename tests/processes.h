@@ -5,10 +5,13 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/api_codec.h"
+#include "actors/auth.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
 
@@ -63,10 +66,11 @@ class Coachd {
   Process process_;
 };
 
-// A NATS connection that sends coach requests.
+// A NATS connection that sends coach requests, each with a bearer token for
+// its user signed with the node's token key file (when one is given).
 class Client {
  public:
-  explicit Client(const std::string& url);
+  explicit Client(const std::string& url, const std::string& token_key_file = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -83,7 +87,11 @@ class Client {
                         int timeout_ms = 5000);
 
  private:
+  std::string token_for(const std::string& user);
+
   natsConnection* connection_ = nullptr;
+  std::optional<actors::TokenSigner> signer_;
+  std::map<std::string, std::string> tokens_;
 };
 
 }  // namespace coach::test

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "actors/api_codec.h"
+#include "actors/auth.h"
 #include "events/ids.h"
 
 using coach::actors::Encoding;
@@ -23,7 +24,8 @@ constexpr int kExitError = 1, kExitUsage = 2, kExitTransport = 3;
 
 struct Global {
   std::string nats_url = "nats://127.0.0.1:4222";
-  std::string user;
+  std::string token;  // bearer token; its user is who you are
+  std::string user;   // optional: the user acted on, when not the token's
   std::string idempotency_key;
   int timeout_ms = 5000;
   bool json = false;
@@ -46,7 +48,8 @@ Timestamp parse_from_now(const std::string& text) {
   char unit = text.empty() ? '?' : text.back();
   long n = std::strtol(text.c_str(), nullptr, 10);
   long seconds = unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
-  if (n <= 0 || seconds == 0) throw UsageError{"--for needs a duration like 90m, 2h or 3d"};
+  if (n <= 0 || seconds == 0)
+    throw UsageError{"a duration looks like 90m, 2h or 3d, got \"" + text + "\""};
   return TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(n * seconds);
 }
 
@@ -104,7 +107,8 @@ int send(const Global& g, const std::string& operation, const std::string& body)
   auto subject = std::string(coach::actors::kSubjectPrefix) + operation;
   natsMsg_Create(&request, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
   natsMsgHeader_Set(request, "Content-Type", "application/json");
-  natsMsgHeader_Set(request, "Coach-User", g.user.c_str());
+  natsMsgHeader_Set(request, "Authorization", ("Bearer " + g.token).c_str());
+  if (!g.user.empty()) natsMsgHeader_Set(request, "Coach-User", g.user.c_str());
   if (!g.idempotency_key.empty())
     natsMsgHeader_Set(request, "Coach-Idempotency-Key", g.idempotency_key.c_str());
   natsMsg* response = nullptr;
@@ -167,8 +171,10 @@ int main(int argc, char** argv) {
   app.fallthrough();  // global flags may also follow the subcommand
   Global g;
   if (const char* u = std::getenv("COACH_USER")) g.user = u;
+  if (const char* t = std::getenv("COACH_TOKEN")) g.token = t;
   app.add_option("--nats-url", g.nats_url, "NATS server")->capture_default_str();
-  app.add_option("--user", g.user, "your user id (UUID); or set COACH_USER");
+  app.add_option("--token", g.token, "your bearer token; or set COACH_TOKEN");
+  app.add_option("--user", g.user, "the user to act on (UUID) when not the token's; or COACH_USER");
   app.add_option("--key", g.idempotency_key, "idempotency key: a retry with it runs once");
   app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for an answer")
       ->capture_default_str();
@@ -182,7 +188,16 @@ int main(int argc, char** argv) {
       channel;
   bool no_due = false;
 
-  auto* new_user = app.add_subcommand("new-user-id", "print a fresh user id to use with --user");
+  auto* new_user = app.add_subcommand("new-user-id", "print a fresh user id");
+  auto* admin = app.add_subcommand("admin", "node administration");
+  admin->require_subcommand(1);
+  auto* issue =
+      admin->add_subcommand("token", "issue a bearer token (needs coachd's token key file)");
+  std::string key_file = ".coach/token.key", token_user, role_name = "user", ttl = "30d";
+  issue->add_option("--key-file", key_file, "coachd's token key file")->capture_default_str();
+  issue->add_option("--user", token_user, "the user the token speaks for (UUID)")->required();
+  issue->add_option("--role", role_name, "user, analyst or admin")->capture_default_str();
+  issue->add_option("--ttl", ttl, "lifetime: 90m, 12h, 30d")->capture_default_str();
   auto* reg = app.add_subcommand("register", "register yourself");
   auto* r = &register_message;
   reg->add_option("--email", *r->mutable_email(), "your email")->required();
@@ -265,8 +280,18 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", coach::new_uuid_string());
       return 0;
     }
-    if (g.user.empty())
-      throw UsageError{"--user (or COACH_USER) is required; coachctl new-user-id makes one"};
+    if (issue->parsed()) {
+      auto signer = coach::actors::TokenSigner::load(key_file, /*create=*/false);
+      if (!signer) throw UsageError{signer.error().message};
+      auto user = coach::Uuid::parse(token_user, "--user");
+      if (!user) throw UsageError{user.error().message};
+      auto role = enum_value<coach::v1::Role>("ROLE_", role_name, coach::v1::Role_Parse);
+      auto lifetime = parse_from_now(ttl) - TimeUtil::GetCurrentTime();
+      fmt::print("{}\n", signer->issue(*user, role, std::chrono::seconds(lifetime.seconds())));
+      return 0;
+    }
+    if (g.token.empty())
+      throw UsageError{"--token (or COACH_TOKEN) is required; coachctl admin token issues one"};
     if (raw->parsed()) return send(g, operation, raw_body);
     if (reg->parsed()) {
       coach::v1::Command only;

@@ -19,6 +19,7 @@ namespace {
 struct Flags {
   std::string data_dir = ".coach/data";
   std::string master_key_file;  // default: <data dir>/../master.key
+  std::string token_key_file;   // default: <data dir>/../token.key
   std::string nats_url = "nats://127.0.0.1:4222";
   int threads = 0;  // 0: one per core
   int idle_seconds = 300;
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
   app.add_option("--master-key-file", f.master_key_file,
                  "file with the 64-hex-digit master key (COACH_MASTER_KEY overrides it); "
                  "made on the first start. Default: master.key beside the data dir");
+  app.add_option("--token-key-file", f.token_key_file,
+                 "Ed25519 key that signs and checks bearer tokens; made when missing. "
+                 "Default: token.key beside the data dir");
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
   app.add_option("--threads", f.threads, "actor scheduler threads (0: one per core)")
       ->check(CLI::Range(0, 256));
@@ -89,8 +93,19 @@ int main(int argc, char** argv) {
   // not be met with a fresh key it cannot use.
   bool new_store = !std::filesystem::exists(store_options.path + "/CURRENT");
   auto master = coach::events::SecretKey::load_master(f.master_key_file, new_store);
+  if (!master && !new_store && master.error().code == coach::Errc::not_found)
+    return fail(coach::make_error(
+        coach::Errc::not_found,
+        master.error().message + ", but the store at " + store_options.path +
+            " exists and needs the master key it was made with: set COACH_MASTER_KEY or "
+            "--master-key-file"));
   if (!master) return fail(master.error());
   store_options.master_key = *master;
+  if (f.token_key_file.empty())
+    f.token_key_file =
+        (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "token.key").string();
+  auto signer = coach::actors::TokenSigner::load(f.token_key_file, /*create=*/true);
+  if (!signer) return fail(signer.error());
   auto store = coach::events::EventStore::open(store_options);
   if (!store) return fail(store.error());
 
@@ -106,6 +121,7 @@ int main(int argc, char** argv) {
   auto registry = std::make_unique<coach::actors::Registry>(*system, **store, registry_options);
   coach::actors::GatewayOptions gateway_options;
   gateway_options.url = f.nats_url;
+  gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
   if (!gateway) return fail(gateway.error());

@@ -73,6 +73,14 @@ const std::vector<Operation>& operations() {
       op(
           "task.list", [](const C& c) { return c.has_list_tasks() ? &c.list_tasks() : nullptr; },
           [](C& c) { return c.mutable_list_tasks(); }),
+      op(
+          "user.export",
+          [](const C& c) { return c.has_export_user() ? &c.export_user() : nullptr; },
+          [](C& c) { return c.mutable_export_user(); }),
+      op(
+          "user.delete",
+          [](const C& c) { return c.has_delete_user() ? &c.delete_user() : nullptr; },
+          [](C& c) { return c.mutable_delete_user(); }),
   };
   return ops;
 }

@@ -39,6 +39,7 @@ struct UserState {
   projections::UserProfile profile;
   projections::TaskBook tasks;
   uint64_t version = 0;
+  bool erased = false;  // the user was deleted: every command is refused
 
   void fold(const v1::TaskEvent& event) {
     projections::evolve(tasks, event);
@@ -51,6 +52,12 @@ struct UserState {
 Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
                              uint64_t up_to = UINT64_MAX) {
   UserState state;
+  auto erased = store.erased_at(user);
+  if (!erased) return erased.error();
+  if (*erased) {
+    state.erased = true;
+    return state;
+  }
   if (up_to == UINT64_MAX) {
     auto snapshot = store.load_snapshot(user, kUserSnapshot);
     // A damaged snapshot only costs time: the log is replayed from the start.
@@ -139,6 +146,8 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
       if (!state.profile.registered) return error_reply(not_registered());
       *reply.mutable_profile() = state.profile.profile;
       return reply;
+    case v1::Command::kExportUser:
+    case v1::Command::kDeleteUser:  // answered by export_page and delete_user
     case v1::Command::COMMAND_NOT_SET:
       break;
   }
@@ -164,7 +173,34 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
 }
 
 bool is_read(const v1::Command& command) {
-  return command.has_get_profile() || command.has_get_task() || command.has_list_tasks();
+  return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
+         command.has_export_user();
+}
+
+constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
+
+// One page of the user's export: profile and tasks, and a slice of the log.
+v1::Reply export_page(const events::EventStore& store, const Uuid& user, const UserState& state,
+                      const v1::ExportUser& query) {
+  if (!state.profile.registered) return error_reply(not_registered());
+  uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
+  if (page > kMaxExportPage)
+    return error_reply(make_error(Errc::invalid_argument, "max_events must be 1 to 2000"));
+  v1::Reply reply;
+  auto* out = reply.mutable_user_export();
+  out->set_format("coach.export.v1");
+  *out->mutable_exported_at() = events::to_timestamp(SystemClock::now());
+  *out->mutable_profile() = state.profile.profile;
+  for (const auto& [id, task] : state.tasks.tasks()) *out->add_tasks() = task;
+  uint64_t from = std::max<uint64_t>(1, query.from_sequence());
+  if (from <= state.version) {
+    auto events = store.read(user, from, page);
+    if (!events) return error_reply(events.error());
+    for (auto& e : *events) *out->add_events() = std::move(e);
+    uint64_t last = from + events->size() - 1;
+    out->set_next_sequence(last < state.version ? last + 1 : 0);
+  }
+  return reply;
 }
 
 struct ActorState {
@@ -182,7 +218,7 @@ struct ActorState {
 using Self = caf::stateful_actor<ActorState>;
 
 void save_snapshot(ActorState& st) {
-  if (st.state.version == st.snapshot_version) return;
+  if (st.state.erased || st.state.version == st.snapshot_version) return;
   auto s = st.context->store->save_snapshot(st.user, kUserSnapshot,
                                             {st.state.version, serialize_snapshot(st.state)});
   if (s) st.snapshot_version = st.state.version;
@@ -206,6 +242,26 @@ void reply_duplicate(ActorState& st, Request& request, const events::AppendResul
 }
 
 void process(Self* self, const RequestPtr& request);
+
+// Erases the user for good, answers, and stops this actor when nothing else
+// of the user is in flight (otherwise it answers "deleted" until idle).
+void delete_user(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  if (request->command().delete_user().confirm() != st.user.to_string())
+    return request->reply_error(make_error(
+        Errc::invalid_argument, "confirm must repeat the user's id (" + st.user.to_string() +
+                                    ") to delete the user and all their data for good"));
+  auto now = SystemClock::now();
+  if (auto erased = st.context->store->erase_user(st.user, now); !erased)
+    return request->reply_error(erased.error());
+  v1::Reply reply;
+  *reply.mutable_profile() = st.state.profile.profile;
+  *reply.mutable_profile()->mutable_user()->mutable_deleted_at() = events::to_timestamp(now);
+  st.state = UserState{};
+  st.state.erased = true;
+  request->reply(reply);
+  if (st.context->registry->try_passivate(st.user, self->address())) self->quit();
+}
 
 void drain(Self* self) {
   auto& st = self->state;
@@ -243,7 +299,15 @@ void process(Self* self, const RequestPtr& request) {
     st.snapshot_version = st.state.version;
     st.loaded = true;
   }
+  if (st.state.erased)
+    return request->reply_error(
+        make_error(Errc::not_found,
+                   "user " + st.user.to_string() + " was deleted; the id cannot be used again"));
   auto now = SystemClock::now();
+  if (request->command().has_export_user())
+    return request->reply(
+        export_page(*st.context->store, st.user, st.state, request->command().export_user()));
+  if (request->command().has_delete_user()) return delete_user(self, request);
   if (is_read(request->command()))
     return request->reply(reply_for(st.state, request->command(), now));
   if (!request->idempotency_key().empty()) {

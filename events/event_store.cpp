@@ -2,7 +2,6 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -167,19 +166,13 @@ Status EventStore::open_db() {
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.compression = rocksdb::kLZ4Compression;  // cheaper than snappy for flushes
-  // Each user's events arrive in sequence order, and feed positions only
-  // grow: a per-prefix insert hint makes the writer's memtable inserts cheap.
-  auto events_options = cf_options;
-  events_options.memtable_insert_with_hint_prefix_extractor.reset(
-      rocksdb::NewFixedPrefixTransform(16));
-  auto feed_options = cf_options;
-  feed_options.memtable_insert_with_hint_prefix_extractor.reset(
-      rocksdb::NewFixedPrefixTransform(6));
-
+  // No memtable_insert_with_hint_prefix_extractor: RocksDB 7.8 reuses those
+  // insert hints for the range-tombstone memtable, and erase_user's
+  // DeleteRange then corrupts it (an assertion in Debian's build).
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf_options},
-      {std::string(keys::kEventsFamily), events_options},
-      {std::string(keys::kFeedFamily), feed_options},
+      {std::string(keys::kEventsFamily), cf_options},
+      {std::string(keys::kFeedFamily), cf_options},
       {std::string(keys::kIdempotencyFamily), cf_options},
       {std::string(keys::kSnapshotsFamily), cf_options},
       {std::string(keys::kKeysFamily), cf_options},
@@ -288,6 +281,11 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
                                                   " events; the limit is " +
                                                   std::to_string(options_.max_batch_events));
+  auto erased = erased_at(user);
+  if (!erased) return erased.error();
+  if (*erased)
+    return make_error(Errc::not_found,
+                      "user " + user.to_string() + " was deleted; the id cannot be used again");
   auto key = data_key(user, /*create=*/true);
   if (!key) return key.error();
   const SecretKey& sealing = **key;
@@ -552,6 +550,40 @@ Status EventStore::flush() {
   auto s = db_->Flush(flush_options, handles_);
   if (!s.ok()) return io_error(s, "flush failed");
   return Ok{};
+}
+
+Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_point when) {
+  if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  auto from = keys::user_key(user), to = keys::after_user(user);
+  std::string tombstone;
+  keys::put_u64(
+      tombstone,
+      static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count()));
+  rocksdb::WriteBatch batch;
+  batch.Delete(keys_cf_, from);
+  for (auto* family : {events_cf_, snapshots_cf_, idempotency_cf_})
+    batch.DeleteRange(family, from, to);
+  batch.Put(handles_[0], keys::tombstone_key(user), tombstone);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  auto s = db_->Write(sync, &batch);
+  if (!s.ok()) return io_error(s, "cannot erase user " + user.to_string());
+  std::lock_guard lock(data_keys_mu_);
+  data_keys_.erase(user);  // SecretKey wipes itself
+  return Ok{};
+}
+
+Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_at(
+    const Uuid& user) const {
+  using Optional = std::optional<std::chrono::system_clock::time_point>;
+  std::string stored;
+  auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::tombstone_key(user), &stored);
+  if (s.IsNotFound()) return Optional{};
+  if (!s.ok()) return io_error(s, "cannot read tombstone");
+  if (stored.size() != 8) return make_error(Errc::corrupted, "tombstone of user is corrupted");
+  return Optional{std::chrono::system_clock::time_point(
+      std::chrono::milliseconds(static_cast<int64_t>(keys::get_u64(stored.data()))))};
 }
 
 Status EventStore::compact() {

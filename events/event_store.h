@@ -138,6 +138,14 @@ class EventStore {
   Result<std::optional<Snapshot>> load_snapshot(const Uuid& user,
                                                 std::string_view projection) const;
 
+  // Erases everything of the user for good: destroys their data key (so any
+  // copy of their data left anywhere is unreadable), deletes their events,
+  // snapshots and idempotency rows, and records a tombstone (id and time
+  // only). The user's id is refused afterwards. Synced before returning.
+  Status erase_user(const Uuid& user, std::chrono::system_clock::time_point when);
+  // When the user was erased, or nullopt.
+  Result<std::optional<std::chrono::system_clock::time_point>> erased_at(const Uuid& user) const;
+
   // Flushes memtables to SST files (tests, shutdown).
   Status flush();
   // Compacts every column family fully, dropping deleted data from disk.

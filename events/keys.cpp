@@ -59,4 +59,22 @@ std::string user_key(const Uuid& user) {
   return user_prefix(user, 0);
 }
 
+std::string after_user(const Uuid& user) {
+  auto key = user_prefix(user, 0);
+  // Increment the 16-byte id as a big-endian number; the all-0xff id has no
+  // successor of 16 bytes, so a longer key of 0xff bytes bounds it.
+  for (size_t i = key.size(); i-- > 0;) {
+    if (static_cast<uint8_t>(key[i]) != 0xff) {
+      key[i] = static_cast<char>(static_cast<uint8_t>(key[i]) + 1);
+      return key;
+    }
+    key[i] = '\0';
+  }
+  return std::string(17, '\xff');
+}
+
+std::string tombstone_key(const Uuid& user) {
+  return "tombstone/" + user_prefix(user, 0);
+}
+
 }  // namespace coach::events::keys

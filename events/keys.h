@@ -8,6 +8,7 @@
 //   snapshots      user(16) projection name             stored snapshot (codec.h)
 //   keys           user(16)                             data key wrapped by the master key
 //   default        "meta/key-check"                     a value sealed by the master key
+//   default        "tombstone/" user(16)                when the user was erased (8, ms)
 #pragma once
 
 #include <cstdint>
@@ -38,5 +39,8 @@ std::string feed_value(const Uuid& user, uint64_t sequence);
 std::string idempotency_key(const Uuid& user, std::string_view key);
 std::string snapshot_key(const Uuid& user, std::string_view projection);
 std::string user_key(const Uuid& user);
+// The first key after every key that starts with the user's 16 bytes.
+std::string after_user(const Uuid& user);
+std::string tombstone_key(const Uuid& user);
 
 }  // namespace coach::events::keys

@@ -299,3 +299,74 @@ TEST_CASE("bad tokens are refused and nothing runs; a user cannot touch another 
     CHECK(ok(client.request("task.list", "", user)).task_list().tasks_size() == 0);
   CHECK(ok(client.request("task.create", R"({"title": "mine"})", alice)).has_task());
 }
+
+TEST_CASE("export returns everything of the user, page by page, complete against the log") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto user = new_uuid_string(), other = new_uuid_string();
+  register_user(client, user);
+  register_user(client, other);
+  ok(client.request("task.create", R"({"title": "not mine"})", other));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    ids.push_back(
+        ok(client.request("task.create", R"({"title": "t)" + std::to_string(i) + R"("})", user))
+            .task()
+            .id());
+    ok(client.request("task.edit", R"({"task_id": ")" + ids.back() + R"(", "priority": 3})", user));
+  }
+  ok(client.request("task.delete", R"({"task_id": ")" + ids[0] + R"("})", user));
+  const uint64_t version = 1 + 12 * 2 + 1;
+
+  std::vector<v1::TaskEvent> events;
+  v1::UserExport last;
+  for (uint64_t from = 1, pages = 0; from != 0 && pages < 100; ++pages) {
+    auto page = ok(client.request(
+        "user.export", R"({"from_sequence": )" + std::to_string(from) + R"(, "max_events": 7})",
+        user));
+    last = page.user_export();
+    for (const auto& e : last.events()) events.push_back(e);
+    from = last.next_sequence();
+  }
+  CHECK(last.format() == "coach.export.v1");
+  CHECK(last.profile().user().email() == "someone@example.com");
+  CHECK(last.tasks_size() == 12);  // the deleted one included
+  REQUIRE(events.size() == version);
+  for (size_t i = 0; i < events.size(); ++i) {
+    CHECK(events[i].sequence() == i + 1);
+    CHECK(events[i].user_id() == user);
+  }
+  CHECK(events[0].has_user_registered());
+  CHECK(events.back().has_task_deleted());
+  CHECK(error_code(client.request("user.export", R"({"max_events": 5000})", user)) ==
+        "invalid_argument");
+}
+
+TEST_CASE("deleting a user erases them, stops answering for them, and spares everyone else") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto user = new_uuid_string(), other = new_uuid_string();
+  register_user(client, user);
+  register_user(client, other);
+  auto id = ok(client.request("task.create", R"({"title": "private"})", user)).task().id();
+
+  CHECK(error_code(client.request("user.delete", R"({"confirm": "yes"})", user)) ==
+        "invalid_argument");
+  CHECK(ok(client.request("task.get", R"({"task_id": ")" + id + R"("})", user)).has_task());
+
+  auto deleted = ok(client.request("user.delete", R"({"confirm": ")" + user + R"("})", user));
+  CHECK(deleted.profile().user().has_deleted_at());
+  for (auto [operation, body] : std::vector<std::pair<std::string, std::string>>{
+           {"task.get", R"({"task_id": ")" + id + R"("})"},
+           {"task.create", R"({"title": "again"})"},
+           {"user.register", R"({"email": "back@example.com"})"},
+           {"user.export", ""},
+           {"user.get", ""}}) {
+    auto r = client.request(operation, body, user);
+    CHECK_MESSAGE(error_code(r) == "not_found", operation);
+    CHECK(r->error().message().find("deleted") != std::string::npos);
+  }
+  CHECK(ok(client.request("task.create", R"({"title": "fine"})", other)).has_task());
+}

@@ -86,19 +86,13 @@ NatsGateway::NatsGateway(Registry& registry, GatewayOptions options)
 Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
                                                         GatewayOptions options) {
   std::unique_ptr<NatsGateway> gateway(new NatsGateway(registry, std::move(options)));
-  natsOptions* nats_options = nullptr;
-  if (auto s = natsOptions_Create(&nats_options); s != NATS_OK)
-    return nats_error(s, "cannot create NATS options");
-  natsOptions_SetURL(nats_options, gateway->options_.url.c_str());
-  natsOptions_SetName(nats_options, "coachd");
-  natsOptions_SetMaxReconnect(nats_options, -1);  // keep trying: NATS may restart
-  natsOptions_SetReconnectWait(nats_options, 250);
-  // Write each reply at once: nats.c's flusher thread otherwise batches
-  // writes and adds about a millisecond to every round trip.
-  natsOptions_SetSendAsap(nats_options, true);
-  auto s = natsConnection_Connect(&gateway->connection_, nats_options);
-  natsOptions_Destroy(nats_options);
-  if (s != NATS_OK) return nats_error(s, "cannot connect to NATS at " + gateway->options_.url);
+  auto nats = gateway->options_.nats;
+  nats.name = "coachd";
+  nats.reconnect_forever = true;  // NATS may restart; coachd waits for it
+  auto connection = connect_nats(nats);
+  if (!connection) return connection.error();
+  gateway->connection_ = *connection;
+  natsStatus s = NATS_OK;
   std::string subject = std::string(kSubjectPrefix) + ">";
   for (int i = 0; i < std::max(1, gateway->options_.subscriptions); ++i) {
     natsSubscription* sub = nullptr;

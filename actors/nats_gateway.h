@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actors/auth.h"
+#include "actors/nats_connect.h"
 #include "actors/registry.h"
 #include "events/result.h"
 
@@ -21,7 +22,7 @@ typedef struct __natsMsg natsMsg;
 namespace coach::actors {
 
 struct GatewayOptions {
-  std::string url = "nats://127.0.0.1:4222";
+  NatsConfig nats;         // where and how to connect (TLS by default)
   TokenVerifier verifier;  // checks every request's bearer token
   std::string queue_group = "coachd";
   // Subscriptions in the queue group: each has its own delivery thread, so

@@ -224,7 +224,8 @@ int main(int argc, char** argv) {
   registry_options.actor.idle_timeout = std::chrono::seconds(600);
   auto registry = std::make_unique<actors::Registry>(*system, *store, registry_options);
   actors::GatewayOptions gateway_options;
-  gateway_options.url = nats.url();
+  gateway_options.nats.url = nats.url();
+  gateway_options.nats.plaintext = true;  // loopback benchmark, like the raw echo beside it
   auto signer = must(actors::TokenSigner::load(root + "/token.key", true), "token key");
   gateway_options.verifier = signer.verifier();
   auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs coach: a nats-server on loopback
-# (JetStream on) and coachd, both keeping their data under ./.coach. Ctrl-C
-# stops both cleanly. Extra arguments go to coachd (see coachd --help).
+# (JetStream on, TLS with client certificates from a local CA made on the
+# first run) and coachd, both keeping their data under ./.coach. Ctrl-C stops
+# both cleanly. Extra arguments go to coachd (see coachd --help).
 #
 #   COACH_NATS_PORT=4222 (default)   the loopback port nats-server listens on
 set -euo pipefail
@@ -9,10 +10,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 port="${COACH_NATS_PORT:-4222}"
-url="nats://127.0.0.1:${port}"
+url="tls://127.0.0.1:${port}"
 mkdir -p .coach/data .coach/nats
+scripts/make-certs.sh .coach/tls
 
-nats-server -a 127.0.0.1 -p "$port" -js -sd .coach/nats >.coach/nats-server.log 2>&1 &
+nats-server -a 127.0.0.1 -p "$port" -js -sd .coach/nats \
+  --tlsverify --tlscert .coach/tls/server.pem --tlskey .coach/tls/server.key \
+  --tlscacert .coach/tls/ca.pem >.coach/nats-server.log 2>&1 &
 nats_pid=$!
 coachd_pid=""
 stop() {
@@ -28,7 +32,7 @@ for _ in $(seq 100); do
   kill -0 "$nats_pid" 2>/dev/null || { cat .coach/nats-server.log; exit 1; }
   sleep 0.1
 done
-echo "coach: nats-server on $url (log: .coach/nats-server.log)"
+echo "coach: nats-server on $url, TLS with client certificates (.coach/tls; log: .coach/nats-server.log)"
 
 build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" &
 coachd_pid=$!

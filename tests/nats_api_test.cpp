@@ -2,6 +2,7 @@
 // coachd as a child process, requests from a real NATS client.
 #include <doctest/doctest.h>
 #include <google/protobuf/util/time_util.h>
+#include <nats/nats.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "actors/auth.h"
+#include "actors/nats_connect.h"
 #include "events/crypto.h"
 #include "events/ids.h"
 #include "tests/processes.h"
@@ -369,4 +371,35 @@ TEST_CASE("deleting a user erases them, stops answering for them, and spares eve
     CHECK(r->error().message().find("deleted") != std::string::npos);
   }
   CHECK(ok(client.request("task.create", R"({"title": "fine"})", other)).has_task());
+}
+
+TEST_CASE(
+    "NATS over TLS with client certificates: coachd serves, plaintext and strangers are refused") {
+  test::TempDir dir;
+  test::NatsServer nats(dir.str(), /*tls=*/true);
+  test::Coachd coachd(dir.str() + "/data", nats.url());  // TLS by default, certs in <dir>/tls
+  test::Client client(nats.url(), dir.str() + "/token.key", nats.tls_dir());
+  auto user = new_uuid_string();
+  register_user(client, user);
+  CHECK(ok(client.request("task.create", R"({"title": "over TLS"})", user)).has_task());
+
+  auto port = nats.url().substr(nats.url().rfind(':') + 1);
+  actors::NatsConfig plain;
+  plain.url = "nats://127.0.0.1:" + port;
+  plain.plaintext = true;
+  auto refused = actors::connect_nats(plain);
+  CHECK_FALSE(refused.has_value());
+
+  test::make_certs(dir.str() + "/stranger");  // another CA, another client certificate
+  actors::NatsConfig stranger;
+  stranger.url = nats.url();
+  stranger.use_tls_dir(dir.str() + "/stranger");
+  auto foreign = actors::connect_nats(stranger);
+  CHECK_FALSE(foreign.has_value());
+  // A client with the node's CA but a certificate signed by the stranger CA.
+  actors::NatsConfig mixed = stranger;
+  mixed.ca_file = nats.tls_dir() + "/ca.pem";
+  auto half = actors::connect_nats(mixed);
+  if (half) natsConnection_Destroy(*half);
+  CHECK_FALSE(half.has_value());
 }

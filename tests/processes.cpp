@@ -1,5 +1,7 @@
 #include "tests/processes.h"
 
+#include "actors/nats_connect.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <nats/nats.h>
@@ -10,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -91,10 +94,27 @@ int Process::wait() {
   return status;
 }
 
-NatsServer::NatsServer(const std::string& dir)
-    : port_(free_port()),
-      process_("nats-server", {"-a", "127.0.0.1", "-p", std::to_string(port_)},
-               dir + "/nats-server.log") {
+void make_certs(const std::string& dir) {
+  std::string command = std::string(COACH_SOURCE_DIR) + "/scripts/make-certs.sh '" + dir + "'";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
+}
+
+std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int port) {
+  std::vector<std::string> a = {"-a", "127.0.0.1", "-p", std::to_string(port)};
+  if (tls) {
+    make_certs(dir + "/tls");
+    for (std::string extra : {"--tlsverify", "--tlscert", "tls/server.pem", "--tlskey",
+                              "tls/server.key", "--tlscacert", "tls/ca.pem"})
+      a.push_back(extra.rfind("tls/", 0) == 0 ? dir + "/" + extra : extra);
+  }
+  return a;
+}
+
+NatsServer::NatsServer(const std::string& dir, bool tls)
+    : tls_(tls),
+      tls_dir_(dir + "/tls"),
+      port_(free_port()),
+      process_("nats-server", args(dir, tls, port_), dir + "/nats-server.log") {
   if (!process_.wait_for_log("Server is ready", std::chrono::seconds(10)))
     throw std::runtime_error("nats-server did not start: " + process_.log());
 }
@@ -105,6 +125,7 @@ Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
           COACH_COACHD,
           [&] {
             std::vector<std::string> args = {"--data-dir", data_dir, "--nats-url", nats_url};
+            if (nats_url.rfind("nats://", 0) == 0) args.push_back("--plaintext");
             args.insert(args.end(), extra_args.begin(), extra_args.end());
             return args;
           }(),
@@ -113,20 +134,20 @@ Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
     throw std::runtime_error("coachd did not start: " + process_.log());
 }
 
-Client::Client(const std::string& url, const std::string& token_key_file) {
+Client::Client(const std::string& url, const std::string& token_key_file,
+               const std::string& tls_dir) {
   if (!token_key_file.empty()) {
     auto signer = actors::TokenSigner::load(token_key_file, false);
     if (!signer) throw std::runtime_error(signer.error().message);
     signer_ = std::move(*signer);
   }
-  natsOptions* options = nullptr;
-  natsOptions_Create(&options);
-  natsOptions_SetURL(options, url.c_str());
-  natsOptions_SetSendAsap(options, true);  // no flusher delay on each request
-  auto s = natsConnection_Connect(&connection_, options);
-  natsOptions_Destroy(options);
-  if (s != NATS_OK)
-    throw std::runtime_error(std::string("cannot connect: ") + natsStatus_GetText(s));
+  actors::NatsConfig config;
+  config.url = url;
+  config.plaintext = url.rfind("nats://", 0) == 0;
+  config.use_tls_dir(tls_dir);
+  auto connected = actors::connect_nats(config);
+  if (!connected) throw std::runtime_error(connected.error().message);
+  connection_ = *connected;
 }
 
 Client::~Client() {

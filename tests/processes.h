@@ -45,15 +45,26 @@ class Process {
   bool reaped_ = false;
 };
 
+// nats-server on a free loopback port. With tls, it makes certificates in
+// <dir>/tls (scripts/make-certs.sh) and requires TLS with client certificates.
 class NatsServer {
  public:
-  explicit NatsServer(const std::string& dir);
-  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  explicit NatsServer(const std::string& dir, bool tls = false);
+  std::string url() const {
+    return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_);
+  }
+  std::string tls_dir() const { return tls_dir_; }
 
  private:
+  static std::vector<std::string> args(const std::string& dir, bool tls, int port);
+  bool tls_;
+  std::string tls_dir_;
   int port_;
   Process process_;
 };
+
+// Runs scripts/make-certs.sh into `dir`.
+void make_certs(const std::string& dir);
 
 // coachd on a data dir, serving on a NATS URL; started and ready.
 class Coachd {
@@ -70,7 +81,9 @@ class Coachd {
 // its user signed with the node's token key file (when one is given).
 class Client {
  public:
-  explicit Client(const std::string& url, const std::string& token_key_file = {});
+  // tls_dir: ca.pem, client.pem, client.key for a tls:// URL.
+  explicit Client(const std::string& url, const std::string& token_key_file = {},
+                  const std::string& tls_dir = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

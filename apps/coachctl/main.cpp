@@ -12,6 +12,7 @@
 
 #include "actors/api_codec.h"
 #include "actors/auth.h"
+#include "actors/nats_connect.h"
 #include "events/ids.h"
 
 using coach::actors::Encoding;
@@ -23,7 +24,9 @@ namespace {
 constexpr int kExitError = 1, kExitUsage = 2, kExitTransport = 3;
 
 struct Global {
-  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string nats_url = "tls://127.0.0.1:4222";
+  std::string tls_dir = ".coach/tls";
+  bool plaintext = false;
   std::string token;  // bearer token; its user is who you are
   std::string user;   // optional: the user acted on, when not the token's
   std::string idempotency_key;
@@ -90,19 +93,19 @@ void print_reply(const coach::v1::Reply& reply) {
 
 // Sends one command and prints the answer; returns the exit code.
 int send(const Global& g, const std::string& operation, const std::string& body) {
-  natsConnection* nc = nullptr;
-  natsOptions* opts = nullptr;
-  natsOptions_Create(&opts);
-  natsOptions_SetURL(opts, g.nats_url.c_str());
-  natsOptions_SetTimeout(opts, g.timeout_ms);
-  natsOptions_SetSendAsap(opts, true);
-  auto s = natsConnection_Connect(&nc, opts);
-  natsOptions_Destroy(opts);
-  if (s != NATS_OK) {
-    fmt::print(stderr, "coachctl: cannot reach NATS at {}: {}\n", g.nats_url,
-               natsStatus_GetText(s));
+  coach::actors::NatsConfig config;
+  config.url = g.nats_url;
+  config.name = "coachctl";
+  config.timeout_ms = g.timeout_ms;
+  config.plaintext = g.plaintext;
+  config.use_tls_dir(g.tls_dir);
+  auto connected = coach::actors::connect_nats(config);
+  if (!connected) {
+    fmt::print(stderr, "coachctl: {}\n", connected.error().message);
     return kExitTransport;
   }
+  natsConnection* nc = *connected;
+  natsStatus s = NATS_OK;
   natsMsg* request = nullptr;
   auto subject = std::string(coach::actors::kSubjectPrefix) + operation;
   natsMsg_Create(&request, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
@@ -173,6 +176,9 @@ int main(int argc, char** argv) {
   if (const char* u = std::getenv("COACH_USER")) g.user = u;
   if (const char* t = std::getenv("COACH_TOKEN")) g.token = t;
   app.add_option("--nats-url", g.nats_url, "NATS server")->capture_default_str();
+  app.add_option("--tls-dir", g.tls_dir, "ca.pem, client.pem, client.key (scripts/make-certs.sh)")
+      ->capture_default_str();
+  app.add_flag("--plaintext", g.plaintext, "connect without TLS");
   app.add_option("--token", g.token, "your bearer token; or set COACH_TOKEN");
   app.add_option("--user", g.user, "the user to act on (UUID) when not the token's; or COACH_USER");
   app.add_option("--key", g.idempotency_key, "idempotency key: a retry with it runs once");

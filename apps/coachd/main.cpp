@@ -20,7 +20,9 @@ struct Flags {
   std::string data_dir = ".coach/data";
   std::string master_key_file;  // default: <data dir>/../master.key
   std::string token_key_file;   // default: <data dir>/../token.key
-  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string nats_url = "tls://127.0.0.1:4222";
+  std::string tls_dir;  // default: tls/ beside the data dir
+  bool plaintext = false;
   int threads = 0;  // 0: one per core
   int idle_seconds = 300;
   int max_in_flight_per_user = 256;
@@ -52,6 +54,10 @@ int main(int argc, char** argv) {
                  "Ed25519 key that signs and checks bearer tokens; made when missing. "
                  "Default: token.key beside the data dir");
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
+  app.add_option("--tls-dir", f.tls_dir,
+                 "ca.pem, client.pem, client.key for NATS (scripts/make-certs.sh); default: "
+                 "tls/ beside the data dir");
+  app.add_flag("--plaintext", f.plaintext, "connect to NATS without TLS (not for real data)");
   app.add_option("--threads", f.threads, "actor scheduler threads (0: one per core)")
       ->check(CLI::Range(0, 256));
   app.add_option("--idle-seconds", f.idle_seconds, "passivate a user's actor after this idle time")
@@ -120,7 +126,12 @@ int main(int argc, char** argv) {
   registry_options.actor.idle_timeout = std::chrono::seconds(f.idle_seconds);
   auto registry = std::make_unique<coach::actors::Registry>(*system, **store, registry_options);
   coach::actors::GatewayOptions gateway_options;
-  gateway_options.url = f.nats_url;
+  gateway_options.nats.url = f.nats_url;
+  gateway_options.nats.plaintext = f.plaintext;
+  gateway_options.nats.use_tls_dir(
+      f.tls_dir.empty()
+          ? (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "tls").string()
+          : f.tls_dir);
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);

@@ -1,0 +1,31 @@
+// How coach's programs connect to NATS: one place for the URL, TLS with a
+// client certificate (the default), and the options every connection wants.
+#pragma once
+
+#include <string>
+
+#include "events/result.h"
+
+typedef struct __natsConnection natsConnection;
+
+namespace coach::actors {
+
+struct NatsConfig {
+  std::string url = "tls://127.0.0.1:4222";
+  // TLS: trust ca_file, present cert_file/key_file. With plaintext set none
+  // is used: only by explicit choice (--plaintext).
+  std::string ca_file, cert_file, key_file;
+  bool plaintext = false;
+  std::string name = "coach";
+  int timeout_ms = 5000;
+  bool reconnect_forever = false;
+
+  // Fills the three files from a directory made by scripts/make-certs.sh.
+  void use_tls_dir(const std::string& dir);
+};
+
+// A connected natsConnection (destroy with natsConnection_Destroy), or why
+// not: unreachable server, refused certificate, missing files.
+Result<natsConnection*> connect_nats(const NatsConfig& config);
+
+}  // namespace coach::actors

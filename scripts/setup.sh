@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # Every package coach builds, runs or tests with; see README.md for why each.
 packages=(
-  g++ make cmake pkg-config ccache git clang-format
+  g++ make cmake pkg-config ccache git clang-format clang libclang-rt-14-dev openssl
   libprotobuf-dev protobuf-compiler
   librocksdb-dev libsodium-dev
   libcaf-dev

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COACH_WERROR=ON scripts/setup.sh
+scripts/fuzz.sh build  # the fuzz targets CTest runs (tests/fuzz)
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600

@@ -81,6 +81,14 @@ const std::vector<Operation>& operations() {
           "user.delete",
           [](const C& c) { return c.has_delete_user() ? &c.delete_user() : nullptr; },
           [](C& c) { return c.mutable_delete_user(); }),
+      op(
+          "user.insights",
+          [](const C& c) { return c.has_get_insights() ? &c.get_insights() : nullptr; },
+          [](C& c) { return c.mutable_get_insights(); }),
+      op(
+          "admin.node",
+          [](const C& c) { return c.has_get_node_stats() ? &c.get_node_stats() : nullptr; },
+          [](C& c) { return c.mutable_get_node_stats(); }),
   };
   return ops;
 }
@@ -157,9 +165,10 @@ Result<v1::Command> decode_command(std::string_view operation, std::string_view 
 }
 
 std::optional<Access> access_of(std::string_view operation) {
-  // Every operation so far works on the caller's own tasks and profile.
-  if (find_operation(operation)) return Access::own_data;
-  return std::nullopt;
+  if (!find_operation(operation)) return std::nullopt;
+  if (operation == "user.insights") return Access::analytics;
+  if (operation.substr(0, 6) == "admin.") return Access::admin;
+  return Access::own_data;
 }
 
 Result<std::string> encode_command(std::string_view operation, const v1::Command& command,

@@ -152,6 +152,11 @@ void NatsGateway::handle(natsMsg* msg) {
       refused_.fetch_add(1, std::memory_order_relaxed);
     return reply(error_reply(decoded.error()));
   }
+  if (decoded->command.has_get_node_stats()) {  // node-wide: no user actor involved
+    v1::Reply stats;
+    *stats.mutable_node_stats() = registry_.node_stats();
+    return reply(stats);
+  }
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
                                                std::move(reply)));

@@ -101,6 +101,21 @@ void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf
   ++restarts_by_reason_[caf::to_string(reason)];
 }
 
+v1::NodeStats Registry::node_stats() const {
+  auto r = stats();
+  auto store = context_->store->stats();
+  v1::NodeStats out;
+  out.set_resident_actors(r.resident);
+  out.set_actors_spawned(r.spawned);
+  out.set_actors_passivated(r.passivated);
+  out.set_actor_restarts(r.restarts);
+  out.set_busy_replies(r.busy_replies);
+  out.set_requests_in_flight(r.in_flight);
+  out.set_events_stored(store.feed_head);
+  out.set_group_commits(store.groups);
+  return out;
+}
+
 RegistryStats Registry::stats() const {
   RegistryStats s;
   for (auto& shard : shards_) {

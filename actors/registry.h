@@ -63,6 +63,8 @@ class Registry {
   bool kill_actor(const Uuid& user);
 
   RegistryStats stats() const;
+  // Registry and event store figures, for admins (admin.node).
+  v1::NodeStats node_stats() const;
 
  private:
   struct Entry {

@@ -6,6 +6,7 @@
 #include "actors/registry.h"
 #include "actors/request.h"
 #include "events/envelope.h"
+#include "projections/insights.h"
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
 #include "projections/user_profile.h"
@@ -146,6 +147,8 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
       if (!state.profile.registered) return error_reply(not_registered());
       *reply.mutable_profile() = state.profile.profile;
       return reply;
+    case v1::Command::kGetInsights:
+    case v1::Command::kGetNodeStats:
     case v1::Command::kExportUser:
     case v1::Command::kDeleteUser:  // answered by export_page and delete_user
     case v1::Command::COMMAND_NOT_SET:
@@ -174,7 +177,7 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
 
 bool is_read(const v1::Command& command) {
   return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
-         command.has_export_user();
+         command.has_export_user() || command.has_get_insights() || command.has_get_node_stats();
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
@@ -308,6 +311,13 @@ void process(Self* self, const RequestPtr& request) {
     return request->reply(
         export_page(*st.context->store, st.user, st.state, request->command().export_user()));
   if (request->command().has_delete_user()) return delete_user(self, request);
+  if (request->command().has_get_insights()) {
+    if (!st.state.profile.registered) return request->reply_error(not_registered());
+    v1::Reply reply;
+    *reply.mutable_insights() =
+        projections::describe_insights(st.state.profile, st.state.tasks, now);
+    return request->reply(reply);
+  }
   if (is_read(request->command()))
     return request->reply(reply_for(st.state, request->command(), now));
   if (!request->idempotency_key().empty()) {

@@ -403,3 +403,48 @@ TEST_CASE(
   if (half) natsConnection_Destroy(*half);
   CHECK_FALSE(half.has_value());
 }
+
+TEST_CASE("insights say in plain words what coach knows; analytics of others need an analyst") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto user = new_uuid_string(), stranger = new_uuid_string();
+  register_user(client, user);
+  register_user(client, stranger);
+  auto id = ok(client.request("task.create",
+                              R"({"title": "late one", "due_at": "2020-01-01T00:00:00Z"})", user))
+                .task()
+                .id();
+  ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+
+  auto off = ok(client.request("user.insights", "", user)).insights();
+  CHECK_FALSE(off.behavioral_tracking_enabled());
+  CHECK(off.items_size() == 0);
+  CHECK(off.summary().find("tracking is off") != std::string::npos);
+
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", user));
+  auto on = ok(client.request("user.insights", "", user)).insights();
+  CHECK(on.behavioral_tracking_enabled());
+  bool found = false;
+  for (const auto& item : on.items())
+    if (item.name() == "completed_late_share") {
+      found = true;
+      CHECK(item.value() == doctest::Approx(1.0));
+      CHECK(item.explanation().find("1 of your 1 completed tasks") != std::string::npos);
+    }
+  CHECK(found);
+
+  auto signer = *actors::TokenSigner::load(c.token_key(), false);
+  auto as = [&](v1::Role role, const std::string& operation) {
+    auto token = signer.issue(*Uuid::parse(stranger), role, std::chrono::hours(1));
+    return client.raw("coach.v1." + operation, "",
+                      {{"Coach-User", user}, {"Authorization", "Bearer " + token}});
+  };
+  CHECK(error_code(as(v1::ROLE_USER, "user.insights")) == "permission_denied");
+  CHECK(ok(as(v1::ROLE_ANALYST, "user.insights")).insights().behavioral_tracking_enabled());
+  CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
+  CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
+  auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();
+  CHECK(node.events_stored() == 5);  // 2 registrations, create, complete, preferences
+  CHECK(node.resident_actors() >= 2);
+}

@@ -1,0 +1,17 @@
+// What coach tells a user it has learned about them (transparency). Pure:
+// computed from the user's projections. With behavioral tracking off it
+// reports that nothing is computed, and nothing is.
+#pragma once
+
+#include <chrono>
+
+#include "projections/task_book.h"
+#include "projections/user_profile.h"
+#include "schema/commands.pb.h"
+
+namespace coach::projections {
+
+v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks,
+                               Clock::time_point now);
+
+}  // namespace coach::projections

@@ -92,7 +92,10 @@ void print_reply(const coach::v1::Reply& reply) {
 }
 
 // Sends one command and prints the answer; returns the exit code.
-int send(const Global& g, const std::string& operation, const std::string& body) {
+// Sends one command; on success `answer` holds the reply body (JSON). Errors
+// are printed; returns the exit code.
+int request(const Global& g, const std::string& operation, const std::string& body,
+            std::string& answer) {
   coach::actors::NatsConfig config;
   config.url = g.nats_url;
   config.name = "coachctl";
@@ -105,43 +108,74 @@ int send(const Global& g, const std::string& operation, const std::string& body)
     return kExitTransport;
   }
   natsConnection* nc = *connected;
-  natsStatus s = NATS_OK;
-  natsMsg* request = nullptr;
+  natsMsg* msg = nullptr;
   auto subject = std::string(coach::actors::kSubjectPrefix) + operation;
-  natsMsg_Create(&request, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
-  natsMsgHeader_Set(request, "Content-Type", "application/json");
-  natsMsgHeader_Set(request, "Authorization", ("Bearer " + g.token).c_str());
-  if (!g.user.empty()) natsMsgHeader_Set(request, "Coach-User", g.user.c_str());
+  natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  natsMsgHeader_Set(msg, "Content-Type", "application/json");
+  natsMsgHeader_Set(msg, "Authorization", ("Bearer " + g.token).c_str());
+  if (!g.user.empty()) natsMsgHeader_Set(msg, "Coach-User", g.user.c_str());
   if (!g.idempotency_key.empty())
-    natsMsgHeader_Set(request, "Coach-Idempotency-Key", g.idempotency_key.c_str());
+    natsMsgHeader_Set(msg, "Coach-Idempotency-Key", g.idempotency_key.c_str());
   natsMsg* response = nullptr;
-  s = natsConnection_RequestMsg(&response, nc, request, g.timeout_ms);
-  natsMsg_Destroy(request);
+  natsStatus s = natsConnection_RequestMsg(&response, nc, msg, g.timeout_ms);
+  natsMsg_Destroy(msg);
   int code = 0;
   if (s != NATS_OK) {
     fmt::print(stderr, "coachctl: no answer to {} within {} ms: {}\n", subject, g.timeout_ms,
                natsStatus_GetText(s));
     code = kExitTransport;
   } else {
-    std::string_view data(natsMsg_GetData(response),
-                          static_cast<size_t>(natsMsg_GetDataLength(response)));
-    auto reply = coach::actors::decode_reply(data, Encoding::json);
+    answer.assign(natsMsg_GetData(response), static_cast<size_t>(natsMsg_GetDataLength(response)));
+    natsMsg_Destroy(response);
+    auto reply = coach::actors::decode_reply(answer, Encoding::json);
     if (!reply) {
       fmt::print(stderr, "coachctl: unreadable answer: {}\n", reply.error().message);
       code = kExitTransport;
     } else if (reply->has_error()) {
-      if (g.json) fmt::print("{}\n", data);
+      if (g.json) fmt::print("{}\n", answer);
       fmt::print(stderr, "error: {}: {}\n", reply->error().code(), reply->error().message());
       code = kExitError;
-    } else if (g.json) {
-      fmt::print("{}\n", data);
-    } else {
-      print_reply(*reply);
     }
-    natsMsg_Destroy(response);
   }
   natsConnection_Destroy(nc);
   return code;
+}
+
+// Sends one command and prints the answer; returns the exit code.
+int send(const Global& g, const std::string& operation, const std::string& body) {
+  std::string answer;
+  int code = request(g, operation, body, answer);
+  if (code != 0) return code;
+  if (g.json) {
+    fmt::print("{}\n", answer);
+  } else if (auto reply = coach::actors::decode_reply(answer, Encoding::json)) {
+    print_reply(*reply);
+  }
+  return 0;
+}
+
+// Every page of user.export, merged into one UserExport printed as JSON.
+int export_user(const Global& g) {
+  coach::v1::UserExport merged;
+  for (uint64_t from = 1; from != 0;) {
+    std::string body;
+    int code =
+        request(g, "user.export", R"({"from_sequence": )" + std::to_string(from) + "}", body);
+    if (code != 0) return code;
+    auto reply = coach::actors::decode_reply(body, Encoding::json);
+    if (!reply || !reply->has_user_export()) {
+      fmt::print(stderr, "coachctl: unexpected answer to user.export\n");
+      return kExitTransport;
+    }
+    auto events = std::move(*merged.mutable_events());
+    merged = reply->user_export();
+    for (auto& e : *merged.mutable_events()) *events.Add() = std::move(e);
+    *merged.mutable_events() = std::move(events);
+    from = reply->user_export().next_sequence();
+  }
+  merged.set_next_sequence(0);
+  fmt::print("{}\n", coach::actors::to_json(merged));
+  return 0;
 }
 
 int send_command(const Global& g, const std::string& operation, const coach::v1::Command& c) {
@@ -271,6 +305,13 @@ int main(int argc, char** argv) {
   list->add_option("--page-size", page_size);
   list->add_option("--page-token", *ls->mutable_page_token());
 
+  auto* insights =
+      app.add_subcommand("insights", "what coach has learned about you, in plain words");
+  auto* export_all = app.add_subcommand("export", "all your data as one JSON document");
+  auto* erase = app.add_subcommand("delete-me", "erase yourself and all your data, for good");
+  std::string confirm;
+  erase->add_option("--confirm", confirm, "your user id, to confirm")->required();
+  auto* node = admin->add_subcommand("node", "node figures (admin token)");
   auto* raw = app.add_subcommand("send", "send any operation with a JSON body");
   raw->add_option("operation", operation, "e.g. task.create")->required();
   raw->add_option("body", raw_body, "JSON body; default {}");
@@ -299,6 +340,18 @@ int main(int argc, char** argv) {
     if (g.token.empty())
       throw UsageError{"--token (or COACH_TOKEN) is required; coachctl admin token issues one"};
     if (raw->parsed()) return send(g, operation, raw_body);
+    if (insights->parsed()) {
+      Global json = g;
+      json.json = true;
+      return send(json, "user.insights", "");
+    }
+    if (node->parsed()) {
+      Global json = g;
+      json.json = true;
+      return send(json, "admin.node", "");
+    }
+    if (erase->parsed()) return send(g, "user.delete", R"({"confirm": ")" + confirm + R"("})");
+    if (export_all->parsed()) return export_user(g);
     if (reg->parsed()) {
       coach::v1::Command only;
       *only.mutable_register_user() = register_message;

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -447,4 +449,60 @@ TEST_CASE("insights say in plain words what coach knows; analytics of others nee
   auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();
   CHECK(node.events_stored() == 5);  // 2 registrations, create, complete, preferences
   CHECK(node.resident_actors() >= 2);
+}
+
+TEST_CASE("coachd's data dir holds no plaintext email, title or description") {
+  Cluster c;
+  const std::string email = "zq-distinct-7731@example.com", title = "Quxbar-title-5521",
+                    description = "Plover-notes-9034";
+  {
+    test::Coachd coachd(c.data, c.nats.url());
+    test::Client client(c.nats.url(), c.token_key());
+    auto user = new_uuid_string();
+    ok(client.request("user.register", R"({"email": ")" + email + R"("})", user));
+    ok(client.request("task.create",
+                      R"({"title": ")" + title + R"(", "description": ")" + description + R"("})",
+                      user));
+    coachd.process().signal(SIGTERM);
+    coachd.process().wait();
+  }
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(c.data)) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& secret : {email, title, description})
+      CHECK_MESSAGE(bytes.find(secret) == std::string::npos,
+                    secret << " in " << entry.path().filename().string());
+  }
+  CHECK(files > 3);  // WAL, MANIFEST, OPTIONS, LOG at least
+}
+
+TEST_CASE("replayed commands run once, reordered ones get clear errors") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto user = new_uuid_string();
+  register_user(client, user);
+  auto id = new_uuid_string();
+  auto create = R"({"task_id": ")" + id + R"(", "title": "once"})";
+  auto complete = R"({"task_id": ")" + id + R"("})";
+
+  // Out of order: completing before creating.
+  CHECK(error_code(client.request("task.complete", complete, user, "c-1")) == "not_found");
+  // A replay, three times: one task, one event, the same answer each time.
+  std::vector<std::string> answers;
+  for (int i = 0; i < 3; ++i)
+    answers.push_back(
+        ok(client.request("task.create", create, user, "create-1")).SerializeAsString());
+  CHECK(answers[0] == answers[1]);
+  CHECK(answers[1] == answers[2]);
+  // The completion's key was not used up by its failed first try.
+  CHECK(ok(client.request("task.complete", complete, user, "c-1")).task().status() ==
+        v1::TASK_STATUS_COMPLETED);
+  CHECK(ok(client.request("task.complete", complete, user, "c-1")).task().status() ==
+        v1::TASK_STATUS_COMPLETED);  // replayed: the same success, not a conflict
+  auto exported = ok(client.request("user.export", "", user)).user_export();
+  CHECK(exported.events_size() == 3);  // registered, created, completed
 }

@@ -58,6 +58,26 @@ Status authorize(const Claims& claims, const Uuid& target, Access access) {
   return make_error(Errc::permission_denied, "unknown access");
 }
 
+CachingVerifier::CachingVerifier(TokenVerifier verifier, size_t capacity)
+    : verifier_(verifier), capacity_(capacity) {}
+
+Result<Claims> CachingVerifier::verify(std::string_view token, SystemClock::time_point now) const {
+  if (token.size() <= kMaxTokenBytes) {
+    std::lock_guard lock(mu_);
+    if (auto it = verified_.find(std::string(token)); it != verified_.end()) {
+      if (it->second.expires_at > now) return it->second;
+      verified_.erase(it);
+    }
+  }
+  auto claims = verifier_.verify(token, now);  // outside the lock: the slow part
+  if (claims) {
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= capacity_) verified_.clear();
+    verified_.emplace(std::string(token), *claims);
+  }
+  return claims;
+}
+
 Result<Claims> TokenVerifier::verify(std::string_view token, SystemClock::time_point now) const {
   if (token.size() > kMaxTokenBytes)
     return refused("token is longer than " + std::to_string(kMaxTokenBytes) + " bytes");

@@ -8,8 +8,10 @@
 
 #include <array>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "events/ids.h"
 #include "events/result.h"
@@ -49,6 +51,22 @@ class TokenVerifier {
  private:
   friend class TokenSigner;
   std::array<uint8_t, 32> public_key_{};
+};
+
+// A TokenVerifier that remembers tokens it verified: the same bytes verify
+// the same way until they expire, and an Ed25519 check per request cost a
+// third of the node's throughput (bench/crud_bench). Thread-safe; holds at
+// most `capacity` tokens (then starts over).
+class CachingVerifier {
+ public:
+  explicit CachingVerifier(TokenVerifier verifier, size_t capacity = 100000);
+  Result<Claims> verify(std::string_view token, SystemClock::time_point now) const;
+
+ private:
+  TokenVerifier verifier_;
+  size_t capacity_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, Claims> verified_;
 };
 
 class TokenSigner {

@@ -39,7 +39,7 @@ struct Decoded {
 };
 
 // Who is asking, for whom: the token's claims and the target user.
-Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const TokenVerifier& verifier,
+Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier& verifier,
                                              std::string_view operation) {
   auto authorization = header(msg, "Authorization");
   if (authorization.empty())
@@ -64,7 +64,7 @@ Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const TokenVerifier& 
   return std::pair{std::move(*claims), target};
 }
 
-Result<Decoded> decode(natsMsg* msg, Encoding encoding, const TokenVerifier& verifier) {
+Result<Decoded> decode(natsMsg* msg, Encoding encoding, const CachingVerifier& verifier) {
   std::string_view subject = natsMsg_GetSubject(msg);
   auto operation = subject.substr(kSubjectPrefix.size());
   auto command = decode_command(
@@ -81,7 +81,7 @@ Result<Decoded> decode(natsMsg* msg, Encoding encoding, const TokenVerifier& ver
 }  // namespace
 
 NatsGateway::NatsGateway(Registry& registry, GatewayOptions options)
-    : registry_(registry), options_(std::move(options)) {}
+    : registry_(registry), options_(std::move(options)), verifier_(options_.verifier) {}
 
 Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
                                                         GatewayOptions options) {
@@ -143,8 +143,7 @@ void NatsGateway::handle(natsMsg* msg) {
                 enc = encoding ? *encoding : Encoding::json](const v1::Reply& r) {
     publish_reply(connection, subject, enc, r);
   };
-  auto decoded =
-      encoding ? decode(msg, *encoding, options_.verifier) : Result<Decoded>(encoding.error());
+  auto decoded = encoding ? decode(msg, *encoding, verifier_) : Result<Decoded>(encoding.error());
   if (!decoded) {
     bad_requests_.fetch_add(1, std::memory_order_relaxed);
     auto code = decoded.error().code;

@@ -57,6 +57,7 @@ class NatsGateway {
   natsConnection* connection_ = nullptr;
   std::vector<natsSubscription*> subscriptions_;
   std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0};
+  CachingVerifier verifier_;
 };
 
 }  // namespace coach::actors

@@ -280,7 +280,7 @@ void apply_fields(v1::Task& task, const v1::TaskModified& m) {
 }  // namespace
 
 const v1::Task* TaskBook::find(std::string_view task_id) const {
-  auto it = tasks_.find(std::string(task_id));
+  auto it = tasks_.find(task_id);
   return it == tasks_.end() ? nullptr : &it->second;
 }
 

@@ -43,11 +43,19 @@ inline constexpr int kMaxPriority = 4;
 inline constexpr int kMaxMinutes = 7 * 24 * 60;
 inline constexpr auto kMaxSnooze = std::chrono::hours(24 * 366);
 
+// Hashes strings and string_views alike, so lookups by string_view do not
+// build a std::string (task ids are longer than the small-string buffer).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using TaskMap = std::unordered_map<std::string, v1::Task, StringHash, std::equal_to<>>;
+
 class TaskBook {
  public:
   // The task with that id, deleted ones included; nullptr when unknown.
   const v1::Task* find(std::string_view task_id) const;
-  const std::unordered_map<std::string, v1::Task>& tasks() const { return tasks_; }
+  const TaskMap& tasks() const { return tasks_; }
   // Sequence of the last event folded in.
   uint64_t version() const { return version_; }
 
@@ -56,7 +64,7 @@ class TaskBook {
 
  private:
   friend void evolve(TaskBook& book, const v1::TaskEvent& event);
-  std::unordered_map<std::string, v1::Task> tasks_;
+  TaskMap tasks_;
   uint64_t version_ = 0;
 };
 

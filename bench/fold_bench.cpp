@@ -1,0 +1,100 @@
+// Fold rate: how fast a user's events fold into the task book and the
+// behavioral signals, per core, from decoded events in memory (issue #5's
+// target: >= 5M events/s per core for the fold itself).
+//
+//   build/bench/fold_bench [--users N] [--events-per-user N]
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <optional>
+
+#include "events/envelope.h"
+#include "projections/behavior_signals.h"
+#include "projections/task_book.h"
+
+using namespace coach;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A plausible stream: creates, some edits and snoozes, completions.
+std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
+  std::vector<v1::TaskEvent> events;
+  std::vector<std::string> open;
+  auto t = events::Clock::from_time_t(1772409600);
+  for (int i = 0; i < count; ++i) {
+    v1::TaskEvent e;
+    t += 37min;
+    int kind = i % 10;
+    if (open.empty() || kind < 4) {
+      e.set_task_id(new_uuid_string());
+      auto* c = e.mutable_task_created();
+      c->set_title("task");
+      c->set_category(kind % 2 ? "work" : "home");
+      *c->mutable_due_at() = events::to_timestamp(t + 48h);
+      open.push_back(e.task_id());
+    } else if (kind < 6) {
+      e.set_task_id(open.back());
+      *e.mutable_task_snoozed()->mutable_until() = events::to_timestamp(t + 2h);
+    } else if (kind < 7) {
+      e.set_task_id(open.back());
+      auto* m = e.mutable_task_modified();
+      m->add_changed(v1::TASK_FIELD_PRIORITY);
+      m->mutable_after()->set_priority(2);
+    } else {
+      e.set_task_id(open.back());
+      e.mutable_task_completed();
+      open.pop_back();
+    }
+    events::stamp_envelope(e, user, static_cast<uint64_t>(i + 1), t);
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coach fold benchmark"};
+  int users = 200, per_user = 2000;
+  app.add_option("--users", users)->capture_default_str();
+  app.add_option("--events-per-user", per_user)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::vector<v1::TaskEvent>> streams;
+  for (int u = 0; u < users; ++u) streams.push_back(make_stream(Uuid::random(), per_user));
+  double total = static_cast<double>(users) * per_user;
+  fmt::print("fold benchmark: {} users x {} events, one core\n", users, per_user);
+
+  auto run = [&](const char* what, auto fold) {
+    auto start = Clock::now();
+    uint64_t check = 0;
+    for (const auto& stream : streams) check += fold(stream);
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    fmt::print("{:<38} {:>12.0f} events/s  ({:.0f} ns/event, check {})\n", what, total / seconds,
+               seconds / total * 1e9, check);
+  };
+  run("behavior signals alone", [](const auto& stream) {
+    projections::BehaviorSignals s;
+    s.set_time_zone("Europe/Berlin");
+    for (const auto& e : stream) evolve(s, e, nullptr);
+    return s.completions + s.snoozes;
+  });
+  run("task book alone", [](const auto& stream) {
+    projections::TaskBook book;
+    for (const auto& e : stream) evolve(book, e);
+    return book.tasks().size();
+  });
+  run("task book + signals (as the actor does)", [](const auto& stream) {
+    projections::TaskBook book;
+    projections::BehaviorSignals s;
+    s.set_time_zone("Europe/Berlin");
+    for (const auto& e : stream) {
+      evolve(s, e, book.find(e.task_id()));
+      evolve(book, e);
+    }
+    return s.late + book.tasks().size();
+  });
+  return 0;
+}

@@ -1,0 +1,369 @@
+// coach-eval: fits and evaluates the procrastination score on real deadline
+// behavior (OULAD, shared/data/oulad, CC-BY 4.0: Kuzilek, Hlosta and Zdrahal,
+// "Open University Learning Analytics dataset", Scientific Data 4, 170171).
+//
+//   coach-eval [--data DIR] [--write-model FILE]
+//
+// How OULAD becomes coach events (see its README):
+// - a user is a student; a task is an assessment with a deadline the student
+//   is registered for; presentations start on the 1st of February ("B") or
+//   October ("J") of their year, UTC;
+// - created at registration (day 0 at the earliest), due at the end of its
+//   deadline day, category module + type, priority from the weight;
+// - a submission completes it at noon of its day; banked marks are left out;
+//   an assessment never submitted counts as late once its deadline passed,
+//   unless the student withdrew before the deadline (then it is left out).
+// Prediction, with no look-ahead: at each earlier deadline of the student,
+// will their next task complete late? Features come from the student's events
+// up to that moment, the predicted task's own events excluded.
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+
+#include "events/envelope.h"
+#include "projections/behavior_signals.h"
+#include "projections/procrastination_model.h"
+#include "projections/task_book.h"
+
+using namespace coach;
+using namespace coach::projections;
+using SysClock = std::chrono::system_clock;
+
+namespace {
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    fmt::print(stderr, "coach-eval: cannot read {}\n", path);
+    std::exit(1);
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::vector<std::string> cells;
+    std::stringstream cells_in(line);
+    for (std::string cell; std::getline(cells_in, cell, ',');) cells.push_back(cell);
+    if (line.back() == ',') cells.emplace_back();
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+std::optional<int> day(const std::string& cell) {
+  if (cell.empty() || cell == "?") return std::nullopt;
+  return std::stoi(cell);
+}
+
+SysClock::time_point presentation_start(const std::string& code) {
+  int year = std::stoi(code.substr(0, 4));
+  int month = code[4] == 'B' ? 2 : 10;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = 1;
+  return SysClock::from_time_t(timegm(&tm));
+}
+
+struct Task {
+  std::string id;  // task UUID
+  std::string module, category;
+  SysClock::time_point created, due;
+  std::optional<SysClock::time_point> completed;
+  int priority = 0;
+  bool late = false;
+};
+
+// One prediction: features at the moment, and what happened.
+struct Example {
+  std::string module;
+  Features x{};
+  bool late = false;
+  double share_late_so_far = 0;  // baseline: (late + overdue) / due so far
+  double urgency = 0;            // baseline: Taskwarrior-style urgency
+};
+
+int priority_of(double weight) {
+  return weight <= 0 ? 0 : weight <= 10 ? 1 : weight <= 20 ? 2 : weight <= 50 ? 3 : 4;
+}
+
+// Taskwarrior's urgency terms that apply here: due (12 x proximity, 0.2 at 14+
+// days out, 1.0 when overdue), priority (H 6, M 3.9, L 1.8) and age (2 per year).
+double urgency(const Task& t, SysClock::time_point now) {
+  double days = std::chrono::duration<double>(t.due - now).count() / 86400;
+  double due_term = days <= 0 ? 1.0 : days >= 14 ? 0.2 : 1.0 - 0.8 * days / 14;
+  double priority_term = t.priority >= 3 ? 6.0 : t.priority == 2 ? 3.9 : t.priority == 1 ? 1.8 : 0;
+  double age_days = std::chrono::duration<double>(now - t.created).count() / 86400;
+  return 12 * due_term + priority_term + 2 * std::min(1.0, age_days / 365);
+}
+
+v1::TaskEvent created_event(const Uuid& user, const Task& t, uint64_t sequence) {
+  v1::TaskEvent e;
+  e.set_task_id(t.id);
+  auto* c = e.mutable_task_created();
+  c->set_title(t.category);
+  c->set_category(t.category);
+  c->set_priority(t.priority);
+  *c->mutable_due_at() = events::to_timestamp(t.due);
+  events::stamp_envelope(e, user, sequence, t.created);
+  return e;
+}
+
+v1::TaskEvent completed_event(const Uuid& user, const Task& t, uint64_t sequence) {
+  v1::TaskEvent e;
+  e.set_task_id(t.id);
+  e.mutable_task_completed();
+  events::stamp_envelope(e, user, sequence, *t.completed);
+  return e;
+}
+
+// Every prediction for one student.
+void predict_student(const std::vector<Task>& tasks, std::vector<Example>& out) {
+  auto user = Uuid::random();
+  std::vector<const Task*> by_due;
+  for (const auto& t : tasks) by_due.push_back(&t);
+  std::sort(by_due.begin(), by_due.end(), [](auto* a, auto* b) { return a->due < b->due; });
+  for (size_t k = 1; k < by_due.size(); ++k) {
+    const Task& target = *by_due[k];
+    auto now = by_due[k - 1]->due;    // the previous deadline has just passed
+    if (target.due <= now) continue;  // same deadline: nothing new is known
+    // The student's events up to now, in time order, without the target's.
+    std::vector<std::pair<SysClock::time_point, v1::TaskEvent>> timeline;
+    uint64_t sequence = 0;
+    for (const auto& t : tasks) {
+      if (&t == &target) continue;
+      if (t.created <= now) timeline.emplace_back(t.created, created_event(user, t, ++sequence));
+      if (t.completed && *t.completed <= now && t.created <= now)
+        timeline.emplace_back(*t.completed, completed_event(user, t, ++sequence));
+    }
+    std::stable_sort(timeline.begin(), timeline.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    BehaviorSignals signals;
+    TaskBook book;
+    for (auto& [when, e] : timeline) {
+      evolve(signals, e, book.find(e.task_id()));
+      evolve(book, e);
+    }
+    uint64_t overdue = 0, due_so_far = 0, late_so_far = 0;
+    for (const auto& [id, t] : book.tasks()) {
+      if (!t.has_due_at() || events::from_timestamp(t.due_at()) > now) continue;
+      ++due_so_far;
+      if (t.status() != v1::TASK_STATUS_COMPLETED) ++overdue;
+    }
+    late_so_far = signals.late + overdue;
+    Example ex;
+    ex.module = target.module;
+    ex.x = features_of(signals, overdue);
+    ex.late = target.late;
+    ex.share_late_so_far = due_so_far ? double(late_so_far) / double(due_so_far) : 0.5;
+    ex.urgency = urgency(target, now);
+    out.push_back(ex);
+  }
+}
+
+// Area under the ROC curve (Mann-Whitney, ties counted half).
+double auc(const std::vector<double>& score, const std::vector<bool>& positive) {
+  std::vector<size_t> order(score.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] < score[b]; });
+  double rank_sum = 0, positives = 0;
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j < order.size() && score[order[j]] == score[order[i]]) ++j;
+    double rank = (i + j + 1) / 2.0;  // average rank, 1-based
+    for (size_t m = i; m < j; ++m)
+      if (positive[order[m]]) rank_sum += rank, ++positives;
+    i = j;
+  }
+  double negatives = static_cast<double>(score.size()) - positives;
+  if (positives == 0 || negatives == 0) return 0.5;
+  return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives);
+}
+
+// Logistic regression by iteratively reweighted least squares, with a small
+// ridge (1e-3) so rare features stay finite.
+ProcrastinationModel fit(const std::vector<const Example*>& data, const std::string& version) {
+  constexpr size_t P = kFeatureCount + 1;
+  std::array<double, P> w{};
+  for (int iteration = 0; iteration < 25; ++iteration) {
+    std::array<std::array<double, P>, P> H{};
+    std::array<double, P> g{};
+    for (const auto* ex : data) {
+      std::array<double, P> x{};
+      x[0] = 1;
+      for (size_t i = 0; i < kFeatureCount; ++i) x[i + 1] = ex->x[i];
+      double z = 0;
+      for (size_t i = 0; i < P; ++i) z += w[i] * x[i];
+      double p = 1 / (1 + std::exp(-z)), r = p * (1 - p);
+      for (size_t i = 0; i < P; ++i) {
+        g[i] += (p - (ex->late ? 1 : 0)) * x[i];
+        for (size_t j = 0; j < P; ++j) H[i][j] += r * x[i] * x[j];
+      }
+    }
+    for (size_t i = 0; i < P; ++i) {
+      H[i][i] += 1e-3;
+      g[i] += 1e-3 * w[i];
+    }
+    // Solve H d = g (Gaussian elimination with partial pivoting); w -= d.
+    for (size_t c = 0; c < P; ++c) {
+      size_t pivot = c;
+      for (size_t r2 = c + 1; r2 < P; ++r2)
+        if (std::abs(H[r2][c]) > std::abs(H[pivot][c])) pivot = r2;
+      std::swap(H[c], H[pivot]);
+      std::swap(g[c], g[pivot]);
+      for (size_t r2 = c + 1; r2 < P; ++r2) {
+        double f = H[r2][c] / H[c][c];
+        for (size_t k = c; k < P; ++k) H[r2][k] -= f * H[c][k];
+        g[r2] -= f * g[c];
+      }
+    }
+    std::array<double, P> d{};
+    for (size_t c = P; c-- > 0;) {
+      double sum = g[c];
+      for (size_t k = c + 1; k < P; ++k) sum -= H[c][k] * d[k];
+      d[c] = sum / H[c][c];
+    }
+    for (size_t i = 0; i < P; ++i) w[i] -= d[i];
+  }
+  ProcrastinationModel m;
+  m.version = version;
+  m.bias = w[0];
+  for (size_t i = 0; i < kFeatureCount; ++i) m.weights[i] = w[i + 1];
+  for (const auto* ex : data)
+    for (size_t i = 0; i < kFeatureCount; ++i) m.reference[i] += ex->x[i] / double(data.size());
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coach-eval: fit and evaluate the procrastination score on OULAD"};
+  std::string dir = "../shared/data/oulad", write_model;
+  app.add_option("--data", dir, "the OULAD folder")->capture_default_str();
+  app.add_option("--write-model", write_model, "fit on all modules and write the model here");
+  bool require_better = false;
+  app.add_flag("--require-better", require_better,
+               "exit 1 unless the score beats the share-late baseline in every held-out module");
+  CLI11_PARSE(app, argc, argv);
+
+  struct Assessment {
+    std::string module, presentation, type;
+    std::optional<int> date;
+    double weight = 0;
+  };
+  std::unordered_map<std::string, Assessment> assessments;
+  std::map<std::string, std::vector<std::string>> by_presentation;  // module/pres -> ids
+  for (auto& r : read_csv(dir + "/assessments.csv")) {
+    assessments[r[2]] = {r[0], r[1], r[3], day(r[4]), r[5].empty() ? 0 : std::stod(r[5])};
+    by_presentation[r[0] + "/" + r[1]].push_back(r[2]);
+  }
+  std::map<std::pair<std::string, std::string>, std::pair<int, bool>>
+      submissions;  // (assessment, student)
+  for (auto& r : read_csv(dir + "/studentAssessment.csv"))
+    if (auto d = day(r[2])) submissions[{r[0], r[1]}] = {*d, r[3] == "1"};
+
+  std::map<std::string, std::vector<Task>> students;
+  for (auto& r : read_csv(dir + "/studentRegistration.csv")) {
+    auto start = presentation_start(r[1]);
+    int registered = std::max(0, day(r[3]).value_or(0));
+    auto withdrew = day(r[4]);
+    for (const auto& id : by_presentation[r[0] + "/" + r[1]]) {
+      const auto& a = assessments[id];
+      if (!a.date) continue;  // no deadline
+      auto submitted = submissions.find({id, r[2]});
+      if (submitted != submissions.end() && submitted->second.second) continue;  // banked
+      bool has_submission = submitted != submissions.end();
+      if (!has_submission && withdrew && *withdrew < *a.date) continue;  // left before it was due
+      Task t;
+      t.id = new_uuid_string();
+      t.module = a.module;
+      t.category = a.module + "-" + a.type;
+      t.priority = priority_of(a.weight);
+      t.due = start + std::chrono::hours(24 * *a.date) + std::chrono::seconds(86399);
+      t.created =
+          std::min(start + std::chrono::hours(24 * registered), t.due - std::chrono::hours(1));
+      if (has_submission)
+        t.completed = start + std::chrono::hours(24 * submitted->second.first + 12);
+      t.late = !has_submission || submitted->second.first > *a.date;
+      students[r[2]].push_back(std::move(t));
+    }
+  }
+  std::vector<Example> examples;
+  for (const auto& [student, tasks] : students) predict_student(tasks, examples);
+  fmt::print("OULAD (CC-BY 4.0, Kuzilek et al. 2017): {} students, {} predictions\n",
+             students.size(), examples.size());
+
+  std::vector<std::string> modules;
+  for (const auto& e : examples)
+    if (std::find(modules.begin(), modules.end(), e.module) == modules.end())
+      modules.push_back(e.module);
+  std::sort(modules.begin(), modules.end());
+
+  fmt::print("\nleave-one-module-out: fit on the other modules, score the held-out one\n");
+  fmt::print("{:<7} {:>7} {:>9}  {:>11} {:>15} {:>12}\n", "module", "n", "late rate", "AUC score",
+             "AUC share-late", "AUC urgency");
+  std::vector<double> pooled_p;
+  std::vector<bool> pooled_y;
+  int worse = 0;
+  for (const auto& held_out : modules) {
+    std::vector<const Example*> train;
+    for (const auto& e : examples)
+      if (e.module != held_out) train.push_back(&e);
+    auto model = fit(train, "lomo");
+    std::vector<double> p, share, urg;
+    std::vector<bool> y;
+    for (const auto& e : examples) {
+      if (e.module != held_out) continue;
+      p.push_back(model.score(e.x));
+      share.push_back(e.share_late_so_far);
+      urg.push_back(e.urgency);
+      y.push_back(e.late);
+    }
+    double rate = double(std::count(y.begin(), y.end(), true)) / double(y.size());
+    double auc_score = auc(p, y), auc_share = auc(share, y);
+    worse += auc_score <= auc_share;
+    fmt::print("{:<7} {:>7} {:>9.3f}  {:>11.3f} {:>15.3f} {:>12.3f}\n", held_out, y.size(), rate,
+               auc_score, auc_share, auc(urg, y));
+    pooled_p.insert(pooled_p.end(), p.begin(), p.end());
+    pooled_y.insert(pooled_y.end(), y.begin(), y.end());
+  }
+
+  fmt::print("\ncalibration of the held-out scores, by decile of the score\n");
+  fmt::print("{:>6} {:>8} {:>14} {:>13}\n", "decile", "n", "mean predicted", "observed late");
+  std::vector<size_t> order(pooled_p.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return pooled_p[a] < pooled_p[b]; });
+  for (int d = 0; d < 10; ++d) {
+    size_t from = order.size() * d / 10, to = order.size() * (d + 1) / 10;
+    double predicted = 0, observed = 0;
+    for (size_t i = from; i < to; ++i)
+      predicted += pooled_p[order[i]], observed += pooled_y[order[i]];
+    double n = double(to - from);
+    fmt::print("{:>6} {:>8} {:>14.3f} {:>13.3f}\n", d + 1, to - from, predicted / n, observed / n);
+  }
+
+  if (!write_model.empty()) {
+    std::vector<const Example*> all;
+    for (const auto& e : examples) all.push_back(&e);
+    auto model = fit(all, "v1");
+    std::ofstream out(write_model);
+    out << "# Fitted by: build/apps/coach-eval/coach-eval --write-model " << write_model << "\n"
+        << "# on OULAD (CC-BY 4.0, Kuzilek et al. 2017), " << examples.size()
+        << " predictions, all four modules; logistic regression by IRLS, ridge 1e-3.\n"
+        << model.to_text();
+    fmt::print("\nwrote {}\n", write_model);
+  }
+  if (require_better && worse > 0) {
+    fmt::print(stderr, "coach-eval: the score does not beat share-late in {} module(s)\n", worse);
+    return 1;
+  }
+  return 0;
+}

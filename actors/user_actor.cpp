@@ -6,6 +6,7 @@
 #include "actors/registry.h"
 #include "actors/request.h"
 #include "events/envelope.h"
+#include "projections/behavior_signals.h"
 #include "projections/insights.h"
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
@@ -41,11 +42,20 @@ struct UserState {
   projections::TaskBook tasks;
   uint64_t version = 0;
   bool erased = false;  // the user was deleted: every command is refused
+  // Behavioral signals exist only while the user has tracking on (opt-in):
+  // they start empty when it is turned on and are dropped when it is off.
+  std::optional<projections::BehaviorSignals> signals;
 
   void fold(const v1::TaskEvent& event) {
+    if (signals) evolve(*signals, event, tasks.find(event.task_id()));
     projections::evolve(tasks, event);
     projections::evolve(profile, event);
     version = event.sequence();
+    bool tracking = profile.profile.preferences().behavioral_tracking_enabled();
+    if (tracking && !signals) signals.emplace();
+    if (!tracking) signals.reset();
+    if (signals && (event.has_user_registered() || event.has_preferences_changed()))
+      signals->set_time_zone(profile.profile.user().timezone());
   }
 };
 
@@ -72,6 +82,13 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
           state.profile.profile = saved.profile();
           state.profile.registered = saved.profile().user().has_created_at();
           state.version = (*snapshot)->version;
+          if (state.profile.profile.preferences().behavioral_tracking_enabled()) {
+            state.signals = saved.has_signals()
+                                ? projections::BehaviorSignals::from_state(saved.signals())
+                                : projections::BehaviorSignals{};
+            if (!saved.has_signals())
+              state.signals->set_time_zone(state.profile.profile.user().timezone());
+          }
         }
       }
     } else if (!snapshot && snapshot.error().code != Errc::corrupted) {
@@ -89,6 +106,7 @@ std::string serialize_snapshot(const UserState& state) {
   v1::UserSnapshot saved;
   *saved.mutable_profile() = state.profile.profile;
   saved.mutable_tasks()->ParseFromString(state.tasks.serialize());
+  if (state.signals) *saved.mutable_signals() = state.signals->to_state();
   return saved.SerializeAsString();
 }
 
@@ -314,8 +332,8 @@ void process(Self* self, const RequestPtr& request) {
   if (request->command().has_get_insights()) {
     if (!st.state.profile.registered) return request->reply_error(not_registered());
     v1::Reply reply;
-    *reply.mutable_insights() =
-        projections::describe_insights(st.state.profile, st.state.tasks, now);
+    *reply.mutable_insights() = projections::describe_insights(
+        st.state.profile, st.state.tasks, st.state.signals ? &*st.state.signals : nullptr, now);
     return request->reply(reply);
   }
   if (is_read(request->command()))

@@ -30,6 +30,7 @@ void RunningStats::add(double x) {
 void BehaviorSignals::set_time_zone(const std::string& iana_name) {
   try {
     zone_ = date::locate_zone(iana_name);
+    zone_name_ = iana_name;
     offset_begin_ = 1;  // invalidate the cached period
     offset_end_ = 0;
   } catch (const std::exception&) {
@@ -49,6 +50,74 @@ std::pair<int, int> BehaviorSignals::local_hour_weekday(int64_t unix_seconds) {
   int hour = static_cast<int>((local - day * 86400) / 3600);
   int weekday = static_cast<int>(((day % 7) + 7 + 3) % 7);  // 1970-01-01 was a Thursday
   return {hour, weekday};
+}
+
+namespace {
+
+v1::RunningStatsState stats_state(const RunningStats& r) {
+  v1::RunningStatsState s;
+  s.set_count(r.count);
+  s.set_mean(r.mean);
+  s.set_m2(r.m2);
+  return s;
+}
+
+RunningStats stats_of(const v1::RunningStatsState& s) {
+  return {s.count(), s.mean(), s.m2()};
+}
+
+}  // namespace
+
+v1::BehaviorSignalsState BehaviorSignals::to_state() const {
+  v1::BehaviorSignalsState s;
+  s.set_tasks_created(tasks_created);
+  s.set_completions(completions);
+  s.set_completions_with_due(completions_with_due);
+  s.set_late(late);
+  s.set_very_late(very_late);
+  s.set_snoozes(snoozes);
+  s.set_edits(edits);
+  s.set_postponements(postponements);
+  *s.mutable_lateness_hours() = stats_state(lateness_hours);
+  *s.mutable_tension() = stats_state(tension);
+  *s.mutable_gap_hours() = stats_state(gap_hours);
+  s.set_longest_gap_hours(longest_gap_hours);
+  s.set_last_event_seconds(last_event_seconds);
+  for (auto n : completions_by_hour) s.add_completions_by_hour(n);
+  for (auto n : completions_by_weekday) s.add_completions_by_weekday(n);
+  for (const auto& [name, c] : categories) {
+    auto& out = (*s.mutable_categories())[name];
+    out.set_created(c.created);
+    out.set_completed(c.completed);
+    out.set_late(c.late);
+  }
+  s.set_time_zone(zone_name_);
+  return s;
+}
+
+BehaviorSignals BehaviorSignals::from_state(const v1::BehaviorSignalsState& s) {
+  BehaviorSignals b;
+  b.set_time_zone(s.time_zone().empty() ? "UTC" : s.time_zone());
+  b.tasks_created = s.tasks_created();
+  b.completions = s.completions();
+  b.completions_with_due = s.completions_with_due();
+  b.late = s.late();
+  b.very_late = s.very_late();
+  b.snoozes = s.snoozes();
+  b.edits = s.edits();
+  b.postponements = s.postponements();
+  b.lateness_hours = stats_of(s.lateness_hours());
+  b.tension = stats_of(s.tension());
+  b.gap_hours = stats_of(s.gap_hours());
+  b.longest_gap_hours = s.longest_gap_hours();
+  b.last_event_seconds = s.last_event_seconds();
+  for (int i = 0; i < s.completions_by_hour_size() && i < 24; ++i)
+    b.completions_by_hour[static_cast<size_t>(i)] = s.completions_by_hour(i);
+  for (int i = 0; i < s.completions_by_weekday_size() && i < 7; ++i)
+    b.completions_by_weekday[static_cast<size_t>(i)] = s.completions_by_weekday(i);
+  for (const auto& [name, c] : s.categories())
+    b.categories[name] = {c.created(), c.completed(), c.late()};
+  return b;
 }
 
 double BehaviorSignals::share_late() const {

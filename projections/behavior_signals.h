@@ -26,6 +26,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "schema/commands.pb.h"
 #include "schema/events.pb.h"
 
 namespace date {
@@ -72,6 +73,10 @@ class BehaviorSignals {
   std::array<uint32_t, 7> completions_by_weekday{};
   std::unordered_map<std::string, CategoryCounts> categories;
 
+  // Snapshot state, and back (the time zone travels with it).
+  v1::BehaviorSignalsState to_state() const;
+  static BehaviorSignals from_state(const v1::BehaviorSignalsState& state);
+
   double share_late() const;
   double share_very_late() const;
   double snooze_rate() const;
@@ -84,6 +89,7 @@ class BehaviorSignals {
   // offset period, so most events need no time zone lookup at all.
   std::pair<int, int> local_hour_weekday(int64_t unix_seconds);
 
+  std::string zone_name_ = "UTC";
   const date::time_zone* zone_ = nullptr;
   int64_t offset_begin_ = 1, offset_end_ = 0;  // cached period [begin, end)
   int64_t offset_seconds_ = 0;

@@ -2,22 +2,56 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "events/envelope.h"
+#include "projections/procrastination_model.h"
 
 namespace coach::projections {
 namespace {
 
-void add(v1::Insights& out, const char* name, double value, std::string explanation) {
+void add(v1::Insights& out, const std::string& name, double value, std::string explanation) {
   auto* item = out.add_items();
   item->set_name(name);
   item->set_value(value);
   item->set_explanation(std::move(explanation));
 }
 
+// Plain words for each model feature, in kFeatureNames order.
+constexpr std::array<const char*, kFeatureCount> kFeatureWords = {
+    "your share of late or overdue tasks", "how often you finish more than 4 days late",
+    "how late you finish on average",      "how close to the deadline you finish",
+    "the tasks overdue right now",         "how much history coach has about you",
+};
+
+void add_score(v1::Insights& out, const BehaviorSignals& signals, uint64_t overdue) {
+  const auto& model = ProcrastinationModel::builtin();
+  auto x = features_of(signals, overdue);
+  double score = model.score(x);
+  auto why = model.contributions(x);
+  out.set_model_version(model.version);
+  add(out, "procrastination_score", score,
+      fmt::format("coach estimates a {:.0f}% chance that your next task with a due date is "
+                  "finished late (model {}, learned from real deadline data).",
+                  score * 100, model.version));
+  std::array<size_t, kFeatureCount> order{};
+  for (size_t i = 0; i < kFeatureCount; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return std::abs(why[a]) > std::abs(why[b]); });
+  for (size_t k = 0; k < 3; ++k) {
+    size_t i = order[k];
+    if (std::abs(why[i]) < 0.05) break;
+    add(out, "because_" + std::string(kFeatureNames[i]), why[i],
+        fmt::format("Compared with a typical user, {} {} the estimate.", kFeatureWords[i],
+                    why[i] > 0 ? "raises" : "lowers"));
+  }
+}
+
 }  // namespace
 
 v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks,
-                               Clock::time_point now) {
+                               const BehaviorSignals* signals, Clock::time_point now) {
   v1::Insights out;
   bool tracking = profile.profile.preferences().behavioral_tracking_enabled();
   out.set_behavioral_tracking_enabled(tracking);
@@ -54,11 +88,12 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
       fmt::format("You edited tasks {} times.", edits));
   add(out, "overdue_now", overdue,
       fmt::format("{} open tasks are past their due time right now.", overdue));
+  if (signals) add_score(out, *signals, static_cast<uint64_t>(overdue));
   out.set_summary(
-      "Behavioral tracking is on. These figures come from your own task history and nothing "
-      "else; coach uses them to time suggestions and nudges. No procrastination score yet: the "
-      "behavior model has not scored you. Turn tracking off with preferences.set "
-      "behavioral_tracking_enabled=false.");
+      "Behavioral tracking is on. These figures come from your own task history since you "
+      "turned tracking on, and nothing else; coach uses them to time suggestions and nudges. "
+      "Turn tracking off with preferences.set behavioral_tracking_enabled=false: coach then "
+      "drops what it learned and computes nothing more.");
   return out;
 }
 

@@ -5,13 +5,15 @@
 
 #include <chrono>
 
+#include "projections/behavior_signals.h"
 #include "projections/task_book.h"
 #include "projections/user_profile.h"
 #include "schema/commands.pb.h"
 
 namespace coach::projections {
 
+// `signals`: the user's behavioral signals, when tracking is on.
 v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks,
-                               Clock::time_point now);
+                               const BehaviorSignals* signals, Clock::time_point now);
 
 }  // namespace coach::projections

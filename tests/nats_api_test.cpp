@@ -506,3 +506,44 @@ TEST_CASE("replayed commands run once, reordered ones get clear errors") {
   auto exported = ok(client.request("user.export", "", user)).user_export();
   CHECK(exported.events_size() == 3);  // registered, created, completed
 }
+
+TEST_CASE("with tracking on, insights carry the score and why; it survives passivation") {
+  Cluster c;
+  test::Coachd coachd(c.data, c.nats.url(), {"--idle-seconds", "1"});
+  test::Client client(c.nats.url(), c.token_key());
+  auto user = new_uuid_string();
+  register_user(client, user);
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", user));
+  for (int i = 0; i < 3; ++i) {
+    auto id = ok(client.request("task.create",
+                                R"({"title": "late", "due_at": "2020-01-0)" +
+                                    std::to_string(i + 1) + R"(T00:00:00Z"})",
+                                user))
+                  .task()
+                  .id();
+    ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+  }
+  auto score_of = [](const v1::Insights& insights) {
+    for (const auto& item : insights.items())
+      if (item.name() == "procrastination_score") return item.value();
+    return -1.0;
+  };
+  auto before = ok(client.request("user.insights", "", user)).insights();
+  CHECK(before.model_version() == "v1");
+  double score = score_of(before);
+  CHECK(score > 0.5);  // three of three finished (very) late
+  bool explained = false;
+  for (const auto& item : before.items())
+    explained |= item.name().rfind("because_", 0) == 0 &&
+                 item.explanation().find("raises") != std::string::npos;
+  CHECK(explained);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the actor passivates
+  auto after = ok(client.request("user.insights", "", user)).insights();
+  CHECK(score_of(after) == doctest::Approx(score));
+
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": false})", user));
+  auto off = ok(client.request("user.insights", "", user)).insights();
+  CHECK(score_of(off) == -1.0);
+  CHECK(off.model_version().empty());
+}

@@ -52,6 +52,13 @@ struct Cluster {
   std::string token_key() const { return dir.str() + "/token.key"; }  // coachd's default
 };
 
+// A cluster with coachd serving on it and a client connected (in that order:
+// coachd makes the token key the client signs with).
+struct Served : Cluster {
+  test::Coachd coachd{data, nats.url()};
+  test::Client client{nats.url(), token_key()};
+};
+
 void register_user(test::Client& client, const std::string& user) {
   ok(client.request("user.register", R"({"email": "someone@example.com", "timezone": "UTC"})",
                     user));
@@ -60,9 +67,8 @@ void register_user(test::Client& client, const std::string& user) {
 }  // namespace
 
 TEST_CASE("the full task life cycle over NATS, in JSON and in protobuf") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string();
   auto profile = ok(client.request(
       "user.register", R"({"email": "ada@example.com", "timezone": "America/New_York"})", user));
@@ -207,9 +213,8 @@ TEST_CASE("1000 users at once") {
 }
 
 TEST_CASE("bad input gets a structured error and the node keeps serving") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string();
   register_user(client, user);
   auto json = std::pair<std::string, std::string>{"Content-Type", "application/json"};
@@ -261,9 +266,8 @@ TEST_CASE("coachd refuses to start with a wrong master key, and says so") {
 }
 
 TEST_CASE("bad tokens are refused and nothing runs; a user cannot touch another user's data") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto alice = new_uuid_string(), bob = new_uuid_string();
   register_user(client, alice);
   register_user(client, bob);
@@ -305,9 +309,8 @@ TEST_CASE("bad tokens are refused and nothing runs; a user cannot touch another 
 }
 
 TEST_CASE("export returns everything of the user, page by page, complete against the log") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string(), other = new_uuid_string();
   register_user(client, user);
   register_user(client, other);
@@ -348,9 +351,8 @@ TEST_CASE("export returns everything of the user, page by page, complete against
 }
 
 TEST_CASE("deleting a user erases them, stops answering for them, and spares everyone else") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string(), other = new_uuid_string();
   register_user(client, user);
   register_user(client, other);
@@ -407,9 +409,8 @@ TEST_CASE(
 }
 
 TEST_CASE("insights say in plain words what coach knows; analytics of others need an analyst") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string(), stranger = new_uuid_string();
   register_user(client, user);
   register_user(client, stranger);
@@ -480,9 +481,8 @@ TEST_CASE("coachd's data dir holds no plaintext email, title or description") {
 }
 
 TEST_CASE("replayed commands run once, reordered ones get clear errors") {
-  Cluster c;
-  test::Coachd coachd(c.data, c.nats.url());
-  test::Client client(c.nats.url(), c.token_key());
+  Served c;
+  auto& client = c.client;
   auto user = new_uuid_string();
   register_user(client, user);
   auto id = new_uuid_string();

@@ -89,6 +89,10 @@ const std::vector<Operation>& operations() {
           "admin.node",
           [](const C& c) { return c.has_get_node_stats() ? &c.get_node_stats() : nullptr; },
           [](C& c) { return c.mutable_get_node_stats(); }),
+      op(
+          "user.features",
+          [](const C& c) { return c.has_get_features() ? &c.get_features() : nullptr; },
+          [](C& c) { return c.mutable_get_features(); }),
   };
   return ops;
 }
@@ -166,7 +170,7 @@ Result<v1::Command> decode_command(std::string_view operation, std::string_view 
 
 std::optional<Access> access_of(std::string_view operation) {
   if (!find_operation(operation)) return std::nullopt;
-  if (operation == "user.insights") return Access::analytics;
+  if (operation == "user.insights" || operation == "user.features") return Access::analytics;
   if (operation.substr(0, 6) == "admin.") return Access::admin;
   return Access::own_data;
 }

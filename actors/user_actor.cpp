@@ -165,6 +165,7 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
       if (!state.profile.registered) return error_reply(not_registered());
       *reply.mutable_profile() = state.profile.profile;
       return reply;
+    case v1::Command::kGetFeatures:
     case v1::Command::kGetInsights:
     case v1::Command::kGetNodeStats:
     case v1::Command::kExportUser:
@@ -195,7 +196,8 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
 
 bool is_read(const v1::Command& command) {
   return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
-         command.has_export_user() || command.has_get_insights() || command.has_get_node_stats();
+         command.has_export_user() || command.has_get_insights() || command.has_get_node_stats() ||
+         command.has_get_features();
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
@@ -329,6 +331,15 @@ void process(Self* self, const RequestPtr& request) {
     return request->reply(
         export_page(*st.context->store, st.user, st.state, request->command().export_user()));
   if (request->command().has_delete_user()) return delete_user(self, request);
+  if (request->command().has_get_features()) {
+    if (!st.state.signals)
+      return request->reply_error(make_error(
+          Errc::not_found, "behavioral tracking is off for this user: no features are computed"));
+    v1::Reply reply;
+    *reply.mutable_feature_snapshot() = projections::feature_snapshot(
+        *st.state.signals, st.state.tasks, st.user.to_string(), st.state.version, now);
+    return request->reply(reply);
+  }
   if (request->command().has_get_insights()) {
     if (!st.state.profile.registered) return request->reply_error(not_registered());
     v1::Reply reply;

@@ -444,6 +444,8 @@ TEST_CASE("insights say in plain words what coach knows; analytics of others nee
                       {{"Coach-User", user}, {"Authorization", "Bearer " + token}});
   };
   CHECK(error_code(as(v1::ROLE_USER, "user.insights")) == "permission_denied");
+  CHECK(error_code(as(v1::ROLE_USER, "user.features")) == "permission_denied");
+  CHECK(ok(as(v1::ROLE_ANALYST, "user.features")).feature_snapshot().user_id() == user);
   CHECK(ok(as(v1::ROLE_ANALYST, "user.insights")).insights().behavioral_tracking_enabled());
   CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
@@ -538,6 +540,15 @@ TEST_CASE("with tracking on, insights carry the score and why; it survives passi
                  item.explanation().find("raises") != std::string::npos;
   CHECK(explained);
 
+  auto features = ok(client.request("user.features", "", user)).feature_snapshot();
+  CHECK(features.procrastination_score() == doctest::Approx(score));
+  CHECK(features.completion_latency_avg() > 24);  // hours late, on average
+  CHECK(features.snooze_rate() == 0);
+  CHECK(features.mode_cluster() == -1);
+  CHECK(features.model_version() == "v1");
+  CHECK(features.as_of_sequence() == 8);  // register, tracking on, 3 x (create, complete)
+  CHECK(features.user_id() == user);
+
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the actor passivates
   auto after = ok(client.request("user.insights", "", user)).insights();
   CHECK(score_of(after) == doctest::Approx(score));
@@ -546,4 +557,5 @@ TEST_CASE("with tracking on, insights carry the score and why; it survives passi
   auto off = ok(client.request("user.insights", "", user)).insights();
   CHECK(score_of(off) == -1.0);
   CHECK(off.model_version().empty());
+  CHECK(error_code(client.request("user.features", "", user)) == "not_found");
 }

@@ -229,6 +229,14 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, bool cre
   }
   if (!s.IsNotFound()) return io_error(s, "cannot read the data key");
   if (!create || options_.read_only) return std::optional<SecretKey>{};
+  // Only here can an erased user come back (their key is gone, cached or
+  // not), so this is the one place, off the hot path, that checks it.
+  std::string tombstone;
+  s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::tombstone_key(user), &tombstone);
+  if (s.ok())
+    return make_error(Errc::not_found,
+                      "user " + user.to_string() + " was deleted; the id cannot be used again");
+  if (!s.IsNotFound()) return io_error(s, "cannot read tombstone");
   // Written (synced) before any event sealed with it can be stored.
   auto key = SecretKey::random();
   rocksdb::WriteOptions sync;
@@ -281,12 +289,7 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
                                                   " events; the limit is " +
                                                   std::to_string(options_.max_batch_events));
-  auto erased = erased_at(user);
-  if (!erased) return erased.error();
-  if (*erased)
-    return make_error(Errc::not_found,
-                      "user " + user.to_string() + " was deleted; the id cannot be used again");
-  auto key = data_key(user, /*create=*/true);
+  auto key = data_key(user, /*create=*/true);  // refuses erased users
   if (!key) return key.error();
   const SecretKey& sealing = **key;
   auto request = std::make_unique<Request>();

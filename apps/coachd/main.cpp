@@ -34,6 +34,12 @@ struct Flags {
   std::string scheduler = "sharing";
 };
 
+// A file or folder next to the data dir: where keys and certificates live
+// unless their flags say otherwise.
+std::string beside_data(const Flags& f, const char* name) {
+  return (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / name).string();
+}
+
 int fail(const coach::Error& error) {
   fmt::print(stderr, "coachd: {}: {}\n", coach::errc_name(error.code), error.message);
   return 1;
@@ -91,10 +97,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(f.data_dir, ec);
   coach::events::StoreOptions store_options;
   store_options.path = f.data_dir + "/events";
-  if (f.master_key_file.empty())
-    f.master_key_file =
-        (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "master.key")
-            .string();
+  if (f.master_key_file.empty()) f.master_key_file = beside_data(f, "master.key");
   // A new key only for a new store: an existing store without its key must
   // not be met with a fresh key it cannot use.
   bool new_store = !std::filesystem::exists(store_options.path + "/CURRENT");
@@ -107,9 +110,7 @@ int main(int argc, char** argv) {
             "--master-key-file"));
   if (!master) return fail(master.error());
   store_options.master_key = *master;
-  if (f.token_key_file.empty())
-    f.token_key_file =
-        (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "token.key").string();
+  if (f.token_key_file.empty()) f.token_key_file = beside_data(f, "token.key");
   auto signer = coach::actors::TokenSigner::load(f.token_key_file, /*create=*/true);
   if (!signer) return fail(signer.error());
   auto store = coach::events::EventStore::open(store_options);
@@ -128,10 +129,7 @@ int main(int argc, char** argv) {
   coach::actors::GatewayOptions gateway_options;
   gateway_options.nats.url = f.nats_url;
   gateway_options.nats.plaintext = f.plaintext;
-  gateway_options.nats.use_tls_dir(
-      f.tls_dir.empty()
-          ? (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / "tls").string()
-          : f.tls_dir);
+  gateway_options.nats.use_tls_dir(f.tls_dir.empty() ? beside_data(f, "tls") : f.tls_dir);
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);

@@ -11,6 +11,7 @@
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
 #include "projections/user_profile.h"
+#include "projections/user_state.h"
 
 namespace coach::actors {
 namespace {
@@ -37,26 +38,8 @@ namespace coach::actors {
 namespace {
 
 // What one user actor knows: everything folded from the user's events.
-struct UserState {
-  projections::UserProfile profile;
-  projections::TaskBook tasks;
-  uint64_t version = 0;
+struct UserState : projections::UserState {
   bool erased = false;  // the user was deleted: every command is refused
-  // Behavioral signals exist only while the user has tracking on (opt-in):
-  // they start empty when it is turned on and are dropped when it is off.
-  std::optional<projections::BehaviorSignals> signals;
-
-  void fold(const v1::TaskEvent& event) {
-    if (signals) evolve(*signals, event, tasks.find(event.task_id()));
-    projections::evolve(tasks, event);
-    projections::evolve(profile, event);
-    version = event.sequence();
-    bool tracking = profile.profile.preferences().behavioral_tracking_enabled();
-    if (tracking && !signals) signals.emplace();
-    if (!tracking) signals.reset();
-    if (signals && (event.has_user_registered() || event.has_preferences_changed()))
-      signals->set_time_zone(profile.profile.user().timezone());
-  }
 };
 
 // Loads a user's state: the latest snapshot, if any, plus the events after it.
@@ -73,24 +56,8 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
     auto snapshot = store.load_snapshot(user, kUserSnapshot);
     // A damaged snapshot only costs time: the log is replayed from the start.
     if (snapshot && *snapshot) {
-      v1::UserSnapshot saved;
-      if (saved.ParseFromString((*snapshot)->state)) {
-        auto tasks =
-            projections::TaskBook::parse(saved.tasks().SerializeAsString(), (*snapshot)->version);
-        if (tasks) {
-          state.tasks = std::move(*tasks);
-          state.profile.profile = saved.profile();
-          state.profile.registered = saved.profile().user().has_created_at();
-          state.version = (*snapshot)->version;
-          if (state.profile.profile.preferences().behavioral_tracking_enabled()) {
-            state.signals = saved.has_signals()
-                                ? projections::BehaviorSignals::from_state(saved.signals())
-                                : projections::BehaviorSignals{};
-            if (!saved.has_signals())
-              state.signals->set_time_zone(state.profile.profile.user().timezone());
-          }
-        }
-      }
+      auto saved = projections::UserState::parse((*snapshot)->state, (*snapshot)->version);
+      if (saved) static_cast<projections::UserState&>(state) = std::move(*saved);
     } else if (!snapshot && snapshot.error().code != Errc::corrupted) {
       return snapshot.error();
     }
@@ -100,14 +67,6 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
   if (tail)
     for (const auto& event : *tail) state.fold(event);
   return state;
-}
-
-std::string serialize_snapshot(const UserState& state) {
-  v1::UserSnapshot saved;
-  *saved.mutable_profile() = state.profile.profile;
-  saved.mutable_tasks()->ParseFromString(state.tasks.serialize());
-  if (state.signals) *saved.mutable_signals() = state.signals->to_state();
-  return saved.SerializeAsString();
 }
 
 const std::string& task_id_of(const v1::TaskCommand& c) {
@@ -243,7 +202,7 @@ using Self = caf::stateful_actor<ActorState>;
 void save_snapshot(ActorState& st) {
   if (st.state.erased || st.state.version == st.snapshot_version) return;
   auto s = st.context->store->save_snapshot(st.user, kUserSnapshot,
-                                            {st.state.version, serialize_snapshot(st.state)});
+                                            {st.state.version, st.state.serialize()});
   if (s) st.snapshot_version = st.state.version;
 }
 

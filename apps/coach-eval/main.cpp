@@ -29,6 +29,7 @@
 #include <unordered_map>
 
 #include "events/envelope.h"
+#include "projections/behavior_clusters.h"
 #include "projections/behavior_signals.h"
 #include "projections/procrastination_model.h"
 #include "projections/task_book.h"
@@ -244,112 +245,13 @@ ProcrastinationModel fit(const std::vector<const Example*>& data, const std::str
   return m;
 }
 
-// Mean squared distance from each point to its nearest center: k-means++
-// start, Lloyd iterations; the best of 5 starts.
-std::vector<int> kmeans(const std::vector<std::vector<double>>& x, int k, uint64_t seed) {
-  auto dist = [](const std::vector<double>& a, const std::vector<double>& b) {
-    double d = 0;
-    for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
-    return d;
-  };
-  std::mt19937_64 rng(seed);
-  std::vector<int> best;
-  double best_inertia = 1e300;
-  for (int restart = 0; restart < 5; ++restart) {
-    std::vector<std::vector<double>> centers = {x[rng() % x.size()]};
-    while (int(centers.size()) < k) {
-      std::vector<double> w(x.size());
-      for (size_t i = 0; i < x.size(); ++i) {
-        w[i] = 1e300;
-        for (const auto& c : centers) w[i] = std::min(w[i], dist(x[i], c));
-      }
-      centers.push_back(x[std::discrete_distribution<size_t>(w.begin(), w.end())(rng)]);
-    }
-    std::vector<int> label(x.size(), 0);
-    for (int iteration = 0; iteration < 100; ++iteration) {
-      bool moved = false;
-      for (size_t i = 0; i < x.size(); ++i) {
-        int nearest = 0;
-        for (int c = 1; c < k; ++c)
-          if (dist(x[i], centers[c]) < dist(x[i], centers[nearest])) nearest = c;
-        moved |= nearest != label[i];
-        label[i] = nearest;
-      }
-      for (int c = 0; c < k; ++c) {
-        std::vector<double> sum(x[0].size(), 0);
-        int n = 0;
-        for (size_t i = 0; i < x.size(); ++i)
-          if (label[i] == c) {
-            for (size_t d = 0; d < sum.size(); ++d) sum[d] += x[i][d];
-            ++n;
-          }
-        if (n)
-          for (size_t d = 0; d < sum.size(); ++d) centers[c][d] = sum[d] / n;
-      }
-      if (!moved) break;
-    }
-    double inertia = 0;
-    for (size_t i = 0; i < x.size(); ++i) inertia += dist(x[i], centers[label[i]]);
-    if (inertia < best_inertia) best_inertia = inertia, best = label;
-  }
-  return best;
-}
-
-// Mean silhouette: how much closer each point is to its own cluster than to
-// the next one, in [-1, 1].
-double silhouette(const std::vector<std::vector<double>>& x, const std::vector<int>& label, int k) {
-  double total = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    std::vector<double> sum(k, 0);
-    std::vector<int> n(k, 0);
-    for (size_t j = 0; j < x.size(); ++j) {
-      if (i == j) continue;
-      double d = 0;
-      for (size_t f = 0; f < x[i].size(); ++f) d += (x[i][f] - x[j][f]) * (x[i][f] - x[j][f]);
-      sum[label[j]] += std::sqrt(d);
-      ++n[label[j]];
-    }
-    double a = n[label[i]] ? sum[label[i]] / n[label[i]] : 0, b = 1e300;
-    for (int c = 0; c < k; ++c)
-      if (c != label[i] && n[c]) b = std::min(b, sum[c] / n[c]);
-    total += (b == 1e300 || std::max(a, b) == 0) ? 0 : (b - a) / std::max(a, b);
-  }
-  return total / double(x.size());
-}
-
-// Adjusted Rand index of two labelings: 1 identical, about 0 for chance.
-double adjusted_rand(const std::vector<int>& a, const std::vector<int>& b) {
-  std::map<std::pair<int, int>, double> joint;
-  std::map<int, double> ra, rb;
-  for (size_t i = 0; i < a.size(); ++i) ++joint[{a[i], b[i]}], ++ra[a[i]], ++rb[b[i]];
-  auto pairs = [](double n) { return n * (n - 1) / 2; };
-  double index = 0, sa = 0, sb = 0;
-  for (auto& [k, n] : joint) index += pairs(n);
-  for (auto& [k, n] : ra) sa += pairs(n);
-  for (auto& [k, n] : rb) sb += pairs(n);
-  double expected = sa * sb / pairs(double(a.size())), max = (sa + sb) / 2;
-  return max == expected ? 0 : (index - expected) / (max - expected);
-}
-
-// Clusters by k-means, k in 2..8 chosen by the best mean silhouette.
-std::pair<std::vector<int>, int> cluster(const std::vector<std::vector<double>>& x) {
-  std::vector<int> best;
-  int best_k = 2;
-  double best_score = -2;
-  for (int k = 2; k <= 8; ++k) {
-    auto label = kmeans(x, k, 42 + k);
-    double score = silhouette(x, label, k);
-    if (score > best_score) best_score = score, best = label, best_k = k;
-  }
-  return {best, best_k};
-}
-
 // Prints the simulator figures; false when the score or the clusters do not
 // beat their baselines.
 bool simulator_report(int per_archetype) {
   std::vector<double> score, share;
   std::vector<bool> late;
-  std::vector<std::vector<double>> features, late_only;
+  std::vector<ModeFeatures> features;
+  std::vector<std::vector<double>> late_only;
   std::vector<int> truth;
   const auto& model = ProcrastinationModel::builtin();
   for (size_t a = 0; a < sim::kArchetypes.size(); ++a)
@@ -381,33 +283,37 @@ bool simulator_report(int per_archetype) {
             events::from_timestamp(t->completed_at()) > events::from_timestamp(t->due_at());
         score.push_back(p.first), share.push_back(p.second), late.push_back(was_late);
       }
-      double night = 0;
-      for (int h : {22, 23, 0, 1, 2}) night += signals.completions_by_hour[size_t(h)];
-      features.push_back({signals.share_late(), signals.snooze_rate(),
-                          signals.tension.count ? signals.tension.mean : 0,
-                          signals.completions ? night / double(signals.completions) : 0,
-                          double(signals.tasks_created) / 60, signals.share_very_late()});
+      features.push_back(mode_features_of(signals));
       late_only.push_back({signals.share_late()});
       truth.push_back(int(a));
     }
-  // Standardize each feature (z-scores) so no unit dominates the distances.
-  for (size_t f = 0; f < features[0].size(); ++f) {
-    double mean = 0, var = 0;
-    for (auto& v : features) mean += v[f] / double(features.size());
-    for (auto& v : features) var += (v[f] - mean) * (v[f] - mean) / double(features.size());
-    for (auto& v : features) v[f] = var > 0 ? (v[f] - mean) / std::sqrt(var) : 0;
-  }
   fmt::print("\nsimulator: {} users ({} per archetype: {}), {} predictions at task creation\n",
              truth.size(), per_archetype, fmt::join(sim::kArchetypes, ", "), late.size());
   double auc_score = auc(score, late), auc_share = auc(share, late);
   fmt::print("AUC next task late: score {:.3f}, share-late {:.3f}\n", auc_score, auc_share);
-  auto [labels, k] = cluster(features);
+  // The same clustering the batch job runs (projections/behavior_clusters.h).
+  auto modes = ClusterModel::fit(features);
+  if (!modes) {
+    fmt::print(stderr, "clustering failed: {}\n", modes.error().message);
+    return false;
+  }
+  std::vector<int> labels;
+  for (const auto& x : features) labels.push_back(modes->assign(x));
+  int k = modes->k();
   auto baseline = kmeans(late_only, k, 7);
   fmt::print(
       "behavior clusters: k = {} (best mean silhouette {:.3f} over k = 2..8); adjusted Rand "
       "index vs true archetypes {:.3f} (share-late alone, same k: {:.3f})\n",
-      k, silhouette(features, labels, k), adjusted_rand(labels, truth),
-      adjusted_rand(baseline, truth));
+      k, modes->silhouette(), adjusted_rand(labels, truth), adjusted_rand(baseline, truth));
+  for (int c = 0; c < k; ++c) {
+    std::map<int, int> members;
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (labels[i] == c) ++members[truth[i]];
+    std::vector<std::string> parts;
+    for (auto [a, n] : members)
+      parts.push_back(fmt::format("{} {}", sim::kArchetypes[size_t(a)], n));
+    fmt::print("  cluster {} \"{}\": {}\n", c, modes->name(c), fmt::join(parts, ", "));
+  }
   return auc_score > auc_share && adjusted_rand(labels, truth) > adjusted_rand(baseline, truth);
 }
 

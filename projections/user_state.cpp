@@ -1,0 +1,46 @@
+#include "projections/user_state.h"
+
+namespace coach::projections {
+
+void UserState::fold(const v1::TaskEvent& event) {
+  if (signals) evolve(*signals, event, tasks.find(event.task_id()));
+  evolve(tasks, event);
+  evolve(profile, event);
+  version = event.sequence();
+  if (tracking() && !signals) signals.emplace();
+  if (!tracking()) signals.reset();
+  if (signals && (event.has_user_registered() || event.has_preferences_changed()))
+    signals->set_time_zone(profile.profile.user().timezone());
+}
+
+std::string UserState::serialize() const {
+  v1::UserSnapshot saved;
+  *saved.mutable_profile() = profile.profile;
+  saved.mutable_tasks()->ParseFromString(tasks.serialize());
+  if (signals) *saved.mutable_signals() = signals->to_state();
+  return saved.SerializeAsString();
+}
+
+Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
+  v1::UserSnapshot saved;
+  if (!saved.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+    return make_error(Errc::corrupted, "user snapshot does not parse");
+  auto tasks = TaskBook::parse(saved.tasks().SerializeAsString(), version);
+  if (!tasks) return tasks.error();
+  UserState state;
+  state.tasks = std::move(*tasks);
+  state.profile.profile = saved.profile();
+  state.profile.registered = saved.profile().user().has_created_at();
+  state.version = version;
+  if (state.tracking()) {
+    if (saved.has_signals()) {
+      state.signals = BehaviorSignals::from_state(saved.signals());
+    } else {
+      state.signals.emplace();
+      state.signals->set_time_zone(state.profile.profile.user().timezone());
+    }
+  }
+  return state;
+}
+
+}  // namespace coach::projections

@@ -1,0 +1,38 @@
+// UserState: everything coach folds from one user's events (profile, tasks,
+// behavioral signals), as one pure fold. The user actor, the batch job and
+// the analysts' replay all fold users through this, so they agree.
+//
+// Behavioral signals exist only while the user has tracking on (opt-in):
+// they start empty when it is turned on and are dropped when it is off.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/result.h"
+#include "projections/behavior_signals.h"
+#include "projections/task_book.h"
+#include "projections/user_profile.h"
+
+namespace coach::projections {
+
+struct UserState {
+  UserProfile profile;
+  TaskBook tasks;
+  uint64_t version = 0;  // sequence of the last event folded in
+  std::optional<BehaviorSignals> signals;
+
+  bool tracking() const { return profile.profile.preferences().behavioral_tracking_enabled(); }
+
+  // Folds one event of the user's stream, in sequence order.
+  void fold(const v1::TaskEvent& event);
+
+  // The state as snapshot bytes (a v1::UserSnapshot), and back; `version` is
+  // the sequence the snapshot was taken at.
+  std::string serialize() const;
+  static Result<UserState> parse(std::string_view bytes, uint64_t version);
+};
+
+}  // namespace coach::projections

@@ -176,7 +176,16 @@ Status EventStore::open_db() {
       {std::string(keys::kIdempotencyFamily), cf_options},
       {std::string(keys::kSnapshotsFamily), cf_options},
       {std::string(keys::kKeysFamily), cf_options},
+      {std::string(keys::kFeaturesFamily), cf_options},
   };
+  if (options_.read_only) {
+    // A store written before the feature store existed has no such family;
+    // read-only opens cannot add one.
+    std::vector<std::string> existing;
+    rocksdb::DB::ListColumnFamilies(db_options, options_.path, &existing);
+    if (std::find(existing.begin(), existing.end(), keys::kFeaturesFamily) == existing.end())
+      families.pop_back();
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       options_.read_only
@@ -189,6 +198,7 @@ Status EventStore::open_db() {
   idempotency_cf_ = handles_[3];
   snapshots_cf_ = handles_[4];
   keys_cf_ = handles_[5];
+  features_cf_ = handles_.size() > 6 ? handles_[6] : nullptr;
   return check_master_key();
 }
 
@@ -565,7 +575,7 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
           std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count()));
   rocksdb::WriteBatch batch;
   batch.Delete(keys_cf_, from);
-  for (auto* family : {events_cf_, snapshots_cf_, idempotency_cf_})
+  for (auto* family : {events_cf_, snapshots_cf_, idempotency_cf_, features_cf_})
     batch.DeleteRange(family, from, to);
   batch.Put(handles_[0], keys::tombstone_key(user), tombstone);
   rocksdb::WriteOptions sync;

@@ -27,6 +27,7 @@
 #include "events/codec.h"
 #include "events/ids.h"
 #include "events/result.h"
+#include "schema/entities.pb.h"
 
 namespace rocksdb {
 class DB;
@@ -138,9 +139,33 @@ class EventStore {
   Result<std::optional<Snapshot>> load_snapshot(const Uuid& user,
                                                 std::string_view projection) const;
 
+  // The feature store (issue #5): the user's FeatureSnapshots over time,
+  // keyed by their created_at ("as of" that instant), sealed like events.
+  // Not synced: features are derived from the log and the batch job
+  // rebuilds them. invalid_argument for a snapshot without created_at or
+  // before 1970, or of another user.
+  Status put_features(const Uuid& user, const std::vector<v1::FeatureSnapshot>& snapshots);
+  // The newest snapshot whose created_at is <= `as_of` (point-in-time read:
+  // features as they were known then), or nullopt.
+  Result<std::optional<v1::FeatureSnapshot>> features_as_of(
+      const Uuid& user, std::chrono::system_clock::time_point as_of) const;
+  // Snapshots with created_at in [from, to], oldest first, at most max_count.
+  Result<std::vector<v1::FeatureSnapshot>> feature_history(
+      const Uuid& user, std::chrono::system_clock::time_point from,
+      std::chrono::system_clock::time_point to, size_t max_count = SIZE_MAX) const;
+
+  // Small node-wide values (the behavior-mode model, the batch job's
+  // checkpoint) under "meta/<name>" in the default family; not user data,
+  // not encrypted, not synced. nullopt when absent.
+  Status put_meta(std::string_view name, std::string_view value);
+  Result<std::optional<std::string>> get_meta(std::string_view name) const;
+
+  // Every user with stored data (a data key), in id order.
+  Result<std::vector<Uuid>> users() const;
+
   // Erases everything of the user for good: destroys their data key (so any
   // copy of their data left anywhere is unreadable), deletes their events,
-  // snapshots and idempotency rows, and records a tombstone (id and time
+  // snapshots, feature snapshots and idempotency rows, and records a tombstone (id and time
   // only). The user's id is refused afterwards. Synced before returning.
   Status erase_user(const Uuid& user, std::chrono::system_clock::time_point when);
   // When the user was erased, or nullopt.
@@ -178,6 +203,7 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* idempotency_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* keys_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* features_cf_ = nullptr;  // null: read-only store from before it
   mutable std::mutex data_keys_mu_;
   mutable std::unordered_map<Uuid, SecretKey, UuidHash> data_keys_;  // unwrapped, cached
   std::unique_ptr<Writer> writer_;                                   // null when read-only

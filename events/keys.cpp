@@ -77,4 +77,10 @@ std::string tombstone_key(const Uuid& user) {
   return "tombstone/" + user_prefix(user, 0);
 }
 
+std::string features_key(const Uuid& user, uint64_t as_of_micros) {
+  auto out = user_prefix(user, 8);
+  put_u64(out, as_of_micros);
+  return out;
+}
+
 }  // namespace coach::events::keys

@@ -7,6 +7,8 @@
 //   idempotency    user(16) idempotency key (<=128)     first seq(8) last seq(8) position(8)
 //   snapshots      user(16) projection name             stored snapshot (codec.h)
 //   keys           user(16)                             data key wrapped by the master key
+//   features       user(16) as_of(8, Unix us)           FeatureSnapshot, sealed like a snapshot
+//   default        "meta/" name                         node-wide value (cluster model, batch)
 //   default        "meta/key-check"                     a value sealed by the master key
 //   default        "tombstone/" user(16)                when the user was erased (8, ms)
 #pragma once
@@ -24,6 +26,7 @@ inline constexpr std::string_view kFeedFamily = "feed";
 inline constexpr std::string_view kIdempotencyFamily = "idempotency";
 inline constexpr std::string_view kSnapshotsFamily = "snapshots";
 inline constexpr std::string_view kKeysFamily = "keys";
+inline constexpr std::string_view kFeaturesFamily = "features";
 inline constexpr std::string_view kKeyCheck = "meta/key-check";
 
 void put_u64(std::string& out, uint64_t v);
@@ -42,5 +45,6 @@ std::string user_key(const Uuid& user);
 // The first key after every key that starts with the user's 16 bytes.
 std::string after_user(const Uuid& user);
 std::string tombstone_key(const Uuid& user);
+std::string features_key(const Uuid& user, uint64_t as_of_micros);
 
 }  // namespace coach::events::keys

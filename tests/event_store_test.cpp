@@ -314,7 +314,8 @@ void damage_event(const TempDir& dir, const Uuid& user, uint64_t sequence,
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (auto name : {rocksdb::kDefaultColumnFamilyName, std::string(keys::kEventsFamily),
                     std::string(keys::kFeedFamily), std::string(keys::kIdempotencyFamily),
-                    std::string(keys::kSnapshotsFamily), std::string(keys::kKeysFamily)})
+                    std::string(keys::kSnapshotsFamily), std::string(keys::kKeysFamily),
+                    std::string(keys::kFeaturesFamily)})
     families.emplace_back(name, rocksdb::ColumnFamilyOptions());
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

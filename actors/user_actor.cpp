@@ -7,6 +7,7 @@
 #include "actors/request.h"
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
+#include "projections/feature_series.h"
 #include "projections/insights.h"
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
@@ -185,6 +186,14 @@ v1::Reply export_page(const events::EventStore& store, const Uuid& user, const U
   return reply;
 }
 
+// The behavior-mode model the last batch run stored, if any.
+std::optional<projections::ClusterModel> stored_modes(const events::EventStore& store) {
+  auto bytes = store.get_meta(kClusterModelMeta);
+  v1::ClusterModelState state;
+  if (!bytes || !*bytes || !state.ParseFromString(**bytes)) return std::nullopt;
+  return projections::ClusterModel::from_state(state);
+}
+
 struct ActorState {
   Uuid user;
   std::shared_ptr<const UserActorContext> context;
@@ -272,6 +281,32 @@ void append(Self* self, const RequestPtr& request, Events events) {
                                   });
 }
 
+v1::Reply features_reply(const ActorState& st, const v1::GetFeatures& query,
+                         SystemClock::time_point now) {
+  v1::Reply reply;
+  if (query.has_as_of()) {
+    auto as_of = events::from_timestamp(query.as_of());
+    auto stored = st.context->store->features_as_of(st.user, as_of);
+    if (!stored) return error_reply(stored.error());
+    if (!*stored)
+      return error_reply(make_error(Errc::not_found,
+                                    "no features stored as of " + events::format_time(as_of) +
+                                        ": the batch job writes them for users with tracking on"));
+    *reply.mutable_feature_snapshot() = std::move(**stored);
+    return reply;
+  }
+  if (!st.state.signals)
+    return error_reply(make_error(
+        Errc::not_found, "behavioral tracking is off for this user: no features are computed"));
+  auto modes = stored_modes(*st.context->store);
+  auto* out = reply.mutable_feature_snapshot();
+  *out = projections::feature_snapshot(st.state, now, projections::ProcrastinationModel::builtin(),
+                                       modes ? &*modes : nullptr);
+  out->set_id(new_uuid_string());
+  out->set_user_id(st.user.to_string());
+  return reply;
+}
+
 void process(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   if (!st.loaded) {
@@ -290,15 +325,8 @@ void process(Self* self, const RequestPtr& request) {
     return request->reply(
         export_page(*st.context->store, st.user, st.state, request->command().export_user()));
   if (request->command().has_delete_user()) return delete_user(self, request);
-  if (request->command().has_get_features()) {
-    if (!st.state.signals)
-      return request->reply_error(make_error(
-          Errc::not_found, "behavioral tracking is off for this user: no features are computed"));
-    v1::Reply reply;
-    *reply.mutable_feature_snapshot() = projections::feature_snapshot(
-        *st.state.signals, st.state.tasks, st.user.to_string(), st.state.version, now);
-    return request->reply(reply);
-  }
+  if (request->command().has_get_features())
+    return request->reply(features_reply(st, request->command().get_features(), now));
   if (request->command().has_get_insights()) {
     if (!st.state.profile.registered) return request->reply_error(not_registered());
     v1::Reply reply;

@@ -33,6 +33,9 @@ struct UserActorContext {
 
 // The name under which user actors save their snapshot.
 inline constexpr std::string_view kUserSnapshot = "user";
+// The node meta value (EventStore::put_meta) holding the behavior-mode model
+// of the last batch run (v1::ClusterModelState).
+inline constexpr std::string_view kClusterModelMeta = "cluster-model";
 
 caf::actor spawn_user_actor(caf::actor_system& system, const Uuid& user,
                             std::shared_ptr<const UserActorContext> context);

@@ -1,5 +1,7 @@
 #include "events/envelope.h"
 
+#include <ctime>
+
 #include "events/codec.h"
 
 namespace coach::events {
@@ -32,6 +34,15 @@ google::protobuf::Timestamp to_timestamp(Clock::time_point t) {
 Clock::time_point from_timestamp(const google::protobuf::Timestamp& t) {
   auto d = std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos());
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(d));
+}
+
+std::string format_time(Clock::time_point t) {
+  std::time_t seconds = Clock::to_time_t(std::chrono::floor<std::chrono::seconds>(t));
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
 }
 
 }  // namespace coach::events

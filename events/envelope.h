@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "events/ids.h"
@@ -20,5 +21,7 @@ void stamp_envelope(v1::TaskEvent& event, const Uuid& user, uint64_t sequence,
 // Conversions between std::chrono and protobuf Timestamps (UTC).
 google::protobuf::Timestamp to_timestamp(Clock::time_point t);
 Clock::time_point from_timestamp(const google::protobuf::Timestamp& t);
+// RFC 3339 in UTC to the second, e.g. "2026-11-26T06:15:08Z" (messages, CSV).
+std::string format_time(Clock::time_point t);
 
 }  // namespace coach::events

@@ -7,6 +7,7 @@
 
 #include "events/envelope.h"
 #include "events/ids.h"
+#include "projections/feature_series.h"
 #include "projections/procrastination_model.h"
 
 namespace coach::projections {
@@ -50,37 +51,6 @@ void add_score(v1::Insights& out, const BehaviorSignals& signals, uint64_t overd
 }
 
 }  // namespace
-
-namespace {
-
-uint64_t overdue_now(const TaskBook& tasks, Clock::time_point now) {
-  uint64_t overdue = 0;
-  for (const auto& [id, task] : tasks.tasks())
-    if (task.has_due_at() && events::from_timestamp(task.due_at()) < now &&
-        (task.status() == v1::TASK_STATUS_PENDING || task.status() == v1::TASK_STATUS_SNOOZED))
-      ++overdue;
-  return overdue;
-}
-
-}  // namespace
-
-v1::FeatureSnapshot feature_snapshot(const BehaviorSignals& signals, const TaskBook& tasks,
-                                     const std::string& user_id, uint64_t as_of_sequence,
-                                     Clock::time_point now) {
-  const auto& model = ProcrastinationModel::builtin();
-  v1::FeatureSnapshot out;
-  out.set_id(new_uuid_string());
-  out.set_user_id(user_id);
-  out.set_procrastination_score(model.score(features_of(signals, overdue_now(tasks, now))));
-  out.set_snooze_rate(signals.snooze_rate());
-  out.set_completion_latency_avg(signals.lateness_hours.count ? signals.lateness_hours.mean : 0);
-  out.set_burstiness_index(signals.burstiness());
-  out.set_mode_cluster(-1);
-  *out.mutable_created_at() = events::to_timestamp(now);
-  out.set_model_version(model.version);
-  out.set_as_of_sequence(as_of_sequence);
-  return out;
-}
 
 v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks,
                                const BehaviorSignals* signals, Clock::time_point now) {

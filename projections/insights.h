@@ -12,13 +12,6 @@
 
 namespace coach::projections {
 
-// The spec's FeatureSnapshot from the user's signals, now: score of the
-// shipped model, snooze rate, mean completion latency (hours after the due
-// time), burstiness; mode_cluster -1 until clustering exists.
-v1::FeatureSnapshot feature_snapshot(const BehaviorSignals& signals, const TaskBook& tasks,
-                                     const std::string& user_id, uint64_t as_of_sequence,
-                                     Clock::time_point now);
-
 // `signals`: the user's behavioral signals, when tracking is on.
 v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks,
                                const BehaviorSignals* signals, Clock::time_point now);

@@ -1,0 +1,72 @@
+#include "projections/feature_series.h"
+
+#include "events/envelope.h"
+
+namespace coach::projections {
+namespace {
+
+constexpr int64_t kSecondsPerDay = 24 * 3600;
+
+int64_t utc_day_of(const v1::TaskEvent& event) {
+  auto seconds = event.created_at().seconds();
+  return seconds >= 0 ? seconds / kSecondsPerDay : (seconds - kSecondsPerDay + 1) / kSecondsPerDay;
+}
+
+}  // namespace
+
+uint64_t overdue_count(const TaskBook& tasks, Clock::time_point now) {
+  uint64_t overdue = 0;
+  for (const auto& [id, task] : tasks.tasks())
+    if (task.has_due_at() && events::from_timestamp(task.due_at()) < now &&
+        (task.status() == v1::TASK_STATUS_PENDING || task.status() == v1::TASK_STATUS_SNOOZED))
+      ++overdue;
+  return overdue;
+}
+
+v1::FeatureSnapshot feature_snapshot(const UserState& state, Clock::time_point as_of,
+                                     const ProcrastinationModel& model, const ClusterModel* modes) {
+  const auto& signals = *state.signals;
+  v1::FeatureSnapshot out;
+  out.set_user_id(state.profile.profile.user().id());
+  out.set_procrastination_score(
+      model.score(features_of(signals, overdue_count(state.tasks, as_of))));
+  out.set_snooze_rate(signals.snooze_rate());
+  out.set_completion_latency_avg(signals.lateness_hours.count ? signals.lateness_hours.mean : 0);
+  out.set_burstiness_index(signals.burstiness());
+  auto mode = mode_features_of(signals);
+  for (double v : mode) out.add_mode_features(v);
+  int cluster = modes && modes->k() > 0 ? modes->assign(mode) : -1;
+  out.set_mode_cluster(cluster);
+  if (cluster >= 0) out.set_mode_name(modes->name(cluster));
+  *out.mutable_created_at() = events::to_timestamp(as_of);
+  out.set_model_version(model.version);
+  out.set_as_of_sequence(state.version);
+  return out;
+}
+
+FeatureSeries::FeatureSeries(std::string user_id, const ProcrastinationModel& model)
+    : user_id_(std::move(user_id)), model_(model) {}
+
+void FeatureSeries::emit_day(std::vector<v1::FeatureSnapshot>& out) {
+  if (day_ == INT64_MIN || !state_.signals) return;
+  auto end = Clock::time_point(std::chrono::seconds((day_ + 1) * kSecondsPerDay));
+  out.push_back(feature_snapshot(state_, end, model_));
+  out.back().set_user_id(user_id_);
+}
+
+void FeatureSeries::fold(const v1::TaskEvent& event, std::vector<v1::FeatureSnapshot>& out) {
+  int64_t day = utc_day_of(event);
+  if (day > day_) {
+    emit_day(out);
+    day_ = day;
+  }
+  state_.fold(event);
+}
+
+void FeatureSeries::finish(Clock::time_point now, std::vector<v1::FeatureSnapshot>& out) {
+  auto end = Clock::time_point(std::chrono::seconds((day_ + 1) * kSecondsPerDay));
+  if (end <= now) emit_day(out);
+  day_ = INT64_MIN;
+}
+
+}  // namespace coach::projections

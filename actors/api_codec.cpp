@@ -90,6 +90,14 @@ const std::vector<Operation>& operations() {
           [](const C& c) { return c.has_get_node_stats() ? &c.get_node_stats() : nullptr; },
           [](C& c) { return c.mutable_get_node_stats(); }),
       op(
+          "admin.batch.run",
+          [](const C& c) { return c.has_run_batch() ? &c.run_batch() : nullptr; },
+          [](C& c) { return c.mutable_run_batch(); }),
+      op(
+          "admin.batch.status",
+          [](const C& c) { return c.has_get_batch_status() ? &c.get_batch_status() : nullptr; },
+          [](C& c) { return c.mutable_get_batch_status(); }),
+      op(
           "user.features",
           [](const C& c) { return c.has_get_features() ? &c.get_features() : nullptr; },
           [](C& c) { return c.mutable_get_features(); }),

@@ -134,6 +134,17 @@ void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, v
   natsMsg_Destroy(msg);
 }
 
+v1::Reply NatsGateway::batch_reply(const v1::Command& command) {
+  if (!options_.batch)
+    return error_reply(make_error(Errc::unavailable, "this node runs no batch job"));
+  if (command.has_run_batch())
+    if (auto started = options_.batch->start(command.run_batch().full()); !started)
+      return error_reply(started.error());
+  v1::Reply reply;
+  *reply.mutable_batch_status() = options_.batch->status();
+  return reply;
+}
+
 void NatsGateway::handle(natsMsg* msg) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   const char* reply_to = natsMsg_GetReply(msg);
@@ -156,6 +167,8 @@ void NatsGateway::handle(natsMsg* msg) {
     *stats.mutable_node_stats() = registry_.node_stats();
     return reply(stats);
   }
+  if (decoded->command.has_run_batch() || decoded->command.has_get_batch_status())
+    return reply(batch_reply(decoded->command));
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
                                                std::move(reply)));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actors/auth.h"
+#include "actors/batch_job.h"
 #include "actors/nats_connect.h"
 #include "actors/registry.h"
 #include "events/result.h"
@@ -28,6 +29,8 @@ struct GatewayOptions {
   // Subscriptions in the queue group: each has its own delivery thread, so
   // decoding runs in parallel.
   int subscriptions = 2;
+  // Answers admin.batch.run and admin.batch.status; null: "unavailable".
+  BatchJob* batch = nullptr;
 };
 
 struct GatewayStats {
@@ -51,6 +54,7 @@ class NatsGateway {
   static void on_message(natsConnection* connection, natsSubscription* subscription, natsMsg* msg,
                          void* closure);
   void handle(natsMsg* msg);
+  v1::Reply batch_reply(const v1::Command& command);
 
   Registry& registry_;
   GatewayOptions options_;

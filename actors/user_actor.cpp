@@ -128,6 +128,8 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetFeatures:
     case v1::Command::kGetInsights:
     case v1::Command::kGetNodeStats:
+    case v1::Command::kRunBatch:
+    case v1::Command::kGetBatchStatus:  // node-wide: answered by the gateway
     case v1::Command::kExportUser:
     case v1::Command::kDeleteUser:  // answered by export_page and delete_user
     case v1::Command::COMMAND_NOT_SET:

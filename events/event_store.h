@@ -149,6 +149,8 @@ class EventStore {
   // features as they were known then), or nullopt.
   Result<std::optional<v1::FeatureSnapshot>> features_as_of(
       const Uuid& user, std::chrono::system_clock::time_point as_of) const;
+  // Removes every feature snapshot of the user (tracking turned off).
+  Status clear_features(const Uuid& user);
   // Snapshots with created_at in [from, to], oldest first, at most max_count.
   Result<std::vector<v1::FeatureSnapshot>> feature_history(
       const Uuid& user, std::chrono::system_clock::time_point from,

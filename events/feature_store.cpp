@@ -62,6 +62,14 @@ Status EventStore::put_features(const Uuid& user,
   return Ok{};
 }
 
+Status EventStore::clear_features(const Uuid& user) {
+  if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  auto s = db_->DeleteRange(rocksdb::WriteOptions(), features_cf_, keys::user_key(user),
+                            keys::after_user(user));
+  if (!s.ok()) return store_error(s, "cannot clear features of user " + user.to_string());
+  return Ok{};
+}
+
 Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid& user,
                                                                      TimePoint from, TimePoint to,
                                                                      size_t max_count) const {

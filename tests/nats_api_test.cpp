@@ -559,3 +559,65 @@ TEST_CASE("with tracking on, insights carry the score and why; it survives passi
   CHECK(off.model_version().empty());
   CHECK(error_code(client.request("user.features", "", user)) == "not_found");
 }
+
+TEST_CASE("an admin runs the batch job; features then carry its clusters and read as of a time") {
+  Served c;
+  auto& client = c.client;
+  std::vector<std::string> users;
+  for (int u = 0; u < 6; ++u) {
+    auto user = new_uuid_string();
+    users.push_back(user);
+    register_user(client, user);
+    ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", user));
+    for (int i = 0; i < 3; ++i) {
+      // Half the users finish years late, half before their due time.
+      std::string due =
+          u % 2 ? "2020-01-0" + std::to_string(i + 1) : "2099-01-0" + std::to_string(i + 1);
+      auto id = ok(client.request("task.create",
+                                  R"({"title": "t", "due_at": ")" + due + R"(T00:00:00Z"})", user))
+                    .task()
+                    .id();
+      ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+    }
+  }
+  auto signer = *actors::TokenSigner::load(c.token_key(), false);
+  auto as = [&](v1::Role role, const std::string& operation, const std::string& body = "") {
+    auto token = signer.issue(Uuid::random(), role, std::chrono::hours(1));
+    return client.raw("coach.v1." + operation, body, {{"Authorization", "Bearer " + token}});
+  };
+  CHECK(error_code(as(v1::ROLE_ANALYST, "admin.batch.run")) == "permission_denied");
+  CHECK(error_code(client.request("admin.batch.run", "", users[0])) == "permission_denied");
+
+  auto started = ok(as(v1::ROLE_ADMIN, "admin.batch.run", R"({"full": true})")).batch_status();
+  CHECK(started.running());
+  v1::BatchStatus status;
+  for (int i = 0; i < 100; ++i) {
+    status = ok(as(v1::ROLE_ADMIN, "admin.batch.status")).batch_status();
+    if (!status.running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE_FALSE(status.running());
+  CHECK(status.last().error().empty());
+  CHECK(status.last().full());
+  CHECK(status.last().users() == 6);
+  CHECK(status.last().users_tracked() == 6);
+  CHECK(status.last().clusters() >= 2);
+
+  // Online: computed now, clustered with the model the run stored.
+  auto late = ok(client.request("user.features", "", users[1])).feature_snapshot();
+  auto early = ok(client.request("user.features", "", users[0])).feature_snapshot();
+  CHECK(late.mode_cluster() >= 0);
+  CHECK(early.mode_cluster() >= 0);
+  CHECK(late.mode_cluster() != early.mode_cluster());
+  CHECK(late.mode_features_size() == 6);
+  CHECK_FALSE(late.mode_name().empty());
+
+  // Point in time: what the run stored, and nothing before it.
+  auto stored =
+      ok(client.request("user.features", R"({"as_of": "2100-01-01T00:00:00Z"})", users[1]))
+          .feature_snapshot();
+  CHECK(stored.mode_cluster() == late.mode_cluster());
+  CHECK(stored.procrastination_score() == doctest::Approx(late.procrastination_score()));
+  CHECK(error_code(client.request("user.features", R"({"as_of": "2001-01-01T00:00:00Z"})",
+                                  users[1])) == "not_found");
+}

@@ -5,6 +5,7 @@
 
 #include "events/envelope.h"
 #include "events/ids.h"
+#include "projections/user_profile.h"
 
 namespace coach::sim {
 namespace {
@@ -27,7 +28,7 @@ struct Behavior {
   bool night = false;         // finishes at night instead of working hours
 };
 
-Behavior behavior_of(int archetype, int day) {
+Behavior behavior_of(int archetype, int day, int days) {
   Behavior b;
   switch (archetype) {
     case 1:  // deadline_driven
@@ -46,7 +47,8 @@ Behavior behavior_of(int archetype, int day) {
       b.abandon_chance = 0.15, b.snoozes_max = 1;
       break;
     case 5:  // improving
-      b.late_chance = 0.55 - 0.5 * day / 60.0, b.fraction_min = 0.4, b.fraction_max = 0.95;
+      b.late_chance = 0.55 - 0.5 * day / double(std::max(1, days)), b.fraction_min = 0.4,
+      b.fraction_max = 0.95;
       break;
     default:
       break;  // steady
@@ -56,7 +58,7 @@ Behavior behavior_of(int archetype, int day) {
 
 }  // namespace
 
-SimulatedUser simulate(int archetype, uint64_t seed) {
+SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options) {
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) {
     return std::uniform_real_distribution<>(lo, hi)(rng);
@@ -64,8 +66,8 @@ SimulatedUser simulate(int archetype, uint64_t seed) {
   auto user = Uuid::random();
   auto start = Clock::from_time_t(1767225600);  // 2026-01-01 00:00 UTC
   std::vector<Plan> plans;
-  for (int day = 0; day < 60; ++day) {
-    auto b = behavior_of(archetype, day);
+  for (int day = 0; day < options.days; ++day) {
+    auto b = behavior_of(archetype, day, options.days);
     int count = std::poisson_distribution<>(b.tasks_per_day)(rng);
     for (int i = 0; i < count; ++i) {
       auto created = start + std::chrono::hours(24 * day) +
@@ -107,7 +109,15 @@ SimulatedUser simulate(int archetype, uint64_t seed) {
   SimulatedUser out;
   out.archetype = archetype;
   uint64_t sequence = 0;
+  if (options.registered) {
+    v1::RegisterUser command;
+    command.set_email("simulated@example.org");
+    command.mutable_preferences()->set_behavioral_tracking_enabled(true);
+    auto registered = projections::decide_register({}, command);
+    for (auto& e : *registered) plans.insert(plans.begin(), {start - 1h, std::move(e)});
+  }
   for (auto& p : plans) {
+    if (out.events.size() >= options.max_events) break;
     events::stamp_envelope(p.event, user, ++sequence, p.at);
     out.events.push_back(std::move(p.event));
   }

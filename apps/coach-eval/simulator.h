@@ -12,6 +12,7 @@
 //   improving        late half the time at first, rarely by the end
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,14 @@ struct SimulatedUser {
   std::vector<v1::TaskEvent> events;  // in time order, stamped, sequences 1..n
 };
 
-SimulatedUser simulate(int archetype, uint64_t seed);
+struct SimOptions {
+  int days = 60;
+  // Start the stream with the user's registration, behavioral tracking on,
+  // as a real opted-in user's stream starts.
+  bool registered = false;
+  size_t max_events = SIZE_MAX;  // cut the stream after this many events
+};
+
+SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options = {});
 
 }  // namespace coach::sim

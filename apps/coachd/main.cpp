@@ -32,6 +32,8 @@ struct Flags {
   // "stealing" polls, which costs a small machine CPU and, measured with
   // bench/crud_bench on 2 cores, 20% more single-client latency.
   std::string scheduler = "sharing";
+  int batch_every_minutes = 1440;  // incremental batch runs; 0: only on request
+  double batch_rate = 2'000'000;   // events per second the batch job may fold
 };
 
 // A file or folder next to the data dir: where keys and certificates live
@@ -83,6 +85,16 @@ int main(int argc, char** argv) {
   app.add_option("--subscriptions", f.subscriptions, "NATS subscriptions decoding in parallel")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_option("--batch-every", f.batch_every_minutes,
+                 "minutes between incremental runs of the behavior batch job (0: only when "
+                 "an admin asks, admin.batch.run)")
+      ->check(CLI::Range(0, 7 * 24 * 60))
+      ->capture_default_str();
+  app.add_option("--batch-rate", f.batch_rate,
+                 "most events per second the batch job folds (0: no limit); it runs on its "
+                 "own low-priority thread either way")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Signals are taken by sigwait below, in this thread only: block them
@@ -126,12 +138,17 @@ int main(int argc, char** argv) {
   registry_options.max_in_flight_node = f.max_in_flight_node;
   registry_options.actor.idle_timeout = std::chrono::seconds(f.idle_seconds);
   auto registry = std::make_unique<coach::actors::Registry>(*system, **store, registry_options);
+  coach::actors::BatchOptions batch_options;
+  batch_options.every = std::chrono::minutes(f.batch_every_minutes);
+  batch_options.max_events_per_second = f.batch_rate;
+  auto batch = std::make_unique<coach::actors::BatchJob>(**store, batch_options);
   coach::actors::GatewayOptions gateway_options;
   gateway_options.nats.url = f.nats_url;
   gateway_options.nats.plaintext = f.plaintext;
   gateway_options.nats.use_tls_dir(f.tls_dir.empty() ? beside_data(f, "tls") : f.tls_dir);
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
+  gateway_options.batch = batch.get();
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
   if (!gateway) return fail(gateway.error());
 
@@ -145,6 +162,7 @@ int main(int argc, char** argv) {
   (*gateway)->stop_accepting();
   registry.reset();  // actors stop; requests not yet answered answer "unavailable"
   gateway->reset();  // flushes the last replies
+  batch.reset();     // a run in progress stops between two users
   system.reset();
   store->reset();
   fmt::print("coachd: stopped\n");

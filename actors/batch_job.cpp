@@ -1,0 +1,224 @@
+#include "actors/batch_job.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <unordered_set>
+
+#include "actors/user_actor.h"
+#include "events/envelope.h"
+#include "projections/feature_series.h"
+
+namespace coach::actors {
+namespace {
+
+using SystemClock = std::chrono::system_clock;
+using Snapshots = std::vector<v1::FeatureSnapshot>;
+constexpr size_t kFeedPage = 4096;
+
+// Adds the users with events in the feed after `from` (a position already
+// seen) up to `head`.
+Status add_users_since(const events::EventStore& store, uint64_t from, uint64_t head,
+                       std::unordered_set<Uuid, UuidHash>& users) {
+  for (uint64_t position = from + 1; position <= head;) {
+    auto page = store.read_feed(position, kFeedPage);
+    if (!page) return page.error();
+    if (page->entries.empty()) break;
+    for (const auto& entry : page->entries)
+      if (auto user = Uuid::parse(entry.event.user_id())) users.insert(*user);
+    position = page->next_position;
+  }
+  return Ok{};
+}
+
+projections::ModeFeatures mode_features(const v1::FeatureSnapshot& snapshot) {
+  projections::ModeFeatures x{};
+  for (size_t i = 0; i < x.size() && static_cast<int>(i) < snapshot.mode_features_size(); ++i)
+    x[i] = snapshot.mode_features(static_cast<int>(i));
+  return x;
+}
+
+}  // namespace
+
+BatchJob::BatchJob(events::EventStore& store, BatchOptions options)
+    : store_(store), options_(std::move(options)), thread_([this] { loop(); }) {}
+
+BatchJob::~BatchJob() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_ = true;
+  changed_.notify_all();
+  thread_.join();
+}
+
+Status BatchJob::start(bool full) {
+  std::lock_guard lock(mu_);
+  if (running_ || requested_)
+    return make_error(Errc::conflict, "a batch run is already going; see admin.batch.status");
+  requested_ = true;
+  requested_full_ = full;
+  changed_.notify_all();
+  return Ok{};
+}
+
+v1::BatchStatus BatchJob::status() const {
+  v1::BatchStatus out;
+  std::lock_guard lock(mu_);
+  out.set_running(running_ || requested_);
+  out.set_users_total(users_total_);
+  out.set_users_done(users_done_);
+  out.set_events(events_);
+  out.set_runs(runs_);
+  *out.mutable_last() = last_;
+  return out;
+}
+
+void BatchJob::wait_idle() const {
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [this] { return !running_ && !requested_; });
+}
+
+void BatchJob::loop() {
+  // Lower this thread's CPU priority only (Linux: a thread id is a PID).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.nice);
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    bool periodic = options_.every.count() > 0;
+    auto woke = [this] { return stopping_ || requested_; };
+    if (periodic) {
+      if (!changed_.wait_for(lock, options_.every, woke))
+        requested_ = true, requested_full_ = false;
+    } else {
+      changed_.wait(lock, woke);
+    }
+    if (stopping_) break;
+    bool full = requested_full_;
+    lock.unlock();
+    (void)run(full, SystemClock::now());  // its outcome is in status().last
+    lock.lock();
+  }
+}
+
+Result<v1::BatchReport> BatchJob::run(bool full, SystemClock::time_point now) {
+  {
+    std::lock_guard lock(mu_);
+    if (running_) return make_error(Errc::conflict, "a batch run is already going");
+    running_ = true;
+    requested_ = false;
+    users_total_ = users_done_ = events_ = 0;
+  }
+  auto report = run_locked(full, now);
+  v1::BatchReport last = report ? *report : v1::BatchReport{};
+  if (!report) last.set_error(report.error().message);
+  *last.mutable_finished_at() = events::to_timestamp(SystemClock::now());
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+    ++runs_;
+    last_ = last;
+  }
+  changed_.notify_all();
+  return report;
+}
+
+void BatchJob::throttle(std::chrono::steady_clock::time_point started) {
+  if (options_.max_events_per_second <= 0) return;
+  auto due = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(static_cast<double>(events_) /
+                                                         options_.max_events_per_second));
+  if (due > std::chrono::steady_clock::now()) std::this_thread::sleep_until(due);
+}
+
+Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point now) {
+  auto started = std::chrono::steady_clock::now();
+  v1::BatchReport report;
+  *report.mutable_started_at() = events::to_timestamp(now);
+  uint64_t head = store_.stats().feed_head;
+  report.set_feed_position(head);
+
+  auto users = store_.users();
+  if (!users) return users.error();
+  std::unordered_set<Uuid, UuidHash> touched;
+  auto checkpoint = store_.get_meta(kBatchMeta);
+  if (!checkpoint) return checkpoint.error();
+  v1::BatchReport previous;
+  if (!*checkpoint || !previous.ParseFromString(**checkpoint)) full = true;
+  if (!full) {
+    if (auto s = add_users_since(store_, previous.feed_position(), head, touched); !s)
+      return s.error();
+  }
+  report.set_full(full);
+  users_total_ = users->size();
+
+  const auto& model = projections::ProcrastinationModel::builtin();
+  Snapshots current;  // each tracked user's snapshot as of now, not yet clustered
+  for (const auto& user : *users) {
+    if (stop_) return make_error(Errc::unavailable, "the batch run was stopped");
+    ++users_done_;
+    if (!full && !touched.count(user)) {
+      auto stored = store_.features_as_of(user, now);
+      if (stored && *stored && (*stored)->mode_features_size() > 0)
+        current.push_back(std::move(**stored));
+      continue;
+    }
+    auto log = store_.read(user);
+    if (!log) continue;  // erased meanwhile, or never wrote an event
+    projections::FeatureSeries series(user.to_string(), model);
+    Snapshots daily;
+    for (const auto& event : *log) series.fold(event, daily);
+    series.finish(now, daily);
+    for (auto& snapshot : daily) snapshot.set_id(new_uuid_string());
+    if (series.state().signals) {
+      current.push_back(projections::feature_snapshot(series.state(), now, model));
+      current.back().set_user_id(user.to_string());
+      if (auto s = store_.put_features(user, daily); !s) return s.error();
+      report.set_snapshots(report.snapshots() + daily.size());
+    } else if (auto s = store_.clear_features(user); !s) {
+      return s.error();  // tracking is off: nothing learned is kept
+    }
+    report.set_users(report.users() + 1);
+    events_ += log->size();
+    throttle(started);
+  }
+  report.set_events(events_);
+  report.set_users_tracked(current.size());
+
+  std::vector<projections::ModeFeatures> points;
+  for (const auto& snapshot : current) points.push_back(mode_features(snapshot));
+  std::optional<projections::ClusterModel> modes;
+  if (points.size() > static_cast<size_t>(options_.clusters.k_min)) {
+    auto fitted = projections::ClusterModel::fit(points, options_.clusters);
+    if (!fitted) return fitted.error();
+    modes = std::move(*fitted);
+    auto state = modes->to_state();
+    state.set_version("modes-" + events::format_time(now));
+    *state.mutable_fitted_at() = events::to_timestamp(now);
+    if (auto s = store_.put_meta(kClusterModelMeta, state.SerializeAsString()); !s)
+      return s.error();
+    report.set_clusters(modes->k());
+    report.set_silhouette(modes->silhouette());
+  }
+  for (size_t i = 0; i < current.size(); ++i) {
+    auto& snapshot = current[i];
+    int cluster = modes ? modes->assign(points[i]) : -1;
+    snapshot.set_mode_cluster(cluster);
+    snapshot.set_mode_name(cluster >= 0 ? modes->name(cluster) : "");
+    snapshot.set_id(new_uuid_string());
+    *snapshot.mutable_created_at() = events::to_timestamp(now);
+    auto user = Uuid::parse(snapshot.user_id());
+    if (!user) continue;
+    if (auto s = store_.put_features(*user, {snapshot}); !s && s.error().code != Errc::not_found)
+      return s.error();
+    report.set_snapshots(report.snapshots() + 1);
+  }
+  report.set_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  *report.mutable_finished_at() = events::to_timestamp(SystemClock::now());
+  if (auto s = store_.put_meta(kBatchMeta, report.SerializeAsString()); !s) return s.error();
+  return report;
+}
+
+}  // namespace coach::actors

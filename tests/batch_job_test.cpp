@@ -1,0 +1,186 @@
+// The behavior batch job against a real RocksDB: simulated users of known
+// archetypes are stored, folded into daily feature series without
+// look-ahead, clustered, refolded incrementally, and forgotten when they
+// turn tracking off.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "actors/batch_job.h"
+#include "actors/user_actor.h"
+#include "events/envelope.h"
+#include "projections/user_state.h"
+#include "simulator.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace std::chrono_literals;
+using TimePoint = std::chrono::system_clock::time_point;
+
+namespace {
+
+std::unique_ptr<events::EventStore> open_store(const test::TempDir& dir) {
+  events::StoreOptions options;
+  options.path = dir.str();
+  options.master_key = test::test_master_key();
+  options.sync = false;
+  auto store = events::EventStore::open(options);
+  REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
+  return std::move(*store);
+}
+
+struct Population {
+  std::map<Uuid, sim::SimulatedUser> users;
+  Uuid untracked;
+};
+
+// `per_archetype` opted-in users of each archetype, and one user who never
+// turned tracking on.
+Population store_population(events::EventStore& store, int per_archetype) {
+  Population out;
+  sim::SimOptions options;
+  options.registered = true;
+  for (size_t a = 0; a < sim::kArchetypes.size(); ++a)
+    for (int i = 0; i < per_archetype; ++i) {
+      auto user = sim::simulate(static_cast<int>(a), a * 7919 + static_cast<uint64_t>(i), options);
+      auto id = *Uuid::parse(user.events.front().user_id());
+      REQUIRE(store.append(id, 0, user.events));
+      out.users.emplace(id, std::move(user));
+    }
+  options.registered = false;
+  auto plain = sim::simulate(0, 99, options);
+  out.untracked = *Uuid::parse(plain.events.front().user_id());
+  REQUIRE(store.append(out.untracked, 0, plain.events));
+  return out;
+}
+
+const TimePoint kAfterSimulation =
+    std::chrono::system_clock::from_time_t(1773532800);  // 2026-03-15
+
+actors::BatchOptions unthrottled() {
+  actors::BatchOptions options;
+  options.max_events_per_second = 0;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("a full run writes daily series without look-ahead and clusters the archetypes") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  auto population = store_population(*store, 8);
+  actors::BatchJob job(*store, unthrottled());
+  auto report = job.run(/*full=*/false, kAfterSimulation);  // first run: always full
+  REQUIRE_MESSAGE(report, test::error_of(report));
+  CHECK(report->full());
+  CHECK(report->users() == population.users.size() + 1);
+  CHECK(report->users_tracked() == population.users.size());
+  CHECK(report->clusters() >= 3);
+  CHECK(report->silhouette() > 0.3);
+  CHECK(report->events() == store->stats().feed_head);
+  REQUIRE(store->get_meta(actors::kClusterModelMeta)->has_value());
+
+  std::vector<int> labels, truth;
+  for (const auto& [id, user] : population.users) {
+    auto now = store->features_as_of(id, kAfterSimulation);
+    REQUIRE(now);
+    REQUIRE(now->has_value());
+    const auto& snapshot = **now;
+    CHECK(snapshot.mode_cluster() >= 0);
+    CHECK_FALSE(snapshot.mode_name().empty());
+    CHECK(snapshot.as_of_sequence() == user.events.size());
+    labels.push_back(snapshot.mode_cluster());
+    truth.push_back(user.archetype);
+
+    // Mid-simulation: the snapshot then was computed from exactly the events
+    // before its instant, and none after.
+    auto mid = store->features_as_of(id, std::chrono::system_clock::from_time_t(1768478400));
+    REQUIRE(mid);
+    REQUIRE(mid->has_value());
+    auto instant = events::from_timestamp((*mid)->created_at());
+    CHECK(instant <= std::chrono::system_clock::from_time_t(1768478400));
+    uint64_t known = 0;
+    for (const auto& e : user.events)
+      if (events::from_timestamp(e.created_at()) < instant) known = e.sequence();
+    CHECK((*mid)->as_of_sequence() == known);
+    CHECK((*mid)->mode_cluster() == -1);  // history is not clustered after the fact
+  }
+  CHECK(projections::adjusted_rand(labels, truth) > 0.5);
+  auto untracked = store->feature_history(population.untracked, {}, kAfterSimulation + 24h);
+  REQUIRE(untracked);
+  CHECK(untracked->empty());
+}
+
+TEST_CASE("an incremental run refolds only users with new events; tracking off forgets") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  auto population = store_population(*store, 3);
+  actors::BatchJob job(*store, unthrottled());
+  REQUIRE(job.run(true, kAfterSimulation));
+
+  auto nothing_new = job.run(false, kAfterSimulation + 1h);
+  REQUIRE(nothing_new);
+  CHECK_FALSE(nothing_new->full());
+  CHECK(nothing_new->users() == 0);
+  CHECK(nothing_new->users_tracked() == population.users.size());
+
+  // One user turns tracking off.
+  auto& [id, user] = *population.users.begin();
+  projections::UserState state;
+  for (const auto& e : user.events) state.fold(e);
+  v1::SetPreferences off;
+  off.set_behavioral_tracking_enabled(false);
+  auto changed = projections::decide_preferences(state.profile, off);
+  REQUIRE(changed);
+  REQUIRE(changed->size() == 1);
+  events::stamp_envelope(changed->front(), id, state.version + 1, kAfterSimulation + 2h);
+  REQUIRE(store->append(id, state.version, *changed));
+
+  auto after = job.run(false, kAfterSimulation + 3h);
+  REQUIRE_MESSAGE(after, test::error_of(after));
+  CHECK(after->users() == 1);
+  CHECK(after->events() == user.events.size() + 1);
+  CHECK(after->users_tracked() == population.users.size() - 1);
+  CHECK(store->feature_history(id, {}, kAfterSimulation + 24h)->empty());
+  auto other = std::next(population.users.begin())->first;
+  CHECK((**store->features_as_of(other, kAfterSimulation + 3h)).mode_cluster() >= 0);
+  CHECK(job.status().runs() == 3);
+  CHECK(job.status().last().users() == 1);
+}
+
+TEST_CASE("the rate limit holds and a run on the job's thread reports its status") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  store_population(*store, 2);
+  uint64_t events = store->stats().feed_head;
+  actors::BatchOptions options;
+  options.max_events_per_second = static_cast<double>(events) / 0.5;  // half a second's worth
+  actors::BatchJob job(*store, options);
+  REQUIRE(job.start(true));
+  auto again = job.start(true);
+  CHECK_FALSE(again);
+  if (!again) CHECK(again.error().code == Errc::conflict);
+  job.wait_idle();
+  auto status = job.status();
+  CHECK_FALSE(status.running());
+  CHECK(status.last().error().empty());
+  CHECK(status.last().events() == events);
+  CHECK(status.last().seconds() >= 0.45);
+  CHECK(status.users_done() == status.users_total());
+}
+
+TEST_CASE("destroying the job stops a run in progress") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  store_population(*store, 2);
+  actors::BatchOptions slow;
+  slow.max_events_per_second = 100;  // would take minutes
+  auto started = std::chrono::steady_clock::now();
+  {
+    actors::BatchJob job(*store, slow);
+    REQUIRE(job.start(true));
+    std::this_thread::sleep_for(100ms);
+    CHECK(job.status().running());
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 10s);
+}

@@ -1,0 +1,309 @@
+#include "importer.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <map>
+
+#include "apps/common/table.h"
+#include "events/envelope.h"
+#include "projections/user_state.h"
+
+namespace coach::apps {
+namespace {
+
+using google::protobuf::Timestamp;
+using google::protobuf::util::TimeUtil;
+
+uint64_t fnv1a(std::string_view text, uint64_t seed) {
+  uint64_t h = seed;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+Error row_error(const ImportRow& row, const std::string& why) {
+  return make_error(Errc::invalid_argument, fmt::format("line {}: {}", row.line, why));
+}
+
+Result<Timestamp> time_of(const ImportRow& row, const std::string& text, const char* column) {
+  Timestamp t;
+  if (!TimeUtil::FromString(text, &t))
+    return row_error(row, fmt::format("{} \"{}\" is not an RFC 3339 time like "
+                                      "2026-03-01T12:00:00Z",
+                                      column, text));
+  return t;
+}
+
+Result<int32_t> int_of(const ImportRow& row, const std::string& text, const char* column) {
+  int32_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return row_error(row, fmt::format("{} \"{}\" is not a whole number", column, text));
+  return v;
+}
+
+// The task command a row stands for; the deciders check the values.
+Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_id) {
+  v1::TaskCommand c;
+  if (r.event == "created") {
+    auto* x = c.mutable_create();
+    x->set_task_id(task_id);
+    x->set_title(r.title);
+    x->set_category(r.category);
+    if (!r.due_at.empty()) {
+      auto due = time_of(r, r.due_at, "due_at");
+      if (!due) return due.error();
+      *x->mutable_due_at() = *due;
+    }
+    if (!r.priority.empty()) {
+      auto p = int_of(r, r.priority, "priority");
+      if (!p) return p.error();
+      x->set_priority(*p);
+    }
+    if (!r.estimated_minutes.empty()) {
+      auto m = int_of(r, r.estimated_minutes, "estimated_minutes");
+      if (!m) return m.error();
+      x->set_estimated_minutes(*m);
+    }
+  } else if (r.event == "edited") {
+    auto* x = c.mutable_edit();
+    x->set_task_id(task_id);
+    if (!r.title.empty()) x->set_title(r.title);
+    if (!r.category.empty()) x->set_category(r.category);
+    if (!r.due_at.empty()) {
+      auto due = time_of(r, r.due_at, "due_at");
+      if (!due) return due.error();
+      *x->mutable_due_at() = *due;
+    }
+    if (!r.priority.empty()) {
+      auto p = int_of(r, r.priority, "priority");
+      if (!p) return p.error();
+      x->set_priority(*p);
+    }
+    if (!r.estimated_minutes.empty()) {
+      auto m = int_of(r, r.estimated_minutes, "estimated_minutes");
+      if (!m) return m.error();
+      x->set_estimated_minutes(*m);
+    }
+  } else if (r.event == "snoozed") {
+    if (r.until.empty()) return row_error(r, "a snoozed row needs the until column");
+    auto until = time_of(r, r.until, "until");
+    if (!until) return until.error();
+    c.mutable_snooze()->set_task_id(task_id);
+    *c.mutable_snooze()->mutable_until() = *until;
+  } else if (r.event == "completed") {
+    c.mutable_complete()->set_task_id(task_id);
+  } else if (r.event == "deleted") {
+    c.mutable_delete_()->set_task_id(task_id);
+  } else if (r.event == "reopened") {
+    c.mutable_reopen()->set_task_id(task_id);
+  } else if (r.event == "restored") {
+    c.mutable_restore()->set_task_id(task_id);
+  } else {
+    return row_error(r, "event \"" + r.event +
+                            "\" is not one of created, edited, snoozed, completed, deleted, "
+                            "reopened, restored");
+  }
+  return c;
+}
+
+std::string idempotency_key_of(const ImportRow& r) {
+  std::string all = r.user_id + '\x1f' + r.task + '\x1f' + r.event + '\x1f' + r.timestamp + '\x1f' +
+                    r.due_at + '\x1f' + r.category + '\x1f' + r.estimated_minutes + '\x1f' +
+                    r.priority + '\x1f' + r.title + '\x1f' + r.until;
+  return fmt::format("import:{:016x}{:016x}", fnv1a(all, 0xcbf29ce484222325ULL),
+                     fnv1a(all, 0x84222325cbf29ce4ULL));
+}
+
+// One user's rows, checked against their stored log, as events to append.
+struct UserPlan {
+  Uuid user;
+  uint64_t version = 0;  // the stored stream's version the events follow
+  std::vector<v1::TaskEvent> events;
+};
+
+struct Planner {
+  events::EventStore& store;
+  const ImportOptions& options;
+  ImportReport& report;
+
+  void bad(const Error& e) {
+    report.errors.push_back(e.message);
+    ++report.skipped_rows;
+  }
+
+  Result<UserPlan> plan(const Uuid& user, std::vector<const ImportRow*> rows) {
+    UserPlan plan{user, 0, {}};
+    projections::UserState state;
+    auto stored = store.read(user);
+    if (!stored && stored.error().code != Errc::unknown_stream) return stored.error();
+    Timestamp last;
+    if (stored) {
+      for (const auto& e : *stored) state.fold(e);
+      if (!stored->empty()) last = stored->back().created_at();
+    }
+    plan.version = state.version;
+    std::vector<std::pair<Timestamp, const ImportRow*>> timed;
+    for (const auto* r : rows) {
+      auto t = time_of(*r, r->timestamp, "timestamp");
+      if (!t) {
+        bad(t.error());
+        continue;
+      }
+      timed.emplace_back(*t, r);
+    }
+    std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) {
+      return TimeUtil::TimestampToNanoseconds(a.first) < TimeUtil::TimestampToNanoseconds(b.first);
+    });
+    auto add = [&](std::vector<v1::TaskEvent> events, const Timestamp& at, const std::string& key) {
+      for (auto& e : events) {
+        events::stamp_envelope(e, user, state.version + 1, events::from_timestamp(at), key);
+        state.fold(e);
+        plan.events.push_back(std::move(e));
+      }
+    };
+    for (const auto& [at, row] : timed) {
+      auto key = idempotency_key_of(*row);
+      auto seen = store.find_idempotency_key(user, key);
+      if (!seen) return seen.error();
+      if (*seen) {
+        ++report.duplicate_rows;
+        continue;
+      }
+      if (TimeUtil::TimestampToNanoseconds(at) < TimeUtil::TimestampToNanoseconds(last)) {
+        bad(row_error(*row, "timestamp " + row->timestamp + " is before the user's last event at " +
+                                TimeUtil::ToString(last) + "; coach logs are append-only"));
+        continue;
+      }
+      if (!state.profile.registered) {
+        v1::RegisterUser registration;
+        registration.set_email("imported@import.invalid");
+        registration.set_timezone(options.time_zone);
+        registration.mutable_preferences()->set_behavioral_tracking_enabled(options.tracking);
+        auto registered = projections::decide_register(state.profile, registration);
+        if (!registered) return registered.error();
+        add(std::move(*registered), at, "");
+        ++report.registered_users;
+      }
+      auto command = command_of(*row, task_uuid(row->user_id, row->task));
+      if (!command) {
+        bad(command.error());
+        continue;
+      }
+      auto decided = projections::decide(state.tasks, *command, events::from_timestamp(at));
+      if (!decided) {
+        bad(row_error(*row, fmt::format("{}: {} (task_id \"{}\")", errc_name(decided.error().code),
+                                        decided.error().message, row->task)));
+        continue;
+      }
+      add(std::move(*decided), at, key);
+      last = at;
+      ++report.imported_rows;
+    }
+    return plan;
+  }
+};
+
+}  // namespace
+
+std::string task_uuid(const std::string& user_id, const std::string& task) {
+  if (auto id = Uuid::parse(task)) return id->to_string();
+  std::string seed = user_id + '\0' + task;
+  uint64_t a = fnv1a(seed, 0xcbf29ce484222325ULL), b = fnv1a(seed, 0x6c62272e07bb0142ULL);
+  uint8_t bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<uint8_t>(a >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<uint8_t>(b >> (56 - 8 * i));
+  }
+  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x80);  // version 8: custom
+  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return Uuid::from_bytes(bytes).to_string();
+}
+
+Result<ImportReport> import_rows(events::EventStore& store, std::vector<ImportRow> rows,
+                                 const ImportOptions& options) {
+  ImportReport report;
+  report.rows = rows.size();
+  std::vector<Uuid> order;
+  std::map<Uuid, std::vector<const ImportRow*>> by_user;
+  Planner planner{store, options, report};
+  for (const auto& row : rows) {
+    auto user = Uuid::parse(row.user_id, "user_id");
+    if (!user) {
+      planner.bad(row_error(row, user.error().message));
+      continue;
+    }
+    if (row.task.empty() || row.task.size() > 128) {
+      planner.bad(row_error(row, "task_id must be 1 to 128 characters"));
+      continue;
+    }
+    auto& list = by_user[*user];
+    if (list.empty()) order.push_back(*user);
+    list.push_back(&row);
+  }
+  std::vector<UserPlan> plans;
+  for (const auto& user : order) {
+    auto plan = planner.plan(user, by_user[user]);
+    if (!plan) return plan.error();
+    if (!plan->events.empty()) plans.push_back(std::move(*plan));
+  }
+  // Messages in file order ("line N: ..."), whatever order users were planned in.
+  std::stable_sort(report.errors.begin(), report.errors.end(),
+                   [](const std::string& a, const std::string& b) {
+                     return std::atol(a.c_str() + 5) < std::atol(b.c_str() + 5);
+                   });
+  report.users = plans.size();
+  for (const auto& p : plans) report.events += p.events.size();
+  if (options.dry_run || (options.reject && !report.errors.empty())) return report;
+
+  const size_t chunk = store.options().max_batch_events;
+  for (const auto& p : plans) {
+    for (size_t from = 0; from < p.events.size(); from += chunk) {
+      std::vector<v1::TaskEvent> part(
+          p.events.begin() + static_cast<std::ptrdiff_t>(from),
+          p.events.begin() + static_cast<std::ptrdiff_t>(std::min(p.events.size(), from + chunk)));
+      auto appended = store.append(p.user, p.version + from, part);
+      if (!appended)
+        return make_error(appended.error().code,
+                          "import stopped at user " + p.user.to_string() + ": " +
+                              appended.error().message +
+                              "; rerun the same command to finish (rows already imported are "
+                              "recognized and skipped)");
+    }
+  }
+  report.written = true;
+  if (auto flushed = store.flush(); !flushed) return flushed.error();
+  return report;
+}
+
+Result<std::vector<ImportRow>> read_coach_csv(const std::string& path) {
+  auto file = read_csv(path);
+  if (!file) return file.error();
+  static const char* required[] = {"user_id",           "task_id",  "event", "timestamp", "due_at",
+                                   "category",          "priority", "title"};
+  for (const char* name : required)
+    if (file->column(name) < 0)
+      return make_error(Errc::invalid_argument,
+                        path + ": the header lacks column " + name +
+                            " (user_id,task_id,event,timestamp,due_at,category,"
+                            "estimated_minutes,priority,title[,until])");
+  auto get = [&](const CsvRow& row, const char* name) {
+    int col = file->column(name);
+    return col >= 0 && static_cast<size_t>(col) < row.cells.size()
+               ? row.cells[static_cast<size_t>(col)]
+               : std::string();
+  };
+  std::vector<ImportRow> rows;
+  for (const auto& row : file->rows)
+    rows.push_back({row.line, get(row, "user_id"), get(row, "task_id"), get(row, "event"),
+                    get(row, "timestamp"), get(row, "due_at"), get(row, "category"),
+                    get(row, "estimated_minutes"), get(row, "priority"), get(row, "title"),
+                    get(row, "until")});
+  return rows;
+}
+
+}  // namespace coach::apps

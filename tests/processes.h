@@ -63,6 +63,16 @@ class NatsServer {
   Process process_;
 };
 
+// What a finished program printed, and how it ended.
+struct ToolRun {
+  int exit_code = -1;  // -1: killed by a signal
+  std::string out, err;
+};
+// Runs a program to its end, its stdout and stderr captured apart (in files
+// named after `scratch`).
+ToolRun run_tool(const std::string& program, const std::vector<std::string>& args,
+                 const std::string& scratch);
+
 // Runs scripts/make-certs.sh into `dir`.
 void make_certs(const std::string& dir);
 

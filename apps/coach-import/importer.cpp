@@ -283,8 +283,8 @@ Result<ImportReport> import_rows(events::EventStore& store, std::vector<ImportRo
 Result<std::vector<ImportRow>> read_coach_csv(const std::string& path) {
   auto file = read_csv(path);
   if (!file) return file.error();
-  static const char* required[] = {"user_id",           "task_id",  "event", "timestamp", "due_at",
-                                   "category",          "priority", "title"};
+  static const char* required[] = {"user_id", "task_id",  "event",    "timestamp",
+                                   "due_at",  "category", "priority", "title"};
   for (const char* name : required)
     if (file->column(name) < 0)
       return make_error(Errc::invalid_argument,

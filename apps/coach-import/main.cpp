@@ -77,18 +77,20 @@ int main(int argc, char** argv) {
   auto opened = actors::open_for_analysis(access);
   if (!opened) return fail(opened.error());
   if (opened->caller.role != v1::ROLE_ADMIN)
-    return fail(make_error(Errc::permission_denied, "importing writes users' data: an admin's "
-                                                    "token is needed"));
+    return fail(make_error(Errc::permission_denied,
+                           "importing writes users' data: an admin's "
+                           "token is needed"));
   auto report = apps::import_rows(*opened->store, std::move(*rows), options);
   if (!report) return fail(report.error());
   for (const auto& e : report->errors) fmt::print(stderr, "coach-import: {}: {}\n", file, e);
-  const char* outcome = report->written     ? ""
-                        : options.dry_run     ? "; dry run: nothing written"
-                                              : "; nothing written (--on-error reject)";
-  fmt::print("coach-import: {} rows: {} {}, {} already imported, {} bad; {} events for {} "
-             "users ({} newly registered){}\n",
-             report->rows, report->imported_rows, report->written ? "imported" : "good", report->duplicate_rows, report->skipped_rows,
-             report->written ? report->events : 0, report->users, report->registered_users,
-             outcome);
+  const char* outcome = report->written   ? ""
+                        : options.dry_run ? "; dry run: nothing written"
+                                          : "; nothing written (--on-error reject)";
+  fmt::print(
+      "coach-import: {} rows: {} {}, {} already imported, {} bad; {} events for {} "
+      "users ({} newly registered){}\n",
+      report->rows, report->imported_rows, report->written ? "imported" : "good",
+      report->duplicate_rows, report->skipped_rows, report->written ? report->events : 0,
+      report->users, report->registered_users, outcome);
   return report->errors.empty() ? 0 : 2;
 }

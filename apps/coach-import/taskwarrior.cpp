@@ -36,7 +36,8 @@ std::string rfc3339(const std::string& t) {
 size_t line_of(const std::string& text, const std::string& needle) {
   auto at = needle.empty() ? std::string::npos : text.find(needle);
   if (at == std::string::npos) return 0;
-  return 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+  return 1 +
+         static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
 }  // namespace
@@ -72,9 +73,10 @@ Result<std::vector<ImportRow>> read_taskwarrior(const std::string& path, const s
     const auto& task = value.struct_value();
     std::string status = field(task, "status");
     if (status == "recurring") {
-      notes.push_back(fmt::format("line {}: recurring template {} skipped (its instances are "
-                                  "imported)",
-                                  line, uuid));
+      notes.push_back(
+          fmt::format("line {}: recurring template {} skipped (its instances are "
+                      "imported)",
+                      line, uuid));
       continue;
     }
     ImportRow created;

@@ -111,12 +111,11 @@ Status for_each_log(const events::EventStore& store, const std::string& user, Fo
 }
 
 Status print_tasks(const events::EventStore& store, const Flags& f, apps::TableFormat format) {
-  apps::TablePrinter out(stdout, format,
-                         {"user_id", "task_id", "title", "category", "status", "priority",
-                          "estimated_minutes", "created_at", "due_at", "completed_at",
-                          "snooze_count", "edit_count"},
-                         {false, false, false, false, false, true, true, false, false, false,
-                          true, true});
+  apps::TablePrinter out(
+      stdout, format,
+      {"user_id", "task_id", "title", "category", "status", "priority", "estimated_minutes",
+       "created_at", "due_at", "completed_at", "snooze_count", "edit_count"},
+      {false, false, false, false, false, true, true, false, false, false, true, true});
   return for_each_log(store, f.user, [&](const Uuid& id, const std::vector<v1::TaskEvent>& log) {
     projections::TaskBook book;
     for (const auto& e : log) projections::evolve(book, e);
@@ -128,9 +127,9 @@ Status print_tasks(const events::EventStore& store, const Flags& f, apps::TableF
     });
     for (const auto* t : tasks)
       out.row({id.to_string(), t->id(), t->title(), t->category(),
-               lowercase(v1::TaskStatus_Name(t->status()).substr(12)), std::to_string(t->priority()),
-               std::to_string(t->estimated_minutes()), time_cell(t->created_at()),
-               time_cell(t->due_at()), time_cell(t->completed_at()),
+               lowercase(v1::TaskStatus_Name(t->status()).substr(12)),
+               std::to_string(t->priority()), std::to_string(t->estimated_minutes()),
+               time_cell(t->created_at()), time_cell(t->due_at()), time_cell(t->completed_at()),
                std::to_string(t->snooze_count()), std::to_string(t->edit_count())});
   });
 }
@@ -205,8 +204,9 @@ int print_join(const events::EventStore& store, const Flags& f,
     if (!user)
       bad.push_back(fmt::format("{} line {}: {}", f.rows_file, row.line, user.error().message));
     else if (!TimeUtil::FromString(cell(time_col), &at))
-      bad.push_back(fmt::format("{} line {}: timestamp \"{}\" is not RFC 3339 (2026-03-01T12:00:00Z)",
-                                f.rows_file, row.line, cell(time_col)));
+      bad.push_back(
+          fmt::format("{} line {}: timestamp \"{}\" is not RFC 3339 (2026-03-01T12:00:00Z)",
+                      f.rows_file, row.line, cell(time_col)));
     else
       queries.push_back({i, *user, at});
   }
@@ -276,7 +276,8 @@ int main(int argc, char** argv) {
   app.add_option("--model-version", f.model_version,
                  "score with models/procrastination-<version>.txt instead of the built-in model");
   app.add_option("--model-file", f.model_file, "score with this model file");
-  app.add_option("--models-dir", f.models_dir, "where --model-version looks")->capture_default_str();
+  app.add_option("--models-dir", f.models_dir, "where --model-version looks")
+      ->capture_default_str();
   auto* tasks = app.add_subcommand("tasks", "the task table");
   auto* daily = app.add_subcommand("daily", "daily features, as of the end of each UTC day");
   auto* scores = app.add_subcommand("scores", "the score after each event");

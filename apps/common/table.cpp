@@ -133,6 +133,8 @@ void TablePrinter::row(const std::vector<std::string>& cells) {
   ++rows_;
 }
 
-std::string number(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); }
+std::string number(double v) {
+  return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string();
+}
 
 }  // namespace coach::apps

@@ -1,0 +1,199 @@
+// coach-import and coach-replay as their users run them: real processes on
+// a data dir a real coachd made, with tokens signed by its key.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/processes.h"
+#include "tests/support.h"
+
+using namespace coach;
+
+namespace {
+
+struct Node {
+  test::TempDir dir;
+  std::string data = dir.str() + "/data";
+  std::string token_key() const { return dir.str() + "/token.key"; }
+
+  std::string token(v1::Role role) const {
+    auto signer = actors::TokenSigner::load(token_key(), false);
+    REQUIRE(signer);
+    return signer->issue(Uuid::random(), role, std::chrono::hours(1));
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    auto path = dir.str() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  test::ToolRun run(const char* tool, std::vector<std::string> args, v1::Role role) {
+    std::vector<std::string> all = {"--data-dir", data, "--token", token(role)};
+    all.insert(all.end(), args.begin(), args.end());
+    return test::run_tool(tool, all, dir.str() + "/run" + std::to_string(++runs));
+  }
+  test::ToolRun import(std::vector<std::string> args, v1::Role role = v1::ROLE_ADMIN) {
+    return run(COACH_IMPORT, std::move(args), role);
+  }
+  test::ToolRun replay(std::vector<std::string> args, v1::Role role = v1::ROLE_ANALYST) {
+    return run(COACH_REPLAY, std::move(args), role);
+  }
+  int runs = 0;
+};
+
+// Lines of a CSV output that mention `text`.
+std::vector<std::string> lines_with(const std::string& out, const std::string& text) {
+  std::vector<std::string> found;
+  std::stringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(text) != std::string::npos) found.push_back(line);
+  return found;
+}
+
+// Starts coachd once on the node's data dir, so that keys and store exist.
+void initialize(Node& node) {
+  test::NatsServer nats(node.dir.str());
+  test::Coachd coachd(node.data, nats.url());
+  coachd.process().signal(SIGTERM);
+  CHECK(coachd.process().wait() == 0);
+}
+
+const std::string kAda = "0b6c2d54-7a3e-4f0b-9c1d-2e3f4a5b6c7d";
+const std::string kBob = "1c7d3e65-8b4f-4a1c-8d2e-3f4a5b6c7d8e";
+
+const std::string kHeader =
+    "user_id,task_id,event,timestamp,due_at,category,estimated_minutes,priority,title,until\n";
+
+}  // namespace
+
+TEST_CASE("coach-import: good rows land, bad rows are named by line, reruns add nothing") {
+  Node node;
+  initialize(node);
+  auto csv = node.write(
+      "history.csv",
+      kHeader + kAda +
+          ",essay,created,2026-01-05T09:00:00Z,2026-01-08T17:00:00Z,study,60,2,\"Essay, part "
+          "1\",\n" +
+          kAda + ",essay,snoozed,2026-01-06T09:00:00Z,,,,,,2026-01-07T09:00:00Z\n" + kAda +
+          ",essay,completed,2026-01-09T10:00:00Z,,,,,,\n" + kAda +
+          ",ghost,completed,2026-01-09T11:00:00Z,,,,,,\n" +            // line 5: unknown task
+          kBob + ",plan,created,not-a-time,,,,,Plan,\n" +              // line 6
+          kBob + ",plan2,created,2026-01-06T09:00:00Z,,,,9,Plan,\n" +  // line 7: priority
+          kBob + ",ok,created,2026-01-06T10:00:00Z,,,,,Fine,\n");
+
+  SUBCASE("reject writes nothing and names every bad line") {
+    auto r = node.import({"--on-error", "reject", "csv", csv});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("line 5: not_found") != std::string::npos);
+    CHECK(r.err.find("line 6: timestamp \"not-a-time\"") != std::string::npos);
+    CHECK(r.err.find("line 7: invalid_argument: priority") != std::string::npos);
+    CHECK(r.out.find("nothing written") != std::string::npos);
+    auto tasks = node.replay({"tasks"});
+    CHECK(tasks.exit_code == 0);
+    CHECK(lines_with(tasks.out, kAda).empty());
+  }
+  SUBCASE("skip imports the good rows; a rerun adds nothing") {
+    auto r = node.import({"--tracking", "csv", csv});
+    CHECK(r.exit_code == 2);  // some rows were bad
+    CHECK(r.out.find("4 imported, 0 already imported, 3 bad") != std::string::npos);
+    auto again = node.import({"--tracking", "csv", csv});
+    CHECK(again.out.find("0 imported, 4 already imported, 3 bad") != std::string::npos);
+    auto tasks = node.replay({"tasks", "--user", kAda});
+    REQUIRE(tasks.exit_code == 0);
+    auto essay = lines_with(tasks.out, "\"Essay, part 1\"");
+    REQUIRE(essay.size() == 1);
+    CHECK(essay[0].find(",completed,2,60,2026-01-05T09:00:00Z,2026-01-08T17:00:00Z,"
+                        "2026-01-09T10:00:00Z,1,0") != std::string::npos);
+    CHECK(lines_with(node.replay({"tasks", "--user", kBob}).out, "Fine").size() == 1);
+  }
+  SUBCASE("a user's token, or a store held by coachd, is refused") {
+    auto user = node.import({"csv", csv}, v1::ROLE_USER);
+    CHECK(user.exit_code == 1);
+    CHECK(user.err.find("permission_denied") != std::string::npos);
+    auto analyst = node.import({"csv", csv}, v1::ROLE_ANALYST);
+    CHECK(analyst.exit_code == 1);
+    test::NatsServer nats(node.dir.str());
+    test::Coachd coachd(node.data, nats.url());
+    auto busy = node.import({"csv", csv});
+    CHECK(busy.exit_code == 1);
+    CHECK(busy.err.find("is coachd running?") != std::string::npos);
+  }
+}
+
+TEST_CASE("coach-import reads Taskwarrior's export") {
+  Node node;
+  initialize(node);
+  auto json = node.write("tw.json", R"([
+{"id":0,"description":"File taxes","end":"20260110T120000Z","entry":"20260102T080000Z","modified":"20260110T120000Z","project":"home","status":"completed","uuid":"5f0e5b1e-0c1f-4c55-9d9b-3a5f0e1d2c3b","due":"20260108T170000Z","priority":"H","urgency":0},
+{"id":1,"description":"Read paper","entry":"20260103T080000Z","modified":"20260103T080000Z","status":"waiting","wait":"20260105T080000Z","uuid":"6a1f6c2f-1d2a-4d66-8e0c-4b6a1f2e3d4c","urgency":0},
+{"id":0,"description":"Weekly review","entry":"20260101T080000Z","status":"recurring","recur":"weekly","uuid":"7b2a7d3a-2e3b-4e77-9f1d-5c7b2a3f4e5d","urgency":0},
+{"id":0,"description":"Old idea","end":"20260104T080000Z","entry":"20260101T090000Z","status":"deleted","uuid":"8c3b8e4b-3f4c-4f88-8a2e-6d8c3b4a5f6e","urgency":0}
+])");
+  auto r = node.import({"taskwarrior", json, "--user", kAda});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("recurring template 7b2a7d3a") != std::string::npos);
+  auto tasks = node.replay({"tasks", "--user", kAda});
+  CHECK(lines_with(tasks.out, "File taxes,home,completed,3").size() == 1);
+  CHECK(lines_with(tasks.out, "Read paper,,snoozed").size() == 1);
+  CHECK(lines_with(tasks.out, "Old idea,,deleted").size() == 1);
+  CHECK(lines_with(tasks.out, "Weekly review").empty());
+
+  auto broken = node.write("broken.json", "[{\"uuid\": ");
+  auto bad = node.import({"taskwarrior", broken, "--user", kAda});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("not a Taskwarrior export") != std::string::npos);
+}
+
+TEST_CASE("coach-replay: read only beside a running coachd; point-in-time joins never look ahead") {
+  Node node;
+  initialize(node);
+  auto csv =
+      node.write("history.csv",
+                 kHeader + kAda + ",a,created,2026-01-05T09:00:00Z,2026-01-06T09:00:00Z,,,,A,\n" +
+                     kAda + ",a,completed,2026-01-07T09:00:00Z,,,,,,\n" +  // a day late
+                     kAda + ",b,created,2026-01-08T09:00:00Z,2026-01-20T09:00:00Z,,,,B,\n" + kAda +
+                     ",b,completed,2026-01-09T09:00:00Z,,,,,,\n");
+  REQUIRE(node.import({"--tracking", "csv", csv}).exit_code == 0);
+
+  test::NatsServer nats(node.dir.str());
+  test::Coachd coachd(node.data, nats.url());
+  auto rows = node.write("rows.csv", "user_id,timestamp\n" + kAda + ",2026-01-07T08:59:59Z\n" +
+                                         kAda + ",2026-01-07T09:00:00Z\n" + kAda +
+                                         ",2026-01-20T00:00:00Z\nnobody,2026-01-01T00:00:00Z\n");
+  auto join = node.replay({"join", "--rows", rows});
+  CHECK(join.exit_code == 2);  // one bad row, reported and skipped
+  CHECK(join.err.find("rows.csv line 5: user_id must be a UUID") != std::string::npos);
+  auto answers = lines_with(join.out, kAda);
+  REQUIRE(answers.size() == 3);
+  // Before the late completion: 2 events known (registration, create).
+  CHECK(answers[0].find("2026-01-07T08:59:59Z,true,2,v1,") != std::string::npos);
+  // At it: 3 events, and the completion a day late shows in the features.
+  CHECK(answers[1].find("2026-01-07T09:00:00Z,true,3,v1,") != std::string::npos);
+  CHECK(answers[1].find(",24,") != std::string::npos);  // completion_latency_avg: 24 h late
+  CHECK(answers[2].find(",true,5,v1,") != std::string::npos);
+
+  auto what_if = node.write("what-if.txt", R"(version what-if
+bias 3
+weight share_late_smoothed 0
+weight share_very_late 0
+weight mean_lateness_days 0
+weight mean_tension 0
+weight overdue_open 0
+weight history 0
+reference share_late_smoothed 0
+reference share_very_late 0
+reference mean_lateness_days 0
+reference mean_tension 0
+reference overdue_open 0
+reference history 0
+)");
+  auto scores = node.replay({"--model-file", what_if, "scores", "--user", kAda});
+  REQUIRE_MESSAGE(scores.exit_code == 0, scores.err);
+  CHECK(lines_with(scores.out, ",what-if,0.952574").size() == 5);
+  auto json = node.replay({"--format", "json", "daily", "--user", kAda});
+  CHECK(json.out.find("\"as_of\": \"2026-01-08T00:00:00Z\", \"as_of_sequence\": 3") !=
+        std::string::npos);
+  CHECK(node.replay({"--model-version", "nope", "scores"}).exit_code == 1);
+  CHECK(node.replay({"tasks"}, v1::ROLE_USER).exit_code == 1);
+}

@@ -12,7 +12,8 @@ std::string beside(const std::string& data_dir, const char* name) {
 }  // namespace
 
 Result<OpenedStore> open_for_analysis(OfflineAccess access) {
-  if (access.master_key_file.empty()) access.master_key_file = beside(access.data_dir, "master.key");
+  if (access.master_key_file.empty())
+    access.master_key_file = beside(access.data_dir, "master.key");
   if (access.token_key_file.empty()) access.token_key_file = beside(access.data_dir, "token.key");
   if (access.token.empty())
     return make_error(Errc::unauthenticated,
@@ -39,7 +40,8 @@ Result<OpenedStore> open_for_analysis(OfflineAccess access) {
     if (!access.read_only && store.error().message.find("lock") != std::string::npos)
       return make_error(Errc::io_error, "the store at " + path +
                                             " is in use (is coachd running?): stop coachd "
-                                            "first; " + store.error().message);
+                                            "first; " +
+                                            store.error().message);
     return store.error();
   }
   return OpenedStore{*claims, std::move(*store)};

@@ -23,8 +23,10 @@
 #include <future>
 #include <thread>
 
+#include "actors/batch_job.h"
 #include "actors/nats_gateway.h"
 #include "actors/registry.h"
+#include "simulator.h"
 #include "tests/processes.h"
 
 using namespace coach;
@@ -207,6 +209,11 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "duration of each latency run")->capture_default_str();
   app.add_option("--users", memory_users, "users for the memory figures")->capture_default_str();
   app.add_option("--dir", root, "scratch directory")->capture_default_str();
+  int batch_users = 2000;
+  app.add_option("--batch-users", batch_users,
+                 "simulated users (200 events each) the batch job replays beside the CRUD load; "
+                 "0: skip that figure")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
@@ -251,7 +258,7 @@ int main(int argc, char** argv) {
   }
 
   // CRUD: each client owns a user and cycles create, get, edit, complete.
-  for (int clients : {1, 64}) {
+  auto crud_run = [&](int clients, const std::string& label) {
     std::vector<std::string> users;
     {
       test::Client setup(nats.url(), root + "/token.key");
@@ -288,13 +295,56 @@ int main(int argc, char** argv) {
                        signer.issue(*Uuid::parse(u), v1::ROLE_USER, std::chrono::hours(1)));
     LoadGenerator load(nats.url(), clients, users, tokens, next);
     auto crud = load.run(seconds);
-    report("coach crud round trip", clients, crud);
+    report(label, clients, crud);
     fmt::print(
         "{:<28} {:>2} client{}  p99 ratio to raw echo {:.1f}x  throughput ratio {:.2f}  errors "
         "{}\n",
         "", clients, clients == 1 ? " " : "s",
         crud.percentile(0.99) / raw[clients].percentile(0.99), crud.rate() / raw[clients].rate(),
         load.errors());
+    return crud;
+  };
+  for (int clients : {1, 64}) crud_run(clients, "coach crud round trip");
+
+  // The same load beside the behavior batch job (issue #5): history of
+  // simulated users first, then 64 clients without and with the batch job
+  // replaying it over and over at its default rate limit.
+  if (batch_users > 0) {
+    sim::SimOptions sim_options;
+    sim_options.registered = true;
+    sim_options.max_events = 200;
+    std::atomic<int> pending{0};
+    uint64_t history = 0;
+    for (int u = 0; u < batch_users; ++u) {
+      auto user = sim::simulate(u % 6, static_cast<uint64_t>(u), sim_options);
+      history += user.events.size();
+      ++pending;
+      store->append_async(*Uuid::parse(user.events.front().user_id()), 0, user.events,
+                          [&](Result<events::AppendResult>) { --pending; });
+    }
+    while (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    fmt::print("batch isolation: {} simulated users, {} events of history\n", batch_users, history);
+    auto quiet = crud_run(64, "coach crud, no batch");
+    actors::BatchOptions batch_options;  // coachd's defaults: nice +10, 2M events/s at most
+    actors::BatchJob batch(*store, batch_options);
+    std::atomic<bool> stop{false};
+    std::thread again([&] {
+      while (!stop) {
+        (void)batch.start(true);
+        batch.wait_idle();
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the run is under way
+    auto busy = crud_run(64, "coach crud, batch running");
+    stop = true;
+    again.join();
+    auto status = batch.status();
+    fmt::print(
+        "batch isolation: p99 {:.0f} us without, {:.0f} us with the batch job ({:.2f}x); "
+        "batch runs {}, last {:.1f} s for {} events\n",
+        quiet.percentile(0.99), busy.percentile(0.99),
+        busy.percentile(0.99) / quiet.percentile(0.99), status.runs(), status.last().seconds(),
+        status.last().events());
   }
 
   // Memory: resident actors, then the same users after real passivation.

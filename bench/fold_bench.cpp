@@ -11,6 +11,7 @@
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/task_book.h"
+#include "projections/user_state.h"
 
 using namespace coach;
 using namespace std::chrono_literals;
@@ -95,6 +96,15 @@ int main(int argc, char** argv) {
       evolve(book, e);
     }
     return s.late + book.tasks().size();
+  });
+  run("user state (profile, tasks, signals)", [](const auto& stream) {
+    projections::UserState state;
+    v1::TaskEvent registered;
+    registered.mutable_user_registered()->mutable_preferences()->set_behavioral_tracking_enabled(
+        true);
+    state.fold(registered);
+    for (const auto& e : stream) state.fold(e);
+    return state.signals->late + state.tasks.tasks().size();
   });
   return 0;
 }

@@ -279,14 +279,47 @@ void apply_fields(v1::Task& task, const v1::TaskModified& m) {
 
 }  // namespace
 
+namespace {
+
+std::unique_ptr<google::protobuf::Arena> new_arena() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 1024;  // most users have a few tasks
+  options.max_block_size = 64 * 1024;
+  return std::make_unique<google::protobuf::Arena>(options);
+}
+
+}  // namespace
+
+TaskBook::TaskBook() : arena_(new_arena()) {}
+TaskBook::~TaskBook() = default;
+TaskBook::TaskBook(TaskBook&&) noexcept = default;
+TaskBook& TaskBook::operator=(TaskBook&&) noexcept = default;
+
+TaskBook::TaskBook(const TaskBook& other) : arena_(new_arena()), version_(other.version_) {
+  tasks_.reserve(other.tasks_.size());
+  for (const auto& [id, task] : other.tasks_) add(id) = *task;
+}
+
+TaskBook& TaskBook::operator=(const TaskBook& other) {
+  if (this != &other) *this = TaskBook(other);
+  return *this;
+}
+
+v1::Task& TaskBook::add(const std::string& id) {
+  if (!arena_) arena_ = new_arena();  // a moved-from book is reused
+  auto* task = google::protobuf::Arena::CreateMessage<v1::Task>(arena_.get());
+  tasks_[id] = task;
+  return *task;
+}
+
 const v1::Task* TaskBook::find(std::string_view task_id) const {
   auto it = tasks_.find(task_id);
-  return it == tasks_.end() ? nullptr : &it->second;
+  return it == tasks_.end() ? nullptr : it->second;
 }
 
 std::string TaskBook::serialize() const {
   v1::TaskBookSnapshot snapshot;
-  for (const auto& [id, task] : tasks_) *snapshot.add_tasks() = task;
+  for (const auto& [id, task] : tasks_) *snapshot.add_tasks() = *task;
   return snapshot.SerializeAsString();
 }
 
@@ -295,7 +328,8 @@ Result<TaskBook> TaskBook::parse(std::string_view bytes, uint64_t version) {
   if (!snapshot.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return make_error(Errc::corrupted, "task snapshot does not parse");
   TaskBook book;
-  for (auto& task : *snapshot.mutable_tasks()) book.tasks_.emplace(task.id(), std::move(task));
+  book.tasks_.reserve(static_cast<size_t>(snapshot.tasks_size()));
+  for (auto& task : *snapshot.mutable_tasks()) book.add(task.id()).Swap(&task);
   book.version_ = version;
   return book;
 }
@@ -335,7 +369,8 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
   using P = v1::TaskEvent;
   if (event.payload_case() == P::kTaskCreated) {
     const auto& c = event.task_created();
-    v1::Task& task = book.tasks_[event.task_id()];
+    auto known = book.tasks_.find(event.task_id());
+    v1::Task& task = known != book.tasks_.end() ? *known->second : book.add(event.task_id());
     task.set_id(event.task_id());
     task.set_user_id(event.user_id());
     task.set_title(c.title());
@@ -351,7 +386,7 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
   }
   auto it = book.tasks_.find(event.task_id());
   if (it == book.tasks_.end()) return;  // not a task event, or about no known task
-  v1::Task& task = it->second;
+  v1::Task& task = *it->second;
   switch (event.payload_case()) {
     case P::kTaskModified:
       apply_fields(task, event.task_modified());

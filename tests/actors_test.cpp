@@ -28,13 +28,7 @@ caf::actor_system_config& config() {
 // A node without NATS: store, actor system, registry.
 struct Node {
   explicit Node(const test::TempDir& dir, RegistryOptions options = {}, bool sync = false) {
-    events::StoreOptions store_options;
-    store_options.path = dir.str();
-    store_options.master_key = test::test_master_key();
-    store_options.sync = sync;
-    auto opened = events::EventStore::open(store_options);
-    REQUIRE_MESSAGE(opened.has_value(), test::error_of(opened));
-    store = std::move(*opened);
+    store = test::open_test_store(dir.str(), sync);
     system = std::make_unique<caf::actor_system>(config());
     registry = std::make_unique<Registry>(*system, *store, options);
   }

@@ -20,13 +20,7 @@ using TimePoint = std::chrono::system_clock::time_point;
 namespace {
 
 std::unique_ptr<events::EventStore> open_store(const test::TempDir& dir) {
-  events::StoreOptions options;
-  options.path = dir.str();
-  options.master_key = test::test_master_key();
-  options.sync = false;
-  auto store = events::EventStore::open(options);
-  REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
-  return std::move(*store);
+  return test::open_test_store(dir.str());
 }
 
 struct Population {

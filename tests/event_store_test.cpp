@@ -24,13 +24,7 @@ using coach::test::TempDir;
 namespace {
 
 std::unique_ptr<EventStore> open_store(const TempDir& dir, bool sync = false) {
-  StoreOptions options;
-  options.path = dir.str();
-  options.master_key = test::test_master_key();
-  options.sync = sync;
-  auto store = EventStore::open(options);
-  REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
-  return std::move(*store);
+  return test::open_test_store(dir.str(), sync);
 }
 
 // Nothing stored anywhere: the user's version and the feed head are as before.

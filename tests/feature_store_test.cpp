@@ -16,14 +16,7 @@ using TimePoint = std::chrono::system_clock::time_point;
 namespace {
 
 std::unique_ptr<EventStore> open_store(const TempDir& dir, bool read_only = false) {
-  StoreOptions options;
-  options.path = dir.str();
-  options.master_key = test::test_master_key();
-  options.sync = false;
-  options.read_only = read_only;
-  auto store = EventStore::open(options);
-  REQUIRE_MESSAGE(store.has_value(), test::error_of(store));
-  return std::move(*store);
+  return test::open_test_store(dir.str(), /*sync=*/false, read_only);
 }
 
 const TimePoint kDay1 = TimePoint(std::chrono::seconds(1'790'000'000));

@@ -23,6 +23,18 @@ const events::SecretKey& test_master_key() {
   return key;
 }
 
+std::unique_ptr<events::EventStore> open_test_store(const std::string& path, bool sync,
+                                                    bool read_only) {
+  events::StoreOptions options;
+  options.path = path;
+  options.master_key = test_master_key();
+  options.sync = sync;
+  options.read_only = read_only;
+  auto store = events::EventStore::open(options);
+  if (!store) throw std::runtime_error("cannot open the test store: " + error_of(store));
+  return std::move(*store);
+}
+
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,
                            const std::string& idempotency_key) {
   v1::TaskEvent event;

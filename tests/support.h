@@ -2,11 +2,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "events/crypto.h"
 #include "events/envelope.h"
+#include "events/event_store.h"
 #include "events/ids.h"
 #include "schema/events.pb.h"
 
@@ -36,6 +38,11 @@ std::string error_of(const Result<T>& result) {
 
 // The master key of every store the tests open (fixed, so reopening works).
 const events::SecretKey& test_master_key();
+
+// The event store at `path` with the test master key; throws (a failed test
+// case) with the store's error when it cannot be opened.
+std::unique_ptr<events::EventStore> open_test_store(const std::string& path, bool sync = false,
+                                                    bool read_only = false);
 
 // A TaskCreated event for `user` at `sequence`, with a fresh task id.
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,

@@ -49,46 +49,41 @@ Result<int32_t> int_of(const ImportRow& row, const std::string& text, const char
 // The task command a row stands for; the deciders check the values.
 Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_id) {
   v1::TaskCommand c;
-  if (r.event == "created") {
-    auto* x = c.mutable_create();
-    x->set_task_id(task_id);
-    x->set_title(r.title);
-    x->set_category(r.category);
-    if (!r.due_at.empty()) {
-      auto due = time_of(r, r.due_at, "due_at");
-      if (!due) return due.error();
-      *x->mutable_due_at() = *due;
+  if (r.event == "created" || r.event == "edited") {
+    // The optional fields both events carry, set through the message's own
+    // setters (an edit changes only the fields present).
+    auto optional_fields = [&](auto* x) -> Status {
+      if (!r.due_at.empty()) {
+        auto due = time_of(r, r.due_at, "due_at");
+        if (!due) return due.error();
+        *x->mutable_due_at() = *due;
+      }
+      if (!r.priority.empty()) {
+        auto p = int_of(r, r.priority, "priority");
+        if (!p) return p.error();
+        x->set_priority(*p);
+      }
+      if (!r.estimated_minutes.empty()) {
+        auto m = int_of(r, r.estimated_minutes, "estimated_minutes");
+        if (!m) return m.error();
+        x->set_estimated_minutes(*m);
+      }
+      if (!r.category.empty()) x->set_category(r.category);
+      return Ok{};
+    };
+    Status filled = Ok{};
+    if (r.event == "created") {
+      auto* x = c.mutable_create();
+      x->set_task_id(task_id);
+      x->set_title(r.title);
+      filled = optional_fields(x);
+    } else {
+      auto* x = c.mutable_edit();
+      x->set_task_id(task_id);
+      if (!r.title.empty()) x->set_title(r.title);
+      filled = optional_fields(x);
     }
-    if (!r.priority.empty()) {
-      auto p = int_of(r, r.priority, "priority");
-      if (!p) return p.error();
-      x->set_priority(*p);
-    }
-    if (!r.estimated_minutes.empty()) {
-      auto m = int_of(r, r.estimated_minutes, "estimated_minutes");
-      if (!m) return m.error();
-      x->set_estimated_minutes(*m);
-    }
-  } else if (r.event == "edited") {
-    auto* x = c.mutable_edit();
-    x->set_task_id(task_id);
-    if (!r.title.empty()) x->set_title(r.title);
-    if (!r.category.empty()) x->set_category(r.category);
-    if (!r.due_at.empty()) {
-      auto due = time_of(r, r.due_at, "due_at");
-      if (!due) return due.error();
-      *x->mutable_due_at() = *due;
-    }
-    if (!r.priority.empty()) {
-      auto p = int_of(r, r.priority, "priority");
-      if (!p) return p.error();
-      x->set_priority(*p);
-    }
-    if (!r.estimated_minutes.empty()) {
-      auto m = int_of(r, r.estimated_minutes, "estimated_minutes");
-      if (!m) return m.error();
-      x->set_estimated_minutes(*m);
-    }
+    if (!filled) return filled.error();
   } else if (r.event == "snoozed") {
     if (r.until.empty()) return row_error(r, "a snoozed row needs the until column");
     auto until = time_of(r, r.until, "until");

@@ -33,6 +33,7 @@ struct EventStore::Request {
   uint64_t expected_version = 0;
   std::vector<std::string> values;            // encoded events, in sequence order
   std::vector<std::string> idempotency_keys;  // distinct keyed hashes
+  std::string new_key;  // the user's sealed data key, when this append must store it
   AppendCallback done;
   std::optional<Result<AppendResult>> result;
 };
@@ -225,10 +226,25 @@ Status EventStore::check_master_key() {
   return Ok{};
 }
 
-Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, bool create) const {
+Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey create,
+                                                      std::string* wrapped_pending) const {
   std::lock_guard lock(data_keys_mu_);
-  if (auto it = data_keys_.find(user); it != data_keys_.end())
+  if (auto it = data_keys_.find(user); it != data_keys_.end()) {
+    auto pending = pending_keys_.find(user);
+    if (pending != pending_keys_.end()) {
+      if (create == NewKey::pending && wrapped_pending) {
+        *wrapped_pending = pending->second;
+      } else if (create != NewKey::pending) {
+        // Sealing something other than events: the key goes to disk now.
+        rocksdb::WriteOptions sync;
+        sync.sync = options_.sync;
+        auto s = db_->Put(sync, keys_cf_, keys::user_key(user), pending->second);
+        if (!s.ok()) return io_error(s, "cannot store a new data key");
+        pending_keys_.erase(pending);
+      }
+    }
     return std::optional<SecretKey>{it->second};
+  }
   std::string wrapped;
   auto s = db_->Get(rocksdb::ReadOptions(), keys_cf_, keys::user_key(user), &wrapped);
   if (s.ok()) {
@@ -238,7 +254,7 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, bool cre
     return std::optional<SecretKey>{std::move(*key)};
   }
   if (!s.IsNotFound()) return io_error(s, "cannot read the data key");
-  if (!create || options_.read_only) return std::optional<SecretKey>{};
+  if (create == NewKey::none || options_.read_only) return std::optional<SecretKey>{};
   // Only here can an erased user come back (their key is gone, cached or
   // not), so this is the one place, off the hot path, that checks it.
   std::string tombstone;
@@ -247,12 +263,18 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, bool cre
     return make_error(Errc::not_found,
                       "user " + user.to_string() + " was deleted; the id cannot be used again");
   if (!s.IsNotFound()) return io_error(s, "cannot read tombstone");
-  // Written (synced) before any event sealed with it can be stored.
   auto key = SecretKey::random();
-  rocksdb::WriteOptions sync;
-  sync.sync = options_.sync;
-  s = db_->Put(sync, keys_cf_, keys::user_key(user), wrap_data_key(options_.master_key, key, user));
-  if (!s.ok()) return io_error(s, "cannot store a new data key");
+  wrapped = wrap_data_key(options_.master_key, key, user);
+  if (create == NewKey::pending && wrapped_pending) {
+    // Stored in the same WriteBatch as the first events sealed with it.
+    *wrapped_pending = wrapped;
+    pending_keys_[user] = std::move(wrapped);
+  } else {
+    rocksdb::WriteOptions sync;
+    sync.sync = options_.sync;
+    s = db_->Put(sync, keys_cf_, keys::user_key(user), wrapped);
+    if (!s.ok()) return io_error(s, "cannot store a new data key");
+  }
   data_keys_.emplace(user, key);
   return std::optional<SecretKey>{std::move(key)};
 }
@@ -299,10 +321,10 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
                                                   " events; the limit is " +
                                                   std::to_string(options_.max_batch_events));
-  auto key = data_key(user, /*create=*/true);  // refuses erased users
+  auto request = std::make_unique<Request>();
+  auto key = data_key(user, NewKey::pending, &request->new_key);  // refuses erased users
   if (!key) return key.error();
   const SecretKey& sealing = **key;
-  auto request = std::make_unique<Request>();
   request->user = user;
   request->expected_version = expected_version;
   request->values.reserve(events.size());
@@ -397,6 +419,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
       batch.Put(idempotency_cf_, full, range);
       keys_in_group.emplace(std::move(full), result);
     }
+    if (!req->new_key.empty()) batch.Put(keys_cf_, keys::user_key(req->user), req->new_key);
     heads[req->user] = result.last_sequence;
     req->result = result;
     ++accepted;
@@ -418,6 +441,13 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     for (auto& req : group) req->result = io_error(s, "append failed, nothing stored");
     return;
   }
+  {
+    // New users' keys written with this group are on disk now.
+    std::lock_guard lock(data_keys_mu_);
+    for (const auto& req : group)
+      if (!req->new_key.empty() && req->result && *req->result && !(*req->result)->duplicate)
+        pending_keys_.erase(req->user);
+  }
   writer_->next_position = position;
   feed_head_.store(position - 1, std::memory_order_release);
   stat_appends_.fetch_add(accepted, std::memory_order_relaxed);
@@ -430,7 +460,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
 
 Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid& user,
                                                                      std::string_view key) const {
-  auto sealing = data_key(user, /*create=*/false);
+  auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return std::optional<AppendResult>{};  // no data key: nothing stored yet
   return find_hashed_key(user, keyed_hash(**sealing, key));
@@ -475,7 +505,7 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, events_cf_));
 
-  auto sealing = data_key(user, /*create=*/false);
+  auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing)
     return make_error(Errc::unknown_stream, "no events stored for user " + user.to_string());
@@ -519,7 +549,7 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
     auto s = db_->Get(rocksdb::ReadOptions(), events_cf_, it->value(), &value);
     if (s.IsNotFound()) continue;  // the user's data was erased
     if (!s.ok()) return io_error(s, "cannot read feed event");
-    auto sealing = data_key(user, /*create=*/false);
+    auto sealing = data_key(user, NewKey::none);
     if (!sealing) return sealing.error();
     if (!*sealing) continue;  // the user's key was destroyed: their data is gone
     auto event = decode_event(value, user, sequence, **sealing);
@@ -533,7 +563,7 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
 Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
                                  const Snapshot& snapshot) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
-  auto sealing = data_key(user, /*create=*/true);
+  auto sealing = data_key(user, NewKey::synced);
   if (!sealing) return sealing.error();
   // Not synced: a snapshot lost in a crash is rebuilt from the log.
   auto s = db_->Put(rocksdb::WriteOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
@@ -549,7 +579,7 @@ Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
       db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection), &value);
   if (s.IsNotFound()) return std::optional<Snapshot>{};
   if (!s.ok()) return io_error(s, "cannot load snapshot");
-  auto sealing = data_key(user, /*create=*/false);
+  auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return std::optional<Snapshot>{};
   auto snapshot = decode_snapshot(value, user, projection, **sealing);
@@ -584,6 +614,7 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
   if (!s.ok()) return io_error(s, "cannot erase user " + user.to_string());
   std::lock_guard lock(data_keys_mu_);
   data_keys_.erase(user);  // SecretKey wipes itself
+  pending_keys_.erase(user);
   return Ok{};
 }
 

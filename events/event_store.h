@@ -191,8 +191,17 @@ class EventStore {
   Status check_master_key();
   Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user,
                                                       std::string_view hashed) const;
-  // The user's data key; when absent, a new one if `create`, else nullopt.
-  Result<std::optional<SecretKey>> data_key(const Uuid& user, bool create) const;
+  // How data_key treats a user without a key.
+  enum class NewKey {
+    none,     // answer nullopt
+    synced,   // make one and store it (synced) before returning it
+    pending,  // make one and leave it to the next append's WriteBatch
+  };
+  // The user's data key; for a user without one, as `create` says.
+  // `wrapped_pending`, when given, receives the sealed key an append must
+  // store with its events (empty when the key is already on disk).
+  Result<std::optional<SecretKey>> data_key(const Uuid& user, NewKey create,
+                                            std::string* wrapped_pending = nullptr) const;
   Result<std::unique_ptr<Request>> prepare(const Uuid& user, uint64_t expected_version,
                                            const std::vector<v1::TaskEvent>& events) const;
   void commit_group(std::vector<std::unique_ptr<Request>>& group);
@@ -208,7 +217,10 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* features_cf_ = nullptr;  // null: read-only store from before it
   mutable std::mutex data_keys_mu_;
   mutable std::unordered_map<Uuid, SecretKey, UuidHash> data_keys_;  // unwrapped, cached
-  std::unique_ptr<Writer> writer_;                                   // null when read-only
+  // New users' keys not yet on disk: sealed, waiting for their first append's
+  // group commit (so a new user costs no extra fsync).
+  mutable std::unordered_map<Uuid, std::string, UuidHash> pending_keys_;
+  std::unique_ptr<Writer> writer_;  // null when read-only
 
   std::atomic<uint64_t> stat_appends_{0};
   std::atomic<uint64_t> stat_events_{0};

@@ -40,7 +40,7 @@ Status EventStore::put_features(const Uuid& user,
                                 const std::vector<v1::FeatureSnapshot>& snapshots) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   if (snapshots.empty()) return Ok{};
-  auto sealing = data_key(user, /*create=*/true);
+  auto sealing = data_key(user, NewKey::synced);
   if (!sealing) return sealing.error();
   rocksdb::WriteBatch batch;
   for (const auto& snapshot : snapshots) {
@@ -57,7 +57,12 @@ Status EventStore::put_features(const Uuid& user,
               encode_snapshot({snapshot.as_of_sequence(), snapshot.SerializeAsString()}, **sealing,
                               user, place_of(as_of)));
   }
-  auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+  // No WAL: features are derived and rebuilt by the next batch run, and a
+  // WAL write would queue the batch job's writes with the users' synced
+  // appends (one RocksDB write path).
+  rocksdb::WriteOptions options;
+  options.disableWAL = true;
+  auto s = db_->Write(options, &batch);
   if (!s.ok()) return store_error(s, "cannot store features of user " + user.to_string());
   return Ok{};
 }
@@ -75,7 +80,7 @@ Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid&
                                                                      size_t max_count) const {
   std::vector<v1::FeatureSnapshot> out;
   if (!features_cf_ || to < from) return out;
-  auto sealing = data_key(user, /*create=*/false);
+  auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return out;
   auto begin = static_cast<uint64_t>(std::max<int64_t>(0, micros_of(from)));

@@ -290,12 +290,12 @@ std::unique_ptr<google::protobuf::Arena> new_arena() {
 
 }  // namespace
 
-TaskBook::TaskBook() : arena_(new_arena()) {}
+TaskBook::TaskBook() = default;  // the arena comes with the first task
 TaskBook::~TaskBook() = default;
 TaskBook::TaskBook(TaskBook&&) noexcept = default;
 TaskBook& TaskBook::operator=(TaskBook&&) noexcept = default;
 
-TaskBook::TaskBook(const TaskBook& other) : arena_(new_arena()), version_(other.version_) {
+TaskBook::TaskBook(const TaskBook& other) : version_(other.version_) {
   tasks_.reserve(other.tasks_.size());
   for (const auto& [id, task] : other.tasks_) add(id) = *task;
 }
@@ -306,7 +306,7 @@ TaskBook& TaskBook::operator=(const TaskBook& other) {
 }
 
 v1::Task& TaskBook::add(const std::string& id) {
-  if (!arena_) arena_ = new_arena();  // a moved-from book is reused
+  if (!arena_) arena_ = new_arena();
   auto* task = google::protobuf::Arena::CreateMessage<v1::Task>(arena_.get());
   tasks_[id] = task;
   return *task;

@@ -214,6 +214,9 @@ int main(int argc, char** argv) {
                  "simulated users (200 events each) the batch job replays beside the CRUD load; "
                  "0: skip that figure")
       ->capture_default_str();
+  double batch_rate = actors::BatchOptions{}.max_events_per_second;
+  app.add_option("--batch-rate", batch_rate, "the batch job's rate limit, events/s")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
@@ -355,7 +358,8 @@ int main(int argc, char** argv) {
     while (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     fmt::print("batch isolation: {} simulated users, {} events of history\n", batch_users, history);
     auto quiet = crud_run(64, "coach crud, no batch");
-    actors::BatchOptions batch_options;  // coachd's defaults: nice 19, 100k events/s at most
+    actors::BatchOptions batch_options;  // coachd's defaults: nice 19, --batch-rate
+    batch_options.max_events_per_second = batch_rate;
     actors::BatchJob batch(*store, batch_options);
     std::atomic<bool> stop{false};
     std::thread again([&] {

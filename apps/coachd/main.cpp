@@ -33,7 +33,7 @@ struct Flags {
   // bench/crud_bench on 2 cores, 20% more single-client latency.
   std::string scheduler = "sharing";
   int batch_every_minutes = 1440;  // incremental batch runs; 0: only on request
-  double batch_rate = 100'000;     // events per second the batch job may fold
+  double batch_rate = 25'000;      // events per second the batch job may fold
 };
 
 // A file or folder next to the data dir: where keys and certificates live

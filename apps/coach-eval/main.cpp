@@ -245,6 +245,22 @@ ProcrastinationModel fit(const std::vector<const Example*>& data, const std::str
   return m;
 }
 
+// Reliability by decile of the score: mean predicted vs observed rate.
+void print_calibration(const char* what, const std::vector<double>& p, const std::vector<bool>& y) {
+  fmt::print("\ncalibration of {}, by decile of the score\n", what);
+  fmt::print("{:>6} {:>8} {:>14} {:>13}\n", "decile", "n", "mean predicted", "observed late");
+  std::vector<size_t> order(p.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
+  for (int d = 0; d < 10; ++d) {
+    size_t from = order.size() * size_t(d) / 10, to = order.size() * size_t(d + 1) / 10;
+    double predicted = 0, observed = 0;
+    for (size_t i = from; i < to; ++i) predicted += p[order[i]], observed += y[order[i]];
+    double n = std::max(1.0, double(to - from));
+    fmt::print("{:>6} {:>8} {:>14.3f} {:>13.3f}\n", d + 1, to - from, predicted / n, observed / n);
+  }
+}
+
 // Prints the simulator figures; false when the score or the clusters do not
 // beat their baselines.
 bool simulator_report(int per_archetype) {
@@ -291,6 +307,7 @@ bool simulator_report(int per_archetype) {
              truth.size(), per_archetype, fmt::join(sim::kArchetypes, ", "), late.size());
   double auc_score = auc(score, late), auc_share = auc(share, late);
   fmt::print("AUC next task late: score {:.3f}, share-late {:.3f}\n", auc_score, auc_share);
+  print_calibration("the simulator's scores", score, late);
   // The same clustering the batch job runs (projections/behavior_clusters.h).
   auto modes = ClusterModel::fit(features);
   if (!modes) {
@@ -414,20 +431,7 @@ int main(int argc, char** argv) {
     pooled_y.insert(pooled_y.end(), y.begin(), y.end());
   }
 
-  fmt::print("\ncalibration of the held-out scores, by decile of the score\n");
-  fmt::print("{:>6} {:>8} {:>14} {:>13}\n", "decile", "n", "mean predicted", "observed late");
-  std::vector<size_t> order(pooled_p.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return pooled_p[a] < pooled_p[b]; });
-  for (int d = 0; d < 10; ++d) {
-    size_t from = order.size() * d / 10, to = order.size() * (d + 1) / 10;
-    double predicted = 0, observed = 0;
-    for (size_t i = from; i < to; ++i)
-      predicted += pooled_p[order[i]], observed += pooled_y[order[i]];
-    double n = double(to - from);
-    fmt::print("{:>6} {:>8} {:>14.3f} {:>13.3f}\n", d + 1, to - from, predicted / n, observed / n);
-  }
+  print_calibration("the held-out scores", pooled_p, pooled_y);
 
   if (!write_model.empty()) {
     std::vector<const Example*> all;

@@ -1,0 +1,358 @@
+#include "projections/schedule_planner.h"
+
+#include <date/tz.h>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "events/envelope.h"
+
+namespace coach::projections {
+namespace {
+
+using Minutes = int64_t;  // minutes since the Unix epoch, UTC
+using Interval = std::pair<Minutes, Minutes>;
+
+Minutes floor_minutes(Clock::time_point t) {
+  return std::chrono::floor<std::chrono::minutes>(t).time_since_epoch().count();
+}
+Minutes ceil_minutes(Clock::time_point t) {
+  return std::chrono::ceil<std::chrono::minutes>(t).time_since_epoch().count();
+}
+Clock::time_point at(Minutes m) {
+  return Clock::time_point(std::chrono::minutes(m));
+}
+
+const date::time_zone* zone_of(const std::string& name) {
+  try {
+    return date::locate_zone(name);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
+
+int local_hour(const date::time_zone* zone, Minutes m) {
+  auto local = zone->to_local(date::sys_time<std::chrono::minutes>(std::chrono::minutes(m)));
+  auto since_midnight = local - date::floor<date::days>(local);
+  return static_cast<int>(std::chrono::duration_cast<std::chrono::hours>(since_midnight).count());
+}
+
+v1::WorkHours default_hours() {
+  v1::WorkHours hours;
+  for (int day = 1; day <= 5; ++day) {
+    auto* w = hours.add_windows();
+    w->set_weekday(static_cast<v1::Weekday>(day));
+    w->set_start_minute(9 * 60);
+    w->set_end_minute(17 * 60);
+  }
+  return hours;
+}
+
+// Removes [s, e) from sorted, disjoint intervals.
+void subtract(std::vector<Interval>& free, Minutes s, Minutes e) {
+  std::vector<Interval> out;
+  for (const auto& [a, b] : free) {
+    if (b <= s || a >= e) {
+      out.emplace_back(a, b);
+      continue;
+    }
+    if (a < s) out.emplace_back(a, s);
+    if (e < b) out.emplace_back(e, b);
+  }
+  free = std::move(out);
+}
+
+// One task to place.
+struct Job {
+  const v1::Task* task = nullptr;
+  int need = 0;
+  std::optional<Minutes> due;
+  Minutes target = 0, limit = 0;  // soft and hard end of its time
+  bool demanding = false;
+};
+
+struct Placement {
+  std::vector<TimeBlock> blocks;
+  std::map<std::string, int> short_minutes;  // task -> minutes not placed before its limit
+  int total_short = 0;
+  int unplanned = 0;  // of tasks without a due date, beyond the horizon
+};
+
+class Planner {
+ public:
+  Planner(const PlanRequest& request) : r_(request), zone_(zone_of(request.time_zone)) {
+    now_ = ceil_minutes(request.now);
+    end_ = floor_minutes(request.now + request.horizon);
+    int busiest = *std::max_element(r_.rhythm.begin(), r_.rhythm.end());
+    for (int h = 0; h < 24; ++h)
+      rhythm_[static_cast<size_t>(h)] =
+          busiest ? double(r_.rhythm[static_cast<size_t>(h)]) / busiest : 0.5;
+  }
+
+  std::vector<Interval> free_time() const {
+    std::vector<Interval> free;
+    for (const auto& [s, e] : work_intervals(r_.work_hours, r_.time_zone, at(now_), at(end_)))
+      free.emplace_back(ceil_minutes(s), floor_minutes(e));
+    for (const auto& b : r_.accepted) subtract(free, floor_minutes(b.start), ceil_minutes(b.end));
+    return free;
+  }
+
+  std::vector<Job> jobs() const {
+    std::map<std::string, int> accepted_minutes;
+    for (const auto& b : r_.accepted)
+      accepted_minutes[b.task_id] += static_cast<int>(ceil_minutes(b.end) - floor_minutes(b.start));
+    std::vector<Job> out;
+    for (const auto& task : r_.tasks) {
+      auto status = effective_status(task, r_.now);
+      if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) continue;
+      Job job;
+      job.task = &task;
+      int estimate = task.estimated_minutes();
+      if (estimate <= 0) {
+        auto learned = r_.category_minutes.find(task.category());
+        estimate = learned != r_.category_minutes.end() ? learned->second : kDefaultEstimateMinutes;
+      }
+      job.need = std::max(0, estimate - accepted_minutes[task.id()]);
+      if (job.need == 0) continue;
+      job.demanding = task.priority() >= 3 || estimate >= 90;
+      job.limit = job.target = end_;
+      if (task.has_due_at()) {
+        Minutes due = floor_minutes(events::from_timestamp(task.due_at()));
+        job.due = due;
+        if (due > now_) {
+          Minutes buffer = std::min<Minutes>(static_cast<Minutes>(48 * 60 * r_.procrastination),
+                                             (due - now_) / 4);
+          job.limit = std::min(end_, due);
+          job.target = std::min(job.limit, due - buffer);
+        }
+      }
+      out.push_back(job);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
+      Minutes da = a.due.value_or(INT64_MAX), db = b.due.value_or(INT64_MAX);
+      if (da != db) return da < db;
+      if (a.task->priority() != b.task->priority()) return a.task->priority() > b.task->priority();
+      return events::from_timestamp(a.task->created_at()) <
+             events::from_timestamp(b.task->created_at());
+    });
+    return out;
+  }
+
+  Placement place(const std::vector<Job>& jobs, std::vector<Interval> free, bool prefer) const {
+    Placement out;
+    for (const auto& job : jobs) {
+      int remaining = job.need;
+      // Earliest-first placement is as early as it gets: the soft target
+      // would only fragment free time at its edge.
+      if (prefer) remaining = fill(job, job.target, prefer, free, out.blocks, remaining);
+      if (remaining > 0) remaining = fill(job, job.limit, prefer, free, out.blocks, remaining);
+      bool late = job.due && *job.due <= now_;
+      if (!job.due) {  // no deadline to miss: only not planned within the horizon
+        out.unplanned += remaining;
+        continue;
+      }
+      if (remaining > 0 || late) {
+        out.short_minutes[job.task->id()] = late ? job.need : remaining;
+        out.total_short += late ? job.need : remaining;
+      }
+    }
+    return out;
+  }
+
+  double preference(const Job& job, int hour) const {
+    double p = r_.feedback.acceptance(hour);
+    return job.demanding ? 0.6 * p + 0.4 * rhythm_[static_cast<size_t>(hour)] : p;
+  }
+
+  double confidence(const Job& job, Minutes start, Minutes end) const {
+    int hour = local_hour(zone_, start);
+    double slack = 1;
+    if (job.due && job.target > now_)
+      slack = std::clamp(double(job.target - end) / double(job.target - now_), 0.0, 1.0);
+    double c = 0.5 * r_.feedback.acceptance(hour) + 0.25 * rhythm_[static_cast<size_t>(hour)] +
+               0.25 * slack;
+    return std::clamp(c, 0.05, 0.95);
+  }
+
+ private:
+  // Places chunks of the job in free time before `limit`; returns what is
+  // still unplaced.
+  int fill(const Job& job, Minutes limit, bool prefer, std::vector<Interval>& free,
+           std::vector<TimeBlock>& blocks, int remaining) const {
+    // Candidate pieces: free time before the limit, cut at hour boundaries so
+    // that each piece has one local hour.
+    std::vector<Interval> pieces;
+    for (const auto& [a, b] : free) {
+      Minutes e = std::min(b, limit);
+      for (Minutes s = a; s < e;) {
+        Minutes next = std::min(e, (s / 60 + 1) * 60);
+        pieces.emplace_back(s, next);
+        s = next;
+      }
+    }
+    if (prefer) {
+      std::vector<double> score(pieces.size());
+      for (size_t i = 0; i < pieces.size(); ++i)
+        score[i] = preference(job, local_hour(zone_, pieces[i].first));
+      std::vector<size_t> order(pieces.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return score[a] > score[b] + 1e-9; });
+      std::vector<Interval> sorted;
+      for (size_t i : order) sorted.push_back(pieces[i]);
+      pieces = std::move(sorted);
+    }
+    for (size_t i = 0; i < pieces.size() && remaining > 0; ++i) {
+      auto [s, e] = pieces[i];
+      // Join the following pieces that are free and contiguous (a chunk
+      // may span hours), up to the longest chunk.
+      for (size_t j = i + 1;
+           j < pieces.size() && pieces[j].first == e && e - s < r_.max_chunk_minutes; ++j)
+        e = pieces[j].second;
+      Minutes take = std::min<Minutes>({e - s, remaining, r_.max_chunk_minutes});
+      if (take < r_.min_chunk_minutes && take < remaining) continue;
+      if (!still_free(free, s, s + take)) continue;
+      subtract(free, s, s + take);
+      blocks.push_back({job.task->id(), at(s), at(s + take), confidence(job, s, s + take)});
+      remaining -= static_cast<int>(take);
+    }
+    return remaining;
+  }
+
+  static bool still_free(const std::vector<Interval>& free, Minutes s, Minutes e) {
+    for (const auto& [a, b] : free)
+      if (a <= s && e <= b) return true;
+    return false;
+  }
+
+  const PlanRequest& r_;
+  const date::time_zone* zone_;
+  Minutes now_ = 0, end_ = 0;
+  std::array<double, 24> rhythm_{};
+};
+
+// Defer which, shorten which, drop which: the answer to "too much to do".
+std::string suggestion_for(const Job& job, int short_minutes, Minutes now,
+                           const std::vector<Job>& jobs, const std::vector<TimeBlock>& blocks) {
+  if (job.due && *job.due <= now) return "already past due: do it first, or move its due date";
+  // Lower-priority work planned before this task's due could make room.
+  std::vector<std::pair<int, const Job*>> room;
+  for (const auto& other : jobs) {
+    if (&other == &job || other.task->priority() >= job.task->priority()) continue;
+    int minutes = 0;
+    for (const auto& b : blocks)
+      if (b.task_id == other.task->id() && floor_minutes(b.start) < *job.due)
+        minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+    if (minutes > 0) room.emplace_back(minutes, &other);
+  }
+  std::sort(room.begin(), room.end(), [](const auto& a, const auto& b) {
+    return a.second->task->priority() < b.second->task->priority() ||
+           (a.second->task->priority() == b.second->task->priority() && a.first > b.first);
+  });
+  int freed = 0;
+  std::vector<std::string> deferred;
+  for (const auto& [minutes, other] : room) {
+    if (freed >= short_minutes) break;
+    freed += minutes;
+    deferred.push_back("\"" + other->task->title() + "\"");
+  }
+  if (freed >= short_minutes) {
+    std::string list;
+    for (size_t i = 0; i < deferred.size(); ++i) list += (i ? ", " : "") + deferred[i];
+    return fmt::format("defer {} (lower priority) until after its due: frees {} min", list, freed);
+  }
+  if (short_minutes * 2 <= job.need)
+    return fmt::format("shorten it by {} min (plan {} of its {} min)", short_minutes,
+                       job.need - short_minutes, job.need);
+  return fmt::format(
+      "drop it or move its due date: it needs {} min more than the work time "
+      "left before its due",
+      short_minutes);
+}
+
+}  // namespace
+
+double HourFeedback::acceptance(int hour) const {
+  auto h = static_cast<size_t>(hour);
+  return (accepted[h] + 1.0) / (accepted[h] + rejected[h] + 2.0);
+}
+
+std::unordered_map<std::string, int> learned_estimates(const TaskBook& book) {
+  std::unordered_map<std::string, std::vector<int>> seen;
+  for (const auto& [id, task] : book.tasks()) {
+    if (task.estimated_minutes() > 0) seen[task.category()].push_back(task.estimated_minutes());
+  }
+  std::unordered_map<std::string, int> out;
+  for (auto& [category, minutes] : seen) {
+    std::nth_element(minutes.begin(), minutes.begin() + static_cast<long>(minutes.size() / 2),
+                     minutes.end());
+    out[category] = minutes[minutes.size() / 2];
+  }
+  return out;
+}
+
+std::vector<std::pair<Clock::time_point, Clock::time_point>> work_intervals(
+    const v1::WorkHours& hours, const std::string& time_zone, Clock::time_point from,
+    Clock::time_point to) {
+  const auto* zone = zone_of(time_zone);
+  const v1::WorkHours& windows = hours.windows_size() ? hours : default_hours();
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> out;
+  auto first = date::floor<date::days>(zone->to_local(date::floor<std::chrono::seconds>(from))) -
+               date::days(1);
+  for (auto day = first;; day += date::days(1)) {
+    if (zone->to_sys(day, date::choose::earliest) > to) break;
+    auto weekday = date::weekday(day).iso_encoding();  // Monday 1 .. Sunday 7
+    for (const auto& w : windows.windows()) {
+      if (static_cast<unsigned>(w.weekday()) != weekday) continue;
+      Clock::time_point s =
+          zone->to_sys(day + std::chrono::minutes(w.start_minute()), date::choose::earliest);
+      Clock::time_point e =
+          zone->to_sys(day + std::chrono::minutes(w.end_minute()), date::choose::latest);
+      s = std::max(s, from), e = std::min(e, to);
+      if (s < e) out.emplace_back(s, e);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> merged;
+  for (const auto& iv : out) {
+    if (!merged.empty() && iv.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, iv.second);
+    else
+      merged.push_back(iv);
+  }
+  return merged;
+}
+
+Plan plan_schedule(const PlanRequest& request) {
+  Planner planner(request);
+  auto free = planner.free_time();
+  auto jobs = planner.jobs();
+  auto preferred = planner.place(jobs, free, /*prefer=*/true);
+  auto earliest = planner.place(jobs, free, /*prefer=*/false);
+  auto& chosen = std::tie(preferred.total_short, preferred.unplanned) <=
+                         std::tie(earliest.total_short, earliest.unplanned)
+                     ? preferred
+                     : earliest;
+
+  Plan plan;
+  for (const auto& [s, e] : free) plan.free_minutes += static_cast<int>(e - s);
+  std::sort(chosen.blocks.begin(), chosen.blocks.end(),
+            [](const TimeBlock& a, const TimeBlock& b) { return a.start < b.start; });
+  for (const auto& b : chosen.blocks)
+    plan.planned_minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+  Minutes now = ceil_minutes(request.now);
+  for (const auto& job : jobs) {
+    auto it = chosen.short_minutes.find(job.task->id());
+    if (it == chosen.short_minutes.end()) continue;
+    plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
+                            it->second, suggestion_for(job, it->second, now, jobs, chosen.blocks)});
+  }
+  plan.unplanned_minutes = chosen.unplanned;
+  plan.blocks = std::move(chosen.blocks);
+  return plan;
+}
+
+}  // namespace coach::projections

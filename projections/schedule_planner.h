@@ -1,0 +1,97 @@
+// SchedulePlanner: when to work on each pending task (issue #6). Pure: the
+// same request gives the same plan.
+//
+// Free time is the user's work hours (local time in their IANA zone, DST
+// correct: a window's start and end are converted separately, so a window
+// that spans a clock change is as long as real time says) from now to the
+// horizon, minus blocks the user already accepted (kept as they are).
+//
+// Tasks are planned earliest deadline first (then priority, then age):
+// - need = estimated_minutes, or the learned default of the task's category
+//   (learned_estimates), minus minutes of its accepted blocks.
+// - target = due - buffer, buffer = min(48 h x procrastination score, 25% of
+//   the time until due): users who finish late get earlier plans. When the
+//   need does not fit by the target it may use time up to the due itself.
+// - chunks of min_chunk to max_chunk minutes (a last chunk may be shorter).
+// - among the free time before the target, hours are preferred by how often
+//   the user accepted blocks at that local hour (Laplace: (a + 1) / (a + r +
+//   2)), and, for demanding tasks (priority >= 3 or >= 90 minutes), by their
+//   rhythm (completions by local hour). The plan that prefers is kept only
+//   if it leaves no more minutes unplanned than the plain earliest-first plan
+//   (which places everything before its due whenever chunking allows).
+// - what cannot be placed before its due is at risk, with a suggestion; work
+//   without a due date that does not fit the horizon is only counted.
+//
+// Confidence of a block, in [0.05, 0.95]: 0.5 x acceptance rate at its local
+// hour + 0.25 x rhythm at that hour (share of the busiest hour's completions;
+// 0.5 without data) + 0.25 x slack (time left between its end and the
+// target, as a share of the time from now to the target; 1 without due).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "projections/task_book.h"
+#include "schema/entities.pb.h"
+
+namespace coach::projections {
+
+struct TimeBlock {
+  std::string task_id;
+  Clock::time_point start, end;
+  double confidence = 0;
+};
+
+// Accepted and rejected blocks by local hour of their start.
+struct HourFeedback {
+  std::array<uint32_t, 24> accepted{}, rejected{};
+  double acceptance(int hour) const;
+};
+
+struct PlanRequest {
+  v1::WorkHours work_hours;  // no windows: Monday to Friday, 09:00 to 17:00
+  std::string time_zone = "UTC";
+  Clock::time_point now;
+  std::chrono::hours horizon{24 * 14};
+  std::vector<v1::Task> tasks;        // pending or snoozed ones are planned
+  std::vector<TimeBlock> accepted;    // kept; their time is not free
+  double procrastination = 0;         // the user's score, 0 to 1
+  std::array<uint32_t, 24> rhythm{};  // completions by local hour
+  HourFeedback feedback;
+  std::unordered_map<std::string, int> category_minutes;  // learned_estimates
+  int min_chunk_minutes = 30, max_chunk_minutes = 120;
+};
+
+struct AtRisk {
+  std::string task_id;
+  Clock::time_point due;
+  int minutes_short = 0;   // of its need, what finds no time before its due
+  std::string suggestion;  // defer which, shorten which, drop which
+};
+
+struct Plan {
+  std::vector<TimeBlock> blocks;  // by start time
+  std::vector<AtRisk> at_risk;
+  int free_minutes = 0;       // work time from now to the horizon, accepted blocks excluded
+  int planned_minutes = 0;    // of new blocks
+  int unplanned_minutes = 0;  // of tasks without a due date, not within the horizon
+};
+
+inline constexpr int kDefaultEstimateMinutes = 60;
+
+// Per category, the median of the estimates the user gave its tasks;
+// categories without estimates are absent (the planner then uses
+// kDefaultEstimateMinutes, one hour).
+std::unordered_map<std::string, int> learned_estimates(const TaskBook& book);
+
+// The free work intervals between from and to, in UTC, sorted.
+std::vector<std::pair<Clock::time_point, Clock::time_point>> work_intervals(
+    const v1::WorkHours& hours, const std::string& time_zone, Clock::time_point from,
+    Clock::time_point to);
+
+Plan plan_schedule(const PlanRequest& request);
+
+}  // namespace coach::projections

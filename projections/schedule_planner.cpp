@@ -234,42 +234,42 @@ class Planner {
   std::array<double, 24> rhythm_{};
 };
 
+// Planned minutes per task, by block, for the suggestions.
+using PlannedByTask = std::map<std::string, std::vector<std::pair<Minutes, int>>>;
+
 // Defer which, shorten which, drop which: the answer to "too much to do".
 std::string suggestion_for(const Job& job, int short_minutes, Minutes now,
-                           const std::vector<Job>& jobs, const std::vector<TimeBlock>& blocks) {
+                           const std::map<std::string, const Job*>& jobs_by_id,
+                           const PlannedByTask& planned) {
   if (job.due && *job.due <= now) return "already past due: do it first, or move its due date";
   // Lower-priority work planned before this task's due could make room.
   std::vector<std::pair<int, const Job*>> room;
-  for (const auto& other : jobs) {
-    if (&other == &job || other.task->priority() >= job.task->priority()) continue;
+  for (const auto& [task_id, blocks] : planned) {
+    const Job* other = jobs_by_id.at(task_id);
+    if (other == &job || other->task->priority() >= job.task->priority()) continue;
     int minutes = 0;
-    for (const auto& b : blocks)
-      if (b.task_id == other.task->id() && floor_minutes(b.start) < *job.due)
-        minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
-    if (minutes > 0) room.emplace_back(minutes, &other);
+    for (const auto& [start, length] : blocks)
+      if (start < *job.due) minutes += length;
+    if (minutes > 0) room.emplace_back(minutes, other);
   }
   std::sort(room.begin(), room.end(), [](const auto& a, const auto& b) {
     return a.second->task->priority() < b.second->task->priority() ||
            (a.second->task->priority() == b.second->task->priority() && a.first > b.first);
   });
   int freed = 0;
-  std::vector<std::string> deferred;
+  std::string list;
   for (const auto& [minutes, other] : room) {
     if (freed >= short_minutes) break;
     freed += minutes;
-    deferred.push_back("\"" + other->task->title() + "\"");
+    list += (list.empty() ? "\"" : ", \"") + other->task->title() + "\"";
   }
-  if (freed >= short_minutes) {
-    std::string list;
-    for (size_t i = 0; i < deferred.size(); ++i) list += (i ? ", " : "") + deferred[i];
+  if (freed >= short_minutes)
     return fmt::format("defer {} (lower priority) until after its due: frees {} min", list, freed);
-  }
   if (short_minutes * 2 <= job.need)
     return fmt::format("shorten it by {} min (plan {} of its {} min)", short_minutes,
                        job.need - short_minutes, job.need);
   return fmt::format(
-      "drop it or move its due date: it needs {} min more than the work time "
-      "left before its due",
+      "drop it or move its due date: it needs {} min more than the work time left before its due",
       short_minutes);
 }
 
@@ -344,11 +344,17 @@ Plan plan_schedule(const PlanRequest& request) {
   for (const auto& b : chosen.blocks)
     plan.planned_minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
   Minutes now = ceil_minutes(request.now);
+  std::map<std::string, const Job*> jobs_by_id;
+  for (const auto& job : jobs) jobs_by_id[job.task->id()] = &job;
+  PlannedByTask planned;
+  for (const auto& b : chosen.blocks)
+    planned[b.task_id].emplace_back(
+        floor_minutes(b.start), static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start)));
   for (const auto& job : jobs) {
     auto it = chosen.short_minutes.find(job.task->id());
     if (it == chosen.short_minutes.end()) continue;
     plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
-                            it->second, suggestion_for(job, it->second, now, jobs, chosen.blocks)});
+                            it->second, suggestion_for(job, it->second, now, jobs_by_id, planned)});
   }
   plan.unplanned_minutes = chosen.unplanned;
   plan.blocks = std::move(chosen.blocks);

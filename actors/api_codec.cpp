@@ -90,6 +90,22 @@ const std::vector<Operation>& operations() {
           [](const C& c) { return c.has_get_node_stats() ? &c.get_node_stats() : nullptr; },
           [](C& c) { return c.mutable_get_node_stats(); }),
       op(
+          "schedule.get",
+          [](const C& c) { return c.has_get_schedule() ? &c.get_schedule() : nullptr; },
+          [](C& c) { return c.mutable_get_schedule(); }),
+      op(
+          "schedule.accept",
+          [](const C& c) {
+            return c.has_accept_recommendation() ? &c.accept_recommendation() : nullptr;
+          },
+          [](C& c) { return c.mutable_accept_recommendation(); }),
+      op(
+          "schedule.reject",
+          [](const C& c) {
+            return c.has_reject_recommendation() ? &c.reject_recommendation() : nullptr;
+          },
+          [](C& c) { return c.mutable_reject_recommendation(); }),
+      op(
           "admin.batch.run",
           [](const C& c) { return c.has_run_batch() ? &c.run_batch() : nullptr; },
           [](C& c) { return c.mutable_run_batch(); }),

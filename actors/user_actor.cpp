@@ -125,6 +125,16 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
       if (!state.profile.registered) return error_reply(not_registered());
       *reply.mutable_profile() = state.profile.profile;
       return reply;
+    case v1::Command::kGetSchedule:
+    case v1::Command::kAcceptRecommendation:
+    case v1::Command::kRejectRecommendation: {
+      if (!state.profile.registered) return error_reply(not_registered());
+      auto horizon = command.has_get_schedule() ? command.get_schedule().horizon_days() : 0;
+      auto schedule = projections::schedule_view(state, horizon, now);
+      if (!schedule) return error_reply(schedule.error());
+      *reply.mutable_schedule() = std::move(*schedule);
+      return reply;
+    }
     case v1::Command::kGetFeatures:
     case v1::Command::kGetInsights:
     case v1::Command::kGetNodeStats:
@@ -144,6 +154,12 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
       return projections::decide_register(state.profile, command.register_user());
     case v1::Command::kSetPreferences:
       return projections::decide_preferences(state.profile, command.set_preferences());
+    case v1::Command::kAcceptRecommendation:
+      if (!state.profile.registered) return not_registered();
+      return projections::decide_accept(state, command.accept_recommendation(), now);
+    case v1::Command::kRejectRecommendation:
+      if (!state.profile.registered) return not_registered();
+      return projections::decide_reject(state, command.reject_recommendation(), now);
     case v1::Command::kTask:
       if (!state.profile.registered) return not_registered();
       // A new task gets its id here, so that decide itself stays pure.
@@ -159,7 +175,7 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
 bool is_read(const v1::Command& command) {
   return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
          command.has_export_user() || command.has_get_insights() || command.has_get_node_stats() ||
-         command.has_get_features();
+         command.has_get_features() || command.has_get_schedule();
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;

@@ -17,7 +17,8 @@ using Steady = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   CLI::App app{"coach planning benchmark"};
   int repeat = 5;
-  app.add_option("--repeat", repeat, "plans per size (the median is printed)")->capture_default_str();
+  app.add_option("--repeat", repeat, "plans per size (the median is printed)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   fmt::print("plan benchmark: one user, 14-day horizon, Europe/Berlin, median of {}\n", repeat);
   for (int count : {50, 500, 5000}) {

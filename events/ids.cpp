@@ -64,6 +64,22 @@ Uuid Uuid::from_bytes(const uint8_t* bytes16) {
   return id;
 }
 
+Uuid Uuid::derived(std::string_view seed) {
+  auto fnv1a = [&](uint64_t h) {
+    for (unsigned char c : seed) h = (h ^ c) * 0x100000001b3ULL;
+    return h;
+  };
+  uint64_t a = fnv1a(0xcbf29ce484222325ULL), b = fnv1a(0x6c62272e07bb0142ULL);
+  Uuid id;
+  for (int i = 0; i < 8; ++i) {
+    id.bytes_[static_cast<size_t>(i)] = static_cast<uint8_t>(a >> (56 - 8 * i));
+    id.bytes_[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(b >> (56 - 8 * i));
+  }
+  id.bytes_[6] = static_cast<uint8_t>((id.bytes_[6] & 0x0f) | 0x80);  // version 8
+  id.bytes_[8] = static_cast<uint8_t>((id.bytes_[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return id;
+}
+
 std::string Uuid::to_string() const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string text(36, '-');

@@ -23,6 +23,10 @@ class Uuid {
   static Uuid random();
 
   static Uuid from_bytes(const uint8_t* bytes16);
+  // A stable UUID (version 8, custom) derived from `seed`: the same seed
+  // always gives the same id. Not secret, not collision-proof against
+  // adversaries: for ids coach derives from its own data.
+  static Uuid derived(std::string_view seed);
 
   std::string to_string() const;
   const std::array<uint8_t, 16>& bytes() const { return bytes_; }

@@ -6,6 +6,7 @@ void UserState::fold(const v1::TaskEvent& event) {
   if (signals) evolve(*signals, event, tasks.find(event.task_id()));
   evolve(tasks, event);
   evolve(profile, event);
+  evolve(schedule, event, profile.profile.user().timezone());
   version = event.sequence();
   if (tracking() && !signals) signals.emplace();
   if (!tracking()) signals.reset();
@@ -18,6 +19,7 @@ std::string UserState::serialize() const {
   *saved.mutable_profile() = profile.profile;
   saved.mutable_tasks()->ParseFromString(tasks.serialize());
   if (signals) *saved.mutable_signals() = signals->to_state();
+  *saved.mutable_schedule() = schedule.to_state();
   return saved.SerializeAsString();
 }
 
@@ -32,6 +34,7 @@ Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
   state.profile.profile = saved.profile();
   state.profile.registered = saved.profile().user().has_created_at();
   state.version = version;
+  state.schedule = ScheduleBook::from_state(saved.schedule());
   if (state.tracking()) {
     if (saved.has_signals()) {
       state.signals = BehaviorSignals::from_state(saved.signals());

@@ -621,3 +621,78 @@ TEST_CASE("an admin runs the batch job; features then carry its clusters and rea
   CHECK(error_code(client.request("user.features", R"({"as_of": "2001-01-01T00:00:00Z"})",
                                   users[1])) == "not_found");
 }
+
+TEST_CASE("schedule: blocks within work hours; accept keeps one, reject is counted, bad input") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  ok(client.request("user.register", R"({"email": "s@example.com", "timezone": "Europe/Berlin"})",
+                    user));
+  auto due = google::protobuf::util::TimeUtil::ToString(
+      events::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(24 * 7)));
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 3; ++i)
+    tasks.push_back(
+        ok(client.request("task.create",
+                          R"({"title": "t)" + std::to_string(i) +
+                              R"(", "estimated_minutes": 60, "due_at": ")" + due + "\"}",
+                          user))
+            .task()
+            .id());
+  auto schedule = ok(client.request("schedule.get", "", user)).schedule();
+  REQUIRE(schedule.recommendations_size() >= 3);
+  CHECK(schedule.at_risk_size() == 0);
+  CHECK(schedule.planned_minutes() == 180);
+  auto first = schedule.recommendations(0);
+  CHECK_FALSE(first.id().empty());
+  CHECK(first.confidence_score() > 0);
+
+  auto block = [](const v1::ScheduleRecommendation& r) {
+    return R"({"recommendation_id": ")" + r.id() + R"(", "task_id": ")" + r.task_id() +
+           R"(", "start": ")" + google::protobuf::util::TimeUtil::ToString(r.recommended_start()) +
+           R"(", "end": ")" + google::protobuf::util::TimeUtil::ToString(r.recommended_due()) +
+           R"(", "confidence_score": 0.5)";
+  };
+  auto accepted = ok(client.request("schedule.accept", block(first) + "}", user)).schedule();
+  REQUIRE(accepted.accepted_size() == 1);
+  CHECK(accepted.accepted(0).id() == first.id());
+  for (const auto& r : accepted.recommendations()) {
+    bool apart = r.recommended_due().seconds() <= first.recommended_start().seconds() ||
+                 r.recommended_start().seconds() >= first.recommended_due().seconds();
+    CHECK(apart);
+  }
+  CHECK(accepted.planned_minutes() == 120);  // the accepted hour counts for its task
+  CHECK(error_code(client.request("schedule.accept", block(first) + "}", user)) == "conflict");
+
+  auto second = accepted.recommendations(0);
+  ok(client.request("schedule.reject", block(second) + R"(, "reason": "busy"})", user));
+  CHECK(error_code(client.request(
+            "schedule.accept",
+            R"({"task_id": ")" + tasks[1] +
+                R"(", "start": "2030-01-01T10:00:00Z", "end": "2030-01-01T09:00:00Z"})",
+            user)) == "invalid_argument");
+  auto soon = [](int hours) {
+    return google::protobuf::util::TimeUtil::ToString(
+        events::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(hours)));
+  };
+  CHECK(error_code(client.request("schedule.accept",
+                                  R"({"task_id": ")" + new_uuid_string() + R"(", "start": ")" +
+                                      soon(48) + R"(", "end": ")" + soon(49) + "\"}",
+                                  user)) == "not_found");
+  CHECK(error_code(client.request("schedule.get", R"({"horizon_days": 90})", user)) ==
+        "invalid_argument");
+
+  // Completing the task releases its accepted block.
+  ok(client.request("task.complete", R"({"task_id": ")" + first.task_id() + "\"}", user));
+  auto after = ok(client.request("schedule.get", "", user)).schedule();
+  CHECK(after.accepted_size() == 0);
+  CHECK(after.planned_minutes() == 120);
+  // Another user cannot read or change this schedule.
+  auto stranger = new_uuid_string();
+  register_user(client, stranger);
+  auto token = actors::TokenSigner::load(c.token_key(), false)
+                   ->issue(*Uuid::parse(stranger), v1::ROLE_USER, std::chrono::hours(1));
+  CHECK(error_code(client.raw("coach.v1.schedule.get", "",
+                              {{"Coach-User", user}, {"Authorization", "Bearer " + token}})) ==
+        "permission_denied");
+}

@@ -13,6 +13,7 @@
 
 #include "events/envelope.h"
 #include "projections/schedule_planner.h"
+#include "projections/user_state.h"
 
 using namespace coach;
 using namespace coach::projections;
@@ -315,4 +316,62 @@ TEST_CASE(
     }
   }
   CHECK_MESSAGE(feasible_sets > 60, feasible_sets);  // the property was exercised
+}
+
+TEST_CASE("the schedule book folds accepts and rejects by local hour and survives snapshots") {
+  auto user = Uuid::random();
+  UserState state;
+  uint64_t sequence = 0;
+  auto fold = [&](v1::TaskEvent e, const char* when) {
+    events::stamp_envelope(e, user, ++sequence, utc(when));
+    state.fold(e);
+  };
+  v1::RegisterUser registration;
+  registration.set_email("k@example.com");
+  registration.set_timezone("Asia/Kolkata");  // UTC+05:30
+  auto registered = decide_register(state.profile, registration);
+  REQUIRE(registered);
+  fold(registered->front(), "2026-03-01T00:00:00Z");
+  v1::TaskEvent created;
+  created.set_task_id(new_uuid_string());
+  created.mutable_task_created()->set_title("Read");
+  fold(created, "2026-03-01T00:00:00Z");
+
+  v1::AcceptRecommendation accept;
+  accept.set_task_id(created.task_id());
+  *accept.mutable_start() = events::to_timestamp(utc("2026-03-02T04:30:00Z"));  // 10:00 local
+  *accept.mutable_end() = events::to_timestamp(utc("2026-03-02T05:30:00Z"));
+  auto accepted = decide_accept(state, accept, utc("2026-03-01T12:00:00Z"));
+  REQUIRE(accepted);
+  fold(accepted->front(), "2026-03-01T12:00:00Z");
+  CHECK(state.schedule.accepted.size() == 1);
+  CHECK(state.schedule.feedback.accepted[10] == 1);
+  auto overlap = decide_accept(state, accept, utc("2026-03-01T12:00:00Z"));
+  REQUIRE_FALSE(overlap);
+  CHECK(overlap.error().code == Errc::conflict);
+
+  v1::RejectRecommendation reject;
+  reject.set_task_id(created.task_id());
+  *reject.mutable_start() = events::to_timestamp(utc("2026-03-02T12:30:00Z"));  // 18:00 local
+  *reject.mutable_end() = events::to_timestamp(utc("2026-03-02T13:30:00Z"));
+  auto rejected = decide_reject(state, reject, utc("2026-03-01T12:00:00Z"));
+  REQUIRE(rejected);
+  fold(rejected->front(), "2026-03-01T12:00:00Z");
+  CHECK(state.schedule.feedback.rejected[18] == 1);
+
+  auto again = UserState::parse(state.serialize(), state.version);
+  REQUIRE(again);
+  CHECK(again->schedule.accepted.size() == 1);
+  CHECK(again->schedule.accepted[0].start == utc("2026-03-02T04:30:00Z"));
+  CHECK(again->schedule.feedback.accepted[10] == 1);
+  CHECK(again->schedule.feedback.rejected[18] == 1);
+
+  v1::TaskEvent done;
+  done.set_task_id(created.task_id());
+  done.mutable_task_completed();
+  fold(done, "2026-03-02T06:00:00Z");
+  CHECK(state.schedule.accepted.empty());
+  auto late = decide_accept(state, accept, utc("2026-03-01T12:00:00Z"));
+  REQUIRE_FALSE(late);
+  CHECK(late.error().code == Errc::conflict);  // the task is completed
 }

@@ -207,16 +207,7 @@ struct Planner {
 
 std::string task_uuid(const std::string& user_id, const std::string& task) {
   if (auto id = Uuid::parse(task)) return id->to_string();
-  std::string seed = user_id + '\0' + task;
-  uint64_t a = fnv1a(seed, 0xcbf29ce484222325ULL), b = fnv1a(seed, 0x6c62272e07bb0142ULL);
-  uint8_t bytes[16];
-  for (int i = 0; i < 8; ++i) {
-    bytes[i] = static_cast<uint8_t>(a >> (56 - 8 * i));
-    bytes[8 + i] = static_cast<uint8_t>(b >> (56 - 8 * i));
-  }
-  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x80);  // version 8: custom
-  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  return Uuid::from_bytes(bytes).to_string();
+  return Uuid::derived(user_id + '\0' + task).to_string();
 }
 
 Result<ImportReport> import_rows(events::EventStore& store, std::vector<ImportRow> rows,

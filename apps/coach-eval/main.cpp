@@ -32,6 +32,7 @@
 #include "projections/behavior_clusters.h"
 #include "projections/behavior_signals.h"
 #include "projections/procrastination_model.h"
+#include "projections/schedule_planner.h"
 #include "projections/task_book.h"
 #include "simulator.h"
 
@@ -336,6 +337,86 @@ bool simulator_report(int per_archetype) {
 
 }  // namespace
 
+namespace {
+
+// The scheduling feedback loop on simulated users (issue #6). Each user has
+// hidden hour preferences: a chance to accept a block by the local hour it
+// starts (morning, afternoon or evening people, 0.85 inside their hours,
+// 0.15 outside). Every simulated day coach plans their pending tasks (work
+// hours 08:00-20:00 every day), the user answers that day's blocks, coach
+// folds the answers into its hour feedback, and accepted work is done and
+// replaced by new work. Prints acceptance by confidence bin and over time.
+void schedule_feedback_report(int users, int days) {
+  std::mt19937_64 rng(11);
+  std::array<int, 5> shown{}, taken{};
+  std::vector<int> day_shown(static_cast<size_t>(days)), day_taken(static_cast<size_t>(days));
+  auto start = SysClock::from_time_t(1772323200);  // 2026-03-01 00:00 UTC
+  for (int u = 0; u < users; ++u) {
+    int kind = u % 3;  // 0 mornings, 1 afternoons, 2 evenings
+    PlanRequest r;
+    for (int d = 1; d <= 7; ++d) {
+      auto* w = r.work_hours.add_windows();
+      w->set_weekday(static_cast<v1::Weekday>(d));
+      w->set_start_minute(8 * 60);
+      w->set_end_minute(20 * 60);
+    }
+    r.horizon = std::chrono::hours(48);
+    auto new_task = [&](SysClock::time_point now) {
+      v1::Task t;
+      t.set_id(new_uuid_string());
+      t.set_title("work");
+      t.set_status(v1::TASK_STATUS_PENDING);
+      t.set_estimated_minutes(60);
+      *t.mutable_due_at() = events::to_timestamp(now + std::chrono::hours(24 * 5));
+      *t.mutable_created_at() = events::to_timestamp(now);
+      return t;
+    };
+    for (int i = 0; i < 4; ++i) r.tasks.push_back(new_task(start));
+    for (int day = 0; day < days; ++day) {
+      r.now = start + std::chrono::hours(24 * day + 7);
+      auto plan = plan_schedule(r);
+      auto day_end = start + std::chrono::hours(24 * (day + 1));
+      for (const auto& b : plan.blocks) {
+        if (b.start >= day_end) continue;
+        int hour = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::hours>(b.start - start).count() % 24);
+        bool liked = hour >= 8 + 4 * kind && hour < 12 + 4 * kind;
+        bool accept = std::uniform_real_distribution<>(0, 1)(rng) < (liked ? 0.85 : 0.15);
+        size_t bin = std::min<size_t>(4, static_cast<size_t>(b.confidence * 5));
+        ++shown[bin], ++day_shown[static_cast<size_t>(day)];
+        auto h = static_cast<size_t>(hour);
+        if (accept) {
+          ++taken[bin], ++day_taken[static_cast<size_t>(day)];
+          ++r.feedback.accepted[h];
+          std::erase_if(r.tasks, [&](const v1::Task& t) { return t.id() == b.task_id; });
+          r.tasks.push_back(new_task(r.now));
+        } else {
+          ++r.feedback.rejected[h];
+        }
+      }
+    }
+  }
+  fmt::print(
+      "\nscheduling feedback loop: {} simulated users x {} days (hidden morning, afternoon "
+      "or evening preference)\n",
+      users, days);
+  fmt::print("{:>16} {:>8} {:>16}\n", "confidence", "blocks", "acceptance rate");
+  for (size_t b = 0; b < 5; ++b)
+    fmt::print("{:>9.1f} - {:.1f} {:>8} {:>16.3f}\n", b / 5.0, (b + 1) / 5.0, shown[b],
+               shown[b] ? double(taken[b]) / shown[b] : 0.0);
+  auto rate = [&](int from, int to) {
+    int s = 0, t = 0;
+    for (int d = from; d < to; ++d)
+      s += day_shown[static_cast<size_t>(d)], t += day_taken[static_cast<size_t>(d)];
+    return s ? double(t) / s : 0.0;
+  };
+  int week = std::min(7, days / 2);
+  fmt::print("acceptance, first {} days {:.3f}, last {} days {:.3f}\n", week, rate(0, week), week,
+             rate(days - week, days));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"coach-eval: fit and evaluate the procrastination score on OULAD"};
   std::string dir = "../shared/data/oulad", write_model;
@@ -445,6 +526,7 @@ int main(int argc, char** argv) {
     fmt::print("\nwrote {}\n", write_model);
   }
   if (simulated > 0 && !simulator_report(simulated)) ++worse;
+  if (simulated > 0) schedule_feedback_report(simulated * 2, 28);
   if (require_better && worse > 0) {
     fmt::print(stderr, "coach-eval: the score does not beat share-late in {} module(s)\n", worse);
     return 1;

@@ -9,6 +9,7 @@
 #include "actors/user_actor.h"
 #include "events/envelope.h"
 #include "projections/feature_series.h"
+#include "projections/schedule_book.h"
 
 namespace coach::actors {
 namespace {
@@ -178,6 +179,17 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
       report.set_snapshots(report.snapshots() + daily.size());
     } else if (auto s = store_.clear_features(user); !s) {
       return s.error();  // tracking is off: nothing learned is kept
+    }
+    if (series.state().profile.registered) {
+      // Each user's plan (issue #6), timed: the per-user planning cost of a
+      // batch run. Served plans are computed on request; this one checks
+      // that every stored user can be planned.
+      auto planning = std::chrono::steady_clock::now();
+      if (auto plan = projections::schedule_view(series.state(), 0, now); plan)
+        report.set_plans(report.plans() + 1);
+      report.set_plan_seconds(
+          report.plan_seconds() +
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - planning).count());
     }
     report.set_users(report.users() + 1);
     events_ += log->size();

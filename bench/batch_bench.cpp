@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
              report->events() / batch, report->users() / batch);
   fmt::print("  users {}, tracked {}, events {}, snapshots written {}\n", report->users(),
              report->users_tracked(), report->events(), report->snapshots());
+  fmt::print("  schedules planned {}: {:.1f} us per user\n", report->plans(),
+             report->plans() ? report->plan_seconds() / report->plans() * 1e6 : 0.0);
   fmt::print("  behavior modes: k = {}, silhouette {:.3f} (sample of 2,000; fit on 20,000)\n",
              report->clusters(), report->silhouette());
   fmt::print("  ratio to the in-memory fold: {:.2f} (the rest is reading, decrypting, writing)\n",

@@ -72,6 +72,7 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
   CHECK(report->clusters() >= 3);
   CHECK(report->silhouette() > 0.3);
   CHECK(report->events() == store->stats().feed_head);
+  CHECK(report->plans() == population.users.size());  // the unregistered user has no plan
   REQUIRE(store->get_meta(actors::kClusterModelMeta)->has_value());
 
   std::vector<int> labels, truth;

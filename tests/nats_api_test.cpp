@@ -50,6 +50,19 @@ struct Cluster {
   test::NatsServer nats{dir.str()};
   std::string data = dir.str() + "/data";
   std::string token_key() const { return dir.str() + "/token.key"; }  // coachd's default
+
+  // A request by `caller` with `role`, signed with the node's key, on
+  // `target`'s data (none: the caller's own).
+  Result<v1::Reply> request_as(test::Client& client, const Uuid& caller, v1::Role role,
+                               const std::string& operation, const std::string& target = "",
+                               const std::string& body = "") const {
+    auto token =
+        actors::TokenSigner::load(token_key(), false)->issue(caller, role, std::chrono::hours(1));
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Authorization", "Bearer " + token}};
+    if (!target.empty()) headers.emplace_back("Coach-User", target);
+    return client.raw("coach.v1." + operation, body, headers);
+  }
 };
 
 // A cluster with coachd serving on it and a client connected (in that order:
@@ -437,11 +450,8 @@ TEST_CASE("insights say in plain words what coach knows; analytics of others nee
     }
   CHECK(found);
 
-  auto signer = *actors::TokenSigner::load(c.token_key(), false);
   auto as = [&](v1::Role role, const std::string& operation) {
-    auto token = signer.issue(*Uuid::parse(stranger), role, std::chrono::hours(1));
-    return client.raw("coach.v1." + operation, "",
-                      {{"Coach-User", user}, {"Authorization", "Bearer " + token}});
+    return c.request_as(client, *Uuid::parse(stranger), role, operation, user);
   };
   CHECK(error_code(as(v1::ROLE_USER, "user.insights")) == "permission_denied");
   CHECK(error_code(as(v1::ROLE_USER, "user.features")) == "permission_denied");
@@ -580,10 +590,8 @@ TEST_CASE("an admin runs the batch job; features then carry its clusters and rea
       ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
     }
   }
-  auto signer = *actors::TokenSigner::load(c.token_key(), false);
   auto as = [&](v1::Role role, const std::string& operation, const std::string& body = "") {
-    auto token = signer.issue(Uuid::random(), role, std::chrono::hours(1));
-    return client.raw("coach.v1." + operation, body, {{"Authorization", "Bearer " + token}});
+    return c.request_as(client, Uuid::random(), role, operation, "", body);
   };
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.batch.run")) == "permission_denied");
   CHECK(error_code(client.request("admin.batch.run", "", users[0])) == "permission_denied");
@@ -681,6 +689,8 @@ TEST_CASE("schedule: blocks within work hours; accept keeps one, reject is count
                                   user)) == "not_found");
   CHECK(error_code(client.request("schedule.get", R"({"horizon_days": 90})", user)) ==
         "invalid_argument");
+  // The refused accepts stored nothing: still one accepted block.
+  CHECK(ok(client.request("schedule.get", "", user)).schedule().accepted_size() == 1);
 
   // Completing the task releases its accepted block.
   ok(client.request("task.complete", R"({"task_id": ")" + first.task_id() + "\"}", user));
@@ -690,9 +700,12 @@ TEST_CASE("schedule: blocks within work hours; accept keeps one, reject is count
   // Another user cannot read or change this schedule.
   auto stranger = new_uuid_string();
   register_user(client, stranger);
-  auto token = actors::TokenSigner::load(c.token_key(), false)
-                   ->issue(*Uuid::parse(stranger), v1::ROLE_USER, std::chrono::hours(1));
-  CHECK(error_code(client.raw("coach.v1.schedule.get", "",
-                              {{"Coach-User", user}, {"Authorization", "Bearer " + token}})) ==
+  CHECK(error_code(c.request_as(client, *Uuid::parse(stranger), v1::ROLE_USER, "schedule.get",
+                                user)) == "permission_denied");
+  CHECK(error_code(c.request_as(client, *Uuid::parse(stranger), v1::ROLE_USER, "schedule.accept",
+                                user, block(after.recommendations(0)) + "}")) ==
         "permission_denied");
+  // None of the refused commands stored anything: only the accepted block
+  // was ever kept (and released with its task), and no other block is.
+  CHECK(ok(client.request("schedule.get", "", user)).schedule().accepted_size() == 0);
 }

@@ -3,18 +3,16 @@
 #include <filesystem>
 
 namespace coach::actors {
-namespace {
 
-std::string beside(const std::string& data_dir, const char* name) {
+std::string beside_data_dir(const std::string& data_dir, const char* name) {
   return (std::filesystem::path(data_dir).lexically_normal().parent_path() / name).string();
 }
 
-}  // namespace
-
 Result<OpenedStore> open_for_analysis(OfflineAccess access) {
   if (access.master_key_file.empty())
-    access.master_key_file = beside(access.data_dir, "master.key");
-  if (access.token_key_file.empty()) access.token_key_file = beside(access.data_dir, "token.key");
+    access.master_key_file = beside_data_dir(access.data_dir, "master.key");
+  if (access.token_key_file.empty())
+    access.token_key_file = beside_data_dir(access.data_dir, "token.key");
   if (access.token.empty())
     return make_error(Errc::unauthenticated,
                       "an analyst's or admin's token is needed (--token or COACH_TOKEN; "

@@ -26,6 +26,10 @@ struct OpenedStore {
   std::unique_ptr<events::EventStore> store;
 };
 
+// A file beside the data dir (where coachd keeps master.key, token.key and
+// tls/ unless told otherwise).
+std::string beside_data_dir(const std::string& data_dir, const char* name);
+
 // unauthenticated / permission_denied for a bad or plain-user token,
 // not_found for a missing data dir or key, io_error when RocksDB refuses
 // (e.g. coachd holds the store open for writing).

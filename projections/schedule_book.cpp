@@ -1,7 +1,5 @@
 #include "projections/schedule_book.h"
 
-#include <date/tz.h>
-
 #include "events/envelope.h"
 #include "projections/feature_series.h"
 #include "projections/procrastination_model.h"
@@ -12,19 +10,6 @@ namespace {
 
 using events::from_timestamp;
 using events::to_timestamp;
-
-int local_hour_of(Clock::time_point t, const std::string& time_zone) {
-  const date::time_zone* zone = nullptr;
-  try {
-    zone = date::locate_zone(time_zone.empty() ? "UTC" : time_zone);
-  } catch (const std::exception&) {
-    zone = date::locate_zone("UTC");
-  }
-  auto local = zone->to_local(date::floor<std::chrono::seconds>(t));
-  return static_cast<int>(
-      std::chrono::duration_cast<std::chrono::hours>(local - date::floor<date::days>(local))
-          .count());
-}
 
 Error invalid(const std::string& message) {
   return make_error(Errc::invalid_argument, message);
@@ -104,10 +89,10 @@ void evolve(ScheduleBook& book, const v1::TaskEvent& event, const std::string& t
     auto start = from_timestamp(a.start());
     book.accepted.push_back(
         {event.task_id(), start, from_timestamp(a.end()), a.confidence_score()});
-    ++book.feedback.accepted[static_cast<size_t>(local_hour_of(start, time_zone))];
+    ++book.feedback.accepted[static_cast<size_t>(local_hour_in(time_zone, start))];
   } else if (event.has_recommendation_rejected()) {
     auto start = from_timestamp(event.recommendation_rejected().start());
-    ++book.feedback.rejected[static_cast<size_t>(local_hour_of(start, time_zone))];
+    ++book.feedback.rejected[static_cast<size_t>(local_hour_in(time_zone, start))];
   } else if (event.has_task_completed() || event.has_task_deleted()) {
     std::erase_if(book.accepted, [&](const TimeBlock& b) { return b.task_id == event.task_id(); });
   }

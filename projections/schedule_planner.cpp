@@ -326,6 +326,10 @@ std::vector<std::pair<Clock::time_point, Clock::time_point>> work_intervals(
   return merged;
 }
 
+int local_hour_in(const std::string& time_zone, Clock::time_point t) {
+  return local_hour(zone_of(time_zone), floor_minutes(t));
+}
+
 Plan plan_schedule(const PlanRequest& request) {
   Planner planner(request);
   auto free = planner.free_time();

@@ -94,4 +94,7 @@ std::vector<std::pair<Clock::time_point, Clock::time_point>> work_intervals(
 
 Plan plan_schedule(const PlanRequest& request);
 
+// The local hour (0-23) of an instant in an IANA zone (unknown zones: UTC).
+int local_hour_in(const std::string& time_zone, Clock::time_point t);
+
 }  // namespace coach::projections

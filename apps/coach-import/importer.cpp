@@ -19,12 +19,6 @@ namespace {
 using google::protobuf::Timestamp;
 using google::protobuf::util::TimeUtil;
 
-uint64_t fnv1a(std::string_view text, uint64_t seed) {
-  uint64_t h = seed;
-  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
 Error row_error(const ImportRow& row, const std::string& why) {
   return make_error(Errc::invalid_argument, fmt::format("line {}: {}", row.line, why));
 }
@@ -110,8 +104,7 @@ std::string idempotency_key_of(const ImportRow& r) {
   std::string all = r.user_id + '\x1f' + r.task + '\x1f' + r.event + '\x1f' + r.timestamp + '\x1f' +
                     r.due_at + '\x1f' + r.category + '\x1f' + r.estimated_minutes + '\x1f' +
                     r.priority + '\x1f' + r.title + '\x1f' + r.until;
-  return fmt::format("import:{:016x}{:016x}", fnv1a(all, 0xcbf29ce484222325ULL),
-                     fnv1a(all, 0x84222325cbf29ce4ULL));
+  return "import:" + Uuid::derived(all).to_string();
 }
 
 // One user's rows, checked against their stored log, as events to append.

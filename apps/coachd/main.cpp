@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "actors/nats_gateway.h"
+#include "actors/offline_access.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
 
@@ -39,7 +40,7 @@ struct Flags {
 // A file or folder next to the data dir: where keys and certificates live
 // unless their flags say otherwise.
 std::string beside_data(const Flags& f, const char* name) {
-  return (std::filesystem::path(f.data_dir).lexically_normal().parent_path() / name).string();
+  return coach::actors::beside_data_dir(f.data_dir, name);
 }
 
 int fail(const coach::Error& error) {

@@ -142,6 +142,10 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetBatchStatus:  // node-wide: answered by the gateway
     case v1::Command::kExportUser:
     case v1::Command::kDeleteUser:  // answered by export_page and delete_user
+    case v1::Command::kNudgeNow:
+    case v1::Command::kRateNudge:
+    case v1::Command::kListNudges:
+    case v1::Command::kReportDelivery:
     case v1::Command::COMMAND_NOT_SET:
       break;
   }

@@ -68,6 +68,10 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload) {
       return v1::EVENT_TYPE_NUDGE_DELIVERED;
     case P::kNudgeRated:
       return v1::EVENT_TYPE_NUDGE_RATED;
+    case P::kNudgeCreated:
+      return v1::EVENT_TYPE_NUDGE_CREATED;
+    case P::kNotificationFailed:
+      return v1::EVENT_TYPE_NOTIFICATION_FAILED;
     case P::PAYLOAD_NOT_SET:
       break;
   }

@@ -7,6 +7,7 @@ void UserState::fold(const v1::TaskEvent& event) {
   evolve(tasks, event);
   evolve(profile, event);
   evolve(schedule, event, profile.profile.user().timezone());
+  evolve(nudges, event);
   version = event.sequence();
   if (tracking() && !signals) signals.emplace();
   if (!tracking()) signals.reset();
@@ -20,6 +21,7 @@ std::string UserState::serialize() const {
   saved.mutable_tasks()->ParseFromString(tasks.serialize());
   if (signals) *saved.mutable_signals() = signals->to_state();
   *saved.mutable_schedule() = schedule.to_state();
+  *saved.mutable_nudges() = nudges;
   return saved.SerializeAsString();
 }
 
@@ -35,6 +37,7 @@ Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
   state.profile.registered = saved.profile().user().has_created_at();
   state.version = version;
   state.schedule = ScheduleBook::from_state(saved.schedule());
+  state.nudges = std::move(*saved.mutable_nudges());
   if (state.tracking()) {
     if (saved.has_signals()) {
       state.signals = BehaviorSignals::from_state(saved.signals());

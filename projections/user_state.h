@@ -13,6 +13,7 @@
 
 #include "events/result.h"
 #include "projections/behavior_signals.h"
+#include "projections/nudge_book.h"
 #include "projections/schedule_book.h"
 #include "projections/task_book.h"
 #include "projections/user_profile.h"
@@ -25,6 +26,7 @@ struct UserState {
   uint64_t version = 0;  // sequence of the last event folded in
   std::optional<BehaviorSignals> signals;
   ScheduleBook schedule;  // accepted blocks and hour feedback (issue #6)
+  NudgeBook nudges;       // nudges, notifications, trigger cooldowns (issue #7)
 
   bool tracking() const { return profile.profile.preferences().behavioral_tracking_enabled(); }
 

@@ -15,6 +15,7 @@ packages=(
   libcaf-dev
   libnats-dev nats-server
   libfmt-dev libcli11-dev doctest-dev libhowardhinnant-date-dev tzdata
+  libcurl4-openssl-dev libcpp-httplib-dev
 )
 
 missing=()

@@ -117,6 +117,19 @@ const std::vector<Operation>& operations() {
           "user.features",
           [](const C& c) { return c.has_get_features() ? &c.get_features() : nullptr; },
           [](C& c) { return c.mutable_get_features(); }),
+      op(
+          "nudge.now", [](const C& c) { return c.has_nudge_now() ? &c.nudge_now() : nullptr; },
+          [](C& c) { return c.mutable_nudge_now(); }),
+      op(
+          "nudge.rate", [](const C& c) { return c.has_rate_nudge() ? &c.rate_nudge() : nullptr; },
+          [](C& c) { return c.mutable_rate_nudge(); }),
+      op(
+          "nudge.list", [](const C& c) { return c.has_list_nudges() ? &c.list_nudges() : nullptr; },
+          [](C& c) { return c.mutable_list_nudges(); }),
+      op(
+          "admin.notification.report",
+          [](const C& c) { return c.has_report_delivery() ? &c.report_delivery() : nullptr; },
+          [](C& c) { return c.mutable_report_delivery(); }),
   };
   return ops;
 }

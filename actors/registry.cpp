@@ -9,10 +9,15 @@ Registry::Registry(caf::actor_system& system, events::EventStore& store, Registr
   context_->store = &store;
   context_->registry = this;
   context_->options = options.actor;
+  context_->writer = options.writer;
+  context_->notifier = options.notifier;
+  clock_ = std::make_unique<NudgeClock>([this](const Uuid& user) { wake(user); });
+  context_->clock = clock_.get();
 }
 
 Registry::~Registry() {
   stopping_ = true;
+  clock_.reset();  // no more wake-ups
   std::vector<caf::actor> actors;
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mu);
@@ -65,6 +70,24 @@ void Registry::dispatch(RequestPtr request) {
   node_in_flight_->fetch_add(1, std::memory_order_acq_rel);
   request->track(entry.in_flight, node_in_flight_);
   caf::anon_send(entry.actor, std::move(request));
+}
+
+void Registry::wake(const Uuid& user) {
+  if (stopping_) return;
+  auto& shard = shard_for(user);
+  std::unique_lock lock(shard.mu);
+  auto it = shard.users.find(user);
+  if (it == shard.users.end())
+    it = shard.users.emplace(user, Entry{spawn(user), std::make_shared<std::atomic<int>>(0)}).first;
+  caf::anon_send(it->second.actor, nudge_check_atom::value);
+}
+
+void Registry::schedule_check(const Uuid& user, std::chrono::system_clock::time_point when) {
+  if (clock_) clock_->schedule(user, when);
+}
+
+size_t Registry::checks_scheduled() const {
+  return clock_ ? clock_->scheduled() : 0;
 }
 
 bool Registry::try_passivate(const Uuid& user, const caf::actor_addr& actor) {

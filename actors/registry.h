@@ -22,12 +22,17 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/nudge_clock.h"
 #include "actors/request.h"
 #include "actors/user_actor.h"
 
 namespace coach::actors {
 
 struct RegistryOptions {
+  // Nudges: the writer (LLM with template fallback) and the notifier
+  // (JetStream); null: templates at once, nothing published.
+  NudgeWriter* writer = nullptr;
+  Notifier* notifier = nullptr;
   int max_in_flight_per_user = 256;
   int max_in_flight_node = 20000;
   uint32_t busy_retry_after_ms = 20;
@@ -58,6 +63,13 @@ class Registry {
   // Called by an idle actor: true when it may stop (it is then forgotten).
   bool try_passivate(const Uuid& user, const caf::actor_addr& actor);
 
+  // Sends the user's actor (spawned if needed) a nudge check; the nudge
+  // clock calls it when a check is due.
+  void wake(const Uuid& user);
+  // Asks the nudge clock to check `user` at `when` (earliest request wins).
+  void schedule_check(const Uuid& user, std::chrono::system_clock::time_point when);
+  size_t checks_scheduled() const;
+
   // Kills a user's actor, as a crash would (ops, tests); supervision
   // replaces it. False when the user has no actor.
   bool kill_actor(const Uuid& user);
@@ -87,6 +99,7 @@ class Registry {
   std::array<Shard, kShards> shards_;
   std::shared_ptr<std::atomic<int>> node_in_flight_ = std::make_shared<std::atomic<int>>(0);
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<NudgeClock> clock_;
   std::atomic<uint64_t> spawned_{0}, passivated_{0}, restarts_{0}, busy_{0};
   mutable std::mutex reasons_mu_;
   std::map<std::string, uint64_t> restarts_by_reason_;

@@ -3,6 +3,8 @@
 #include <caf/all.hpp>
 #include <deque>
 
+#include "actors/notifier.h"
+#include "actors/nudge_writer.h"
 #include "actors/registry.h"
 #include "actors/request.h"
 #include "events/envelope.h"
@@ -19,21 +21,34 @@ namespace {
 
 using appended_atom = caf::atom_constant<caf::atom("appended")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using written_atom = caf::atom_constant<caf::atom("written")>;
 using SystemClock = std::chrono::system_clock;
 using Events = std::vector<v1::TaskEvent>;
 
-// An append in flight: the request it answers and the events it stores.
+// An append in flight: the request it answers (none for a nudge the actor
+// wrote on its own) and the events it stores.
 struct PendingAppend {
   RequestPtr request;
   Events events;
   std::optional<Result<events::AppendResult>> result;
+  bool triggered_nudge = false;
 };
 using PendingPtr = std::shared_ptr<PendingAppend>;
+
+// A nudge whose text is being written: by a trigger, or for nudge.now (then
+// with the request to answer).
+struct NudgeInWriting {
+  projections::NudgeCandidate candidate;
+  projections::WrittenNudge written;
+  RequestPtr request;
+};
+using WritingPtr = std::shared_ptr<NudgeInWriting>;
 
 }  // namespace
 }  // namespace coach::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::PendingPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::WritingPtr)
 
 namespace coach::actors {
 namespace {
@@ -135,6 +150,25 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
       *reply.mutable_schedule() = std::move(*schedule);
       return reply;
     }
+    case v1::Command::kRateNudge:
+      if (!state.profile.registered) return error_reply(not_registered());
+      *reply.mutable_profile() = state.profile.profile;
+      return reply;
+    case v1::Command::kNudgeNow:  // the nudge just written and folded
+      if (state.nudges.recent().empty()) break;
+      *reply.mutable_nudge() = state.nudges.recent().rbegin()->nudge();
+      return reply;
+    case v1::Command::kReportDelivery:
+      if (const auto* r = projections::find_notification(
+              state.nudges, command.report_delivery().notification_id()))
+        *reply.mutable_nudge_list()->add_nudges() = *r;
+      return reply;
+    case v1::Command::kListNudges: {
+      auto list = projections::list_nudges(state.nudges, command.list_nudges().limit());
+      if (!list) return error_reply(list.error());
+      *reply.mutable_nudge_list() = std::move(*list);
+      return reply;
+    }
     case v1::Command::kGetFeatures:
     case v1::Command::kGetInsights:
     case v1::Command::kGetNodeStats:
@@ -142,10 +176,6 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetBatchStatus:  // node-wide: answered by the gateway
     case v1::Command::kExportUser:
     case v1::Command::kDeleteUser:  // answered by export_page and delete_user
-    case v1::Command::kNudgeNow:
-    case v1::Command::kRateNudge:
-    case v1::Command::kListNudges:
-    case v1::Command::kReportDelivery:
     case v1::Command::COMMAND_NOT_SET:
       break;
   }
@@ -164,6 +194,12 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
     case v1::Command::kRejectRecommendation:
       if (!state.profile.registered) return not_registered();
       return projections::decide_reject(state, command.reject_recommendation(), now);
+    case v1::Command::kRateNudge:
+      if (!state.profile.registered) return not_registered();
+      return projections::decide_rate(state, command.rate_nudge());
+    case v1::Command::kReportDelivery:
+      if (!state.profile.registered) return not_registered();
+      return projections::decide_report(state, command.report_delivery(), now);
     case v1::Command::kTask:
       if (!state.profile.registered) return not_registered();
       // A new task gets its id here, so that decide itself stays pure.
@@ -179,7 +215,7 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
 bool is_read(const v1::Command& command) {
   return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
          command.has_export_user() || command.has_get_insights() || command.has_get_node_stats() ||
-         command.has_get_features() || command.has_get_schedule();
+         command.has_get_features() || command.has_get_schedule() || command.has_list_nudges();
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
@@ -224,6 +260,8 @@ struct ActorState {
   uint64_t snapshot_version = 0;
   bool appending = false;
   std::deque<RequestPtr> waiting;
+  bool nudge_in_flight = false;            // a triggered nudge is being written
+  std::deque<WritingPtr> written_waiting;  // written while an append was in flight
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   static inline const char* name = "coach.user";
 };
@@ -255,6 +293,7 @@ void reply_duplicate(ActorState& st, Request& request, const events::AppendResul
 }
 
 void process(Self* self, const RequestPtr& request);
+void on_written(Self* self, const WritingPtr& job);
 
 // Erases the user for good, answers, and stops this actor when nothing else
 // of the user is in flight (otherwise it answers "deleted" until idle).
@@ -278,6 +317,11 @@ void delete_user(Self* self, const RequestPtr& request) {
 
 void drain(Self* self) {
   auto& st = self->state;
+  while (!st.appending && !st.written_waiting.empty()) {
+    auto next = std::move(st.written_waiting.front());
+    st.written_waiting.pop_front();
+    on_written(self, next);
+  }
   while (!st.appending && !st.waiting.empty()) {
     auto next = std::move(st.waiting.front());
     st.waiting.pop_front();
@@ -285,15 +329,13 @@ void drain(Self* self) {
   }
 }
 
-void append(Self* self, const RequestPtr& request, Events events) {
+void append(Self* self, PendingPtr pending) {
   auto& st = self->state;
   auto now = SystemClock::now();
-  for (size_t i = 0; i < events.size(); ++i)
-    events::stamp_envelope(events[i], st.user, st.state.version + 1 + i, now,
-                           request->idempotency_key());
-  auto pending = std::make_shared<PendingAppend>();
-  pending->request = request;
-  pending->events = std::move(events);
+  const std::string none;
+  const auto& key = pending->request ? pending->request->idempotency_key() : none;
+  for (size_t i = 0; i < pending->events.size(); ++i)
+    events::stamp_envelope(pending->events[i], st.user, st.state.version + 1 + i, now, key);
   st.appending = true;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   st.context->store->append_async(st.user, st.state.version, pending->events,
@@ -301,6 +343,124 @@ void append(Self* self, const RequestPtr& request, Events events) {
                                     pending->result = std::move(r);
                                     caf::anon_send(me, appended_atom::value, pending);
                                   });
+}
+
+void append(Self* self, const RequestPtr& request, Events events) {
+  auto pending = std::make_shared<PendingAppend>();
+  pending->request = request;
+  pending->events = std::move(events);
+  append(self, std::move(pending));
+}
+
+// ---- nudges
+
+void schedule_check(ActorState& st, SystemClock::time_point when) {
+  if (st.context->clock) st.context->registry->schedule_check(st.user, when);
+}
+
+// Checks again when the triggers say (nothing when nudges are off).
+void schedule_next_check(ActorState& st) {
+  if (auto next = projections::next_check(st.state, SystemClock::now())) schedule_check(st, *next);
+}
+
+// The notification of a stored NudgeCreated, on its way to the gateways.
+void publish(const ActorState& st, const v1::NudgeCreated& created) {
+  if (!st.context->notifier || !created.has_notification()) return;
+  v1::OutboundNotification out;
+  *out.mutable_notification() = created.notification();
+  *out.mutable_nudge() = created.nudge();
+  if (created.notification().channel() == v1::DELIVERY_CHANNEL_EMAIL)
+    out.set_address(st.state.profile.profile.user().email());
+  st.context->notifier->publish(out);
+}
+
+// Hands a nudge to the writer; the text comes back as a `written` message.
+void write_nudge(Self* self, projections::NudgeCandidate candidate, RequestPtr request) {
+  auto& st = self->state;
+  auto job = std::make_shared<NudgeInWriting>();
+  job->candidate = std::move(candidate);
+  job->request = std::move(request);
+  const auto& opts = st.context->options.nudges;
+  auto deadline = job->request ? opts.on_demand_deadline : opts.triggered_deadline;
+  if (!st.context->writer) {
+    job->written = {projections::render_template(job->candidate.context), v1::NUDGE_SOURCE_TEMPLATE,
+                    "no LLM configured"};
+    return on_written(self, job);
+  }
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.context->writer->submit({st.user, job->candidate.context,
+                              std::chrono::steady_clock::now() + deadline,
+                              [me, job](projections::WrittenNudge written) {
+                                job->written = std::move(written);
+                                caf::anon_send(me, written_atom::value, job);
+                              }});
+}
+
+Status ensure_loaded(ActorState& st);
+
+void check_nudges(Self* self) {
+  auto& st = self->state;
+  if (!ensure_loaded(st) || st.state.erased || !st.state.profile.registered) return;
+  auto now = SystemClock::now();
+  if (st.nudge_in_flight) return;  // its end schedules the next check
+  if (st.appending) return schedule_check(st, now + std::chrono::seconds(1));
+  auto candidate = projections::next_nudge(st.state, now);
+  if (!candidate) return schedule_next_check(st);
+  st.nudge_in_flight = true;
+  write_nudge(self, std::move(*candidate), nullptr);
+}
+
+void on_written(Self* self, const WritingPtr& job) {
+  auto& st = self->state;
+  if (st.appending) return st.written_waiting.push_back(job);
+  auto now = SystemClock::now();
+  bool on_demand = job->request != nullptr;
+  if (!on_demand && (st.state.erased || !projections::gate_reason(st.state, now).empty())) {
+    st.nudge_in_flight = false;  // things changed while it was written (opt-out, cap)
+    return schedule_next_check(st);
+  }
+  auto pending = std::make_shared<PendingAppend>();
+  pending->request = job->request;
+  pending->triggered_nudge = !on_demand;
+  pending->events.push_back(projections::decide_nudge(st.state, job->candidate, job->written,
+                                                      on_demand, new_uuid_string(),
+                                                      new_uuid_string(), now));
+  append(self, std::move(pending));
+}
+
+void nudge_now(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  if (!st.state.profile.registered) return request->reply_error(not_registered());
+  auto candidate = projections::on_demand_nudge(st.state, request->command().nudge_now().task_id(),
+                                                SystemClock::now());
+  if (!candidate) return request->reply_error(candidate.error());
+  write_nudge(self, std::move(*candidate), request);
+}
+
+// After a restart: notifications stored as queued but maybe never handed
+// to JetStream go out again (JetStream drops a repeat of the same id).
+void republish_queued(const ActorState& st) {
+  auto since = SystemClock::now() - std::chrono::hours(24);
+  for (const auto& r : st.state.nudges.recent())
+    if (r.notification().status() == v1::NOTIFICATION_STATUS_QUEUED &&
+        events::from_timestamp(r.notification().created_at()) > since) {
+      v1::NudgeCreated created;
+      *created.mutable_nudge() = r.nudge();
+      *created.mutable_notification() = r.notification();
+      publish(st, created);
+    }
+}
+
+Status ensure_loaded(ActorState& st) {
+  if (st.loaded) return Ok{};
+  auto loaded = load_state(*st.context->store, st.user);
+  if (!loaded) return loaded.error();
+  st.state = std::move(*loaded);
+  st.snapshot_version = st.state.version;
+  st.loaded = true;
+  republish_queued(st);
+  schedule_check(st, SystemClock::now() + st.context->options.nudges.check_delay);
+  return Ok{};
 }
 
 v1::Reply features_reply(const ActorState& st, const v1::GetFeatures& query,
@@ -331,13 +491,7 @@ v1::Reply features_reply(const ActorState& st, const v1::GetFeatures& query,
 
 void process(Self* self, const RequestPtr& request) {
   auto& st = self->state;
-  if (!st.loaded) {
-    auto loaded = load_state(*st.context->store, st.user);
-    if (!loaded) return request->reply_error(loaded.error());
-    st.state = std::move(*loaded);
-    st.snapshot_version = st.state.version;
-    st.loaded = true;
-  }
+  if (auto loaded = ensure_loaded(st); !loaded) return request->reply_error(loaded.error());
   if (st.state.erased)
     return request->reply_error(
         make_error(Errc::not_found,
@@ -356,6 +510,7 @@ void process(Self* self, const RequestPtr& request) {
         st.state.profile, st.state.tasks, st.state.signals ? &*st.state.signals : nullptr, now);
     return request->reply(reply);
   }
+  if (request->command().has_nudge_now()) return nudge_now(self, request);
   if (is_read(request->command()))
     return request->reply(reply_for(st.state, request->command(), now));
   if (!request->idempotency_key().empty()) {
@@ -373,23 +528,33 @@ void on_appended(Self* self, const PendingPtr& pending) {
   auto& st = self->state;
   st.appending = false;
   auto& result = *pending->result;
-  auto& request = *pending->request;
+  auto* request = pending->request.get();
+  if (pending->triggered_nudge) st.nudge_in_flight = false;
   if (!result) {
-    if (result.error().code == Errc::wrong_expected_version) {
+    if (!request) {
+      schedule_check(st, SystemClock::now() + std::chrono::minutes(1));  // try again later
+    } else if (result.error().code == Errc::wrong_expected_version) {
       // Someone else wrote this user's stream (e.g. an import): reload and
       // tell the client to retry; nothing of this command was stored.
       st.loaded = false;
-      request.reply_error(make_error(Errc::busy, "the user's data changed meanwhile; retry"), 10);
+      request->reply_error(make_error(Errc::busy, "the user's data changed meanwhile; retry"), 10);
     } else {
-      request.reply_error(result.error());
+      request->reply_error(result.error());
     }
-  } else if (result->duplicate) {
-    reply_duplicate(st, request, *result);
+  } else if (result->duplicate && request) {
+    reply_duplicate(st, *request, *result);
   } else {
-    for (const auto& event : pending->events) st.state.fold(event);
-    request.reply(reply_for(st.state, request.command(), SystemClock::now()));
+    for (const auto& event : pending->events) {
+      st.state.fold(event);
+      if (event.has_nudge_created()) publish(st, event.nudge_created());
+    }
+    if (request) request->reply(reply_for(st.state, request->command(), SystemClock::now()));
     if (st.state.version - st.snapshot_version >= st.context->options.snapshot_every)
       save_snapshot(st);
+    if (pending->triggered_nudge)
+      schedule_next_check(st);
+    else
+      schedule_check(st, SystemClock::now() + st.context->options.nudges.check_delay);
   }
   drain(self);
 }
@@ -409,12 +574,18 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
           process(self, request);
       },
       [=](appended_atom, const PendingPtr& pending) { on_appended(self, pending); },
+      [=](nudge_check_atom) { check_nudges(self); },
+      [=](written_atom, const WritingPtr& job) { on_written(self, job); },
       [=](idle_atom) {
         auto& st = self->state;
         bool idle = std::chrono::steady_clock::now() - st.last_active >= idle_timeout;
-        if (idle && !st.appending && st.waiting.empty() &&
+        if (idle && !st.appending && st.waiting.empty() && !st.nudge_in_flight &&
+            st.written_waiting.empty() &&
             st.context->registry->try_passivate(st.user, self->address())) {
-          if (st.loaded) save_snapshot(st);
+          if (st.loaded) {
+            save_snapshot(st);
+            if (!st.state.erased) schedule_next_check(st);
+          }
           self->quit();
           return;
         }

@@ -9,6 +9,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
 #include <chrono>
 #include <memory>
 
@@ -19,17 +20,39 @@ namespace coach::actors {
 
 class Registry;
 
+class NudgeWriter;
+class Notifier;
+class NudgeClock;
+
+// Coaching nudges (issue #7): how soon after a change the triggers are
+// checked (changes in a burst are checked once), and how long a nudge's
+// text may take (LLM) before the template stands in.
+struct NudgeOptions {
+  std::chrono::milliseconds check_delay{5000};
+  std::chrono::milliseconds on_demand_deadline{3000};  // nudge.now: the client waits
+  std::chrono::milliseconds triggered_deadline{20000};
+};
+
 struct UserActorOptions {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   uint64_t snapshot_every = 200;  // events folded between two snapshots
+  NudgeOptions nudges;
 };
 
-// What every user actor of a node shares.
+// What every user actor of a node shares. writer, notifier and clock may be
+// null (no nudges written, none published, no timed checks).
 struct UserActorContext {
   events::EventStore* store = nullptr;
   Registry* registry = nullptr;
   UserActorOptions options;
+  NudgeWriter* writer = nullptr;
+  Notifier* notifier = nullptr;
+  NudgeClock* clock = nullptr;
 };
+
+// The message the nudge clock sends (through Registry::wake) to check a
+// user's nudge triggers.
+using nudge_check_atom = caf::atom_constant<caf::atom("nudgecheck")>;
 
 // The name under which user actors save their snapshot.
 inline constexpr std::string_view kUserSnapshot = "user";

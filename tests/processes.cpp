@@ -128,7 +128,9 @@ void make_certs(const std::string& dir) {
 }
 
 std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int port) {
-  std::vector<std::string> a = {"-a", "127.0.0.1", "-p", std::to_string(port)};
+  // JetStream on, in the test's own folder: coachd's notifications need it.
+  std::vector<std::string> a = {"-a",  "127.0.0.1",       "-p", std::to_string(port), "-js",
+                                "-sd", dir + "/jetstream"};
   if (tls) {
     make_certs(dir + "/tls");
     for (std::string extra : {"--tlsverify", "--tlscert", "tls/server.pem", "--tlskey",

@@ -1,0 +1,83 @@
+// Notifier: hands notifications to the delivery gateways over NATS
+// JetStream, and turns what could not be delivered into dead letters.
+//
+// - Stream COACH_NOTIFY (work queue, file storage) on subjects
+//   coach.notify.push / .email / .sms: one OutboundNotification (JSON) per
+//   notification, published with its id as Nats-Msg-Id, so a repeated
+//   publish within the duplicate window (24 h) is stored once.
+// - One durable pull consumer per channel, "deliver-push" and so on, made
+//   by coachd with explicit acks, ack_wait and max_deliver: a gateway that
+//   does not ack in time (or naks) gets the message again.
+// - After max_deliver attempts JetStream publishes a MAX_DELIVERIES
+//   advisory; the notifier then copies the message to coach.dead.<channel>
+//   (stream COACH_DEAD, kept 30 days), removes it from the work queue and
+//   calls on_dead, which records the failure in the user's log.
+// Gateways confirm delivery with admin.notification.report (docs/api.md).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/nats_connect.h"
+#include "events/result.h"
+#include "schema/commands.pb.h"
+
+typedef struct __natsConnection natsConnection;
+typedef struct __natsSubscription natsSubscription;
+typedef struct __natsMsg natsMsg;
+typedef struct __jsCtx jsCtx;
+
+namespace coach::actors {
+
+inline constexpr std::string_view kNotifyStream = "COACH_NOTIFY";
+inline constexpr std::string_view kDeadStream = "COACH_DEAD";
+
+// "coach.notify.push", ... for a channel (unspecified: push).
+std::string notify_subject(v1::DeliveryChannel channel);
+std::string dead_subject(v1::DeliveryChannel channel);
+// "deliver-push", ...: the durable consumer of a channel.
+std::string consumer_name(v1::DeliveryChannel channel);
+
+struct NotifierOptions {
+  NatsConfig nats;
+  int max_deliver = 5;
+  std::chrono::milliseconds ack_wait{30000};
+  // A notification that could not be delivered after max_deliver attempts.
+  std::function<void(const v1::OutboundNotification&, uint64_t deliveries)> on_dead;
+};
+
+struct NotifierStats {
+  uint64_t published = 0, publish_errors = 0, dead_lettered = 0;
+  uint64_t pending = 0;      // in COACH_NOTIFY, not yet acked by a gateway
+  uint64_t dead_stored = 0;  // messages in COACH_DEAD
+};
+
+class Notifier {
+ public:
+  static Result<std::unique_ptr<Notifier>> start(NotifierOptions options);
+  ~Notifier();
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  // Publishes without waiting for JetStream's ack (errors are counted).
+  void publish(const v1::OutboundNotification& notification);
+  // Reads stream figures from the server (a request; not for hot paths).
+  NotifierStats stats() const;
+
+ private:
+  explicit Notifier(NotifierOptions options) : options_(std::move(options)) {}
+  Status set_up_streams();
+  static void on_advisory(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
+  void dead_letter(natsMsg* advisory);
+
+  NotifierOptions options_;
+  natsConnection* connection_ = nullptr;
+  jsCtx* js_ = nullptr;
+  natsSubscription* advisories_ = nullptr;
+  std::atomic<uint64_t> published_{0}, errors_{0}, dead_{0};
+};
+
+}  // namespace coach::actors

@@ -2,6 +2,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/notifier.h"
+#include "actors/nudge_writer.h"
+
 namespace coach::actors {
 
 Registry::Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options)
@@ -136,6 +139,24 @@ v1::NodeStats Registry::node_stats() const {
   out.set_requests_in_flight(r.in_flight);
   out.set_events_stored(store.feed_head);
   out.set_group_commits(store.groups);
+  if (const auto* writer = context_->writer) {
+    auto w = writer->stats();
+    if (w.llm_configured) out.set_llm_breaker(std::string(breaker_name(w.breaker)));
+    out.set_nudges_by_llm(w.written_by_llm);
+    out.set_nudges_by_template(w.written_by_template);
+    out.set_llm_retries(w.retries);
+    out.set_llm_tokens_today(w.tokens_today);
+    out.set_llm_queue(w.queued);
+    out.mutable_template_fallbacks()->insert(w.fallbacks.begin(), w.fallbacks.end());
+  }
+  if (const auto* notifier = context_->notifier) {
+    auto n = notifier->stats();
+    out.set_notifications_published(n.published);
+    out.set_notification_publish_errors(n.publish_errors);
+    out.set_notifications_pending(n.pending);
+    out.set_dead_letters(n.dead_stored);
+  }
+  out.set_nudge_checks_scheduled(checks_scheduled());
   return out;
 }
 

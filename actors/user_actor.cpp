@@ -22,6 +22,7 @@ namespace {
 using appended_atom = caf::atom_constant<caf::atom("appended")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using SystemClock = std::chrono::system_clock;
 using Events = std::vector<v1::TaskEvent>;
 
@@ -41,6 +42,9 @@ struct NudgeInWriting {
   projections::NudgeCandidate candidate;
   projections::WrittenNudge written;
   RequestPtr request;
+  // The writer's answer and the deadline race; whoever claims first fills
+  // `written`, the other does nothing.
+  std::atomic<bool> claimed{false};
 };
 using WritingPtr = std::shared_ptr<NudgeInWriting>;
 
@@ -388,12 +392,23 @@ void write_nudge(Self* self, projections::NudgeCandidate candidate, RequestPtr r
     return on_written(self, job);
   }
   caf::actor me = caf::actor_cast<caf::actor>(self);
+  // All writer threads may be stuck on a hanging LLM: the deadline is kept
+  // here, not only by the writer.
+  self->delayed_send(self, deadline, deadline_atom::value, job);
   st.context->writer->submit({st.user, job->candidate.context,
                               std::chrono::steady_clock::now() + deadline,
                               [me, job](projections::WrittenNudge written) {
+                                if (job->claimed.exchange(true)) return;  // too late
                                 job->written = std::move(written);
                                 caf::anon_send(me, written_atom::value, job);
                               }});
+}
+
+void on_deadline(Self* self, const WritingPtr& job) {
+  if (job->claimed.exchange(true)) return;  // written in time
+  job->written = {projections::render_template(job->candidate.context), v1::NUDGE_SOURCE_TEMPLATE,
+                  "deadline passed"};
+  on_written(self, job);
 }
 
 Status ensure_loaded(ActorState& st);
@@ -576,6 +591,7 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
       [=](appended_atom, const PendingPtr& pending) { on_appended(self, pending); },
       [=](nudge_check_atom) { check_nudges(self); },
       [=](written_atom, const WritingPtr& job) { on_written(self, job); },
+      [=](deadline_atom, const WritingPtr& job) { on_deadline(self, job); },
       [=](idle_atom) {
         auto& st = self->state;
         bool idle = std::chrono::steady_clock::now() - st.last_active >= idle_timeout;

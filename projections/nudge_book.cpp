@@ -556,6 +556,8 @@ Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
   if (c.status() != v1::NOTIFICATION_STATUS_SENT && c.status() != v1::NOTIFICATION_STATUS_FAILED)
     return invalid("status must be NOTIFICATION_STATUS_SENT or NOTIFICATION_STATUS_FAILED");
   if (c.error().size() > 500) return invalid("error must be at most 500 bytes");
+  if (!c.user_id().empty() && c.user_id() != state.profile.profile.user().id())
+    return invalid("user_id " + c.user_id() + " is not the user the report was sent for");
   const auto* record = find_notification(state.nudges, c.notification_id());
   if (!record) return make_error(Errc::not_found, "no recent notification " + c.notification_id());
   if (record->notification().status() != v1::NOTIFICATION_STATUS_QUEUED)

@@ -7,10 +7,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <thread>
 
 #include "actors/nats_gateway.h"
+#include "actors/notifier.h"
+#include "actors/nudge_writer.h"
 #include "actors/offline_access.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
@@ -35,7 +40,31 @@ struct Flags {
   std::string scheduler = "sharing";
   int batch_every_minutes = 1440;  // incremental batch runs; 0: only on request
   double batch_rate = 25'000;      // events per second the batch job may fold
+  // Nudges and notifications (issue #7).
+  std::string llm_url;  // empty: templates only
+  std::string llm_model = "coach";
+  std::string llm_api_key_file;  // COACH_LLM_API_KEY overrides it
+  int llm_timeout_ms = 4000;
+  int llm_workers = 4;
+  uint64_t llm_tokens_per_day = 2'000'000;
+  uint64_t llm_user_tokens_per_day = 20'000;
+  int llm_breaker_failures = 5;
+  int llm_breaker_cooldown_ms = 30'000;
+  int nudge_check_delay_ms = 5000;
+  int nudge_startup_spread_s = 600;
+  int notify_max_deliver = 5;
+  int notify_ack_wait_ms = 30'000;
 };
+
+// The API key for the LLM: COACH_LLM_API_KEY, else the first line of the file.
+std::string llm_api_key(const Flags& f) {
+  if (const char* env = std::getenv("COACH_LLM_API_KEY")) return env;
+  if (f.llm_api_key_file.empty()) return "";
+  std::ifstream in(f.llm_api_key_file);
+  std::string key;
+  std::getline(in, key);
+  return key;
+}
 
 // A file or folder next to the data dir: where keys and certificates live
 // unless their flags say otherwise.
@@ -96,6 +125,48 @@ int main(int argc, char** argv) {
                  "own low-priority thread either way")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
+  app.add_option("--llm-url", f.llm_url,
+                 "base URL of an OpenAI-compatible LLM (llama.cpp server, Ollama, vLLM, "
+                 "OpenAI), e.g. http://127.0.0.1:8080; empty: nudges from templates only");
+  app.add_option("--llm-model", f.llm_model, "model name sent to the LLM")->capture_default_str();
+  app.add_option("--llm-api-key-file", f.llm_api_key_file,
+                 "file holding the LLM's API key (COACH_LLM_API_KEY overrides it)");
+  app.add_option("--llm-timeout-ms", f.llm_timeout_ms, "timeout of one LLM request")
+      ->check(CLI::Range(50, 120000))
+      ->capture_default_str();
+  app.add_option("--llm-workers", f.llm_workers, "LLM requests in parallel")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--llm-tokens-per-day", f.llm_tokens_per_day,
+                 "LLM token budget of the node per UTC day")
+      ->capture_default_str();
+  app.add_option("--llm-user-tokens-per-day", f.llm_user_tokens_per_day,
+                 "LLM token budget of one user per UTC day")
+      ->capture_default_str();
+  app.add_option("--llm-breaker-failures", f.llm_breaker_failures,
+                 "failed LLM requests in a row that open the circuit breaker")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--llm-breaker-cooldown-ms", f.llm_breaker_cooldown_ms,
+                 "how long the open breaker waits before one probe request")
+      ->check(CLI::Range(10, 3600000))
+      ->capture_default_str();
+  app.add_option("--nudge-check-delay-ms", f.nudge_check_delay_ms,
+                 "after a change, how soon the user's nudge triggers are checked")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
+  app.add_option("--nudge-startup-spread", f.nudge_startup_spread_s,
+                 "seconds over which every user's first nudge check is spread after a start")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  app.add_option("--notify-max-deliver", f.notify_max_deliver,
+                 "delivery attempts of a notification before it is dead-lettered")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--notify-ack-wait-ms", f.notify_ack_wait_ms,
+                 "how long a delivery gateway has to acknowledge before redelivery")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Signals are taken by sigwait below, in this thread only: block them
@@ -134,36 +205,94 @@ int main(int argc, char** argv) {
              f.threads > 0 ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
   config.set("scheduler.policy", caf::atom_from_string(f.scheduler));
   auto system = std::make_unique<caf::actor_system>(config);
+  coach::actors::NudgeWriterOptions writer_options;
+  writer_options.llm.base_url = f.llm_url;
+  writer_options.llm.model = f.llm_model;
+  writer_options.llm.api_key = llm_api_key(f);
+  writer_options.llm.timeout = std::chrono::milliseconds(f.llm_timeout_ms);
+  writer_options.workers = f.llm_workers;
+  writer_options.node_tokens_per_day = f.llm_tokens_per_day;
+  writer_options.user_tokens_per_day = f.llm_user_tokens_per_day;
+  writer_options.breaker_failures = f.llm_breaker_failures;
+  writer_options.breaker_cooldown = std::chrono::milliseconds(f.llm_breaker_cooldown_ms);
+  auto writer = std::make_unique<coach::actors::NudgeWriter>(writer_options);
+
+  coach::actors::NatsConfig nats;
+  nats.url = f.nats_url;
+  nats.plaintext = f.plaintext;
+  nats.use_tls_dir(f.tls_dir.empty() ? beside_data(f, "tls") : f.tls_dir);
+  // A notification dead-lettered by JetStream is recorded as failed in its
+  // user's log, through the registry like any command.
+  std::atomic<coach::actors::Registry*> registry_for_dead{nullptr};
+  coach::actors::NotifierOptions notifier_options;
+  notifier_options.nats = nats;
+  notifier_options.max_deliver = f.notify_max_deliver;
+  notifier_options.ack_wait = std::chrono::milliseconds(f.notify_ack_wait_ms);
+  notifier_options.on_dead = [&registry_for_dead](const coach::v1::OutboundNotification& out,
+                                                  uint64_t deliveries) {
+    auto* registry = registry_for_dead.load();
+    auto user = coach::Uuid::parse(out.notification().user_id(), "user_id");
+    if (!registry || !user) return;
+    coach::v1::Command command;
+    auto* report = command.mutable_report_delivery();
+    report->set_notification_id(out.notification().id());
+    report->set_status(coach::v1::NOTIFICATION_STATUS_FAILED);
+    report->set_attempts(static_cast<uint32_t>(deliveries));
+    report->set_error("dead-lettered after " + std::to_string(deliveries) + " delivery attempts");
+    registry->dispatch(std::make_shared<coach::actors::Request>(*user, std::move(command),
+                                                                "dead/" + out.notification().id(),
+                                                                [](const coach::v1::Reply&) {}));
+  };
+  auto notifier = coach::actors::Notifier::start(notifier_options);
+  if (!notifier) return fail(notifier.error());
+
   coach::actors::RegistryOptions registry_options;
+  registry_options.writer = writer.get();
+  registry_options.notifier = notifier->get();
+  registry_options.actor.nudges.check_delay = std::chrono::milliseconds(f.nudge_check_delay_ms);
   registry_options.max_in_flight_per_user = f.max_in_flight_per_user;
   registry_options.max_in_flight_node = f.max_in_flight_node;
   registry_options.actor.idle_timeout = std::chrono::seconds(f.idle_seconds);
   auto registry = std::make_unique<coach::actors::Registry>(*system, **store, registry_options);
+  registry_for_dead = registry.get();
+  // Every user's nudge triggers are checked once soon after a start, spread
+  // out so that a big node does not load every user at once.
+  if (auto users = (*store)->users()) {
+    std::mt19937_64 rng(std::random_device{}());
+    auto spread = std::max(1, f.nudge_startup_spread_s) * 1000;
+    auto now = std::chrono::system_clock::now();
+    for (const auto& user : *users)
+      registry->schedule_check(user, now + std::chrono::milliseconds(rng() % spread));
+  }
   coach::actors::BatchOptions batch_options;
   batch_options.every = std::chrono::minutes(f.batch_every_minutes);
   batch_options.max_events_per_second = f.batch_rate;
   auto batch = std::make_unique<coach::actors::BatchJob>(**store, batch_options);
   coach::actors::GatewayOptions gateway_options;
-  gateway_options.nats.url = f.nats_url;
-  gateway_options.nats.plaintext = f.plaintext;
-  gateway_options.nats.use_tls_dir(f.tls_dir.empty() ? beside_data(f, "tls") : f.tls_dir);
+  gateway_options.nats = nats;
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
   gateway_options.batch = batch.get();
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
   if (!gateway) return fail(gateway.error());
 
-  fmt::print("coachd: ready, serving coach.v1.> on {} with data in {} ({} events stored)\n",
-             f.nats_url, f.data_dir, (*store)->stats().feed_head);
+  fmt::print(
+      "coachd: ready, serving coach.v1.> on {} with data in {} ({} events stored); "
+      "nudges by {}\n",
+      f.nats_url, f.data_dir, (*store)->stats().feed_head,
+      f.llm_url.empty() ? std::string("templates (no --llm-url)") : "LLM at " + f.llm_url);
   std::fflush(stdout);
 
   int signal = 0;
   sigwait(&signals, &signal);
   fmt::print("coachd: {} received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
   (*gateway)->stop_accepting();
-  registry.reset();  // actors stop; requests not yet answered answer "unavailable"
-  gateway->reset();  // flushes the last replies
-  batch.reset();     // a run in progress stops between two users
+  registry_for_dead = nullptr;
+  registry.reset();   // actors stop; requests not yet answered answer "unavailable"
+  notifier->reset();  // what was published reaches JetStream
+  writer.reset();     // jobs still queued end on templates
+  gateway->reset();   // flushes the last replies
+  batch.reset();      // a run in progress stops between two users
   system.reset();
   store->reset();
   fmt::print("coachd: stopped\n");

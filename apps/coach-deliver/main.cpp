@@ -1,0 +1,177 @@
+// coach-deliver: a delivery gateway for one channel. It pulls notifications
+// from coachd's JetStream consumer (deliver-push, deliver-email or
+// deliver-sms), hands each to the outside world as an outbound message (a
+// JSON line in --out: where a real gateway would call APNs/FCM, SMTP or an
+// SMS provider), confirms it to coach with admin.notification.report and
+// acks it. A message it cannot hand over is nak'ed and comes back; after
+// coachd's --notify-max-deliver attempts it is dead-lettered.
+//
+//   coach-deliver --channel email --token $ADMIN_TOKEN --out outbox.jsonl
+// --fail-all / --fail-first N make it refuse deliveries (drills and tests).
+#include <fmt/core.h>
+#include <nats/nats.h>
+#include <signal.h>
+
+#include <google/protobuf/util/json_util.h>
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+
+#include "actors/api_codec.h"
+#include "actors/nats_connect.h"
+#include "actors/notifier.h"
+#include "apps/common/coach_client.h"
+
+namespace {
+
+std::atomic<bool> stop{false};
+
+struct Flags {
+  std::string channel = "push";
+  std::string nats_url = "tls://127.0.0.1:4222";
+  std::string tls_dir = ".coach/tls";
+  bool plaintext = false;
+  std::string token;
+  std::string out = "-";
+  bool fail_all = false;
+  int fail_first = 0;    // nak the first N attempts of every message
+  int max_messages = 0;  // exit after delivering this many (0: run until SIGTERM)
+  int batch = 64;
+};
+
+coach::v1::DeliveryChannel channel_of(const std::string& name) {
+  if (name == "email") return coach::v1::DELIVERY_CHANNEL_EMAIL;
+  if (name == "sms") return coach::v1::DELIVERY_CHANNEL_SMS;
+  return coach::v1::DELIVERY_CHANNEL_PUSH;
+}
+
+// The outbound message, one JSON line.
+std::string outbound_line(const coach::v1::OutboundNotification& n, uint64_t attempt) {
+  coach::v1::OutboundNotification copy = n;
+  auto json = coach::actors::to_json(copy);
+  return fmt::format("{{\"attempt\":{},\"notification\":{}}}\n", attempt, json);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coach-deliver: a delivery gateway for one notification channel"};
+  Flags f;
+  if (const char* t = std::getenv("COACH_TOKEN")) f.token = t;
+  app.add_option("--channel", f.channel, "push, email or sms")
+      ->check(CLI::IsMember({"push", "email", "sms"}))
+      ->capture_default_str();
+  app.add_option("--nats-url", f.nats_url, "NATS server")->capture_default_str();
+  app.add_option("--tls-dir", f.tls_dir, "ca.pem, client.pem, client.key")->capture_default_str();
+  app.add_flag("--plaintext", f.plaintext, "connect without TLS");
+  app.add_option("--token", f.token, "admin bearer token (or COACH_TOKEN)");
+  app.add_option("--out", f.out, "where outbound messages go, one JSON line each ('-': stdout)")
+      ->capture_default_str();
+  app.add_flag("--fail-all", f.fail_all, "refuse every delivery (drill: dead letters)");
+  app.add_option("--fail-first", f.fail_first, "refuse the first N attempts of each message")
+      ->check(CLI::Range(0, 100));
+  app.add_option("--max-messages", f.max_messages, "exit after delivering this many");
+  app.add_option("--batch", f.batch, "messages fetched at once")->check(CLI::Range(1, 1024));
+  CLI11_PARSE(app, argc, argv);
+  if (f.token.empty()) {
+    fmt::print(stderr, "coach-deliver: --token (an admin token) is required\n");
+    return 2;
+  }
+  signal(SIGTERM, [](int) { stop = true; });
+  signal(SIGINT, [](int) { stop = true; });
+
+  coach::actors::NatsConfig config;
+  config.url = f.nats_url;
+  config.name = "coach-deliver";
+  config.plaintext = f.plaintext;
+  config.reconnect_forever = true;
+  config.use_tls_dir(f.tls_dir);
+  auto connected = coach::actors::connect_nats(config);
+  if (!connected) {
+    fmt::print(stderr, "coach-deliver: {}\n", connected.error().message);
+    return 1;
+  }
+  natsConnection* nc = *connected;
+  jsCtx* js = nullptr;
+  natsConnection_JetStream(&js, nc, nullptr);
+  auto channel = channel_of(f.channel);
+  auto subject = coach::actors::notify_subject(channel);
+  auto durable = coach::actors::consumer_name(channel);
+  std::string stream(coach::actors::kNotifyStream);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = stream.c_str();
+  so.Consumer = durable.c_str();  // bind to coachd's consumer, never make one
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  if (auto s = js_PullSubscribe(&sub, js, subject.c_str(), durable.c_str(), nullptr, &so, &jerr);
+      s != NATS_OK) {
+    fmt::print(stderr, "coach-deliver: cannot bind to consumer {} of {}: {} (is coachd running?)\n",
+               durable, stream, natsStatus_GetText(s));
+    return 1;
+  }
+  std::FILE* out = f.out == "-" ? stdout : std::fopen(f.out.c_str(), "a");
+  if (!out) {
+    fmt::print(stderr, "coach-deliver: cannot open {}\n", f.out);
+    return 1;
+  }
+  fmt::print(stderr, "coach-deliver: delivering {} from {}\n", f.channel, durable);
+  coach::apps::RequestHeaders headers;
+  headers.token = f.token;
+  int delivered = 0;
+  while (!stop && (f.max_messages == 0 || delivered < f.max_messages)) {
+    natsMsgList list{};
+    auto s = natsSubscription_Fetch(&list, sub, f.batch, 500, &jerr);
+    if (s == NATS_TIMEOUT) continue;
+    if (s != NATS_OK) {
+      nats_Sleep(200);
+      continue;
+    }
+    for (int i = 0; i < list.Count; ++i) {
+      natsMsg* msg = list.Msgs[i];
+      jsMsgMetaData* meta = nullptr;
+      uint64_t attempt = 1;
+      if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        attempt = meta->NumDelivered;
+        jsMsgMetaData_Destroy(meta);
+      }
+      coach::v1::OutboundNotification n;
+      google::protobuf::util::JsonParseOptions parse;
+      parse.ignore_unknown_fields = true;
+      std::string body(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+      if (!google::protobuf::util::JsonStringToMessage(body, &n, parse).ok()) {
+        natsMsg_Term(msg, nullptr);  // never deliverable
+        continue;
+      }
+      if (f.fail_all || attempt <= static_cast<uint64_t>(f.fail_first)) {
+        natsMsg_Nak(msg, nullptr);
+        continue;
+      }
+      std::fputs(outbound_line(n, attempt).c_str(), out);
+      std::fflush(out);
+      coach::v1::ReportDelivery report;
+      report.set_user_id(n.notification().user_id());
+      report.set_notification_id(n.notification().id());
+      report.set_status(coach::v1::NOTIFICATION_STATUS_SENT);
+      report.set_attempts(static_cast<uint32_t>(attempt));
+      headers.user = n.notification().user_id();
+      auto reply = coach::apps::coach_request(nc, "admin.notification.report",
+                                              coach::actors::to_json(report), headers, 5000);
+      if (!reply || (reply->has_error() && reply->error().code() == "unavailable")) {
+        natsMsg_NakWithDelay(msg, 1000, nullptr);  // coach is away: deliver the report later
+        continue;
+      }
+      if (reply->has_error())
+        fmt::print(stderr, "coach-deliver: report for {}: {}: {}\n", n.notification().id(),
+                   reply->error().code(), reply->error().message());
+      natsMsg_Ack(msg, nullptr);
+      ++delivered;
+    }
+    natsMsgList_Destroy(&list);
+  }
+  if (out != stdout) std::fclose(out);
+  natsSubscription_Destroy(sub);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return 0;
+}

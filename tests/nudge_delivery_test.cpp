@@ -1,0 +1,258 @@
+// Nudges end to end, all real: coachd as a process, nats-server with
+// JetStream, an HTTP server in place of the LLM, and coach-deliver as the
+// delivery gateway. Degraded mode proven: the LLM slow, failing or down.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include "llm_stub.h"
+#include "processes.h"
+#include "support.h"
+
+using namespace coach;
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+struct Node {
+  test::TempDir dir;
+  test::NatsServer nats{dir.str()};
+  std::string data = dir.str() + "/data";
+  std::string outbox = dir.str() + "/outbox.jsonl";
+  std::optional<test::Coachd> coachd;
+  std::optional<test::Client> client;
+  Uuid admin = Uuid::random();
+
+  explicit Node(std::vector<std::string> args) {
+    args.insert(args.end(), {"--nudge-check-delay-ms", "100", "--nudge-startup-spread", "1"});
+    coachd.emplace(data, nats.url(), args);
+    client.emplace(nats.url(), token_key());
+  }
+  std::string token_key() const { return dir.str() + "/token.key"; }
+  std::string admin_token() const {
+    return actors::TokenSigner::load(token_key(), false)
+        ->issue(admin, v1::ROLE_ADMIN, std::chrono::hours(1));
+  }
+  // coach-deliver for push, as a process.
+  test::Process deliver(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--channel",   "push",        "--nats-url",
+                                     nats.url(),    "--plaintext", "--token",
+                                     admin_token(), "--out",       outbox};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return test::Process(COACH_DELIVER, args, dir.str() + "/deliver.log");
+  }
+  v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
+    auto r = client->request(op, body, user);
+    REQUIRE_MESSAGE(r, test::error_of(r));
+    REQUIRE_MESSAGE(!r->has_error(),
+                    op << ": " << r->error().code() << " " << r->error().message());
+    return *r;
+  }
+  // A user with one task due in an hour: a deadline nudge is due at once.
+  std::string user_with_due_task(const std::string& extra_prefs = "") {
+    auto user = new_uuid_string();
+    ok("user.register",
+       R"({"email": "n@example.com", "timezone": "UTC", "preferences": {)" + extra_prefs + "}}",
+       user);
+    auto due = std::chrono::system_clock::now() + 1h;
+    ok("task.create",
+       R"({"title": "Send the report", "estimated_minutes": 30, "due_at": ")" +
+           events::format_time(due) + "\"}",
+       user);
+    return user;
+  }
+  v1::NodeStats node() {
+    auto r = client->raw("coach.v1.admin.node", "", {{"Authorization", "Bearer " + admin_token()}});
+    REQUIRE(r);
+    REQUIRE(r->has_node_stats());
+    return r->node_stats();
+  }
+  // Waits until the user's newest nudge satisfies `done`.
+  std::optional<v1::NudgeRecord> wait_nudge(const std::string& user,
+                                            const std::function<bool(const v1::NudgeRecord&)>& done,
+                                            std::chrono::seconds timeout = 20s) {
+    auto until = Steady::now() + timeout;
+    while (Steady::now() < until) {
+      auto list = ok("nudge.list", "", user).nudge_list();
+      if (list.nudges_size() > 0 && done(list.nudges(0))) return list.nudges(0);
+      std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+  }
+  size_t outbox_lines() const {
+    std::ifstream in(outbox);
+    return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+  }
+};
+
+bool sent(const v1::NudgeRecord& r) {
+  return r.notification().status() == v1::NOTIFICATION_STATUS_SENT;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1))];
+}
+
+}  // namespace
+
+TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confirmed") {
+  test::LlmStub llm;
+  Node n({"--llm-url", llm.url()});
+  auto gateway = n.deliver();
+  auto user = n.user_with_due_task();
+  auto done = n.wait_nudge(user, sent);
+  REQUIRE(done);
+  CHECK(done->nudge().trigger() == "deadline_approaching");
+  CHECK(done->nudge().source() == v1::NUDGE_SOURCE_LLM);
+  CHECK(done->nudge().generated_text().find("Stub coach says") == 0);
+  CHECK(done->nudge().delivered());
+  CHECK(done->notification().channel() == v1::DELIVERY_CHANNEL_PUSH);
+  CHECK(done->notification().has_delivered_at());
+  CHECK(n.outbox_lines() == 1);
+  // Delivery came back as an event in the user's log.
+  auto exported = n.ok("user.export", "", user).user_export();
+  int created = 0, delivered = 0;
+  for (const auto& e : exported.events()) {
+    created += e.has_nudge_created();
+    delivered += e.has_nudge_delivered();
+  }
+  CHECK(created == 1);
+  CHECK(delivered == 1);
+
+  // Rating: bad input is refused with a code, a good rating is stored.
+  auto rate = [&](const std::string& body) { return n.client->request("nudge.rate", body, user); };
+  auto bad = rate(R"({"nudge_id": ")" + done->nudge().id() + R"(", "usefulness": 9})");
+  REQUIRE(bad);
+  CHECK(bad->error().code() == "invalid_argument");
+  bad = rate(R"({"nudge_id": ")" + new_uuid_string() + R"(", "usefulness": 3})");
+  REQUIRE(bad);
+  CHECK(bad->error().code() == "not_found");
+  n.ok("nudge.rate", R"({"nudge_id": ")" + done->nudge().id() + R"(", "usefulness": 4})", user);
+  CHECK(n.ok("nudge.list", "", user).nudge_list().nudges(0).usefulness() == 4);
+  // Only admins (delivery gateways) report deliveries.
+  auto report = n.client->request("admin.notification.report",
+                                  R"({"notification_id": ")" + done->notification().id() +
+                                      R"(", "status": "NOTIFICATION_STATUS_SENT"})",
+                                  user);
+  REQUIRE(report);
+  CHECK(report->error().code() == "permission_denied");
+
+  // No repeat: the trigger is cooling down, and an opted-out user gets nothing.
+  auto quiet = n.user_with_due_task(R"("nudges_enabled": false)");
+  std::this_thread::sleep_for(1500ms);
+  CHECK(n.ok("nudge.list", "", quiet).nudge_list().nudges_size() == 0);
+  CHECK(n.ok("nudge.list", "", user).nudge_list().nudges_size() == 1);
+  CHECK(n.outbox_lines() == 1);
+}
+
+TEST_CASE(
+    "with the LLM failing, every due nudge goes out from templates; the breaker opens, "
+    "then closes") {
+  test::LlmStub llm(test::LlmMode::error500);
+  Node n({"--llm-url", llm.url(), "--llm-timeout-ms", "200", "--llm-breaker-failures", "3",
+          "--llm-breaker-cooldown-ms", "1500"});
+  auto gateway = n.deliver();
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; ++i) users.push_back(n.user_with_due_task());
+  for (const auto& user : users) {
+    auto done = n.wait_nudge(user, sent);
+    REQUIRE(done);
+    CHECK(done->nudge().source() == v1::NUDGE_SOURCE_TEMPLATE);
+    CHECK(done->nudge().generated_text().find("Send the report") != std::string::npos);
+  }
+  auto stats = n.node();
+  CHECK(stats.llm_breaker() == "open");
+  CHECK(stats.nudges_by_template() >= 6);
+  CHECK(stats.template_fallbacks().count("breaker open") == 1);
+  int calls = llm.requests();
+  CHECK(calls < 6 * 3);  // the open breaker spared the LLM
+
+  // Garbage and offensive answers are not used either.
+  for (auto mode : {test::LlmMode::garbage, test::LlmMode::offensive}) {
+    llm.set_mode(mode);
+    std::this_thread::sleep_for(1600ms);  // the breaker lets a probe through
+    auto user = n.user_with_due_task();
+    auto nudge = n.ok("nudge.now", "", user).nudge();
+    CHECK(nudge.source() == v1::NUDGE_SOURCE_TEMPLATE);
+    CHECK(nudge.generated_text().find("idiot") == std::string::npos);
+  }
+  // Back to normal: the breaker closes and the LLM writes again.
+  llm.set_mode(test::LlmMode::normal);
+  std::this_thread::sleep_for(1600ms);
+  auto user = n.user_with_due_task();
+  auto nudge = n.ok("nudge.now", "", user).nudge();
+  CHECK(nudge.source() == v1::NUDGE_SOURCE_LLM);
+  CHECK(n.node().llm_breaker() == "closed");
+}
+
+TEST_CASE("while the LLM hangs, task CRUD is as fast as before and nudge.now answers in time") {
+  test::LlmStub llm;
+  Node n({"--llm-url", llm.url(), "--llm-timeout-ms", "10000", "--llm-workers", "4"});
+  auto measure = [&](const std::string& user) {
+    std::vector<double> ms;
+    for (int i = 0; i < 150; ++i) {
+      auto start = Steady::now();
+      n.ok("task.create", R"({"title": "quick one"})", user);
+      ms.push_back(std::chrono::duration<double, std::milli>(Steady::now() - start).count());
+    }
+    return ms;
+  };
+  auto before = measure(n.user_with_due_task());
+  llm.set_mode(test::LlmMode::slow);
+  // Many nudges now wait for the hanging LLM.
+  std::vector<std::string> waiting;
+  for (int i = 0; i < 12; ++i) waiting.push_back(n.user_with_due_task());
+  std::this_thread::sleep_for(500ms);
+  CHECK(n.node().llm_queue() + 4 >= 12);  // 4 in the workers' hands, the rest queued
+  auto during = measure(n.user_with_due_task());
+  auto p50b = percentile(before, 0.5), p50d = percentile(during, 0.5);
+  auto p99b = percentile(before, 0.99), p99d = percentile(during, 0.99);
+  MESSAGE("task.create p50 " << p50b << " -> " << p50d << " ms, p99 " << p99b << " -> " << p99d
+                             << " ms while the LLM hangs");
+  CHECK(p50d < p50b * 2 + 2);
+  CHECK(p99d < std::max(50.0, p99b * 3));
+  // nudge.now does not wait past its deadline: the template answers.
+  auto start = Steady::now();
+  auto nudge = n.ok("nudge.now", "", waiting.front()).nudge();
+  auto took = Steady::now() - start;
+  CHECK(nudge.source() == v1::NUDGE_SOURCE_TEMPLATE);
+  CHECK(took < 4s);
+}
+
+TEST_CASE("a notification no gateway can deliver is dead-lettered and recorded as failed") {
+  Node n({"--notify-max-deliver", "3", "--notify-ack-wait-ms", "300"});
+  auto gateway = n.deliver({"--fail-all"});
+  auto user = n.user_with_due_task();
+  auto failed = n.wait_nudge(user, [](const v1::NudgeRecord& r) {
+    return r.notification().status() == v1::NOTIFICATION_STATUS_FAILED;
+  });
+  REQUIRE(failed);
+  CHECK(failed->notification().attempts() == 3);
+  CHECK(failed->nudge().source() == v1::NUDGE_SOURCE_TEMPLATE);  // no --llm-url
+  CHECK(n.node().dead_letters() == 1);
+  CHECK(n.node().notifications_pending() == 0);
+  CHECK(n.outbox_lines() == 0);
+  auto exported = n.ok("user.export", "", user).user_export();
+  bool recorded = false;
+  for (const auto& e : exported.events())
+    if (e.has_notification_failed()) {
+      recorded = e.notification_failed().dead_lettered();
+      CHECK(e.notification_failed().reason().find("3 delivery attempts") != std::string::npos);
+    }
+  CHECK(recorded);
+}
+
+TEST_CASE("a gateway that fails first is redelivered to, and the notification is sent once") {
+  Node n({"--notify-max-deliver", "5", "--notify-ack-wait-ms", "300"});
+  auto gateway = n.deliver({"--fail-first", "2"});
+  auto user = n.user_with_due_task();
+  auto done = n.wait_nudge(user, sent);
+  REQUIRE(done);
+  CHECK(done->notification().attempts() == 3);
+  CHECK(n.outbox_lines() == 1);
+  CHECK(n.node().dead_letters() == 0);
+}

@@ -84,10 +84,10 @@ std::string relative(Clock::time_point when, Clock::time_point now) {
   std::string amount;
   if (m < 60)
     amount = std::to_string(std::max<int64_t>(m, 1)) + (m == 1 ? " minute" : " minutes");
-  else if (m < 48 * 60)
-    amount = std::to_string(m / 60) + (m / 60 == 1 ? " hour" : " hours");
+  else if (m < 48 * 60)  // rounded: 119 minutes read "2 hours"
+    amount = std::to_string((m + 30) / 60) + ((m + 30) / 60 == 1 ? " hour" : " hours");
   else
-    amount = std::to_string(m / 1440) + " days";
+    amount = std::to_string((m + 720) / 1440) + " days";
   return past ? amount + " ago" : "in " + amount;
 }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs coach: a nats-server on loopback
 # (JetStream on, TLS with client certificates from a local CA made on the
-# first run) and coachd, both keeping their data under ./.coach. Ctrl-C stops
-# both cleanly. Extra arguments go to coachd (see coachd --help).
+# first run), coachd, and one coach-deliver per channel that writes outbound
+# notifications to .coach/outbox/<channel>.jsonl; all keep their data under
+# ./.coach. Ctrl-C stops them cleanly. Extra arguments go to coachd (see
+# coachd --help), e.g. --llm-url http://127.0.0.1:8080 for a local llama.cpp
+# server (without one, nudges come from templates).
 #
 #   COACH_NATS_PORT=4222 (default)   the loopback port nats-server listens on
 set -euo pipefail
@@ -19,8 +22,10 @@ nats-server -a 127.0.0.1 -p "$port" -js -sd .coach/nats \
   --tlscacert .coach/tls/ca.pem >.coach/nats-server.log 2>&1 &
 nats_pid=$!
 coachd_pid=""
+deliver_pids=()
 stop() {
   trap - INT TERM EXIT
+  for p in "${deliver_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   [[ -n "$coachd_pid" ]] && kill -TERM "$coachd_pid" 2>/dev/null && wait "$coachd_pid" 2>/dev/null || true
   kill -TERM "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null || true
   echo "coach: stopped"
@@ -34,8 +39,22 @@ for _ in $(seq 100); do
 done
 echo "coach: nats-server on $url, TLS with client certificates (.coach/tls; log: .coach/nats-server.log)"
 
-build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" &
+build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" > >(tee .coach/coachd.log) 2>&1 &
 coachd_pid=$!
+for _ in $(seq 200); do  # coach-deliver binds to the consumers coachd makes
+  [[ -f .coach/token.key ]] && grep -q "coachd: ready" .coach/coachd.log 2>/dev/null && break
+  sleep 0.1
+done
+mkdir -p .coach/outbox
+admin_token=$(build/apps/coachctl/coachctl admin token --key-file .coach/token.key \
+  --user "$(build/apps/coachctl/coachctl new-user-id)" --role admin --ttl 365d)
+for channel in push email sms; do
+  build/apps/coach-deliver/coach-deliver --channel "$channel" --nats-url "$url" \
+    --tls-dir .coach/tls --token "$admin_token" --out ".coach/outbox/$channel.jsonl" \
+    2>>.coach/deliver.log &
+  deliver_pids+=($!)
+done
+echo "coach: notifications go to .coach/outbox/{push,email,sms}.jsonl (coach-deliver)"
 echo "coach: try it:  export COACH_TOKEN=\$(build/apps/coachctl/coachctl admin token --user \$(build/apps/coachctl/coachctl new-user-id))"
 echo "coach:          build/apps/coachctl/coachctl --nats-url $url register --email you@example.com"
 wait "$coachd_pid"

@@ -20,11 +20,7 @@ using TimePoint = Clock::time_point;
 
 namespace {
 
-TimePoint utc(const char* text) {
-  google::protobuf::Timestamp t;
-  REQUIRE(google::protobuf::util::TimeUtil::FromString(text, &t));
-  return events::from_timestamp(t);
-}
+using test::utc;
 
 // One user's state, driven through the real deciders.
 struct Person {

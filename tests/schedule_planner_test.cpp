@@ -14,6 +14,7 @@
 #include "events/envelope.h"
 #include "projections/schedule_planner.h"
 #include "projections/user_state.h"
+#include "support.h"
 
 using namespace coach;
 using namespace coach::projections;
@@ -22,11 +23,7 @@ using TimePoint = Clock::time_point;
 
 namespace {
 
-TimePoint utc(const char* text) {
-  google::protobuf::Timestamp t;
-  REQUIRE(google::protobuf::util::TimeUtil::FromString(text, &t));
-  return events::from_timestamp(t);
-}
+using test::utc;
 
 v1::Task task(const std::string& title, int minutes, std::optional<TimePoint> due = {},
               int priority = 0, const std::string& category = "") {

@@ -1,10 +1,18 @@
 #include "tests/support.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <stdlib.h>
 
 #include <stdexcept>
 
 namespace coach::test {
+
+events::Clock::time_point utc(const char* text) {
+  google::protobuf::Timestamp t;
+  if (!google::protobuf::util::TimeUtil::FromString(text, &t))
+    throw std::invalid_argument(std::string("not an RFC 3339 time: ") + text);
+  return events::from_timestamp(t);
+}
 
 TempDir::TempDir() {
   auto pattern = (std::filesystem::temp_directory_path() / "coach-test-XXXXXX").string();

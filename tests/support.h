@@ -44,6 +44,9 @@ const events::SecretKey& test_master_key();
 std::unique_ptr<events::EventStore> open_test_store(const std::string& path, bool sync = false,
                                                     bool read_only = false);
 
+// An instant from RFC 3339 text ("2026-03-02T10:00:00Z"); throws on bad text.
+events::Clock::time_point utc(const char* text);
+
 // A TaskCreated event for `user` at `sequence`, with a fresh task id.
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,
                            const std::string& idempotency_key = {});

@@ -13,6 +13,7 @@
 #include "actors/api_codec.h"
 #include "actors/auth.h"
 #include "actors/nats_connect.h"
+#include "apps/common/coach_client.h"
 #include "events/ids.h"
 
 using coach::actors::Encoding;
@@ -108,30 +109,15 @@ int request(const Global& g, const std::string& operation, const std::string& bo
     return kExitTransport;
   }
   natsConnection* nc = *connected;
-  natsMsg* msg = nullptr;
-  auto subject = std::string(coach::actors::kSubjectPrefix) + operation;
-  natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
-  natsMsgHeader_Set(msg, "Content-Type", "application/json");
-  natsMsgHeader_Set(msg, "Authorization", ("Bearer " + g.token).c_str());
-  if (!g.user.empty()) natsMsgHeader_Set(msg, "Coach-User", g.user.c_str());
-  if (!g.idempotency_key.empty())
-    natsMsgHeader_Set(msg, "Coach-Idempotency-Key", g.idempotency_key.c_str());
-  natsMsg* response = nullptr;
-  natsStatus s = natsConnection_RequestMsg(&response, nc, msg, g.timeout_ms);
-  natsMsg_Destroy(msg);
+  coach::apps::RequestHeaders headers{g.token, g.user, g.idempotency_key};
+  auto reply = coach::apps::coach_request(nc, operation, body, headers, g.timeout_ms);
   int code = 0;
-  if (s != NATS_OK) {
-    fmt::print(stderr, "coachctl: no answer to {} within {} ms: {}\n", subject, g.timeout_ms,
-               natsStatus_GetText(s));
+  if (!reply) {
+    fmt::print(stderr, "coachctl: {}\n", reply.error().message);
     code = kExitTransport;
   } else {
-    answer.assign(natsMsg_GetData(response), static_cast<size_t>(natsMsg_GetDataLength(response)));
-    natsMsg_Destroy(response);
-    auto reply = coach::actors::decode_reply(answer, Encoding::json);
-    if (!reply) {
-      fmt::print(stderr, "coachctl: unreadable answer: {}\n", reply.error().message);
-      code = kExitTransport;
-    } else if (reply->has_error()) {
+    answer = coach::actors::to_json(*reply);
+    if (reply->has_error()) {
       if (g.json) fmt::print("{}\n", answer);
       fmt::print(stderr, "error: {}: {}\n", reply->error().code(), reply->error().message());
       code = kExitError;

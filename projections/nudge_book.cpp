@@ -579,7 +579,7 @@ Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
     f->set_channel(record->notification().channel());
     f->set_attempts(c.attempts());
     f->set_reason(c.error());
-    f->set_dead_lettered(c.error().rfind("dead-lettered", 0) == 0);
+    f->set_dead_lettered(c.dead_lettered());
   }
   return events;
 }

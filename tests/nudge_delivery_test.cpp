@@ -141,6 +141,40 @@ TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confi
   REQUIRE(report);
   CHECK(report->error().code() == "permission_denied");
 
+  // More bad input, each answered with a code; the user's log is unchanged.
+  auto events_before = n.ok("user.export", "", user).user_export().events_size();
+  auto code_of = [&](const std::string& op, const std::string& body) {
+    auto r = n.client->request(op, body, user);
+    REQUIRE(r);
+    return r->has_error() ? r->error().code() : std::string("ok");
+  };
+  CHECK(code_of("nudge.now", R"({"task_id": "not-a-uuid"})") == "invalid_argument");
+  CHECK(code_of("nudge.now", R"({"task_id": ")" + new_uuid_string() + "\"}") == "not_found");
+  CHECK(code_of("nudge.now", R"({"mood": "grumpy"})") == "invalid_argument");
+  CHECK(code_of("nudge.list", R"({"limit": 51})") == "invalid_argument");
+  CHECK(code_of("nudge.rate", R"({"nudge_id": ")" + done->nudge().id() +
+                                  R"(", "usefulness": 2, "comment": ")" + std::string(1001, 'x') +
+                                  "\"}") == "invalid_argument");
+  auto admin_report = [&](const std::string& body) {
+    auto r = n.client->raw("coach.v1.admin.notification.report", body,
+                           {{"Authorization", "Bearer " + n.admin_token()}, {"Coach-User", user}});
+    REQUIRE(r);
+    return r->has_error() ? r->error().code() : std::string("ok");
+  };
+  auto id = done->notification().id();
+  CHECK(admin_report(R"({"notification_id": ")" + id +
+                     R"(", "status": "NOTIFICATION_STATUS_QUEUED"})") == "invalid_argument");
+  CHECK(admin_report(R"({"notification_id": ")" + new_uuid_string() +
+                     R"(", "status": "NOTIFICATION_STATUS_SENT"})") == "not_found");
+  CHECK(admin_report(R"({"user_id": ")" + new_uuid_string() + R"(", "notification_id": ")" + id +
+                     R"(", "status": "NOTIFICATION_STATUS_FAILED"})") == "invalid_argument");
+  // A repeated report of a sent notification changes nothing.
+  CHECK(admin_report(R"({"notification_id": ")" + id +
+                     R"(", "status": "NOTIFICATION_STATUS_FAILED"})") == "ok");
+  auto after = n.ok("nudge.list", "", user).nudge_list().nudges(0);
+  CHECK(after.notification().status() == v1::NOTIFICATION_STATUS_SENT);
+  CHECK(n.ok("user.export", "", user).user_export().events_size() == events_before);
+
   // No repeat: the trigger is cooling down, and an opted-out user gets nothing.
   auto quiet = n.user_with_due_task(R"("nudges_enabled": false)");
   std::this_thread::sleep_for(1500ms);

@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
     report->set_status(coach::v1::NOTIFICATION_STATUS_FAILED);
     report->set_attempts(static_cast<uint32_t>(deliveries));
     report->set_error("dead-lettered after " + std::to_string(deliveries) + " delivery attempts");
+    report->set_dead_lettered(true);
     registry->dispatch(std::make_shared<coach::actors::Request>(*user, std::move(command),
                                                                 "dead/" + out.notification().id(),
                                                                 [](const coach::v1::Reply&) {}));

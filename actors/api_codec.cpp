@@ -130,6 +130,17 @@ const std::vector<Operation>& operations() {
           "admin.notification.report",
           [](const C& c) { return c.has_report_delivery() ? &c.report_delivery() : nullptr; },
           [](C& c) { return c.mutable_report_delivery(); }),
+      op(
+          "admin.ops", [](const C& c) { return c.has_get_ops() ? &c.get_ops() : nullptr; },
+          [](C& c) { return c.mutable_get_ops(); }),
+      op(
+          "admin.actors",
+          [](const C& c) { return c.has_list_actors() ? &c.list_actors() : nullptr; },
+          [](C& c) { return c.mutable_list_actors(); }),
+      op(
+          "admin.actor.stop",
+          [](const C& c) { return c.has_stop_actor() ? &c.stop_actor() : nullptr; },
+          [](C& c) { return c.mutable_stop_actor(); }),
   };
   return ops;
 }

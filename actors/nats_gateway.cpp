@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 
 #include "actors/api_codec.h"
+#include "actors/log.h"
 
 namespace coach::actors {
 namespace {
@@ -118,11 +119,18 @@ NatsGateway::~NatsGateway() {
 }
 
 void NatsGateway::stop_accepting() {
+  // Drain: the server stops sending, and messages already here are still
+  // handled before the subscription goes.
+  for (auto* sub : subscriptions_) natsSubscription_Drain(sub);
   for (auto* sub : subscriptions_) {
-    natsSubscription_Unsubscribe(sub);
+    natsSubscription_WaitForDrainCompletion(sub, options_.drain_timeout.count());
     natsSubscription_Destroy(sub);
   }
   subscriptions_.clear();
+}
+
+bool NatsGateway::connected() const {
+  return connection_ && natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
 }
 
 GatewayStats NatsGateway::stats() const {
@@ -145,14 +153,44 @@ v1::Reply NatsGateway::batch_reply(const v1::Command& command) {
   return reply;
 }
 
+v1::Reply NatsGateway::actors_reply(const v1::Command& command) {
+  size_t limit = 100;
+  if (command.has_stop_actor()) {
+    auto user = Uuid::parse(command.stop_actor().user_id(), "user_id");
+    if (!user) return error_reply(user.error());
+    if (!registry_.kill_actor(*user))
+      return error_reply(make_error(Errc::not_found, "user " + user->to_string() +
+                                                         " has no resident actor (coachctl ops "
+                                                         "actors lists them)"));
+    log_line(LogLevel::warn, "gateway", "user actor stopped by an admin",
+             {{"user", user->to_string()}});
+  } else if (command.list_actors().limit() > 1000) {
+    return error_reply(make_error(Errc::invalid_argument, "limit must be 1 to 1000 (0: 100)"));
+  } else if (command.list_actors().limit() > 0) {
+    limit = command.list_actors().limit();
+  }
+  v1::Reply reply;
+  auto* list = reply.mutable_actor_list();
+  auto actors = registry_.actors(SIZE_MAX);
+  list->set_resident(actors.size());
+  for (size_t i = 0; i < actors.size() && i < limit; ++i) *list->add_actors() = actors[i];
+  return reply;
+}
+
 void NatsGateway::handle(natsMsg* msg) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   const char* reply_to = natsMsg_GetReply(msg);
   if (!reply_to || !*reply_to) return;  // a publish, not a request: nobody to answer
   auto encoding = encoding_from_content_type(header(msg, "Content-Type"));
+  std::string_view subject = natsMsg_GetSubject(msg);
+  auto* metrics = options_.metrics;
+  size_t slot =
+      metrics ? metrics->slot(subject.substr(std::min(subject.size(), kSubjectPrefix.size()))) : 0;
   auto reply = [connection = connection_, subject = std::string(reply_to),
-                enc = encoding ? *encoding : Encoding::json](const v1::Reply& r) {
+                enc = encoding ? *encoding : Encoding::json, metrics, slot,
+                received = std::chrono::steady_clock::now()](const v1::Reply& r) {
     publish_reply(connection, subject, enc, r);
+    if (metrics) metrics->record(slot, r.has_error(), std::chrono::steady_clock::now() - received);
   };
   auto decoded = encoding ? decode(msg, *encoding, verifier_) : Result<Decoded>(encoding.error());
   if (!decoded) {
@@ -169,6 +207,14 @@ void NatsGateway::handle(natsMsg* msg) {
   }
   if (decoded->command.has_run_batch() || decoded->command.has_get_batch_status())
     return reply(batch_reply(decoded->command));
+  if (decoded->command.has_get_ops()) {
+    if (!options_.ops) return reply(error_reply(make_error(Errc::unavailable, "no ops view")));
+    v1::Reply ops;
+    *ops.mutable_ops() = options_.ops->snapshot();
+    return reply(ops);
+  }
+  if (decoded->command.has_list_actors() || decoded->command.has_stop_actor())
+    return reply(actors_reply(decoded->command));
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
                                                std::move(reply)));

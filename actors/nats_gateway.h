@@ -12,7 +12,9 @@
 
 #include "actors/auth.h"
 #include "actors/batch_job.h"
+#include "actors/command_metrics.h"
 #include "actors/nats_connect.h"
+#include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "events/result.h"
 
@@ -31,6 +33,12 @@ struct GatewayOptions {
   int subscriptions = 2;
   // Answers admin.batch.run and admin.batch.status; null: "unavailable".
   BatchJob* batch = nullptr;
+  // Counts every reply by operation, with its latency; may be null.
+  CommandMetrics* metrics = nullptr;
+  // Answers admin.ops; null: "unavailable".
+  const OpsView* ops = nullptr;
+  // How long stop_accepting lets requests already received reach the registry.
+  std::chrono::milliseconds drain_timeout{5000};
 };
 
 struct GatewayStats {
@@ -45,8 +53,11 @@ class NatsGateway {
   NatsGateway(const NatsGateway&) = delete;
   NatsGateway& operator=(const NatsGateway&) = delete;
 
-  // Stops taking new requests; replies still go out until destruction.
+  // Stops taking new requests: NATS stops delivering to this node (others in
+  // the queue group take over) and requests already received are still
+  // handed on. Replies still go out until destruction.
   void stop_accepting();
+  bool connected() const;
   GatewayStats stats() const;
 
  private:
@@ -55,6 +66,7 @@ class NatsGateway {
                          void* closure);
   void handle(natsMsg* msg);
   v1::Reply batch_reply(const v1::Command& command);
+  v1::Reply actors_reply(const v1::Command& command);
 
   Registry& registry_;
   GatewayOptions options_;

@@ -85,6 +85,7 @@ NudgeWriterStats NudgeWriter::stats() const {
   s.breaker = breaker_;
   s.queued = queue_.size();
   s.tokens_today = budget_day_ == utc_day() ? node_tokens_ : 0;
+  s.tokens_per_day = options_.node_tokens_per_day;
   return s;
 }
 
@@ -161,6 +162,7 @@ bool NudgeWriter::charge(const Uuid& user, uint64_t tokens, bool check_only) {
            mine + tokens <= options_.user_tokens_per_day;
   node_tokens_ += tokens;
   mine += tokens;
+  stats_.tokens_total += tokens;
   return true;
 }
 

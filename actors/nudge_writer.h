@@ -66,6 +66,8 @@ struct NudgeWriterStats {
   size_t queued = 0;            // jobs waiting, retries included
   uint64_t written_by_llm = 0, written_by_template = 0, retries = 0;
   uint64_t tokens_today = 0;
+  uint64_t tokens_total = 0;                  // since the writer started
+  uint64_t tokens_per_day = 0;                // the node's budget
   std::map<std::string, uint64_t> fallbacks;  // by reason: "timeout", "breaker open", ...
 };
 

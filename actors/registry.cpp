@@ -2,8 +2,14 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <condition_variable>
+#include <thread>
+
+#include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
+#include "events/envelope.h"
 
 namespace coach::actors {
 
@@ -42,6 +48,13 @@ caf::actor Registry::spawn(const Uuid& user) {
   return actor;
 }
 
+Registry::Entry& Registry::entry_for(Shard& shard, const Uuid& user) {
+  auto it = shard.users.find(user);
+  if (it == shard.users.end())
+    it = shard.users.emplace(user, Entry{spawn(user), std::make_shared<std::atomic<int>>(0)}).first;
+  return it->second;
+}
+
 void Registry::dispatch(RequestPtr request) {
   auto busy = [&](const std::string& what) {
     busy_.fetch_add(1, std::memory_order_relaxed);
@@ -58,13 +71,7 @@ void Registry::dispatch(RequestPtr request) {
   }
   auto& shard = shard_for(request->user());
   std::unique_lock lock(shard.mu);
-  auto it = shard.users.find(request->user());
-  if (it == shard.users.end())
-    it = shard.users
-             .emplace(request->user(),
-                      Entry{spawn(request->user()), std::make_shared<std::atomic<int>>(0)})
-             .first;
-  auto& entry = it->second;
+  auto& entry = entry_for(shard, request->user());
   if (entry.in_flight->load(std::memory_order_relaxed) >= options_.max_in_flight_per_user) {
     lock.unlock();
     return busy("this user's actor");
@@ -79,10 +86,7 @@ void Registry::wake(const Uuid& user) {
   if (stopping_) return;
   auto& shard = shard_for(user);
   std::unique_lock lock(shard.mu);
-  auto it = shard.users.find(user);
-  if (it == shard.users.end())
-    it = shard.users.emplace(user, Entry{spawn(user), std::make_shared<std::atomic<int>>(0)}).first;
-  caf::anon_send(it->second.actor, nudge_check_atom::value);
+  caf::anon_send(entry_for(shard, user).actor, nudge_check_atom::value);
 }
 
 void Registry::schedule_check(const Uuid& user, std::chrono::system_clock::time_point when) {
@@ -122,9 +126,80 @@ void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf
   // Replace the actor; the same in-flight counter stays, since requests that
   // died with the old actor answer "unavailable" and count themselves down.
   it->second.actor = spawn(user);
+  it->second.since = std::chrono::system_clock::now();
   restarts_.fetch_add(1, std::memory_order_relaxed);
+  auto why = caf::to_string(reason);
+  log_line(LogLevel::warn, "registry", "user actor restarted",
+           {{"user", user.to_string()}, {"reason", why}});
   std::lock_guard reasons(reasons_mu_);
-  ++restarts_by_reason_[caf::to_string(reason)];
+  ++restarts_by_reason_[why];
+}
+
+ShutdownReport Registry::shutdown(std::chrono::milliseconds bound) {
+  using Steady = std::chrono::steady_clock;
+  auto start = Steady::now();
+  auto until = start + bound;
+  stopping_ = true;  // dispatch and wake refuse from now on
+  while (node_in_flight_->load() > 0 && Steady::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ShutdownReport report;
+  report.requests_unanswered = node_in_flight_->load();
+  // Every actor saves its snapshot and stops; each one's exit counts down.
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+  };
+  auto latch = std::make_shared<Latch>();
+  std::vector<caf::actor> actors;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    for (auto& [user, entry] : shard.users) actors.push_back(entry.actor);
+  }
+  report.actors = actors.size();
+  latch->left = actors.size();
+  for (auto& actor : actors) {
+    actor->attach_functor([latch] {
+      std::lock_guard lock(latch->mu);
+      if (--latch->left == 0) latch->cv.notify_all();
+    });
+    caf::anon_send(actor, shutdown_atom::value);
+  }
+  {
+    std::unique_lock lock(latch->mu);
+    latch->cv.wait_until(lock, until, [&] { return latch->left == 0; });
+    report.actors_stopped = actors.size() - latch->left;
+  }
+  report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start);
+  return report;
+}
+
+std::vector<v1::ActorInfo> Registry::actors(size_t limit) const {
+  struct Row {
+    Uuid user;
+    int mailbox;
+    std::chrono::system_clock::time_point since;
+  };
+  std::vector<Row> rows;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(const_cast<Shard&>(shard).mu);
+    for (const auto& [user, entry] : shard.users)
+      rows.push_back({user, entry.in_flight->load(std::memory_order_relaxed), entry.since});
+  }
+  auto deeper = [](const Row& a, const Row& b) {
+    return a.mailbox != b.mailbox ? a.mailbox > b.mailbox : a.since < b.since;
+  };
+  auto n = std::min(limit, rows.size());
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(n), rows.end(), deeper);
+  std::vector<v1::ActorInfo> out;
+  for (size_t i = 0; i < n; ++i) {
+    v1::ActorInfo info;
+    info.set_user_id(rows[i].user.to_string());
+    info.set_mailbox(rows[i].mailbox);
+    *info.mutable_since() = events::to_timestamp(rows[i].since);
+    out.push_back(std::move(info));
+  }
+  return out;
 }
 
 v1::NodeStats Registry::node_stats() const {
@@ -146,6 +221,8 @@ v1::NodeStats Registry::node_stats() const {
     out.set_nudges_by_template(w.written_by_template);
     out.set_llm_retries(w.retries);
     out.set_llm_tokens_today(w.tokens_today);
+    out.set_llm_tokens_total(w.tokens_total);
+    out.set_llm_tokens_per_day(w.tokens_per_day);
     out.set_llm_queue(w.queued);
     out.mutable_template_fallbacks()->insert(w.fallbacks.begin(), w.fallbacks.end());
   }

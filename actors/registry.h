@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "actors/nudge_clock.h"
 #include "actors/request.h"
@@ -49,6 +50,14 @@ struct RegistryStats {
   std::map<std::string, uint64_t> restarts_by_reason;
 };
 
+// What a graceful shutdown achieved within its bound.
+struct ShutdownReport {
+  size_t actors = 0;            // resident when it began
+  size_t actors_stopped = 0;    // that saved their snapshot and stopped in time
+  int requests_unanswered = 0;  // still in flight when the bound ran out
+  std::chrono::milliseconds took{0};
+};
+
 class Registry {
  public:
   Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options);
@@ -74,6 +83,16 @@ class Registry {
   // replaces it. False when the user has no actor.
   bool kill_actor(const Uuid& user);
 
+  // Graceful stop, within `bound`: refuses new requests ("unavailable",
+  // retry elsewhere), waits for those in flight to be answered, then has
+  // every actor save its snapshot and stop. Whatever is left when the bound
+  // runs out is stopped by the destructor as in a crash (the log is durable).
+  ShutdownReport shutdown(std::chrono::milliseconds bound);
+  bool stopping() const { return stopping_; }
+
+  // Resident actors, deepest mailbox first, at most `limit`.
+  std::vector<v1::ActorInfo> actors(size_t limit) const;
+
   RegistryStats stats() const;
   // Registry and event store figures, for admins (admin.node).
   v1::NodeStats node_stats() const;
@@ -82,12 +101,14 @@ class Registry {
   struct Entry {
     caf::actor actor;
     std::shared_ptr<std::atomic<int>> in_flight;
+    std::chrono::system_clock::time_point since = std::chrono::system_clock::now();
   };
   struct Shard {
     std::mutex mu;
     std::unordered_map<Uuid, Entry, UuidHash> users;
   };
   static constexpr size_t kShards = 64;
+  Entry& entry_for(Shard& shard, const Uuid& user);  // spawns; with the shard's lock held
 
   Shard& shard_for(const Uuid& user) { return shards_[UuidHash{}(user) % kShards]; }
   caf::actor spawn(const Uuid& user);  // with the shard's lock held

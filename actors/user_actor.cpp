@@ -177,7 +177,10 @@ v1::Reply reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetInsights:
     case v1::Command::kGetNodeStats:
     case v1::Command::kRunBatch:
-    case v1::Command::kGetBatchStatus:  // node-wide: answered by the gateway
+    case v1::Command::kGetBatchStatus:
+    case v1::Command::kGetOps:
+    case v1::Command::kListActors:
+    case v1::Command::kStopActor:  // node-wide: answered by the gateway
     case v1::Command::kExportUser:
     case v1::Command::kDeleteUser:  // answered by export_page and delete_user
     case v1::Command::COMMAND_NOT_SET:
@@ -267,6 +270,7 @@ struct ActorState {
   bool nudge_in_flight = false;            // a triggered nudge is being written
   std::deque<WritingPtr> written_waiting;  // written while an append was in flight
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
+  bool shutting_down = false;
   static inline const char* name = "coach.user";
 };
 
@@ -319,6 +323,16 @@ void delete_user(Self* self, const RequestPtr& request) {
   if (st.context->registry->try_passivate(st.user, self->address())) self->quit();
 }
 
+// During a node's shutdown: once nothing is being appended or waiting, the
+// actor saves its snapshot and stops (a nudge still being written is
+// dropped; its trigger fires again after the restart).
+void stop_if_shutting_down(Self* self) {
+  auto& st = self->state;
+  if (!st.shutting_down || st.appending || !st.waiting.empty()) return;
+  if (st.loaded) save_snapshot(st);
+  self->quit();
+}
+
 void drain(Self* self) {
   auto& st = self->state;
   while (!st.appending && !st.written_waiting.empty()) {
@@ -331,6 +345,7 @@ void drain(Self* self) {
     st.waiting.pop_front();
     process(self, next);
   }
+  stop_if_shutting_down(self);
 }
 
 void append(Self* self, PendingPtr pending) {
@@ -589,7 +604,13 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
           process(self, request);
       },
       [=](appended_atom, const PendingPtr& pending) { on_appended(self, pending); },
-      [=](nudge_check_atom) { check_nudges(self); },
+      [=](nudge_check_atom) {
+        if (!self->state.shutting_down) check_nudges(self);
+      },
+      [=](shutdown_atom) {
+        self->state.shutting_down = true;
+        stop_if_shutting_down(self);
+      },
       [=](written_atom, const WritingPtr& job) { on_written(self, job); },
       [=](deadline_atom, const WritingPtr& job) { on_deadline(self, job); },
       [=](idle_atom) {

@@ -53,6 +53,9 @@ struct UserActorContext {
 // The message the nudge clock sends (through Registry::wake) to check a
 // user's nudge triggers.
 using nudge_check_atom = caf::atom_constant<caf::atom("nudgecheck")>;
+// The message the registry sends at a graceful shutdown: finish what is in
+// flight, save the snapshot, stop.
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 // The name under which user actors save their snapshot.
 inline constexpr std::string_view kUserSnapshot = "user";

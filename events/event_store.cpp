@@ -430,10 +430,10 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   write_options.sync = options_.sync;
   auto write_start = std::chrono::steady_clock::now();
   auto s = db_->Write(write_options, &batch);
-  stat_write_micros_.fetch_add(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - write_start)
-                                .count()));
+  auto write_time = std::chrono::steady_clock::now() - write_start;
+  stat_write_micros_.fetch_add(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(write_time).count()));
+  write_seconds_.observe(std::chrono::duration<double>(write_time).count());
   if (!s.ok()) {
     // Nothing of the group is stored: forget the tentative heads and
     // positions, and tell every appender of the group.
@@ -453,6 +453,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   stat_appends_.fetch_add(accepted, std::memory_order_relaxed);
   stat_events_.fetch_add(position - first_position, std::memory_order_relaxed);
   stat_groups_.fetch_add(1, std::memory_order_relaxed);
+  group_appends_.observe(static_cast<double>(accepted));
   uint64_t largest = stat_largest_group_.load(std::memory_order_relaxed);
   while (accepted > largest && !stat_largest_group_.compare_exchange_weak(largest, accepted)) {
   }
@@ -642,8 +643,9 @@ Status EventStore::compact() {
 }
 
 StoreStats EventStore::stats() const {
-  return {stat_appends_.load(),       stat_events_.load(), stat_groups_.load(),
-          stat_largest_group_.load(), feed_head_.load(),   stat_write_micros_.load()};
+  return {stat_appends_.load(),       stat_events_.load(),      stat_groups_.load(),
+          stat_largest_group_.load(), feed_head_.load(),        stat_write_micros_.load(),
+          group_appends_.snapshot(),  write_seconds_.snapshot()};
 }
 
 }  // namespace coach::events

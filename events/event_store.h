@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "events/codec.h"
+#include "events/histogram.h"
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/entities.pb.h"
@@ -75,12 +76,14 @@ struct FeedPage {
 
 // Counters for benchmarks and the ops dashboard.
 struct StoreStats {
-  uint64_t appends = 0;        // append calls that stored events
-  uint64_t events = 0;         // events stored by this process
-  uint64_t groups = 0;         // group commits (one WAL sync each)
-  uint64_t largest_group = 0;  // most appends in one group commit
-  uint64_t feed_head = 0;      // position of the newest event in the feed
-  uint64_t write_micros = 0;   // time spent in synced RocksDB writes
+  uint64_t appends = 0;             // append calls that stored events
+  uint64_t events = 0;              // events stored by this process
+  uint64_t groups = 0;              // group commits (one WAL sync each)
+  uint64_t largest_group = 0;       // most appends in one group commit
+  uint64_t feed_head = 0;           // position of the newest event in the feed
+  uint64_t write_micros = 0;        // time spent in synced RocksDB writes
+  HistogramSnapshot group_appends;  // appends per group commit (per fsync)
+  HistogramSnapshot write_seconds;  // duration of each group's synced write
 };
 
 // Receives the outcome of append_async, exactly once.
@@ -228,6 +231,8 @@ class EventStore {
   std::atomic<uint64_t> stat_largest_group_{0};
   std::atomic<uint64_t> feed_head_{0};
   std::atomic<uint64_t> stat_write_micros_{0};
+  Histogram group_appends_{Histogram::size_bounds()};
+  Histogram write_seconds_{Histogram::latency_bounds()};
 };
 
 }  // namespace coach::events

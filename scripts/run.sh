@@ -42,7 +42,7 @@ echo "coach: nats-server on $url, TLS with client certificates (.coach/tls; log:
 build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" "$@" > >(tee .coach/coachd.log) 2>&1 &
 coachd_pid=$!
 for _ in $(seq 200); do  # coach-deliver binds to the consumers coachd makes
-  [[ -f .coach/token.key ]] && grep -q "coachd: ready" .coach/coachd.log 2>/dev/null && break
+  [[ -f .coach/token.key ]] && grep -q "\"msg\":\"ready\"" .coach/coachd.log 2>/dev/null && break
   sleep 0.1
 done
 mkdir -p .coach/outbox

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cstdlib>
 #include <fstream>
@@ -156,12 +157,24 @@ Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
           [&] {
             std::vector<std::string> args = {"--data-dir", data_dir, "--nats-url", nats_url};
             if (nats_url.rfind("nats://", 0) == 0) args.push_back("--plaintext");
+            // Tests run side by side: each coachd's ops endpoints on a port of their own.
+            if (std::find(extra_args.begin(), extra_args.end(), "--ops-port") == extra_args.end())
+              args.insert(args.end(), {"--ops-port", "0"});
             args.insert(args.end(), extra_args.begin(), extra_args.end());
             return args;
           }(),
           data_dir + ".coachd.log") {
-  if (!process_.wait_for_log("coachd: ready", std::chrono::seconds(20)))
+  if (!process_.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)))
     throw std::runtime_error("coachd did not start: " + process_.log());
+}
+
+std::string Coachd::ops_url() const {
+  auto log = process_.log();
+  constexpr std::string_view kKey = "\"ops\":\"";
+  auto at = log.find(kKey);
+  if (at == std::string::npos) return {};
+  at += kKey.size();
+  return log.substr(at, log.find('"', at) - at);
 }
 
 Client::Client(const std::string& url, const std::string& token_key_file,

@@ -82,6 +82,8 @@ class Coachd {
   Coachd(const std::string& data_dir, const std::string& nats_url,
          std::vector<std::string> extra_args = {});
   Process& process() { return process_; }
+  // Where its ops endpoints listen, e.g. "http://127.0.0.1:40123".
+  std::string ops_url() const;
 
  private:
   Process process_;

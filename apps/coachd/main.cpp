@@ -13,10 +13,14 @@
 #include <random>
 #include <thread>
 
+#include "actors/command_metrics.h"
+#include "actors/log.h"
 #include "actors/nats_gateway.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
 #include "actors/offline_access.h"
+#include "actors/ops_http.h"
+#include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
 
@@ -54,6 +58,12 @@ struct Flags {
   int nudge_startup_spread_s = 600;
   int notify_max_deliver = 5;
   int notify_ack_wait_ms = 30'000;
+  // Operations (issue #8).
+  std::string ops_host = "127.0.0.1";
+  int ops_port = 9464;  // 0: any free port
+  std::string ops_tls_cert, ops_tls_key;
+  std::string log_level = "info";
+  int shutdown_timeout_ms = 10'000;
 };
 
 // The API key for the LLM: COACH_LLM_API_KEY, else the first line of the file.
@@ -73,8 +83,23 @@ std::string beside_data(const Flags& f, const char* name) {
 }
 
 int fail(const coach::Error& error) {
-  fmt::print(stderr, "coachd: {}: {}\n", coach::errc_name(error.code), error.message);
+  coach::actors::log_line(
+      coach::actors::LogLevel::error, "coachd", "cannot start",
+      {{"code", std::string(coach::errc_name(error.code))}, {"error", error.message}});
   return 1;
+}
+
+// A graceful stop (SIGTERM, SIGINT) must end within the bound; should it
+// hang anyway, the process exits hard: the log is durable, so nothing
+// acknowledged is lost, and the supervisor restarts the node.
+void arm_exit_watchdog(std::chrono::milliseconds bound) {
+  std::thread([bound] {
+    std::this_thread::sleep_for(bound);
+    coach::actors::log_line(coach::actors::LogLevel::error, "coachd",
+                            "shutdown overran its bound; exiting now",
+                            {{"bound_ms", static_cast<int64_t>(bound.count())}});
+    std::_Exit(3);
+  }).detach();
 }
 
 }  // namespace
@@ -167,7 +192,26 @@ int main(int argc, char** argv) {
                  "how long a delivery gateway has to acknowledge before redelivery")
       ->check(CLI::Range(100, 3600000))
       ->capture_default_str();
+  app.add_option("--ops-host", f.ops_host,
+                 "address of the ops dashboard, /metrics, /livez, /readyz (other than loopback "
+                 "only with --ops-tls-cert/--ops-tls-key)")
+      ->capture_default_str();
+  app.add_option("--ops-port", f.ops_port, "port of the ops endpoints (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--ops-tls-cert", f.ops_tls_cert,
+                 "PEM certificate: serve the ops endpoints on HTTPS");
+  app.add_option("--ops-tls-key", f.ops_tls_key, "PEM private key of --ops-tls-cert");
+  app.add_option("--log-level", f.log_level, "least level logged (JSON lines on stderr)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout-ms", f.shutdown_timeout_ms,
+                 "on SIGTERM: how long to drain requests and save snapshots before exiting "
+                 "regardless")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  coach::actors::set_log_level(*coach::actors::parse_log_level(f.log_level));
 
   // Signals are taken by sigwait below, in this thread only: block them
   // before any other thread starts, so every thread inherits the mask.
@@ -269,33 +313,70 @@ int main(int argc, char** argv) {
   batch_options.every = std::chrono::minutes(f.batch_every_minutes);
   batch_options.max_events_per_second = f.batch_rate;
   auto batch = std::make_unique<coach::actors::BatchJob>(**store, batch_options);
+  coach::actors::CommandMetrics metrics;
+  coach::actors::OpsView ops(*registry, **store, metrics, batch.get());
+  coach::actors::OpsHttpOptions http_options;
+  http_options.host = f.ops_host;
+  http_options.port = f.ops_port;
+  http_options.tls_cert = f.ops_tls_cert;
+  http_options.tls_key = f.ops_tls_key;
+  http_options.verifier = signer->verifier();
+  auto http = coach::actors::OpsHttp::start(ops, http_options);
+  if (!http) return fail(http.error());
   coach::actors::GatewayOptions gateway_options;
   gateway_options.nats = nats;
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
   gateway_options.batch = batch.get();
+  gateway_options.metrics = &metrics;
+  gateway_options.ops = &ops;
+  gateway_options.drain_timeout = std::chrono::milliseconds(f.shutdown_timeout_ms / 2);
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
   if (!gateway) return fail(gateway.error());
+  ops.set_connected_probe([g = gateway->get()] { return g->connected(); });
 
-  fmt::print(
-      "coachd: ready, serving coach.v1.> on {} with data in {} ({} events stored); "
-      "nudges by {}\n",
-      f.nats_url, f.data_dir, (*store)->stats().feed_head,
-      f.llm_url.empty() ? std::string("templates (no --llm-url)") : "LLM at " + f.llm_url);
-  std::fflush(stdout);
+  using coach::actors::log_line;
+  using coach::actors::LogLevel;
+  log_line(LogLevel::info, "coachd", "ready",
+           {{"nats", f.nats_url},
+            {"data_dir", f.data_dir},
+            {"events_stored", static_cast<int64_t>((*store)->stats().feed_head)},
+            {"nudges_by", f.llm_url.empty() ? std::string("templates") : "LLM at " + f.llm_url},
+            {"ops", (*http)->url()}});
 
   int signal = 0;
   sigwait(&signals, &signal);
-  fmt::print("coachd: {} received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
-  (*gateway)->stop_accepting();
+  auto bound = std::chrono::milliseconds(f.shutdown_timeout_ms);
+  arm_exit_watchdog(bound + std::chrono::seconds(2));
+  log_line(LogLevel::info, "coachd", "stopping",
+           {{"signal", std::string(signal == SIGINT ? "SIGINT" : "SIGTERM")},
+            {"bound_ms", static_cast<int64_t>(bound.count())}});
+  auto stop_started = std::chrono::steady_clock::now();
+  ops.set_draining();            // /readyz answers 503 from now on
+  (*gateway)->stop_accepting();  // requests already received still reach their actors
   registry_for_dead = nullptr;
-  registry.reset();   // actors stop; requests not yet answered answer "unavailable"
+  auto left = bound - std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - stop_started);
+  auto report = registry->shutdown(std::max(left, std::chrono::milliseconds(100)));
+  log_line(report.actors_stopped == report.actors && report.requests_unanswered == 0
+               ? LogLevel::info
+               : LogLevel::warn,
+           "coachd", "drained",
+           {{"actors", static_cast<int64_t>(report.actors)},
+            {"actors_snapshotted", static_cast<int64_t>(report.actors_stopped)},
+            {"requests_unanswered", static_cast<int64_t>(report.requests_unanswered)},
+            {"took_ms", static_cast<int64_t>(report.took.count())}});
+  http->reset();      // the ops endpoints read the registry
+  registry.reset();   // actors left stop; requests not yet answered answer "unavailable"
   notifier->reset();  // what was published reaches JetStream
   writer.reset();     // jobs still queued end on templates
   gateway->reset();   // flushes the last replies
   batch.reset();      // a run in progress stops between two users
   system.reset();
   store->reset();
-  fmt::print("coachd: stopped\n");
+  log_line(LogLevel::info, "coachd", "stopped",
+           {{"took_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - stop_started)
+                                                 .count())}});
   return 0;
 }

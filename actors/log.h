@@ -1,0 +1,37 @@
+// Structured logs: one JSON object per line on stderr, e.g.
+//   {"ts":"2026-11-26T10:00:00.123Z","level":"warn","component":"registry",
+//    "msg":"actor restarted","user":"...","reason":"kill"}
+// Lines below the process's level are dropped. Thread-safe: each line is
+// written whole.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace coach::actors {
+
+enum class LogLevel { debug, info, warn, error };
+
+std::optional<LogLevel> parse_log_level(std::string_view name);
+void set_log_level(LogLevel level);
+bool log_enabled(LogLevel level);
+
+using LogValue = std::variant<std::string, int64_t, double, bool>;
+using LogField = std::pair<std::string_view, LogValue>;
+
+// The line log_line would write (no newline); for tests.
+std::string format_log_line(LogLevel level, std::string_view component, std::string_view message,
+                            std::initializer_list<LogField> fields = {});
+
+void log_line(LogLevel level, std::string_view component, std::string_view message,
+              std::initializer_list<LogField> fields = {});
+
+// JSON string literal of `text`, quotes included.
+std::string json_quote(std::string_view text);
+
+}  // namespace coach::actors

@@ -1,0 +1,136 @@
+#include "actors/ops_http.h"
+
+#include <httplib.h>
+
+#include "actors/api_codec.h"
+#include "actors/dashboard_assets.h"
+#include "actors/log.h"
+#include "actors/prometheus.h"
+
+namespace coach::actors {
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+void set_error(httplib::Response& res, const Error& error) {
+  res.status = error.code == Errc::permission_denied ? 403 : 401;
+  if (res.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+  res.set_content("{\"error\":{\"code\":" + json_quote(errc_name(error.code)) +
+                      ",\"message\":" + json_quote(error.message) + "}}",
+                  kJson);
+}
+
+// The bearer token of the request must be an admin's.
+Status check_admin(const httplib::Request& req, const CachingVerifier& verifier) {
+  auto authorization = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.empty())
+    return make_error(Errc::unauthenticated,
+                      "header Authorization: Bearer <admin token> is missing (coachctl admin "
+                      "token --role admin issues one)");
+  if (authorization.compare(0, kBearer.size(), kBearer) != 0)
+    return make_error(Errc::unauthenticated, "header Authorization must be \"Bearer <token>\"");
+  auto claims = verifier.verify(std::string_view(authorization).substr(kBearer.size()),
+                                std::chrono::system_clock::now());
+  if (!claims) return claims.error();
+  if (claims->role != v1::ROLE_ADMIN)
+    return make_error(Errc::permission_denied, "the ops endpoints need an admin token");
+  return Ok{};
+}
+
+}  // namespace
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+OpsHttp::OpsHttp(const OpsView& view, OpsHttpOptions options)
+    : view_(view), options_(std::move(options)), verifier_(options_.verifier) {}
+
+Result<std::unique_ptr<OpsHttp>> OpsHttp::start(const OpsView& view, OpsHttpOptions options) {
+  bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
+    return make_error(Errc::invalid_argument,
+                      "--ops-tls-cert and --ops-tls-key go together: give both or neither");
+  if (!tls && !is_loopback_host(options.host))
+    return make_error(Errc::invalid_argument,
+                      "the ops endpoints on " + options.host +
+                          " would carry admin tokens in clear: give --ops-tls-cert and "
+                          "--ops-tls-key, or keep --ops-host on loopback");
+  std::unique_ptr<OpsHttp> http(new OpsHttp(view, std::move(options)));
+  if (tls) {
+    http->server_ = std::make_unique<httplib::SSLServer>(http->options_.tls_cert.c_str(),
+                                                         http->options_.tls_key.c_str());
+    if (!http->server_->is_valid())
+      return make_error(Errc::invalid_argument, "cannot load the ops TLS certificate " +
+                                                    http->options_.tls_cert + " and key " +
+                                                    http->options_.tls_key);
+  } else {
+    http->server_ = std::make_unique<httplib::Server>();
+  }
+  http->routes();
+  auto& o = http->options_;
+  http->port_ = o.port == 0 ? http->server_->bind_to_any_port(o.host.c_str())
+                            : (http->server_->bind_to_port(o.host.c_str(), o.port) ? o.port : -1);
+  if (http->port_ <= 0)
+    return make_error(Errc::unavailable, "cannot listen on " + o.host + ":" +
+                                             std::to_string(o.port) +
+                                             " for the ops endpoints (in use? --ops-port)");
+  http->thread_ = std::thread([server = http->server_.get()] { server->listen_after_bind(); });
+  return http;
+}
+
+OpsHttp::~OpsHttp() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string OpsHttp::url() const {
+  bool tls = !options_.tls_cert.empty();
+  auto host =
+      options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host;
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(port_);
+}
+
+void OpsHttp::routes() {
+  auto& s = *server_;
+  // Every answer: no caching of figures, no framing, only our own scripts.
+  s.set_default_headers({{"Cache-Control", "no-store"},
+                         {"X-Content-Type-Options", "nosniff"},
+                         {"X-Frame-Options", "DENY"},
+                         {"Content-Security-Policy",
+                          "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+                         {"Referrer-Policy", "no-referrer"}});
+  s.Get("/livez", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"alive\"}", kJson);
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    bool ready = view_.ready();
+    res.status = ready ? 200 : 503;
+    const char* why = ready ? "ready" : view_.draining() ? "draining" : "not connected to NATS";
+    res.set_content(std::string("{\"status\":") + json_quote(why) + "}", kJson);
+  });
+  s.Get("/api/ops", [this](const httplib::Request& req, httplib::Response& res) {
+    if (auto ok = check_admin(req, verifier_); !ok) return set_error(res, ok.error());
+    res.set_content(to_json(view_.snapshot()), kJson);
+  });
+  s.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    if (auto ok = check_admin(req, verifier_); !ok) return set_error(res, ok.error());
+    res.set_content(prometheus_text(view_.snapshot()), kPrometheusContentType);
+  });
+  s.Get(R"(/[a-z.\-]*)", [](const httplib::Request& req, httplib::Response& res) {
+    const auto* file = find_dashboard_file(req.path);
+    if (!file) {
+      res.status = 404;
+      res.set_content("{\"error\":{\"code\":\"not_found\",\"message\":\"no such page\"}}", kJson);
+      return;
+    }
+    res.set_content(std::string(file->body), std::string(file->content_type).c_str());
+  });
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    res.set_content("{\"error\":{\"code\":\"not_found\",\"message\":\"no such page\"}}", kJson);
+  });
+}
+
+}  // namespace coach::actors

@@ -1,0 +1,62 @@
+#include "actors/ops_view.h"
+
+#include "events/envelope.h"
+
+namespace coach::actors {
+
+OpsView::OpsView(Registry& registry, const events::EventStore& store,
+                 const CommandMetrics& commands, const BatchJob* batch)
+    : registry_(registry), store_(store), commands_(commands), batch_(batch) {}
+
+void OpsView::set_connected_probe(std::function<bool()> connected) {
+  std::lock_guard lock(mu_);
+  connected_ = std::move(connected);
+}
+
+bool OpsView::ready() const {
+  if (draining_) return false;
+  std::lock_guard lock(mu_);
+  return connected_ && connected_();
+}
+
+uint64_t OpsView::users_known() const {
+  constexpr auto kRecount = std::chrono::seconds(5);
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (users_counted_ != std::chrono::steady_clock::time_point{} &&
+        now - users_counted_ < kRecount)
+      return users_known_;
+  }
+  auto users = store_.users();
+  std::lock_guard lock(mu_);
+  if (users) users_known_ = users->size();
+  users_counted_ = now;
+  return users_known_;
+}
+
+v1::OpsSnapshot OpsView::snapshot() const {
+  v1::OpsSnapshot s;
+  *s.mutable_at() = events::to_timestamp(std::chrono::system_clock::now());
+  s.set_uptime_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+  s.set_ready(ready());
+  s.set_draining(draining_);
+  *s.mutable_node() = registry_.node_stats();
+  auto registry = registry_.stats();
+  s.set_users_known(std::max<uint64_t>(users_known(), registry.resident));
+  s.set_users_passivated(s.users_known() - registry.resident);
+  s.mutable_restarts_by_reason()->insert(registry.restarts_by_reason.begin(),
+                                         registry.restarts_by_reason.end());
+  for (auto& actor : registry_.actors(10)) *s.add_busiest() = std::move(actor);
+  for (auto& figures : commands_.snapshot()) *s.add_commands() = std::move(figures);
+  auto store = store_.stats();
+  s.set_appends(store.appends);
+  s.set_events_appended(store.events);
+  *s.mutable_append_group_size() = to_proto(store.group_appends);
+  *s.mutable_append_write_seconds() = to_proto(store.write_seconds);
+  if (batch_) *s.mutable_batch() = batch_->status();
+  return s;
+}
+
+}  // namespace coach::actors

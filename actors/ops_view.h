@@ -1,0 +1,52 @@
+// OpsView: the node as ops see it. Gathers the registry's actors, the event
+// store's appends, the commands' rates and latencies, the batch job, the LLM
+// writer and the notification queues into one v1::OpsSnapshot: what the
+// dashboard draws, /metrics exports and admin.ops answers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+
+#include "actors/batch_job.h"
+#include "actors/command_metrics.h"
+#include "actors/registry.h"
+#include "events/event_store.h"
+#include "schema/commands.pb.h"
+
+namespace coach::actors {
+
+class OpsView {
+ public:
+  // batch may be null. Each must outlive the view.
+  OpsView(Registry& registry, const events::EventStore& store, const CommandMetrics& commands,
+          const BatchJob* batch);
+
+  v1::OpsSnapshot snapshot() const;
+
+  // Readiness: serving commands (NATS connected, not draining).
+  bool ready() const;
+  // How to tell whether NATS is connected (set once the gateway is up).
+  void set_connected_probe(std::function<bool()> connected);
+  // From now on ready() is false: the node is shutting down.
+  void set_draining() { draining_ = true; }
+  bool draining() const { return draining_; }
+
+ private:
+  uint64_t users_known() const;
+
+  Registry& registry_;
+  const events::EventStore& store_;
+  const CommandMetrics& commands_;
+  const BatchJob* batch_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<bool> draining_{false};
+  mutable std::mutex mu_;
+  std::function<bool()> connected_;
+  // Counting users walks the store's keys: done at most every few seconds.
+  mutable uint64_t users_known_ = 0;
+  mutable std::chrono::steady_clock::time_point users_counted_{};
+};
+
+}  // namespace coach::actors

@@ -158,12 +158,17 @@ v1::Reply NatsGateway::actors_reply(const v1::Command& command) {
   if (command.has_stop_actor()) {
     auto user = Uuid::parse(command.stop_actor().user_id(), "user_id");
     if (!user) return error_reply(user.error());
-    if (!registry_.kill_actor(*user))
+    auto revived = registry_.kill_and_revive(*user, std::chrono::seconds(1));
+    if (!revived)
       return error_reply(make_error(Errc::not_found, "user " + user->to_string() +
                                                          " has no resident actor (coachctl ops "
                                                          "actors lists them)"));
     log_line(LogLevel::warn, "gateway", "user actor stopped by an admin",
              {{"user", user->to_string()}});
+    v1::Reply reply;
+    reply.mutable_actor_list()->set_resident(registry_.stats().resident);
+    *reply.mutable_actor_list()->add_actors() = std::move(*revived);
+    return reply;
   } else if (command.list_actors().limit() > 1000) {
     return error_reply(make_error(Errc::invalid_argument, "limit must be 1 to 1000 (0: 100)"));
   } else if (command.list_actors().limit() > 0) {

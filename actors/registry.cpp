@@ -117,6 +117,40 @@ bool Registry::kill_actor(const Uuid& user) {
   return true;
 }
 
+std::optional<v1::ActorInfo> Registry::kill_and_revive(const Uuid& user,
+                                                       std::chrono::milliseconds wait) {
+  caf::actor_addr old;
+  {
+    auto& shard = shard_for(user);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.users.find(user);
+    if (it == shard.users.end()) return std::nullopt;
+    old = it->second.actor.address();
+    caf::anon_send_exit(it->second.actor, caf::exit_reason::kill);
+  }
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (true) {
+    {
+      auto& shard = shard_for(user);
+      std::lock_guard lock(shard.mu);
+      auto it = shard.users.find(user);
+      if (it != shard.users.end() && it->second.actor.address() != old) {
+        v1::ActorInfo info;
+        info.set_user_id(user.to_string());
+        info.set_mailbox(it->second.in_flight->load());
+        *info.mutable_since() = events::to_timestamp(it->second.since);
+        return info;
+      }
+      if (it == shard.users.end() || std::chrono::steady_clock::now() >= until) {
+        v1::ActorInfo gone;  // passivated meanwhile, or slow to revive
+        gone.set_user_id(user.to_string());
+        return gone;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason) {
   if (!reason || reason == caf::exit_reason::normal || stopping_) return;  // passivated
   auto& shard = shard_for(user);

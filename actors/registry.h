@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -82,6 +83,9 @@ class Registry {
   // Kills a user's actor, as a crash would (ops, tests); supervision
   // replaces it. False when the user has no actor.
   bool kill_actor(const Uuid& user);
+  // The same, then waits (up to `wait`) for supervision to start the new
+  // actor, and describes it.
+  std::optional<v1::ActorInfo> kill_and_revive(const Uuid& user, std::chrono::milliseconds wait);
 
   // Graceful stop, within `bound`: refuses new requests ("unavailable",
   // retry elsewhere), waits for those in flight to be answered, then has

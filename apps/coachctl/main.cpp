@@ -7,8 +7,11 @@
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <thread>
+
 #include <cstdlib>
 #include <optional>
+#include "apps/coachctl/ops_print.h"
 
 #include "actors/api_codec.h"
 #include "actors/auth.h"
@@ -89,6 +92,12 @@ void print_reply(const coach::v1::Reply& reply) {
         coach::v1::CoachingMode_Name(p.preferences().coaching_mode()),
         p.preferences().humor_intensity(), coach::v1::PersonaType_Name(p.persona().persona_type()),
         p.preferences().behavioral_tracking_enabled() ? "on" : "off");
+  } else if (reply.has_actor_list()) {
+    coach::apps::print_actor_list(reply.actor_list());
+  } else if (reply.has_batch_status()) {
+    coach::apps::print_batch_status(reply.batch_status());
+  } else if (reply.has_ops()) {
+    coach::apps::print_queues(reply.ops());
   }
 }
 
@@ -162,6 +171,22 @@ int export_user(const Global& g) {
   merged.set_next_sequence(0);
   fmt::print("{}\n", coach::actors::to_json(merged));
   return 0;
+}
+
+// Starts a batch run; with `wait`, polls its status until it ends.
+int run_batch(const Global& g, bool full, bool wait) {
+  int code = send(g, "admin.batch.run", full ? R"({"full": true})" : "{}");
+  while (code == 0 && wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::string answer;
+    if (code = request(g, "admin.batch.status", "", answer); code != 0) break;
+    auto reply = coach::actors::decode_reply(answer, Encoding::json);
+    if (!reply || !reply->batch_status().running()) return send(g, "admin.batch.status", "");
+    if (!g.json)
+      fmt::print("  {} of {} users\n", reply->batch_status().users_done(),
+                 reply->batch_status().users_total());
+  }
+  return code;
 }
 
 int send_command(const Global& g, const std::string& operation, const coach::v1::Command& c) {
@@ -298,6 +323,24 @@ int main(int argc, char** argv) {
   std::string confirm;
   erase->add_option("--confirm", confirm, "your user id, to confirm")->required();
   auto* node = admin->add_subcommand("node", "node figures (admin token)");
+  // Ops (admin token): watch and steer the node's actors and queues.
+  auto* ops = app.add_subcommand("ops", "operate the node (admin token)");
+  ops->require_subcommand(1);
+  auto* ops_actors =
+      ops->add_subcommand("actors", "list resident user actors, deepest mailbox first");
+  uint32_t actor_limit = 100;
+  ops_actors->add_option("--limit", actor_limit, "at most this many (1 to 1000)")
+      ->capture_default_str();
+  auto* ops_stop = ops->add_subcommand(
+      "stop", "kill one user's actor as a crash would; supervision starts a new one");
+  std::string stop_user;
+  ops_stop->add_option("user", stop_user, "the user's id (UUID)")->required();
+  auto* ops_batch = ops->add_subcommand("batch", "start the behavior batch job");
+  bool batch_full = false, batch_wait = false;
+  ops_batch->add_flag("--full", batch_full, "refold every user, not only those with new events");
+  ops_batch->add_flag("--wait", batch_wait, "print progress until the run ends");
+  auto* ops_queues =
+      ops->add_subcommand("queues", "show queue depths: mailboxes, LLM, notifications");
   auto* raw = app.add_subcommand("send", "send any operation with a JSON body");
   raw->add_option("operation", operation, "e.g. task.create")->required();
   raw->add_option("body", raw_body, "JSON body; default {}");
@@ -336,6 +379,12 @@ int main(int argc, char** argv) {
       json.json = true;
       return send(json, "admin.node", "");
     }
+    if (ops_actors->parsed())
+      return send(g, "admin.actors", fmt::format(R"({{"limit": {}}})", actor_limit));
+    if (ops_stop->parsed())
+      return send(g, "admin.actor.stop", fmt::format(R"({{"user_id": "{}"}})", stop_user));
+    if (ops_queues->parsed()) return send(g, "admin.ops", "");
+    if (ops_batch->parsed()) return run_batch(g, batch_full, batch_wait);
     if (erase->parsed()) return send(g, "user.delete", R"({"confirm": ")" + confirm + R"("})");
     if (export_all->parsed()) return export_user(g);
     if (reg->parsed()) {

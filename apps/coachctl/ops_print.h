@@ -1,0 +1,14 @@
+// How coachctl ops prints what coachd answers: resident actors, batch
+// progress, queue depths. Plain text tables for people; --json prints the
+// reply itself.
+#pragma once
+
+#include "schema/commands.pb.h"
+
+namespace coach::apps {
+
+void print_actor_list(const v1::ActorList& list);
+void print_batch_status(const v1::BatchStatus& status);
+void print_queues(const v1::OpsSnapshot& ops);
+
+}  // namespace coach::apps

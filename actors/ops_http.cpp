@@ -1,6 +1,7 @@
 #include "actors/ops_http.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "actors/api_codec.h"
 #include "actors/dashboard_assets.h"
@@ -47,7 +48,7 @@ bool is_loopback_host(const std::string& host) {
 OpsHttp::OpsHttp(const OpsView& view, OpsHttpOptions options)
     : view_(view), options_(std::move(options)), verifier_(options_.verifier) {}
 
-Result<std::unique_ptr<OpsHttp>> OpsHttp::start(const OpsView& view, OpsHttpOptions options) {
+Status OpsHttp::check(const OpsHttpOptions& options) {
   bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
   if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
     return make_error(Errc::invalid_argument,
@@ -57,6 +58,12 @@ Result<std::unique_ptr<OpsHttp>> OpsHttp::start(const OpsView& view, OpsHttpOpti
                       "the ops endpoints on " + options.host +
                           " would carry admin tokens in clear: give --ops-tls-cert and "
                           "--ops-tls-key, or keep --ops-host on loopback");
+  return Ok{};
+}
+
+Result<std::unique_ptr<OpsHttp>> OpsHttp::start(const OpsView& view, OpsHttpOptions options) {
+  if (auto ok = check(options); !ok) return ok.error();
+  bool tls = !options.tls_cert.empty();
   std::unique_ptr<OpsHttp> http(new OpsHttp(view, std::move(options)));
   if (tls) {
     http->server_ = std::make_unique<httplib::SSLServer>(http->options_.tls_cert.c_str(),
@@ -68,6 +75,12 @@ Result<std::unique_ptr<OpsHttp>> OpsHttp::start(const OpsView& view, OpsHttpOpti
   } else {
     http->server_ = std::make_unique<httplib::Server>();
   }
+  // Not httplib's default SO_REUSEPORT: a second node on the same port must
+  // fail to start, not silently share the port with the first.
+  http->server_->set_socket_options([](int fd) {
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http->routes();
   auto& o = http->options_;
   http->port_ = o.port == 0 ? http->server_->bind_to_any_port(o.host.c_str())

@@ -31,6 +31,9 @@ struct OpsHttpOptions {
 
 class OpsHttp {
  public:
+  // Whether the options can be served (TLS pairs, loopback without TLS);
+  // start checks it too, coachd first of all.
+  static Status check(const OpsHttpOptions& options);
   static Result<std::unique_ptr<OpsHttp>> start(const OpsView& view, OpsHttpOptions options);
   ~OpsHttp();  // stops listening and waits for the server thread
   OpsHttp(const OpsHttp&) = delete;

@@ -212,6 +212,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   coach::actors::set_log_level(*coach::actors::parse_log_level(f.log_level));
+  coach::actors::OpsHttpOptions http_options;
+  http_options.host = f.ops_host;
+  http_options.port = f.ops_port;
+  http_options.tls_cert = f.ops_tls_cert;
+  http_options.tls_key = f.ops_tls_key;
+  if (auto ok = coach::actors::OpsHttp::check(http_options); !ok) return fail(ok.error());
 
   // Signals are taken by sigwait below, in this thread only: block them
   // before any other thread starts, so every thread inherits the mask.
@@ -315,11 +321,6 @@ int main(int argc, char** argv) {
   auto batch = std::make_unique<coach::actors::BatchJob>(**store, batch_options);
   coach::actors::CommandMetrics metrics;
   coach::actors::OpsView ops(*registry, **store, metrics, batch.get());
-  coach::actors::OpsHttpOptions http_options;
-  http_options.host = f.ops_host;
-  http_options.port = f.ops_port;
-  http_options.tls_cert = f.ops_tls_cert;
-  http_options.tls_key = f.ops_tls_key;
   http_options.verifier = signer->verifier();
   auto http = coach::actors::OpsHttp::start(ops, http_options);
   if (!http) return fail(http.error());

@@ -1,0 +1,345 @@
+// Operations end to end, all real: coachd as a process on a real nats-server,
+// its HTTP endpoints (health, /api/ops, /metrics) read over loopback,
+// coachctl ops as a process, and a graceful SIGTERM under load.
+#include <doctest/doctest.h>
+#include <google/protobuf/util/json_util.h>
+#include <httplib.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <optional>
+#include <regex>
+#include <thread>
+
+#include "actors/api_codec.h"
+#include "actors/auth.h"
+#include "events/envelope.h"
+#include "tests/processes.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+struct Node {
+  test::TempDir dir;
+  test::NatsServer nats{dir.str()};
+  std::string data = dir.str() + "/data";
+  std::optional<test::Coachd> coachd;
+  std::optional<test::Client> client;
+  Uuid admin = Uuid::random();
+
+  explicit Node(std::vector<std::string> args = {}) {
+    coachd.emplace(data, nats.url(), args);
+    client.emplace(nats.url(), token_key());
+  }
+  std::string token_key() const { return dir.str() + "/token.key"; }
+  std::string token(v1::Role role, const Uuid& user) const {
+    return actors::TokenSigner::load(token_key(), false)->issue(user, role, std::chrono::hours(1));
+  }
+  std::string admin_token() const { return token(v1::ROLE_ADMIN, admin); }
+  httplib::Client http() const {
+    httplib::Client c(coachd->ops_url());
+    c.set_connection_timeout(5);
+    c.set_read_timeout(5);
+    return c;
+  }
+  httplib::Result get(const std::string& path, const std::string& bearer = {}) const {
+    httplib::Headers headers;
+    if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
+    return http().Get(path.c_str(), headers);
+  }
+  v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
+    auto r = client->request(op, body, user);
+    REQUIRE_MESSAGE(r, test::error_of(r));
+    REQUIRE_MESSAGE(!r->has_error(),
+                    op << ": " << r->error().code() << " " << r->error().message());
+    return *r;
+  }
+  std::string registered_user() {
+    auto user = new_uuid_string();
+    ok("user.register", R"({"email": "ops@example.com", "timezone": "UTC"})", user);
+    return user;
+  }
+  void create_task(const std::string& user, const std::string& title = "write the report") {
+    ok("task.create", R"({"title": ")" + title + "\"}", user);
+  }
+  // One sample of /metrics: the value on the line that starts with `series`.
+  double metric(const std::string& series) {
+    auto res = get("/metrics", admin_token());
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    auto at = res->body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(res->body.substr(at + series.size() + 2));
+  }
+  test::ToolRun coachctl(std::vector<std::string> args, const std::string& token) {
+    std::vector<std::string> all = {"--plaintext", "--nats-url", nats.url(), "--token", token};
+    all.insert(all.end(), args.begin(), args.end());
+    return test::run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
+  }
+};
+
+v1::OpsSnapshot parse_ops(const std::string& json) {
+  v1::OpsSnapshot out;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &out).ok());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("ops endpoints: health answers anyone, figures only admins, with clear errors") {
+  Node node;
+  auto live = node.get("/livez");
+  REQUIRE(live);
+  CHECK(live->status == 200);
+  auto ready = node.get("/readyz");
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  CHECK(ready->body == R"({"status":"ready"})");
+
+  for (const char* path : {"/api/ops", "/metrics"}) {
+    CAPTURE(path);
+    auto none = node.get(path);
+    REQUIRE(none);
+    CHECK(none->status == 401);
+    CHECK(none->body.find("\"code\":\"unauthenticated\"") != std::string::npos);
+    CHECK(none->get_header_value("WWW-Authenticate") == "Bearer");
+    auto forged = node.get(path, "v1.not-a-token.sig");
+    REQUIRE(forged);
+    CHECK(forged->status == 401);
+    auto user = node.get(path, node.token(v1::ROLE_USER, Uuid::random()));
+    REQUIRE(user);
+    CHECK(user->status == 403);
+    CHECK(user->body.find("\"code\":\"permission_denied\"") != std::string::npos);
+    auto analyst = node.get(path, node.token(v1::ROLE_ANALYST, Uuid::random()));
+    REQUIRE(analyst);
+    CHECK(analyst->status == 403);
+    auto admin = node.get(path, node.admin_token());
+    REQUIRE(admin);
+    CHECK(admin->status == 200);
+  }
+  auto metrics = node.get("/metrics", node.admin_token());
+  CHECK(metrics->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+  auto ops = parse_ops(node.get("/api/ops", node.admin_token())->body);
+  CHECK(ops.ready());
+  CHECK_FALSE(ops.draining());
+  CHECK(ops.commands_size() > 20);
+
+  // The dashboard's files are served from coachd itself, with a strict CSP.
+  auto page = node.get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  CHECK(page->get_header_value("Content-Security-Policy").find("default-src 'self'") == 0);
+  CHECK(page->body.find("/dashboard.js") != std::string::npos);
+  CHECK(page->body.find("http") == std::string::npos);  // nothing from elsewhere
+  auto script = node.get("/dashboard.js");
+  REQUIRE(script);
+  CHECK(script->status == 200);
+  CHECK(script->body.find("/api/ops") != std::string::npos);
+  auto missing = node.get("/nothing-here");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  CHECK(missing->body.find("not_found") != std::string::npos);
+}
+
+TEST_CASE("metrics follow commands, appends and supervised restarts as they happen") {
+  Node node;
+  auto user = node.registered_user();
+  double creates = node.metric(R"(coach_commands_total{operation="task.create"})");
+  double events = node.metric("coach_events_appended_total");
+  double groups = node.metric("coach_append_group_size_count");
+  CHECK(creates == 0);
+  CHECK(events >= 1);  // the registration
+  for (int i = 0; i < 5; ++i) node.create_task(user, "task " + std::to_string(i));
+  // A bad request counts as an error of its operation.
+  auto bad = node.client->request("task.create", R"({"title": 5})", user);
+  REQUIRE(bad);
+  CHECK(bad->has_error());
+
+  CHECK(node.metric(R"(coach_commands_total{operation="task.create"})") == creates + 6);
+  CHECK(node.metric(R"(coach_command_errors_total{operation="task.create"})") == 1);
+  CHECK(node.metric(R"(coach_command_duration_seconds_count{operation="task.create"})") == 6);
+  CHECK(node.metric(
+            R"(coach_command_duration_seconds_bucket{operation="task.create",le="+Inf"})") == 6);
+  CHECK(node.metric("coach_events_appended_total") == events + 5);
+  CHECK(node.metric("coach_append_group_size_count") >= groups + 1);
+  CHECK(node.metric("coach_actors_resident") == 1);
+
+  // Stopping the actor: supervision replaces it, counted by reason.
+  auto stop = node.client->raw("coach.v1.admin.actor.stop", R"({"user_id": ")" + user + "\"}",
+                               {{"Authorization", "Bearer " + node.admin_token()}});
+  REQUIRE(stop);
+  REQUIRE_MESSAGE(!stop->has_error(), stop->error().message());
+  REQUIRE(stop->actor_list().actors_size() == 1);
+  CHECK(stop->actor_list().actors(0).user_id() == user);
+  CHECK(node.metric("coach_actor_restarts_total{reason=\"exit_reason(kill)\"}") == 1);
+  node.create_task(user, "after the restart");  // the new actor serves at once
+  auto ops = parse_ops(node.get("/api/ops", node.admin_token())->body);
+  CHECK(ops.node().actor_restarts() == 1);
+  CHECK(ops.restarts_by_reason().at("exit_reason(kill)") == 1);
+  CHECK(ops.node().resident_actors() == 1);
+  CHECK(ops.users_known() == 1);
+  REQUIRE(ops.busiest_size() == 1);
+  CHECK(ops.busiest(0).user_id() == user);
+}
+
+TEST_CASE("coachctl ops: actors, stop and revive, batch, queues; refused without an admin token") {
+  Node node;
+  auto alice = node.registered_user();
+  auto bob = node.registered_user();
+  node.create_task(alice);
+  auto admin = node.admin_token();
+
+  auto actors = node.coachctl({"ops", "actors"}, admin);
+  CHECK(actors.exit_code == 0);
+  CHECK(actors.out.find("2 resident user actors") != std::string::npos);
+  CHECK(actors.out.find(alice) != std::string::npos);
+  CHECK(actors.out.find(bob) != std::string::npos);
+
+  auto json = node.coachctl({"--json", "ops", "actors"}, admin);
+  REQUIRE(json.exit_code == 0);
+  auto before = actors::decode_reply(json.out, actors::Encoding::json);
+  REQUIRE(before);
+  events::Clock::time_point alice_since{};
+  for (const auto& a : before->actor_list().actors())
+    if (a.user_id() == alice) alice_since = events::from_timestamp(a.since());
+
+  auto stop = node.coachctl({"--json", "ops", "stop", alice}, admin);
+  CHECK_MESSAGE(stop.exit_code == 0, stop.err);
+  auto revived = actors::decode_reply(stop.out, actors::Encoding::json);
+  REQUIRE(revived);
+  REQUIRE(revived->actor_list().actors_size() == 1);
+  // A new incarnation: started after the old one.
+  CHECK(events::from_timestamp(revived->actor_list().actors(0).since()) > alice_since);
+  node.create_task(alice, "served by the new actor");
+  auto listed = node.ok("task.list", "{}", alice);
+  CHECK(listed.task_list().tasks_size() == 2);  // nothing lost with the old actor
+
+  auto unknown = node.coachctl({"ops", "stop", new_uuid_string()}, admin);
+  CHECK(unknown.exit_code != 0);
+  CHECK(unknown.err.find("not_found") != std::string::npos);
+  auto malformed = node.coachctl({"ops", "stop", "alice"}, admin);
+  CHECK(malformed.exit_code != 0);
+  CHECK(malformed.err.find("invalid_argument") != std::string::npos);
+
+  auto batch = node.coachctl({"ops", "batch", "--full", "--wait"}, admin);
+  CHECK_MESSAGE(batch.exit_code == 0, batch.err);
+  CHECK(batch.out.find("last run: full ok, 2 users") != std::string::npos);
+
+  auto queues = node.coachctl({"ops", "queues"}, admin);
+  CHECK(queues.exit_code == 0);
+  for (const char* line :
+       {"requests in flight 0", "llm queue", "notifications      0 pending, 0 dead letters",
+        "batch              idle"})
+    CHECK_MESSAGE(queues.out.find(line) != std::string::npos, queues.out);
+
+  auto refused =
+      node.coachctl({"ops", "actors"}, node.token(v1::ROLE_USER, Uuid::parse(alice).value()));
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("permission_denied") != std::string::npos);
+}
+
+TEST_CASE("coachd refuses plain-HTTP ops endpoints off loopback, and a port in use") {
+  test::TempDir dir;
+  auto plain = test::run_tool(COACH_COACHD_BIN,
+                              {"--data-dir", dir.str() + "/data", "--plaintext", "--nats-url",
+                               "nats://127.0.0.1:1", "--ops-host", "0.0.0.0"},
+                              dir.str() + "/plain");
+  CHECK(plain.exit_code == 1);
+  CHECK(plain.err.find("--ops-tls-cert") != std::string::npos);
+  CHECK(plain.err.find("\"level\":\"error\"") != std::string::npos);
+
+  auto half = test::run_tool(COACH_COACHD_BIN,
+                             {"--data-dir", dir.str() + "/data", "--plaintext", "--nats-url",
+                              "nats://127.0.0.1:1", "--ops-tls-cert", "x.pem"},
+                             dir.str() + "/half");
+  CHECK(half.exit_code == 1);
+  CHECK(half.err.find("go together") != std::string::npos);
+
+  Node node;
+  auto port = node.coachd->ops_url().substr(node.coachd->ops_url().rfind(':') + 1);
+  auto taken = test::run_tool(COACH_COACHD_BIN,
+                              {"--data-dir", dir.str() + "/data2", "--plaintext", "--nats-url",
+                               node.nats.url(), "--ops-port", port},
+                              dir.str() + "/taken");
+  CHECK(taken.exit_code == 1);
+  CHECK(taken.err.find("cannot listen") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM: coachd stops taking commands, answers what it took, snapshots, exits in time") {
+  Node node({"--shutdown-timeout-ms", "5000"});
+  std::vector<std::string> users;
+  for (int i = 0; i < 8; ++i) users.push_back(node.registered_user());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0}, timeouts{0};
+  std::vector<std::map<std::string, int>> acked(6);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t)
+    clients.emplace_back([&, t] {
+      test::Client client(node.nats.url(), node.token_key());
+      for (int i = 0; !stop; ++i) {
+        const auto& user = users[static_cast<size_t>((t + i) % 8)];
+        auto r = client.request("task.create", R"({"title": "load"})", user, {},
+                                actors::Encoding::json, 3000);
+        if (!r) {
+          // After the drain NATS has no responder for coach.v1.> and says so
+          // at once; a request that waited out its timeout lost its reply.
+          if (r.error().message.find("imeout") != std::string::npos) ++timeouts;
+          std::this_thread::sleep_for(2ms);
+          continue;
+        }
+        if (!r->has_error()) ++acked[static_cast<size_t>(t)][user];
+        ++answered;
+      }
+    });
+  while (answered < 300) std::this_thread::sleep_for(1ms);
+  auto sent = Steady::now();
+  node.coachd->process().signal(SIGTERM);
+  int status = node.coachd->process().wait();
+  auto took = Steady::now() - sent;
+  stop = true;
+  for (auto& c : clients) c.join();
+
+  INFO(node.coachd->process().log());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(took < 5s);
+  CHECK(timeouts == 0);
+  auto log = node.coachd->process().log();
+  CHECK(log.find(R"("msg":"stopping","signal":"SIGTERM")") != std::string::npos);
+  std::smatch drained;
+  REQUIRE(std::regex_search(
+      log, drained,
+      std::regex(
+          R"("msg":"drained","actors":(\d+),"actors_snapshotted":(\d+),"requests_unanswered":(\d+))")));
+  CHECK(drained[1] == "8");
+  CHECK(drained[2] == "8");
+  CHECK(drained[3] == "0");
+  CHECK(log.find(R"("msg":"stopped")") != std::string::npos);
+
+  // Every acknowledged create is in the log, nothing more, and every user's
+  // snapshot is as new as their stream.
+  events::StoreOptions options;
+  options.path = node.data + "/events";
+  options.read_only = true;
+  options.master_key = *events::SecretKey::load_master(node.dir.str() + "/master.key", false);
+  auto store = events::EventStore::open(options);
+  REQUIRE_MESSAGE(store, test::error_of(store));
+  for (const auto& user : users) {
+    int total = 0;
+    for (const auto& per_client : acked) total += per_client.count(user) ? per_client.at(user) : 0;
+    auto id = *Uuid::parse(user);
+    auto version = (*store)->version(id);
+    REQUIRE(version);
+    CHECK(*version == static_cast<uint64_t>(total) + 1);  // + the registration
+    auto snapshot = (*store)->load_snapshot(id, "user");
+    REQUIRE(snapshot);
+    REQUIRE(*snapshot);
+    CHECK((*snapshot)->version == *version);
+  }
+}

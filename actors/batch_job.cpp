@@ -6,6 +6,7 @@
 
 #include <unordered_set>
 
+#include "actors/log.h"
 #include "actors/user_actor.h"
 #include "events/envelope.h"
 #include "projections/feature_series.h"
@@ -115,6 +116,13 @@ Result<v1::BatchReport> BatchJob::run(bool full, SystemClock::time_point now) {
   v1::BatchReport last = report ? *report : v1::BatchReport{};
   if (!report) last.set_error(report.error().message);
   *last.mutable_finished_at() = events::to_timestamp(SystemClock::now());
+  log_line(report ? LogLevel::info : LogLevel::error, "batch",
+           report ? "batch run finished" : "batch run failed",
+           {{"full", full},
+            {"users", static_cast<int64_t>(last.users())},
+            {"events", static_cast<int64_t>(last.events())},
+            {"seconds", last.seconds()},
+            {"error", last.error()}});
   {
     std::lock_guard lock(mu_);
     running_ = false;

@@ -4,6 +4,7 @@
 #include <nats/nats.h>
 
 #include "actors/api_codec.h"
+#include "actors/log.h"
 
 namespace coach::actors {
 namespace {
@@ -223,6 +224,10 @@ void Notifier::dead_letter(natsMsg* advisory) {
     return;  // stays in the work queue; the next advisory tries again
   js_DeleteMsg(js_, notify_name.c_str(), sequence, nullptr, &code);
   ++dead_;
+  log_line(LogLevel::warn, "notifier", "notification dead-lettered",
+           {{"notification", outbound.notification().id()},
+            {"channel", target},
+            {"deliveries", static_cast<int64_t>(deliveries)}});
   if (options_.on_dead) options_.on_dead(outbound, deliveries);
 }
 

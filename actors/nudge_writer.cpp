@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "actors/log.h"
+
 namespace coach::actors {
 namespace {
 
@@ -136,6 +138,8 @@ void NudgeWriter::record(bool available, Steady::time_point now) {
   probe_in_flight_ = false;
   if (available) {
     failures_in_row_ = 0;
+    if (breaker_ != BreakerState::closed)
+      log_line(LogLevel::info, "llm", "circuit breaker closed: the LLM answers again");
     breaker_ = BreakerState::closed;
     return;
   }
@@ -145,6 +149,9 @@ void NudgeWriter::record(bool available, Steady::time_point now) {
     breaker_ = BreakerState::open;
     opened_at_ = now;
     ++stats_.breaker_opened;
+    log_line(LogLevel::warn, "llm", "circuit breaker open: nudges from templates",
+             {{"failures_in_row", static_cast<int64_t>(failures_in_row_)},
+              {"cooldown_ms", static_cast<int64_t>(options_.breaker_cooldown.count())}});
   }
 }
 

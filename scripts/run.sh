@@ -55,6 +55,11 @@ for channel in push email sms; do
   deliver_pids+=($!)
 done
 echo "coach: notifications go to .coach/outbox/{push,email,sms}.jsonl (coach-deliver)"
+ops_url=$(grep -o '"ops":"[^"]*"' .coach/coachd.log | head -1 | cut -d'"' -f4)
+ops_token=$(build/apps/coachctl/coachctl admin token --key-file .coach/token.key \
+  --user "$(build/apps/coachctl/coachctl new-user-id)" --role admin --ttl 12h)
+echo "coach: ops dashboard (admin token for 12 h, kept in this tab only): $ops_url/#token=$ops_token"
+echo "coach: metrics: curl -H \"Authorization: Bearer \$TOKEN\" $ops_url/metrics; health: $ops_url/readyz"
 echo "coach: try it:  export COACH_TOKEN=\$(build/apps/coachctl/coachctl admin token --user \$(build/apps/coachctl/coachctl new-user-id))"
 echo "coach:          build/apps/coachctl/coachctl --nats-url $url register --email you@example.com"
 wait "$coachd_pid"

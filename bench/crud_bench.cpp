@@ -1,7 +1,7 @@
 // CRUD round trips over NATS, beside a raw NATS request-reply echo measured
 // in the same run with the same load generator, and memory per user actor.
 //
-//   build/bench/crud_bench [--seconds S] [--users N]
+//   build/bench/crud_bench [--seconds S] [--users N] [--no-ops]
 //
 // A real nats-server on a free loopback port; the coach node (store with
 // synced WAL, actor system, registry, gateway) runs in this process, the
@@ -24,7 +24,10 @@
 #include <thread>
 
 #include "actors/batch_job.h"
+#include "actors/command_metrics.h"
 #include "actors/nats_gateway.h"
+#include "actors/ops_view.h"
+#include "actors/prometheus.h"
 #include "actors/registry.h"
 #include "simulator.h"
 #include "tests/processes.h"
@@ -217,6 +220,10 @@ int main(int argc, char** argv) {
   double batch_rate = actors::BatchOptions{}.max_events_per_second;
   app.add_option("--batch-rate", batch_rate, "the batch job's rate limit, events/s")
       ->capture_default_str();
+  bool no_ops = false;
+  app.add_flag("--no-ops", no_ops,
+               "without coachd's ops figures (command metrics per reply, and /metrics scraped "
+               "every 100 ms during each run), to measure what they cost");
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
@@ -238,10 +245,27 @@ int main(int argc, char** argv) {
   gateway_options.nats.plaintext = true;  // loopback benchmark, like the raw echo beside it
   auto signer = must(actors::TokenSigner::load(root + "/token.key", true), "token key");
   gateway_options.verifier = signer.verifier();
+  actors::CommandMetrics metrics;
+  actors::OpsView ops(*registry, *store, metrics, nullptr);
+  if (!no_ops) gateway_options.metrics = &metrics;
   auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
+  // As a Prometheus server would, but ten times as often: render /metrics.
+  std::atomic<bool> scraping{!no_ops};
+  std::atomic<uint64_t> scrapes{0}, scrape_micros{0};
+  std::thread scraper([&] {
+    while (scraping) {
+      auto start = Clock::now();
+      auto text = actors::prometheus_text(ops.snapshot());
+      scrape_micros += static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+      ++scrapes;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   fmt::print(
-      "crud benchmark: nats-server {}, synced WAL, {} s per figure, 2 sharing scheduler threads\n",
-      nats.url(), seconds);
+      "crud benchmark: nats-server {}, synced WAL, {} s per figure, 2 sharing scheduler threads, "
+      "ops figures {}\n",
+      nats.url(), seconds, no_ops ? "off (--no-ops)" : "on, /metrics rendered every 100 ms");
 
   // Raw NATS request-reply echo: the floor under any command.
   auto responder = connect(nats.url());
@@ -308,6 +332,12 @@ int main(int argc, char** argv) {
     return crud;
   };
   for (int clients : {1, 64}) crud_run(clients, "coach crud round trip");
+  scraping = false;
+  scraper.join();
+  if (scrapes > 0)
+    fmt::print("ops: /metrics rendered {} times during the runs, {:.0f} us each ({} bytes)\n",
+               scrapes.load(), static_cast<double>(scrape_micros) / static_cast<double>(scrapes),
+               actors::prometheus_text(ops.snapshot()).size());
 
   // Memory: resident actors, then the same users after real passivation.
   gateway->stop_accepting();

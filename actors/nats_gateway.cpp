@@ -194,8 +194,9 @@ void NatsGateway::handle(natsMsg* msg) {
   auto reply = [connection = connection_, subject = std::string(reply_to),
                 enc = encoding ? *encoding : Encoding::json, metrics, slot,
                 received = std::chrono::steady_clock::now()](const v1::Reply& r) {
-    publish_reply(connection, subject, enc, r);
+    // Counted first: a client that has its answer must find it counted.
     if (metrics) metrics->record(slot, r.has_error(), std::chrono::steady_clock::now() - received);
+    publish_reply(connection, subject, enc, r);
   };
   auto decoded = encoding ? decode(msg, *encoding, verifier_) : Result<Decoded>(encoding.error());
   if (!decoded) {

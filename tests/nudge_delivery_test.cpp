@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "coach_node.h"
 #include "llm_stub.h"
 #include "processes.h"
 #include "support.h"
@@ -17,25 +18,15 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-struct Node {
-  test::TempDir dir;
-  test::NatsServer nats{dir.str()};
-  std::string data = dir.str() + "/data";
+// A node whose nudge checks run at once, with a push gateway at hand.
+struct Node : test::CoachNode {
   std::string outbox = dir.str() + "/outbox.jsonl";
-  std::optional<test::Coachd> coachd;
-  std::optional<test::Client> client;
-  Uuid admin = Uuid::random();
 
-  explicit Node(std::vector<std::string> args) {
-    args.insert(args.end(), {"--nudge-check-delay-ms", "100", "--nudge-startup-spread", "1"});
-    coachd.emplace(data, nats.url(), args);
-    client.emplace(nats.url(), token_key());
-  }
-  std::string token_key() const { return dir.str() + "/token.key"; }
-  std::string admin_token() const {
-    return actors::TokenSigner::load(token_key(), false)
-        ->issue(admin, v1::ROLE_ADMIN, std::chrono::hours(1));
-  }
+  explicit Node(std::vector<std::string> args)
+      : CoachNode([&] {
+          args.insert(args.end(), {"--nudge-check-delay-ms", "100", "--nudge-startup-spread", "1"});
+          return args;
+        }()) {}
   // coach-deliver for push, as a process.
   test::Process deliver(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--channel",   "push",        "--nats-url",
@@ -43,13 +34,6 @@ struct Node {
                                      admin_token(), "--out",       outbox};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::Process(COACH_DELIVER, args, dir.str() + "/deliver.log");
-  }
-  v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
-    auto r = client->request(op, body, user);
-    REQUIRE_MESSAGE(r, test::error_of(r));
-    REQUIRE_MESSAGE(!r->has_error(),
-                    op << ": " << r->error().code() << " " << r->error().message());
-    return *r;
   }
   // A user with one task due in an hour: a deadline nudge is due at once.
   std::string user_with_due_task(const std::string& extra_prefs = "") {

@@ -14,6 +14,7 @@
 #include "actors/api_codec.h"
 #include "actors/auth.h"
 #include "events/envelope.h"
+#include "tests/coach_node.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 
@@ -23,23 +24,8 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-struct Node {
-  test::TempDir dir;
-  test::NatsServer nats{dir.str()};
-  std::string data = dir.str() + "/data";
-  std::optional<test::Coachd> coachd;
-  std::optional<test::Client> client;
-  Uuid admin = Uuid::random();
-
-  explicit Node(std::vector<std::string> args = {}) {
-    coachd.emplace(data, nats.url(), args);
-    client.emplace(nats.url(), token_key());
-  }
-  std::string token_key() const { return dir.str() + "/token.key"; }
-  std::string token(v1::Role role, const Uuid& user) const {
-    return actors::TokenSigner::load(token_key(), false)->issue(user, role, std::chrono::hours(1));
-  }
-  std::string admin_token() const { return token(v1::ROLE_ADMIN, admin); }
+struct Node : test::CoachNode {
+  using CoachNode::CoachNode;
   httplib::Client http() const {
     httplib::Client c(coachd->ops_url());
     c.set_connection_timeout(5);
@@ -50,13 +36,6 @@ struct Node {
     httplib::Headers headers;
     if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
     return http().Get(path.c_str(), headers);
-  }
-  v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
-    auto r = client->request(op, body, user);
-    REQUIRE_MESSAGE(r, test::error_of(r));
-    REQUIRE_MESSAGE(!r->has_error(),
-                    op << ": " << r->error().code() << " " << r->error().message());
-    return *r;
   }
   std::string registered_user() {
     auto user = new_uuid_string();

@@ -1,0 +1,46 @@
+// A whole coach node for end-to-end tests: nats-server (JetStream) and
+// coachd as processes in a fresh temp dir, a NATS client that signs user
+// tokens with the node's key, and helpers for admin tokens and commands that
+// must succeed. Header-only: it fails the test case with doctest's macros.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/auth.h"
+#include "tests/processes.h"
+#include "tests/support.h"
+
+namespace coach::test {
+
+struct CoachNode {
+  TempDir dir;
+  NatsServer nats{dir.str()};
+  std::string data = dir.str() + "/data";
+  std::optional<Coachd> coachd;
+  std::optional<Client> client;
+  Uuid admin = Uuid::random();
+
+  explicit CoachNode(const std::vector<std::string>& args = {}) {
+    coachd.emplace(data, nats.url(), args);
+    client.emplace(nats.url(), token_key());
+  }
+  std::string token_key() const { return dir.str() + "/token.key"; }
+  std::string token(v1::Role role, const Uuid& user) const {
+    return actors::TokenSigner::load(token_key(), false)->issue(user, role, std::chrono::hours(1));
+  }
+  std::string admin_token() const { return token(v1::ROLE_ADMIN, admin); }
+  // Sends a command that must succeed; its reply.
+  v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
+    auto r = client->request(op, body, user);
+    REQUIRE_MESSAGE(r, error_of(r));
+    REQUIRE_MESSAGE(!r->has_error(),
+                    op << ": " << r->error().code() << " " << r->error().message());
+    return *r;
+  }
+};
+
+}  // namespace coach::test

@@ -54,6 +54,11 @@ Result<LlmReply> parse_reply(const std::string& body) {
 
 }  // namespace
 
+// libcurl's progress callback (at least once a second): nonzero aborts.
+static int cancelled(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 Result<LlmReply> chat(const LlmConfig& config, const projections::ChatPrompt& prompt) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -79,6 +84,11 @@ Result<LlmReply> chat(const LlmConfig& config, const projections::ChatPrompt& pr
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(config.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config.timeout.count()));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // many threads: no SIGALRM for timeouts
+  if (config.cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cancelled);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, config.cancel);
+  }
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
   auto code = curl_easy_perform(c);

@@ -4,6 +4,7 @@
 // an actor. Works with llama.cpp server, Ollama, vLLM and OpenAI.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <string>
 
@@ -19,6 +20,9 @@ struct LlmConfig {
   std::chrono::milliseconds timeout{4000};  // whole request, connect included
   int max_tokens = 120;
   double temperature = 0.8;
+  // When set and true, a request in progress gives up (within about a
+  // second): a node shutting down does not wait out the timeout.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct LlmReply {

@@ -44,6 +44,7 @@ std::string_view breaker_name(BreakerState state) {
 }
 
 NudgeWriter::NudgeWriter(NudgeWriterOptions options) : options_(std::move(options)) {
+  options_.llm.cancel = &cancel_llm_;
   stats_.llm_configured = !options_.llm.base_url.empty();
   if (!stats_.llm_configured) return;
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { work(); });
@@ -54,6 +55,7 @@ NudgeWriter::~NudgeWriter() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  cancel_llm_ = true;
   wake_.notify_all();
   for (auto& t : workers_) t.join();
   for (auto& q : queue_) fallback(q.job, "shutting down");

@@ -99,6 +99,7 @@ class NudgeWriter {
   std::condition_variable wake_;
   std::deque<Queued> queue_;
   bool stopping_ = false;
+  std::atomic<bool> cancel_llm_{false};  // LLM requests in flight give up
   // breaker
   BreakerState breaker_ = BreakerState::closed;
   int failures_in_row_ = 0;

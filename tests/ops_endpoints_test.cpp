@@ -15,6 +15,7 @@
 #include "actors/auth.h"
 #include "events/envelope.h"
 #include "tests/coach_node.h"
+#include "tests/llm_stub.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 
@@ -321,4 +322,59 @@ TEST_CASE("SIGTERM: coachd stops taking commands, answers what it took, snapshot
     REQUIRE(*snapshot);
     CHECK((*snapshot)->version == *version);
   }
+}
+
+TEST_CASE(
+    "SIGTERM waits for a nudge in flight (LLM hanging), says draining meanwhile, exits in time") {
+  // Two nudges wait for the LLM: nudge.now (a client waits, deadline 3 s)
+  // and one its trigger started (deadline 20 s, longer than the bound: the
+  // LLM request must be abandoned).
+  test::LlmStub llm(test::LlmMode::slow);
+  Node node({"--llm-url", llm.url(), "--llm-timeout-ms", "30000", "--shutdown-timeout-ms", "8000",
+             "--nudge-check-delay-ms", "100"});
+  auto user = node.registered_user();
+  node.ok("task.create",
+          R"({"title": "the slide deck", "due_at": ")" +
+              events::format_time(std::chrono::system_clock::now() + 1h) + "\"}",
+          user);
+  std::this_thread::sleep_for(500ms);  // the deadline trigger's nudge is with the LLM
+  std::optional<Result<v1::Reply>> nudge;
+  std::thread asking([&] {
+    nudge = node.client->request("nudge.now", "", user, {}, actors::Encoding::json, 8000);
+  });
+  std::this_thread::sleep_for(300ms);  // nudge.now now waits for the LLM
+  auto sent = Steady::now();
+  node.coachd->process().signal(SIGTERM);
+  // Until the nudge is answered, the node drains and says so.
+  std::string ready_body;
+  int ready_status = 0;
+  for (auto until = Steady::now() + 2s; Steady::now() < until && ready_status != 503;) {
+    if (auto r = node.get("/readyz")) {
+      ready_status = r->status;
+      ready_body = r->body;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(ready_status == 503);
+  CHECK(ready_body == R"({"status":"draining"})");
+  int status = node.coachd->process().wait();
+  auto took = Steady::now() - sent;
+  asking.join();
+  INFO(node.coachd->process().log());
+  REQUIRE(nudge);
+  REQUIRE_MESSAGE(*nudge, test::error_of(*nudge));
+  REQUIRE_MESSAGE(!(*nudge)->has_error(), (*nudge)->error().message());
+  CHECK((*nudge)->nudge().source() == v1::NUDGE_SOURCE_TEMPLATE);  // the LLM never answered
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(took < 8s);
+  CHECK(node.coachd->process().log().find(R"("requests_unanswered":0)") != std::string::npos);
+
+  // The nudge it answered with is in the user's log.
+  node.coachd.emplace(node.data, node.nats.url());
+  auto listed = node.ok("nudge.list", "{}", user);
+  bool found = false;
+  for (const auto& r : listed.nudge_list().nudges())
+    found = found || r.nudge().id() == (*nudge)->nudge().id();
+  CHECK(found);
 }

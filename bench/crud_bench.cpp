@@ -411,8 +411,18 @@ int main(int argc, char** argv) {
         status.last().events());
   }
 
-  registry.reset();
+  // Graceful shutdown (SIGTERM): every resident actor saves its snapshot
+  // and stops; how long that takes bounds --shutdown-timeout-ms.
   gateway.reset();
+  registry = std::make_unique<actors::Registry>(*system, *store, registry_options);
+  register_users(*registry, memory_users);
+  auto shutdown = registry->shutdown(std::chrono::minutes(5));
+  fmt::print(
+      "shutdown: {} of {} resident actors snapshotted and stopped in {} ms ({:.1f} us each)\n",
+      shutdown.actors_stopped, shutdown.actors, shutdown.took.count(),
+      1000.0 * static_cast<double>(shutdown.took.count()) /
+          static_cast<double>(std::max<size_t>(1, shutdown.actors)));
+  registry.reset();
   system.reset();
   natsSubscription_Destroy(sub);
   natsConnection_Destroy(responder);

@@ -61,6 +61,12 @@ function snapshotAgo(ms) {
   return snaps[0];
 }
 
+// Per second between each snapshot and the one before it, for a sparkline.
+function rateSeries(pick) {
+  return snaps.map((e, i) => i === 0 ? 0 :
+    Math.max(0, (pick(e.snap) - pick(snaps[i - 1].snap)) / Math.max(0.001, (e.t - snaps[i - 1].t) / 1000)));
+}
+
 function rate(pick) {
   if (snaps.length < 2) return 0;
   const a = snaps[snaps.length - 2], b = snaps[snaps.length - 1];
@@ -125,9 +131,7 @@ function drawCommands(s) {
   setText('command-rate', fmtRate(rate(totalCommands)));
   setText('commands-total', fmtInt(totalCommands(s)));
   setText('command-errors', fmtInt(totalErrors(s)));
-  spark('command-spark', snaps.map((e, i) => i === 0 ? 0 :
-    Math.max(0, (totalCommands(e.snap) - totalCommands(snaps[i - 1].snap)) /
-      Math.max(0.001, (e.t - snaps[i - 1].t) / 1000))));
+  spark('command-spark', rateSeries(totalCommands));
 }
 
 function drawLog(s) {
@@ -141,9 +145,7 @@ function drawLog(s) {
   const q = quantile(0.99, bucketDelta(groups, null));
   setText('group-size-p99', q === null ? '–' : q.toFixed(1));
   setText('write-p99', fmtSeconds(quantile(0.99, bucketDelta(s.append_write_seconds || {}, null))));
-  spark('append-spark', snaps.map((e, i) => i === 0 ? 0 :
-    Math.max(0, (num(e.snap.events_appended) - num(snaps[i - 1].snap.events_appended)) /
-      Math.max(0.001, (e.t - snaps[i - 1].t) / 1000))));
+  spark('append-spark', rateSeries((x) => num(x.events_appended)));
 }
 
 function drawBatch(s) {

@@ -57,4 +57,8 @@ Result<v1::Reply> decode_reply(std::string_view body, Encoding encoding);
 // JSON text of any message (protobuf's JSON mapping, snake_case names).
 std::string to_json(const google::protobuf::Message& message);
 
+// A JSON string literal of `text`, quotes included (for JSON written by
+// hand: log lines, tables).
+std::string json_quote(std::string_view text);
+
 }  // namespace coach::actors

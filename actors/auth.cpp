@@ -61,6 +61,18 @@ Status authorize(const Claims& claims, const Uuid& target, Access access) {
 CachingVerifier::CachingVerifier(TokenVerifier verifier, size_t capacity)
     : verifier_(verifier), capacity_(capacity) {}
 
+Result<Claims> CachingVerifier::verify_header(std::string_view authorization,
+                                              SystemClock::time_point now) const {
+  if (authorization.empty())
+    return make_error(Errc::unauthenticated,
+                      "header Authorization: Bearer <token> is missing (coachctl admin token "
+                      "issues tokens)");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.substr(0, kBearer.size()) != kBearer)
+    return make_error(Errc::unauthenticated, "header Authorization must be \"Bearer <token>\"");
+  return verify(authorization.substr(kBearer.size()), now);
+}
+
 Result<Claims> CachingVerifier::verify(std::string_view token, SystemClock::time_point now) const {
   if (token.size() <= kMaxTokenBytes) {
     std::lock_guard lock(mu_);

@@ -61,6 +61,10 @@ class CachingVerifier {
  public:
   explicit CachingVerifier(TokenVerifier verifier, size_t capacity = 100000);
   Result<Claims> verify(std::string_view token, SystemClock::time_point now) const;
+  // The same for the value of an Authorization header ("Bearer <token>"),
+  // as NATS requests and the ops HTTP endpoints carry it; unauthenticated
+  // when it is missing or of another scheme.
+  Result<Claims> verify_header(std::string_view authorization, SystemClock::time_point now) const;
 
  private:
   TokenVerifier verifier_;

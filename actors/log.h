@@ -31,7 +31,4 @@ std::string format_log_line(LogLevel level, std::string_view component, std::str
 void log_line(LogLevel level, std::string_view component, std::string_view message,
               std::initializer_list<LogField> fields = {});
 
-// JSON string literal of `text`, quotes included.
-std::string json_quote(std::string_view text);
-
 }  // namespace coach::actors

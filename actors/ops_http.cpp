@@ -23,19 +23,12 @@ void set_error(httplib::Response& res, const Error& error) {
 
 // The bearer token of the request must be an admin's.
 Status check_admin(const httplib::Request& req, const CachingVerifier& verifier) {
-  auto authorization = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.empty())
-    return make_error(Errc::unauthenticated,
-                      "header Authorization: Bearer <admin token> is missing (coachctl admin "
-                      "token --role admin issues one)");
-  if (authorization.compare(0, kBearer.size(), kBearer) != 0)
-    return make_error(Errc::unauthenticated, "header Authorization must be \"Bearer <token>\"");
-  auto claims = verifier.verify(std::string_view(authorization).substr(kBearer.size()),
-                                std::chrono::system_clock::now());
+  auto claims = verifier.verify_header(req.get_header_value("Authorization"),
+                                       std::chrono::system_clock::now());
   if (!claims) return claims.error();
   if (claims->role != v1::ROLE_ADMIN)
-    return make_error(Errc::permission_denied, "the ops endpoints need an admin token");
+    return make_error(Errc::permission_denied,
+                      "the ops endpoints need an admin token (coachctl admin token --role admin)");
   return Ok{};
 }
 

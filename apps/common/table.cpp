@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "actors/api_codec.h"
+
 namespace coach::apps {
 namespace {
 
@@ -13,19 +15,6 @@ std::string csv_cell(const std::string& cell) {
   if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
   std::string out = "\"";
   for (char c : cell) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20)
-      out += fmt::format("\\u{:04x}", c);
-    else
-      out += static_cast<char>(c);
-  }
   return out + "\"";
 }
 
@@ -125,8 +114,8 @@ void TablePrinter::row(const std::vector<std::string>& cells) {
     fmt::print(out_, "{}\n  {{", rows_ ? "," : "");
     for (size_t i = 0; i < columns_.size(); ++i) {
       const std::string& v = i < cells.size() ? cells[i] : std::string();
-      fmt::print(out_, "{}{}: {}", i ? ", " : "", json_string(columns_[i]),
-                 numeric_[i] ? (v.empty() ? "null" : v) : json_string(v));
+      fmt::print(out_, "{}{}: {}", i ? ", " : "", actors::json_quote(columns_[i]),
+                 numeric_[i] ? (v.empty() ? "null" : v) : actors::json_quote(v));
     }
     fmt::print(out_, "}}");
   }

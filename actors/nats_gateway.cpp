@@ -42,16 +42,8 @@ struct Decoded {
 // Who is asking, for whom: the token's claims and the target user.
 Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier& verifier,
                                              std::string_view operation) {
-  auto authorization = header(msg, "Authorization");
-  if (authorization.empty())
-    return make_error(Errc::unauthenticated,
-                      "header Authorization: Bearer <token> is missing (coachctl admin token "
-                      "issues tokens)");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.compare(0, kBearer.size(), kBearer) != 0)
-    return make_error(Errc::unauthenticated, "header Authorization must be \"Bearer <token>\"");
-  auto claims = verifier.verify(std::string_view(authorization).substr(kBearer.size()),
-                                std::chrono::system_clock::now());
+  auto claims =
+      verifier.verify_header(header(msg, "Authorization"), std::chrono::system_clock::now());
   if (!claims) return claims.error();
   Uuid target = claims->user;
   if (auto user_header = header(msg, "Coach-User"); !user_header.empty()) {
@@ -122,8 +114,12 @@ void NatsGateway::stop_accepting() {
   // Drain: the server stops sending, and messages already here are still
   // handled before the subscription goes.
   for (auto* sub : subscriptions_) natsSubscription_Drain(sub);
+  // One deadline for all: the drain's bound is the node's, not each one's.
+  auto until = std::chrono::steady_clock::now() + options_.drain_timeout;
   for (auto* sub : subscriptions_) {
-    natsSubscription_WaitForDrainCompletion(sub, options_.drain_timeout.count());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    natsSubscription_WaitForDrainCompletion(sub, std::max<int64_t>(1, left.count()));
     natsSubscription_Destroy(sub);
   }
   subscriptions_.clear();
@@ -176,9 +172,8 @@ v1::Reply NatsGateway::actors_reply(const v1::Command& command) {
   }
   v1::Reply reply;
   auto* list = reply.mutable_actor_list();
-  auto actors = registry_.actors(SIZE_MAX);
-  list->set_resident(actors.size());
-  for (size_t i = 0; i < actors.size() && i < limit; ++i) *list->add_actors() = actors[i];
+  list->set_resident(registry_.stats().resident);
+  for (auto& actor : registry_.actors(limit)) *list->add_actors() = std::move(actor);
   return reply;
 }
 

@@ -42,15 +42,15 @@ v1::OpsSnapshot OpsView::snapshot() const {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   s.set_ready(ready());
   s.set_draining(draining_);
-  *s.mutable_node() = registry_.node_stats();
   auto registry = registry_.stats();
+  auto store = store_.stats();
+  *s.mutable_node() = registry_.node_stats(registry, store);
   s.set_users_known(std::max<uint64_t>(users_known(), registry.resident));
   s.set_users_passivated(s.users_known() - registry.resident);
   s.mutable_restarts_by_reason()->insert(registry.restarts_by_reason.begin(),
                                          registry.restarts_by_reason.end());
   for (auto& actor : registry_.actors(10)) *s.add_busiest() = std::move(actor);
   for (auto& figures : commands_.snapshot()) *s.add_commands() = std::move(figures);
-  auto store = store_.stats();
   s.set_appends(store.appends);
   s.set_events_appended(store.events);
   *s.mutable_append_group_size() = to_proto(store.group_appends);

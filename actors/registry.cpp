@@ -12,6 +12,18 @@
 #include "events/envelope.h"
 
 namespace coach::actors {
+namespace {
+
+v1::ActorInfo actor_info(const Uuid& user, int mailbox,
+                         std::chrono::system_clock::time_point since) {
+  v1::ActorInfo info;
+  info.set_user_id(user.to_string());
+  info.set_mailbox(mailbox);
+  *info.mutable_since() = events::to_timestamp(since);
+  return info;
+}
+
+}  // namespace
 
 Registry::Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options)
     : system_(system), options_(options), context_(std::make_shared<UserActorContext>()) {
@@ -108,39 +120,31 @@ bool Registry::try_passivate(const Uuid& user, const caf::actor_addr& actor) {
   return true;
 }
 
-bool Registry::kill_actor(const Uuid& user) {
+std::optional<caf::actor_addr> Registry::kill(const Uuid& user) {
   auto& shard = shard_for(user);
   std::lock_guard lock(shard.mu);
   auto it = shard.users.find(user);
-  if (it == shard.users.end()) return false;
+  if (it == shard.users.end()) return std::nullopt;
   caf::anon_send_exit(it->second.actor, caf::exit_reason::kill);
-  return true;
+  return it->second.actor.address();
+}
+
+bool Registry::kill_actor(const Uuid& user) {
+  return kill(user).has_value();
 }
 
 std::optional<v1::ActorInfo> Registry::kill_and_revive(const Uuid& user,
                                                        std::chrono::milliseconds wait) {
-  caf::actor_addr old;
-  {
-    auto& shard = shard_for(user);
-    std::lock_guard lock(shard.mu);
-    auto it = shard.users.find(user);
-    if (it == shard.users.end()) return std::nullopt;
-    old = it->second.actor.address();
-    caf::anon_send_exit(it->second.actor, caf::exit_reason::kill);
-  }
+  auto old = kill(user);
+  if (!old) return std::nullopt;
   auto until = std::chrono::steady_clock::now() + wait;
+  auto& shard = shard_for(user);
   while (true) {
     {
-      auto& shard = shard_for(user);
       std::lock_guard lock(shard.mu);
       auto it = shard.users.find(user);
-      if (it != shard.users.end() && it->second.actor.address() != old) {
-        v1::ActorInfo info;
-        info.set_user_id(user.to_string());
-        info.set_mailbox(it->second.in_flight->load());
-        *info.mutable_since() = events::to_timestamp(it->second.since);
-        return info;
-      }
+      if (it != shard.users.end() && it->second.actor.address() != *old)
+        return actor_info(user, it->second.in_flight->load(), it->second.since);
       if (it == shard.users.end() || std::chrono::steady_clock::now() >= until) {
         v1::ActorInfo gone;  // passivated meanwhile, or slow to revive
         gone.set_user_id(user.to_string());
@@ -209,6 +213,8 @@ ShutdownReport Registry::shutdown(std::chrono::milliseconds bound) {
 }
 
 std::vector<v1::ActorInfo> Registry::actors(size_t limit) const {
+  // Plain rows first: a node may hold many actors, and only `limit` of them
+  // become messages.
   struct Row {
     Uuid user;
     int mailbox;
@@ -226,19 +232,16 @@ std::vector<v1::ActorInfo> Registry::actors(size_t limit) const {
   auto n = std::min(limit, rows.size());
   std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(n), rows.end(), deeper);
   std::vector<v1::ActorInfo> out;
-  for (size_t i = 0; i < n; ++i) {
-    v1::ActorInfo info;
-    info.set_user_id(rows[i].user.to_string());
-    info.set_mailbox(rows[i].mailbox);
-    *info.mutable_since() = events::to_timestamp(rows[i].since);
-    out.push_back(std::move(info));
-  }
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(actor_info(rows[i].user, rows[i].mailbox, rows[i].since));
   return out;
 }
 
 v1::NodeStats Registry::node_stats() const {
-  auto r = stats();
-  auto store = context_->store->stats();
+  return node_stats(stats(), context_->store->stats());
+}
+
+v1::NodeStats Registry::node_stats(const RegistryStats& r, const events::StoreStats& store) const {
   v1::NodeStats out;
   out.set_resident_actors(r.resident);
   out.set_actors_spawned(r.spawned);

@@ -100,6 +100,8 @@ class Registry {
   RegistryStats stats() const;
   // Registry and event store figures, for admins (admin.node).
   v1::NodeStats node_stats() const;
+  // The same from figures the caller already has (the ops view).
+  v1::NodeStats node_stats(const RegistryStats& stats, const events::StoreStats& store) const;
 
  private:
   struct Entry {
@@ -113,6 +115,8 @@ class Registry {
   };
   static constexpr size_t kShards = 64;
   Entry& entry_for(Shard& shard, const Uuid& user);  // spawns; with the shard's lock held
+  // Kills the user's actor; the address it had, or nullopt without one.
+  std::optional<caf::actor_addr> kill(const Uuid& user);
 
   Shard& shard_for(const Uuid& user) { return shards_[UuidHash{}(user) % kShards]; }
   caf::actor spawn(const Uuid& user);  // with the shard's lock held

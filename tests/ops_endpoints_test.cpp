@@ -378,3 +378,37 @@ TEST_CASE(
     found = found || r.nudge().id() == (*nudge)->nudge().id();
   CHECK(found);
 }
+
+TEST_CASE("admin ops answer bad input with a code and change nothing") {
+  Node node;
+  auto user = node.registered_user();
+  node.create_task(user);
+  double head = node.metric("coach_event_feed_head");
+  auto admin = node.admin_token();
+  auto user_token = node.token(v1::ROLE_USER, *Uuid::parse(user));
+  auto code_of = [&](const std::string& op, const std::string& body, const std::string& token) {
+    auto r = node.client->raw("coach.v1." + op, body, {{"Authorization", "Bearer " + token}});
+    REQUIRE_MESSAGE(r, test::error_of(r));
+    CHECK_FALSE((*r).error().message().empty());
+    return (*r).error().code();
+  };
+  CHECK(code_of("admin.actors", R"({"limit": 1001})", admin) == "invalid_argument");
+  CHECK(code_of("admin.actors", R"({"limit": "many"})", admin) == "invalid_argument");
+  CHECK(code_of("admin.actors", R"({"bogus": 1})", admin) == "invalid_argument");
+  CHECK(code_of("admin.actor.stop", "{}", admin) == "invalid_argument");
+  CHECK(code_of("admin.actor.stop", R"({"user_id": "nope"})", admin) == "invalid_argument");
+  CHECK(code_of("admin.actor.stop", R"({"user_id": ")" + new_uuid_string() + "\"}", admin) ==
+        "not_found");
+  CHECK(code_of("admin.ops", "not json", admin) == "invalid_argument");
+  CHECK(code_of("admin.ops", "{}", user_token) == "permission_denied");
+  CHECK(code_of("admin.actors", "{}", user_token) == "permission_denied");
+  CHECK(code_of("admin.actor.stop", R"({"user_id": ")" + user + "\"}", user_token) ==
+        "permission_denied");
+  CHECK(code_of("admin.ops", "{}", "v1.forged.token") == "unauthenticated");
+
+  // Nothing was stored, nothing restarted, the user's actor and data are as before.
+  CHECK(node.metric("coach_event_feed_head") == head);
+  CHECK(node.metric("coach_actors_resident") == 1);
+  CHECK(node.metric("coach_actors_spawned_total") == 1);
+  CHECK(node.ok("task.list", "{}", user).task_list().tasks_size() == 1);
+}

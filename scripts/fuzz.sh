@@ -3,7 +3,8 @@
 #   scripts/fuzz.sh build                  clang build of the targets in build-fuzz
 #   scripts/fuzz.sh run TARGET [SECONDS]   fuzz TARGET (command_decoder,
 #                                          stored_event) for SECONDS (60) on a
-#                                          copy of its seed corpus
+#                                          copy of its seed corpus; exits with
+#                                          the fuzzer's status (0: no finding)
 # A crash leaves its input in build-fuzz/crash-TARGET-* and exits non-zero:
 # fix it and add the input to tests/fuzz/corpus/TARGET as a regression seed.
 set -euo pipefail
@@ -22,12 +23,22 @@ case "${1:-}" in
     [[ -x "$binary" ]] || { echo "no $binary: run scripts/fuzz.sh build first"; exit 77; }
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
-    cp tests/fuzz/corpus/"$target"/* "$work"/
+    mkdir "$work/corpus"
+    cp tests/fuzz/corpus/"$target"/* "$work/corpus"/
+    # The fuzzer's own exit status is the verdict: non-zero when it found a
+    # crash, a leak, a timeout or a sanitizer report. Taken before anything
+    # else runs, so no later command can reset it. libFuzzer's default error
+    # code is 77, which CTest would read as "skipped": findings exit 1.
+    status=0
     "$binary" -max_total_time="$seconds" -print_final_stats=1 -max_len=4096 \
-      -artifact_prefix="build-fuzz/crash-$target-" "$work" 2>&1 |
-      grep -E "^(stat::number_of_executed_units|stat::peak_rss|==.*ERROR|SUMMARY|Done)|deadly|crash-" ||
-      true
-    exit "${PIPESTATUS[0]}"
+      -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix="build-fuzz/crash-$target-" "$work/corpus" >"$work/log" 2>&1 || status=$?
+    grep -E "^(stat::number_of_executed_units|stat::peak_rss|==.*ERROR|SUMMARY|Done)|deadly|crash-" \
+      "$work/log" || :
+    if ((status != 0)); then
+      echo "fuzz.sh: $target failed with exit code $status; the fuzzer's last lines:"
+      tail -n 40 "$work/log"
+    fi
+    exit $((status == 77 ? 1 : status))
     ;;
   *)
     echo "usage: scripts/fuzz.sh build | run TARGET [SECONDS]"

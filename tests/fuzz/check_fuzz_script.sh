@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Proves that scripts/fuzz.sh reports a crashing target: it runs the fuzz
+# script on crash_selftest (a target that overflows a heap buffer on its seed
+# input) and passes only if the script exits non-zero, not with 77 (CTest's
+# "skipped"), prints the sanitizer's report and leaves the crash input.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+rm -f build-fuzz/crash-crash_selftest-*
+output=$(scripts/fuzz.sh run crash_selftest 20 2>&1)
+status=$?
+echo "$output"
+fail() { echo "check_fuzz_script: $*"; exit 1; }
+((status != 0)) || fail "fuzz.sh exited 0 on a crashing target"
+((status != 77)) || fail "fuzz.sh exited 77, which CTest reads as skipped"
+grep -q "ERROR: AddressSanitizer: heap-buffer-overflow" <<<"$output" ||
+  fail "fuzz.sh did not show the sanitizer's report"
+compgen -G "build-fuzz/crash-crash_selftest-*" >/dev/null || fail "no crash input was kept"
+rm -f build-fuzz/crash-crash_selftest-*
+echo "check_fuzz_script: fuzz.sh failed with exit code $status on a crash, as it must"

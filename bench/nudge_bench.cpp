@@ -199,6 +199,45 @@ void on_demand(int count, int delay_ms) {
       delay_ms, count, llm_written, pct(ms, 0.5), pct(ms, 0.99), pct(ms, 0.5) - delay_ms);
 }
 
+void crud_while_llm_hangs(int creates) {
+  test::TempDir dir;
+  test::NatsServer nats(dir.str());
+  test::LlmStub llm;
+  test::Coachd coachd(dir.str() + "/data", nats.url(),
+                      {"--llm-url", llm.url(), "--llm-timeout-ms", "10000", "--llm-workers", "4",
+                       "--nudge-check-delay-ms", "50"});
+  test::Client client(nats.url(), dir.str() + "/token.key");
+  auto due_soon = events::format_time(std::chrono::system_clock::now() + std::chrono::hours(2));
+  int failed = 0;  // requests without a good answer, reported beside the figures
+  auto good = [&](const Result<v1::Reply>& r) { failed += !r || r->has_error(); };
+  auto user_with_due_task = [&] {
+    auto user = new_uuid_string();
+    good(client.request("user.register", R"({"email": "b@example.com"})", user));
+    good(client.request("task.create",
+                        R"({"title": "Send the report", "due_at": ")" + due_soon + "\"}", user));
+    return user;
+  };
+  auto measure = [&](const std::string& user) {
+    std::vector<double> ms;
+    for (int i = 0; i < creates; ++i) {
+      auto start = Steady::now();
+      good(client.request("task.create", R"({"title": "quick one"})", user));
+      ms.push_back(ms_since(start));
+    }
+    return ms;
+  };
+  auto before = measure(user_with_due_task());
+  llm.set_mode(test::LlmMode::slow);
+  for (int i = 0; i < 12; ++i) user_with_due_task();  // their nudges wait for the LLM
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto during = measure(user_with_due_task());
+  fmt::print(
+      "task.create while the LLM hangs (12 nudges waiting, 4 workers held): p50 {:.2f} -> {:.2f} "
+      "ms ({:.2f}x), p99 {:.2f} -> {:.2f} ms ({:.2f}x) over {} creates each, {} failed\n",
+      pct(before, 0.5), pct(during, 0.5), pct(during, 0.5) / pct(before, 0.5), pct(before, 0.99),
+      pct(during, 0.99), pct(during, 0.99) / pct(before, 0.99), creates, failed);
+}
+
 void notifications(int count) {
   test::TempDir dir;
   test::NatsServer nats(dir.str());
@@ -258,7 +297,9 @@ void notifications(int count) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"nudge_bench: template latency, misfires, nudge.now end to end, notifications/s"};
+  CLI::App app{
+      "nudge_bench: template latency, misfires, nudge.now end to end, CRUD beside a hanging "
+      "LLM, notifications/s"};
   int templates = 200'000, users = 600, on_demand_count = 10, llm_delay = 1000,
       notification_count = 20'000;
   std::string only;
@@ -267,10 +308,15 @@ int main(int argc, char** argv) {
   app.add_option("--on-demand", on_demand_count, "nudge.now requests");
   app.add_option("--llm-delay-ms", llm_delay, "how long the stub LLM takes");
   app.add_option("--notifications", notification_count, "notifications through JetStream");
-  app.add_option("--only", only, "templates, misfires, on-demand or notifications");
+  int hang_creates = 300;
+  app.add_option("--hang-creates", hang_creates,
+                 "task.create requests before and while the LLM hangs");
+  app.add_option("--only", only,
+                 "templates, misfires, on-demand, crud-while-llm-hangs or notifications");
   CLI11_PARSE(app, argc, argv);
   if (only.empty() || only == "templates") template_latency(templates);
   if (only.empty() || only == "misfires") misfires(users);
   if (only.empty() || only == "on-demand") on_demand(on_demand_count, llm_delay);
+  if (only.empty() || only == "crud-while-llm-hangs") crud_while_llm_hangs(hang_creates);
   if (only.empty() || only == "notifications") notifications(notification_count);
 }

@@ -158,7 +158,7 @@ TEST_CASE("state survives a restart of the node") {
   CHECK(r.task().title() == "Keep me");
 }
 
-TEST_CASE("a killed actor is replaced and rebuilds from the log; other users never notice") {
+TEST_CASE("a killed actor is replaced and rebuilds from the log, other users never notice") {
   test::TempDir dir;
   Node node(dir);
   auto alice = Uuid::random(), bob = Uuid::random();

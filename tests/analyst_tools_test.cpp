@@ -1,9 +1,11 @@
-// coach-import and coach-replay as their users run them: real processes on
+// coach-import, coach-replay and coach-eval as their users run them: real processes on
 // a data dir a real coachd made, with tokens signed by its key.
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "tests/processes.h"
@@ -145,7 +147,7 @@ TEST_CASE("coach-import reads Taskwarrior's export") {
   CHECK(bad.err.find("not a Taskwarrior export") != std::string::npos);
 }
 
-TEST_CASE("coach-replay: read only beside a running coachd; point-in-time joins never look ahead") {
+TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins never look ahead") {
   Node node;
   initialize(node);
   auto csv =
@@ -196,4 +198,147 @@ reference history 0
         std::string::npos);
   CHECK(node.replay({"--model-version", "nope", "scores"}).exit_code == 1);
   CHECK(node.replay({"tasks"}, v1::ROLE_USER).exit_code == 1);
+}
+
+namespace {
+
+// A small OULAD-shaped data set: two modules, `students` students each, three
+// assessments per module; every third submission is late.
+struct OuladTables {
+  std::vector<std::vector<std::string>> assessments, submissions, registrations;
+};
+
+OuladTables small_oulad(int students) {
+  OuladTables t;
+  int id = 100;
+  for (const std::string module : {"AAA", "BBB"}) {
+    std::vector<int> ids;
+    for (int due : {20, 50, 90}) {
+      ids.push_back(++id);
+      t.assessments.push_back({module, "2013J", std::to_string(id), "TMA", std::to_string(due),
+                               due == 90 ? "50" : "25"});
+    }
+    for (int s = 0; s < students; ++s) {
+      std::string student = module + std::to_string(1000 + s);
+      t.registrations.push_back({module, "2013J", student, "-10", "?"});
+      for (size_t i = 0; i < ids.size(); ++i) {
+        int due = i == 0 ? 20 : i == 1 ? 50 : 90;
+        int day = (s + static_cast<int>(i)) % 3 == 0 ? due + 3 : due - 2;
+        t.submissions.push_back({std::to_string(ids[i]), student, std::to_string(day), "0", "70"});
+      }
+    }
+  }
+  return t;
+}
+
+// Writes a table: plain (LF, no quotes, a trailing blank line) or as the
+// original OULAD distribution has it (every cell quoted, CRLF), with the
+// columns in `order` (indexes into `header`).
+void write_table(const std::string& path, const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows, bool quoted,
+                 std::vector<size_t> order = {}) {
+  if (order.empty())
+    for (size_t i = 0; i < header.size(); ++i) order.push_back(i);
+  std::ofstream out(path, std::ios::binary);
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < order.size() && order[i] < cells.size(); ++i)  // short rows stay short
+      out << (i ? "," : "") << (quoted ? "\"" + cells[order[i]] + "\"" : cells[order[i]]);
+    out << (quoted ? "\r\n" : "\n");
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+  if (!quoted) out << "\n\n";  // trailing blank lines
+}
+
+const std::vector<std::string> kAssessmentColumns = {
+    "code_module", "code_presentation", "id_assessment", "assessment_type", "date", "weight"};
+const std::vector<std::string> kSubmissionColumns = {"id_assessment", "id_student",
+                                                     "date_submitted", "is_banked", "score"};
+const std::vector<std::string> kRegistrationColumns = {
+    "code_module", "code_presentation", "id_student", "date_registration", "date_unregistration"};
+
+void write_oulad(const std::string& dir, const OuladTables& t, bool quoted) {
+  std::filesystem::create_directories(dir);
+  // The quoted copy also has its columns in another order: read by name.
+  write_table(dir + "/assessments.csv", kAssessmentColumns, t.assessments, quoted,
+              quoted ? std::vector<size_t>{5, 4, 3, 2, 1, 0} : std::vector<size_t>{});
+  write_table(dir + "/studentAssessment.csv", kSubmissionColumns, t.submissions, quoted,
+              quoted ? std::vector<size_t>{1, 0, 4, 3, 2} : std::vector<size_t>{});
+  write_table(dir + "/studentRegistration.csv", kRegistrationColumns, t.registrations, quoted);
+}
+
+test::ToolRun eval(const test::TempDir& dir, const std::string& data,
+                   std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--data", data, "--simulate", "0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return test::run_tool(COACH_EVAL, args, dir.str() + "/eval-" + std::to_string(args.size()));
+}
+
+}  // namespace
+
+TEST_CASE("coach-eval reads OULAD by header names: quoted cells, CRLF, blank lines") {
+  test::TempDir dir;
+  auto tables = small_oulad(12);
+  write_oulad(dir.str() + "/plain", tables, false);
+  write_oulad(dir.str() + "/quoted", tables, true);
+  auto plain = eval(dir, dir.str() + "/plain");
+  REQUIRE_MESSAGE(plain.exit_code == 0, plain.err);
+  // 24 students, each predicted at their first two deadlines.
+  CHECK(plain.out.find("24 students, 48 predictions") != std::string::npos);
+  auto quoted = eval(dir, dir.str() + "/quoted");
+  REQUIRE_MESSAGE(quoted.exit_code == 0, quoted.err);
+  CHECK(quoted.out == plain.out);
+}
+
+TEST_CASE("coach-eval names the file and line of a bad row and exits 1, never crashes") {
+  test::TempDir dir;
+  auto data = dir.str() + "/data";
+  struct Case {
+    const char* what;
+    std::function<void(OuladTables&)> spoil;
+    std::string file, error;
+  };
+  std::vector<Case> cases = {
+      {"a day that is no number", [](OuladTables& t) { t.submissions[2][2] = "soon"; },
+       "studentAssessment.csv", ": line 4: date_submitted \"soon\" is not a whole number of days"},
+      {"a weight that is no number", [](OuladTables& t) { t.assessments[0][5] = "1x"; },
+       "assessments.csv", ": line 2: weight \"1x\" is not a number"},
+      {"a short row", [](OuladTables& t) { t.registrations[4].pop_back(); },
+       "studentRegistration.csv", ": line 6: 4 cells where the header has 5"},
+      {"a presentation code", [](OuladTables& t) { t.registrations[0][1] = "2013X"; },
+       "studentRegistration.csv", ": line 2: code_presentation \"2013X\" is not a year and B or J"},
+      {"an unclosed quote", [](OuladTables& t) { t.assessments[1][3] = "\"TMA"; },
+       "assessments.csv", ": line 3: a quote is never closed"},
+  };
+  for (const auto& c : cases) {
+    INFO(std::string(c.what));
+    auto tables = small_oulad(3);
+    c.spoil(tables);
+    write_oulad(data, tables, false);
+    auto r = eval(dir, data);
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.err.find(data + "/" + c.file + c.error) != std::string::npos, r.err);
+  }
+  // A header without a column the evaluation needs.
+  auto tables = small_oulad(3);
+  write_oulad(data, tables, false);
+  write_table(
+      data + "/assessments.csv",
+      {"code_module", "code_presentation", "id_assessment", "assessment_type", "date", "mass"},
+      tables.assessments, false);
+  auto r = eval(dir, data);
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(
+      r.err.find("assessments.csv: line 1: the header has no column weight") != std::string::npos,
+      r.err);
+}
+
+TEST_CASE("coach-eval without data: an error, or skipped (77) when asked to skip") {
+  test::TempDir dir;
+  auto missing = eval(dir, dir.str() + "/nowhere");
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("cannot read") != std::string::npos);
+  auto skipped = eval(dir, dir.str() + "/nowhere", {"--skip-without-data"});
+  CHECK(skipped.exit_code == 77);
+  CHECK(skipped.out.find("skipped") != std::string::npos);
 }

@@ -106,7 +106,7 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
   CHECK(untracked->empty());
 }
 
-TEST_CASE("an incremental run refolds only users with new events; tracking off forgets") {
+TEST_CASE("an incremental run refolds only users with new events, tracking off forgets") {
   test::TempDir dir;
   auto store = open_store(dir);
   auto population = store_population(*store, 3);

@@ -50,7 +50,7 @@ projections::WrittenNudge write(NudgeWriter& writer, Uuid user = Uuid::random(),
 
 }  // namespace
 
-TEST_CASE("a working LLM writes the nudge; its prompt is well formed") {
+TEST_CASE("a working LLM writes the nudge, its prompt is well formed") {
   LlmStub stub;
   NudgeWriter writer(options_for(stub));
   auto w = write(writer);
@@ -151,7 +151,9 @@ TEST_CASE("submitting never waits for the LLM, and without one templates answer 
   for (int i = 0; i < 200; ++i)
     writer.submit({Uuid::random(), context(), Steady::now() + 5s,
                    [&](projections::WrittenNudge) { ++done; }});
-  CHECK(Steady::now() - started < 50ms);
+  // A submit that waited for the LLM would wait for good (the stub hangs) or
+  // at least to a job's 5 s deadline; the bound is that contract, not a speed.
+  CHECK(Steady::now() - started < 2s);
   CHECK(done < 200);
 
   NudgeWriter none({});

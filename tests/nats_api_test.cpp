@@ -278,7 +278,7 @@ TEST_CASE("coachd refuses to start with a wrong master key, and says so") {
   test::Coachd again(c.data, c.nats.url());
 }
 
-TEST_CASE("bad tokens are refused and nothing runs; a user cannot touch another user's data") {
+TEST_CASE("bad tokens are refused and nothing runs, a user cannot touch another user's data") {
   Served c;
   auto& client = c.client;
   auto alice = new_uuid_string(), bob = new_uuid_string();
@@ -421,7 +421,7 @@ TEST_CASE(
   CHECK_FALSE(half.has_value());
 }
 
-TEST_CASE("insights say in plain words what coach knows; analytics of others need an analyst") {
+TEST_CASE("insights say in plain words what coach knows, analytics of others need an analyst") {
   Served c;
   auto& client = c.client;
   auto user = new_uuid_string(), stranger = new_uuid_string();
@@ -519,7 +519,7 @@ TEST_CASE("replayed commands run once, reordered ones get clear errors") {
   CHECK(exported.events_size() == 3);  // registered, created, completed
 }
 
-TEST_CASE("with tracking on, insights carry the score and why; it survives passivation") {
+TEST_CASE("with tracking on, insights carry the score and why, it survives passivation") {
   Cluster c;
   test::Coachd coachd(c.data, c.nats.url(), {"--idle-seconds", "1"});
   test::Client client(c.nats.url(), c.token_key());
@@ -570,7 +570,7 @@ TEST_CASE("with tracking on, insights carry the score and why; it survives passi
   CHECK(error_code(client.request("user.features", "", user)) == "not_found");
 }
 
-TEST_CASE("an admin runs the batch job; features then carry its clusters and read as of a time") {
+TEST_CASE("an admin runs the batch job, features then carry its clusters and read as of a time") {
   Served c;
   auto& client = c.client;
   std::vector<std::string> users;
@@ -630,7 +630,7 @@ TEST_CASE("an admin runs the batch job; features then carry its clusters and rea
                                   users[1])) == "not_found");
 }
 
-TEST_CASE("schedule: blocks within work hours; accept keeps one, reject is counted, bad input") {
+TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is counted, bad input") {
   Served c;
   auto& client = c.client;
   auto user = new_uuid_string();

@@ -76,11 +76,6 @@ bool sent(const v1::NudgeRecord& r) {
   return r.notification().status() == v1::NOTIFICATION_STATUS_SENT;
 }
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * (v.size() - 1))];
-}
-
 }  // namespace
 
 TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confirmed") {
@@ -168,7 +163,7 @@ TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confi
 }
 
 TEST_CASE(
-    "with the LLM failing, every due nudge goes out from templates; the breaker opens, "
+    "with the LLM failing, every due nudge goes out from templates, the breaker opens, "
     "then closes") {
   test::LlmStub llm(test::LlmMode::error500);
   Node n({"--llm-url", llm.url(), "--llm-timeout-ms", "200", "--llm-breaker-failures", "3",
@@ -207,38 +202,32 @@ TEST_CASE(
   CHECK(n.node().llm_breaker() == "closed");
 }
 
-TEST_CASE("while the LLM hangs, task CRUD is as fast as before and nudge.now answers in time") {
+TEST_CASE("while the LLM hangs, task CRUD is answered and nudge.now answers before the LLM") {
+  // How fast CRUD stays beside a hanging LLM is a figure of bench/nudge_bench
+  // (--only crud-while-llm-hangs); here only what must hold: every create is
+  // answered, each well before the hanging LLM could have answered anything.
   test::LlmStub llm;
   Node n({"--llm-url", llm.url(), "--llm-timeout-ms", "10000", "--llm-workers", "4"});
-  auto measure = [&](const std::string& user) {
-    std::vector<double> ms;
-    for (int i = 0; i < 150; ++i) {
-      auto start = Steady::now();
-      n.ok("task.create", R"({"title": "quick one"})", user);
-      ms.push_back(std::chrono::duration<double, std::milli>(Steady::now() - start).count());
-    }
-    return ms;
-  };
-  auto before = measure(n.user_with_due_task());
   llm.set_mode(test::LlmMode::slow);
-  // Many nudges now wait for the hanging LLM.
   std::vector<std::string> waiting;
   for (int i = 0; i < 12; ++i) waiting.push_back(n.user_with_due_task());
   std::this_thread::sleep_for(500ms);
   CHECK(n.node().llm_queue() + 4 >= 12);  // 4 in the workers' hands, the rest queued
-  auto during = measure(n.user_with_due_task());
-  auto p50b = percentile(before, 0.5), p50d = percentile(during, 0.5);
-  auto p99b = percentile(before, 0.99), p99d = percentile(during, 0.99);
-  MESSAGE("task.create p50 " << p50b << " -> " << p50d << " ms, p99 " << p99b << " -> " << p99d
-                             << " ms while the LLM hangs");
-  CHECK(p50d < p50b * 2 + 2);
-  CHECK(p99d < std::max(50.0, p99b * 3));
-  // nudge.now does not wait past its deadline: the template answers.
-  auto start = Steady::now();
-  auto nudge = n.ok("nudge.now", "", waiting.front()).nudge();
-  auto took = Steady::now() - start;
-  CHECK(nudge.source() == v1::NUDGE_SOURCE_TEMPLATE);
-  CHECK(took < 4s);
+  auto user = n.user_with_due_task();
+  int answered = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto r = n.client->request("task.create", R"({"title": "quick one"})", user, {},
+                               actors::Encoding::json, 5000);  // the LLM hangs for 10 s
+    answered += r && r->has_task();
+  }
+  CHECK(answered == 50);
+  // nudge.now does not wait for the LLM: its own deadline (3 s) ends it with
+  // the template, long before the LLM's 10 s.
+  auto nudge =
+      n.client->request("nudge.now", "", waiting.front(), {}, actors::Encoding::json, 8000);
+  REQUIRE_MESSAGE(nudge, test::error_of(nudge));
+  REQUIRE(nudge->has_nudge());
+  CHECK(nudge->nudge().source() == v1::NUDGE_SOURCE_TEMPLATE);
 }
 
 TEST_CASE("a notification no gateway can deliver is dead-lettered and recorded as failed") {

@@ -434,7 +434,7 @@ TEST_CASE("next_check wakes for the next lead or due time, within a day") {
   CHECK(*next_check(p.state, t0 + 6h) >= t0 + 6h + 1min);
 }
 
-TEST_CASE("the prompt carries task, due, scores, time of day and mode; never a blocked word") {
+TEST_CASE("the prompt carries task, due, scores, time of day and mode, never a blocked word") {
   auto t0 = utc("2026-03-02T15:30:00Z");
   Person p("America/New_York");
   p.task("Quarterly report", t0 + 3h, t0);

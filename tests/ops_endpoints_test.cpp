@@ -167,7 +167,7 @@ TEST_CASE("metrics follow commands, appends and supervised restarts as they happ
   CHECK(ops.busiest(0).user_id() == user);
 }
 
-TEST_CASE("coachctl ops: actors, stop and revive, batch, queues; refused without an admin token") {
+TEST_CASE("coachctl ops: actors, stop and revive, batch, queues, refused without an admin token") {
   Node node;
   auto alice = node.registered_user();
   auto bob = node.registered_user();

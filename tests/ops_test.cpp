@@ -46,7 +46,7 @@ TEST_CASE("a histogram puts each value in the first bucket whose bound holds it"
   CHECK(s.sum == doctest::Approx(116.0));
 }
 
-TEST_CASE("command figures count replies and errors per operation; unknown names share one") {
+TEST_CASE("command figures count replies and errors per operation, unknown names share one") {
   actors::CommandMetrics m;
   auto create = m.slot("task.create");
   CHECK(m.slot("no.such.op") == m.slot(actors::CommandMetrics::kInvalid));

@@ -102,7 +102,7 @@ TEST_CASE("users at UTC+14 and UTC-12 get blocks in their own morning") {
   CHECK(events::format_time(west.blocks[0].start) == "2026-03-02T21:00:00Z");
 }
 
-TEST_CASE("a day without work hours gets no blocks; what cannot fit is at risk") {
+TEST_CASE("a day without work hours gets no blocks, what cannot fit is at risk") {
   v1::WorkHours hours;
   window(hours, 1, 9 * 60, 12 * 60);  // Mondays only
   PlanRequest r;
@@ -175,7 +175,7 @@ TEST_CASE("accepted blocks are kept and count towards their task") {
   CHECK(report_minutes == 60);
 }
 
-TEST_CASE("a user who rejects mornings gets afternoons; confidence follows acceptance") {
+TEST_CASE("a user who rejects mornings gets afternoons, confidence follows acceptance") {
   PlanRequest r;
   r.now = utc("2026-03-02T08:00:00Z");
   r.tasks = {task("Essay", 60, utc("2026-03-06T17:00:00Z"))};

@@ -78,7 +78,7 @@ TEST_CASE("bad registrations and preferences are refused with the field named") 
   expect(decide_preferences(state, mode), "coaching_mode");
 }
 
-TEST_CASE("preferences change only what is present; no change appends nothing") {
+TEST_CASE("preferences change only what is present, no change appends nothing") {
   UserProfile state;
   auto user = Uuid::random();
   REQUIRE(apply(state, user, decide_register(state, registration("a@b.c", "UTC"))));

@@ -20,14 +20,18 @@
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <unordered_map>
 
+#include "apps/common/table.h"
 #include "events/envelope.h"
 #include "projections/behavior_clusters.h"
 #include "projections/behavior_signals.h"
@@ -42,32 +46,80 @@ using SysClock = std::chrono::system_clock;
 
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    fmt::print(stderr, "coach-eval: cannot read {}\n", path);
+// A bad input file ends the run with "FILE: line N: why" and exit code 1.
+[[noreturn]] void bad_input(const std::string& path, size_t line, const std::string& why) {
+  fmt::print(stderr, "coach-eval: {}: line {}: {}\n", path, line, why);
+  std::exit(1);
+}
+
+// One row of an OULAD table, its cells in the order the reader asked for.
+struct Row {
+  std::shared_ptr<const std::string> path;  // shared by the rows of one file
+  size_t line;
+  std::vector<std::string> cells;
+
+  const std::string& text(size_t i) const { return cells[i]; }
+  // A day number; empty or "?" (OULAD's "unknown") is no day.
+  std::optional<int> day(size_t i, const char* name) const {
+    const std::string& cell = cells[i];
+    if (cell.empty() || cell == "?") return std::nullopt;
+    int value = 0;
+    auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), value);
+    if (ec != std::errc() || end != cell.data() + cell.size())
+      bad_input(*path, line, fmt::format("{} \"{}\" is not a whole number of days", name, cell));
+    return value;
+  }
+  double number(size_t i, const char* name) const {
+    const std::string& cell = cells[i];
+    if (cell.empty()) return 0;
+    double value = 0;
+    auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), value);
+    if (ec != std::errc() || end != cell.data() + cell.size() || !std::isfinite(value))
+      bad_input(*path, line, fmt::format("{} \"{}\" is not a number", name, cell));
+    return value;
+  }
+};
+
+// Reads an OULAD CSV file by its header: each row's cells come back in the
+// order of `columns`, wherever the file has them. Quoted cells (as in the
+// original distribution), CRLF and blank lines are accepted; a missing
+// column or a short row ends the run with a message naming file and line.
+std::vector<Row> read_table(const std::string& path, const std::vector<std::string>& columns) {
+  auto shared_path = std::make_shared<const std::string>(path);
+  auto file = apps::read_csv(path);
+  if (!file) {
+    fmt::print(stderr, "coach-eval: {}\n", file.error().message);
     std::exit(1);
   }
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> cells;
-    std::stringstream cells_in(line);
-    for (std::string cell; std::getline(cells_in, cell, ',');) cells.push_back(cell);
-    if (line.back() == ',') cells.emplace_back();
-    rows.push_back(std::move(cells));
+  std::vector<size_t> at;
+  for (const auto& name : columns) {
+    int col = file->column(name);
+    if (col < 0) bad_input(path, 1, fmt::format("the header has no column {}", name));
+    at.push_back(static_cast<size_t>(col));
+  }
+  std::vector<Row> rows;
+  rows.reserve(file->rows.size());
+  for (auto& row : file->rows) {
+    if (row.cells.size() != file->header.size())
+      bad_input(
+          path, row.line,
+          fmt::format("{} cells where the header has {}", row.cells.size(), file->header.size()));
+    Row out{shared_path, row.line, {}};
+    for (size_t col : at) out.cells.push_back(std::move(row.cells[col]));
+    rows.push_back(std::move(out));
   }
   return rows;
 }
 
-std::optional<int> day(const std::string& cell) {
-  if (cell.empty() || cell == "?") return std::nullopt;
-  return std::stoi(cell);
-}
-
-SysClock::time_point presentation_start(const std::string& code) {
+// A presentation code is a year and B (February) or J (October): "2013J".
+SysClock::time_point presentation_start(const Row& row, size_t i) {
+  const std::string& code = row.text(i);
+  bool good =
+      code.size() == 5 && (code[4] == 'B' || code[4] == 'J') &&
+      std::all_of(code.begin(), code.begin() + 4, [](char c) { return c >= '0' && c <= '9'; });
+  if (!good)
+    bad_input(*row.path, row.line,
+              fmt::format("code_presentation \"{}\" is not a year and B or J", code));
   int year = std::stoi(code.substr(0, 4));
   int month = code[4] == 'B' ? 2 : 10;
   std::tm tm{};
@@ -428,7 +480,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--require-better", require_better,
                "exit 1 unless the score beats the share-late baseline in every held-out module");
+  bool skip_without_data = false;
+  app.add_flag("--skip-without-data", skip_without_data,
+               "exit 77 (a test runner's \"skipped\") when DIR has no assessments.csv");
   CLI11_PARSE(app, argc, argv);
+  if (skip_without_data && !std::filesystem::exists(dir + "/assessments.csv")) {
+    fmt::print("coach-eval: no OULAD data in {}: skipped\n", dir);
+    return 77;
+  }
 
   struct Assessment {
     std::string module, presentation, type;
@@ -437,24 +496,31 @@ int main(int argc, char** argv) {
   };
   std::unordered_map<std::string, Assessment> assessments;
   std::map<std::string, std::vector<std::string>> by_presentation;  // module/pres -> ids
-  for (auto& r : read_csv(dir + "/assessments.csv")) {
-    assessments[r[2]] = {r[0], r[1], r[3], day(r[4]), r[5].empty() ? 0 : std::stod(r[5])};
-    by_presentation[r[0] + "/" + r[1]].push_back(r[2]);
+  for (auto& r :
+       read_table(dir + "/assessments.csv", {"code_module", "code_presentation", "id_assessment",
+                                             "assessment_type", "date", "weight"})) {
+    assessments[r.text(2)] = {r.text(0), r.text(1), r.text(3), r.day(4, "date"),
+                              r.number(5, "weight")};
+    by_presentation[r.text(0) + "/" + r.text(1)].push_back(r.text(2));
   }
   std::map<std::pair<std::string, std::string>, std::pair<int, bool>>
       submissions;  // (assessment, student)
-  for (auto& r : read_csv(dir + "/studentAssessment.csv"))
-    if (auto d = day(r[2])) submissions[{r[0], r[1]}] = {*d, r[3] == "1"};
+  for (auto& r : read_table(dir + "/studentAssessment.csv",
+                            {"id_assessment", "id_student", "date_submitted", "is_banked"}))
+    if (auto d = r.day(2, "date_submitted"))
+      submissions[{r.text(0), r.text(1)}] = {*d, r.text(3) == "1"};
 
   std::map<std::string, std::vector<Task>> students;
-  for (auto& r : read_csv(dir + "/studentRegistration.csv")) {
-    auto start = presentation_start(r[1]);
-    int registered = std::max(0, day(r[3]).value_or(0));
-    auto withdrew = day(r[4]);
-    for (const auto& id : by_presentation[r[0] + "/" + r[1]]) {
+  for (auto& r : read_table(dir + "/studentRegistration.csv",
+                            {"code_module", "code_presentation", "id_student", "date_registration",
+                             "date_unregistration"})) {
+    auto start = presentation_start(r, 1);
+    int registered = std::max(0, r.day(3, "date_registration").value_or(0));
+    auto withdrew = r.day(4, "date_unregistration");
+    for (const auto& id : by_presentation[r.text(0) + "/" + r.text(1)]) {
       const auto& a = assessments[id];
       if (!a.date) continue;  // no deadline
-      auto submitted = submissions.find({id, r[2]});
+      auto submitted = submissions.find({id, r.text(2)});
       if (submitted != submissions.end() && submitted->second.second) continue;  // banked
       bool has_submission = submitted != submissions.end();
       if (!has_submission && withdrew && *withdrew < *a.date) continue;  // left before it was due
@@ -469,7 +535,7 @@ int main(int argc, char** argv) {
       if (has_submission)
         t.completed = start + std::chrono::hours(24 * submitted->second.first + 12);
       t.late = !has_submission || submitted->second.first > *a.date;
-      students[r[2]].push_back(std::move(t));
+      students[r.text(2)].push_back(std::move(t));
     }
   }
   std::vector<Example> examples;

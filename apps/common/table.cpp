@@ -31,7 +31,8 @@ Result<CsvFile> read_csv(const std::string& path) {
   if (!in) return make_error(Errc::not_found, "cannot read " + path);
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  std::string text = buffer.str();
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
   CsvFile file;
   std::vector<std::string> cells;
   std::string cell;
@@ -81,7 +82,7 @@ Result<CsvFile> read_csv(const std::string& path) {
   }
   if (quoted)
     return make_error(Errc::invalid_argument,
-                      path + " line " + std::to_string(row_line) + ": a quote is never closed");
+                      path + ": line " + std::to_string(row_line) + ": a quote is never closed");
   if (any || !cell.empty()) end_row();
   if (file.header.empty()) return make_error(Errc::invalid_argument, path + " has no header line");
   return file;

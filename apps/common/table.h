@@ -23,8 +23,10 @@ struct CsvFile {
   int column(std::string_view name) const;
 };
 
-// Reads a CSV file with a header line. not_found when it cannot be read;
-// invalid_argument naming the line for an unterminated quote.
+// Reads a CSV file with a header line (RFC 4180: quoted cells with "" for a
+// quote, LF or CRLF line ends; blank lines and a UTF-8 byte order mark are
+// passed over). not_found when it cannot be read; invalid_argument
+// "PATH: line N: a quote is never closed" for an unterminated quote.
 Result<CsvFile> read_csv(const std::string& path);
 
 enum class TableFormat { csv, json };

@@ -34,9 +34,14 @@ Registry::Registry(caf::actor_system& system, events::EventStore& store, Registr
   context_->notifier = options.notifier;
   clock_ = std::make_unique<NudgeClock>([this](const Uuid& user) { wake(user); });
   context_->clock = clock_.get();
+  exit_guard_->registry = this;
 }
 
 Registry::~Registry() {
+  {
+    std::unique_lock guard(exit_guard_->mu);  // waits for an on_exit under way
+    exit_guard_->registry = nullptr;
+  }
   stopping_ = true;
   clock_.reset();  // no more wake-ups
   std::vector<caf::actor> actors;
@@ -54,8 +59,10 @@ Registry::~Registry() {
 caf::actor Registry::spawn(const Uuid& user) {
   auto actor = spawn_user_actor(system_, user, context_);
   auto address = actor.address();
-  actor->attach_functor(
-      [this, user, address](const caf::error& reason) { on_exit(user, address, reason); });
+  actor->attach_functor([guard = exit_guard_, user, address](const caf::error& reason) {
+    std::shared_lock lock(guard->mu);
+    if (guard->registry) guard->registry->on_exit(user, address, reason);
+  });
   spawned_.fetch_add(1, std::memory_order_relaxed);
   return actor;
 }

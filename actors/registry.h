@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -122,7 +123,18 @@ class Registry {
   caf::actor spawn(const Uuid& user);  // with the shard's lock held
   void on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason);
 
+  // What an actor's exit functor reaches the registry through. CAF runs an
+  // exiting actor's attached functors after whoever waited for its exit has
+  // woken, so the destructor's wait_for can return while on_exit is still
+  // to run on a CAF thread: the destructor clears `registry` (under the
+  // unique lock) first, and later functors find it null.
+  struct ExitGuard {
+    std::shared_mutex mu;
+    Registry* registry = nullptr;
+  };
+
   caf::actor_system& system_;
+  std::shared_ptr<ExitGuard> exit_guard_ = std::make_shared<ExitGuard>();
   RegistryOptions options_;
   std::shared_ptr<UserActorContext> context_;
   std::array<Shard, kShards> shards_;

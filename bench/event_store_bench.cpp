@@ -2,6 +2,7 @@
 // (group commit) and replay, in one run on one disk.
 //
 //   build/bench/event_store_bench [--dir DIR] [--seconds S]
+//   build/bench/event_store_bench --erase 100000   (erase_user p50/p99 only)
 //
 // Prints one line per figure; the ratios compare coach's append with the raw
 // synced WriteBatch of 100 events, the best a single writer can do.
@@ -15,6 +16,7 @@
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -250,6 +252,49 @@ void replay_rates(const std::filesystem::path& dir, int users, int per_user) {
   fmt::print("replay: all-users feed         {:>12.0f} events/s  ({} events)\n", feed_rate, fed);
 }
 
+// Erasure in a store of `users` users (2 events each): the p50/p99 of
+// erase_user, which flushes every memtable, compacts the user's key range
+// and deletes the obsolete files before it returns, beside a plain synced
+// append in the same store.
+void erase_cost(const std::filesystem::path& dir, int users, int erasures) {
+  events::StoreOptions options;
+  options.path = dir.string();
+  options.master_key = bench_key();
+  options.sync = false;  // filling is not what is measured
+  auto store = std::move(*events::EventStore::open(options));
+  std::vector<Uuid> ids;
+  for (int u = 0; u < users; ++u) {
+    ids.push_back(Uuid::random());
+    if (!store->append(ids.back(), 0, {sample_event(ids.back(), 1), sample_event(ids.back(), 2)}))
+      std::exit(1);
+  }
+  (void)store->flush();
+  (void)store->compact();
+  store.reset();
+  options.sync = true;
+  store = std::move(*events::EventStore::open(options));
+  auto percentile = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+  };
+  std::vector<double> erase_ms, append_ms;
+  for (int i = 0; i < erasures; ++i) {
+    auto start = Clock::now();
+    if (!store->erase_user(ids[static_cast<size_t>(i) * 7], std::chrono::system_clock::now()))
+      std::exit(1);
+    erase_ms.push_back(seconds_since(start) * 1000);
+    const auto& other = ids[static_cast<size_t>(i) * 7 + 1];
+    start = Clock::now();
+    if (!store->append(other, 2, {sample_event(other, 3)})) std::exit(1);
+    append_ms.push_back(seconds_since(start) * 1000);
+  }
+  fmt::print(
+      "erase_user in a store of {} users: p50 {:.1f} ms, p99 {:.1f} ms over {} erasures; a synced "
+      "append there: p50 {:.2f} ms (erase/append p50 {:.0f}x)\n",
+      users, percentile(erase_ms, 0.5), percentile(erase_ms, 0.99), erasures,
+      percentile(append_ms, 0.5), percentile(erase_ms, 0.5) / percentile(append_ms, 0.5));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,7 +304,15 @@ int main(int argc, char** argv) {
   app.add_option("--dir", root, "scratch directory (on the disk to measure)")
       ->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each write measurement")->capture_default_str();
+  int erase_users = 0;
+  app.add_option("--erase", erase_users,
+                 "only the cost of erase_user in a store of this many users (e.g. 100000)");
   CLI11_PARSE(app, argc, argv);
+  if (erase_users > 0) {
+    erase_cost(fresh_dir(root, "erase"), erase_users, std::min(200, erase_users / 8));
+    std::filesystem::remove_all(root);
+    return 0;
+  }
 
   auto sample_user = Uuid::random();
   auto value = *events::encode_event(sample_event(sample_user, 1), events::kDefaultMaxEventBytes,

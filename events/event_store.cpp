@@ -613,9 +613,40 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
   sync.sync = true;
   auto s = db_->Write(sync, &batch);
   if (!s.ok()) return io_error(s, "cannot erase user " + user.to_string());
-  std::lock_guard lock(data_keys_mu_);
-  data_keys_.erase(user);  // SecretKey wipes itself
-  pending_keys_.erase(user);
+  {
+    std::lock_guard lock(data_keys_mu_);
+    data_keys_.erase(user);  // SecretKey wipes itself
+    pending_keys_.erase(user);
+  }
+  return purge_erased_key(user);
+}
+
+// The Delete above only hides the wrapped key: its value stays in the WAL
+// files and SST files that hold it until compactions nothing forces. So:
+// - every family's memtable is flushed, which makes each WAL file written
+//   before the erase (and so every copy of the key in a WAL) obsolete;
+// - the user's range of the keys family is compacted to the bottom level,
+//   where the key's value and its deletion meet and both are dropped;
+// - obsolete files are deleted on this thread before returning (enabling
+//   file deletions with force purges at once) instead of in the background.
+// RocksDB keeps no WAL archive here (WAL_ttl_seconds and WAL_size_limit_MB
+// are 0) and recycles no WAL file (recycle_log_file_num is 0).
+Status EventStore::purge_erased_key(const Uuid& user) {
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  flush_options.allow_write_stall = true;
+  auto s = db_->Flush(flush_options, handles_);
+  if (!s.ok()) return io_error(s, "cannot flush after erasing user " + user.to_string());
+  auto from = keys::user_key(user), to = keys::after_user(user);
+  rocksdb::Slice begin(from), end(to);
+  rocksdb::CompactRangeOptions compact_options;
+  compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  s = db_->CompactRange(compact_options, keys_cf_, &begin, &end);
+  if (!s.ok()) return io_error(s, "cannot compact the key of erased user " + user.to_string());
+  s = db_->DisableFileDeletions();
+  if (s.ok()) s = db_->EnableFileDeletions(/*force=*/true);
+  if (!s.ok())
+    return io_error(s, "cannot delete the files that held erased user " + user.to_string());
   return Ok{};
 }
 

@@ -170,8 +170,13 @@ class EventStore {
 
   // Erases everything of the user for good: destroys their data key (so any
   // copy of their data left anywhere is unreadable), deletes their events,
-  // snapshots, feature snapshots and idempotency rows, and records a tombstone (id and time
-  // only). The user's id is refused afterwards. Synced before returning.
+  // snapshots, feature snapshots and idempotency rows, and records a
+  // tombstone (id and time only). The user's id is refused afterwards.
+  // Synced before returning, and by then no file under the store's folder
+  // (WAL included) holds the user's wrapped data key: every memtable is
+  // flushed, the key's range compacted to the bottom level and the obsolete
+  // files deleted at once. Costs a flush and a small compaction (see
+  // bench/event_store_bench --erase); runs on the calling thread.
   Status erase_user(const Uuid& user, std::chrono::system_clock::time_point when);
   // When the user was erased, or nullopt.
   Result<std::optional<std::chrono::system_clock::time_point>> erased_at(const Uuid& user) const;
@@ -192,6 +197,7 @@ class EventStore {
   Status open_db();
   Result<uint64_t> load_feed_head() const;
   Status check_master_key();
+  Status purge_erased_key(const Uuid& user);
   Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user,
                                                       std::string_view hashed) const;
   // How data_key treats a user without a key.

@@ -1,16 +1,21 @@
 // The event store against a real RocksDB in a temporary directory.
 #include <doctest/doctest.h>
 #include <rocksdb/db.h>
+#include <rocksdb/sst_file_reader.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
+#include "events/codec.h"
+#include "events/crypto.h"
 #include "events/event_store.h"
 #include "events/keys.h"
 #include "tests/support.h"
@@ -580,4 +585,78 @@ TEST_CASE("erasing a user whose events are still in the memtable") {
   auto survivor = Uuid::random();
   REQUIRE(store->append(survivor, 0, task_batch(survivor, 0, 2)));
   CHECK(store->read(survivor)->size() == 2);
+}
+
+namespace {
+
+// What an attacker who has the store's folder and the master key recovers:
+// every data key that any byte range of any file (WAL, SST, MANIFEST, ...)
+// or any value RocksDB's own SST reader decodes unwraps to, for the users
+// asked about, and the titles of the events those keys then open.
+struct Recovered {
+  std::map<std::string, std::vector<std::string>> titles;  // user -> titles opened
+  std::set<std::string> keys;                              // users whose data key unwrapped
+};
+
+Recovered attack(const std::filesystem::path& dir, const std::vector<Uuid>& users) {
+  const auto& master = test::test_master_key();
+  const size_t wrapped_size = wrap_data_key(master, SecretKey::random(), users[0]).size();
+  std::map<std::string, SecretKey> found;
+  auto try_unwrap = [&](std::string_view bytes) {
+    for (size_t at = 0; at + wrapped_size <= bytes.size(); ++at)
+      for (const auto& user : users)
+        if (auto key = unwrap_data_key(master, bytes.substr(at, wrapped_size), user))
+          found.emplace(user.to_string(), *key);
+  };
+  std::vector<std::pair<std::string, std::string>> sst_entries;  // every SST key/value
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try_unwrap(bytes);  // raw bytes: the WAL is not compressed
+    if (entry.path().extension() != ".sst") continue;
+    rocksdb::Options options;
+    rocksdb::SstFileReader reader(options);
+    REQUIRE(reader.Open(entry.path().string()).ok());
+    std::unique_ptr<rocksdb::Iterator> it(reader.NewIterator(rocksdb::ReadOptions()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      sst_entries.emplace_back(it->key().ToString(), it->value().ToString());
+      try_unwrap(it->value().ToStringView());  // decompressed blocks
+    }
+  }
+  Recovered out;
+  for (const auto& [user, key] : found) out.keys.insert(user);
+  for (const auto& [k, value] : sst_entries) {
+    Uuid user;
+    uint64_t sequence = 0;
+    if (!keys::parse_event_key(k, user, sequence)) continue;
+    auto key = found.find(user.to_string());
+    if (key == found.end()) continue;
+    if (auto event = decode_event(value, user, sequence, key->second))
+      out.titles[user.to_string()].push_back(event->task_created().title());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("once erase_user returns, no file opens the user's data with the master key") {
+  TempDir dir;
+  auto alice = Uuid::random(), bob = Uuid::random();
+  auto store = open_store(dir, /*sync=*/true);
+  REQUIRE(store->append(alice, 0, task_batch(alice, 0, 3, "alice's secret")));
+  REQUIRE(store->append(bob, 0, task_batch(bob, 0, 2, "bob's")));
+  REQUIRE(store->flush());  // some of Alice's key in an SST file ...
+  REQUIRE(store->append(alice, 3, task_batch(alice, 3, 2, "alice's later")));  // ... and the WAL
+  REQUIRE(store->erase_user(alice, std::chrono::system_clock::now()));
+  // The store is still open and serving: the promise holds from the reply on.
+  auto recovered = attack(dir.path(), {alice, bob});
+  CHECK_MESSAGE(recovered.keys.count(alice.to_string()) == 0,
+                "Alice's data key still unwraps from a file of the store");
+  CHECK(recovered.titles[alice.to_string()].empty());
+  // The attack works: Bob's key unwraps and opens his events.
+  CHECK(recovered.keys.count(bob.to_string()) == 1);
+  CHECK(recovered.titles[bob.to_string()].size() == 2);
+  CHECK(store->read(bob)->size() == 2);
+  REQUIRE(store->append(bob, 2, task_batch(bob, 2, 1, "bob's next")));
 }

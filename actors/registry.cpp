@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "actors/handoff.h"
 #include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
@@ -98,14 +99,14 @@ void Registry::dispatch(RequestPtr request) {
   entry.in_flight->fetch_add(1, std::memory_order_acq_rel);
   node_in_flight_->fetch_add(1, std::memory_order_acq_rel);
   request->track(entry.in_flight, node_in_flight_);
-  caf::anon_send(entry.actor, std::move(request));
+  send_to_actor(entry.actor, std::move(request));
 }
 
 void Registry::wake(const Uuid& user) {
   if (stopping_) return;
   auto& shard = shard_for(user);
   std::unique_lock lock(shard.mu);
-  caf::anon_send(entry_for(shard, user).actor, nudge_check_atom::value);
+  send_to_actor(entry_for(shard, user).actor, nudge_check_atom::value);
 }
 
 void Registry::schedule_check(const Uuid& user, std::chrono::system_clock::time_point when) {
@@ -208,7 +209,7 @@ ShutdownReport Registry::shutdown(std::chrono::milliseconds bound) {
       std::lock_guard lock(latch->mu);
       if (--latch->left == 0) latch->cv.notify_all();
     });
-    caf::anon_send(actor, shutdown_atom::value);
+    send_to_actor(actor, shutdown_atom::value);
   }
   {
     std::unique_lock lock(latch->mu);

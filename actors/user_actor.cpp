@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <deque>
 
+#include "actors/handoff.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
 #include "actors/registry.h"
@@ -360,7 +361,7 @@ void append(Self* self, PendingPtr pending) {
   st.context->store->append_async(st.user, st.state.version, pending->events,
                                   [me, pending](Result<events::AppendResult> r) {
                                     pending->result = std::move(r);
-                                    caf::anon_send(me, appended_atom::value, pending);
+                                    send_to_actor(me, appended_atom::value, pending);
                                   });
 }
 
@@ -415,7 +416,7 @@ void write_nudge(Self* self, projections::NudgeCandidate candidate, RequestPtr r
                               [me, job](projections::WrittenNudge written) {
                                 if (job->claimed.exchange(true)) return;  // too late
                                 job->written = std::move(written);
-                                caf::anon_send(me, written_atom::value, job);
+                                send_to_actor(me, written_atom::value, job);
                               }});
 }
 
@@ -596,6 +597,7 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
   self->delayed_send(self, idle_timeout, idle_atom::value);
   return {
       [=](const RequestPtr& request) {
+        handoff_acquire(self);
         auto& st = self->state;
         st.last_active = std::chrono::steady_clock::now();
         if (st.appending)
@@ -603,17 +605,29 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
         else
           process(self, request);
       },
-      [=](appended_atom, const PendingPtr& pending) { on_appended(self, pending); },
+      [=](appended_atom, const PendingPtr& pending) {
+        handoff_acquire(self);
+        on_appended(self, pending);
+      },
       [=](nudge_check_atom) {
+        handoff_acquire(self);
         if (!self->state.shutting_down) check_nudges(self);
       },
       [=](shutdown_atom) {
+        handoff_acquire(self);
         self->state.shutting_down = true;
         stop_if_shutting_down(self);
       },
-      [=](written_atom, const WritingPtr& job) { on_written(self, job); },
-      [=](deadline_atom, const WritingPtr& job) { on_deadline(self, job); },
+      [=](written_atom, const WritingPtr& job) {
+        handoff_acquire(self);
+        on_written(self, job);
+      },
+      [=](deadline_atom, const WritingPtr& job) {
+        handoff_acquire(self);
+        on_deadline(self, job);
+      },
       [=](idle_atom) {
+        handoff_acquire(self);
         auto& st = self->state;
         bool idle = std::chrono::steady_clock::now() - st.last_active >= idle_timeout;
         if (idle && !st.appending && st.waiting.empty() && !st.nudge_in_flight &&

@@ -29,12 +29,29 @@ cmake -S . -B "$dir" -DCOACH_SANITIZE="$kind" >"$dir.configure.log" 2>&1 ||
   { cat "$dir.configure.log"; exit 1; }
 cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
 
+# Reports go to files (one per process, coachd and the tools included, whose
+# own output the tests do not show), printed and counted after the run.
 supp="$PWD/tests/sanitizers"
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_init_order=1:suppressions=$supp/asan.supp"
+reports="$PWD/$dir/sanitizer-reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+common="halt_on_error=1:log_path=$reports/report"
+export ASAN_OPTIONS="$common:detect_leaks=1:detect_stack_use_after_return=1:strict_init_order=1:suppressions=$supp/asan.supp"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+export UBSAN_OPTIONS="$common:print_stacktrace=1:suppressions=$supp/ubsan.supp"
+export TSAN_OPTIONS="$common:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
 
 rm -f "$dir"/test-ledger/*.ran
-ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 900
+status=0
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 900 || status=$?
+found=("$reports"/report*)
+if [[ -e "${found[0]}" ]]; then
+  for f in "${found[@]}"; do
+    echo "=== sanitizer report $f"
+    cat "$f"
+  done
+  echo "sanitize.sh: ${#found[@]} sanitizer report(s) under $kind (above)"
+  status=1
+fi
+((status == 0)) || exit "$status"
 tests/check_ledger.sh "$dir"

@@ -185,7 +185,9 @@ std::optional<NudgeCandidate> task_trigger(const UserState& state, Clock::time_p
   const auto& book = state.nudges;
   for (const auto& [id, t] : state.tasks.tasks()) {
     if (!open(t) || effective_status(t, now) != v1::TASK_STATUS_PENDING) continue;
-    auto key = [&](Trigger tr) { return std::string(trigger_name(tr)) + "/" + t.id(); };
+    auto key = [&task = t](Trigger tr) {  // clang 14 captures no structured binding
+      return std::string(trigger_name(tr)) + "/" + task.id();
+    };
     if (t.has_due_at()) {
       auto due = from_timestamp(t.due_at());
       if (due <= now && due > now - kOverdueForgotten &&

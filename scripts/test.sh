@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors and runs every
-# test: the whole suite (unit, e2e, fuzz) in build/, then again under ASan +
-# UBSan (build-asan/), then the actor, store, registry and gateway tests
+# test: the whole suite (unit, e2e) in build/, then again under ASan + UBSan
+# with the fuzzers (build-asan/), then the actor, store, registry and gateway tests
 # under TSan (build-tsan/). After each CTest run tests/check_ledger.sh proves
 # that every listed test case ran. The last line sums up all three runs.
 # Artifacts (the dashboard's screenshot) are left in build/test-artifacts/.
@@ -13,7 +13,6 @@ log=build-test.log
 : >"$log"
 started=$SECONDS
 COACH_WERROR=ON scripts/setup.sh
-scripts/fuzz.sh build  # the fuzz targets CTest runs (tests/fuzz)
 rm -f build/test-ledger/*.ran
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 600 | tee -a "$log"
 tests/check_ledger.sh build

@@ -144,9 +144,9 @@ TEST_CASE("token budgets: per user and per node, per day") {
 }
 
 TEST_CASE("submitting never waits for the LLM, and without one templates answer at once") {
+  std::atomic<int> done{0};  // outlives the writer, whose destructor answers what is queued
   LlmStub stub(LlmMode::slow);
   NudgeWriter writer(options_for(stub));
-  std::atomic<int> done{0};
   auto started = Steady::now();
   for (int i = 0; i < 200; ++i)
     writer.submit({Uuid::random(), context(), Steady::now() + 5s,

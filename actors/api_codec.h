@@ -61,4 +61,11 @@ std::string to_json(const google::protobuf::Message& message);
 // hand: log lines, tables).
 std::string json_quote(std::string_view text);
 
+// `text` as valid UTF-8 (RFC 3629): every byte that does not belong to a
+// well-formed sequence (stray continuation bytes, overlong forms,
+// surrogates, code points past U+10FFFF, cut sequences) becomes the four
+// characters "\xNN". Error messages pass through it, since they may quote a
+// client's bytes and a reply must always be valid JSON.
+std::string valid_utf8(std::string_view text);
+
 }  // namespace coach::actors

@@ -1,5 +1,7 @@
 #include "actors/log.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <fmt/format.h>
 
 #include <atomic>
@@ -84,6 +86,17 @@ void log_line(LogLevel level, std::string_view component, std::string_view messa
   // One fwrite per line: stdio locks the stream, so lines never interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
+}
+
+void route_protobuf_logs() {
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+        LogLevel ours = level == google::protobuf::LOGLEVEL_INFO      ? LogLevel::info
+                        : level == google::protobuf::LOGLEVEL_WARNING ? LogLevel::warn
+                                                                      : LogLevel::error;
+        log_line(ours, "protobuf", message,
+                 {{"file", std::string(file ? file : "")}, {"line", int64_t{line}}});
+      });
 }
 
 }  // namespace coach::actors

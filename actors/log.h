@@ -31,4 +31,10 @@ std::string format_log_line(LogLevel level, std::string_view component, std::str
 void log_line(LogLevel level, std::string_view component, std::string_view message,
               std::initializer_list<LogField> fields = {});
 
+// Sends protobuf's own log messages (e.g. "String field contains invalid
+// UTF-8 data", written as plain "[libprotobuf ERROR ...]" lines) through
+// log_line as component "protobuf", so the log stays one JSON object per
+// line. For the whole process; call once at start.
+void route_protobuf_logs();
+
 }  // namespace coach::actors

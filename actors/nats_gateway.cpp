@@ -60,11 +60,12 @@ Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier
 Result<Decoded> decode(natsMsg* msg, Encoding encoding, const CachingVerifier& verifier) {
   std::string_view subject = natsMsg_GetSubject(msg);
   auto operation = subject.substr(kSubjectPrefix.size());
+  // The token first: nothing of a stranger's body is parsed.
+  auto who = authenticate(msg, verifier, operation);
+  if (!who) return who.error();
   auto command = decode_command(
       operation, {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))}, encoding);
   if (!command) return command.error();
-  auto who = authenticate(msg, verifier, operation);
-  if (!who) return who.error();
   auto key = header(msg, "Coach-Idempotency-Key");
   if (key.size() > 128)
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");

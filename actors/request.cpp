@@ -1,5 +1,7 @@
 #include "actors/request.h"
 
+#include "actors/api_codec.h"
+
 namespace coach::actors {
 
 Request::Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply)
@@ -40,7 +42,7 @@ v1::Reply error_reply(const Error& error, uint32_t retry_after_ms) {
   v1::Reply reply;
   auto* e = reply.mutable_error();
   e->set_code(std::string(errc_name(error.code)));
-  e->set_message(error.message);
+  e->set_message(valid_utf8(error.message));  // it may quote a client's bytes
   e->set_retry_after_ms(retry_after_ms);
   return reply;
 }

@@ -11,8 +11,10 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
+#include "actors/api_codec.h"
 #include "actors/auth.h"
 #include "actors/nats_connect.h"
 #include "events/crypto.h"
@@ -71,6 +73,10 @@ struct Served : Cluster {
   test::Coachd coachd{data, nats.url()};
   test::Client client{nats.url(), token_key()};
 };
+
+using Header = std::pair<std::string, std::string>;
+const Header kJson{"Content-Type", "application/json"};
+const Header kProtobuf{"Content-Type", "application/protobuf"};
 
 void register_user(test::Client& client, const std::string& user) {
   ok(client.request("user.register", R"({"email": "someone@example.com", "timezone": "UTC"})",
@@ -230,11 +236,15 @@ TEST_CASE("bad input gets a structured error and the node keeps serving") {
   auto& client = c.client;
   auto user = new_uuid_string();
   register_user(client, user);
-  auto json = std::pair<std::string, std::string>{"Content-Type", "application/json"};
-  auto as_user = std::pair<std::string, std::string>{"Coach-User", user};
+  const auto& json = kJson;
+  Header as_user{"Coach-User", user};
 
-  CHECK(error_code(client.raw("coach.v1.task.explode", "{}", {json, as_user})) ==
+  Header token{"Authorization", client.authorization(user)};
+  CHECK(error_code(client.raw("coach.v1.task.explode", "{}", {json, as_user, token})) ==
         "invalid_argument");
+  // Without a token nothing is looked at, the operation's name included.
+  CHECK(error_code(client.raw("coach.v1.task.explode", "{}", {json, as_user})) ==
+        "unauthenticated");
   CHECK(error_code(client.request("task.create", "{not json", user)) == "invalid_argument");
   CHECK(error_code(client.request("task.create", "\xff\xfe\x00garbage", user, "",
                                   Encoding::protobuf)) == "invalid_argument");
@@ -709,4 +719,39 @@ TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is count
   // None of the refused commands stored anything: only the accepted block
   // was ever kept (and released with its task), and no other block is.
   CHECK(ok(client.request("schedule.get", "", user)).schedule().accepted_size() == 0);
+}
+
+TEST_CASE("a client's invalid UTF-8: replies stay valid JSON, no body parsed before the token") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  register_user(client, user);
+  const auto &proto = kProtobuf, &json = kJson;
+  Header token{"Authorization", client.authorization(user)};
+  const std::string bad_task_id = std::string("\x0a\x03", 2) + "a\xff\xfe";  // GetTask.task_id
+  auto log_size = c.coachd.process().log().size();
+
+  // No token: refused before the body is parsed, so protobuf has nothing to say.
+  auto refused = client.raw("coach.v1.task.get", bad_task_id, {proto});
+  REQUIRE_MESSAGE(refused, test::error_of(refused));
+  CHECK(refused->error().code() == "unauthenticated");
+  std::this_thread::sleep_for(200ms);
+  CHECK(c.coachd.process().log().find("protobuf", log_size) == std::string::npos);
+
+  // With a token: a clear error; protobuf's complaint is a JSON log line.
+  auto parsed = client.raw("coach.v1.task.get", bad_task_id, {proto, token});
+  REQUIRE_MESSAGE(parsed, test::error_of(parsed));
+  CHECK(parsed->error().code() == "invalid_argument");
+  // A header that quotes the client's bytes back: escaped, and the JSON reply parses.
+  auto quoted = client.raw("coach.v1.task.list", "", {json, token, {"Coach-User", "\xff\xfe-me"}});
+  REQUIRE_MESSAGE(quoted, test::error_of(quoted));  // decode_reply parsed the JSON
+  CHECK(quoted->error().code() == "invalid_argument");
+  CHECK(quoted->error().message().find("\\xFF\\xFE-me") != std::string::npos);
+  CHECK(actors::valid_utf8(quoted->error().message()) == quoted->error().message());
+  std::this_thread::sleep_for(200ms);
+  auto log = c.coachd.process().log().substr(log_size);
+  CHECK(log.find("[libprotobuf") == std::string::npos);
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    CHECK_MESSAGE(line.rfind("{", 0) == 0, "not a JSON log line: " << line);
 }

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "actors/api_codec.h"
 #include "actors/command_metrics.h"
 #include "actors/log.h"
 #include "actors/prometheus.h"
@@ -164,4 +165,21 @@ TEST_CASE("log levels filter: below the level nothing is written") {
   actors::set_log_level(actors::LogLevel::info);
   CHECK(actors::log_enabled(actors::LogLevel::info));
   CHECK_FALSE(actors::log_enabled(actors::LogLevel::debug));
+}
+
+TEST_CASE("valid_utf8 keeps well-formed text and escapes each byte of a bad sequence") {
+  using actors::valid_utf8;
+  CHECK(valid_utf8("plain") == "plain");
+  CHECK(valid_utf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80");  // é € 😀
+  CHECK(valid_utf8("a\xFF"
+                   "b") ==
+        "a\\xFF"
+        "b");                                                       // never a lead byte
+  CHECK(valid_utf8("\x80") == "\\x80");                             // a stray continuation
+  CHECK(valid_utf8("\xC0\xAF") == "\\xC0\\xAF");                    // overlong '/'
+  CHECK(valid_utf8("\xED\xA0\x80") == "\\xED\\xA0\\x80");           // a surrogate
+  CHECK(valid_utf8("\xF4\x90\x80\x80") == "\\xF4\\x90\\x80\\x80");  // past U+10FFFF
+  CHECK(valid_utf8("cut \xE2\x82") == "cut \\xE2\\x82");            // cut at the end
+  CHECK(valid_utf8(std::string("nul\0ok", 6)) == std::string("nul\0ok", 6));  // NUL is UTF-8
 }

@@ -106,6 +106,8 @@ class Client {
                             const std::string& user, const std::string& key = {},
                             actors::Encoding encoding = actors::Encoding::json,
                             int timeout_ms = 5000);
+  // The Authorization header value for a user token of `user` ("Bearer ...").
+  std::string authorization(const std::string& user) { return "Bearer " + token_for(user); }
   // The same with raw control of subject and headers, for bad-input tests.
   Result<v1::Reply> raw(const std::string& subject, const std::string& body,
                         const std::vector<std::pair<std::string, std::string>>& headers,

@@ -212,6 +212,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   coach::actors::set_log_level(*coach::actors::parse_log_level(f.log_level));
+  coach::actors::route_protobuf_logs();
   coach::actors::OpsHttpOptions http_options;
   http_options.host = f.ops_host;
   http_options.port = f.ops_port;

@@ -46,11 +46,28 @@ for _ in $(seq 200); do  # coach-deliver binds to the consumers coachd makes
   sleep 0.1
 done
 mkdir -p .coach/outbox
-admin_token=$(build/apps/coachctl/coachctl admin token --key-file .coach/token.key \
-  --user "$(build/apps/coachctl/coachctl new-user-id)" --role admin --ttl 365d)
+chmod 700 .coach/outbox
+# The gateways' token lives 2 h in a file only this user reads (never on a
+# command line); it is renewed every hour and coach-deliver rereads it.
+issue_deliver_token() {
+  (umask 077 && build/apps/coachctl/coachctl admin token --key-file .coach/token.key \
+    --user "$(build/apps/coachctl/coachctl new-user-id)" --role admin --ttl 2h \
+    >.coach/deliver.token.new && mv .coach/deliver.token.new .coach/deliver.token)
+}
+issue_deliver_token
+(
+  trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+  while true; do
+    sleep 3600 &
+    nap=$!
+    wait "$nap"
+    issue_deliver_token
+  done
+) &
+deliver_pids+=($!)
 for channel in push email sms; do
   build/apps/coach-deliver/coach-deliver --channel "$channel" --nats-url "$url" \
-    --tls-dir .coach/tls --token "$admin_token" --out ".coach/outbox/$channel.jsonl" \
+    --tls-dir .coach/tls --token-file .coach/deliver.token --out ".coach/outbox/$channel.jsonl" \
     2>>.coach/deliver.log &
   deliver_pids+=($!)
 done

@@ -2,6 +2,7 @@
 // JetStream, an HTTP server in place of the LLM, and coach-deliver as the
 // delivery gateway. Degraded mode proven: the LLM slow, failing or down.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -28,10 +29,17 @@ struct Node : test::CoachNode {
           return args;
         }()) {}
   // coach-deliver for push, as a process.
+  // Its token comes from a file only the owner may read, never the command line.
+  std::string token_file(mode_t mode = 0600) {
+    auto path = dir.str() + "/deliver.token";
+    std::ofstream(path) << admin_token() << "\n";
+    ::chmod(path.c_str(), mode);
+    return path;
+  }
   test::Process deliver(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--channel",   "push",        "--nats-url",
-                                     nats.url(),    "--plaintext", "--token",
-                                     admin_token(), "--out",       outbox};
+    std::vector<std::string> args = {"--channel",  "push",        "--nats-url",
+                                     nats.url(),   "--plaintext", "--token-file",
+                                     token_file(), "--out",       outbox};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::Process(COACH_DELIVER, args, dir.str() + "/deliver.log");
   }
@@ -262,4 +270,23 @@ TEST_CASE("a gateway that fails first is redelivered to, and the notification is
   CHECK(done->notification().attempts() == 3);
   CHECK(n.outbox_lines() == 1);
   CHECK(n.node().dead_letters() == 0);
+}
+
+TEST_CASE("coach-deliver takes its token from an owner-only file and writes an owner-only outbox") {
+  test::LlmStub llm;
+  Node n({"--llm-url", llm.url()});
+  // A token file others may read is refused, and nothing is delivered.
+  auto open_file = n.token_file(0644);
+  auto refused = test::run_tool(COACH_DELIVER,
+                                {"--channel", "push", "--nats-url", n.nats.url(), "--plaintext",
+                                 "--token-file", open_file, "--out", n.outbox},
+                                n.dir.str() + "/refused");
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("readable by others") != std::string::npos);
+  auto gateway = n.deliver();
+  auto user = n.user_with_due_task();
+  REQUIRE(n.wait_nudge(user, sent));
+  struct stat st {};
+  REQUIRE(::stat(n.outbox.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
 }

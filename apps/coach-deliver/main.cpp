@@ -6,16 +6,28 @@
 // acks it. A message it cannot hand over is nak'ed and comes back; after
 // coachd's --notify-max-deliver attempts it is dead-lettered.
 //
-//   coach-deliver --channel email --token $ADMIN_TOKEN --out outbox.jsonl
+//   coach-deliver --channel email --token-file deliver.token --out outbox.jsonl
 // --fail-all / --fail-first N make it refuse deliveries (drills and tests).
+//
+// Its bearer token never appears on a command line (where any local user
+// reads it in /proc): it comes from COACH_TOKEN or from --token-file, a file
+// only its owner may read (mode 0600), read again whenever it changes, so a
+// short-lived token can be renewed under a running gateway
+// (scripts/run.sh renews it hourly). The outbox is created mode 0600.
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <nats/nats.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <google/protobuf/util/json_util.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 
 #include "actors/api_codec.h"
 #include "actors/nats_connect.h"
@@ -32,6 +44,7 @@ struct Flags {
   std::string tls_dir = ".coach/tls";
   bool plaintext = false;
   std::string token;
+  std::string token_file;
   std::string out = "-";
   bool fail_all = false;
   int fail_first = 0;    // nak the first N attempts of every message
@@ -43,6 +56,30 @@ coach::v1::DeliveryChannel channel_of(const std::string& name) {
   if (name == "email") return coach::v1::DELIVERY_CHANNEL_EMAIL;
   if (name == "sms") return coach::v1::DELIVERY_CHANNEL_SMS;
   return coach::v1::DELIVERY_CHANNEL_PUSH;
+}
+
+// A bearer token from a file only its owner may read; the error says why not.
+coach::Result<std::string> read_token_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return coach::make_error(coach::Errc::not_found, "cannot read token file " + path);
+  if ((st.st_mode & 077) != 0)
+    return coach::make_error(coach::Errc::permission_denied,
+                             "token file " + path + " is readable by others: chmod 600 it");
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty())
+    return coach::make_error(coach::Errc::invalid_argument, "token file " + path + " is empty");
+  return token;
+}
+
+// The file's modification time, to notice a renewed token.
+std::chrono::nanoseconds changed_at(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
 }
 
 // The outbound message, one JSON line.
@@ -64,7 +101,8 @@ int main(int argc, char** argv) {
   app.add_option("--nats-url", f.nats_url, "NATS server")->capture_default_str();
   app.add_option("--tls-dir", f.tls_dir, "ca.pem, client.pem, client.key")->capture_default_str();
   app.add_flag("--plaintext", f.plaintext, "connect without TLS");
-  app.add_option("--token", f.token, "admin bearer token (or COACH_TOKEN)");
+  app.add_option("--token-file", f.token_file,
+                 "file holding the gateway's bearer token, mode 0600 (or COACH_TOKEN)");
   app.add_option("--out", f.out, "where outbound messages go, one JSON line each ('-': stdout)")
       ->capture_default_str();
   app.add_flag("--fail-all", f.fail_all, "refuse every delivery (drill: dead letters)");
@@ -73,8 +111,17 @@ int main(int argc, char** argv) {
   app.add_option("--max-messages", f.max_messages, "exit after delivering this many");
   app.add_option("--batch", f.batch, "messages fetched at once")->check(CLI::Range(1, 1024));
   CLI11_PARSE(app, argc, argv);
+  auto token_changed = changed_at(f.token_file);
+  if (!f.token_file.empty()) {
+    auto token = read_token_file(f.token_file);
+    if (!token) {
+      fmt::print(stderr, "coach-deliver: {}\n", token.error().message);
+      return 2;
+    }
+    f.token = *token;
+  }
   if (f.token.empty()) {
-    fmt::print(stderr, "coach-deliver: --token (an admin token) is required\n");
+    fmt::print(stderr, "coach-deliver: a token is required (--token-file or COACH_TOKEN)\n");
     return 2;
   }
   signal(SIGTERM, [](int) { stop = true; });
@@ -110,7 +157,12 @@ int main(int argc, char** argv) {
                durable, stream, natsStatus_GetText(s));
     return 1;
   }
-  std::FILE* out = f.out == "-" ? stdout : std::fopen(f.out.c_str(), "a");
+  std::FILE* out = stdout;
+  if (f.out != "-") {  // outbound messages hold people's addresses: owner only
+    int fd = ::open(f.out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) ::fchmod(fd, 0600);  // also when it existed already
+    out = fd >= 0 ? ::fdopen(fd, "a") : nullptr;
+  }
   if (!out) {
     fmt::print(stderr, "coach-deliver: cannot open {}\n", f.out);
     return 1;
@@ -120,6 +172,13 @@ int main(int argc, char** argv) {
   headers.token = f.token;
   int delivered = 0;
   while (!stop && (f.max_messages == 0 || delivered < f.max_messages)) {
+    if (!f.token_file.empty() && changed_at(f.token_file) != token_changed) {
+      token_changed = changed_at(f.token_file);
+      if (auto renewed = read_token_file(f.token_file))
+        headers.token = *renewed;
+      else
+        fmt::print(stderr, "coach-deliver: {}\n", renewed.error().message);
+    }
     natsMsgList list{};
     auto s = natsSubscription_Fetch(&list, sub, f.batch, 500, &jerr);
     if (s == NATS_TIMEOUT) continue;

@@ -2,7 +2,13 @@
 
 #include <nats/nats.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "actors/bus_identity.h"
 
 namespace coach::actors {
 
@@ -11,6 +17,34 @@ void NatsConfig::use_tls_dir(const std::string& dir) {
   cert_file = dir + "/client.pem";
   key_file = dir + "/client.key";
 }
+
+namespace {
+
+// Presents the credentials and takes the inbox prefix they allow.
+Status use_credentials(natsOptions* options, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0)
+    return make_error(Errc::unavailable, "no NATS credentials file at " + path +
+                                             " (coachctl admin bus-creds makes one)");
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return make_error(Errc::permission_denied,
+                      "NATS credentials " + path + " may be read by others; chmod 600 it");
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto public_key = credentials_public_key(text.str());
+  if (!public_key)
+    return make_error(Errc::invalid_argument, path + ": " + public_key.error().message);
+  natsStatus s = natsOptions_SetUserCredentialsFromFiles(options, path.c_str(), nullptr);
+  if (s == NATS_OK)
+    s = natsOptions_SetCustomInboxPrefix(options, inbox_prefix_of(*public_key).c_str());
+  if (s != NATS_OK)
+    return make_error(Errc::invalid_argument,
+                      "cannot use NATS credentials " + path + ": " + natsStatus_GetText(s));
+  return Ok{};
+}
+
+}  // namespace
 
 Result<natsConnection*> connect_nats(const NatsConfig& config) {
   auto fail = [&](natsStatus s, const std::string& what) {
@@ -46,9 +80,17 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
                                             config.key_file.c_str());
     if (s != NATS_OK) return fail(s, "cannot set up TLS");
   }
+  if (!config.creds_file.empty())
+    if (auto used = use_credentials(options, config.creds_file); !used) return used.error();
   natsConnection* connection = nullptr;
-  if (auto s = natsConnection_Connect(&connection, options); s != NATS_OK)
-    return fail(s, "cannot connect to NATS");
+  natsStatus s = natsConnection_Connect(&connection, options);
+  // nats.c 3.4 (Debian's) sends no signature when the signature of the
+  // server's nonce starts with a zero byte (nats-io/nats.c#705, fixed in
+  // 3.8): one connect in 256 is refused. Each attempt signs a new nonce.
+  for (int retry = 0; retry < 4 && s == NATS_CONNECTION_AUTH_FAILED && !config.creds_file.empty();
+       ++retry)
+    s = natsConnection_Connect(&connection, options);
+  if (s != NATS_OK) return fail(s, "cannot connect to NATS");
   return connection;
 }
 

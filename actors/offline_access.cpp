@@ -15,7 +15,7 @@ Result<OpenedStore> open_for_analysis(OfflineAccess access) {
     access.token_key_file = beside_data_dir(access.data_dir, "token.key");
   if (access.token.empty())
     return make_error(Errc::unauthenticated,
-                      "an analyst's or admin's token is needed (--token or COACH_TOKEN; "
+                      "an analyst's or admin's token is needed (--token-file or COACH_TOKEN; "
                       "coachctl admin token --role analyst issues one)");
   auto signer = TokenSigner::load(access.token_key_file, /*create=*/false);
   if (!signer) return signer.error();

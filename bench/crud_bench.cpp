@@ -21,10 +21,13 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "actors/batch_job.h"
 #include "actors/command_metrics.h"
+#include "actors/nats_connect.h"
 #include "actors/nats_gateway.h"
 #include "actors/ops_view.h"
 #include "actors/prometheus.h"
@@ -56,15 +59,27 @@ void report(const std::string& what, int clients, const Figures& f) {
       f.percentile(0.99), f.rate());
 }
 
-natsConnection* connect(const std::string& url) {
-  natsOptions* options = nullptr;
-  natsOptions_Create(&options);
-  natsOptions_SetURL(options, url.c_str());
-  natsOptions_SetSendAsap(options, true);  // as coach's own connections do
-  natsConnection* nc = nullptr;
-  if (natsConnection_Connect(&nc, options) != NATS_OK) std::exit(1);
-  natsOptions_Destroy(options);
-  return nc;
+template <class T>
+T must(Result<T> result, const char* what) {
+  if (!result) {
+    fmt::print(stderr, "crud_bench: {}: {}\n", what, result.error().message);
+    std::exit(1);
+  }
+  return std::move(*result);
+}
+
+// A connection as coach's own (actors/nats_connect.h) with a bus identity of
+// `role`, and the inbox prefix that identity may receive on.
+std::pair<natsConnection*, std::string> connect(const std::string& url, actors::BusRole role) {
+  actors::NatsConfig config;
+  config.url = url;
+  config.plaintext = true;  // loopback benchmark
+  config.creds_file = test::creds_for(url, role);
+  auto nc = must(actors::connect_nats(config), "connect");
+  std::ifstream in(config.creds_file);
+  std::stringstream creds;
+  creds << in.rdbuf();
+  return {nc, actors::inbox_prefix_of(must(actors::credentials_public_key(creds.str()), "creds"))};
 }
 
 // A closed-loop load generator: `clients` logical clients, each with one
@@ -83,8 +98,8 @@ class LoadGenerator {
         tokens_(std::move(tokens)),
         next_(std::move(next)),
         slots_(clients) {
-    nc_ = connect(url);
-    inbox_ = "bench.inbox." + new_uuid_string();
+    std::tie(nc_, inbox_) = connect(url, actors::BusRole::client);
+    inbox_ += ".bench";
     natsConnection_Subscribe(&sub_, nc_, (inbox_ + ".*").c_str(), &LoadGenerator::on_reply, this);
     natsSubscription_SetPendingLimits(sub_, -1, -1);
     natsConnection_Flush(nc_);
@@ -171,15 +186,6 @@ void echo(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
   natsMsg_Destroy(msg);
 }
 
-template <class T>
-T must(Result<T> result, const char* what) {
-  if (!result) {
-    fmt::print(stderr, "crud_bench: {}: {}\n", what, result.error().message);
-    std::exit(1);
-  }
-  return std::move(*result);
-}
-
 long rss_kib() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -243,12 +249,12 @@ int main(int argc, char** argv) {
   actors::GatewayOptions gateway_options;
   gateway_options.nats.url = nats.url();
   gateway_options.nats.plaintext = true;  // loopback benchmark, like the raw echo beside it
+  gateway_options.nats.creds_file = nats.creds(actors::BusRole::coachd);
   auto signer = must(actors::TokenSigner::load(root + "/token.key", true), "token key");
   gateway_options.verifier = signer.verifier();
   actors::CommandMetrics metrics;
   actors::OpsView ops(*registry, *store, metrics, nullptr);
   if (!no_ops) gateway_options.metrics = &metrics;
-  auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
   // As a Prometheus server would, but ten times as often: render /metrics.
   std::atomic<bool> scraping{!no_ops};
   std::atomic<uint64_t> scrapes{0}, scrape_micros{0};
@@ -268,9 +274,11 @@ int main(int argc, char** argv) {
       nats.url(), seconds, no_ops ? "off (--no-ops)" : "on, /metrics rendered every 100 ms");
 
   // Raw NATS request-reply echo: the floor under any command.
-  auto responder = connect(nats.url());
+  // The responder holds a coachd identity (the only one that may subscribe
+  // to coach.v1.>), so it runs before the gateway starts.
+  auto responder = connect(nats.url(), actors::BusRole::coachd).first;
   natsSubscription* sub = nullptr;
-  natsConnection_Subscribe(&sub, responder, "bench.echo", echo, nullptr);
+  natsConnection_Subscribe(&sub, responder, "coach.v1.bench.echo", echo, nullptr);
   natsSubscription_SetPendingLimits(sub, -1, -1);
   natsConnection_Flush(responder);
   const std::string echo_body = R"({"task_id": "00000000-0000-4000-8000-000000000000"})";
@@ -278,11 +286,13 @@ int main(int argc, char** argv) {
   for (int clients : {1, 64}) {
     LoadGenerator load(nats.url(), clients, std::vector<std::string>(clients, "-"),
                        std::vector<std::string>(clients, "-"), [&](int, int, std::string_view) {
-                         return std::pair{std::string("bench.echo"), echo_body};
+                         return std::pair{std::string("coach.v1.bench.echo"), echo_body};
                        });
     raw[clients] = load.run(seconds);
     report("raw nats echo", clients, raw[clients]);
   }
+  natsSubscription_Unsubscribe(sub);
+  auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
 
   // CRUD: each client owns a user and cycles create, get, edit, complete.
   auto crud_run = [&](int clients, const std::string& label) {

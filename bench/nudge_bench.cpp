@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <random>
 
+#include "actors/nats_connect.h"
 #include "actors/notifier.h"
 #include "apps/coach-eval/simulator.h"
 #include "events/envelope.h"
@@ -244,6 +245,7 @@ void notifications(int count) {
   actors::NotifierOptions options;
   options.nats.url = nats.url();
   options.nats.plaintext = true;
+  options.nats.creds_file = nats.creds(actors::BusRole::coachd);
   auto notifier = actors::Notifier::start(options);
   if (!notifier) {
     fmt::print(stderr, "notifier: {}\n", notifier.error().message);
@@ -263,8 +265,16 @@ void notifications(int count) {
   while ((*notifier)->stats().pending < static_cast<uint64_t>(count) && ms_since(start) < 60000)
     std::this_thread::sleep_for(5ms);
   double publish_ms = ms_since(start);
-  natsConnection* nc = nullptr;
-  natsConnection_ConnectTo(&nc, nats.url().c_str());
+  actors::NatsConfig gateway;  // as coach-deliver connects
+  gateway.url = nats.url();
+  gateway.plaintext = true;
+  gateway.creds_file = nats.creds(actors::BusRole::deliver, "push");
+  auto connected = actors::connect_nats(gateway);
+  if (!connected) {
+    fmt::print(stderr, "gateway: {}\n", connected.error().message);
+    return;
+  }
+  natsConnection* nc = *connected;
   jsCtx* js = nullptr;
   natsConnection_JetStream(&js, nc, nullptr);
   jsSubOptions so;

@@ -31,7 +31,8 @@ struct Node {
     return path;
   }
   test::ToolRun run(const char* tool, std::vector<std::string> args, v1::Role role) {
-    std::vector<std::string> all = {"--data-dir", data, "--token", token(role)};
+    std::vector<std::string> all = {"--data-dir", data, "--token-file",
+                                    test::write_secret(dir, "token", token(role))};
     all.insert(all.end(), args.begin(), args.end());
     return test::run_tool(tool, all, dir.str() + "/run" + std::to_string(++runs));
   }

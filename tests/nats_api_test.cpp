@@ -415,6 +415,7 @@ TEST_CASE(
   actors::NatsConfig plain;
   plain.url = "nats://127.0.0.1:" + port;
   plain.plaintext = true;
+  plain.creds_file = nats.creds(actors::BusRole::client);  // refused for TLS alone
   auto refused = actors::connect_nats(plain);
   CHECK_FALSE(refused.has_value());
 
@@ -422,6 +423,7 @@ TEST_CASE(
   actors::NatsConfig stranger;
   stranger.url = nats.url();
   stranger.use_tls_dir(dir.str() + "/stranger");
+  stranger.creds_file = nats.creds(actors::BusRole::client);
   auto foreign = actors::connect_nats(stranger);
   CHECK_FALSE(foreign.has_value());
   // A client with the node's CA but a certificate signed by the stranger CA.

@@ -37,9 +37,17 @@ struct Node : test::CoachNode {
     return path;
   }
   test::Process deliver(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--channel",  "push",        "--nats-url",
-                                     nats.url(),   "--plaintext", "--token-file",
-                                     token_file(), "--out",       outbox};
+    std::vector<std::string> args = {"--channel",
+                                     "push",
+                                     "--nats-url",
+                                     nats.url(),
+                                     "--plaintext",
+                                     "--nats-creds",
+                                     nats.creds(actors::BusRole::deliver, "push"),
+                                     "--token-file",
+                                     token_file(),
+                                     "--out",
+                                     outbox};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::Process(COACH_DELIVER, args, dir.str() + "/deliver.log");
   }
@@ -279,6 +287,7 @@ TEST_CASE("coach-deliver takes its token from an owner-only file and writes an o
   auto open_file = n.token_file(0644);
   auto refused = test::run_tool(COACH_DELIVER,
                                 {"--channel", "push", "--nats-url", n.nats.url(), "--plaintext",
+                                 "--nats-creds", n.nats.creds(actors::BusRole::deliver, "push"),
                                  "--token-file", open_file, "--out", n.outbox},
                                 n.dir.str() + "/refused");
   CHECK(refused.exit_code == 2);

@@ -56,7 +56,13 @@ struct Node : test::CoachNode {
     return std::stod(res->body.substr(at + series.size() + 2));
   }
   test::ToolRun coachctl(std::vector<std::string> args, const std::string& token) {
-    std::vector<std::string> all = {"--plaintext", "--nats-url", nats.url(), "--token", token};
+    std::vector<std::string> all = {"--plaintext",
+                                    "--nats-url",
+                                    nats.url(),
+                                    "--nats-creds",
+                                    nats.creds(actors::BusRole::client),
+                                    "--token-file",
+                                    test::write_secret(dir, "coachctl.token", token)};
     all.insert(all.end(), args.begin(), args.end());
     return test::run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
   }
@@ -242,10 +248,11 @@ TEST_CASE("coachd refuses plain-HTTP ops endpoints off loopback, and a port in u
 
   Node node;
   auto port = node.coachd->ops_url().substr(node.coachd->ops_url().rfind(':') + 1);
-  auto taken = test::run_tool(COACH_COACHD_BIN,
-                              {"--data-dir", dir.str() + "/data2", "--plaintext", "--nats-url",
-                               node.nats.url(), "--ops-port", port},
-                              dir.str() + "/taken");
+  auto taken = test::run_tool(
+      COACH_COACHD_BIN,
+      {"--data-dir", dir.str() + "/data2", "--plaintext", "--nats-url", node.nats.url(),
+       "--nats-creds", node.nats.creds(actors::BusRole::coachd), "--ops-port", port},
+      dir.str() + "/taken");
   CHECK(taken.exit_code == 1);
   CHECK(taken.err.find("cannot listen") != std::string::npos);
 }

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include <cstdlib>
 #include <fstream>
@@ -128,10 +130,23 @@ void make_certs(const std::string& dir) {
   if (std::system(command.c_str()) != 0) throw std::runtime_error("make-certs.sh failed");
 }
 
+namespace {
+
+std::mutex servers_mutex;
+std::map<std::string, const NatsServer*> servers_by_url;
+
+}  // namespace
+
 std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int port) {
-  // JetStream on, in the test's own folder: coachd's notifications need it.
-  std::vector<std::string> a = {"-a",  "127.0.0.1",       "-p", std::to_string(port), "-js",
-                                "-sd", dir + "/jetstream"};
+  // The bus authority and JetStream (coachd's notifications need it) in the
+  // test's own folder.
+  auto authority = actors::open_bus_authority(dir + "/bus", /*create=*/true);
+  if (!authority) throw std::runtime_error(authority.error().message);
+  if (auto written = actors::write_server_config(dir + "/bus", *authority, dir + "/jetstream");
+      !written)
+    throw std::runtime_error(written.error().message);
+  std::vector<std::string> a = {"-c", dir + "/bus/server.conf", "-a", "127.0.0.1",
+                                "-p", std::to_string(port)};
   if (tls) {
     make_certs(dir + "/tls");
     for (std::string extra : {"--tlsverify", "--tlscert", "tls/server.pem", "--tlskey",
@@ -142,12 +157,41 @@ std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int 
 }
 
 NatsServer::NatsServer(const std::string& dir, bool tls)
-    : tls_(tls),
+    : dir_(dir),
+      tls_(tls),
       tls_dir_(dir + "/tls"),
       port_(free_port()),
       process_("nats-server", args(dir, tls, port_), dir + "/nats-server.log") {
   if (!process_.wait_for_log("Server is ready", std::chrono::seconds(10)))
     throw std::runtime_error("nats-server did not start: " + process_.log());
+  std::lock_guard lock(servers_mutex);
+  servers_by_url[url()] = this;
+}
+
+NatsServer::~NatsServer() {
+  std::lock_guard lock(servers_mutex);
+  servers_by_url.erase(url());
+}
+
+std::string NatsServer::creds(actors::BusRole role, const std::string& channel,
+                              std::chrono::seconds ttl) const {
+  static std::atomic<int> issued{0};
+  auto authority = actors::open_bus_authority(bus_dir(), /*create=*/false);
+  if (!authority) throw std::runtime_error(authority.error().message);
+  auto creds = actors::issue_bus_credentials(*authority, {role, channel, ttl, "test"});
+  if (!creds) throw std::runtime_error(creds.error().message);
+  std::string path = bus_dir() + "/identity-" + std::to_string(++issued) + ".creds";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, creds->data(), creds->size()) != static_cast<ssize_t>(creds->size()))
+    throw std::runtime_error("cannot write " + path);
+  ::close(fd);
+  return path;
+}
+
+std::string creds_for(const std::string& url, actors::BusRole role, const std::string& channel) {
+  std::lock_guard lock(servers_mutex);
+  auto found = servers_by_url.find(url);
+  return found == servers_by_url.end() ? std::string() : found->second->creds(role, channel);
 }
 
 Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
@@ -157,6 +201,9 @@ Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
           [&] {
             std::vector<std::string> args = {"--data-dir", data_dir, "--nats-url", nats_url};
             if (nats_url.rfind("nats://", 0) == 0) args.push_back("--plaintext");
+            if (std::find(extra_args.begin(), extra_args.end(), "--nats-creds") == extra_args.end())
+              if (auto creds = creds_for(nats_url, actors::BusRole::coachd); !creds.empty())
+                args.insert(args.end(), {"--nats-creds", creds});
             // Tests run side by side: each coachd's ops endpoints on a port of their own.
             if (std::find(extra_args.begin(), extra_args.end(), "--ops-port") == extra_args.end())
               args.insert(args.end(), {"--ops-port", "0"});
@@ -188,6 +235,7 @@ Client::Client(const std::string& url, const std::string& token_key_file,
   config.url = url;
   config.plaintext = url.rfind("nats://", 0) == 0;
   config.use_tls_dir(tls_dir);
+  config.creds_file = creds_for(url, actors::BusRole::client);
   auto connected = actors::connect_nats(config);
   if (!connected) throw std::runtime_error(connected.error().message);
   connection_ = *connected;

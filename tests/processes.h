@@ -12,6 +12,7 @@
 
 #include "actors/api_codec.h"
 #include "actors/auth.h"
+#include "actors/bus_identity.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
 
@@ -45,23 +46,38 @@ class Process {
   bool reaped_ = false;
 };
 
-// nats-server on a free loopback port. With tls, it makes certificates in
-// <dir>/tls (scripts/make-certs.sh) and requires TLS with client certificates.
+// nats-server on a free loopback port, as coach runs it: in operator mode
+// with a bus authority of its own in <dir>/bus (actors/bus_identity.h), so
+// every connection needs an identity it issued, and JetStream encrypted at
+// rest in <dir>/jetstream. With tls, it also makes certificates in <dir>/tls
+// (scripts/make-certs.sh) and requires TLS with client certificates.
 class NatsServer {
  public:
   explicit NatsServer(const std::string& dir, bool tls = false);
+  ~NatsServer();
   std::string url() const {
     return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_);
   }
   std::string tls_dir() const { return tls_dir_; }
+  std::string bus_dir() const { return dir_ + "/bus"; }
+  // A fresh identity holding `role` (deliver: for `channel`): the path of
+  // its credentials file.
+  std::string creds(actors::BusRole role, const std::string& channel = {},
+                    std::chrono::seconds ttl = std::chrono::seconds(0)) const;
 
  private:
   static std::vector<std::string> args(const std::string& dir, bool tls, int port);
+  std::string dir_;
   bool tls_;
   std::string tls_dir_;
   int port_;
   Process process_;
 };
+
+// A fresh identity for `role` from the NatsServer of this process serving
+// `url`; empty if none does. Coachd and Client take theirs from it.
+std::string creds_for(const std::string& url, actors::BusRole role,
+                      const std::string& channel = {});
 
 // What a finished program printed, and how it ended.
 struct ToolRun {
@@ -90,7 +106,8 @@ class Coachd {
 };
 
 // A NATS connection that sends coach requests, each with a bearer token for
-// its user signed with the node's token key file (when one is given).
+// its user signed with the node's token key file (when one is given). Each
+// Client is an API client of its own on the bus (creds_for).
 class Client {
  public:
   // tls_dir: ca.pem, client.pem, client.key for a tls:// URL.

@@ -1,5 +1,7 @@
 #include "tests/support.h"
 
+#include <fstream>
+
 #include <google/protobuf/util/time_util.h>
 #include <stdlib.h>
 
@@ -60,6 +62,14 @@ std::vector<v1::TaskEvent> task_batch(const Uuid& user, uint64_t version, size_t
   for (size_t i = 0; i < count; ++i)
     batch.push_back(task_created(user, version + 1 + i, title + " " + std::to_string(i)));
   return batch;
+}
+
+std::string write_secret(const TempDir& dir, const std::string& name, const std::string& text) {
+  auto path = dir.str() + "/" + name;
+  std::ofstream(path, std::ios::trunc) << text << "\n";
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return path;
 }
 
 }  // namespace coach::test

@@ -28,6 +28,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Writes `text` to <dir>/<name> with mode 0600 (a secret tools read from a
+// file, never from their command line); returns the path.
+std::string write_secret(const TempDir& dir, const std::string& name, const std::string& text);
+
 // The error message of a Result, or "" when it holds a value; safe to use in
 // doctest messages, which are evaluated even when the check passes.
 template <class T>

@@ -33,6 +33,7 @@
 #include "actors/nats_connect.h"
 #include "actors/notifier.h"
 #include "apps/common/coach_client.h"
+#include "apps/common/secret_file.h"
 
 namespace {
 
@@ -43,6 +44,7 @@ struct Flags {
   std::string nats_url = "tls://127.0.0.1:4222";
   std::string tls_dir = ".coach/tls";
   bool plaintext = false;
+  std::string nats_creds;
   std::string token;
   std::string token_file;
   std::string out = "-";
@@ -58,30 +60,6 @@ coach::v1::DeliveryChannel channel_of(const std::string& name) {
   return coach::v1::DELIVERY_CHANNEL_PUSH;
 }
 
-// A bearer token from a file only its owner may read; the error says why not.
-coach::Result<std::string> read_token_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return coach::make_error(coach::Errc::not_found, "cannot read token file " + path);
-  if ((st.st_mode & 077) != 0)
-    return coach::make_error(coach::Errc::permission_denied,
-                             "token file " + path + " is readable by others: chmod 600 it");
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty())
-    return coach::make_error(coach::Errc::invalid_argument, "token file " + path + " is empty");
-  return token;
-}
-
-// The file's modification time, to notice a renewed token.
-std::chrono::nanoseconds changed_at(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
-}
-
 // The outbound message, one JSON line.
 std::string outbound_line(const coach::v1::OutboundNotification& n, uint64_t attempt) {
   coach::v1::OutboundNotification copy = n;
@@ -95,12 +73,16 @@ int main(int argc, char** argv) {
   CLI::App app{"coach-deliver: a delivery gateway for one notification channel"};
   Flags f;
   if (const char* t = std::getenv("COACH_TOKEN")) f.token = t;
+  if (const char* c = std::getenv("COACH_NATS_CREDS")) f.nats_creds = c;
   app.add_option("--channel", f.channel, "push, email or sms")
       ->check(CLI::IsMember({"push", "email", "sms"}))
       ->capture_default_str();
   app.add_option("--nats-url", f.nats_url, "NATS server")->capture_default_str();
   app.add_option("--tls-dir", f.tls_dir, "ca.pem, client.pem, client.key")->capture_default_str();
   app.add_flag("--plaintext", f.plaintext, "connect without TLS");
+  app.add_option("--nats-creds", f.nats_creds,
+                 "the gateway's NATS identity, mode 0600 (coachctl admin bus-creds --role "
+                 "deliver); or COACH_NATS_CREDS");
   app.add_option("--token-file", f.token_file,
                  "file holding the gateway's bearer token, mode 0600 (or COACH_TOKEN)");
   app.add_option("--out", f.out, "where outbound messages go, one JSON line each ('-': stdout)")
@@ -111,9 +93,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-messages", f.max_messages, "exit after delivering this many");
   app.add_option("--batch", f.batch, "messages fetched at once")->check(CLI::Range(1, 1024));
   CLI11_PARSE(app, argc, argv);
-  auto token_changed = changed_at(f.token_file);
+  auto token_changed = coach::apps::changed_at(f.token_file);
   if (!f.token_file.empty()) {
-    auto token = read_token_file(f.token_file);
+    auto token = coach::apps::read_secret_file(f.token_file);
     if (!token) {
       fmt::print(stderr, "coach-deliver: {}\n", token.error().message);
       return 2;
@@ -133,6 +115,7 @@ int main(int argc, char** argv) {
   config.plaintext = f.plaintext;
   config.reconnect_forever = true;
   config.use_tls_dir(f.tls_dir);
+  config.creds_file = f.nats_creds;
   auto connected = coach::actors::connect_nats(config);
   if (!connected) {
     fmt::print(stderr, "coach-deliver: {}\n", connected.error().message);
@@ -172,9 +155,9 @@ int main(int argc, char** argv) {
   headers.token = f.token;
   int delivered = 0;
   while (!stop && (f.max_messages == 0 || delivered < f.max_messages)) {
-    if (!f.token_file.empty() && changed_at(f.token_file) != token_changed) {
-      token_changed = changed_at(f.token_file);
-      if (auto renewed = read_token_file(f.token_file))
+    if (!f.token_file.empty() && coach::apps::changed_at(f.token_file) != token_changed) {
+      token_changed = coach::apps::changed_at(f.token_file);
+      if (auto renewed = coach::apps::read_secret_file(f.token_file))
         headers.token = *renewed;
       else
         fmt::print(stderr, "coach-deliver: {}\n", renewed.error().message);

@@ -15,6 +15,7 @@
 #include <cstdlib>
 
 #include "actors/offline_access.h"
+#include "apps/common/secret_file.h"
 #include "importer.h"
 #include "projections/user_profile.h"
 
@@ -41,9 +42,17 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", access.data_dir, "coachd's data dir")->capture_default_str();
   app.add_option("--master-key-file", access.master_key_file,
                  "the node's master key (default: master.key beside the data dir)");
-  app.add_option("--token-key-file", access.token_key_file,
-                 "the node's token key, to check --token (default: token.key beside the data dir)");
-  app.add_option("--token", access.token, "an admin's token; or set COACH_TOKEN");
+  app.add_option(
+      "--token-key-file", access.token_key_file,
+      "the node's token key, to check the token (default: token.key beside the data dir)");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file holding an admin's token, mode 0600; or set COACH_TOKEN")
+      ->each([&](const std::string& path) {
+        auto token = apps::read_secret_file(path);
+        if (!token) throw CLI::ValidationError("--token-file", token.error().message);
+        access.token = *token;
+      });
   app.add_option("--on-error", on_error, "skip: import the good rows; reject: import nothing")
       ->check(CLI::IsMember({"skip", "reject"}))
       ->capture_default_str();

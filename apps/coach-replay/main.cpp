@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "actors/offline_access.h"
+#include "apps/common/secret_file.h"
 #include "apps/common/table.h"
 #include "events/envelope.h"
 #include "projections/feature_series.h"
@@ -266,9 +267,17 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", f.access.data_dir, "coachd's data dir")->capture_default_str();
   app.add_option("--master-key-file", f.access.master_key_file,
                  "the node's master key (default: master.key beside the data dir)");
-  app.add_option("--token-key-file", f.access.token_key_file,
-                 "the node's token key, to check --token (default: token.key beside the data dir)");
-  app.add_option("--token", f.access.token, "an analyst's or admin's token; or set COACH_TOKEN");
+  app.add_option(
+      "--token-key-file", f.access.token_key_file,
+      "the node's token key, to check the token (default: token.key beside the data dir)");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file holding an analyst's or admin's token, mode 0600; or set COACH_TOKEN")
+      ->each([&](const std::string& path) {
+        auto token = apps::read_secret_file(path);
+        if (!token) throw CLI::ValidationError("--token-file", token.error().message);
+        f.access.token = *token;
+      });
   app.add_option("--user", f.user, "one user's id (default: every user)");
   app.add_option("--format", f.format, "csv or json")
       ->check(CLI::IsMember({"csv", "json"}))

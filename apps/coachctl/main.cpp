@@ -7,6 +7,9 @@
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <cstdlib>
@@ -15,8 +18,10 @@
 
 #include "actors/api_codec.h"
 #include "actors/auth.h"
+#include "actors/bus_identity.h"
 #include "actors/nats_connect.h"
 #include "apps/common/coach_client.h"
+#include "apps/common/secret_file.h"
 #include "events/ids.h"
 
 using coach::actors::Encoding;
@@ -31,6 +36,10 @@ struct Global {
   std::string nats_url = "tls://127.0.0.1:4222";
   std::string tls_dir = ".coach/tls";
   bool plaintext = false;
+  // The NATS identity (coachctl admin bus-creds); the default is used when
+  // it exists.
+  std::string nats_creds = ".coach/bus/client.creds";
+  bool nats_creds_given = false;
   std::string token;  // bearer token; its user is who you are
   std::string user;   // optional: the user acted on, when not the token's
   std::string idempotency_key;
@@ -101,7 +110,29 @@ void print_reply(const coach::v1::Reply& reply) {
   }
 }
 
-// Sends one command and prints the answer; returns the exit code.
+// Writes a NATS identity for `role` to `out` (0600, replaced atomically).
+int issue_bus_creds(const std::string& dir, const std::string& role_name,
+                    const std::string& channel, const std::string& ttl, const std::string& name,
+                    const std::string& out) {
+  auto authority = coach::actors::open_bus_authority(dir, /*create=*/false);
+  if (!authority) throw UsageError{authority.error().message};
+  auto role = coach::actors::bus_role_of(role_name);
+  if (!role) throw UsageError{role.error().message};
+  coach::actors::BusGrant grant{*role, channel, std::chrono::seconds(0),
+                                name.empty() ? "coach-" + role_name : name};
+  if (!ttl.empty())
+    grant.ttl = std::chrono::seconds((parse_from_now(ttl) - TimeUtil::GetCurrentTime()).seconds());
+  auto creds = coach::actors::issue_bus_credentials(*authority, grant);
+  if (!creds) throw UsageError{creds.error().message};
+  if (out == "-") {
+    fmt::print("{}", *creds);
+    return 0;
+  }
+  if (auto written = coach::apps::write_secret_file(out, *creds); !written)
+    throw UsageError{written.error().message};
+  return 0;
+}
+
 // Sends one command; on success `answer` holds the reply body (JSON). Errors
 // are printed; returns the exit code.
 int request(const Global& g, const std::string& operation, const std::string& body,
@@ -112,6 +143,7 @@ int request(const Global& g, const std::string& operation, const std::string& bo
   config.timeout_ms = g.timeout_ms;
   config.plaintext = g.plaintext;
   config.use_tls_dir(g.tls_dir);
+  if (g.nats_creds_given || std::filesystem::exists(g.nats_creds)) config.creds_file = g.nats_creds;
   auto connected = coach::actors::connect_nats(config);
   if (!connected) {
     fmt::print(stderr, "coachctl: {}\n", connected.error().message);
@@ -224,7 +256,15 @@ int main(int argc, char** argv) {
   app.add_option("--tls-dir", g.tls_dir, "ca.pem, client.pem, client.key (scripts/make-certs.sh)")
       ->capture_default_str();
   app.add_flag("--plaintext", g.plaintext, "connect without TLS");
-  app.add_option("--token", g.token, "your bearer token; or set COACH_TOKEN");
+  if (const char* c = std::getenv("COACH_NATS_CREDS"); c && *c)
+    g.nats_creds = c, g.nats_creds_given = true;
+  app.add_option("--nats-creds", g.nats_creds,
+                 "your NATS credentials file, mode 0600; or COACH_NATS_CREDS")
+      ->capture_default_str()
+      ->each([&](const std::string&) { g.nats_creds_given = true; });
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file holding your bearer token, mode 0600; or set COACH_TOKEN");
   app.add_option("--user", g.user, "the user to act on (UUID) when not the token's; or COACH_USER");
   app.add_option("--key", g.idempotency_key, "idempotency key: a retry with it runs once");
   app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for an answer")
@@ -249,6 +289,23 @@ int main(int argc, char** argv) {
   issue->add_option("--user", token_user, "the user the token speaks for (UUID)")->required();
   issue->add_option("--role", role_name, "user, analyst or admin")->capture_default_str();
   issue->add_option("--ttl", ttl, "lifetime: 90m, 12h, 30d")->capture_default_str();
+  auto* bus_init = admin->add_subcommand(
+      "bus-init", "make the bus authority and nats-server's config (safe to run again)");
+  std::string bus_dir = ".coach/bus", store_dir = ".coach/nats";
+  bus_init->add_option("--dir", bus_dir, "the bus authority's directory")->capture_default_str();
+  bus_init->add_option("--store-dir", store_dir, "JetStream's store")->capture_default_str();
+  auto* bus_creds =
+      admin->add_subcommand("bus-creds", "issue a NATS identity (credentials file) for one role");
+  std::string bus_role = "client", bus_channel, bus_ttl, bus_name, bus_out = "-";
+  bus_creds->add_option("--dir", bus_dir, "the bus authority's directory")->capture_default_str();
+  bus_creds->add_option("--role", bus_role, "coachd, client or deliver")->capture_default_str();
+  bus_creds->add_option("--channel", bus_channel, "deliver only: push, email or sms");
+  bus_creds->add_option("--ttl", bus_ttl, "lifetime: 90m, 12h, 30d (default: no expiry)");
+  bus_creds->add_option("--name", bus_name, "shown in nats-server's logs");
+  bus_creds->add_option("--out", bus_out, "where to write it, mode 0600 ('-': stdout)")
+      ->capture_default_str();
+  auto* bus_inbox = admin->add_subcommand(
+      "bus-inbox", "print the reply-inbox prefix a NATS identity must use (--nats-creds)");
   auto* reg = app.add_subcommand("register", "register yourself");
   auto* r = &register_message;
   reg->add_option("--email", *r->mutable_email(), "your email")->required();
@@ -356,6 +413,27 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", coach::new_uuid_string());
       return 0;
     }
+    if (bus_init->parsed()) {
+      auto authority = coach::actors::open_bus_authority(bus_dir, /*create=*/true);
+      if (!authority) throw UsageError{authority.error().message};
+      std::filesystem::create_directories(store_dir);
+      auto written = coach::actors::write_server_config(
+          bus_dir, *authority, std::filesystem::absolute(store_dir).string());
+      if (!written) throw UsageError{written.error().message};
+      fmt::print("{}/server.conf\n", bus_dir);
+      return 0;
+    }
+    if (bus_inbox->parsed()) {
+      std::ifstream creds_in(g.nats_creds);
+      std::stringstream text;
+      text << creds_in.rdbuf();
+      auto key = coach::actors::credentials_public_key(text.str());
+      if (!key) throw UsageError{g.nats_creds + ": " + key.error().message};
+      fmt::print("{}\n", coach::actors::inbox_prefix_of(*key));
+      return 0;
+    }
+    if (bus_creds->parsed())
+      return issue_bus_creds(bus_dir, bus_role, bus_channel, bus_ttl, bus_name, bus_out);
     if (issue->parsed()) {
       auto signer = coach::actors::TokenSigner::load(key_file, /*create=*/false);
       if (!signer) throw UsageError{signer.error().message};
@@ -366,8 +444,14 @@ int main(int argc, char** argv) {
       fmt::print("{}\n", signer->issue(*user, role, std::chrono::seconds(lifetime.seconds())));
       return 0;
     }
+    if (!token_file.empty()) {
+      auto token = coach::apps::read_secret_file(token_file);
+      if (!token) throw UsageError{token.error().message};
+      g.token = *token;
+    }
     if (g.token.empty())
-      throw UsageError{"--token (or COACH_TOKEN) is required; coachctl admin token issues one"};
+      throw UsageError{
+          "a token is required: --token-file or COACH_TOKEN; coachctl admin token issues one"};
     if (raw->parsed()) return send(g, operation, raw_body);
     if (insights->parsed()) {
       Global json = g;

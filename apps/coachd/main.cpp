@@ -32,6 +32,7 @@ struct Flags {
   std::string token_key_file;   // default: <data dir>/../token.key
   std::string nats_url = "tls://127.0.0.1:4222";
   std::string tls_dir;  // default: tls/ beside the data dir
+  std::string nats_creds;
   bool plaintext = false;
   int threads = 0;  // 0: one per core
   int idle_seconds = 300;
@@ -107,6 +108,7 @@ void arm_exit_watchdog(std::chrono::milliseconds bound) {
 int main(int argc, char** argv) {
   CLI::App app{"coachd: the coach node"};
   Flags f;
+  if (const char* c = std::getenv("COACH_NATS_CREDS")) f.nats_creds = c;
   app.set_config("--config", "", "read these options from a TOML or INI file");
   app.allow_config_extras(false);  // a misspelt option in the file is an error
   app.add_option("--data-dir", f.data_dir, "where coach keeps its data")->capture_default_str();
@@ -117,6 +119,9 @@ int main(int argc, char** argv) {
                  "Ed25519 key that signs and checks bearer tokens; made when missing. "
                  "Default: token.key beside the data dir");
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
+  app.add_option("--nats-creds", f.nats_creds,
+                 "coachd's NATS identity, mode 0600 (coachctl admin bus-creds --role coachd); "
+                 "or COACH_NATS_CREDS");
   app.add_option("--tls-dir", f.tls_dir,
                  "ca.pem, client.pem, client.key for NATS (scripts/make-certs.sh); default: "
                  "tls/ beside the data dir");
@@ -271,6 +276,7 @@ int main(int argc, char** argv) {
   coach::actors::NatsConfig nats;
   nats.url = f.nats_url;
   nats.plaintext = f.plaintext;
+  nats.creds_file = f.nats_creds;
   nats.use_tls_dir(f.tls_dir.empty() ? beside_data(f, "tls") : f.tls_dir);
   // A notification dead-lettered by JetStream is recorded as failed in its
   // user's log, through the registry like any command.

@@ -271,7 +271,7 @@ TEST_CASE("many API clients connect at once, each with an identity of its own") 
   CHECK(failed == 0);
 }
 
-TEST_CASE("nkey seeds decode to their keys; anything else is a clear error") {
+TEST_CASE("nkey seeds decode to their keys, anything else is a clear error") {
   for (auto kind :
        {actors::NkeyKind::operator_key, actors::NkeyKind::account, actors::NkeyKind::user}) {
     auto key = actors::make_nkey(kind);

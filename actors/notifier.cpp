@@ -59,11 +59,14 @@ uint64_t number_after(std::string_view json, std::string_view key) {
 
 }  // namespace
 
-std::string notify_subject(v1::DeliveryChannel channel) {
-  return "coach.notify." + std::string(channel_word(channel));
+std::string notify_subject(v1::DeliveryChannel channel, std::string_view user) {
+  return "coach.notify." + std::string(channel_word(channel)) + "." + std::string(user);
 }
-std::string dead_subject(v1::DeliveryChannel channel) {
-  return "coach.dead." + std::string(channel_word(channel));
+std::string notify_filter(v1::DeliveryChannel channel) {
+  return notify_subject(channel, "*");
+}
+std::string dead_subject(v1::DeliveryChannel channel, std::string_view user) {
+  return "coach.dead." + std::string(channel_word(channel)) + "." + std::string(user);
 }
 std::string consumer_name(v1::DeliveryChannel channel) {
   return "deliver-" + std::string(channel_word(channel));
@@ -99,7 +102,7 @@ Result<std::unique_ptr<Notifier>> Notifier::start(NotifierOptions options) {
 
 Status Notifier::set_up_streams() {
   std::string notify_name(kNotifyStream), dead_name(kDeadStream);
-  const char* notify_subjects[] = {"coach.notify.*"};
+  const char* notify_subjects[] = {"coach.notify.*.*"};  // channel, user
   jsStreamConfig notify;
   jsStreamConfig_Init(&notify);
   notify.Name = notify_name.c_str();
@@ -110,7 +113,7 @@ Status Notifier::set_up_streams() {
   notify.Duplicates = kDuplicateWindow;
   if (auto s = ensure_stream(js_, notify); !s) return s;
 
-  const char* dead_subjects[] = {"coach.dead.*"};
+  const char* dead_subjects[] = {"coach.dead.*.*"};
   jsStreamConfig dead;
   jsStreamConfig_Init(&dead);
   dead.Name = dead_name.c_str();
@@ -121,7 +124,7 @@ Status Notifier::set_up_streams() {
   if (auto s = ensure_stream(js_, dead); !s) return s;
 
   for (auto channel : kChannels) {
-    auto durable = consumer_name(channel), filter = notify_subject(channel);
+    auto durable = consumer_name(channel), filter = notify_filter(channel);
     jsConsumerConfig c;
     jsConsumerConfig_Init(&c);
     c.Durable = durable.c_str();
@@ -159,7 +162,8 @@ Notifier::~Notifier() {
 
 void Notifier::publish(const v1::OutboundNotification& notification) {
   auto body = to_json(notification);
-  auto subject = notify_subject(notification.notification().channel());
+  auto subject =
+      notify_subject(notification.notification().channel(), notification.notification().user_id());
   jsPubOptions options;
   jsPubOptions_Init(&options);
   options.MsgId = notification.notification().id().c_str();
@@ -169,6 +173,26 @@ void Notifier::publish(const v1::OutboundNotification& notification) {
     ++published_;
   else
     ++errors_;
+}
+
+Status Notifier::purge_user(const Uuid& user) {
+  // Whatever was handed to publish_async before is in the stream by now, so
+  // the purge finds it.
+  jsPubOptions wait;
+  jsPubOptions_Init(&wait);
+  wait.MaxWait = 5000;
+  js_PublishAsyncComplete(js_, &wait);
+  for (auto [stream, prefix] :
+       {std::pair{kNotifyStream, "coach.notify.*."}, std::pair{kDeadStream, "coach.dead.*."}}) {
+    std::string name(stream), filter = prefix + user.to_string();
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.Stream.Purge.Subject = filter.c_str();
+    jsErrCode code = static_cast<jsErrCode>(0);
+    if (auto s = js_PurgeStream(js_, name.c_str(), &options, &code); s != NATS_OK)
+      return js_error(s, code, "cannot purge " + filter + " from " + name);
+  }
+  return Ok{};
 }
 
 NotifierStats Notifier::stats() const {
@@ -214,7 +238,7 @@ void Notifier::dead_letter(natsMsg* advisory) {
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;
   if (!google::protobuf::util::JsonStringToMessage(body, &outbound, parse).ok()) return;
-  auto target = dead_subject(outbound.notification().channel());
+  auto target = dead_subject(outbound.notification().channel(), outbound.notification().user_id());
   jsPubOptions options;
   jsPubOptions_Init(&options);
   auto id = outbound.notification().id() + "/dead";

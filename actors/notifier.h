@@ -2,16 +2,18 @@
 // JetStream, and turns what could not be delivered into dead letters.
 //
 // - Stream COACH_NOTIFY (work queue, file storage) on subjects
-//   coach.notify.push / .email / .sms: one OutboundNotification (JSON) per
+//   coach.notify.<channel>.<user id>: one OutboundNotification (JSON) per
 //   notification, published with its id as Nats-Msg-Id, so a repeated
 //   publish within the duplicate window (24 h) is stored once.
 // - One durable pull consumer per channel, "deliver-push" and so on, made
 //   by coachd with explicit acks, ack_wait and max_deliver: a gateway that
 //   does not ack in time (or naks) gets the message again.
 // - After max_deliver attempts JetStream publishes a MAX_DELIVERIES
-//   advisory; the notifier then copies the message to coach.dead.<channel>
-//   (stream COACH_DEAD, kept 30 days), removes it from the work queue and
-//   calls on_dead, which records the failure in the user's log.
+//   advisory; the notifier then copies the message to
+//   coach.dead.<channel>.<user id> (stream COACH_DEAD, kept 30 days), removes it from the work
+//   queue and calls on_dead, which records the failure in the user's log.
+// - The user id in the subject lets purge_user find all of a user's
+//   messages when the user is deleted (a subject-filtered purge).
 // Gateways confirm delivery with admin.notification.report (docs/api.md).
 #pragma once
 
@@ -22,6 +24,7 @@
 #include <string>
 
 #include "actors/nats_connect.h"
+#include "events/ids.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
 
@@ -35,9 +38,11 @@ namespace coach::actors {
 inline constexpr std::string_view kNotifyStream = "COACH_NOTIFY";
 inline constexpr std::string_view kDeadStream = "COACH_DEAD";
 
-// "coach.notify.push", ... for a channel (unspecified: push).
-std::string notify_subject(v1::DeliveryChannel channel);
-std::string dead_subject(v1::DeliveryChannel channel);
+// "coach.notify.push.<user>", ... for a channel (unspecified: push).
+std::string notify_subject(v1::DeliveryChannel channel, std::string_view user);
+// "coach.notify.push.*": every user's notifications on a channel.
+std::string notify_filter(v1::DeliveryChannel channel);
+std::string dead_subject(v1::DeliveryChannel channel, std::string_view user);
 // "deliver-push", ...: the durable consumer of a channel.
 std::string consumer_name(v1::DeliveryChannel channel);
 
@@ -64,6 +69,10 @@ class Notifier {
 
   // Publishes without waiting for JetStream's ack (errors are counted).
   void publish(const v1::OutboundNotification& notification);
+  // Removes every queued and dead-lettered notification of `user` from
+  // JetStream (after what publish handed over has reached it): called when
+  // the user is deleted. unavailable if JetStream does not answer.
+  Status purge_user(const Uuid& user);
   // Reads stream figures from the server (a request; not for hot paths).
   NotifierStats stats() const;
 

@@ -4,6 +4,7 @@
 #include <deque>
 
 #include "actors/handoff.h"
+#include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
 #include "actors/registry.h"
@@ -315,6 +316,12 @@ void delete_user(Self* self, const RequestPtr& request) {
   auto now = SystemClock::now();
   if (auto erased = st.context->store->erase_user(st.user, now); !erased)
     return request->reply_error(erased.error());
+  // Their queued and dead-lettered notifications go too (texts, addresses).
+  // The log is erased already: a failed purge is logged, the delete stands.
+  if (st.context->notifier)
+    if (auto purged = st.context->notifier->purge_user(st.user); !purged)
+      log_line(LogLevel::error, "user", "notifications of a deleted user not purged",
+               {{"user", st.user.to_string()}, {"error", purged.error().message}});
   v1::Reply reply;
   *reply.mutable_profile() = st.state.profile.profile;
   *reply.mutable_profile()->mutable_user()->mutable_deleted_at() = events::to_timestamp(now);

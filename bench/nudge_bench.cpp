@@ -283,7 +283,7 @@ void notifications(int count) {
   so.Consumer = "deliver-push";
   natsSubscription* sub = nullptr;
   jsErrCode err = static_cast<jsErrCode>(0);
-  js_PullSubscribe(&sub, js, "coach.notify.push", "deliver-push", nullptr, &so, &err);
+  js_PullSubscribe(&sub, js, "coach.notify.push.*", "deliver-push", nullptr, &so, &err);
   int got = 0;
   auto consume = Steady::now();
   while (got < count && ms_since(consume) < 60000) {

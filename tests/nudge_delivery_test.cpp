@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -52,14 +53,16 @@ struct Node : test::CoachNode {
     return test::Process(COACH_DELIVER, args, dir.str() + "/deliver.log");
   }
   // A user with one task due in an hour: a deadline nudge is due at once.
-  std::string user_with_due_task(const std::string& extra_prefs = "") {
+  std::string user_with_due_task(const std::string& extra_prefs = "",
+                                 const std::string& email = "n@example.com",
+                                 const std::string& title = "Send the report") {
     auto user = new_uuid_string();
     ok("user.register",
-       R"({"email": "n@example.com", "timezone": "UTC", "preferences": {)" + extra_prefs + "}}",
+       R"({"email": ")" + email + R"(", "timezone": "UTC", "preferences": {)" + extra_prefs + "}}",
        user);
     auto due = std::chrono::system_clock::now() + 1h;
     ok("task.create",
-       R"({"title": "Send the report", "estimated_minutes": 30, "due_at": ")" +
+       R"({"title": ")" + title + R"(", "estimated_minutes": 30, "due_at": ")" +
            events::format_time(due) + "\"}",
        user);
     return user;
@@ -267,6 +270,61 @@ TEST_CASE("a notification no gateway can deliver is dead-lettered and recorded a
       CHECK(e.notification_failed().reason().find("3 delivery attempts") != std::string::npos);
     }
   CHECK(recorded);
+}
+
+// Whether any file under `dir` holds `text`.
+bool some_file_holds(const std::string& dir, const std::string& text) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    if (bytes.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_CASE("JetStream holds no plaintext, a deleted user's notifications are purged, never sent") {
+  Node n({"--notify-max-deliver", "2", "--notify-ack-wait-ms", "300"});
+  std::string jetstream = n.dir.str() + "/jetstream";
+  // One user's notification is dead-lettered by a gateway that refuses all.
+  std::string dead_user;
+  {
+    auto refusing = n.deliver({"--fail-all"});
+    dead_user = n.user_with_due_task("", "dead-letter@example.com", "Dead letter title");
+    REQUIRE(n.wait_nudge(dead_user, [](const v1::NudgeRecord& r) {
+      return r.notification().status() == v1::NOTIFICATION_STATUS_FAILED;
+    }));
+  }
+  // Two more wait in the queue with no gateway: one to be deleted, one kept.
+  auto gone = n.user_with_due_task("", "gone-user@example.com", "Gone user title");
+  auto kept = n.user_with_due_task("", "kept-user@example.com", "Kept user title");
+  auto until = Steady::now() + 20s;
+  while (n.node().notifications_pending() < 2 && Steady::now() < until)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(n.node().notifications_pending() == 2);
+  CHECK(n.node().dead_letters() == 1);
+  // Encrypted at rest: no block file shows an address or a title.
+  for (std::string secret :
+       {"dead-letter@example.com", "Dead letter title", "gone-user@example.com", "Gone user title",
+        "kept-user@example.com", "Kept user title"}) {
+    CAPTURE(secret);
+    CHECK_FALSE(some_file_holds(jetstream, secret));
+  }
+
+  for (const auto& user : {dead_user, gone})
+    n.ok("user.delete", R"({"confirm": ")" + user + "\"}", user);
+  // Once the deletes have replied, only the kept user's message is left.
+  CHECK(n.node().notifications_pending() == 1);
+  CHECK(n.node().dead_letters() == 0);
+  auto gateway = n.deliver();
+  REQUIRE(n.wait_nudge(kept, sent));
+  std::this_thread::sleep_for(500ms);  // time for anything else to arrive
+  std::ifstream in(n.outbox);
+  std::string outbox((std::istreambuf_iterator<char>(in)), {});
+  CHECK(outbox.find(kept) != std::string::npos);
+  CHECK(outbox.find(gone) == std::string::npos);
+  CHECK(outbox.find(dead_user) == std::string::npos);
+  CHECK(n.outbox_lines() == 1);
 }
 
 TEST_CASE("a gateway that fails first is redelivered to, and the notification is sent once") {

@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   jsCtx* js = nullptr;
   natsConnection_JetStream(&js, nc, nullptr);
   auto channel = channel_of(f.channel);
-  auto subject = coach::actors::notify_subject(channel);
+  auto subject = coach::actors::notify_filter(channel);
   auto durable = coach::actors::consumer_name(channel);
   std::string stream(coach::actors::kNotifyStream);
   jsSubOptions so;
@@ -201,6 +201,14 @@ int main(int argc, char** argv) {
                                               coach::actors::to_json(report), headers, 5000);
       if (!reply || (reply->has_error() && reply->error().code() == "unavailable")) {
         natsMsg_NakWithDelay(msg, 1000, nullptr);  // coach is away: deliver the report later
+        continue;
+      }
+      if (reply->has_error() && reply->error().code() == "not_found") {
+        // The user was deleted while this message was in this gateway's
+        // hands (coachd purged what was still queued): never retried.
+        fmt::print(stderr, "coach-deliver: user gone, {} terminated: {}\n", n.notification().id(),
+                   reply->error().message());
+        natsMsg_Term(msg, nullptr);
         continue;
       }
       if (reply->has_error())

@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -187,11 +190,37 @@ Status EventStore::open_db() {
     if (std::find(existing.begin(), existing.end(), keys::kFeaturesFamily) == existing.end())
       families.pop_back();
   }
+  // A torn tail (the unacknowledged write of a crash) is recovered; a record
+  // damaged mid-WAL refuses the open, where point-in-time recovery would
+  // drop every acknowledged write after it without a word.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  if (options_.recover_wal && !options_.read_only) {
+    auto damage = scan_wal(options_.path);
+    if (!damage) return damage.error();
+    if (*damage) {
+      if (auto kept = preserve_damaged_wal(**damage); !kept) return kept;
+      db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    }
+  }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles_, &raw)
           : rocksdb::DB::Open(db_options, options_.path, families, &handles_, &raw);
+  if (s.IsCorruption()) {
+    auto damage = scan_wal(options_.path);
+    std::string loss = damage && *damage ? "the WAL " + (*damage)->file + " is damaged at byte " +
+                                               std::to_string((*damage)->offset) +
+                                               "; recovering to the last good point would drop " +
+                                               describe_loss(**damage)
+                                         : "the store is damaged";
+    return make_error(Errc::corrupted,
+                      "cannot open event store at " + options_.path + ": " + loss + " (" +
+                          s.ToString() +
+                          "). Nothing was changed and the WAL is in place; to recover what is "
+                          "intact, start once with --recover-wal (it keeps a copy of the WAL "
+                          "and writes a report of every event it drops)");
+  }
   if (!s.ok()) return io_error(s, "cannot open event store at " + options_.path);
   db_.reset(raw);
   events_cf_ = handles_[1];
@@ -201,6 +230,33 @@ Status EventStore::open_db() {
   keys_cf_ = handles_[5];
   features_cf_ = handles_.size() > 6 ? handles_[6] : nullptr;
   return check_master_key();
+}
+
+// Before a point-in-time recovery: the damaged WAL files are copied aside
+// (the recovery deletes them) and what is dropped is written down.
+Status EventStore::preserve_damaged_wal(const WalDamage& damage) {
+  auto stamp = std::to_string(std::time(nullptr));
+  std::filesystem::path copy = options_.path + ".wal-" + stamp;
+  std::error_code error;
+  std::filesystem::create_directories(copy, error);
+  for (const auto& entry : std::filesystem::directory_iterator(options_.path, error))
+    if (entry.path().extension() == ".log")
+      std::filesystem::copy_file(entry.path(), copy / entry.path().filename(), error);
+  if (error) return make_error(Errc::io_error, "cannot copy the WAL to " + copy.string());
+  std::string report =
+      "{\"wal\":\"" + damage.file + "\",\"damaged_at\":" + std::to_string(damage.offset) +
+      ",\"copy\":\"" + copy.string() +
+      "\",\"records_dropped\":" + std::to_string(damage.lost_records) + ",\"events_dropped\":[";
+  for (size_t i = 0; i < damage.lost.size(); ++i)
+    report += (i ? "," : "") + std::string("{\"user\":\"") + damage.lost[i].user.to_string() +
+              "\",\"sequence\":" + std::to_string(damage.lost[i].sequence) + "}";
+  report += "]}\n";
+  wal_report_ = copy.string() + ".json";
+  std::ofstream out(wal_report_);
+  out << report;
+  out.close();
+  if (!out) return make_error(Errc::io_error, "cannot write the WAL report " + wal_report_);
+  return Ok{};
 }
 
 // The first open seals a known value with the master key; every later open

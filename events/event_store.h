@@ -28,6 +28,7 @@
 #include "events/histogram.h"
 #include "events/ids.h"
 #include "events/result.h"
+#include "events/wal_scan.h"
 #include "schema/entities.pb.h"
 
 namespace rocksdb {
@@ -55,6 +56,13 @@ struct StoreOptions {
   // this long for them so they share the next fsync. 0 turns it off. A lone
   // appender never waits (its queue is as long as its last group).
   std::chrono::microseconds max_group_wait{150};
+  // A WAL damaged in the middle (not a torn tail) refuses the open with a
+  // `corrupted` error naming the file and the acknowledged events a
+  // recovery would drop, and changes nothing. With recover_wal set the open
+  // recovers to the last good point instead, after copying the WAL files to
+  // <path>.wal-<unix time>/ and writing what was dropped (user, sequence) to
+  // <path>.wal-<unix time>.json (wal_recovery_report()). Default: off.
+  bool recover_wal = false;
 };
 
 struct AppendResult {
@@ -93,6 +101,8 @@ class EventStore {
  public:
   // Opens (creating if needed) the store at options.path.
   static Result<std::unique_ptr<EventStore>> open(const StoreOptions& options);
+  // The report a recover_wal open wrote; empty if the WAL was intact.
+  const std::string& wal_recovery_report() const { return wal_report_; }
   ~EventStore();
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
@@ -195,6 +205,7 @@ class EventStore {
 
   explicit EventStore(StoreOptions options);
   Status open_db();
+  Status preserve_damaged_wal(const WalDamage& damage);
   Result<uint64_t> load_feed_head() const;
   Status check_master_key();
   Status purge_erased_key(const Uuid& user);
@@ -217,6 +228,7 @@ class EventStore {
 
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::string wal_report_;  // written by a recover_wal open
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;

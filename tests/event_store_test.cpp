@@ -660,3 +660,95 @@ TEST_CASE("once erase_user returns, no file opens the user's data with the maste
   CHECK(store->read(bob)->size() == 2);
   REQUIRE(store->append(bob, 2, task_batch(bob, 2, 1, "bob's next")));
 }
+
+namespace {
+
+std::string wal_file(const std::string& store_dir) {
+  std::string largest;
+  uintmax_t size = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(store_dir))
+    if (entry.path().extension() == ".log" && entry.file_size() > size)
+      largest = entry.path().string(), size = entry.file_size();
+  return largest;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Three users, 40 acknowledged (synced) appends each, all still in the WAL.
+std::vector<Uuid> fill_wal(const std::string& path) {
+  std::vector<Uuid> users = {Uuid::random(), Uuid::random(), Uuid::random()};
+  auto store = test::open_test_store(path, /*sync=*/true);
+  for (uint64_t round = 0; round < 40; ++round)
+    for (const auto& user : users) REQUIRE(store->append(user, round, task_batch(user, round, 1)));
+  return users;
+}
+
+uint64_t readable_events(EventStore& store, const std::vector<Uuid>& users) {
+  uint64_t n = 0;
+  for (const auto& user : users) n += store.read(user)->size();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a WAL damaged in the middle refuses the open, names the loss and changes nothing") {
+  TempDir dir;
+  auto path = dir.str() + "/events";
+  auto users = fill_wal(path);
+  auto wal = wal_file(path);
+  REQUIRE_FALSE(wal.empty());
+  auto bytes = file_bytes(wal);
+  REQUIRE(bytes.size() > 4000);
+  bytes[bytes.size() / 2] ^= 0x5a;  // one byte, mid-WAL
+  write_bytes(wal, bytes);
+
+  StoreOptions options;
+  options.path = path;
+  options.master_key = test::test_master_key();
+  auto refused = EventStore::open(options);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == Errc::corrupted);
+  const auto& message = refused.error().message;
+  CHECK(message.find(std::filesystem::path(wal).filename().string()) != std::string::npos);
+  CHECK(message.find("would drop") != std::string::npos);
+  CHECK(message.find("--recover-wal") != std::string::npos);
+  CHECK(file_bytes(wal) == bytes);  // the evidence is in place, untouched
+
+  // The operator's choice: recover to the last good point, with a report.
+  options.recover_wal = true;
+  auto recovered = EventStore::open(options);
+  REQUIRE_MESSAGE(recovered.has_value(), test::error_of(recovered));
+  auto report_path = (*recovered)->wal_recovery_report();
+  REQUIRE_FALSE(report_path.empty());
+  auto report = file_bytes(report_path);
+  auto dropped = static_cast<uint64_t>(std::count(report.begin(), report.end(), '{')) - 1;
+  auto kept = readable_events(**recovered, users);
+  CHECK(kept > 0);
+  CHECK(dropped > 0);
+  // Every event is either readable or in the report, but for the one in
+  // the damaged record itself.
+  CHECK(kept + dropped >= 119);
+  CHECK(kept + dropped <= 120);
+  CHECK(report.find(users[0].to_string()) != std::string::npos);
+  auto copy = std::filesystem::path(report_path).replace_extension("");
+  CHECK(file_bytes((copy / std::filesystem::path(wal).filename()).string()) == bytes);
+}
+
+TEST_CASE("a torn WAL tail, the unacknowledged write of a crash, is recovered as always") {
+  TempDir dir;
+  auto path = dir.str() + "/events";
+  auto users = fill_wal(path);
+  auto wal = wal_file(path);
+  auto bytes = file_bytes(wal);
+  write_bytes(wal, bytes.substr(0, bytes.size() - 5));  // the last record cut short
+  auto store = test::open_test_store(path);
+  CHECK(readable_events(*store, users) == 119);
+  CHECK((*scan_wal(path)) == std::nullopt);
+}

@@ -34,6 +34,7 @@ struct Flags {
   std::string tls_dir;  // default: tls/ beside the data dir
   std::string nats_creds;
   bool plaintext = false;
+  bool recover_wal = false;
   int threads = 0;  // 0: one per core
   int idle_seconds = 300;
   int max_in_flight_per_user = 256;
@@ -119,6 +120,10 @@ int main(int argc, char** argv) {
                  "Ed25519 key that signs and checks bearer tokens; made when missing. "
                  "Default: token.key beside the data dir");
   app.add_option("--nats-url", f.nats_url, "NATS server to serve on")->capture_default_str();
+  app.add_flag("--recover-wal", f.recover_wal,
+               "if the store's WAL is damaged mid-file, recover to the last good point (a copy "
+               "of the WAL and a report of each dropped event are kept beside the store); "
+               "without it coachd refuses to start on such damage");
   app.add_option("--nats-creds", f.nats_creds,
                  "coachd's NATS identity, mode 0600 (coachctl admin bus-creds --role coachd); "
                  "or COACH_NATS_CREDS");
@@ -253,8 +258,14 @@ int main(int argc, char** argv) {
   if (f.token_key_file.empty()) f.token_key_file = beside_data(f, "token.key");
   auto signer = coach::actors::TokenSigner::load(f.token_key_file, /*create=*/true);
   if (!signer) return fail(signer.error());
+  store_options.recover_wal = f.recover_wal;
   auto store = coach::events::EventStore::open(store_options);
   if (!store) return fail(store.error());
+  if (!(*store)->wal_recovery_report().empty())
+    coach::actors::log_line(coach::actors::LogLevel::warn, "coachd",
+                            "damaged WAL recovered to its last good point; what was dropped is "
+                            "in the report",
+                            {{"report", (*store)->wal_recovery_report()}});
 
   caf::actor_system_config config;
   config.set("scheduler.max-threads",

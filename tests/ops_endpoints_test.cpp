@@ -4,9 +4,11 @@
 #include <doctest/doctest.h>
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <atomic>
+#include <fstream>
 #include <optional>
 #include <regex>
 #include <thread>
@@ -418,4 +420,66 @@ TEST_CASE("admin ops answer bad input with a code and change nothing") {
   CHECK(node.metric("coach_actors_resident") == 1);
   CHECK(node.metric("coach_actors_spawned_total") == 1);
   CHECK(node.ok("task.list", "{}", user).task_list().tasks_size() == 1);
+}
+
+TEST_CASE("coachctl's bus and secret-file commands refuse bad input clearly and change nothing") {
+  test::TempDir dir;
+  auto bus = dir.str() + "/bus";
+  auto coachctl = [&](std::vector<std::string> args) {
+    return test::run_tool(COACH_COACHCTL, args, dir.str() + "/coachctl");
+  };
+  auto init = coachctl({"admin", "bus-init", "--dir", bus, "--store-dir", dir.str() + "/js"});
+  REQUIRE(init.exit_code == 0);
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  auto account = slurp(bus + "/account.nk");
+  REQUIRE(account.rfind("SA", 0) == 0);
+  REQUIRE(
+      coachctl({"admin", "bus-init", "--dir", bus, "--store-dir", dir.str() + "/js"}).exit_code ==
+      0);
+  CHECK(slurp(bus + "/account.nk") == account);  // run again: the same authority
+
+  struct Bad {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  std::vector<Bad> bad = {
+      {{"admin", "bus-creds", "--dir", bus, "--role", "root"}, "coachd, client or deliver"},
+      {{"admin", "bus-creds", "--dir", bus, "--role", "deliver", "--channel", "fax"},
+       "push, email or sms"},
+      {{"admin", "bus-creds", "--dir", dir.str() + "/nowhere"}, "no bus authority directory"},
+      {{"admin", "bus-creds", "--dir", bus, "--ttl", "soon"}, "duration"},
+      {{"admin", "bus-inbox", "--nats-creds", bus + "/server.conf"}, "not a NATS credentials"},
+  };
+  for (const auto& b : bad) {
+    CAPTURE(b.args[1]);
+    CAPTURE(b.says);
+    auto run = coachctl(b.args);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find(b.says) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK(slurp(bus + "/account.nk") == account);
+
+  // Issued identities are owner-only; secrets others may read are refused.
+  auto creds = bus + "/client.creds";
+  REQUIRE(coachctl({"admin", "bus-creds", "--dir", bus, "--out", creds}).exit_code == 0);
+  struct stat st {};
+  REQUIRE(::stat(creds.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto inbox = coachctl({"admin", "bus-inbox", "--nats-creds", creds});
+  CHECK(inbox.exit_code == 0);
+  CHECK(inbox.out.rfind("_INBOX_U", 0) == 0);
+  ::chmod(creds.c_str(), 0644);
+  auto open_creds = coachctl({"--plaintext", "--nats-url", "nats://127.0.0.1:1", "--nats-creds",
+                              creds, "--token-file", test::write_secret(dir, "t", "x"), "list"});
+  CHECK(open_creds.exit_code == 3);
+  CHECK(open_creds.err.find("chmod 600") != std::string::npos);
+  auto token = test::write_secret(dir, "token", "x");
+  ::chmod(token.c_str(), 0644);
+  auto open_token = coachctl({"--token-file", token, "list"});
+  CHECK(open_token.exit_code == 2);
+  CHECK(open_token.err.find("readable by others") != std::string::npos);
 }

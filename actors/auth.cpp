@@ -1,4 +1,5 @@
 #include "actors/auth.h"
+#include "events/private_file.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -134,10 +135,9 @@ Result<TokenSigner> TokenSigner::load(const std::string& path, bool create) {
     if (!out) return make_error(Errc::io_error, "cannot write token key file " + path);
     return signer;
   }
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return make_error(Errc::permission_denied,
-                      "token key file " + path + " may be read by others; chmod 600 it");
-  std::ifstream in(path);
+  auto text = events::read_owner_only(path, "token key file");
+  if (!text) return text.error();
+  std::istringstream in(*text);
   std::string hex;
   in >> hex;
   size_t length = 0;

@@ -2,13 +2,10 @@
 
 #include <nats/nats.h>
 
-#include <sys/stat.h>
-
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "actors/bus_identity.h"
+#include "events/private_file.h"
 
 namespace coach::actors {
 
@@ -22,17 +19,12 @@ namespace {
 
 // Presents the credentials and takes the inbox prefix they allow.
 Status use_credentials(natsOptions* options, const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0)
-    return make_error(Errc::unavailable, "no NATS credentials file at " + path +
-                                             " (coachctl admin bus-creds makes one)");
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return make_error(Errc::permission_denied,
-                      "NATS credentials " + path + " may be read by others; chmod 600 it");
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto public_key = credentials_public_key(text.str());
+  auto text = events::read_owner_only(path, "NATS credentials file");
+  if (!text && text.error().code == Errc::not_found)
+    return make_error(Errc::unavailable,
+                      text.error().message + " (coachctl admin bus-creds makes one)");
+  if (!text) return text.error();
+  auto public_key = credentials_public_key(*text);
   if (!public_key)
     return make_error(Errc::invalid_argument, path + ": " + public_key.error().message);
   natsStatus s = natsOptions_SetUserCredentialsFromFiles(options, path.c_str(), nullptr);

@@ -1,4 +1,5 @@
 #include "events/crypto.h"
+#include "events/private_file.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -58,15 +59,9 @@ Result<SecretKey> SecretKey::from_hex(std::string_view hex) {
 }
 
 Result<SecretKey> SecretKey::from_file(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return make_error(Errc::not_found, "no key file at " + path);
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return make_error(Errc::permission_denied,
-                      "key file " + path + " may be read by others; chmod 600 it");
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto key = from_hex(text.str());
+  auto text = read_owner_only(path, "key file");
+  if (!text) return text.error();
+  auto key = from_hex(*text);
   if (!key)
     return make_error(Errc::invalid_argument, "key file " + path + ": " + key.error().message);
   return key;

@@ -1,4 +1,5 @@
 #include "apps/common/secret_file.h"
+#include "events/private_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,15 +12,9 @@
 namespace coach::apps {
 
 Result<std::string> read_secret_file(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return make_error(Errc::not_found, "cannot read secret file " + path);
-  if ((st.st_mode & 077) != 0)
-    return make_error(Errc::permission_denied,
-                      "secret file " + path + " is readable by others: chmod 600 it");
-  std::ifstream in(path);
-  std::string secret;
-  std::getline(in, secret);
+  auto text = events::read_owner_only(path, "secret file");
+  if (!text) return text.error();
+  std::string secret = text->substr(0, text->find('\n'));
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))
     secret.pop_back();
   if (secret.empty())

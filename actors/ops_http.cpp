@@ -111,10 +111,9 @@ void OpsHttp::routes() {
     res.set_content("{\"status\":\"alive\"}", kJson);
   });
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    bool ready = view_.ready();
-    res.status = ready ? 200 : 503;
-    const char* why = ready ? "ready" : view_.draining() ? "draining" : "not connected to NATS";
-    res.set_content(std::string("{\"status\":") + json_quote(why) + "}", kJson);
+    auto why = view_.not_ready_because();
+    res.status = why ? 503 : 200;
+    res.set_content(std::string("{\"status\":") + json_quote(why.value_or("ready")) + "}", kJson);
   });
   s.Get("/api/ops", [this](const httplib::Request& req, httplib::Response& res) {
     if (auto ok = check_admin(req, verifier_); !ok) return set_error(res, ok.error());

@@ -13,10 +13,14 @@ void OpsView::set_connected_probe(std::function<bool()> connected) {
   connected_ = std::move(connected);
 }
 
-bool OpsView::ready() const {
-  if (draining_) return false;
-  std::lock_guard lock(mu_);
-  return connected_ && connected_();
+std::optional<std::string> OpsView::not_ready_because() const {
+  if (draining_) return "draining";
+  {
+    std::lock_guard lock(mu_);
+    if (!connected_ || !connected_()) return "not connected to NATS";
+  }
+  if (auto fault = store_.write_fault()) return "event store not writable: " + *fault;
+  return std::nullopt;
 }
 
 uint64_t OpsView::users_known() const {
@@ -41,6 +45,8 @@ v1::OpsSnapshot OpsView::snapshot() const {
   s.set_uptime_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   s.set_ready(ready());
+  if (auto fault = store_.write_fault()) s.set_store_fault(*fault);
+  s.set_store_resumes(store_.resumes());
   s.set_draining(draining_);
   auto registry = registry_.stats();
   auto store = store_.stats();

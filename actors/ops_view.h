@@ -8,6 +8,8 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "actors/batch_job.h"
 #include "actors/command_metrics.h"
@@ -25,8 +27,12 @@ class OpsView {
 
   v1::OpsSnapshot snapshot() const;
 
-  // Readiness: serving commands (NATS connected, not draining).
-  bool ready() const;
+  // Readiness: serving commands (NATS connected, not draining, the event
+  // store writable).
+  bool ready() const { return !not_ready_because().has_value(); }
+  // Why the node is not ready ("draining", "not connected to NATS", "event
+  // store not writable: ..."), or nullopt when it is.
+  std::optional<std::string> not_ready_because() const;
   // How to tell whether NATS is connected (set once the gateway is up).
   void set_connected_probe(std::function<bool()> connected);
   // From now on ready() is false: the node is shutting down.

@@ -76,6 +76,10 @@ class Writer {
 void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
   const auto& n = s.node();
   w.single("coach_ready", "gauge", "1 when the node serves commands", s.ready() ? 1 : 0);
+  w.single("coach_store_writable", "gauge", "1 while the event store accepts writes",
+           s.store_fault().empty() ? 1 : 0);
+  w.single("coach_store_resumes_total", "counter",
+           "Times the event store reopened itself after a storage fault", s.store_resumes());
   w.single("coach_uptime_seconds", "gauge", "Seconds since coachd started", s.uptime_seconds());
   w.single("coach_actors_resident", "gauge", "User actors alive now",
            static_cast<double>(n.resident_actors()));

@@ -16,13 +16,10 @@
 #include <unordered_map>
 
 #include "events/keys.h"
+#include "events/store_hold.h"
 
 namespace coach::events {
 namespace {
-
-Error io_error(const rocksdb::Status& s, std::string_view what) {
-  return make_error(Errc::io_error, std::string(what) + ": " + s.ToString());
-}
 
 // Heads of streams are cached for the writer thread; beyond this many users
 // the cache starts over (it is only a cache: misses read RocksDB).
@@ -134,14 +131,12 @@ class EventStore::Writer {
 EventStore::EventStore(StoreOptions options) : options_(std::move(options)) {}
 
 EventStore::~EventStore() {
+  stop_healer();  // no reopen from now on
   // Finish every queued append while writer_ still points at the writer:
   // its thread reaches the store's state through it.
   if (writer_) writer_->stop();
   writer_.reset();
-  if (db_) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    db_->Close();
-  }
+  close_db();
 }
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options) {
@@ -150,20 +145,37 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
     return make_error(Errc::invalid_argument,
                       "the store needs a master key (StoreOptions::master_key)");
   std::unique_ptr<EventStore> store(new EventStore(options));
-  if (auto s = store->open_db(); !s) return s.error();
+  if (auto s = store->open_db_or_fence(); !s) return s.error();
+  store->options_.recover_wal = false;  // a later reopen finds the WAL whole
   auto head = store->load_feed_head();
   if (!head) return head.error();
   store->feed_head_ = *head;
-  if (!options.read_only) store->writer_ = std::make_unique<Writer>(*store, *head);
+  if (!options.read_only) {
+    store->writer_ = std::make_unique<Writer>(*store, *head);
+    store->healer_ = std::thread([s = store.get()] { s->heal_loop(); });
+  }
   return store;
 }
 
-Status EventStore::open_db() {
+void EventStore::reset_writer(uint64_t feed_head) {
+  // Only the writer thread touches these, inside commit_group, which cannot
+  // run while reopen() holds db_mu_ alone.
+  if (writer_) {
+    writer_->heads.clear();
+    writer_->next_position = feed_head + 1;
+  }
+  feed_head_.store(feed_head);
+}
+
+Status EventStore::open_db(bool read_only) {
+  // RocksDB logs an error for a missing folder before creating it.
+  std::error_code ignored;
+  if (!read_only) std::filesystem::create_directories(options_.path, ignored);
   rocksdb::Options db_options;
-  db_options.create_if_missing = !options_.read_only;
-  db_options.create_missing_column_families = !options_.read_only;
+  db_options.create_if_missing = !read_only;
+  db_options.create_missing_column_families = !read_only;
   db_options.max_background_jobs = 2;
-  db_options.keep_log_file_num = 4;
+  configure_faults(db_options);
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -182,7 +194,7 @@ Status EventStore::open_db() {
       {std::string(keys::kKeysFamily), cf_options},
       {std::string(keys::kFeaturesFamily), cf_options},
   };
-  if (options_.read_only) {
+  if (read_only) {
     // A store written before the feature store existed has no such family;
     // read-only opens cannot add one.
     std::vector<std::string> existing;
@@ -194,7 +206,7 @@ Status EventStore::open_db() {
   // damaged mid-WAL refuses the open, where point-in-time recovery would
   // drop every acknowledged write after it without a word.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
-  if (options_.recover_wal && !options_.read_only) {
+  if (options_.recover_wal && !read_only) {
     auto damage = scan_wal(options_.path);
     if (!damage) return damage.error();
     if (*damage) {
@@ -204,9 +216,8 @@ Status EventStore::open_db() {
   }
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s =
-      options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles_, &raw)
-          : rocksdb::DB::Open(db_options, options_.path, families, &handles_, &raw);
+      read_only ? rocksdb::DB::OpenForReadOnly(db_options, options_.path, families, &handles_, &raw)
+                : rocksdb::DB::Open(db_options, options_.path, families, &handles_, &raw);
   if (s.IsCorruption()) {
     auto damage = scan_wal(options_.path);
     std::string loss = damage && *damage ? "the WAL " + (*damage)->file + " is damaged at byte " +
@@ -221,7 +232,10 @@ Status EventStore::open_db() {
                           "intact, start once with --recover-wal (it keeps a copy of the WAL "
                           "and writes a report of every event it drops)");
   }
-  if (!s.ok()) return io_error(s, "cannot open event store at " + options_.path);
+  open_lacked_space_ = s.IsNoSpace();
+  if (!s.ok())
+    return make_error(Errc::io_error,
+                      "cannot open event store at " + options_.path + ": " + s.ToString());
   db_.reset(raw);
   events_cf_ = handles_[1];
   feed_cf_ = handles_[2];
@@ -270,10 +284,10 @@ Status EventStore::check_master_key() {
     if (options_.read_only) return Ok{};
     s = db_->Put(rocksdb::WriteOptions(), handles_[0], keys::kKeyCheck,
                  seal_bytes(options_.master_key, kPlain, keys::kKeyCheck));
-    if (!s.ok()) return io_error(s, "cannot write the master key check");
+    if (!s.ok()) return write_failed(s, "cannot write the master key check");
     return Ok{};
   }
-  if (!s.ok()) return io_error(s, "cannot read the master key check");
+  if (!s.ok()) return read_failed(s, "cannot read the master key check");
   std::string plain;
   if (!open_bytes(options_.master_key, stored, keys::kKeyCheck, plain) || plain != kPlain)
     return make_error(Errc::permission_denied, "the master key does not match the store at " +
@@ -292,10 +306,11 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
         *wrapped_pending = pending->second;
       } else if (create != NewKey::pending) {
         // Sealing something other than events: the key goes to disk now.
+        if (auto writable = check_writable(); !writable) return writable.error();
         rocksdb::WriteOptions sync;
         sync.sync = options_.sync;
         auto s = db_->Put(sync, keys_cf_, keys::user_key(user), pending->second);
-        if (!s.ok()) return io_error(s, "cannot store a new data key");
+        if (!s.ok()) return write_failed(s, "cannot store a new data key");
         pending_keys_.erase(pending);
       }
     }
@@ -309,7 +324,7 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
     data_keys_.emplace(user, *key);
     return std::optional<SecretKey>{std::move(*key)};
   }
-  if (!s.IsNotFound()) return io_error(s, "cannot read the data key");
+  if (!s.IsNotFound()) return read_failed(s, "cannot read the data key");
   if (create == NewKey::none || options_.read_only) return std::optional<SecretKey>{};
   // Only here can an erased user come back (their key is gone, cached or
   // not), so this is the one place, off the hot path, that checks it.
@@ -318,7 +333,7 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
   if (s.ok())
     return make_error(Errc::not_found,
                       "user " + user.to_string() + " was deleted; the id cannot be used again");
-  if (!s.IsNotFound()) return io_error(s, "cannot read tombstone");
+  if (!s.IsNotFound()) return read_failed(s, "cannot read tombstone");
   auto key = SecretKey::random();
   wrapped = wrap_data_key(options_.master_key, key, user);
   if (create == NewKey::pending && wrapped_pending) {
@@ -326,10 +341,11 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
     *wrapped_pending = wrapped;
     pending_keys_[user] = std::move(wrapped);
   } else {
+    if (auto writable = check_writable(); !writable) return writable.error();
     rocksdb::WriteOptions sync;
     sync.sync = options_.sync;
     s = db_->Put(sync, keys_cf_, keys::user_key(user), wrapped);
-    if (!s.ok()) return io_error(s, "cannot store a new data key");
+    if (!s.ok()) return write_failed(s, "cannot store a new data key");
   }
   data_keys_.emplace(user, key);
   return std::optional<SecretKey>{std::move(key)};
@@ -338,7 +354,7 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
 Result<uint64_t> EventStore::load_feed_head() const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), feed_cf_));
   it->SeekToLast();
-  if (!it->status().ok()) return io_error(it->status(), "cannot read the feed head");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read the feed head");
   if (!it->Valid()) return uint64_t{0};
   if (it->key().size() != 8) return make_error(Errc::corrupted, "feed key of wrong size");
   return keys::get_u64(it->key().data());
@@ -361,7 +377,11 @@ Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_vers
 
 void EventStore::append_async(const Uuid& user, uint64_t expected_version,
                               const std::vector<v1::TaskEvent>& events, AppendCallback done) {
-  auto request = prepare(user, expected_version, events);
+  auto request = [&]() -> Result<std::unique_ptr<Request>> {
+    Hold hold(*this);
+    if (!hold) return hold.error();
+    return prepare(user, expected_version, events);
+  }();
   if (!request) return done(request.error());
   (*request)->done = std::move(done);
   writer_->enqueue(std::move(*request));
@@ -372,6 +392,7 @@ void EventStore::append_async(const Uuid& user, uint64_t expected_version,
 Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     const Uuid& user, uint64_t expected_version, const std::vector<v1::TaskEvent>& events) const {
   if (!writer_) return make_error(Errc::invalid_argument, "store is open read-only");
+  if (auto writable = check_writable(); !writable) return writable.error();
   if (events.empty()) return make_error(Errc::empty_batch, "append needs at least one event");
   if (events.size() > options_.max_batch_events)
     return make_error(Errc::invalid_argument, "batch of " + std::to_string(events.size()) +
@@ -411,6 +432,12 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
 
 // Runs on the writer thread only.
 void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
+  Hold hold(*this);
+  Status usable = hold ? check_writable() : Status(hold.error());
+  if (!usable) {
+    for (auto& req : group) req->result = usable.error();
+    return;
+  }
   auto& heads = writer_->heads;
   if (heads.size() > kMaxCachedHeads) heads.clear();
   const uint64_t first_position = writer_->next_position;
@@ -494,7 +521,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     // Nothing of the group is stored: forget the tentative heads and
     // positions, and tell every appender of the group.
     heads.clear();
-    for (auto& req : group) req->result = io_error(s, "append failed, nothing stored");
+    for (auto& req : group) req->result = write_failed(s, "append failed, nothing stored");
     return;
   }
   {
@@ -517,6 +544,8 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
 
 Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid& user,
                                                                      std::string_view key) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return std::optional<AppendResult>{};  // no data key: nothing stored yet
@@ -529,7 +558,7 @@ Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user
   auto s = db_->Get(rocksdb::ReadOptions(), idempotency_cf_, keys::idempotency_key(user, hashed),
                     &stored);
   if (s.IsNotFound()) return std::optional<AppendResult>{};
-  if (!s.ok()) return io_error(s, "cannot read idempotency key");
+  if (!s.ok()) return read_failed(s, "cannot read idempotency key");
   if (stored.size() != 24)
     return make_error(Errc::corrupted,
                       "idempotency entry of user " + user.to_string() + " is corrupted");
@@ -539,10 +568,12 @@ Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user
 }
 
 Result<uint64_t> EventStore::version(const Uuid& user) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_cf_));
   auto last = keys::event_key(user, UINT64_MAX);
   it->SeekForPrev(last);
-  if (!it->status().ok()) return io_error(it->status(), "cannot read stream head");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read stream head");
   if (!it->Valid()) return uint64_t{0};
   Uuid found;
   uint64_t sequence = 0;
@@ -554,6 +585,8 @@ Result<uint64_t> EventStore::version(const Uuid& user) const {
 
 Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t from_sequence,
                                                     size_t max_count) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   if (from_sequence == 0) return make_error(Errc::invalid_argument, "from_sequence starts at 1");
   auto lower = keys::event_key(user, from_sequence);
   auto upper = keys::event_key(user, UINT64_MAX);
@@ -582,13 +615,15 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
     events.push_back(std::move(*event));
     ++want;
   }
-  if (!it->status().ok()) return io_error(it->status(), "cannot read stream");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read stream");
   if (events.empty() && from_sequence == 1)
     return make_error(Errc::unknown_stream, "no events stored for user " + user.to_string());
   return events;
 }
 
 Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   if (from_position == 0) return make_error(Errc::invalid_argument, "feed positions start at 1");
   FeedPage page;
   page.next_position = from_position;
@@ -605,7 +640,7 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
                         "feed entry " + std::to_string(position) + " is corrupted");
     auto s = db_->Get(rocksdb::ReadOptions(), events_cf_, it->value(), &value);
     if (s.IsNotFound()) continue;  // the user's data was erased
-    if (!s.ok()) return io_error(s, "cannot read feed event");
+    if (!s.ok()) return read_failed(s, "cannot read feed event");
     auto sealing = data_key(user, NewKey::none);
     if (!sealing) return sealing.error();
     if (!*sealing) continue;  // the user's key was destroyed: their data is gone
@@ -613,29 +648,34 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
     if (!event) return event.error();
     page.entries.push_back({position, std::move(*event)});
   }
-  if (!it->status().ok()) return io_error(it->status(), "cannot read feed");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read feed");
   return page;
 }
 
 Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
                                  const Snapshot& snapshot) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   auto sealing = data_key(user, NewKey::synced);
   if (!sealing) return sealing.error();
   // Not synced: a snapshot lost in a crash is rebuilt from the log.
   auto s = db_->Put(rocksdb::WriteOptions(), snapshots_cf_, keys::snapshot_key(user, projection),
                     encode_snapshot(snapshot, **sealing, user, projection));
-  if (!s.ok()) return io_error(s, "cannot save snapshot");
+  if (!s.ok()) return write_failed(s, "cannot save snapshot");
   return Ok{};
 }
 
 Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
                                                           std::string_view projection) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   std::string value;
   auto s =
       db_->Get(rocksdb::ReadOptions(), snapshots_cf_, keys::snapshot_key(user, projection), &value);
   if (s.IsNotFound()) return std::optional<Snapshot>{};
-  if (!s.ok()) return io_error(s, "cannot load snapshot");
+  if (!s.ok()) return read_failed(s, "cannot load snapshot");
   auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return std::optional<Snapshot>{};
@@ -646,14 +686,20 @@ Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
 
 Status EventStore::flush() {
   if (options_.read_only) return Ok{};
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   rocksdb::FlushOptions flush_options;
   auto s = db_->Flush(flush_options, handles_);
-  if (!s.ok()) return io_error(s, "flush failed");
+  if (!s.ok()) return write_failed(s, "flush failed");
   return Ok{};
 }
 
 Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_point when) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   auto from = keys::user_key(user), to = keys::after_user(user);
   std::string tombstone;
   keys::put_u64(
@@ -668,7 +714,7 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
   rocksdb::WriteOptions sync;
   sync.sync = true;
   auto s = db_->Write(sync, &batch);
-  if (!s.ok()) return io_error(s, "cannot erase user " + user.to_string());
+  if (!s.ok()) return write_failed(s, "cannot erase user " + user.to_string());
   {
     std::lock_guard lock(data_keys_mu_);
     data_keys_.erase(user);  // SecretKey wipes itself
@@ -692,27 +738,29 @@ Status EventStore::purge_erased_key(const Uuid& user) {
   flush_options.wait = true;
   flush_options.allow_write_stall = true;
   auto s = db_->Flush(flush_options, handles_);
-  if (!s.ok()) return io_error(s, "cannot flush after erasing user " + user.to_string());
+  if (!s.ok()) return write_failed(s, "cannot flush after erasing user " + user.to_string());
   auto from = keys::user_key(user), to = keys::after_user(user);
   rocksdb::Slice begin(from), end(to);
   rocksdb::CompactRangeOptions compact_options;
   compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   s = db_->CompactRange(compact_options, keys_cf_, &begin, &end);
-  if (!s.ok()) return io_error(s, "cannot compact the key of erased user " + user.to_string());
+  if (!s.ok()) return write_failed(s, "cannot compact the key of erased user " + user.to_string());
   s = db_->DisableFileDeletions();
   if (s.ok()) s = db_->EnableFileDeletions(/*force=*/true);
   if (!s.ok())
-    return io_error(s, "cannot delete the files that held erased user " + user.to_string());
+    return write_failed(s, "cannot delete the files that held erased user " + user.to_string());
   return Ok{};
 }
 
 Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_at(
     const Uuid& user) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   using Optional = std::optional<std::chrono::system_clock::time_point>;
   std::string stored;
   auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::tombstone_key(user), &stored);
   if (s.IsNotFound()) return Optional{};
-  if (!s.ok()) return io_error(s, "cannot read tombstone");
+  if (!s.ok()) return read_failed(s, "cannot read tombstone");
   if (stored.size() != 8) return make_error(Errc::corrupted, "tombstone of user is corrupted");
   return Optional{std::chrono::system_clock::time_point(
       std::chrono::milliseconds(static_cast<int64_t>(keys::get_u64(stored.data()))))};
@@ -720,11 +768,14 @@ Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_
 
 Status EventStore::compact() {
   if (options_.read_only) return Ok{};
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   rocksdb::CompactRangeOptions compact_options;
   compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
   for (auto* handle : handles_) {
     auto s = db_->CompactRange(compact_options, handle, nullptr, nullptr);
-    if (!s.ok()) return io_error(s, "compaction failed");
+    if (!s.ok()) return write_failed(s, "compaction failed");
   }
   return Ok{};
 }

@@ -15,12 +15,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -34,9 +38,14 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Status;
+struct Options;
 }  // namespace rocksdb
 
 namespace coach::events {
+
+// How bad a line of StoreOptions::log is.
+enum class StoreLogLevel { warning, error };
 
 struct StoreOptions {
   std::string path;  // directory of the RocksDB database
@@ -63,6 +72,24 @@ struct StoreOptions {
   // <path>.wal-<unix time>/ and writing what was dropped (user, sequence) to
   // <path>.wal-<unix time>.json (wal_recovery_report()). Default: off.
   bool recover_wal = false;
+  // Where log lines go, one per call, without newline: RocksDB's own
+  // (warnings and errors only, "rocksdb" true) and the store's on faults and
+  // resumes. RocksDB's usual LOG file in the store's folder is not written:
+  // on a full disk its failing writes abort RocksDB 7.8. Default: none
+  // (lines are dropped).
+  std::function<void(StoreLogLevel level, bool rocksdb, std::string_view line)> log;
+  // Storage faults. A write that fails with an I/O error (a full disk
+  // above all) fences the store: from then on every write answers
+  // io_error without reaching RocksDB, reads go on, and write_fault() says
+  // why. RocksDB's own error recovery is off (in 7.8 it may write the failed
+  // WAL buffer again). Every resume_check the store looks at the free space
+  // of its file system; once resume_free_bytes plus the size of the WAL is
+  // free, it reopens the database (a fresh WAL; the torn tail of the failed
+  // write, never acknowledged, is dropped) and writes resume. A store that
+  // cannot be opened for writing for want of space opens read-only, fenced,
+  // and resumes the same way. Defaults: 1 s, 1 MiB.
+  std::chrono::milliseconds resume_check{1000};
+  uint64_t resume_free_bytes = uint64_t{1} << 20;
 };
 
 struct AppendResult {
@@ -199,12 +226,43 @@ class EventStore {
   StoreStats stats() const;
   const StoreOptions& options() const { return options_; }
 
+  // Why writes fail now (the first I/O error, without file paths), or
+  // nullopt while the store is writable. Cheap: one atomic load when fine.
+  std::optional<std::string> write_fault() const;
+  // Times the store reopened itself after a fault (StoreOptions::resume_*).
+  uint64_t resumes() const { return resumes_.load(); }
+
  private:
   struct Request;
   class Writer;
+  class Hold;
+  class Listener;
 
   explicit EventStore(StoreOptions options);
-  Status open_db();
+  // Opens the database into db_ and handles_; read_only as given (a fenced
+  // store may fall back to it).
+  Status open_db(bool read_only);
+  void close_db();
+  // Opens for writing; for want of space, read-only and fenced.
+  Status open_db_or_fence();
+  // io_error for a failed RocksDB call, without the store's path (replies
+  // must not carry server paths). write_failed also fences the store when
+  // the status is an I/O error.
+  Error read_failed(const rocksdb::Status& s, std::string_view what) const;
+  Error write_failed(const rocksdb::Status& s, std::string_view what) const;
+  std::string without_path(std::string text) const;
+  // io_error while the store is fenced.
+  Status check_writable() const;
+  void fence(std::string reason) const;
+  // RocksDB's log through StoreOptions::log, the fault listener, no
+  // automatic resume.
+  void configure_faults(rocksdb::Options& db_options) const;
+  void heal_loop();
+  void stop_healer();
+  bool room_to_resume() const;
+  void reopen();
+  // After a reopen: the writer's cached heads and next feed position.
+  void reset_writer(uint64_t feed_head);
   Status preserve_damaged_wal(const WalDamage& damage);
   Result<uint64_t> load_feed_head() const;
   Status check_master_key();
@@ -227,8 +285,10 @@ class EventStore {
   void commit_group(std::vector<std::unique_ptr<Request>>& group);
 
   StoreOptions options_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::string wal_report_;  // written by a recover_wal open
+  // Shared by every call that uses db_; held alone by reopen().
+  mutable std::shared_mutex db_mu_;
+  std::unique_ptr<rocksdb::DB> db_;  // null only if a reopen failed
+  std::string wal_report_;           // written by a recover_wal open
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* feed_cf_ = nullptr;
@@ -242,6 +302,16 @@ class EventStore {
   // group commit (so a new user costs no extra fsync).
   mutable std::unordered_map<Uuid, std::string, UuidHash> pending_keys_;
   std::unique_ptr<Writer> writer_;  // null when read-only
+
+  mutable std::atomic<bool> fenced_{false};
+  mutable std::mutex fault_mu_;
+  mutable std::string fault_;
+  std::atomic<uint64_t> resumes_{0};
+  bool open_lacked_space_ = false;  // the last open_db failed for want of space
+  std::mutex heal_mu_;
+  std::condition_variable heal_cv_;
+  bool heal_stopping_ = false;
+  std::thread healer_;  // not started when read-only
 
   std::atomic<uint64_t> stat_appends_{0};
   std::atomic<uint64_t> stat_events_{0};

@@ -8,15 +8,12 @@
 #include "events/envelope.h"
 #include "events/event_store.h"
 #include "events/keys.h"
+#include "events/store_hold.h"
 
 namespace coach::events {
 namespace {
 
 using TimePoint = std::chrono::system_clock::time_point;
-
-Error store_error(const rocksdb::Status& s, std::string_view what) {
-  return make_error(Errc::io_error, std::string(what) + ": " + s.ToString());
-}
 
 int64_t micros_of(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -39,6 +36,9 @@ std::string meta_key(std::string_view name) {
 Status EventStore::put_features(const Uuid& user,
                                 const std::vector<v1::FeatureSnapshot>& snapshots) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   if (snapshots.empty()) return Ok{};
   auto sealing = data_key(user, NewKey::synced);
   if (!sealing) return sealing.error();
@@ -63,21 +63,26 @@ Status EventStore::put_features(const Uuid& user,
   rocksdb::WriteOptions options;
   options.disableWAL = true;
   auto s = db_->Write(options, &batch);
-  if (!s.ok()) return store_error(s, "cannot store features of user " + user.to_string());
+  if (!s.ok()) return write_failed(s, "cannot store features of user " + user.to_string());
   return Ok{};
 }
 
 Status EventStore::clear_features(const Uuid& user) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   auto s = db_->DeleteRange(rocksdb::WriteOptions(), features_cf_, keys::user_key(user),
                             keys::after_user(user));
-  if (!s.ok()) return store_error(s, "cannot clear features of user " + user.to_string());
+  if (!s.ok()) return write_failed(s, "cannot clear features of user " + user.to_string());
   return Ok{};
 }
 
 Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid& user,
                                                                      TimePoint from, TimePoint to,
                                                                      size_t max_count) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   std::vector<v1::FeatureSnapshot> out;
   if (!features_cf_ || to < from) return out;
   auto sealing = data_key(user, NewKey::none);
@@ -99,17 +104,19 @@ Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid&
                         "feature snapshot of user " + user.to_string() + " does not parse");
     out.push_back(std::move(snapshot));
   }
-  if (!it->status().ok()) return store_error(it->status(), "cannot read features");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read features");
   return out;
 }
 
 Result<std::optional<v1::FeatureSnapshot>> EventStore::features_as_of(const Uuid& user,
                                                                       TimePoint as_of) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   using Optional = std::optional<v1::FeatureSnapshot>;
   if (!features_cf_ || micros_of(as_of) < 0) return Optional{};
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), features_cf_));
   it->SeekForPrev(keys::features_key(user, static_cast<uint64_t>(micros_of(as_of))));
-  if (!it->status().ok()) return store_error(it->status(), "cannot read features");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot read features");
   if (!it->Valid() || !it->key().starts_with(keys::user_key(user))) return Optional{};
   auto found = std::chrono::system_clock::time_point(
       std::chrono::microseconds(static_cast<int64_t>(keys::get_u64(it->key().data() + 16))));
@@ -121,23 +128,30 @@ Result<std::optional<v1::FeatureSnapshot>> EventStore::features_as_of(const Uuid
 
 Status EventStore::put_meta(std::string_view name, std::string_view value) {
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  if (auto writable = check_writable(); !writable) return writable.error();
   if (name.empty() || meta_key(name) == keys::kKeyCheck)
     return make_error(Errc::invalid_argument, "meta name '" + std::string(name) + "' is reserved");
   auto s = db_->Put(rocksdb::WriteOptions(), handles_[0], meta_key(name),
                     rocksdb::Slice(value.data(), value.size()));
-  if (!s.ok()) return store_error(s, "cannot store meta/" + std::string(name));
+  if (!s.ok()) return write_failed(s, "cannot store meta/" + std::string(name));
   return Ok{};
 }
 
 Result<std::optional<std::string>> EventStore::get_meta(std::string_view name) const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], meta_key(name), &value);
   if (s.IsNotFound()) return std::optional<std::string>{};
-  if (!s.ok()) return store_error(s, "cannot read meta/" + std::string(name));
+  if (!s.ok()) return read_failed(s, "cannot read meta/" + std::string(name));
   return std::optional<std::string>{std::move(value)};
 }
 
 Result<std::vector<Uuid>> EventStore::users() const {
+  Hold hold(*this);
+  if (!hold) return hold.error();
   std::vector<Uuid> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), keys_cf_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -145,7 +159,7 @@ Result<std::vector<Uuid>> EventStore::users() const {
     if (key.size() != 16) continue;
     out.push_back(Uuid::from_bytes(reinterpret_cast<const uint8_t*>(key.data())));
   }
-  if (!it->status().ok()) return store_error(it->status(), "cannot list users");
+  if (!it->status().ok()) return read_failed(it->status(), "cannot list users");
   return out;
 }
 

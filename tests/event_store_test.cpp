@@ -752,3 +752,145 @@ TEST_CASE("a torn WAL tail, the unacknowledged write of a crash, is recovered as
   CHECK(readable_events(*store, users) == 119);
   CHECK((*scan_wal(path)) == std::nullopt);
 }
+
+namespace {
+
+// A store on `disk` that checks for room often, and keeps its log lines.
+struct FaultyDiskStore {
+  explicit FaultyDiskStore(const test::SmallDisk& disk) {
+    options.path = disk.str() + "/store";
+    options.master_key = test::test_master_key();
+    options.sync = true;
+    options.resume_check = std::chrono::milliseconds(20);
+    options.log = [this](StoreLogLevel, bool, std::string_view line) {
+      std::lock_guard lock(mu);
+      lines.emplace_back(line);
+    };
+  }
+  std::unique_ptr<EventStore> open() {
+    auto store = EventStore::open(options);
+    REQUIRE_MESSAGE(store, test::error_of(store));
+    return std::move(*store);
+  }
+  bool logged(std::string_view text) {
+    std::lock_guard lock(mu);
+    for (const auto& line : lines)
+      if (line.find(text) != std::string::npos) return true;
+    return false;
+  }
+  StoreOptions options;
+  std::mutex mu;
+  std::vector<std::string> lines;
+};
+
+// Appends batches of large events until one fails; returns that error.
+Error append_until_full(EventStore& store, const Uuid& user, uint64_t& version) {
+  const std::string title(400, 't');
+  for (int i = 0; i < 100000; ++i) {
+    auto appended = store.append(user, version, task_batch(user, version, 10, title));
+    if (!appended) return appended.error();
+    version = appended->last_sequence;
+  }
+  FAIL("the disk never filled up");
+  return make_error(Errc::internal, "unreachable");
+}
+
+bool wait_until_writable(EventStore& store) {
+  for (int i = 0; i < 500 && store.write_fault(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return !store.write_fault();
+}
+
+// Every event of the user reads back, sequences 1..version with no gap.
+void check_stream(EventStore& store, const Uuid& user, uint64_t version) {
+  auto events = store.read(user);
+  REQUIRE_MESSAGE(events, test::error_of(events));
+  REQUIRE(events->size() == version);
+  for (uint64_t i = 0; i < version; ++i) CHECK((*events)[i].sequence() == i + 1);
+}
+
+}  // namespace
+
+TEST_CASE("a full disk fences writes without aborting, and writes resume once there is room") {
+  test::SmallDisk disk(8 << 20);
+  FaultyDiskStore faulty(disk);
+  auto store = faulty.open();
+  auto user = Uuid::random(), other = Uuid::random();
+  uint64_t version = 0;
+  REQUIRE(store->append(other, 0, task_batch(other, 0, 3)));
+  disk.fill(512 << 10);
+  Error full = append_until_full(*store, user, version);
+  CHECK(full.code == Errc::io_error);
+  CHECK_MESSAGE(full.message.find("No space left on device") != std::string::npos, full.message);
+  CHECK_MESSAGE(full.message.find(disk.str()) == std::string::npos, full.message);  // no path
+  REQUIRE(store->write_fault());
+  CHECK(*store->version(user) == version);  // the failed append stored nothing
+
+  // Fenced: every write answers io_error without reaching RocksDB (whose
+  // failed WAL and a LOG file on this disk made 7.8 abort); reads go on.
+  for (int i = 0; i < 20; ++i) {
+    auto refused = store->append(user, version, task_batch(user, version, 1));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::io_error);
+    CHECK(refused.error().message.find("resume by themselves") != std::string::npos);
+  }
+  Snapshot snapshot{version, "state"};
+  CHECK(store->save_snapshot(user, "tasks", snapshot).error().code == Errc::io_error);
+  CHECK(store->put_meta("checkpoint", "1").error().code == Errc::io_error);
+  CHECK(store->flush().error().code == Errc::io_error);
+  CHECK(store->compact().error().code == Errc::io_error);
+  CHECK(store->erase_user(other, std::chrono::system_clock::now()).error().code == Errc::io_error);
+  check_stream(*store, user, version);
+  check_stream(*store, other, 3);  // the refused erase changed nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(store->resumes() == 0);  // not enough room: still fenced
+  CHECK(store->write_fault());
+
+  disk.release();
+  REQUIRE(wait_until_writable(*store));
+  CHECK(store->resumes() == 1);
+  auto after = store->append(user, version, task_batch(user, version, 5));
+  REQUIRE_MESSAGE(after, test::error_of(after));
+  version = after->last_sequence;
+  CHECK(after->first_position == store->stats().feed_head - 4);
+  check_stream(*store, user, version);
+  CHECK(store->erase_user(other, std::chrono::system_clock::now()));
+  CHECK(faulty.logged("the store stopped writing"));
+  CHECK(faulty.logged("the store writes again"));
+
+  store.reset();  // everything acknowledged is there after a reopen
+  store = faulty.open();
+  check_stream(*store, user, version);
+  auto feed = store->read_feed(1, SIZE_MAX);
+  REQUIRE(feed);
+  CHECK(feed->entries.size() == version);  // `other` was erased
+  CHECK_FALSE(std::filesystem::exists(faulty.options.path + "/LOG"));
+}
+
+TEST_CASE("a store that cannot recover on a full disk opens read-only and resumes later") {
+  test::SmallDisk disk(8 << 20);
+  FaultyDiskStore faulty(disk);
+  auto user = Uuid::random();
+  uint64_t version = 0;
+  {
+    auto store = faulty.open();
+    for (int i = 0; i < 20; ++i) {
+      auto appended = store->append(user, version, task_batch(user, version, 20));
+      REQUIRE(appended);
+      version = appended->last_sequence;
+    }
+  }  // closed with the events in the WAL only: opening must flush them
+  disk.fill();
+  auto store = faulty.open();
+  REQUIRE(store->write_fault());
+  check_stream(*store, user, version);
+  auto refused = store->append(user, version, task_batch(user, version, 1));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::io_error);
+
+  disk.release();
+  REQUIRE(wait_until_writable(*store));
+  auto appended = store->append(user, version, task_batch(user, version, 1));
+  REQUIRE_MESSAGE(appended, test::error_of(appended));
+  check_stream(*store, user, version + 1);
+}

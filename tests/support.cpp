@@ -2,9 +2,15 @@
 
 #include <fstream>
 
+#include <fcntl.h>
 #include <google/protobuf/util/time_util.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace coach::test {
@@ -25,6 +31,39 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+SmallDisk::SmallDisk(uint64_t bytes) {
+  auto options = "size=" + std::to_string(bytes) + ",mode=0700";
+  if (::mount("tmpfs", dir_.str().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0)
+    throw std::runtime_error("cannot mount a " + std::to_string(bytes >> 10) +
+                             " KiB tmpfs for a disk-full test (" + std::strerror(errno) +
+                             "); these tests need root, as CI has");
+  mounted_ = true;
+}
+
+SmallDisk::~SmallDisk() {
+  if (mounted_) ::umount2(dir_.str().c_str(), MNT_DETACH);
+}
+
+uint64_t SmallDisk::free_bytes() const {
+  struct statvfs fs {};
+  if (::statvfs(dir_.str().c_str(), &fs) != 0) return 0;
+  return uint64_t(fs.f_bavail) * fs.f_frsize;
+}
+
+void SmallDisk::fill(uint64_t leave) {
+  int fd = ::open((dir_.path() / "filler").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create the filler file");
+  std::vector<char> block(4096, 'f');
+  while (free_bytes() > leave && ::write(fd, block.data(), block.size()) > 0) {
+  }
+  ::close(fd);
+}
+
+void SmallDisk::release() {
+  std::error_code ignored;
+  std::filesystem::remove(dir_.path() / "filler", ignored);
 }
 
 const events::SecretKey& test_master_key() {

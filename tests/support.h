@@ -28,6 +28,30 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A file system of its own: a tmpfs of `bytes` mounted on a fresh directory,
+// for disk-full tests; unmounted and removed with the object. Mounting needs
+// root (CI runs as root); without it the constructor throws, failing the
+// test case with that reason rather than skipping it.
+class SmallDisk {
+ public:
+  explicit SmallDisk(uint64_t bytes);
+  ~SmallDisk();
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  const std::filesystem::path& path() const { return dir_.path(); }
+  std::string str() const { return dir_.str(); }
+  uint64_t free_bytes() const;
+  // Writes a filler file until at most `leave` bytes are free (0: until the
+  // file system says it is full).
+  void fill(uint64_t leave = 0);
+  // Deletes the filler: the room it took is free again.
+  void release();
+
+ private:
+  TempDir dir_;
+  bool mounted_ = false;
+};
+
 // Writes `text` to <dir>/<name> with mode 0600 (a secret tools read from a
 // file, never from their command line); returns the path.
 std::string write_secret(const TempDir& dir, const std::string& name, const std::string& text);

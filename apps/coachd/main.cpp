@@ -259,6 +259,12 @@ int main(int argc, char** argv) {
   auto signer = coach::actors::TokenSigner::load(f.token_key_file, /*create=*/true);
   if (!signer) return fail(signer.error());
   store_options.recover_wal = f.recover_wal;
+  store_options.log = [](coach::events::StoreLogLevel level, bool rocksdb, std::string_view line) {
+    coach::actors::log_line(level == coach::events::StoreLogLevel::error
+                                ? coach::actors::LogLevel::error
+                                : coach::actors::LogLevel::warn,
+                            rocksdb ? "rocksdb" : "event_store", line);
+  };
   auto store = coach::events::EventStore::open(store_options);
   if (!store) return fail(store.error());
   if (!(*store)->wal_recovery_report().empty())

@@ -220,6 +220,7 @@ Result<v1::Command> decode_command(std::string_view operation, std::string_view 
 std::optional<Access> access_of(std::string_view operation) {
   if (!find_operation(operation)) return std::nullopt;
   if (operation == "user.insights" || operation == "user.features") return Access::analytics;
+  if (operation == "admin.notification.report") return Access::delivery;
   if (operation.substr(0, 6) == "admin.") return Access::admin;
   return Access::own_data;
 }

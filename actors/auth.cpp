@@ -42,6 +42,10 @@ bool unbase64(std::string_view text, std::string& out) {
 
 Status authorize(const Claims& claims, const Uuid& target, Access access) {
   bool own = claims.user == target;
+  if (claims.role == v1::ROLE_DELIVERY && access != Access::delivery)
+    return make_error(Errc::permission_denied,
+                      "a delivery gateway's token may only report deliveries "
+                      "(admin.notification.report)");
   switch (access) {
     case Access::own_data:
       if (own) return Ok{};
@@ -55,6 +59,10 @@ Status authorize(const Claims& claims, const Uuid& target, Access access) {
     case Access::admin:
       if (claims.role == v1::ROLE_ADMIN) return Ok{};
       return make_error(Errc::permission_denied, "this operation needs an admin token");
+    case Access::delivery:
+      if (claims.role == v1::ROLE_DELIVERY || claims.role == v1::ROLE_ADMIN) return Ok{};
+      return make_error(Errc::permission_denied,
+                        "reporting deliveries needs a delivery gateway's (or an admin's) token");
   }
   return make_error(Errc::permission_denied, "unknown access");
 }

@@ -36,6 +36,7 @@ enum class Access {
   own_data,   // the caller's own data: the token's user is the target user
   analytics,  // behavioral analytics: the user themself, or an analyst or admin
   admin,      // node administration: admins only
+  delivery,   // a delivery gateway's report: delivery gateways and admins
 };
 
 // Whether `claims` may run an operation needing `access` on `target`'s data;

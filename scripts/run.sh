@@ -68,7 +68,7 @@ chmod 700 .coach/outbox
 # rereads the token, and nats.c rereads the identity when it reconnects.
 issue_deliver_token() {
   (umask 077 && "$coachctl" admin token --key-file .coach/token.key \
-    --user "$("$coachctl" new-user-id)" --role admin --ttl 2h \
+    --user "$("$coachctl" new-user-id)" --role delivery --ttl 2h \
     >.coach/deliver.token.new && mv .coach/deliver.token.new .coach/deliver.token)
   for channel in push email sms; do
     "$coachctl" admin bus-creds --dir .coach/bus --role deliver --channel "$channel" --ttl 2h \

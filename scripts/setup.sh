@@ -33,6 +33,10 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc)
-cmake -S . -B build -DCOACH_WERROR="${COACH_WERROR:-OFF}" >build.configure.log 2>&1 ||
+# COACH_WERROR unset keeps what the build was configured with, so that
+# run.sh after test.sh (or the other way round) rebuilds nothing.
+werror=()
+if [[ -n "${COACH_WERROR:-}" ]]; then werror=(-DCOACH_WERROR="$COACH_WERROR"); fi
+cmake -S . -B build "${werror[@]}" >build.configure.log 2>&1 ||
   { cat build.configure.log; exit 1; }
 cmake --build build -j"$jobs"

@@ -29,11 +29,16 @@ struct Node : test::CoachNode {
           args.insert(args.end(), {"--nudge-check-delay-ms", "100", "--nudge-startup-spread", "1"});
           return args;
         }()) {}
+  // What run.sh gives coach-deliver: a delivery gateway's token, which
+  // reports deliveries and does nothing else.
+  std::string delivery_token(const Uuid& gateway = Uuid::random()) const {
+    return token(v1::ROLE_DELIVERY, gateway);
+  }
   // coach-deliver for push, as a process.
   // Its token comes from a file only the owner may read, never the command line.
   std::string token_file(mode_t mode = 0600) {
     auto path = dir.str() + "/deliver.token";
-    std::ofstream(path) << admin_token() << "\n";
+    std::ofstream(path) << delivery_token() << "\n";
     ::chmod(path.c_str(), mode);
     return path;
   }
@@ -138,6 +143,24 @@ TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confi
                                   user);
   REQUIRE(report);
   CHECK(report->error().code() == "permission_denied");
+  // A delivery gateway's token reports, and may do nothing else.
+  auto gateway_id = Uuid::random();
+  auto as_gateway = [&](const std::string& op, const std::string& body, const std::string& who) {
+    auto r = n.client->raw(
+        "coach.v1." + op, body,
+        {{"Authorization", "Bearer " + n.delivery_token(gateway_id)}, {"Coach-User", who}});
+    REQUIRE(r);
+    return r->has_error() ? r->error().code() : std::string("ok");
+  };
+  CHECK(as_gateway("admin.ops", "", user) == "permission_denied");
+  CHECK(as_gateway("admin.notification.report",
+                   R"({"notification_id": ")" + new_uuid_string() +
+                       R"(", "status": "NOTIFICATION_STATUS_SENT"})",
+                   user) == "not_found");  // allowed: the id is unknown
+  CHECK(as_gateway("task.list", "", user) == "permission_denied");
+  CHECK(as_gateway("user.insights", "", user) == "permission_denied");
+  CHECK(as_gateway("user.register", R"({"email": "g@example.com"})", gateway_id.to_string()) ==
+        "permission_denied");  // not even for its own token's user
 
   // More bad input, each answered with a code; the user's log is unchanged.
   auto events_before = n.ok("user.export", "", user).user_export().events_size();

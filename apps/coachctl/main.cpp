@@ -287,7 +287,10 @@ int main(int argc, char** argv) {
   std::string key_file = ".coach/token.key", token_user, role_name = "user", ttl = "30d";
   issue->add_option("--key-file", key_file, "coachd's token key file")->capture_default_str();
   issue->add_option("--user", token_user, "the user the token speaks for (UUID)")->required();
-  issue->add_option("--role", role_name, "user, analyst or admin")->capture_default_str();
+  issue
+      ->add_option("--role", role_name,
+                   "user, analyst, admin or delivery (a delivery gateway: reports deliveries only)")
+      ->capture_default_str();
   issue->add_option("--ttl", ttl, "lifetime: 90m, 12h, 30d")->capture_default_str();
   auto* bus_init = admin->add_subcommand(
       "bus-init", "make the bus authority and nats-server's config (safe to run again)");

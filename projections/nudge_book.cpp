@@ -551,10 +551,33 @@ Result<std::vector<v1::TaskEvent>> decide_rate(const UserState& state, const v1:
   return events;
 }
 
+namespace {
+
+// ReportDelivery.check_only: is the notification still to be sent?
+Result<std::vector<v1::TaskEvent>> check_delivery(const UserState& state,
+                                                  const v1::ReportDelivery& c) {
+  if (c.status() != v1::NOTIFICATION_STATUS_UNSPECIFIED || c.attempts() != 0 ||
+      !c.error().empty() || c.dead_lettered())
+    return invalid("a check_only report carries no status, attempts, error or dead_lettered");
+  if (!c.user_id().empty() && c.user_id() != state.profile.profile.user().id())
+    return invalid("user_id " + c.user_id() + " is not the user the check was sent for");
+  const auto* record = find_notification(state.nudges, c.notification_id());
+  if (!record) return make_error(Errc::not_found, "no recent notification " + c.notification_id());
+  if (record->notification().status() != v1::NOTIFICATION_STATUS_QUEUED)
+    return make_error(Errc::conflict,
+                      "notification " + c.notification_id() + " is " +
+                          v1::NotificationStatus_Name(record->notification().status()) +
+                          " already: do not send it again");
+  return std::vector<v1::TaskEvent>{};
+}
+
+}  // namespace
+
 Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
                                                  const v1::ReportDelivery& c,
                                                  Clock::time_point now) {
   if (auto id = Uuid::parse(c.notification_id(), "notification_id"); !id) return id.error();
+  if (c.check_only()) return check_delivery(state, c);
   if (c.status() != v1::NOTIFICATION_STATUS_SENT && c.status() != v1::NOTIFICATION_STATUS_FAILED)
     return invalid("status must be NOTIFICATION_STATUS_SENT or NOTIFICATION_STATUS_FAILED");
   if (c.error().size() > 500) return invalid("error must be at most 500 bytes");

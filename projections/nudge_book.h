@@ -107,6 +107,8 @@ Result<std::vector<v1::TaskEvent>> decide_rate(const UserState& state,
 
 // NudgeDelivered or NotificationFailed; nothing when the notification is
 // already final (a gateway's repeated report); not_found / invalid_argument.
+// A check_only report stores nothing: ok while the notification is queued,
+// not_found for an unknown one, conflict for one final already.
 Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
                                                  const v1::ReportDelivery& command,
                                                  Clock::time_point now);

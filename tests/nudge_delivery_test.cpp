@@ -189,6 +189,14 @@ TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confi
                      R"(", "status": "NOTIFICATION_STATUS_SENT"})") == "not_found");
   CHECK(admin_report(R"({"user_id": ")" + new_uuid_string() + R"(", "notification_id": ")" + id +
                      R"(", "status": "NOTIFICATION_STATUS_FAILED"})") == "invalid_argument");
+  // Asking before sending: a sent notification must not be sent again, an
+  // unknown one is not found, a check carries no outcome.
+  CHECK(admin_report(R"({"notification_id": ")" + id + R"(", "check_only": true})") == "conflict");
+  CHECK(admin_report(R"({"notification_id": ")" + new_uuid_string() +
+                     R"(", "check_only": true})") == "not_found");
+  CHECK(admin_report(R"({"notification_id": ")" + id +
+                     R"(", "check_only": true, "status": "NOTIFICATION_STATUS_SENT"})") ==
+        "invalid_argument");
   // A repeated report of a sent notification changes nothing.
   CHECK(admin_report(R"({"notification_id": ")" + id +
                      R"(", "status": "NOTIFICATION_STATUS_FAILED"})") == "ok");
@@ -348,6 +356,21 @@ TEST_CASE("JetStream holds no plaintext, a deleted user's notifications are purg
   CHECK(outbox.find(gone) == std::string::npos);
   CHECK(outbox.find(dead_user) == std::string::npos);
   CHECK(n.outbox_lines() == 1);
+}
+
+TEST_CASE("a message in a gateway's hands when its user is deleted is never sent") {
+  Node n({"--notify-ack-wait-ms", "10000"});
+  // The gateway holds each message 2 s between fetching and sending.
+  auto gateway = n.deliver({"--hold-ms", "2000"});
+  auto user = n.user_with_due_task("", "held@example.com", "Held title");
+  REQUIRE(n.wait_nudge(user, [](const v1::NudgeRecord& r) { return r.has_notification(); }));
+  std::this_thread::sleep_for(500ms);  // fetched by now, and held
+  n.ok("user.delete", R"({"confirm": ")" + user + "\"}", user);
+  REQUIRE(gateway.wait_for_log("not sent", 10s));
+  CHECK(n.outbox_lines() == 0);
+  std::this_thread::sleep_for(300ms);  // the termination reaches the server
+  CHECK(n.node().notifications_pending() == 0);
+  CHECK(gateway.log().find("held@example.com") == std::string::npos);
 }
 
 TEST_CASE("a gateway that fails first is redelivered to, and the notification is sent once") {

@@ -1,13 +1,15 @@
 // coach-deliver: a delivery gateway for one channel. It pulls notifications
 // from coachd's JetStream consumer (deliver-push, deliver-email or
-// deliver-sms), hands each to the outside world as an outbound message (a
-// JSON line in --out: where a real gateway would call APNs/FCM, SMTP or an
-// SMS provider), confirms it to coach with admin.notification.report and
-// acks it. A message it cannot hand over is nak'ed and comes back; after
-// coachd's --notify-max-deliver attempts it is dead-lettered.
+// deliver-sms), asks coach whether it is still to be sent (its user may
+// have been deleted since it was fetched), hands it to the outside world as
+// an outbound message (a JSON line in --out: where a real gateway would call
+// APNs/FCM, SMTP or an SMS provider), confirms it to coach with
+// admin.notification.report and acks it. A message it cannot hand over is nak'ed and comes back;
+// after coachd's --notify-max-deliver attempts it is dead-lettered.
 //
 //   coach-deliver --channel email --token-file deliver.token --out outbox.jsonl
-// --fail-all / --fail-first N make it refuse deliveries (drills and tests).
+// --fail-all / --fail-first N make it refuse deliveries, --hold-ms holds each
+// message before handling it (drills and tests).
 //
 // Its bearer token never appears on a command line (where any local user
 // reads it in /proc): it comes from COACH_TOKEN or from --token-file, a file
@@ -52,6 +54,7 @@ struct Flags {
   int fail_first = 0;    // nak the first N attempts of every message
   int max_messages = 0;  // exit after delivering this many (0: run until SIGTERM)
   int batch = 64;
+  int hold_ms = 0;  // wait after fetching each message (drills and tests)
 };
 
 coach::v1::DeliveryChannel channel_of(const std::string& name) {
@@ -65,6 +68,35 @@ std::string outbound_line(const coach::v1::OutboundNotification& n, uint64_t att
   coach::v1::OutboundNotification copy = n;
   auto json = coach::actors::to_json(copy);
   return fmt::format("{{\"attempt\":{},\"notification\":{}}}\n", attempt, json);
+}
+
+// Asks coach, just before sending, whether the notification is still to be
+// sent: a message fetched before its user was deleted (coachd purged the
+// rest) is terminated unsent, one sent already is acked, and one coach
+// cannot answer for now is redelivered later. True: send it.
+bool still_to_send(natsConnection* nc, natsMsg* msg, const coach::v1::OutboundNotification& n,
+                   const coach::apps::RequestHeaders& headers) {
+  coach::v1::ReportDelivery check;
+  check.set_user_id(n.notification().user_id());
+  check.set_notification_id(n.notification().id());
+  check.set_check_only(true);
+  auto reply = coach::apps::coach_request(nc, "admin.notification.report",
+                                          coach::actors::to_json(check), headers, 5000);
+  if (reply && !reply->has_error()) return true;
+  std::string code = reply ? reply->error().code() : "unavailable";
+  std::string why = reply ? reply->error().message() : reply.error().message;
+  if (code == "not_found") {
+    fmt::print(stderr, "coach-deliver: not sent, {} terminated: {}\n", n.notification().id(), why);
+    natsMsg_Term(msg, nullptr);
+  } else if (code == "conflict") {
+    fmt::print(stderr, "coach-deliver: not sent again: {}\n", why);
+    natsMsg_Ack(msg, nullptr);
+  } else {
+    fmt::print(stderr, "coach-deliver: cannot check {} ({}: {}), retried later\n",
+               n.notification().id(), code, why);
+    natsMsg_NakWithDelay(msg, 1000, nullptr);
+  }
+  return false;
 }
 
 }  // namespace
@@ -92,6 +124,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100));
   app.add_option("--max-messages", f.max_messages, "exit after delivering this many");
   app.add_option("--batch", f.batch, "messages fetched at once")->check(CLI::Range(1, 1024));
+  app.add_option("--hold-ms", f.hold_ms,
+                 "wait this long with each fetched message before handling it (drills: a user "
+                 "deleted meanwhile is never sent to)")
+      ->check(CLI::Range(0, 60000));
   CLI11_PARSE(app, argc, argv);
   auto token_changed = coach::apps::changed_at(f.token_file);
   if (!f.token_file.empty()) {
@@ -185,10 +221,13 @@ int main(int argc, char** argv) {
         natsMsg_Term(msg, nullptr);  // never deliverable
         continue;
       }
+      if (f.hold_ms > 0) nats_Sleep(f.hold_ms);
       if (f.fail_all || attempt <= static_cast<uint64_t>(f.fail_first)) {
         natsMsg_Nak(msg, nullptr);
         continue;
       }
+      headers.user = n.notification().user_id();
+      if (!still_to_send(nc, msg, n, headers)) continue;
       std::fputs(outbound_line(n, attempt).c_str(), out);
       std::fflush(out);
       coach::v1::ReportDelivery report;
@@ -196,7 +235,6 @@ int main(int argc, char** argv) {
       report.set_notification_id(n.notification().id());
       report.set_status(coach::v1::NOTIFICATION_STATUS_SENT);
       report.set_attempts(static_cast<uint32_t>(attempt));
-      headers.user = n.notification().user_id();
       auto reply = coach::apps::coach_request(nc, "admin.notification.report",
                                               coach::actors::to_json(report), headers, 5000);
       if (!reply || (reply->has_error() && reply->error().code() == "unavailable")) {

@@ -551,4 +551,30 @@ TEST_CASE("a full disk: coachd answers io_error, is not ready, never aborts, and
   auto log = coachd.process().log();
   CHECK(log.find("the store stopped writing") != std::string::npos);
   CHECK(log.find("the store writes again") != std::string::npos);
+
+  // Killed on a full disk, coachd starts again on it: it serves what is
+  // stored, is not ready, and writes once there is room.
+  disk.fill();
+  coachd.process().signal(SIGKILL);
+  coachd.process().wait();
+  test::Coachd again(
+      disk.str(), nats.url(),
+      {"--master-key-file", dir.str() + "/master.key", "--token-key-file", token_key});
+  httplib::Client http_again(again.ops_url());
+  http_again.set_read_timeout(5);
+  ready = http_again.Get("/readyz");
+  REQUIRE(ready);
+  CHECK(ready->status == 503);
+  listed = send("task.list", R"({"page_size": 500})");
+  REQUIRE_MESSAGE(!listed.has_error(), listed.error().code() << ": " << listed.error().message());
+  CHECK(listed.task_list().tasks_size() == created + 1);
+  CHECK(send("task.create", R"({"title": "still full"})").error().code() == "io_error");
+  disk.release();
+  status = 0;
+  for (auto until = Steady::now() + 15s; Steady::now() < until && status != 200;) {
+    if (auto r = http_again.Get("/readyz")) status = r->status;
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(status == 200);
+  REQUIRE_FALSE(send("task.create", R"({"title": "after the restart"})").has_error());
 }

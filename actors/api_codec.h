@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "actors/auth.h"
+#include "actors/operations.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
 
@@ -33,7 +34,8 @@ enum class Encoding { json, protobuf };
 Result<Encoding> encoding_from_content_type(std::string_view content_type);
 std::string_view content_type_of(Encoding encoding);
 
-// Every operation of the API, as "task.create", ... in documentation order.
+// Every operation of the API, as "task.create", ... in documentation order
+// (the names of operation_table()).
 const std::vector<std::string>& api_operations();
 
 // The command a request carries: `operation` is the subject without
@@ -41,6 +43,11 @@ const std::vector<std::string>& api_operations();
 // large, body that does not parse (with the parser's words), wrong types.
 Result<v1::Command> decode_command(std::string_view operation, std::string_view body,
                                    Encoding encoding);
+// The same for an operation already looked up (operations.h).
+Result<v1::Command> decode_command(const Operation& operation, std::string_view body,
+                                   Encoding encoding);
+// invalid_argument naming the subject and listing the known operations.
+Error unknown_operation(std::string_view operation);
 
 // What the caller must be allowed to do to run the operation; nullopt for
 // an unknown operation.

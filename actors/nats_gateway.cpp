@@ -34,6 +34,7 @@ void publish_reply(natsConnection* connection, const std::string& subject, Encod
 
 // The user, command and idempotency key a message carries, or why not.
 struct Decoded {
+  const Operation* operation = nullptr;  // its row in the operation table
   Uuid user;
   v1::Command command;
   std::string idempotency_key;
@@ -41,7 +42,7 @@ struct Decoded {
 
 // Who is asking, for whom: the token's claims and the target user.
 Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier& verifier,
-                                             std::string_view operation) {
+                                             const Operation* operation) {
   auto claims =
       verifier.verify_header(header(msg, "Authorization"), std::chrono::system_clock::now());
   if (!claims) return claims.error();
@@ -51,25 +52,29 @@ Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier
     if (!user) return user.error();
     target = *user;
   }
-  auto access = access_of(operation);
-  if (access)
-    if (auto allowed = authorize(*claims, target, *access); !allowed) return allowed.error();
+  if (operation)
+    if (auto allowed = authorize(*claims, target, operation->access); !allowed)
+      return allowed.error();
   return std::pair{std::move(*claims), target};
 }
 
 Result<Decoded> decode(natsMsg* msg, Encoding encoding, const CachingVerifier& verifier) {
   std::string_view subject = natsMsg_GetSubject(msg);
-  auto operation = subject.substr(kSubjectPrefix.size());
-  // The token first: nothing of a stranger's body is parsed.
+  auto name = subject.substr(kSubjectPrefix.size());
+  const Operation* operation = find_operation(name);  // the one lookup of the request
+  // The token first: nothing of a stranger's body is parsed, and a stranger
+  // learns nothing of the operations.
   auto who = authenticate(msg, verifier, operation);
   if (!who) return who.error();
+  if (!operation) return unknown_operation(name);
   auto command = decode_command(
-      operation, {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))}, encoding);
+      *operation, {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))},
+      encoding);
   if (!command) return command.error();
   auto key = header(msg, "Coach-Idempotency-Key");
   if (key.size() > 128)
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
-  return Decoded{who->second, std::move(*command), std::move(key)};
+  return Decoded{operation, who->second, std::move(*command), std::move(key)};
 }
 
 }  // namespace
@@ -139,6 +144,30 @@ void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, v
   natsMsg_Destroy(msg);
 }
 
+v1::Reply NatsGateway::node_reply(const v1::Command& command) {
+  switch (command.command_case()) {
+    case v1::Command::kGetNodeStats: {
+      v1::Reply stats;
+      *stats.mutable_node_stats() = registry_.node_stats();
+      return stats;
+    }
+    case v1::Command::kRunBatch:
+    case v1::Command::kGetBatchStatus:
+      return batch_reply(command);
+    case v1::Command::kGetOps: {
+      if (!options_.ops) return error_reply(make_error(Errc::unavailable, "no ops view"));
+      v1::Reply ops;
+      *ops.mutable_ops() = options_.ops->snapshot();
+      return ops;
+    }
+    case v1::Command::kListActors:
+    case v1::Command::kStopActor:
+      return actors_reply(command);
+    default:
+      return error_reply(make_error(Errc::internal, "a node operation the gateway cannot answer"));
+  }
+}
+
 v1::Reply NatsGateway::batch_reply(const v1::Command& command) {
   if (!options_.batch)
     return error_reply(make_error(Errc::unavailable, "this node runs no batch job"));
@@ -202,21 +231,8 @@ void NatsGateway::handle(natsMsg* msg) {
       refused_.fetch_add(1, std::memory_order_relaxed);
     return reply(error_reply(decoded.error()));
   }
-  if (decoded->command.has_get_node_stats()) {  // node-wide: no user actor involved
-    v1::Reply stats;
-    *stats.mutable_node_stats() = registry_.node_stats();
-    return reply(stats);
-  }
-  if (decoded->command.has_run_batch() || decoded->command.has_get_batch_status())
-    return reply(batch_reply(decoded->command));
-  if (decoded->command.has_get_ops()) {
-    if (!options_.ops) return reply(error_reply(make_error(Errc::unavailable, "no ops view")));
-    v1::Reply ops;
-    *ops.mutable_ops() = options_.ops->snapshot();
-    return reply(ops);
-  }
-  if (decoded->command.has_list_actors() || decoded->command.has_stop_actor())
-    return reply(actors_reply(decoded->command));
+  if (decoded->operation->kind == OperationKind::node)  // no user actor involved
+    return reply(node_reply(decoded->command));
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
                                                std::move(reply)));

@@ -65,6 +65,8 @@ class NatsGateway {
   static void on_message(natsConnection* connection, natsSubscription* subscription, natsMsg* msg,
                          void* closure);
   void handle(natsMsg* msg);
+  // An operation of kind node (operations.h), answered here.
+  v1::Reply node_reply(const v1::Command& command);
   v1::Reply batch_reply(const v1::Command& command);
   v1::Reply actors_reply(const v1::Command& command);
 

@@ -7,6 +7,7 @@
 #include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
+#include "actors/operations.h"
 #include "actors/registry.h"
 #include "actors/request.h"
 #include "events/envelope.h"
@@ -221,10 +222,12 @@ Result<Events> decide(const UserState& state, v1::Command& command, SystemClock:
   return make_error(Errc::invalid_argument, "the command is empty");
 }
 
+// Answered from the state (the operation table's kinds): everything but
+// writes; special and node operations that reach this far get reply_for's
+// answer.
 bool is_read(const v1::Command& command) {
-  return command.has_get_profile() || command.has_get_task() || command.has_list_tasks() ||
-         command.has_export_user() || command.has_get_insights() || command.has_get_node_stats() ||
-         command.has_get_features() || command.has_get_schedule() || command.has_list_nudges();
+  const auto* operation = operation_of(command);
+  return operation && operation->kind != OperationKind::write;
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;

@@ -18,18 +18,40 @@ std::string header(natsMsg* msg, const char* name) {
   return {};
 }
 
-void publish_reply(natsConnection* connection, const std::string& subject, Encoding encoding,
-                   const v1::Reply& reply) {
-  auto body = encode_reply(reply, encoding);
+natsStatus publish_encoded(natsConnection* connection, const std::string& subject,
+                           Encoding encoding, const v1::Reply& reply, const std::string& body) {
   natsMsg* msg = nullptr;
-  if (natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())) !=
-      NATS_OK)
-    return;
+  auto s =
+      natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  if (s != NATS_OK) return s;
   natsMsgHeader_Set(msg, "Content-Type", std::string(content_type_of(encoding)).c_str());
   natsMsgHeader_Set(msg, "Coach-Status", reply.has_error() ? "error" : "ok");
   if (reply.has_error()) natsMsgHeader_Set(msg, "Coach-Error-Code", reply.error().code().c_str());
-  natsConnection_PublishMsg(connection, msg);
+  s = natsConnection_PublishMsg(connection, msg);
   natsMsg_Destroy(msg);
+  return s;
+}
+
+// Publishes a reply. One over the server's max payload is answered by a
+// payload_too_large error instead, so the client learns why rather than
+// waiting out its timeout. False when nothing could be published.
+bool publish_reply(natsConnection* connection, const std::string& subject, Encoding encoding,
+                   const v1::Reply& reply) {
+  auto body = encode_reply(reply, encoding);
+  auto s = publish_encoded(connection, subject, encoding, reply, body);
+  if (s == NATS_MAX_PAYLOAD) {
+    auto too_large = error_reply(make_error(
+        Errc::payload_too_large,
+        "the reply is " + std::to_string(body.size()) + " bytes, over the NATS server's limit of " +
+            std::to_string(natsConnection_GetMaxPayload(connection)) +
+            " bytes; ask for less at once (a smaller page_size or max_events)"));
+    s = publish_encoded(connection, subject, encoding, too_large,
+                        encode_reply(too_large, encoding));
+  }
+  if (s == NATS_OK) return true;
+  log_line(LogLevel::warn, "gateway", "reply not published",
+           {{"status", std::string(natsStatus_GetText(s))}, {"bytes", int64_t(body.size())}});
+  return false;
 }
 
 // The user, command and idempotency key a message carries, or why not.
@@ -136,7 +158,7 @@ bool NatsGateway::connected() const {
 }
 
 GatewayStats NatsGateway::stats() const {
-  return {requests_.load(), bad_requests_.load()};
+  return {requests_.load(), bad_requests_.load(), failed_publishes_->load()};
 }
 
 void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -218,10 +240,11 @@ void NatsGateway::handle(natsMsg* msg) {
       metrics ? metrics->slot(subject.substr(std::min(subject.size(), kSubjectPrefix.size()))) : 0;
   auto reply = [connection = connection_, subject = std::string(reply_to),
                 enc = encoding ? *encoding : Encoding::json, metrics, slot,
+                failed = failed_publishes_,
                 received = std::chrono::steady_clock::now()](const v1::Reply& r) {
     // Counted first: a client that has its answer must find it counted.
     if (metrics) metrics->record(slot, r.has_error(), std::chrono::steady_clock::now() - received);
-    publish_reply(connection, subject, enc, r);
+    if (!publish_reply(connection, subject, enc, r)) failed->fetch_add(1);
   };
   auto decoded = encoding ? decode(msg, *encoding, verifier_) : Result<Decoded>(encoding.error());
   if (!decoded) {

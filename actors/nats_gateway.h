@@ -42,8 +42,9 @@ struct GatewayOptions {
 };
 
 struct GatewayStats {
-  uint64_t requests = 0;      // requests received
-  uint64_t bad_requests = 0;  // answered with an error before any actor
+  uint64_t requests = 0;          // requests received
+  uint64_t bad_requests = 0;      // answered with an error before any actor
+  uint64_t failed_publishes = 0;  // replies NATS refused (each also logged)
 };
 
 class NatsGateway {
@@ -75,6 +76,9 @@ class NatsGateway {
   natsConnection* connection_ = nullptr;
   std::vector<natsSubscription*> subscriptions_;
   std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0};
+  // Shared with each request's reply function, which may outlive a drain.
+  std::shared_ptr<std::atomic<uint64_t>> failed_publishes_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
   CachingVerifier verifier_;
 };
 

@@ -396,6 +396,16 @@ TEST_CASE("coach-deliver takes its token from an owner-only file and writes an o
                                 n.dir.str() + "/refused");
   CHECK(refused.exit_code == 2);
   CHECK(refused.err.find("readable by others") != std::string::npos);
+  // A hold out of range is refused before anything is fetched.
+  auto bad_hold =
+      test::run_tool(COACH_DELIVER,
+                     {"--channel", "push", "--nats-url", n.nats.url(), "--plaintext",
+                      "--nats-creds", n.nats.creds(actors::BusRole::deliver, "push"),
+                      "--token-file", n.token_file(), "--out", n.outbox, "--hold-ms", "-5"},
+                     n.dir.str() + "/bad-hold");
+  CHECK(bad_hold.exit_code != 0);
+  CHECK(bad_hold.err.find("--hold-ms") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(n.outbox));
   auto gateway = n.deliver();
   auto user = n.user_with_due_task();
   REQUIRE(n.wait_nudge(user, sent));

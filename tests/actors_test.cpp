@@ -193,8 +193,14 @@ TEST_CASE("idle actors passivate and come back on the next command") {
   }
   for (int i = 0; i < 200 && node.registry->stats().resident > 0; ++i)
     std::this_thread::sleep_for(10ms);
-  CHECK(node.registry->stats().resident == 0);
-  CHECK(node.registry->stats().passivated == 20);
+  // Every actor that was started stopped for being idle. On a slow build
+  // (TSan) one may already passivate between its user's two setup commands
+  // and be spawned again, so compare with spawned rather than with 20.
+  auto idle = node.registry->stats();
+  CHECK(idle.resident == 0);
+  CHECK(idle.spawned >= 20);
+  CHECK(idle.passivated == idle.spawned);
+  CHECK(idle.restarts == 0);
   // The snapshot was saved on the way out.
   auto snapshot = node.store->load_snapshot(users[0], kUserSnapshot);
   REQUIRE(snapshot);

@@ -13,11 +13,7 @@
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
-#include "projections/insights.h"
-#include "projections/task_book.h"
-#include "projections/task_queries.h"
-#include "projections/user_profile.h"
-#include "projections/user_state.h"
+#include "projections/user_decider.h"
 
 namespace coach::actors {
 namespace {
@@ -30,10 +26,13 @@ using SystemClock = std::chrono::system_clock;
 using Events = std::vector<v1::TaskEvent>;
 
 // An append in flight: the request it answers (none for a nudge the actor
-// wrote on its own) and the events it stores.
+// wrote on its own), the events it stores (already folded into the actor's
+// state, which nobody reads until the append is answered) and the reply
+// they earn once stored.
 struct PendingAppend {
   RequestPtr request;
   Events events;
+  v1::Reply reply;
   std::optional<Result<events::AppendResult>> result;
   bool triggered_nudge = false;
 };
@@ -60,12 +59,15 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::WritingPtr)
 namespace coach::actors {
 namespace {
 
-// What one user actor knows: everything folded from the user's events.
-struct UserState : projections::UserState {
-  bool erased = false;  // the user was deleted: every command is refused
-};
-
 // Loads a user's state: the latest snapshot, if any, plus the events after it.
+using projections::not_registered;
+using projections::UserState;
+
+// A decider's reply, or its error as an error reply.
+v1::Reply reply_of(Result<v1::Reply> reply) {
+  return reply ? std::move(*reply) : error_reply(reply.error());
+}
+
 Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
                              uint64_t up_to = UINT64_MAX) {
   UserState state;
@@ -80,7 +82,7 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
     // A damaged snapshot only costs time: the log is replayed from the start.
     if (snapshot && *snapshot) {
       auto saved = projections::UserState::parse((*snapshot)->state, (*snapshot)->version);
-      if (saved) static_cast<projections::UserState&>(state) = std::move(*saved);
+      if (saved) state = std::move(*saved);
     } else if (!snapshot && snapshot.error().code != Errc::corrupted) {
       return snapshot.error();
     }
@@ -90,136 +92,6 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
   if (tail)
     for (const auto& event : *tail) state.fold(event);
   return state;
-}
-
-const std::string& task_id_of(const v1::TaskCommand& c) {
-  using C = v1::TaskCommand;
-  switch (c.command_case()) {
-    case C::kCreate:
-      return c.create().task_id();
-    case C::kEdit:
-      return c.edit().task_id();
-    case C::kSnooze:
-      return c.snooze().task_id();
-    case C::kComplete:
-      return c.complete().task_id();
-    case C::kDelete:
-      return c.delete_().task_id();
-    case C::kReopen:
-      return c.reopen().task_id();
-    case C::kRestore:
-      return c.restore().task_id();
-    case C::COMMAND_NOT_SET:
-      break;
-  }
-  static const std::string none;
-  return none;
-}
-
-Error not_registered() {
-  return make_error(Errc::not_found, "user is not registered; send coach.v1.user.register first");
-}
-
-// The reply to a command, built from the state after it ran.
-v1::Reply reply_for(const UserState& state, const v1::Command& command,
-                    SystemClock::time_point now) {
-  v1::Reply reply;
-  switch (command.command_case()) {
-    case v1::Command::kTask:
-    case v1::Command::kGetTask: {
-      const auto& id =
-          command.has_task() ? task_id_of(command.task()) : command.get_task().task_id();
-      if (auto id_ok = Uuid::parse(id, "task_id"); !id_ok) return error_reply(id_ok.error());
-      const auto* task = state.tasks.find(id);
-      if (!task) return error_reply(make_error(Errc::not_found, "no task " + id));
-      *reply.mutable_task() = projections::task_view(*task, now);
-      return reply;
-    }
-    case v1::Command::kListTasks: {
-      auto list = projections::list_tasks(state.tasks, command.list_tasks(), now);
-      if (!list) return error_reply(list.error());
-      *reply.mutable_task_list() = std::move(*list);
-      return reply;
-    }
-    case v1::Command::kRegisterUser:
-    case v1::Command::kSetPreferences:
-    case v1::Command::kGetProfile:
-      if (!state.profile.registered) return error_reply(not_registered());
-      *reply.mutable_profile() = state.profile.profile;
-      return reply;
-    case v1::Command::kGetSchedule:
-    case v1::Command::kAcceptRecommendation:
-    case v1::Command::kRejectRecommendation: {
-      if (!state.profile.registered) return error_reply(not_registered());
-      auto horizon = command.has_get_schedule() ? command.get_schedule().horizon_days() : 0;
-      auto schedule = projections::schedule_view(state, horizon, now);
-      if (!schedule) return error_reply(schedule.error());
-      *reply.mutable_schedule() = std::move(*schedule);
-      return reply;
-    }
-    case v1::Command::kRateNudge:
-      if (!state.profile.registered) return error_reply(not_registered());
-      *reply.mutable_profile() = state.profile.profile;
-      return reply;
-    case v1::Command::kNudgeNow:  // the nudge just written and folded
-      if (state.nudges.recent().empty()) break;
-      *reply.mutable_nudge() = state.nudges.recent().rbegin()->nudge();
-      return reply;
-    case v1::Command::kReportDelivery:
-      if (const auto* r = projections::find_notification(
-              state.nudges, command.report_delivery().notification_id()))
-        *reply.mutable_nudge_list()->add_nudges() = *r;
-      return reply;
-    case v1::Command::kListNudges: {
-      auto list = projections::list_nudges(state.nudges, command.list_nudges().limit());
-      if (!list) return error_reply(list.error());
-      *reply.mutable_nudge_list() = std::move(*list);
-      return reply;
-    }
-    case v1::Command::kGetFeatures:
-    case v1::Command::kGetInsights:
-    case v1::Command::kGetNodeStats:
-    case v1::Command::kRunBatch:
-    case v1::Command::kGetBatchStatus:
-    case v1::Command::kGetOps:
-    case v1::Command::kListActors:
-    case v1::Command::kStopActor:  // node-wide: answered by the gateway
-    case v1::Command::kExportUser:
-    case v1::Command::kDeleteUser:  // answered by export_page and delete_user
-    case v1::Command::COMMAND_NOT_SET:
-      break;
-  }
-  return error_reply(make_error(Errc::invalid_argument, "the command is empty"));
-}
-
-Result<Events> decide(const UserState& state, v1::Command& command, SystemClock::time_point now) {
-  switch (command.command_case()) {
-    case v1::Command::kRegisterUser:
-      return projections::decide_register(state.profile, command.register_user());
-    case v1::Command::kSetPreferences:
-      return projections::decide_preferences(state.profile, command.set_preferences());
-    case v1::Command::kAcceptRecommendation:
-      if (!state.profile.registered) return not_registered();
-      return projections::decide_accept(state, command.accept_recommendation(), now);
-    case v1::Command::kRejectRecommendation:
-      if (!state.profile.registered) return not_registered();
-      return projections::decide_reject(state, command.reject_recommendation(), now);
-    case v1::Command::kRateNudge:
-      if (!state.profile.registered) return not_registered();
-      return projections::decide_rate(state, command.rate_nudge());
-    case v1::Command::kReportDelivery:
-      if (!state.profile.registered) return not_registered();
-      return projections::decide_report(state, command.report_delivery(), now);
-    case v1::Command::kTask:
-      if (!state.profile.registered) return not_registered();
-      // A new task gets its id here, so that decide itself stays pure.
-      if (command.task().has_create() && command.task().create().task_id().empty())
-        command.mutable_task()->mutable_create()->set_task_id(new_uuid_string());
-      return projections::decide(state.tasks, command.task(), now);
-    default:
-      break;
-  }
-  return make_error(Errc::invalid_argument, "the command is empty");
 }
 
 // Answered from the state (the operation table's kinds): everything but
@@ -302,7 +174,7 @@ void reply_duplicate(ActorState& st, Request& request, const events::AppendResul
       return request.reply_error(make_error(Errc::internal, "lost create"));
     command.mutable_task()->mutable_create()->set_task_id(created->front().task_id());
   }
-  request.reply(reply_for(*then, command, SystemClock::now()));
+  request.reply(reply_of(projections::reply_for(*then, command, SystemClock::now())));
 }
 
 void process(Self* self, const RequestPtr& request);
@@ -359,27 +231,17 @@ void drain(Self* self) {
   stop_if_shutting_down(self);
 }
 
+// Stores events already stamped and folded; on_appended answers.
 void append(Self* self, PendingPtr pending) {
   auto& st = self->state;
-  auto now = SystemClock::now();
-  const std::string none;
-  const auto& key = pending->request ? pending->request->idempotency_key() : none;
-  for (size_t i = 0; i < pending->events.size(); ++i)
-    events::stamp_envelope(pending->events[i], st.user, st.state.version + 1 + i, now, key);
   st.appending = true;
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  st.context->store->append_async(st.user, st.state.version, pending->events,
+  uint64_t expected = st.state.version - pending->events.size();
+  st.context->store->append_async(st.user, expected, pending->events,
                                   [me, pending](Result<events::AppendResult> r) {
                                     pending->result = std::move(r);
                                     send_to_actor(me, appended_atom::value, pending);
                                   });
-}
-
-void append(Self* self, const RequestPtr& request, Events events) {
-  auto pending = std::make_shared<PendingAppend>();
-  pending->request = request;
-  pending->events = std::move(events);
-  append(self, std::move(pending));
 }
 
 // ---- nudges
@@ -466,6 +328,11 @@ void on_written(Self* self, const WritingPtr& job) {
   pending->events.push_back(projections::decide_nudge(st.state, job->candidate, job->written,
                                                       on_demand, new_uuid_string(),
                                                       new_uuid_string(), now));
+  auto& event = pending->events.back();
+  events::stamp_envelope(event, st.user, st.state.version + 1, now);
+  st.state.fold(event);
+  if (on_demand)
+    pending->reply = reply_of(projections::reply_for(st.state, job->request->command(), now));
   append(self, std::move(pending));
 }
 
@@ -533,36 +400,35 @@ v1::Reply features_reply(const ActorState& st, const v1::GetFeatures& query,
 void process(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   if (auto loaded = ensure_loaded(st); !loaded) return request->reply_error(loaded.error());
-  if (st.state.erased)
-    return request->reply_error(
-        make_error(Errc::not_found,
-                   "user " + st.user.to_string() + " was deleted; the id cannot be used again"));
+  if (st.state.erased) return request->reply_error(projections::user_erased(st.user));
   auto now = SystemClock::now();
-  if (request->command().has_export_user())
+  const auto& command = request->command();
+  if (command.has_export_user())
     return request->reply(
-        export_page(*st.context->store, st.user, st.state, request->command().export_user()));
-  if (request->command().has_delete_user()) return delete_user(self, request);
-  if (request->command().has_get_features())
-    return request->reply(features_reply(st, request->command().get_features(), now));
-  if (request->command().has_get_insights()) {
-    if (!st.state.profile.registered) return request->reply_error(not_registered());
-    v1::Reply reply;
-    *reply.mutable_insights() = projections::describe_insights(
-        st.state.profile, st.state.tasks, st.state.signals ? &*st.state.signals : nullptr, now);
-    return request->reply(reply);
-  }
-  if (request->command().has_nudge_now()) return nudge_now(self, request);
-  if (is_read(request->command()))
-    return request->reply(reply_for(st.state, request->command(), now));
+        export_page(*st.context->store, st.user, st.state, command.export_user()));
+  if (command.has_delete_user()) return delete_user(self, request);
+  if (command.has_get_features())
+    return request->reply(features_reply(st, command.get_features(), now));
+  if (command.has_nudge_now()) return nudge_now(self, request);
+  if (is_read(command))
+    return request->reply(reply_of(projections::reply_for(st.state, command, now)));
   if (!request->idempotency_key().empty()) {
     auto found = st.context->store->find_idempotency_key(st.user, request->idempotency_key());
     if (!found) return request->reply_error(found.error());
     if (*found) return reply_duplicate(st, *request, **found);
   }
-  auto decided = decide(st.state, request->mutable_command(), now);
-  if (!decided) return request->reply_error(decided.error());
-  if (decided->empty()) return request->reply(reply_for(st.state, request->command(), now));
-  append(self, request, std::move(*decided));
+  auto outcome = projections::run_command(st.state, request->mutable_command(), {st.user, now},
+                                          request->idempotency_key());
+  if (!outcome) {
+    if (outcome.error().code == Errc::internal) st.loaded = false;  // the state may be ahead
+    return request->reply_error(outcome.error());
+  }
+  if (outcome->events.empty()) return request->reply(outcome->reply);
+  auto pending = std::make_shared<PendingAppend>();
+  pending->request = request;
+  pending->events = std::move(outcome->events);
+  pending->reply = std::move(outcome->reply);
+  append(self, std::move(pending));
 }
 
 void on_appended(Self* self, const PendingPtr& pending) {
@@ -571,25 +437,25 @@ void on_appended(Self* self, const PendingPtr& pending) {
   auto& result = *pending->result;
   auto* request = pending->request.get();
   if (pending->triggered_nudge) st.nudge_in_flight = false;
+  // The events were folded before the append: unless they were stored, the
+  // state is ahead of the log and is loaded again on the next message.
+  if (!result || result->duplicate) st.loaded = false;
   if (!result) {
     if (!request) {
       schedule_check(st, SystemClock::now() + std::chrono::minutes(1));  // try again later
     } else if (result.error().code == Errc::wrong_expected_version) {
-      // Someone else wrote this user's stream (e.g. an import): reload and
-      // tell the client to retry; nothing of this command was stored.
-      st.loaded = false;
+      // Someone else wrote this user's stream (e.g. an import): tell the
+      // client to retry; nothing of this command was stored.
       request->reply_error(make_error(Errc::busy, "the user's data changed meanwhile; retry"), 10);
     } else {
       request->reply_error(result.error());
     }
-  } else if (result->duplicate && request) {
-    reply_duplicate(st, *request, *result);
+  } else if (result->duplicate) {
+    if (request) reply_duplicate(st, *request, *result);
   } else {
-    for (const auto& event : pending->events) {
-      st.state.fold(event);
+    for (const auto& event : pending->events)
       if (event.has_nudge_created()) publish(st, event.nudge_created());
-    }
-    if (request) request->reply(reply_for(st.state, request->command(), SystemClock::now()));
+    if (request) request->reply(pending->reply);
     if (st.state.version - st.snapshot_version >= st.context->options.snapshot_every)
       save_snapshot(st);
     if (pending->triggered_nudge)

@@ -27,6 +27,9 @@ struct UserState {
   std::optional<BehaviorSignals> signals;
   ScheduleBook schedule;  // accepted blocks and hour feedback (issue #6)
   NudgeBook nudges;       // nudges, notifications, trigger cooldowns (issue #7)
+  // The user was deleted: the terminal state, nothing else is kept and every
+  // command is refused. Set by whoever loads the user (the store knows).
+  bool erased = false;
 
   bool tracking() const { return profile.profile.preferences().behavioral_tracking_enabled(); }
 

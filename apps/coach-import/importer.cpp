@@ -11,7 +11,7 @@
 
 #include "apps/common/table.h"
 #include "events/envelope.h"
-#include "projections/user_state.h"
+#include "projections/user_decider.h"
 
 namespace coach::apps {
 namespace {
@@ -147,12 +147,13 @@ struct Planner {
     std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) {
       return TimeUtil::TimestampToNanoseconds(a.first) < TimeUtil::TimestampToNanoseconds(b.first);
     });
-    auto add = [&](std::vector<v1::TaskEvent> events, const Timestamp& at, const std::string& key) {
-      for (auto& e : events) {
-        events::stamp_envelope(e, user, state.version + 1, events::from_timestamp(at), key);
-        state.fold(e);
-        plan.events.push_back(std::move(e));
-      }
+    // Rows run through the same decider as the user actor's commands.
+    auto run = [&](v1::Command& command, const Timestamp& at, const std::string& key) {
+      projections::DecideContext context{user, events::from_timestamp(at)};
+      auto ran = projections::run_command(state, command, context, key);
+      if (ran)
+        for (auto& e : ran->events) plan.events.push_back(std::move(e));
+      return ran;
     };
     for (const auto& [at, row] : timed) {
       auto key = idempotency_key_of(*row);
@@ -168,13 +169,12 @@ struct Planner {
         continue;
       }
       if (!state.profile.registered) {
-        v1::RegisterUser registration;
-        registration.set_email("imported@import.invalid");
-        registration.set_timezone(options.time_zone);
-        registration.mutable_preferences()->set_behavioral_tracking_enabled(options.tracking);
-        auto registered = projections::decide_register(state.profile, registration);
-        if (!registered) return registered.error();
-        add(std::move(*registered), at, "");
+        v1::Command registration;
+        auto* r = registration.mutable_register_user();
+        r->set_email("imported@import.invalid");
+        r->set_timezone(options.time_zone);
+        r->mutable_preferences()->set_behavioral_tracking_enabled(options.tracking);
+        if (auto registered = run(registration, at, ""); !registered) return registered.error();
         ++report.registered_users;
       }
       auto command = command_of(*row, task_uuid(row->user_id, row->task));
@@ -182,13 +182,14 @@ struct Planner {
         bad(command.error());
         continue;
       }
-      auto decided = projections::decide(state.tasks, *command, events::from_timestamp(at));
+      v1::Command task;
+      *task.mutable_task() = std::move(*command);
+      auto decided = run(task, at, key);
       if (!decided) {
         bad(row_error(*row, fmt::format("{}: {} (task_id \"{}\")", errc_name(decided.error().code),
                                         decided.error().message, row->task)));
         continue;
       }
-      add(std::move(*decided), at, key);
       last = at;
       ++report.imported_rows;
     }

@@ -1,0 +1,205 @@
+// The user decider as a pure value: no actor, no store, no clock but the
+// one given.
+#include "projections/user_decider.h"
+
+#include <doctest/doctest.h>
+
+#include "events/envelope.h"
+
+using namespace coach;
+using projections::DecideContext;
+using projections::UserState;
+
+namespace {
+
+using namespace std::chrono_literals;
+const auto kNow = std::chrono::system_clock::time_point{} + 20000 * 24h;  // 2024-10-04
+
+v1::Command register_user() {
+  v1::Command c;
+  c.mutable_register_user()->set_email("ada@example.com");
+  c.mutable_register_user()->set_timezone("Europe/Berlin");
+  return c;
+}
+
+v1::Command create_task(const std::string& title, const std::string& id = "") {
+  v1::Command c;
+  c.mutable_task()->mutable_create()->set_title(title);
+  c.mutable_task()->mutable_create()->set_task_id(id);
+  return c;
+}
+
+v1::Command complete_task(const std::string& id) {
+  v1::Command c;
+  c.mutable_task()->mutable_complete()->set_task_id(id);
+  return c;
+}
+
+v1::Command get_task(const std::string& id) {
+  v1::Command c;
+  c.mutable_get_task()->set_task_id(id);
+  return c;
+}
+
+DecideContext context_for(const Uuid& user, int* minted = nullptr) {
+  DecideContext context{user, kNow};
+  context.new_id = [minted] {
+    if (minted) ++*minted;
+    return std::string("00000000-0000-4000-8000-00000000000") +
+           std::to_string(minted ? *minted : 0);
+  };
+  return context;
+}
+
+}  // namespace
+
+TEST_CASE("an unregistered user may only register: everything else is refused, nothing changes") {
+  UserState state;
+  auto user = Uuid::random();
+  auto context = context_for(user);
+  auto command = create_task("first");
+  auto refused = projections::run_command(state, command, context);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::not_found);
+  CHECK(refused.error().message.find("user.register") != std::string::npos);
+  CHECK(state.version == 0);
+  CHECK(state.tasks.tasks().empty());
+
+  v1::Command profile;
+  profile.mutable_get_profile();
+  auto read = projections::reply_for(state, profile, kNow);
+  REQUIRE_FALSE(read);
+  CHECK(read.error().code == Errc::not_found);
+
+  auto registration = register_user();
+  auto registered = projections::run_command(state, registration, context);
+  REQUIRE_MESSAGE(registered, registered.error().message);
+  CHECK(registered->reply.profile().user().email() == "ada@example.com");
+  CHECK(state.profile.registered);
+  CHECK(state.version == registered->events.size());
+}
+
+TEST_CASE("a create without an id gets the context's id, in its events and its reply") {
+  UserState state;
+  auto user = Uuid::random();
+  int minted = 0;
+  auto context = context_for(user, &minted);
+  auto registration = register_user();
+  REQUIRE(projections::run_command(state, registration, context));
+  uint64_t before = state.version;
+
+  auto command = create_task("Write report");
+  auto created = projections::run_command(state, command, context, "key-1");
+  REQUIRE_MESSAGE(created, created.error().message);
+  CHECK(minted == 1);
+  const std::string id = "00000000-0000-4000-8000-000000000001";
+  CHECK(command.task().create().task_id() == id);  // a retry names the same task
+  CHECK(created->reply.task().id() == id);
+  CHECK(created->reply.task().title() == "Write report");
+  REQUIRE(created->events.size() == 1);
+  const auto& event = created->events.front();
+  CHECK(event.task_id() == id);
+  CHECK(event.user_id() == user.to_string());
+  CHECK(event.sequence() == before + 1);
+  CHECK(event.idempotency_key() == "key-1");
+  CHECK(events::from_timestamp(event.created_at()) == kNow);
+  CHECK(state.version == before + 1);
+
+  // A given id is kept, and nothing is minted for it.
+  auto named = create_task("named", "11111111-1111-4111-8111-111111111111");
+  REQUIRE(projections::run_command(state, named, context));
+  CHECK(minted == 1);
+
+  // The reply of a write is the reply a read gives afterwards.
+  auto read = projections::reply_for(state, get_task(id), kNow);
+  REQUIRE(read);
+  CHECK(read->SerializeAsString() == created->reply.SerializeAsString());
+}
+
+TEST_CASE("a refused command leaves the state as it was") {
+  UserState state;
+  auto context = context_for(Uuid::random());
+  auto registration = register_user();
+  REQUIRE(projections::run_command(state, registration, context));
+  auto before = state.serialize();
+  auto version = state.version;
+
+  auto unknown = complete_task("22222222-2222-4222-8222-222222222222");
+  auto refused = projections::run_command(state, unknown, context);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::not_found);
+
+  auto malformed = complete_task("not-a-uuid");
+  auto bad = projections::run_command(state, malformed, context);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == Errc::invalid_argument);
+
+  v1::Command empty;
+  auto nothing = projections::run_command(state, empty, context);
+  REQUIRE_FALSE(nothing);
+  CHECK(nothing.error().code == Errc::invalid_argument);
+
+  CHECK(state.version == version);
+  CHECK(state.serialize() == before);
+}
+
+TEST_CASE("a deleted user is refused every command, by id") {
+  UserState state;
+  state.erased = true;
+  auto user = Uuid::random();
+  auto context = context_for(user);
+  for (auto command : {register_user(), create_task("again")}) {
+    auto refused = projections::run_command(state, command, context);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::not_found);
+    CHECK(refused.error().message.find(user.to_string()) != std::string::npos);
+  }
+  CHECK(state.version == 0);
+}
+
+TEST_CASE("commands that need the store or the node are not answered by the decider") {
+  UserState state;
+  auto context = context_for(Uuid::random());
+  auto registration = register_user();
+  REQUIRE(projections::run_command(state, registration, context));
+  for (auto set : {+[](v1::Command& c) { c.mutable_export_user(); },
+                   +[](v1::Command& c) { c.mutable_delete_user(); },
+                   +[](v1::Command& c) { c.mutable_get_features(); },
+                   +[](v1::Command& c) { c.mutable_get_node_stats(); }}) {
+    v1::Command command;
+    set(command);
+    auto decided = projections::decide(state, command, context);
+    CHECK_FALSE(decided);
+    auto reply = projections::reply_for(state, command, kNow);
+    REQUIRE_FALSE(reply);
+    CHECK(reply.error().code == Errc::invalid_argument);
+  }
+}
+
+TEST_CASE("the evolved state equals the fold of the events the commands produced") {
+  UserState live;
+  auto user = Uuid::random();
+  int minted = 0;
+  auto context = context_for(user, &minted);
+  std::vector<v1::TaskEvent> log;
+  auto run = [&](v1::Command command) {
+    auto outcome = projections::run_command(live, command, context);
+    REQUIRE_MESSAGE(outcome, outcome.error().message);
+    for (auto& e : outcome->events) log.push_back(e);
+    return *outcome;
+  };
+  run(register_user());
+  auto a = run(create_task("a")).reply.task().id();
+  auto b = run(create_task("b")).reply.task().id();
+  run(complete_task(a));
+  v1::Command snooze;
+  snooze.mutable_task()->mutable_snooze()->set_task_id(b);
+  *snooze.mutable_task()->mutable_snooze()->mutable_until() = events::to_timestamp(kNow + 3h);
+  run(snooze);
+
+  UserState replayed;
+  for (const auto& e : log) replayed.fold(e);
+  CHECK(replayed.version == log.size());
+  CHECK(replayed.serialize() == live.serialize());
+  for (size_t i = 0; i < log.size(); ++i) CHECK(log[i].sequence() == i + 1);
+}

@@ -160,9 +160,16 @@ void save_snapshot(ActorState& st) {
   if (s) st.snapshot_version = st.state.version;
 }
 
-// Answers a command whose idempotency key was already stored: with the state
-// as it was right after that command, so a retry gets the original reply.
+// Answers a command whose idempotency key was already stored: with the
+// reply stored with the key. Keys stored by builds before stored replies
+// get the state as it was right after that command, replayed.
 void reply_duplicate(ActorState& st, Request& request, const events::AppendResult& original) {
+  if (!original.reply.empty()) {
+    v1::Reply stored;
+    if (!stored.ParseFromString(original.reply))
+      return request.reply_error(make_error(Errc::corrupted, "the stored reply does not parse"));
+    return request.reply(stored);
+  }
   auto then = load_state(*st.context->store, st.user, original.last_sequence);
   if (!then) return request.reply_error(then.error());
   v1::Command command = request.command();
@@ -175,6 +182,21 @@ void reply_duplicate(ActorState& st, Request& request, const events::AppendResul
     command.mutable_task()->mutable_create()->set_task_id(created->front().task_id());
   }
   request.reply(reply_of(projections::reply_for(*then, command, SystemClock::now())));
+}
+
+// A keyed command that stores nothing now (refused, or a no-op) may be the
+// retry of one that did: then it gets the stored reply. Writes with events
+// are checked by the store's writer instead, once, in the append.
+bool answered_as_retry(ActorState& st, Request& request) {
+  if (request.idempotency_key().empty()) return false;
+  auto found = st.context->store->find_idempotency_key(st.user, request.idempotency_key());
+  if (!found) {
+    request.reply_error(found.error());
+    return true;
+  }
+  if (!*found) return false;
+  reply_duplicate(st, request, **found);
+  return true;
 }
 
 void process(Self* self, const RequestPtr& request);
@@ -237,11 +259,17 @@ void append(Self* self, PendingPtr pending) {
   st.appending = true;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   uint64_t expected = st.state.version - pending->events.size();
-  st.context->store->append_async(st.user, expected, pending->events,
-                                  [me, pending](Result<events::AppendResult> r) {
-                                    pending->result = std::move(r);
-                                    send_to_actor(me, appended_atom::value, pending);
-                                  });
+  // The reply is stored with the command's idempotency key, if it has one.
+  std::string reply = pending->request && !pending->request->idempotency_key().empty()
+                          ? pending->reply.SerializeAsString()
+                          : std::string();
+  st.context->store->append_async(
+      st.user, expected, pending->events,
+      [me, pending](Result<events::AppendResult> r) {
+        pending->result = std::move(r);
+        send_to_actor(me, appended_atom::value, pending);
+      },
+      reply);
 }
 
 // ---- nudges
@@ -412,18 +440,17 @@ void process(Self* self, const RequestPtr& request) {
   if (command.has_nudge_now()) return nudge_now(self, request);
   if (is_read(command))
     return request->reply(reply_of(projections::reply_for(st.state, command, now)));
-  if (!request->idempotency_key().empty()) {
-    auto found = st.context->store->find_idempotency_key(st.user, request->idempotency_key());
-    if (!found) return request->reply_error(found.error());
-    if (*found) return reply_duplicate(st, *request, **found);
-  }
   auto outcome = projections::run_command(st.state, request->mutable_command(), {st.user, now},
                                           request->idempotency_key());
   if (!outcome) {
     if (outcome.error().code == Errc::internal) st.loaded = false;  // the state may be ahead
+    if (answered_as_retry(st, *request)) return;
     return request->reply_error(outcome.error());
   }
-  if (outcome->events.empty()) return request->reply(outcome->reply);
+  if (outcome->events.empty()) {
+    if (answered_as_retry(st, *request)) return;
+    return request->reply(outcome->reply);
+  }
   auto pending = std::make_shared<PendingAppend>();
   pending->request = request;
   pending->events = std::move(outcome->events);

@@ -25,6 +25,11 @@ namespace {
 // the cache starts over (it is only a cache: misses read RocksDB).
 constexpr size_t kMaxCachedHeads = 1 << 20;
 
+// What a stored reply is bound to: its user and its idempotency key.
+std::string reply_context(const Uuid& user, std::string_view hashed_key) {
+  return std::string("coach.reply") + '\0' + user.to_string() + '\0' + std::string(hashed_key);
+}
+
 }  // namespace
 
 // One append queued for, or being written by, the writer thread.
@@ -33,6 +38,9 @@ struct EventStore::Request {
   uint64_t expected_version = 0;
   std::vector<std::string> values;            // encoded events, in sequence order
   std::vector<std::string> idempotency_keys;  // distinct keyed hashes
+  std::vector<std::string> sealed_replies;    // the reply, sealed for each of them
+  std::string reply;                          // the reply, for duplicates in one group
+  SecretKey sealing;                          // the user's data key, when keyed
   std::string new_key;  // the user's sealed data key, when this append must store it
   AppendCallback done;
   std::optional<Result<AppendResult>> result;
@@ -361,26 +369,31 @@ Result<uint64_t> EventStore::load_feed_head() const {
 }
 
 Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_version,
-                                        const std::vector<v1::TaskEvent>& events) {
+                                        const std::vector<v1::TaskEvent>& events,
+                                        std::string_view reply) {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<AppendResult>> outcome;
-  append_async(user, expected_version, events, [&](Result<AppendResult> r) {
-    std::lock_guard lock(mu);  // notify under the lock: cv lives on our stack
-    outcome = std::move(r);
-    cv.notify_one();
-  });
+  append_async(
+      user, expected_version, events,
+      [&](Result<AppendResult> r) {
+        std::lock_guard lock(mu);  // notify under the lock: cv lives on our stack
+        outcome = std::move(r);
+        cv.notify_one();
+      },
+      reply);
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return outcome.has_value(); });
   return std::move(*outcome);
 }
 
 void EventStore::append_async(const Uuid& user, uint64_t expected_version,
-                              const std::vector<v1::TaskEvent>& events, AppendCallback done) {
+                              const std::vector<v1::TaskEvent>& events, AppendCallback done,
+                              std::string_view reply) {
   auto request = [&]() -> Result<std::unique_ptr<Request>> {
     Hold hold(*this);
     if (!hold) return hold.error();
-    return prepare(user, expected_version, events);
+    return prepare(user, expected_version, events, reply);
   }();
   if (!request) return done(request.error());
   (*request)->done = std::move(done);
@@ -390,7 +403,8 @@ void EventStore::append_async(const Uuid& user, uint64_t expected_version,
 // Validation and serialization happen in the caller's thread, so that the
 // writer thread only checks versions and writes.
 Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
-    const Uuid& user, uint64_t expected_version, const std::vector<v1::TaskEvent>& events) const {
+    const Uuid& user, uint64_t expected_version, const std::vector<v1::TaskEvent>& events,
+    std::string_view reply) const {
   if (!writer_) return make_error(Errc::invalid_argument, "store is open read-only");
   if (auto writable = check_writable(); !writable) return writable.error();
   if (events.empty()) return make_error(Errc::empty_batch, "append needs at least one event");
@@ -427,6 +441,13 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     auto& hashes = request->idempotency_keys;
     if (std::find(hashes.begin(), hashes.end(), hashed) == hashes.end()) hashes.push_back(hashed);
   }
+  if (!request->idempotency_keys.empty()) {
+    request->sealing = sealing;
+    request->reply = std::string(reply);
+    for (const auto& hashed : request->idempotency_keys)
+      request->sealed_replies.push_back(
+          reply.empty() ? std::string() : seal_bytes(sealing, reply, reply_context(user, hashed)));
+  }
   return request;
 }
 
@@ -457,7 +478,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
         answer = dup;
         break;
       }
-      auto stored = find_hashed_key(req->user, key);
+      auto stored = find_hashed_key(req->user, key, req->sealing);
       if (!stored || stored->has_value()) {
         answer = stored ? Result<AppendResult>(**stored) : Result<AppendResult>(stored.error());
         break;
@@ -487,7 +508,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
       continue;
     }
 
-    AppendResult result{head + 1, head + req->values.size(), position, false};
+    AppendResult result{head + 1, head + req->values.size(), position, false, {}};
     for (size_t i = 0; i < req->values.size(); ++i) {
       auto event_key = keys::event_key(req->user, head + 1 + i);
       batch.Put(events_cf_, event_key, req->values[i]);
@@ -497,10 +518,12 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     keys::put_u64(range, result.first_sequence);
     keys::put_u64(range, result.last_sequence);
     keys::put_u64(range, result.first_position);
-    for (const auto& key : req->idempotency_keys) {
-      auto full = keys::idempotency_key(req->user, key);
-      batch.Put(idempotency_cf_, full, range);
-      keys_in_group.emplace(std::move(full), result);
+    AppendResult in_group = result;
+    in_group.reply = req->reply;
+    for (size_t k = 0; k < req->idempotency_keys.size(); ++k) {
+      auto full = keys::idempotency_key(req->user, req->idempotency_keys[k]);
+      batch.Put(idempotency_cf_, full, range + req->sealed_replies[k]);
+      keys_in_group.emplace(std::move(full), in_group);
     }
     if (!req->new_key.empty()) batch.Put(keys_cf_, keys::user_key(req->user), req->new_key);
     heads[req->user] = result.last_sequence;
@@ -549,22 +572,32 @@ Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid&
   auto sealing = data_key(user, NewKey::none);
   if (!sealing) return sealing.error();
   if (!*sealing) return std::optional<AppendResult>{};  // no data key: nothing stored yet
-  return find_hashed_key(user, keyed_hash(**sealing, key));
+  return find_hashed_key(user, keyed_hash(**sealing, key), **sealing);
 }
 
 Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user,
-                                                                std::string_view hashed) const {
+                                                                std::string_view hashed,
+                                                                const SecretKey& sealing) const {
   std::string stored;
   auto s = db_->Get(rocksdb::ReadOptions(), idempotency_cf_, keys::idempotency_key(user, hashed),
                     &stored);
   if (s.IsNotFound()) return std::optional<AppendResult>{};
   if (!s.ok()) return read_failed(s, "cannot read idempotency key");
-  if (stored.size() != 24)
+  auto corrupted = [&] {
     return make_error(Errc::corrupted,
                       "idempotency entry of user " + user.to_string() + " is corrupted");
-  return std::optional<AppendResult>{AppendResult{keys::get_u64(stored.data()),
-                                                  keys::get_u64(stored.data() + 8),
-                                                  keys::get_u64(stored.data() + 16), true}};
+  };
+  // 24 bytes of range, then the sealed reply (none in rows of older builds).
+  if (stored.size() < 24) return corrupted();
+  AppendResult found{keys::get_u64(stored.data()),
+                     keys::get_u64(stored.data() + 8),
+                     keys::get_u64(stored.data() + 16),
+                     true,
+                     {}};
+  std::string_view sealed = std::string_view(stored).substr(24);
+  if (!sealed.empty() && !open_bytes(sealing, sealed, reply_context(user, hashed), found.reply))
+    return corrupted();
+  return std::optional<AppendResult>{std::move(found)};
 }
 
 Result<uint64_t> EventStore::version(const Uuid& user) const {

@@ -97,6 +97,9 @@ struct AppendResult {
   uint64_t last_sequence = 0;   // the stream's version after the append
   uint64_t first_position = 0;  // feed position of the first event
   bool duplicate = false;       // true: the idempotency key was already stored
+  // With duplicate: the reply stored with the key (see append), empty when
+  // the original append stored none.
+  std::string reply;
 };
 
 struct FeedEntry {
@@ -139,12 +142,16 @@ class EventStore {
   // (validate_event), belong to `user`, and carry the next sequence:
   // expected_version + 1, + 2, ... When an event's idempotency key is already
   // stored for the user, nothing is appended and the original result comes
-  // back with duplicate = true.
+  // back with duplicate = true, with the `reply` that append stored. `reply`
+  // (default: none) is the caller's answer to the command, kept sealed with
+  // the user's data key beside each idempotency key of the events, so that a
+  // retry is answered without replaying anything.
   // Errors: empty_batch, invalid_argument, malformed_event, user_mismatch,
   // payload_too_large, sequence_gap, wrong_expected_version, io_error.
   // Blocks the calling thread until the append is durable or refused.
   Result<AppendResult> append(const Uuid& user, uint64_t expected_version,
-                              const std::vector<v1::TaskEvent>& events);
+                              const std::vector<v1::TaskEvent>& events,
+                              std::string_view reply = {});
 
   // The same append without blocking: validates and encodes the events in
   // the calling thread, queues them, and returns. `done` runs exactly once:
@@ -152,7 +159,8 @@ class EventStore {
   // on the store's writer thread once the group is durable. Keep `done`
   // short (send a message, set a promise): it delays later appends.
   void append_async(const Uuid& user, uint64_t expected_version,
-                    const std::vector<v1::TaskEvent>& events, AppendCallback done);
+                    const std::vector<v1::TaskEvent>& events, AppendCallback done,
+                    std::string_view reply = {});
 
   // Events of the user with sequence >= from_sequence (>= 1), in order, at
   // most max_count. unknown_stream when the user has no events; corrupted,
@@ -161,8 +169,8 @@ class EventStore {
                                           size_t max_count = SIZE_MAX) const;
 
   // The original result of the append that stored this idempotency key for
-  // the user, or nullopt. Lets a caller answer a retried command before
-  // deciding it again.
+  // the user (with its stored reply), or nullopt. Lets a caller answer a
+  // retried command that would not be decided the same way again.
   Result<std::optional<AppendResult>> find_idempotency_key(const Uuid& user,
                                                            std::string_view key) const;
 
@@ -267,8 +275,9 @@ class EventStore {
   Result<uint64_t> load_feed_head() const;
   Status check_master_key();
   Status purge_erased_key(const Uuid& user);
-  Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user,
-                                                      std::string_view hashed) const;
+  // The row of a hashed idempotency key; its reply is opened with `sealing`.
+  Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user, std::string_view hashed,
+                                                      const SecretKey& sealing) const;
   // How data_key treats a user without a key.
   enum class NewKey {
     none,     // answer nullopt
@@ -281,7 +290,8 @@ class EventStore {
   Result<std::optional<SecretKey>> data_key(const Uuid& user, NewKey create,
                                             std::string* wrapped_pending = nullptr) const;
   Result<std::unique_ptr<Request>> prepare(const Uuid& user, uint64_t expected_version,
-                                           const std::vector<v1::TaskEvent>& events) const;
+                                           const std::vector<v1::TaskEvent>& events,
+                                           std::string_view reply) const;
   void commit_group(std::vector<std::unique_ptr<Request>>& group);
 
   StoreOptions options_;

@@ -143,6 +143,36 @@ TEST_CASE("a retried command with the same idempotency key gets the same reply, 
   CHECK(*node.store->version(user) == 3);
 }
 
+TEST_CASE("a retry is answered with the reply stored with its key, as it was then") {
+  test::TempDir dir;
+  Node node(dir);
+  auto user = Uuid::random();
+  REQUIRE(node.call(user, register_user("a@b.c")).has_profile());
+  auto id = node.call(user, create_task("Pay rent")).task().id();
+  // Snoozed for a moment: a reply rebuilt later would say pending.
+  v1::Command snooze;
+  snooze.mutable_task()->mutable_snooze()->set_task_id(id);
+  *snooze.mutable_task()->mutable_snooze()->mutable_until() =
+      events::to_timestamp(std::chrono::system_clock::now() + 300ms);
+  auto snoozed = node.call(user, snooze, "snooze-1");
+  REQUIRE_MESSAGE(snoozed.has_task(), describe(snoozed));
+  CHECK(snoozed.task().status() == v1::TASK_STATUS_SNOOZED);
+  std::this_thread::sleep_for(400ms);
+  CHECK(node.call(user, get_task(id)).task().status() == v1::TASK_STATUS_PENDING);
+  auto retry = node.call(user, snooze, "snooze-1");
+  CHECK(retry.SerializeAsString() == snoozed.SerializeAsString());
+
+  // A retry the decider would refuse now (the task is done) gets the
+  // stored reply too, not the refusal.
+  auto done = node.call(user, complete_task(id), "complete-1");
+  REQUIRE_MESSAGE(done.has_task(), describe(done));
+  auto again = node.call(user, complete_task(id), "complete-1");
+  CHECK_MESSAGE(again.SerializeAsString() == done.SerializeAsString(), describe(again));
+  // Without the key the same command is refused.
+  CHECK(node.call(user, complete_task(id)).has_error());
+  CHECK(*node.store->version(user) == 4);
+}
+
 TEST_CASE("state survives a restart of the node") {
   test::TempDir dir;
   auto user = Uuid::random();

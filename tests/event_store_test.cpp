@@ -156,6 +156,65 @@ TEST_CASE("an idempotency key already stored appends nothing and returns the ori
   CHECK_FALSE(theirs->duplicate);
 }
 
+TEST_CASE("the reply stored with an idempotency key comes back with every retry") {
+  TempDir dir;
+  auto user = Uuid::random();
+  const std::string reply = "the original reply \x01\x02 bytes";
+  {
+    auto store = open_store(dir);
+    REQUIRE(store->append(user, 0, {task_created(user, 1, "pay rent", "cmd-7")}, reply));
+    auto retry = store->append(user, 1, {task_created(user, 2, "pay rent", "cmd-7")}, "other");
+    REQUIRE(retry);
+    CHECK(retry->duplicate);
+    CHECK(retry->reply == reply);
+    // Without a key nothing is stored, and a keyless append has no reply.
+    REQUIRE(store->append(user, 1, {task_created(user, 2, "no key")}, "ignored"));
+  }
+  auto store = open_store(dir);
+  auto found = store->find_idempotency_key(user, "cmd-7");
+  REQUIRE(found);
+  REQUIRE(found->has_value());
+  CHECK((*found)->reply == reply);
+  CHECK((*found)->last_sequence == 1);
+  // A key stored without a reply answers with an empty one.
+  REQUIRE(store->append(user, 2, {task_created(user, 3, "bare", "cmd-8")}));
+  auto bare = store->find_idempotency_key(user, "cmd-8");
+  REQUIRE(bare);
+  REQUIRE(bare->has_value());
+  CHECK((*bare)->reply.empty());
+}
+
+TEST_CASE("two appends with one key at once: the second gets the first's reply") {
+  TempDir dir;
+  auto store = open_store(dir, /*sync=*/true);
+  auto user = Uuid::random();
+  REQUIRE(store->append(user, 0, task_batch(user, 0, 1)));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<AppendResult>> results;
+  for (int i = 0; i < 2; ++i)
+    store->append_async(
+        user, 1, {task_created(user, 2, "twice", "same-key")},
+        [&](Result<AppendResult> r) {
+          std::lock_guard lock(mu);
+          results.push_back(std::move(r));
+          cv.notify_one();
+        },
+        "reply " + std::to_string(i));
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return results.size() == 2; });
+  int duplicates = 0;
+  for (const auto& r : results) {
+    REQUIRE(r);
+    if (r->duplicate) {
+      ++duplicates;
+      CHECK(r->reply == "reply 0");
+    }
+  }
+  CHECK(duplicates == 1);
+  CHECK(*store->version(user) == 2);
+}
+
 TEST_CASE("concurrent retries of one command store it once") {
   TempDir dir;
   auto store = open_store(dir);
@@ -487,7 +546,7 @@ TEST_CASE("no plaintext title, description or idempotency key in any file of the
     auto store = open_store(dir, /*sync=*/true);
     auto event = task_created(user, 1, title, key);
     event.mutable_task_created()->set_description(description);
-    REQUIRE(store->append(user, 0, {event}));
+    REQUIRE(store->append(user, 0, {event}, "reply naming " + title));
     REQUIRE(store->save_snapshot(user, "tasks", Snapshot{1, "snapshot of " + title}));
     auto before_flush = files_holding(dir.path(), title);  // WAL only, still sealed
     CHECK_MESSAGE(before_flush.empty(),

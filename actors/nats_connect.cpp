@@ -2,9 +2,12 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 
 #include "actors/bus_identity.h"
+#include "actors/log.h"
 #include "events/private_file.h"
 
 namespace coach::actors {
@@ -36,6 +39,28 @@ Status use_credentials(natsOptions* options, const std::string& path) {
   return Ok{};
 }
 
+// nats.c's asynchronous errors, above all a slow consumer: a subscription
+// whose pending limit was reached drops the messages the server sends until
+// its handler catches up. Logged at most once a second (a flood would
+// otherwise flood the log too); the gateway counts the drops themselves.
+void on_async_error(natsConnection*, natsSubscription* subscription, natsStatus error, void*) {
+  static std::atomic<int64_t> last_logged_ms{0};
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch())
+                    .count();
+  auto last = last_logged_ms.load(std::memory_order_relaxed);
+  if (now_ms - last < 1000 || !last_logged_ms.compare_exchange_strong(last, now_ms)) return;
+  int64_t dropped = 0;
+  if (subscription) natsSubscription_GetDropped(subscription, &dropped);
+  const char* subject = subscription ? natsSubscription_GetSubject(subscription) : nullptr;
+  log_line(LogLevel::warn, "nats",
+           error == NATS_SLOW_CONSUMER ? "slow consumer: NATS messages dropped"
+                                       : "asynchronous NATS error",
+           {{"error", natsStatus_GetText(error)},
+            {"subject", subject ? subject : ""},
+            {"dropped", std::to_string(dropped)}});
+}
+
 }  // namespace
 
 Result<natsConnection*> connect_nats(const NatsConfig& config) {
@@ -54,6 +79,7 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
   // Write at once: nats.c's flusher thread otherwise batches writes and adds
   // about a millisecond to every round trip.
   natsOptions_SetSendAsap(options, true);
+  natsOptions_SetErrorHandler(options, on_async_error, nullptr);
   if (config.reconnect_forever) {
     natsOptions_SetMaxReconnect(options, -1);
     natsOptions_SetReconnectWait(options, 250);

@@ -122,6 +122,10 @@ Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
                                       &NatsGateway::on_message, gateway.get());
     if (s != NATS_OK) return nats_error(s, "cannot subscribe to " + subject);
     gateway->subscriptions_.push_back(sub);
+    // The byte bound is nats.c's default (64 MiB); the count is ours.
+    s = natsSubscription_SetPendingLimits(sub, std::max(1, gateway->options_.pending_limit),
+                                          64 * 1024 * 1024);
+    if (s != NATS_OK) return nats_error(s, "cannot set the pending limits of " + subject);
   }
   // Make sure the server has the subscriptions before anyone is told we are up.
   if (s = natsConnection_FlushTimeout(gateway->connection_, 5000); s != NATS_OK)
@@ -141,16 +145,23 @@ NatsGateway::~NatsGateway() {
 void NatsGateway::stop_accepting() {
   // Drain: the server stops sending, and messages already here are still
   // handled before the subscription goes.
-  for (auto* sub : subscriptions_) natsSubscription_Drain(sub);
+  std::vector<natsSubscription*> subscriptions;
+  {
+    std::lock_guard lock(subscriptions_mu_);
+    subscriptions.swap(subscriptions_);
+  }
+  for (auto* sub : subscriptions) natsSubscription_Drain(sub);
   // One deadline for all: the drain's bound is the node's, not each one's.
   auto until = std::chrono::steady_clock::now() + options_.drain_timeout;
-  for (auto* sub : subscriptions_) {
+  for (auto* sub : subscriptions) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     natsSubscription_WaitForDrainCompletion(sub, std::max<int64_t>(1, left.count()));
+    int64_t dropped = 0;
+    if (natsSubscription_GetDropped(sub, &dropped) == NATS_OK)
+      dropped_before_.fetch_add(static_cast<uint64_t>(dropped));
     natsSubscription_Destroy(sub);
   }
-  subscriptions_.clear();
 }
 
 bool NatsGateway::connected() const {
@@ -158,7 +169,13 @@ bool NatsGateway::connected() const {
 }
 
 GatewayStats NatsGateway::stats() const {
-  return {requests_.load(), bad_requests_.load(), failed_publishes_->load()};
+  std::lock_guard lock(subscriptions_mu_);
+  uint64_t dropped = dropped_before_.load();
+  for (auto* sub : subscriptions_) {
+    int64_t n = 0;
+    if (natsSubscription_GetDropped(sub, &n) == NATS_OK) dropped += static_cast<uint64_t>(n);
+  }
+  return {requests_.load(), bad_requests_.load(), failed_publishes_->load(), dropped};
 }
 
 void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {

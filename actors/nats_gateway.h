@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,12 +40,17 @@ struct GatewayOptions {
   const OpsView* ops = nullptr;
   // How long stop_accepting lets requests already received reach the registry.
   std::chrono::milliseconds drain_timeout{5000};
+  // Requests each subscription holds before its handler takes them; beyond
+  // that NATS drops them (a slow consumer: counted in GatewayStats::dropped,
+  // logged, and the client's request times out). Default: 65536, nats.c's.
+  int pending_limit = 65536;
 };
 
 struct GatewayStats {
   uint64_t requests = 0;          // requests received
   uint64_t bad_requests = 0;      // answered with an error before any actor
   uint64_t failed_publishes = 0;  // replies NATS refused (each also logged)
+  uint64_t dropped = 0;           // requests dropped by a full subscription (slow consumer)
 };
 
 class NatsGateway {
@@ -74,8 +80,11 @@ class NatsGateway {
   Registry& registry_;
   GatewayOptions options_;
   natsConnection* connection_ = nullptr;
+  mutable std::mutex subscriptions_mu_;  // stats() reads them while stop_accepting ends them
   std::vector<natsSubscription*> subscriptions_;
   std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0};
+  // Drops of subscriptions already destroyed (stop_accepting).
+  std::atomic<uint64_t> dropped_before_{0};
   // Shared with each request's reply function, which may outlive a drain.
   std::shared_ptr<std::atomic<uint64_t>> failed_publishes_ =
       std::make_shared<std::atomic<uint64_t>>(0);

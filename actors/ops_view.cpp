@@ -13,6 +13,11 @@ void OpsView::set_connected_probe(std::function<bool()> connected) {
   connected_ = std::move(connected);
 }
 
+void OpsView::set_bus_probe(std::function<v1::BusFigures()> bus) {
+  std::lock_guard lock(mu_);
+  bus_ = std::move(bus);
+}
+
 std::optional<std::string> OpsView::not_ready_because() const {
   if (draining_) return "draining";
   {
@@ -62,6 +67,12 @@ v1::OpsSnapshot OpsView::snapshot() const {
   *s.mutable_append_group_size() = to_proto(store.group_appends);
   *s.mutable_append_write_seconds() = to_proto(store.write_seconds);
   if (batch_) *s.mutable_batch() = batch_->status();
+  std::function<v1::BusFigures()> bus;
+  {
+    std::lock_guard lock(mu_);
+    bus = bus_;
+  }
+  if (bus) *s.mutable_bus() = bus();
   return s;
 }
 

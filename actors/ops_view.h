@@ -35,6 +35,9 @@ class OpsView {
   std::optional<std::string> not_ready_because() const;
   // How to tell whether NATS is connected (set once the gateway is up).
   void set_connected_probe(std::function<bool()> connected);
+  // Where the bus figures come from (set once the gateway is up; zeros
+  // until then).
+  void set_bus_probe(std::function<v1::BusFigures()> bus);
   // From now on ready() is false: the node is shutting down.
   void set_draining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -50,6 +53,7 @@ class OpsView {
   std::atomic<bool> draining_{false};
   mutable std::mutex mu_;
   std::function<bool()> connected_;
+  std::function<v1::BusFigures()> bus_;
   // Counting users walks the store's keys: done at most every few seconds.
   mutable uint64_t users_known_ = 0;
   mutable std::chrono::steady_clock::time_point users_counted_{};

@@ -81,6 +81,16 @@ void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
   w.single("coach_store_resumes_total", "counter",
            "Times the event store reopened itself after a storage fault", s.store_resumes());
   w.single("coach_uptime_seconds", "gauge", "Seconds since coachd started", s.uptime_seconds());
+  w.single("coach_bus_requests_total", "counter", "Requests the NATS gateway received",
+           static_cast<double>(s.bus().requests()));
+  w.single("coach_bus_bad_requests_total", "counter",
+           "Requests answered with an error before any actor",
+           static_cast<double>(s.bus().bad_requests()));
+  w.single("coach_bus_failed_publishes_total", "counter", "Replies NATS refused to publish",
+           static_cast<double>(s.bus().failed_publishes()));
+  w.single("coach_bus_dropped_total", "counter",
+           "Requests dropped unseen by a full subscription (slow consumer)",
+           static_cast<double>(s.bus().dropped()));
   w.single("coach_actors_resident", "gauge", "User actors alive now",
            static_cast<double>(n.resident_actors()));
   w.single("coach_users_passivated", "gauge", "Known users without a resident actor",

@@ -175,6 +175,30 @@ TEST_CASE("metrics follow commands, appends and supervised restarts as they happ
   CHECK(ops.busiest(0).user_id() == user);
 }
 
+TEST_CASE("a slow consumer is counted, logged and survived: requests beyond the limit drop") {
+  // One subscription that holds one request: a flood overruns it.
+  Node node({"--subscriptions", "1", "--pending-limit", "1"});
+  auto user = node.registered_user();
+  CHECK(node.metric("coach_bus_dropped_total") == 0);
+  double received = node.metric("coach_bus_requests_total");
+  CHECK(received >= 1);
+  REQUIRE(node.client->flood("coach.v1.task.list", "{}",
+                             {{"Authorization", node.client->authorization(user)}}, 3000));
+  double dropped = 0;
+  for (int i = 0; i < 100 && dropped == 0; ++i) {
+    std::this_thread::sleep_for(50ms);
+    dropped = node.metric("coach_bus_dropped_total");
+  }
+  CHECK(dropped > 0);
+  CHECK(dropped < 3000);
+  CHECK(node.coachd->process().wait_for_log("slow consumer", 5s));
+  auto ops = parse_ops(node.get("/api/ops", node.admin_token())->body);
+  CHECK(ops.bus().dropped() >= dropped);
+  CHECK(ops.bus().requests() + ops.bus().dropped() >= 3000);
+  // Still serving.
+  node.create_task(user, "after the flood");
+}
+
 TEST_CASE("coachctl ops: actors, stop and revive, batch, queues, refused without an admin token") {
   Node node;
   auto alice = node.registered_user();

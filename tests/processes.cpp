@@ -267,6 +267,23 @@ std::string Client::token_for(const std::string& user) {
   return token;
 }
 
+Status Client::flood(const std::string& subject, const std::string& body,
+                     const std::vector<std::pair<std::string, std::string>>& headers, int count) {
+  natsInbox* inbox = nullptr;
+  natsInbox_Create(&inbox);
+  std::unique_ptr<natsInbox, void (*)(natsInbox*)> guard(inbox, natsInbox_Destroy);
+  natsMsg* msg = nullptr;
+  natsMsg_Create(&msg, subject.c_str(), inbox, body.data(), static_cast<int>(body.size()));
+  for (const auto& [k, v] : headers) natsMsgHeader_Set(msg, k.c_str(), v.c_str());
+  natsStatus s = NATS_OK;
+  for (int i = 0; i < count && s == NATS_OK; ++i) s = natsConnection_PublishMsg(connection_, msg);
+  natsMsg_Destroy(msg);
+  if (s == NATS_OK) s = natsConnection_FlushTimeout(connection_, 5000);
+  if (s != NATS_OK)
+    return make_error(Errc::unavailable, std::string("flood: ") + natsStatus_GetText(s));
+  return Ok{};
+}
+
 Result<v1::Reply> Client::raw(const std::string& subject, const std::string& body,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               int timeout_ms) {

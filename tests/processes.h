@@ -129,6 +129,10 @@ class Client {
   Result<v1::Reply> raw(const std::string& subject, const std::string& body,
                         const std::vector<std::pair<std::string, std::string>>& headers,
                         int timeout_ms = 5000);
+  // Publishes `count` copies of a request without waiting for replies (they
+  // go to an inbox nobody reads), then flushes: a flood.
+  Status flood(const std::string& subject, const std::string& body,
+               const std::vector<std::pair<std::string, std::string>>& headers, int count);
 
  private:
   std::string token_for(const std::string& user);

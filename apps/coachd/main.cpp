@@ -40,6 +40,7 @@ struct Flags {
   int max_in_flight_per_user = 256;
   int max_in_flight_node = 20000;
   int subscriptions = 2;
+  int pending_limit = 65536;
   // CAF's scheduler: "sharing" blocks idle workers on a condition variable;
   // "stealing" polls, which costs a small machine CPU and, measured with
   // bench/crud_bench on 2 cores, 20% more single-client latency.
@@ -149,6 +150,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--subscriptions", f.subscriptions, "NATS subscriptions decoding in parallel")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--pending-limit", f.pending_limit,
+                 "requests each NATS subscription holds before NATS drops more (a slow "
+                 "consumer: counted in coach_bus_dropped_total and logged)")
+      ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
   app.add_option("--batch-every", f.batch_every_minutes,
                  "minutes between incremental runs of the behavior batch job (0: only when "
@@ -352,6 +358,7 @@ int main(int argc, char** argv) {
   gateway_options.nats = nats;
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = f.subscriptions;
+  gateway_options.pending_limit = f.pending_limit;
   gateway_options.batch = batch.get();
   gateway_options.metrics = &metrics;
   gateway_options.ops = &ops;
@@ -359,6 +366,15 @@ int main(int argc, char** argv) {
   auto gateway = coach::actors::NatsGateway::start(*registry, gateway_options);
   if (!gateway) return fail(gateway.error());
   ops.set_connected_probe([g = gateway->get()] { return g->connected(); });
+  ops.set_bus_probe([g = gateway->get()] {
+    auto stats = g->stats();
+    coach::v1::BusFigures bus;
+    bus.set_requests(stats.requests);
+    bus.set_bad_requests(stats.bad_requests);
+    bus.set_failed_publishes(stats.failed_publishes);
+    bus.set_dropped(stats.dropped);
+    return bus;
+  });
 
   using coach::actors::log_line;
   using coach::actors::LogLevel;

@@ -2,8 +2,6 @@
 
 #include <atomic>
 
-#include "actors/api_codec.h"
-
 namespace coach::actors {
 
 struct CommandMetrics::Figures {
@@ -13,9 +11,9 @@ struct CommandMetrics::Figures {
 };
 
 CommandMetrics::CommandMetrics() {
-  for (const auto& name : api_operations()) {
+  for (const auto& row : operation_table()) {
     figures_.push_back(std::make_unique<Figures>());
-    figures_.back()->operation = name;
+    figures_.back()->operation = row.name;
   }
   figures_.push_back(std::make_unique<Figures>());
   figures_.back()->operation = std::string(kInvalid);
@@ -23,11 +21,12 @@ CommandMetrics::CommandMetrics() {
 
 CommandMetrics::~CommandMetrics() = default;
 
+size_t CommandMetrics::slot(const Operation* operation) const {
+  return operation ? operation->index : figures_.size() - 1;
+}
+
 size_t CommandMetrics::slot(std::string_view operation) const {
-  // A few dozen names: a linear scan is as fast as a hash here.
-  for (size_t i = 0; i + 1 < figures_.size(); ++i)
-    if (figures_[i]->operation == operation) return i;
-  return figures_.size() - 1;
+  return slot(find_operation(operation));
 }
 
 void CommandMetrics::record(size_t slot, bool error, std::chrono::steady_clock::duration took) {

@@ -1,6 +1,7 @@
 // CommandMetrics: per API operation, how many requests were answered, how
 // many with an error, and how long each took from arrival to reply. The set
-// of operations is fixed (api_operations()), so recording takes no lock.
+// of operations is fixed (the operation table), so recording takes no lock
+// and a request's slot is its row's index: no lookup by name.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/operations.h"
 #include "events/histogram.h"
 #include "schema/commands.pb.h"
 
@@ -24,11 +26,14 @@ class CommandMetrics {
   CommandMetrics(const CommandMetrics&) = delete;
   CommandMetrics& operator=(const CommandMetrics&) = delete;
 
-  // The slot of an operation ("task.create"); unknown names share kInvalid's.
+  // The slot of an operation's row (its index); null (an unknown
+  // operation) is kInvalid's.
+  size_t slot(const Operation* operation) const;
+  // The same by name ("task.create"); unknown names share kInvalid's.
   size_t slot(std::string_view operation) const;
   void record(size_t slot, bool error, std::chrono::steady_clock::duration took);
 
-  // Every operation, in api_operations() order, then kInvalid.
+  // Every operation, in operation_table() order, then kInvalid.
   std::vector<v1::CommandFigures> snapshot() const;
 
  private:

@@ -80,10 +80,9 @@ Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier
   return std::pair{std::move(*claims), target};
 }
 
-Result<Decoded> decode(natsMsg* msg, Encoding encoding, const CachingVerifier& verifier) {
-  std::string_view subject = natsMsg_GetSubject(msg);
-  auto name = subject.substr(kSubjectPrefix.size());
-  const Operation* operation = find_operation(name);  // the one lookup of the request
+// `operation`: the subject's row, null for an unknown one (then `name`).
+Result<Decoded> decode(natsMsg* msg, std::string_view name, const Operation* operation,
+                       Encoding encoding, const CachingVerifier& verifier) {
   // The token first: nothing of a stranger's body is parsed, and a stranger
   // learns nothing of the operations.
   auto who = authenticate(msg, verifier, operation);
@@ -252,9 +251,10 @@ void NatsGateway::handle(natsMsg* msg) {
   if (!reply_to || !*reply_to) return;  // a publish, not a request: nobody to answer
   auto encoding = encoding_from_content_type(header(msg, "Content-Type"));
   std::string_view subject = natsMsg_GetSubject(msg);
+  auto name = subject.substr(std::min(subject.size(), kSubjectPrefix.size()));
+  const Operation* operation = find_operation(name);  // the one lookup of the request
   auto* metrics = options_.metrics;
-  size_t slot =
-      metrics ? metrics->slot(subject.substr(std::min(subject.size(), kSubjectPrefix.size()))) : 0;
+  size_t slot = metrics ? metrics->slot(operation) : 0;
   auto reply = [connection = connection_, subject = std::string(reply_to),
                 enc = encoding ? *encoding : Encoding::json, metrics, slot,
                 failed = failed_publishes_,
@@ -263,7 +263,8 @@ void NatsGateway::handle(natsMsg* msg) {
     if (metrics) metrics->record(slot, r.has_error(), std::chrono::steady_clock::now() - received);
     if (!publish_reply(connection, subject, enc, r)) failed->fetch_add(1);
   };
-  auto decoded = encoding ? decode(msg, *encoding, verifier_) : Result<Decoded>(encoding.error());
+  auto decoded = encoding ? decode(msg, name, operation, *encoding, verifier_)
+                          : Result<Decoded>(encoding.error());
   if (!decoded) {
     bad_requests_.fetch_add(1, std::memory_order_relaxed);
     auto code = decoded.error().code;

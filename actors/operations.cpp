@@ -14,7 +14,7 @@ using google::protobuf::Message;
 using K = OperationKind;
 
 Operation row(std::string name, std::string field_path, Access access, OperationKind kind) {
-  Operation op{std::move(name), std::move(field_path), access, kind, {}};
+  Operation op{std::move(name), std::move(field_path), access, kind, 0, {}};
   const auto* type = v1::Command::descriptor();
   size_t from = 0;
   while (from <= op.field_path.size()) {
@@ -30,6 +30,14 @@ Operation row(std::string name, std::string field_path, Access access, Operation
     from = dot + 1;
   }
   return op;
+}
+
+std::vector<Operation> make_table();
+
+std::vector<Operation> indexed_table() {
+  auto table = make_table();
+  for (size_t i = 0; i < table.size(); ++i) table[i].index = i;
+  return table;
 }
 
 std::vector<Operation> make_table() {
@@ -107,7 +115,7 @@ const Message* Operation::message_of(const v1::Command& command) const {
 }
 
 const std::vector<Operation>& operation_table() {
-  static const std::vector<Operation> table = make_table();
+  static const std::vector<Operation> table = indexed_table();
   return table;
 }
 

@@ -32,6 +32,7 @@ struct Operation {
   std::string field_path;  // where its message lives in a v1::Command, e.g. "task.create"
   Access access;           // what the caller must be allowed (auth.h)
   OperationKind kind;
+  size_t index = 0;  // its position in operation_table() (metrics slots by it)
   // Resolved from field_path: the fields from Command down to the message.
   std::vector<const google::protobuf::FieldDescriptor*> fields;
 

@@ -52,6 +52,9 @@ TEST_CASE("command figures count replies and errors per operation, unknown names
   auto create = m.slot("task.create");
   CHECK(m.slot("no.such.op") == m.slot(actors::CommandMetrics::kInvalid));
   CHECK(create != m.slot("task.list"));
+  // A row's slot is its index, the same as by its name.
+  for (const auto& row : actors::operation_table()) CHECK(m.slot(&row) == m.slot(row.name));
+  CHECK(m.slot(static_cast<const actors::Operation*>(nullptr)) == m.slot("no.such.op"));
   m.record(create, false, 2ms);
   m.record(create, true, 300us);
   m.record(m.slot("bogus"), true, 1ms);

@@ -52,6 +52,7 @@ v1::OpsSnapshot OpsView::snapshot() const {
   s.set_ready(ready());
   if (auto fault = store_.write_fault()) s.set_store_fault(*fault);
   s.set_store_resumes(store_.resumes());
+  s.set_store_blocking_on_scheduler(store_.stats().blocking_on_scheduler);
   s.set_draining(draining_);
   auto registry = registry_.stats();
   auto store = store_.stats();

@@ -80,6 +80,9 @@ void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
            s.store_fault().empty() ? 1 : 0);
   w.single("coach_store_resumes_total", "counter",
            "Times the event store reopened itself after a storage fault", s.store_resumes());
+  w.single("coach_store_blocking_on_scheduler_total", "counter",
+           "Blocking event store calls made on a CAF scheduler thread (should stay 0)",
+           static_cast<double>(s.store_blocking_on_scheduler()));
   w.single("coach_uptime_seconds", "gauge", "Seconds since coachd started", s.uptime_seconds());
   w.single("coach_bus_requests_total", "counter", "Requests the NATS gateway received",
            static_cast<double>(s.bus().requests()));

@@ -29,6 +29,8 @@ v1::ActorInfo actor_info(const Uuid& user, int mailbox,
 Registry::Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options)
     : system_(system), options_(options), context_(std::make_shared<UserActorContext>()) {
   context_->store = &store;
+  io_ = std::make_unique<BlockingPool>(options.io_threads);
+  context_->io = io_.get();
   context_->registry = this;
   context_->options = options.actor;
   context_->writer = options.writer;
@@ -55,6 +57,7 @@ Registry::~Registry() {
   for (auto& a : actors) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::scoped_actor self{system_};
   for (auto& a : actors) self->wait_for(a);
+  io_.reset();  // the last snapshots the actors handed it are written now
 }
 
 caf::actor Registry::spawn(const Uuid& user) {

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actors/blocking_pool.h"
 #include "actors/nudge_clock.h"
 #include "actors/request.h"
 #include "actors/user_actor.h"
@@ -39,6 +40,9 @@ struct RegistryOptions {
   int max_in_flight_per_user = 256;
   int max_in_flight_node = 20000;
   uint32_t busy_retry_after_ms = 20;
+  // Threads of the pool that runs the actors' blocking store calls
+  // (loading a user, snapshots, export, erasure). Default: 2.
+  size_t io_threads = 2;
   UserActorOptions actor;
 };
 
@@ -141,6 +145,7 @@ class Registry {
   std::shared_ptr<std::atomic<int>> node_in_flight_ = std::make_shared<std::atomic<int>>(0);
   std::atomic<bool> stopping_{false};
   std::unique_ptr<NudgeClock> clock_;
+  std::unique_ptr<BlockingPool> io_;  // the actors' blocking store calls
   std::atomic<uint64_t> spawned_{0}, passivated_{0}, restarts_{0}, busy_{0};
   mutable std::mutex reasons_mu_;
   std::map<std::string, uint64_t> restarts_by_reason_;

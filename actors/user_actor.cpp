@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <deque>
 
+#include "actors/blocking_pool.h"
 #include "actors/handoff.h"
 #include "actors/log.h"
 #include "actors/notifier.h"
@@ -22,6 +23,7 @@ using appended_atom = caf::atom_constant<caf::atom("appended")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using written_atom = caf::atom_constant<caf::atom("written")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using io_atom = caf::atom_constant<caf::atom("io")>;
 using SystemClock = std::chrono::system_clock;
 using Events = std::vector<v1::TaskEvent>;
 
@@ -50,11 +52,22 @@ struct NudgeInWriting {
 };
 using WritingPtr = std::shared_ptr<NudgeInWriting>;
 
+struct ActorState;
+using Self = caf::stateful_actor<ActorState>;
+
+// Blocking work done on the pool: what runs back in the actor afterwards.
+struct IoDone {
+  std::function<void(Self*)> then;
+  bool exclusive = false;  // the actor took no command meanwhile
+};
+using IoDonePtr = std::shared_ptr<IoDone>;
+
 }  // namespace
 }  // namespace coach::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::PendingPtr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::WritingPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::IoDonePtr)
 
 namespace coach::actors {
 namespace {
@@ -91,6 +104,9 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
   if (!tail && tail.error().code != Errc::unknown_stream) return tail.error();
   if (tail)
     for (const auto& event : *tail) state.fold(event);
+  // A user's first append then finds their data key in memory.
+  if (state.version == 0 && up_to == UINT64_MAX)
+    if (auto warm = store.warm_data_key(user); !warm) return warm.error();
   return state;
 }
 
@@ -104,27 +120,34 @@ bool is_read(const v1::Command& command) {
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
 
-// One page of the user's export: profile and tasks, and a slice of the log.
-v1::Reply export_page(const events::EventStore& store, const Uuid& user, const UserState& state,
-                      const v1::ExportUser& query) {
-  if (!state.profile.registered) return error_reply(not_registered());
+// One page of the user's export: profile and tasks from the state, and a
+// slice of the log read by `finish_export_page` on the pool.
+Result<v1::Reply> start_export_page(const UserState& state, const v1::ExportUser& query) {
+  if (!state.profile.registered) return not_registered();
   uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
   if (page > kMaxExportPage)
-    return error_reply(make_error(Errc::invalid_argument, "max_events must be 1 to 2000"));
+    return make_error(Errc::invalid_argument, "max_events must be 1 to 2000");
   v1::Reply reply;
   auto* out = reply.mutable_user_export();
   out->set_format("coach.export.v1");
   *out->mutable_exported_at() = events::to_timestamp(SystemClock::now());
   *out->mutable_profile() = state.profile.profile;
   for (const auto& [id, task] : state.tasks.tasks()) *out->add_tasks() = task;
+  return reply;
+}
+
+// The log slice of an export page, up to the state's `version`. Blocks.
+v1::Reply finish_export_page(const events::EventStore& store, const Uuid& user, uint64_t version,
+                             const v1::ExportUser& query, v1::Reply reply) {
+  uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
   uint64_t from = std::max<uint64_t>(1, query.from_sequence());
-  if (from <= state.version) {
-    auto events = store.read(user, from, page);
-    if (!events) return error_reply(events.error());
-    for (auto& e : *events) *out->add_events() = std::move(e);
-    uint64_t last = from + events->size() - 1;
-    out->set_next_sequence(last < state.version ? last + 1 : 0);
-  }
+  if (from > version) return reply;
+  auto events = store.read(user, from, std::min<uint64_t>(page, version - from + 1));
+  if (!events) return error_reply(events.error());
+  auto* out = reply.mutable_user_export();
+  for (auto& e : *events) *out->add_events() = std::move(e);
+  uint64_t last = from + events->size() - 1;
+  out->set_next_sequence(last < version ? last + 1 : 0);
   return reply;
 }
 
@@ -143,40 +166,70 @@ struct ActorState {
   UserState state;
   uint64_t snapshot_version = 0;
   bool appending = false;
+  bool io_busy = false;           // an exclusive pool job (load, erase) is in flight
+  int io_pending = 0;             // pool jobs whose continuation is still to run here
+  bool check_after_load = false;  // a nudge check came before the state
   std::deque<RequestPtr> waiting;
   bool nudge_in_flight = false;            // a triggered nudge is being written
   std::deque<WritingPtr> written_waiting;  // written while an append was in flight
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   bool shutting_down = false;
   static inline const char* name = "coach.user";
+
+  // Commands wait: an append or an exclusive pool job is in flight.
+  bool busy() const { return appending || io_busy; }
+  // The pool lane of this user: all their blocking work runs in order.
+  uint64_t lane() const { return UuidHash{}(user); }
 };
 
-using Self = caf::stateful_actor<ActorState>;
-
-void save_snapshot(ActorState& st) {
-  if (st.state.erased || st.state.version == st.snapshot_version) return;
-  auto s = st.context->store->save_snapshot(st.user, kUserSnapshot,
-                                            {st.state.version, st.state.serialize()});
-  if (s) st.snapshot_version = st.state.version;
+// Runs `work` on the blocking pool (the user's lane); the function it
+// returns then runs in the actor. While an exclusive job is in flight the
+// actor takes no command: they wait, in order.
+void off_scheduler(Self* self, bool exclusive, std::function<std::function<void(Self*)>()> work) {
+  auto& st = self->state;
+  if (exclusive) st.io_busy = true;
+  ++st.io_pending;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  st.context->io->submit(st.lane(), [me, exclusive, work = std::move(work)] {
+    auto done = std::make_shared<IoDone>();
+    done->then = work();
+    done->exclusive = exclusive;
+    send_to_actor(me, io_atom::value, done);
+  });
 }
 
-// Answers a command whose idempotency key was already stored: with the
-// reply stored with the key. Keys stored by builds before stored replies
-// get the state as it was right after that command, replayed.
-void reply_duplicate(ActorState& st, Request& request, const events::AppendResult& original) {
-  if (!original.reply.empty()) {
-    v1::Reply stored;
-    if (!stored.ParseFromString(original.reply))
-      return request.reply_error(make_error(Errc::corrupted, "the stored reply does not parse"));
-    return request.reply(stored);
-  }
-  auto then = load_state(*st.context->store, st.user, original.last_sequence);
+// Saves the snapshot on the pool; nothing waits for it (a snapshot lost is
+// only a longer load: the log is the truth).
+void save_snapshot(ActorState& st) {
+  if (st.state.erased || st.state.version == st.snapshot_version) return;
+  st.snapshot_version = st.state.version;
+  st.context->io->submit(
+      st.lane(), [store = st.context->store, user = st.user,
+                  snapshot = events::Snapshot{st.state.version, st.state.serialize()}] {
+        if (auto saved = store->save_snapshot(user, kUserSnapshot, snapshot); !saved)
+          log_line(LogLevel::warn, "user", "snapshot not saved; the next load replays more",
+                   {{"user", user.to_string()}, {"error", saved.error().message}});
+      });
+}
+
+// Answers with a reply stored with an idempotency key.
+void reply_stored(Request& request, const std::string& stored) {
+  v1::Reply reply;
+  if (!reply.ParseFromString(stored))
+    return request.reply_error(make_error(Errc::corrupted, "the stored reply does not parse"));
+  request.reply(reply);
+}
+
+// Blocks; runs on the pool.
+void reply_as_replayed(const events::EventStore& store, const Uuid& user, Request& request,
+                       const events::AppendResult& original) {
+  auto then = load_state(store, user, original.last_sequence);
   if (!then) return request.reply_error(then.error());
   v1::Command command = request.command();
   if (command.has_task() && command.task().has_create() &&
       command.task().create().task_id().empty()) {
     // The original create got its task id from the stored event.
-    auto created = st.context->store->read(st.user, original.first_sequence, 1);
+    auto created = store.read(user, original.first_sequence, 1);
     if (!created || created->empty())
       return request.reply_error(make_error(Errc::internal, "lost create"));
     command.mutable_task()->mutable_create()->set_task_id(created->front().task_id());
@@ -184,26 +237,39 @@ void reply_duplicate(ActorState& st, Request& request, const events::AppendResul
   request.reply(reply_of(projections::reply_for(*then, command, SystemClock::now())));
 }
 
+// Answers a command whose idempotency key was already stored: with the
+// reply stored with the key. Keys stored by builds before stored replies
+// get the state as it was right after that command, replayed on the pool.
+void reply_duplicate(const ActorState& st, const RequestPtr& request,
+                     const events::AppendResult& original) {
+  if (!original.reply.empty()) return reply_stored(*request, original.reply);
+  st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request, original] {
+    reply_as_replayed(*store, user, *request, original);
+  });
+}
+
 // A keyed command that stores nothing now (refused, or a no-op) may be the
-// retry of one that did: then it gets the stored reply. Writes with events
-// are checked by the store's writer instead, once, in the append.
-bool answered_as_retry(ActorState& st, Request& request) {
-  if (request.idempotency_key().empty()) return false;
-  auto found = st.context->store->find_idempotency_key(st.user, request.idempotency_key());
-  if (!found) {
-    request.reply_error(found.error());
-    return true;
-  }
-  if (!*found) return false;
-  reply_duplicate(st, request, **found);
-  return true;
+// retry of one that did: the pool looks the key up and answers with the
+// stored reply, or with `otherwise` (the refusal or the no-op's reply).
+// Writes with events are checked by the store's writer instead, once.
+void answer_unless_retry(const ActorState& st, const RequestPtr& request, v1::Reply otherwise) {
+  if (request->idempotency_key().empty()) return request->reply(otherwise);
+  st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request,
+                                     otherwise = std::move(otherwise)] {
+    auto found = store->find_idempotency_key(user, request->idempotency_key());
+    if (!found) return request->reply_error(found.error());
+    if (!*found) return request->reply(otherwise);
+    if (!(*found)->reply.empty()) return reply_stored(*request, (*found)->reply);
+    reply_as_replayed(*store, user, *request, **found);
+  });
 }
 
 void process(Self* self, const RequestPtr& request);
 void on_written(Self* self, const WritingPtr& job);
 
-// Erases the user for good, answers, and stops this actor when nothing else
-// of the user is in flight (otherwise it answers "deleted" until idle).
+// Erases the user for good on the pool (the actor takes no command
+// meanwhile), answers, and stops this actor when nothing else of the user
+// is in flight (otherwise it answers "deleted" until idle).
 void delete_user(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   if (request->command().delete_user().confirm() != st.user.to_string())
@@ -211,21 +277,27 @@ void delete_user(Self* self, const RequestPtr& request) {
         Errc::invalid_argument, "confirm must repeat the user's id (" + st.user.to_string() +
                                     ") to delete the user and all their data for good"));
   auto now = SystemClock::now();
-  if (auto erased = st.context->store->erase_user(st.user, now); !erased)
-    return request->reply_error(erased.error());
-  // Their queued and dead-lettered notifications go too (texts, addresses).
-  // The log is erased already: a failed purge is logged, the delete stands.
-  if (st.context->notifier)
-    if (auto purged = st.context->notifier->purge_user(st.user); !purged)
-      log_line(LogLevel::error, "user", "notifications of a deleted user not purged",
-               {{"user", st.user.to_string()}, {"error", purged.error().message}});
   v1::Reply reply;
   *reply.mutable_profile() = st.state.profile.profile;
   *reply.mutable_profile()->mutable_user()->mutable_deleted_at() = events::to_timestamp(now);
-  st.state = UserState{};
-  st.state.erased = true;
-  request->reply(reply);
-  if (st.context->registry->try_passivate(st.user, self->address())) self->quit();
+  off_scheduler(self, true, [context = st.context, user = st.user, request, reply, now] {
+    auto erased = context->store->erase_user(user, now);
+    // Their queued and dead-lettered notifications go too (texts,
+    // addresses). The log is erased already: a failed purge is logged, the
+    // delete stands.
+    if (erased && context->notifier)
+      if (auto purged = context->notifier->purge_user(user); !purged)
+        log_line(LogLevel::error, "user", "notifications of a deleted user not purged",
+                 {{"user", user.to_string()}, {"error", purged.error().message}});
+    return std::function<void(Self*)>([erased, request, reply](Self* back) {
+      if (!erased) return request->reply_error(erased.error());
+      auto& state = back->state;
+      state.state = UserState{};
+      state.state.erased = true;
+      request->reply(reply);
+      if (state.context->registry->try_passivate(state.user, back->address())) back->quit();
+    });
+  });
 }
 
 // During a node's shutdown: once nothing is being appended or waiting, the
@@ -233,19 +305,22 @@ void delete_user(Self* self, const RequestPtr& request) {
 // dropped; its trigger fires again after the restart).
 void stop_if_shutting_down(Self* self) {
   auto& st = self->state;
-  if (!st.shutting_down || st.appending || !st.waiting.empty()) return;
+  if (!st.shutting_down || st.busy() || st.io_pending > 0 || !st.waiting.empty()) return;
   if (st.loaded) save_snapshot(st);
   self->quit();
 }
 
+void start_load(Self* self);
+
 void drain(Self* self) {
   auto& st = self->state;
-  while (!st.appending && !st.written_waiting.empty()) {
+  if (!st.busy() && !st.loaded && !st.written_waiting.empty()) start_load(self);
+  while (!st.busy() && st.loaded && !st.written_waiting.empty()) {
     auto next = std::move(st.written_waiting.front());
     st.written_waiting.pop_front();
     on_written(self, next);
   }
-  while (!st.appending && !st.waiting.empty()) {
+  while (!st.busy() && !st.waiting.empty()) {
     auto next = std::move(st.waiting.front());
     st.waiting.pop_front();
     process(self, next);
@@ -327,14 +402,16 @@ void on_deadline(Self* self, const WritingPtr& job) {
   on_written(self, job);
 }
 
-Status ensure_loaded(ActorState& st);
-
 void check_nudges(Self* self) {
   auto& st = self->state;
-  if (!ensure_loaded(st) || st.state.erased || !st.state.profile.registered) return;
+  if (!st.loaded) {
+    st.check_after_load = true;
+    return start_load(self);
+  }
+  if (st.state.erased || !st.state.profile.registered) return;
   auto now = SystemClock::now();
   if (st.nudge_in_flight) return;  // its end schedules the next check
-  if (st.appending) return schedule_check(st, now + std::chrono::seconds(1));
+  if (st.busy()) return schedule_check(st, now + std::chrono::seconds(1));
   auto candidate = projections::next_nudge(st.state, now);
   if (!candidate) return schedule_next_check(st);
   st.nudge_in_flight = true;
@@ -343,7 +420,10 @@ void check_nudges(Self* self) {
 
 void on_written(Self* self, const WritingPtr& job) {
   auto& st = self->state;
-  if (st.appending) return st.written_waiting.push_back(job);
+  if (st.busy() || !st.loaded) {
+    st.written_waiting.push_back(job);
+    return drain(self);  // loads the state if need be
+  }
   auto now = SystemClock::now();
   bool on_demand = job->request != nullptr;
   if (!on_demand && (st.state.erased || !projections::gate_reason(st.state, now).empty())) {
@@ -387,56 +467,110 @@ void republish_queued(const ActorState& st) {
     }
 }
 
-Status ensure_loaded(ActorState& st) {
-  if (st.loaded) return Ok{};
-  auto loaded = load_state(*st.context->store, st.user);
-  if (!loaded) return loaded.error();
+void on_loaded(Self* self, Result<UserState> loaded) {
+  auto& st = self->state;
+  if (!loaded) {
+    // Whatever waited for the state learns why; the next message tries again.
+    auto waiting = std::move(st.waiting);
+    st.waiting.clear();
+    for (auto& request : waiting) request->reply_error(loaded.error());
+    auto written = std::move(st.written_waiting);
+    st.written_waiting.clear();
+    for (auto& job : written)
+      if (job->request) job->request->reply_error(loaded.error());
+    st.nudge_in_flight = false;
+    return;
+  }
   st.state = std::move(*loaded);
   st.snapshot_version = st.state.version;
   st.loaded = true;
   republish_queued(st);
   schedule_check(st, SystemClock::now() + st.context->options.nudges.check_delay);
-  return Ok{};
+  if (st.check_after_load) {
+    st.check_after_load = false;
+    check_nudges(self);
+  }
 }
 
-v1::Reply features_reply(const ActorState& st, const v1::GetFeatures& query,
-                         SystemClock::time_point now) {
-  v1::Reply reply;
-  if (query.has_as_of()) {
-    auto as_of = events::from_timestamp(query.as_of());
-    auto stored = st.context->store->features_as_of(st.user, as_of);
-    if (!stored) return error_reply(stored.error());
-    if (!*stored)
-      return error_reply(make_error(Errc::not_found,
-                                    "no features stored as of " + events::format_time(as_of) +
-                                        ": the batch job writes them for users with tracking on"));
-    *reply.mutable_feature_snapshot() = std::move(**stored);
-    return reply;
-  }
-  if (!st.state.signals)
-    return error_reply(make_error(
-        Errc::not_found, "behavioral tracking is off for this user: no features are computed"));
-  auto modes = stored_modes(*st.context->store);
-  auto* out = reply.mutable_feature_snapshot();
-  *out = projections::feature_snapshot(st.state, now, projections::ProcrastinationModel::builtin(),
-                                       modes ? &*modes : nullptr);
-  out->set_id(new_uuid_string());
-  out->set_user_id(st.user.to_string());
-  return reply;
+// Loads the user's state (snapshot plus the log's tail) on the pool;
+// commands wait meanwhile.
+void start_load(Self* self) {
+  auto& st = self->state;
+  if (st.loaded || st.io_busy) return;
+  off_scheduler(self, true, [store = st.context->store, user = st.user] {
+    auto loaded = std::make_shared<Result<UserState>>(load_state(*store, user));
+    return std::function<void(Self*)>(
+        [loaded](Self* back) { on_loaded(back, std::move(*loaded)); });
+  });
+}
+
+Error tracking_off() {
+  return make_error(Errc::not_found,
+                    "behavioral tracking is off for this user: no features are computed");
+}
+
+// user.features: stored snapshots (as_of) are read and answered on the pool;
+// live features need the stored behavior modes, read there too, and the
+// state, folded here.
+void features(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  const auto& query = request->command().get_features();
+  if (query.has_as_of())
+    return st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request] {
+      auto as_of = events::from_timestamp(request->command().get_features().as_of());
+      auto stored = store->features_as_of(user, as_of);
+      if (!stored) return request->reply_error(stored.error());
+      if (!*stored)
+        return request->reply_error(make_error(
+            Errc::not_found, "no features stored as of " + events::format_time(as_of) +
+                                 ": the batch job writes them for users with tracking on"));
+      v1::Reply reply;
+      *reply.mutable_feature_snapshot() = std::move(**stored);
+      request->reply(reply);
+    });
+  if (!st.state.signals) return request->reply_error(tracking_off());
+  off_scheduler(self, false, [store = st.context->store, request] {
+    auto modes = std::make_shared<std::optional<projections::ClusterModel>>(stored_modes(*store));
+    return std::function<void(Self*)>([request, modes](Self* back) {
+      const auto& actor = back->state;
+      if (!actor.loaded || !actor.state.signals) return request->reply_error(tracking_off());
+      v1::Reply reply;
+      auto* out = reply.mutable_feature_snapshot();
+      *out = projections::feature_snapshot(actor.state, SystemClock::now(),
+                                           projections::ProcrastinationModel::builtin(),
+                                           *modes ? &**modes : nullptr);
+      out->set_id(new_uuid_string());
+      out->set_user_id(actor.user.to_string());
+      request->reply(reply);
+    });
+  });
+}
+
+// user.export: the page's state part here, its log slice on the pool.
+void export_user(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  auto started = start_export_page(st.state, request->command().export_user());
+  if (!started) return request->reply_error(started.error());
+  st.context->io->submit(
+      st.lane(), [store = st.context->store, user = st.user, version = st.state.version, request,
+                  page = std::move(*started)]() mutable {
+        request->reply(finish_export_page(*store, user, version, request->command().export_user(),
+                                          std::move(page)));
+      });
 }
 
 void process(Self* self, const RequestPtr& request) {
   auto& st = self->state;
-  if (auto loaded = ensure_loaded(st); !loaded) return request->reply_error(loaded.error());
+  if (!st.loaded) {
+    st.waiting.push_front(request);  // first in line once the state is here
+    return start_load(self);
+  }
   if (st.state.erased) return request->reply_error(projections::user_erased(st.user));
   auto now = SystemClock::now();
   const auto& command = request->command();
-  if (command.has_export_user())
-    return request->reply(
-        export_page(*st.context->store, st.user, st.state, command.export_user()));
+  if (command.has_export_user()) return export_user(self, request);
   if (command.has_delete_user()) return delete_user(self, request);
-  if (command.has_get_features())
-    return request->reply(features_reply(st, command.get_features(), now));
+  if (command.has_get_features()) return features(self, request);
   if (command.has_nudge_now()) return nudge_now(self, request);
   if (is_read(command))
     return request->reply(reply_of(projections::reply_for(st.state, command, now)));
@@ -444,13 +578,9 @@ void process(Self* self, const RequestPtr& request) {
                                           request->idempotency_key());
   if (!outcome) {
     if (outcome.error().code == Errc::internal) st.loaded = false;  // the state may be ahead
-    if (answered_as_retry(st, *request)) return;
-    return request->reply_error(outcome.error());
+    return answer_unless_retry(st, request, error_reply(outcome.error()));
   }
-  if (outcome->events.empty()) {
-    if (answered_as_retry(st, *request)) return;
-    return request->reply(outcome->reply);
-  }
+  if (outcome->events.empty()) return answer_unless_retry(st, request, std::move(outcome->reply));
   auto pending = std::make_shared<PendingAppend>();
   pending->request = request;
   pending->events = std::move(outcome->events);
@@ -478,7 +608,7 @@ void on_appended(Self* self, const PendingPtr& pending) {
       request->reply_error(result.error());
     }
   } else if (result->duplicate) {
-    if (request) reply_duplicate(st, *request, *result);
+    if (pending->request) reply_duplicate(st, pending->request, *result);
   } else {
     for (const auto& event : pending->events)
       if (event.has_nudge_created()) publish(st, event.nudge_created());
@@ -503,10 +633,17 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
         handoff_acquire(self);
         auto& st = self->state;
         st.last_active = std::chrono::steady_clock::now();
-        if (st.appending)
+        if (st.busy())
           st.waiting.push_back(request);
         else
           process(self, request);
+      },
+      [=](io_atom, const IoDonePtr& done) {
+        handoff_acquire(self);
+        if (done->exclusive) self->state.io_busy = false;
+        --self->state.io_pending;
+        if (done->then) done->then(self);
+        drain(self);
       },
       [=](appended_atom, const PendingPtr& pending) {
         handoff_acquire(self);
@@ -533,7 +670,7 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
         handoff_acquire(self);
         auto& st = self->state;
         bool idle = std::chrono::steady_clock::now() - st.last_active >= idle_timeout;
-        if (idle && !st.appending && st.waiting.empty() && !st.nudge_in_flight &&
+        if (idle && !st.busy() && st.io_pending == 0 && st.waiting.empty() && !st.nudge_in_flight &&
             st.written_waiting.empty() &&
             st.context->registry->try_passivate(st.user, self->address())) {
           if (st.loaded) {

@@ -20,6 +20,7 @@ namespace coach::actors {
 
 class Registry;
 
+class BlockingPool;
 class NudgeWriter;
 class Notifier;
 class NudgeClock;
@@ -43,6 +44,8 @@ struct UserActorOptions {
 // null (no nudges written, none published, no timed checks).
 struct UserActorContext {
   events::EventStore* store = nullptr;
+  // Where the actor's blocking store calls run (never on a CAF thread).
+  BlockingPool* io = nullptr;
   Registry* registry = nullptr;
   UserActorOptions options;
   NudgeWriter* writer = nullptr;

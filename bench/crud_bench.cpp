@@ -242,6 +242,7 @@ int main(int argc, char** argv) {
   caf::actor_system_config config;
   config.set("scheduler.max-threads", 2);
   config.set("scheduler.policy", caf::atom("sharing"));  // as coachd does by default
+  actors::mark_caf_threads_nonblocking(config);
   auto system = std::make_unique<caf::actor_system>(config);
   actors::RegistryOptions registry_options;
   registry_options.actor.idle_timeout = std::chrono::seconds(600);

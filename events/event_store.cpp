@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "events/blocking.h"
 #include "events/keys.h"
 #include "events/store_hold.h"
 
@@ -324,6 +325,7 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
     }
     return std::optional<SecretKey>{it->second};
   }
+  note_blocking("data_key");  // not cached yet: read from RocksDB
   std::string wrapped;
   auto s = db_->Get(rocksdb::ReadOptions(), keys_cf_, keys::user_key(user), &wrapped);
   if (s.ok()) {
@@ -371,6 +373,7 @@ Result<uint64_t> EventStore::load_feed_head() const {
 Result<AppendResult> EventStore::append(const Uuid& user, uint64_t expected_version,
                                         const std::vector<v1::TaskEvent>& events,
                                         std::string_view reply) {
+  note_blocking("append");
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<AppendResult>> outcome;
@@ -567,6 +570,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
 
 Result<std::optional<AppendResult>> EventStore::find_idempotency_key(const Uuid& user,
                                                                      std::string_view key) const {
+  note_blocking("find_idempotency_key");
   Hold hold(*this);
   if (!hold) return hold.error();
   auto sealing = data_key(user, NewKey::none);
@@ -600,7 +604,18 @@ Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user
   return std::optional<AppendResult>{std::move(found)};
 }
 
+Status EventStore::warm_data_key(const Uuid& user) const {
+  note_blocking("warm_data_key");
+  Hold hold(*this);
+  if (!hold) return hold.error();
+  std::string ignored;
+  auto key = data_key(user, NewKey::pending, &ignored);
+  if (!key) return key.error();
+  return Ok{};
+}
+
 Result<uint64_t> EventStore::version(const Uuid& user) const {
+  note_blocking("version");
   Hold hold(*this);
   if (!hold) return hold.error();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_cf_));
@@ -618,6 +633,7 @@ Result<uint64_t> EventStore::version(const Uuid& user) const {
 
 Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t from_sequence,
                                                     size_t max_count) const {
+  note_blocking("read");
   Hold hold(*this);
   if (!hold) return hold.error();
   if (from_sequence == 0) return make_error(Errc::invalid_argument, "from_sequence starts at 1");
@@ -655,6 +671,7 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
 }
 
 Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count) const {
+  note_blocking("read_feed");
   Hold hold(*this);
   if (!hold) return hold.error();
   if (from_position == 0) return make_error(Errc::invalid_argument, "feed positions start at 1");
@@ -687,6 +704,7 @@ Result<FeedPage> EventStore::read_feed(uint64_t from_position, size_t max_count)
 
 Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
                                  const Snapshot& snapshot) {
+  note_blocking("save_snapshot");
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -702,6 +720,7 @@ Status EventStore::save_snapshot(const Uuid& user, std::string_view projection,
 
 Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
                                                           std::string_view projection) const {
+  note_blocking("load_snapshot");
   Hold hold(*this);
   if (!hold) return hold.error();
   std::string value;
@@ -718,6 +737,7 @@ Result<std::optional<Snapshot>> EventStore::load_snapshot(const Uuid& user,
 }
 
 Status EventStore::flush() {
+  note_blocking("flush");
   if (options_.read_only) return Ok{};
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -729,6 +749,7 @@ Status EventStore::flush() {
 }
 
 Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_point when) {
+  note_blocking("erase_user");
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -787,6 +808,7 @@ Status EventStore::purge_erased_key(const Uuid& user) {
 
 Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_at(
     const Uuid& user) const {
+  note_blocking("erased_at");
   Hold hold(*this);
   if (!hold) return hold.error();
   using Optional = std::optional<std::chrono::system_clock::time_point>;
@@ -800,6 +822,7 @@ Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_
 }
 
 Status EventStore::compact() {
+  note_blocking("compact");
   if (options_.read_only) return Ok{};
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -814,9 +837,18 @@ Status EventStore::compact() {
 }
 
 StoreStats EventStore::stats() const {
-  return {stat_appends_.load(),       stat_events_.load(),      stat_groups_.load(),
-          stat_largest_group_.load(), feed_head_.load(),        stat_write_micros_.load(),
-          group_appends_.snapshot(),  write_seconds_.snapshot()};
+  return {stat_appends_.load(),       stat_events_.load(),       stat_groups_.load(),
+          stat_largest_group_.load(), feed_head_.load(),         stat_write_micros_.load(),
+          group_appends_.snapshot(),  write_seconds_.snapshot(), blocking_on_scheduler_.load()};
+}
+
+void EventStore::note_blocking(const char* call) const {
+  if (!thread_is_nonblocking()) return;
+  if (blocking_on_scheduler_.fetch_add(1, std::memory_order_relaxed) == 0 && options_.log)
+    options_.log(StoreLogLevel::warning, false,
+                 std::string("blocking store call ") + call +
+                     " on a thread that must not block (a CAF scheduler thread); "
+                     "further ones are only counted");
 }
 
 }  // namespace coach::events

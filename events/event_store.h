@@ -122,6 +122,8 @@ struct StoreStats {
   uint64_t write_micros = 0;        // time spent in synced RocksDB writes
   HistogramSnapshot group_appends;  // appends per group commit (per fsync)
   HistogramSnapshot write_seconds;  // duration of each group's synced write
+  // Blocking calls made on threads that must not block (events/blocking.h).
+  uint64_t blocking_on_scheduler = 0;
 };
 
 // Receives the outcome of append_async, exactly once.
@@ -173,6 +175,12 @@ class EventStore {
   // retried command that would not be decided the same way again.
   Result<std::optional<AppendResult>> find_idempotency_key(const Uuid& user,
                                                            std::string_view key) const;
+
+  // Puts the user's data key in memory (a new one, stored with the user's
+  // first append, for a user without one), so that append_async validates
+  // and seals without reading RocksDB on the caller's thread. Blocks. For
+  // loaders of a user with no events yet; an erased user is refused.
+  Status warm_data_key(const Uuid& user) const;
 
   // The user's version: the last sequence stored, 0 for no events.
   Result<uint64_t> version(const Uuid& user) const;
@@ -329,6 +337,9 @@ class EventStore {
   std::atomic<uint64_t> stat_largest_group_{0};
   std::atomic<uint64_t> feed_head_{0};
   std::atomic<uint64_t> stat_write_micros_{0};
+  mutable std::atomic<uint64_t> blocking_on_scheduler_{0};
+  // Counts (and logs the first) blocking call on a nonblocking thread.
+  void note_blocking(const char* call) const;
   Histogram group_appends_{Histogram::size_bounds()};
   Histogram write_seconds_{Histogram::latency_bounds()};
 };

@@ -35,6 +35,7 @@ std::string meta_key(std::string_view name) {
 
 Status EventStore::put_features(const Uuid& user,
                                 const std::vector<v1::FeatureSnapshot>& snapshots) {
+  note_blocking("put_features");
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -68,6 +69,7 @@ Status EventStore::put_features(const Uuid& user,
 }
 
 Status EventStore::clear_features(const Uuid& user) {
+  note_blocking("clear_features");
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -81,6 +83,7 @@ Status EventStore::clear_features(const Uuid& user) {
 Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid& user,
                                                                      TimePoint from, TimePoint to,
                                                                      size_t max_count) const {
+  note_blocking("feature_history");
   Hold hold(*this);
   if (!hold) return hold.error();
   std::vector<v1::FeatureSnapshot> out;
@@ -110,6 +113,7 @@ Result<std::vector<v1::FeatureSnapshot>> EventStore::feature_history(const Uuid&
 
 Result<std::optional<v1::FeatureSnapshot>> EventStore::features_as_of(const Uuid& user,
                                                                       TimePoint as_of) const {
+  note_blocking("features_as_of");
   Hold hold(*this);
   if (!hold) return hold.error();
   using Optional = std::optional<v1::FeatureSnapshot>;
@@ -127,6 +131,7 @@ Result<std::optional<v1::FeatureSnapshot>> EventStore::features_as_of(const Uuid
 }
 
 Status EventStore::put_meta(std::string_view name, std::string_view value) {
+  note_blocking("put_meta");
   if (options_.read_only) return make_error(Errc::invalid_argument, "store is open read-only");
   Hold hold(*this);
   if (!hold) return hold.error();
@@ -140,6 +145,7 @@ Status EventStore::put_meta(std::string_view name, std::string_view value) {
 }
 
 Result<std::optional<std::string>> EventStore::get_meta(std::string_view name) const {
+  note_blocking("get_meta");
   Hold hold(*this);
   if (!hold) return hold.error();
   std::string value;
@@ -150,6 +156,7 @@ Result<std::optional<std::string>> EventStore::get_meta(std::string_view name) c
 }
 
 Result<std::vector<Uuid>> EventStore::users() const {
+  note_blocking("users");
   Hold hold(*this);
   if (!hold) return hold.error();
   std::vector<Uuid> out;

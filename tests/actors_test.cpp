@@ -20,6 +20,7 @@ caf::actor_system_config& config() {
   static caf::actor_system_config cfg = [] {
     caf::actor_system_config c;
     c.set("scheduler.max-threads", 2);
+    mark_caf_threads_nonblocking(c);  // the store counts blocking calls on them
     return c;
   }();
   return cfg;
@@ -240,6 +241,57 @@ TEST_CASE("idle actors passivate and come back on the next command") {
     CHECK_MESSAGE(r.has_task(), describe(r));
   }
   CHECK(node.registry->stats().resident == 20);
+}
+
+// An actor that asks the store for a version: a blocking call on a CAF
+// thread, as a user actor must never make.
+caf::behavior store_probe(caf::event_based_actor*, events::EventStore* store) {
+  return {[store](int) { return store->version(Uuid::random()).has_value(); }};
+}
+
+TEST_CASE("no store call blocks a CAF thread: load, snapshot, export, features, retry, erase") {
+  test::TempDir dir;
+  RegistryOptions options;
+  options.actor.idle_timeout = 50ms;
+  options.actor.snapshot_every = 2;
+  Node node(dir, options);
+  auto user = Uuid::random();
+  auto registration = register_user("a@b.c");
+  registration.mutable_register_user()->mutable_preferences()->set_behavioral_tracking_enabled(
+      true);
+  REQUIRE(node.call(user, registration).has_profile());
+  auto id = node.call(user, create_task("t"), "create-1").task().id();
+  REQUIRE(node.call(user, complete_task(id), "complete-1").has_task());
+  CHECK(node.call(user, complete_task(id), "complete-1").has_task());  // a retry, looked up
+  v1::Command export_user;
+  export_user.mutable_export_user();
+  auto exported = node.call(user, export_user);
+  REQUIRE_MESSAGE(exported.has_user_export(), describe(exported));
+  CHECK(exported.user_export().events_size() == 3);
+  v1::Command live;
+  live.mutable_get_features();
+  CHECK_MESSAGE(node.call(user, live).has_feature_snapshot(), describe(node.call(user, live)));
+  v1::Command stored = live;
+  *stored.mutable_get_features()->mutable_as_of() =
+      events::to_timestamp(std::chrono::system_clock::now());
+  CHECK(node.call(user, stored).error().code() == "not_found");
+  // Passivation saves the snapshot; the next command loads it again.
+  for (int i = 0; i < 200 && node.registry->stats().resident > 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(node.registry->stats().resident == 0);
+  CHECK(node.call(user, get_task(id)).has_task());
+  v1::Command erase;
+  erase.mutable_delete_user()->set_confirm(user.to_string());
+  auto erased = node.call(user, erase);
+  REQUIRE_MESSAGE(erased.has_profile(), describe(erased));
+  CHECK(node.call(user, get_task(id)).error().code() == "not_found");
+  CHECK(node.store->stats().blocking_on_scheduler == 0);
+
+  // A test that cannot fail is a defect: a store call on a CAF thread counts.
+  caf::scoped_actor self{*node.system};
+  auto probe = node.system->spawn(store_probe, node.store.get());
+  self->request(probe, caf::infinite, 1).receive([](bool) {}, [](caf::error&) {});
+  CHECK(node.store->stats().blocking_on_scheduler == 1);
 }
 
 TEST_CASE("too many requests in flight for one user get a busy reply, not a queue") {

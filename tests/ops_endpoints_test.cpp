@@ -156,6 +156,8 @@ TEST_CASE("metrics follow commands, appends and supervised restarts as they happ
   CHECK(node.metric("coach_events_appended_total") == events + 5);
   CHECK(node.metric("coach_append_group_size_count") >= groups + 1);
   CHECK(node.metric("coach_actors_resident") == 1);
+  // Loading, appends and bad input: nothing blocked a CAF thread.
+  CHECK(node.metric("coach_store_blocking_on_scheduler_total") == 0);
 
   // Stopping the actor: supervision replaces it, counted by reason.
   auto stop = node.client->raw("coach.v1.admin.actor.stop", R"({"user_id": ")" + user + "\"}",

@@ -283,6 +283,8 @@ int main(int argc, char** argv) {
   config.set("scheduler.max-threads",
              f.threads > 0 ? f.threads : std::max(2u, std::thread::hardware_concurrency()));
   config.set("scheduler.policy", caf::atom_from_string(f.scheduler));
+  coach::actors::mark_caf_threads_nonblocking(
+      config);  // counted: coach_store_blocking_on_scheduler_total
   auto system = std::make_unique<caf::actor_system>(config);
   coach::actors::NudgeWriterOptions writer_options;
   writer_options.llm.base_url = f.llm_url;

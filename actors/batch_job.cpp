@@ -6,11 +6,11 @@
 
 #include <unordered_set>
 
-#include "actors/log.h"
 #include "actors/user_actor.h"
 #include "events/envelope.h"
 #include "projections/feature_series.h"
 #include "projections/schedule_book.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/operations.h"
 #include "events/histogram.h"
 #include "schema/commands.pb.h"
+#include "wire/operations.h"
 
 namespace coach::actors {
 

@@ -2,8 +2,8 @@
 
 #include <nats/nats.h>
 
-#include "actors/api_codec.h"
-#include "actors/log.h"
+#include "wire/api_codec.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {

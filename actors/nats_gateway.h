@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "actors/auth.h"
 #include "actors/batch_job.h"
 #include "actors/command_metrics.h"
-#include "actors/nats_connect.h"
 #include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "events/result.h"
+#include "wire/auth.h"
+#include "wire/nats_connect.h"
 
 typedef struct __natsConnection natsConnection;
 typedef struct __natsSubscription natsSubscription;

@@ -3,8 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <nats/nats.h>
 
-#include "actors/api_codec.h"
-#include "actors/log.h"
+#include "wire/api_codec.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {
@@ -23,17 +23,6 @@ Error js_error(natsStatus s, jsErrCode code, const std::string& what) {
 
 const v1::DeliveryChannel kChannels[] = {v1::DELIVERY_CHANNEL_PUSH, v1::DELIVERY_CHANNEL_EMAIL,
                                          v1::DELIVERY_CHANNEL_SMS};
-
-std::string_view channel_word(v1::DeliveryChannel channel) {
-  switch (channel) {
-    case v1::DELIVERY_CHANNEL_EMAIL:
-      return "email";
-    case v1::DELIVERY_CHANNEL_SMS:
-      return "sms";
-    default:
-      return "push";
-  }
-}
 
 // A stream, made or brought up to date with this config.
 Status ensure_stream(jsCtx* js, jsStreamConfig& config) {
@@ -58,19 +47,6 @@ uint64_t number_after(std::string_view json, std::string_view key) {
 }
 
 }  // namespace
-
-std::string notify_subject(v1::DeliveryChannel channel, std::string_view user) {
-  return "coach.notify." + std::string(channel_word(channel)) + "." + std::string(user);
-}
-std::string notify_filter(v1::DeliveryChannel channel) {
-  return notify_subject(channel, "*");
-}
-std::string dead_subject(v1::DeliveryChannel channel, std::string_view user) {
-  return "coach.dead." + std::string(channel_word(channel)) + "." + std::string(user);
-}
-std::string consumer_name(v1::DeliveryChannel channel) {
-  return "deliver-" + std::string(channel_word(channel));
-}
 
 Result<std::unique_ptr<Notifier>> Notifier::start(NotifierOptions options) {
   std::unique_ptr<Notifier> n(new Notifier(std::move(options)));

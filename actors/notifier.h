@@ -23,10 +23,11 @@
 #include <memory>
 #include <string>
 
-#include "actors/nats_connect.h"
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "wire/nats_connect.h"
+#include "wire/notify_subjects.h"
 
 typedef struct __natsConnection natsConnection;
 typedef struct __natsSubscription natsSubscription;
@@ -34,17 +35,6 @@ typedef struct __natsMsg natsMsg;
 typedef struct __jsCtx jsCtx;
 
 namespace coach::actors {
-
-inline constexpr std::string_view kNotifyStream = "COACH_NOTIFY";
-inline constexpr std::string_view kDeadStream = "COACH_DEAD";
-
-// "coach.notify.push.<user>", ... for a channel (unspecified: push).
-std::string notify_subject(v1::DeliveryChannel channel, std::string_view user);
-// "coach.notify.push.*": every user's notifications on a channel.
-std::string notify_filter(v1::DeliveryChannel channel);
-std::string dead_subject(v1::DeliveryChannel channel, std::string_view user);
-// "deliver-push", ...: the durable consumer of a channel.
-std::string consumer_name(v1::DeliveryChannel channel);
 
 struct NotifierOptions {
   NatsConfig nats;

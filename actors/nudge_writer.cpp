@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <random>
 
-#include "actors/log.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "actors/auth.h"
 #include "events/event_store.h"
+#include "wire/auth.h"
 
 namespace coach::actors {
 

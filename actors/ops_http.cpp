@@ -3,10 +3,10 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
-#include "actors/api_codec.h"
 #include "actors/dashboard_assets.h"
-#include "actors/log.h"
 #include "actors/prometheus.h"
+#include "wire/api_codec.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {

@@ -12,9 +12,9 @@
 #include <string>
 #include <thread>
 
-#include "actors/auth.h"
 #include "actors/ops_view.h"
 #include "events/result.h"
+#include "wire/auth.h"
 
 namespace httplib {
 class Server;

@@ -7,10 +7,10 @@
 #include <thread>
 
 #include "actors/handoff.h"
-#include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
 #include "events/envelope.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {

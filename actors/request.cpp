@@ -1,6 +1,6 @@
 #include "actors/request.h"
 
-#include "actors/api_codec.h"
+#include "wire/api_codec.h"
 
 namespace coach::actors {
 

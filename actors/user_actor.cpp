@@ -5,16 +5,16 @@
 
 #include "actors/blocking_pool.h"
 #include "actors/handoff.h"
-#include "actors/log.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
-#include "actors/operations.h"
 #include "actors/registry.h"
 #include "actors/request.h"
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
 #include "projections/user_decider.h"
+#include "wire/log.h"
+#include "wire/operations.h"
 
 namespace coach::actors {
 namespace {

@@ -27,13 +27,13 @@
 
 #include "actors/batch_job.h"
 #include "actors/command_metrics.h"
-#include "actors/nats_connect.h"
 #include "actors/nats_gateway.h"
 #include "actors/ops_view.h"
 #include "actors/prometheus.h"
 #include "actors/registry.h"
 #include "simulator.h"
 #include "tests/processes.h"
+#include "wire/nats_connect.h"
 
 using namespace coach;
 using Clock = std::chrono::steady_clock;
@@ -68,7 +68,7 @@ T must(Result<T> result, const char* what) {
   return std::move(*result);
 }
 
-// A connection as coach's own (actors/nats_connect.h) with a bus identity of
+// A connection as coach's own (wire/nats_connect.h) with a bus identity of
 // `role`, and the inbox prefix that identity may receive on.
 std::pair<natsConnection*, std::string> connect(const std::string& url, actors::BusRole role) {
   actors::NatsConfig config;

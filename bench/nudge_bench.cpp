@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <random>
 
-#include "actors/nats_connect.h"
 #include "actors/notifier.h"
 #include "apps/coach-eval/simulator.h"
 #include "events/envelope.h"
@@ -26,6 +25,7 @@
 #include "projections/nudge_book.h"
 #include "projections/user_state.h"
 #include "support.h"
+#include "wire/nats_connect.h"
 
 using namespace coach;
 using Steady = std::chrono::steady_clock;

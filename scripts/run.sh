@@ -24,7 +24,7 @@ if [[ -d .coach/nats && ! -d .coach/bus ]]; then
 fi
 mkdir -p .coach/data .coach/nats
 scripts/make-certs.sh .coach/tls
-# The bus authority (actors/bus_identity.h): nats-server's config with the
+# The bus authority (wire/bus_identity.h): nats-server's config with the
 # JetStream key, and one identity per program, each file mode 0600.
 "$coachctl" admin bus-init --dir .coach/bus --store-dir .coach/nats >/dev/null
 for role in coachd client; do

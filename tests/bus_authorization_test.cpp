@@ -12,10 +12,10 @@
 #include <sstream>
 #include <thread>
 
-#include "actors/bus_identity.h"
-#include "actors/nats_connect.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/bus_identity.h"
+#include "wire/nats_connect.h"
 
 using namespace coach;
 using namespace std::chrono_literals;
@@ -245,7 +245,7 @@ TEST_CASE("a delivery gateway pulls its own channel and reports, nothing else") 
 }
 
 // nats.c 3.4 drops one signature in 256 (nats-io/nats.c#705): without the
-// retry in actors/nats_connect.cpp, some of these 240 connects are refused.
+// retry in wire/nats_connect.cpp, some of these 240 connects are refused.
 TEST_CASE("many API clients connect at once, each with an identity of its own") {
   test::TempDir dir;
   test::NatsServer nats(dir.str());

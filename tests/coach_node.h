@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/auth.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/auth.h"
 
 namespace coach::test {
 

@@ -13,10 +13,10 @@
 #include <optional>
 #include <thread>
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
 
 using namespace coach;
 using namespace std::chrono_literals;

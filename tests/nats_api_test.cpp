@@ -14,13 +14,13 @@
 #include <sstream>
 #include <thread>
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
-#include "actors/nats_connect.h"
 #include "events/crypto.h"
 #include "events/ids.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
+#include "wire/nats_connect.h"
 
 using namespace coach;
 using namespace std::chrono_literals;

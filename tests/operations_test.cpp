@@ -1,4 +1,4 @@
-// The operation table (actors/operations.h): docs/api.md lists the same
+// The operation table (wire/operations.h): docs/api.md lists the same
 // operations in the same order, every row decodes and encodes its message,
 // and a command leads back to its row.
 #include <doctest/doctest.h>
@@ -7,8 +7,8 @@
 #include <regex>
 #include <set>
 
-#include "actors/api_codec.h"
-#include "actors/operations.h"
+#include "wire/api_codec.h"
+#include "wire/operations.h"
 
 using namespace coach;
 using namespace coach::actors;

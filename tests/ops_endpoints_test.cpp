@@ -13,13 +13,13 @@
 #include <regex>
 #include <thread>
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
 #include "events/envelope.h"
 #include "tests/coach_node.h"
 #include "tests/llm_stub.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
 
 using namespace coach;
 using namespace std::chrono_literals;

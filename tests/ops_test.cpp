@@ -8,11 +8,11 @@
 #include <set>
 #include <sstream>
 
-#include "actors/api_codec.h"
 #include "actors/command_metrics.h"
-#include "actors/log.h"
 #include "actors/prometheus.h"
 #include "events/histogram.h"
+#include "wire/api_codec.h"
+#include "wire/log.h"
 
 using namespace coach;
 using namespace std::chrono_literals;

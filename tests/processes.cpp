@@ -1,6 +1,6 @@
 #include "tests/processes.h"
 
-#include "actors/nats_connect.h"
+#include "wire/nats_connect.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

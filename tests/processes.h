@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
-#include "actors/bus_identity.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
+#include "wire/bus_identity.h"
 
 typedef struct __natsConnection natsConnection;
 
@@ -47,7 +47,7 @@ class Process {
 };
 
 // nats-server on a free loopback port, as coach runs it: in operator mode
-// with a bus authority of its own in <dir>/bus (actors/bus_identity.h), so
+// with a bus authority of its own in <dir>/bus (wire/bus_identity.h), so
 // every connection needs an identity it issued, and JetStream encrypted at
 // rest in <dir>/jetstream. With tls, it also makes certificates in <dir>/tls
 // (scripts/make-certs.sh) and requires TLS with client certificates.

@@ -31,11 +31,11 @@
 #include <cstdio>
 #include <fstream>
 
-#include "actors/api_codec.h"
-#include "actors/nats_connect.h"
-#include "actors/notifier.h"
 #include "apps/common/coach_client.h"
 #include "apps/common/secret_file.h"
+#include "wire/api_codec.h"
+#include "wire/nats_connect.h"
+#include "wire/notify_subjects.h"
 
 namespace {
 

@@ -16,13 +16,13 @@
 #include <optional>
 #include "apps/coachctl/ops_print.h"
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
-#include "actors/bus_identity.h"
-#include "actors/nats_connect.h"
 #include "apps/common/coach_client.h"
 #include "apps/common/secret_file.h"
 #include "events/ids.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
+#include "wire/bus_identity.h"
+#include "wire/nats_connect.h"
 
 using coach::actors::Encoding;
 using google::protobuf::Timestamp;

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "actors/command_metrics.h"
-#include "actors/log.h"
 #include "actors/nats_gateway.h"
 #include "actors/notifier.h"
 #include "actors/nudge_writer.h"
@@ -23,6 +22,7 @@
 #include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
+#include "wire/log.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <nats/nats.h>
 
-#include "actors/api_codec.h"
+#include "wire/api_codec.h"
 
 namespace coach::apps {
 

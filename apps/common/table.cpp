@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "actors/api_codec.h"
+#include "wire/api_codec.h"
 
 namespace coach::apps {
 namespace {

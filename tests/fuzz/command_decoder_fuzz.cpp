@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "actors/api_codec.h"
-#include "actors/auth.h"
 #include "events/ids.h"
+#include "wire/api_codec.h"
+#include "wire/auth.h"
 
 using namespace coach;
 

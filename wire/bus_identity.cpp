@@ -1,4 +1,4 @@
-#include "actors/bus_identity.h"
+#include "wire/bus_identity.h"
 
 #include "events/private_file.h"
 
@@ -327,7 +327,7 @@ Status write_server_config(const std::string& dir, const BusAuthority& a,
                R"({"system_account":)" + quoted(a.system_account.public_key) +
                    R"(,"type":"operator","version":2})");
   std::string conf =
-      "# Made by coach (actors/bus_identity.h); holds secrets: owner only.\n"
+      "# Made by coach (wire/bus_identity.h); holds secrets: owner only.\n"
       "operator: " +
       quoted(operator_jwt) + "\nsystem_account: " + quoted(a.system_account.public_key) +
       "\nresolver: MEMORY\nresolver_preload: {\n  " + quoted(a.system_account.public_key) + ": " +

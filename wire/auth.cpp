@@ -1,4 +1,4 @@
-#include "actors/auth.h"
+#include "wire/auth.h"
 #include "events/private_file.h"
 
 #include <sodium.h>

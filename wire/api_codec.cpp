@@ -1,4 +1,4 @@
-#include "actors/api_codec.h"
+#include "wire/api_codec.h"
 
 #include <google/protobuf/util/json_util.h>
 

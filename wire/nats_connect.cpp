@@ -1,4 +1,4 @@
-#include "actors/nats_connect.h"
+#include "wire/nats_connect.h"
 
 #include <nats/nats.h>
 
@@ -6,9 +6,9 @@
 #include <chrono>
 #include <filesystem>
 
-#include "actors/bus_identity.h"
-#include "actors/log.h"
 #include "events/private_file.h"
+#include "wire/bus_identity.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 

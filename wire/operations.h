@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/auth.h"
 #include "schema/commands.pb.h"
+#include "wire/auth.h"
 
 namespace google::protobuf {
 class FieldDescriptor;

@@ -1,4 +1,4 @@
-#include "actors/log.h"
+#include "wire/log.h"
 
 #include <google/protobuf/stubs/logging.h>
 
@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include "actors/api_codec.h"
+#include "wire/api_codec.h"
 
 namespace coach::actors {
 namespace {

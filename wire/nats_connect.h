@@ -17,7 +17,7 @@ struct NatsConfig {
   std::string ca_file, cert_file, key_file;
   bool plaintext = false;
   // The identity on the bus: a NATS credentials file (mode 0600) issued by
-  // coachctl admin bus-creds (actors/bus_identity.h). Replies then come to
+  // coachctl admin bus-creds (wire/bus_identity.h). Replies then come to
   // this identity's own inbox prefix, the only one it may subscribe to.
   // Empty: no identity (only a server without authorization accepts that).
   std::string creds_file;

@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/auth.h"
-#include "actors/operations.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "wire/auth.h"
+#include "wire/operations.h"
 
 namespace coach::actors {
 

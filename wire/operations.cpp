@@ -1,4 +1,4 @@
-#include "actors/operations.h"
+#include "wire/operations.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>

@@ -119,11 +119,18 @@ Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_by
 
 Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,
                                    const SecretKey& data_key) {
-  auto body = open_value(data_key, stored, keys::event_key(user, sequence));
+  return decode_event(stored, user, user.to_string(), sequence, keys::event_key(user, sequence),
+                      data_key);
+}
+
+Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user,
+                                   std::string_view user_text, uint64_t sequence,
+                                   std::string_view event_key, const SecretKey& data_key) {
+  auto body = open_value(data_key, stored, event_key);
   if (!body) return corrupted_at(user, sequence, body.error().message);
   v1::TaskEvent event;
   if (!event.ParseFromString(*body)) return corrupted_at(user, sequence, "protobuf does not parse");
-  if (event.sequence() != sequence || event.user_id() != user.to_string())
+  if (event.sequence() != sequence || event.user_id() != user_text)
     return corrupted_at(
         user, sequence,
         "envelope says user " + event.user_id() + " sequence " + std::to_string(event.sequence()));

@@ -41,6 +41,12 @@ Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_by
 // is a `corrupted` error naming the user and the sequence.
 Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,
                                    const SecretKey& data_key);
+// The same for a reader of many events of one user, which has the user's
+// text (user.to_string()) and the value's RocksDB key (keys::event_key)
+// already: nothing is built again per event.
+Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user,
+                                   std::string_view user_text, uint64_t sequence,
+                                   std::string_view event_key, const SecretKey& data_key);
 
 // Parses an event a client sent as protobuf bytes (no storage header).
 Result<v1::TaskEvent> parse_event(std::string_view bytes, size_t max_event_bytes);

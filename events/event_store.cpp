@@ -650,16 +650,19 @@ Result<std::vector<v1::TaskEvent>> EventStore::read(const Uuid& user, uint64_t f
     return make_error(Errc::unknown_stream, "no events stored for user " + user.to_string());
   std::vector<v1::TaskEvent> events;
   uint64_t want = from_sequence;
+  const std::string user_text = user.to_string();  // once, not per event
   for (it->Seek(lower); it->Valid() && events.size() < max_count; it->Next()) {
     Uuid found;
     uint64_t sequence = 0;
-    keys::parse_event_key({it->key().data(), it->key().size()}, found, sequence);
+    std::string_view key(it->key().data(), it->key().size());
+    keys::parse_event_key(key, found, sequence);
     if (sequence != want)
       return make_error(Errc::corrupted, "stream of user " + user.to_string() +
                                              " has a gap: sequence " + std::to_string(want) +
                                              " is missing (next stored is " +
                                              std::to_string(sequence) + ")");
-    auto event = decode_event({it->value().data(), it->value().size()}, user, sequence, **sealing);
+    auto event = decode_event({it->value().data(), it->value().size()}, user, user_text, sequence,
+                              key, **sealing);
     if (!event) return event.error();
     events.push_back(std::move(*event));
     ++want;

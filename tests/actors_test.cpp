@@ -8,6 +8,7 @@
 
 #include "actors/registry.h"
 #include "events/envelope.h"
+#include "tests/commands.h"
 #include "tests/support.h"
 
 using namespace coach;
@@ -54,30 +55,10 @@ struct Node {
   std::unique_ptr<Registry> registry;
 };
 
-v1::Command register_user(const std::string& email) {
-  v1::Command c;
-  c.mutable_register_user()->set_email(email);
-  c.mutable_register_user()->set_timezone("Europe/Berlin");
-  return c;
-}
-
-v1::Command create_task(const std::string& title) {
-  v1::Command c;
-  c.mutable_task()->mutable_create()->set_title(title);
-  return c;
-}
-
-v1::Command complete_task(const std::string& id) {
-  v1::Command c;
-  c.mutable_task()->mutable_complete()->set_task_id(id);
-  return c;
-}
-
-v1::Command get_task(const std::string& id) {
-  v1::Command c;
-  c.mutable_get_task()->set_task_id(id);
-  return c;
-}
+using test::complete_task;
+using test::create_task;
+using test::get_task;
+using test::register_user;
 
 std::string describe(const v1::Reply& r) {
   return r.ShortDebugString();

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "events/envelope.h"
+#include "tests/commands.h"
 
 using namespace coach;
 using projections::DecideContext;
@@ -15,31 +16,10 @@ namespace {
 using namespace std::chrono_literals;
 const auto kNow = std::chrono::system_clock::time_point{} + 20000 * 24h;  // 2024-10-04
 
-v1::Command register_user() {
-  v1::Command c;
-  c.mutable_register_user()->set_email("ada@example.com");
-  c.mutable_register_user()->set_timezone("Europe/Berlin");
-  return c;
-}
-
-v1::Command create_task(const std::string& title, const std::string& id = "") {
-  v1::Command c;
-  c.mutable_task()->mutable_create()->set_title(title);
-  c.mutable_task()->mutable_create()->set_task_id(id);
-  return c;
-}
-
-v1::Command complete_task(const std::string& id) {
-  v1::Command c;
-  c.mutable_task()->mutable_complete()->set_task_id(id);
-  return c;
-}
-
-v1::Command get_task(const std::string& id) {
-  v1::Command c;
-  c.mutable_get_task()->set_task_id(id);
-  return c;
-}
+using test::complete_task;
+using test::create_task;
+using test::get_task;
+using test::register_user;
 
 DecideContext context_for(const Uuid& user, int* minted = nullptr) {
   DecideContext context{user, kNow};

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -283,6 +284,21 @@ TEST_CASE("coachd refuses plain-HTTP ops endpoints off loopback, and a port in u
       dir.str() + "/taken");
   CHECK(taken.exit_code == 1);
   CHECK(taken.err.find("cannot listen") != std::string::npos);
+}
+
+TEST_CASE("coachd refuses a pending limit out of range, before touching its data dir") {
+  test::TempDir dir;
+  for (std::string bad : {"0", "-3", "lots", "20000000"}) {
+    CAPTURE(bad);
+    auto run = test::run_tool(COACH_COACHD_BIN,
+                              {"--data-dir", dir.str() + "/data", "--plaintext", "--nats-url",
+                               "nats://127.0.0.1:1", "--pending-limit", bad},
+                              dir.str() + "/pending");
+    CHECK(run.exit_code != 0);
+    CHECK(run.exit_code != -1);  // refused, not crashed
+    CHECK(run.err.find("--pending-limit") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "data"));
+  }
 }
 
 TEST_CASE("SIGTERM: coachd stops taking commands, answers what it took, snapshots, exits in time") {

@@ -182,28 +182,35 @@ void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, v
   natsMsg_Destroy(msg);
 }
 
-v1::Reply NatsGateway::node_reply(const v1::Command& command) {
-  switch (command.command_case()) {
-    case v1::Command::kGetNodeStats: {
+v1::Reply NatsGateway::node_reply(const Operation& operation, const v1::Command& command) {
+  // The operation table's handler column; the user actor's handlers never
+  // reach here (handle() sends only node rows).
+  switch (operation.handler) {
+    case Handler::node_stats: {
       v1::Reply stats;
       *stats.mutable_node_stats() = registry_.node_stats();
       return stats;
     }
-    case v1::Command::kRunBatch:
-    case v1::Command::kGetBatchStatus:
+    case Handler::batch:
       return batch_reply(command);
-    case v1::Command::kGetOps: {
+    case Handler::ops_snapshot: {
       if (!options_.ops) return error_reply(make_error(Errc::unavailable, "no ops view"));
       v1::Reply ops;
       *ops.mutable_ops() = options_.ops->snapshot();
       return ops;
     }
-    case v1::Command::kListActors:
-    case v1::Command::kStopActor:
+    case Handler::list_actors:
+    case Handler::stop_actor:
       return actors_reply(command);
-    default:
-      return error_reply(make_error(Errc::internal, "a node operation the gateway cannot answer"));
+    case Handler::decide:
+    case Handler::state_reply:
+    case Handler::export_page:
+    case Handler::features:
+    case Handler::nudge_now:
+    case Handler::erase:
+      break;
   }
+  return error_reply(make_error(Errc::internal, "a user operation the gateway cannot answer"));
 }
 
 v1::Reply NatsGateway::batch_reply(const v1::Command& command) {
@@ -272,11 +279,11 @@ void NatsGateway::handle(natsMsg* msg) {
       refused_.fetch_add(1, std::memory_order_relaxed);
     return reply(error_reply(decoded.error()));
   }
-  if (decoded->operation->kind == OperationKind::node)  // no user actor involved
-    return reply(node_reply(decoded->command));
+  if (node_handler(decoded->operation->handler))  // no user actor involved
+    return reply(node_reply(*decoded->operation, decoded->command));
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
-                                               std::move(reply)));
+                                               std::move(reply), decoded->operation));
 }
 
 }  // namespace coach::actors

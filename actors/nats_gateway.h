@@ -73,7 +73,7 @@ class NatsGateway {
                          void* closure);
   void handle(natsMsg* msg);
   // An operation of kind node (operations.h), answered here.
-  v1::Reply node_reply(const v1::Command& command);
+  v1::Reply node_reply(const Operation& operation, const v1::Command& command);
   v1::Reply batch_reply(const v1::Command& command);
   v1::Reply actors_reply(const v1::Command& command);
 

@@ -4,9 +4,11 @@
 
 namespace coach::actors {
 
-Request::Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply)
+Request::Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply,
+                 const Operation* operation)
     : user_(user),
       command_(std::move(command)),
+      operation_(operation ? operation : operation_of(command_)),
       idempotency_key_(std::move(idempotency_key)),
       reply_(std::move(reply)) {}
 

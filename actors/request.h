@@ -15,6 +15,7 @@
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "wire/operations.h"
 
 namespace coach::actors {
 
@@ -22,7 +23,11 @@ using ReplyFn = std::function<void(const v1::Reply&)>;
 
 class Request {
  public:
-  Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply);
+  // `operation` is the command's row in the operation table, as the gateway
+  // found it; null to look it up from the command (tests, internal callers).
+  // A command that holds no operation has none: the actor refuses it.
+  Request(Uuid user, v1::Command command, std::string idempotency_key, ReplyFn reply,
+          const Operation* operation = nullptr);
   ~Request();
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
@@ -30,6 +35,8 @@ class Request {
   const Uuid& user() const { return user_; }
   const v1::Command& command() const { return command_; }
   v1::Command& mutable_command() { return command_; }
+  // The command's row; nullptr for a command that holds no operation.
+  const Operation* operation() const { return operation_; }
   const std::string& idempotency_key() const { return idempotency_key_; }
   std::chrono::steady_clock::time_point received() const { return received_; }
 
@@ -45,6 +52,7 @@ class Request {
  private:
   Uuid user_;
   v1::Command command_;
+  const Operation* operation_;
   std::string idempotency_key_;
   ReplyFn reply_;
   std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();

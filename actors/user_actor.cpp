@@ -110,14 +110,6 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
   return state;
 }
 
-// Answered from the state (the operation table's kinds): everything but
-// writes; special and node operations that reach this far get reply_for's
-// answer.
-bool is_read(const v1::Command& command) {
-  const auto* operation = operation_of(command);
-  return operation && operation->kind != OperationKind::write;
-}
-
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
 
 // One page of the user's export: profile and tasks from the state, and a
@@ -265,6 +257,7 @@ void answer_unless_retry(const ActorState& st, const RequestPtr& request, v1::Re
 }
 
 void process(Self* self, const RequestPtr& request);
+void decide(Self* self, const RequestPtr& request);
 void on_written(Self* self, const WritingPtr& job);
 
 // Erases the user for good on the pool (the actor takes no command
@@ -566,14 +559,37 @@ void process(Self* self, const RequestPtr& request) {
     return start_load(self);
   }
   if (st.state.erased) return request->reply_error(projections::user_erased(st.user));
+  const auto* operation = request->operation();
+  if (!operation) return request->reply_error(make_error(Errc::invalid_argument, "no command"));
+  // The operation table's handler column says what answers it.
+  switch (operation->handler) {
+    case Handler::decide:
+      return decide(self, request);
+    case Handler::state_reply:
+      return request->reply(
+          reply_of(projections::reply_for(st.state, request->command(), SystemClock::now())));
+    case Handler::export_page:
+      return export_user(self, request);
+    case Handler::features:
+      return features(self, request);
+    case Handler::nudge_now:
+      return nudge_now(self, request);
+    case Handler::erase:
+      return delete_user(self, request);
+    case Handler::node_stats:
+    case Handler::ops_snapshot:
+    case Handler::list_actors:
+    case Handler::stop_actor:
+    case Handler::batch:
+      return request->reply_error(
+          make_error(Errc::internal, "a node operation reached a user actor"));
+  }
+}
+
+// A write: decide, fold, append; answered once the append is stored.
+void decide(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
   auto now = SystemClock::now();
-  const auto& command = request->command();
-  if (command.has_export_user()) return export_user(self, request);
-  if (command.has_delete_user()) return delete_user(self, request);
-  if (command.has_get_features()) return features(self, request);
-  if (command.has_nudge_now()) return nudge_now(self, request);
-  if (is_read(command))
-    return request->reply(reply_of(projections::reply_for(st.state, command, now)));
   auto outcome = projections::run_command(st.state, request->mutable_command(), {st.user, now},
                                           request->idempotency_key());
   if (!outcome) {

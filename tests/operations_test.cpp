@@ -82,3 +82,20 @@ TEST_CASE("access and kind: admin rows are node-wide and admin-only, but the del
   CHECK(find_operation("task.create")->kind == OperationKind::write);
   CHECK(find_operation("user.delete")->kind == OperationKind::special);
 }
+
+TEST_CASE(
+    "handler column: reads answer from the state, writes decide, node rows stay in the "
+    "gateway") {
+  for (const auto& op : operation_table()) {
+    CAPTURE(op.name);
+    CHECK(node_handler(op.handler) == (op.kind == OperationKind::node));
+    if (op.kind == OperationKind::read) CHECK(op.handler == Handler::state_reply);
+    if (op.handler == Handler::decide) CHECK(op.kind == OperationKind::write);
+  }
+  CHECK(find_operation("user.export")->handler == Handler::export_page);
+  CHECK(find_operation("user.delete")->handler == Handler::erase);
+  CHECK(find_operation("user.features")->handler == Handler::features);
+  CHECK(find_operation("nudge.now")->handler == Handler::nudge_now);
+  CHECK(find_operation("admin.batch.run")->handler == Handler::batch);
+  CHECK(find_operation("admin.batch.status")->handler == Handler::batch);
+}

@@ -12,9 +12,13 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using K = OperationKind;
+using H = Handler;
 
-Operation row(std::string name, std::string field_path, Access access, OperationKind kind) {
-  Operation op{std::move(name), std::move(field_path), access, kind, 0, {}};
+Operation row(std::string name, std::string field_path, Access access, OperationKind kind,
+              Handler handler) {
+  if (node_handler(handler) != (kind == K::node))
+    throw std::logic_error("operation " + name + ": node kind and node handler disagree");
+  Operation op{std::move(name), std::move(field_path), access, kind, handler, 0, {}};
   const auto* type = v1::Command::descriptor();
   size_t from = 0;
   while (from <= op.field_path.size()) {
@@ -44,36 +48,36 @@ std::vector<Operation> make_table() {
   using A = Access;
   // "task" operations live in Command.task (a TaskCommand).
   return {
-      row("user.register", "register_user", A::own_data, K::write),
-      row("user.get", "get_profile", A::own_data, K::read),
-      row("preferences.get", "get_profile", A::own_data, K::read),
-      row("preferences.set", "set_preferences", A::own_data, K::write),
-      row("task.create", "task.create", A::own_data, K::write),
-      row("task.edit", "task.edit", A::own_data, K::write),
-      row("task.snooze", "task.snooze", A::own_data, K::write),
-      row("task.complete", "task.complete", A::own_data, K::write),
-      row("task.delete", "task.delete", A::own_data, K::write),
-      row("task.reopen", "task.reopen", A::own_data, K::write),
-      row("task.restore", "task.restore", A::own_data, K::write),
-      row("task.get", "get_task", A::own_data, K::read),
-      row("task.list", "list_tasks", A::own_data, K::read),
-      row("user.export", "export_user", A::own_data, K::special),
-      row("user.insights", "get_insights", A::analytics, K::read),
-      row("user.features", "get_features", A::analytics, K::special),
-      row("schedule.get", "get_schedule", A::own_data, K::read),
-      row("schedule.accept", "accept_recommendation", A::own_data, K::write),
-      row("schedule.reject", "reject_recommendation", A::own_data, K::write),
-      row("nudge.now", "nudge_now", A::own_data, K::write),
-      row("nudge.list", "list_nudges", A::own_data, K::read),
-      row("nudge.rate", "rate_nudge", A::own_data, K::write),
-      row("admin.notification.report", "report_delivery", A::delivery, K::write),
-      row("admin.node", "get_node_stats", A::admin, K::node),
-      row("admin.ops", "get_ops", A::admin, K::node),
-      row("admin.actors", "list_actors", A::admin, K::node),
-      row("admin.actor.stop", "stop_actor", A::admin, K::node),
-      row("admin.batch.run", "run_batch", A::admin, K::node),
-      row("admin.batch.status", "get_batch_status", A::admin, K::node),
-      row("user.delete", "delete_user", A::own_data, K::special),
+      row("user.register", "register_user", A::own_data, K::write, H::decide),
+      row("user.get", "get_profile", A::own_data, K::read, H::state_reply),
+      row("preferences.get", "get_profile", A::own_data, K::read, H::state_reply),
+      row("preferences.set", "set_preferences", A::own_data, K::write, H::decide),
+      row("task.create", "task.create", A::own_data, K::write, H::decide),
+      row("task.edit", "task.edit", A::own_data, K::write, H::decide),
+      row("task.snooze", "task.snooze", A::own_data, K::write, H::decide),
+      row("task.complete", "task.complete", A::own_data, K::write, H::decide),
+      row("task.delete", "task.delete", A::own_data, K::write, H::decide),
+      row("task.reopen", "task.reopen", A::own_data, K::write, H::decide),
+      row("task.restore", "task.restore", A::own_data, K::write, H::decide),
+      row("task.get", "get_task", A::own_data, K::read, H::state_reply),
+      row("task.list", "list_tasks", A::own_data, K::read, H::state_reply),
+      row("user.export", "export_user", A::own_data, K::special, H::export_page),
+      row("user.insights", "get_insights", A::analytics, K::read, H::state_reply),
+      row("user.features", "get_features", A::analytics, K::special, H::features),
+      row("schedule.get", "get_schedule", A::own_data, K::read, H::state_reply),
+      row("schedule.accept", "accept_recommendation", A::own_data, K::write, H::decide),
+      row("schedule.reject", "reject_recommendation", A::own_data, K::write, H::decide),
+      row("nudge.now", "nudge_now", A::own_data, K::write, H::nudge_now),
+      row("nudge.list", "list_nudges", A::own_data, K::read, H::state_reply),
+      row("nudge.rate", "rate_nudge", A::own_data, K::write, H::decide),
+      row("admin.notification.report", "report_delivery", A::delivery, K::write, H::decide),
+      row("admin.node", "get_node_stats", A::admin, K::node, H::node_stats),
+      row("admin.ops", "get_ops", A::admin, K::node, H::ops_snapshot),
+      row("admin.actors", "list_actors", A::admin, K::node, H::list_actors),
+      row("admin.actor.stop", "stop_actor", A::admin, K::node, H::stop_actor),
+      row("admin.batch.run", "run_batch", A::admin, K::node, H::batch),
+      row("admin.batch.status", "get_batch_status", A::admin, K::node, H::batch),
+      row("user.delete", "delete_user", A::own_data, K::special, H::erase),
   };
 }
 

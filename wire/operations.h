@@ -27,11 +27,36 @@ enum class OperationKind {
   special,  // the user actor's own path (export pages, erasure, features)
 };
 
+// What answers an operation: the row's handler. The user actor and the
+// gateway each switch over it with no default, so a handler without its
+// case does not compile (-Wswitch, -Werror).
+enum class Handler {
+  // In the user's actor:
+  decide,       // projections::run_command: decide, append, evolve, reply
+  state_reply,  // projections::reply_for: answered from the state
+  export_page,  // one page of user.export: state here, log slice on the pool
+  features,     // user.features: live signals or the feature store
+  nudge_now,    // a nudge written at once (LLM or template)
+  erase,        // user.delete: the store's erasure, then the terminal state
+  // In the gateway (node-wide, no user actor):
+  node_stats,    // admin.node
+  ops_snapshot,  // admin.ops
+  list_actors,   // admin.actors
+  stop_actor,    // admin.actor.stop
+  batch,         // admin.batch.run and admin.batch.status
+};
+
+// True for the handlers the gateway runs itself.
+constexpr bool node_handler(Handler h) {
+  return h >= Handler::node_stats;
+}
+
 struct Operation {
   std::string name;        // the subject after "coach.v1.", e.g. "task.create"
   std::string field_path;  // where its message lives in a v1::Command, e.g. "task.create"
   Access access;           // what the caller must be allowed (auth.h)
   OperationKind kind;
+  Handler handler;   // what answers it; node_handler(handler) == (kind == node)
   size_t index = 0;  // its position in operation_table() (metrics slots by it)
   // Resolved from field_path: the fields from Command down to the message.
   std::vector<const google::protobuf::FieldDescriptor*> fields;

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 #include <nats/nats.h>
 
+#include "schema/internal.pb.h"
 #include "wire/api_codec.h"
 #include "wire/log.h"
 

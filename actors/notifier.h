@@ -26,6 +26,7 @@
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "schema/internal.pb.h"
 #include "wire/nats_connect.h"
 #include "wire/notify_subjects.h"
 

@@ -1,4 +1,5 @@
 #include "actors/offline_access.h"
+#include "schema/internal.pb.h"
 
 #include <filesystem>
 

@@ -5,6 +5,7 @@
 
 #include "actors/dashboard_assets.h"
 #include "actors/prometheus.h"
+#include "schema/internal.pb.h"
 #include "wire/api_codec.h"
 #include "wire/log.h"
 

@@ -13,6 +13,8 @@
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
 #include "projections/user_decider.h"
+#include "schema/internal.pb.h"
+#include "schema/snapshots.pb.h"
 #include "wire/log.h"
 #include "wire/operations.h"
 

@@ -15,6 +15,7 @@
 
 #include "events/event_store.h"
 #include "events/ids.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::actors {
 

@@ -31,6 +31,7 @@
 #include "actors/ops_view.h"
 #include "actors/prometheus.h"
 #include "actors/registry.h"
+#include "schema/internal.pb.h"
 #include "simulator.h"
 #include "tests/processes.h"
 #include "wire/nats_connect.h"

@@ -24,6 +24,7 @@
 #include "processes.h"
 #include "projections/nudge_book.h"
 #include "projections/user_state.h"
+#include "schema/internal.pb.h"
 #include "support.h"
 #include "wire/nats_connect.h"
 

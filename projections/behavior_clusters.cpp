@@ -7,6 +7,7 @@
 #include <random>
 
 #include "events/envelope.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 namespace {

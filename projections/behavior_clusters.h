@@ -21,6 +21,7 @@
 #include "events/result.h"
 #include "projections/behavior_signals.h"
 #include "schema/commands.pb.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 

@@ -1,4 +1,5 @@
 #include "projections/behavior_signals.h"
+#include "schema/snapshots.pb.h"
 
 #include <date/tz.h>
 

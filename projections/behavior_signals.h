@@ -28,6 +28,7 @@
 
 #include "schema/commands.pb.h"
 #include "schema/events.pb.h"
+#include "schema/snapshots.pb.h"
 
 namespace date {
 class time_zone;

@@ -43,6 +43,7 @@
 #include "projections/nudge_text.h"
 #include "projections/task_book.h"
 #include "schema/commands.pb.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 

@@ -4,6 +4,7 @@
 #include "projections/feature_series.h"
 #include "projections/procrastination_model.h"
 #include "projections/user_state.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 namespace {

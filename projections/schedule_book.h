@@ -14,6 +14,7 @@
 #include "events/result.h"
 #include "projections/schedule_planner.h"
 #include "schema/commands.pb.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 

@@ -2,6 +2,7 @@
 
 #include "events/envelope.h"
 #include "events/ids.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 namespace {

@@ -1,4 +1,5 @@
 #include "projections/user_state.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 

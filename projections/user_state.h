@@ -17,6 +17,7 @@
 #include "projections/schedule_book.h"
 #include "projections/task_book.h"
 #include "projections/user_profile.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <sstream>
 
+#include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 

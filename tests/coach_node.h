@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/auth.h"

@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/api_codec.h"

@@ -16,6 +16,7 @@
 
 #include "events/crypto.h"
 #include "events/ids.h"
+#include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/api_codec.h"

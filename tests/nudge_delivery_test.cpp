@@ -12,6 +12,7 @@
 #include "coach_node.h"
 #include "llm_stub.h"
 #include "processes.h"
+#include "schema/internal.pb.h"
 #include "support.h"
 
 using namespace coach;

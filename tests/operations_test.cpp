@@ -7,6 +7,8 @@
 #include <regex>
 #include <set>
 
+#include "schema/internal.pb.h"
+#include "schema/snapshots.pb.h"
 #include "wire/api_codec.h"
 #include "wire/operations.h"
 
@@ -98,4 +100,17 @@ TEST_CASE(
   CHECK(find_operation("nudge.now")->handler == Handler::nudge_now);
   CHECK(find_operation("admin.batch.run")->handler == Handler::batch);
   CHECK(find_operation("admin.batch.status")->handler == Handler::batch);
+}
+
+TEST_CASE("the API's schema file holds the API alone: stored and internal formats apart") {
+  const auto* api = v1::Command::descriptor()->file();
+  CHECK(api->name() == "commands.proto");
+  for (int i = 0; i < api->dependency_count(); ++i) {
+    CAPTURE(api->dependency(i)->name());
+    CHECK(api->dependency(i)->name() != "snapshots.proto");
+    CHECK(api->dependency(i)->name() != "internal.proto");
+  }
+  CHECK(v1::UserSnapshot::descriptor()->file()->name() == "snapshots.proto");
+  CHECK(v1::TokenClaims::descriptor()->file()->name() == "internal.proto");
+  CHECK(v1::OutboundNotification::descriptor()->file()->name() == "internal.proto");
 }

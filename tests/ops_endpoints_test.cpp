@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "events/envelope.h"
+#include "schema/internal.pb.h"
 #include "tests/coach_node.h"
 #include "tests/llm_stub.h"
 #include "tests/processes.h"

@@ -1,5 +1,6 @@
 #include "tests/processes.h"
 
+#include "schema/internal.pb.h"
 #include "wire/nats_connect.h"
 
 #include <arpa/inet.h>

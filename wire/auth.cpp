@@ -9,6 +9,7 @@
 
 #include "events/crypto.h"
 #include "events/envelope.h"
+#include "schema/internal.pb.h"
 
 namespace coach::actors {
 namespace {

@@ -16,6 +16,7 @@
 #include "events/ids.h"
 #include "events/result.h"
 #include "schema/commands.pb.h"
+#include "schema/internal.pb.h"
 
 namespace coach::actors {
 

@@ -33,6 +33,7 @@
 
 #include "apps/common/coach_client.h"
 #include "apps/common/secret_file.h"
+#include "schema/internal.pb.h"
 #include "wire/api_codec.h"
 #include "wire/nats_connect.h"
 #include "wire/notify_subjects.h"

@@ -18,6 +18,7 @@
 #include "apps/common/secret_file.h"
 #include "importer.h"
 #include "projections/user_profile.h"
+#include "schema/internal.pb.h"
 
 using namespace coach;
 

@@ -22,6 +22,7 @@
 #include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
+#include "schema/internal.pb.h"
 #include "wire/log.h"
 
 namespace {

@@ -115,7 +115,7 @@ Result<v1::BatchReport> BatchJob::run(bool full, SystemClock::time_point now) {
   auto report = run_locked(full, now);
   v1::BatchReport last = report ? *report : v1::BatchReport{};
   if (!report) last.set_error(report.error().message);
-  *last.mutable_finished_at() = events::to_timestamp(SystemClock::now());
+  *last.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
   log_line(report ? LogLevel::info : LogLevel::error, "batch",
            report ? "batch run finished" : "batch run failed",
            {{"full", full},
@@ -144,7 +144,7 @@ void BatchJob::throttle(std::chrono::steady_clock::time_point started) {
 Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point now) {
   auto started = std::chrono::steady_clock::now();
   v1::BatchReport report;
-  *report.mutable_started_at() = events::to_timestamp(now);
+  *report.mutable_started_at() = coach::to_timestamp(now);
   uint64_t head = store_.stats().feed_head;
   report.set_feed_position(head);
 
@@ -214,8 +214,8 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
     if (!fitted) return fitted.error();
     modes = std::move(*fitted);
     auto state = modes->to_state();
-    state.set_version("modes-" + events::format_time(now));
-    *state.mutable_fitted_at() = events::to_timestamp(now);
+    state.set_version("modes-" + coach::format_time(now));
+    *state.mutable_fitted_at() = coach::to_timestamp(now);
     if (auto s = store_.put_meta(kClusterModelMeta, state.SerializeAsString()); !s)
       return s.error();
     report.set_clusters(modes->k());
@@ -227,7 +227,7 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
     snapshot.set_mode_cluster(cluster);
     snapshot.set_mode_name(cluster >= 0 ? modes->name(cluster) : "");
     snapshot.set_id(new_uuid_string());
-    *snapshot.mutable_created_at() = events::to_timestamp(now);
+    *snapshot.mutable_created_at() = coach::to_timestamp(now);
     auto user = Uuid::parse(snapshot.user_id());
     if (!user) continue;
     if (auto s = store_.put_features(*user, {snapshot}); !s && s.error().code != Errc::not_found)
@@ -236,7 +236,7 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   }
   report.set_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  *report.mutable_finished_at() = events::to_timestamp(SystemClock::now());
+  *report.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
   if (auto s = store_.put_meta(kBatchMeta, report.SerializeAsString()); !s) return s.error();
   return report;
 }

@@ -3,7 +3,7 @@
 #include <pthread.h>
 #include <caf/thread_hook.hpp>
 
-#include "events/blocking.h"
+#include "base/blocking.h"
 
 namespace coach::actors {
 
@@ -62,7 +62,7 @@ namespace {
 class NonblockingHook : public caf::thread_hook {
  public:
   void init(caf::actor_system&) override {}
-  void thread_started() override { events::mark_thread_nonblocking(); }
+  void thread_started() override { coach::mark_thread_nonblocking(); }
   void thread_terminates() override {}
 };
 

@@ -5,7 +5,7 @@
 // actor as a message (or answers the request itself).
 //
 // mark_caf_threads_nonblocking makes the rule checkable: every thread CAF
-// starts is marked (events/blocking.h), and the event store counts blocking
+// starts is marked (base/blocking.h), and the event store counts blocking
 // calls made on marked threads (StoreStats::blocking_on_scheduler).
 #pragma once
 

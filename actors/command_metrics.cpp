@@ -7,7 +7,7 @@ namespace coach::actors {
 struct CommandMetrics::Figures {
   std::string operation;
   std::atomic<uint64_t> errors{0};
-  events::Histogram seconds{events::Histogram::latency_bounds()};
+  coach::Histogram seconds{coach::Histogram::latency_bounds()};
 };
 
 CommandMetrics::CommandMetrics() {
@@ -49,7 +49,7 @@ std::vector<v1::CommandFigures> CommandMetrics::snapshot() const {
   return out;
 }
 
-v1::Histogram to_proto(const events::HistogramSnapshot& snapshot) {
+v1::Histogram to_proto(const coach::HistogramSnapshot& snapshot) {
   v1::Histogram h;
   h.mutable_upper_bounds()->Add(snapshot.upper_bounds.begin(), snapshot.upper_bounds.end());
   h.mutable_counts()->Add(snapshot.counts.begin(), snapshot.counts.end());

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "events/histogram.h"
+#include "base/histogram.h"
 #include "schema/commands.pb.h"
 #include "wire/operations.h"
 
@@ -42,6 +42,6 @@ class CommandMetrics {
 };
 
 // A protobuf Histogram of a snapshot.
-v1::Histogram to_proto(const events::HistogramSnapshot& snapshot);
+v1::Histogram to_proto(const coach::HistogramSnapshot& snapshot);
 
 }  // namespace coach::actors

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <string>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/nudge_text.h"
 
 namespace coach::actors {

@@ -15,7 +15,7 @@
 #include "actors/command_metrics.h"
 #include "actors/ops_view.h"
 #include "actors/registry.h"
-#include "events/result.h"
+#include "base/result.h"
 #include "wire/auth.h"
 #include "wire/nats_connect.h"
 

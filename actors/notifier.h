@@ -23,8 +23,8 @@
 #include <memory>
 #include <string>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "schema/internal.pb.h"
 #include "wire/nats_connect.h"

@@ -14,7 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "events/ids.h"
+#include "base/ids.h"
 
 namespace coach::actors {
 

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "actors/llm_client.h"
-#include "events/ids.h"
+#include "base/ids.h"
 #include "projections/nudge_book.h"
 
 namespace coach::actors {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "actors/ops_view.h"
-#include "events/result.h"
+#include "base/result.h"
 #include "wire/auth.h"
 
 namespace httplib {

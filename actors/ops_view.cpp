@@ -46,7 +46,7 @@ uint64_t OpsView::users_known() const {
 
 v1::OpsSnapshot OpsView::snapshot() const {
   v1::OpsSnapshot s;
-  *s.mutable_at() = events::to_timestamp(std::chrono::system_clock::now());
+  *s.mutable_at() = coach::to_timestamp(std::chrono::system_clock::now());
   s.set_uptime_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   s.set_ready(ready());

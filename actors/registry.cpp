@@ -20,7 +20,7 @@ v1::ActorInfo actor_info(const Uuid& user, int mailbox,
   v1::ActorInfo info;
   info.set_user_id(user.to_string());
   info.set_mailbox(mailbox);
-  *info.mutable_since() = events::to_timestamp(since);
+  *info.mutable_since() = coach::to_timestamp(since);
   return info;
 }
 

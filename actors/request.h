@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "wire/operations.h"
 

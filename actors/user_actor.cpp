@@ -124,7 +124,7 @@ Result<v1::Reply> start_export_page(const UserState& state, const v1::ExportUser
   v1::Reply reply;
   auto* out = reply.mutable_user_export();
   out->set_format("coach.export.v1");
-  *out->mutable_exported_at() = events::to_timestamp(SystemClock::now());
+  *out->mutable_exported_at() = coach::to_timestamp(SystemClock::now());
   *out->mutable_profile() = state.profile.profile;
   for (const auto& [id, task] : state.tasks.tasks()) *out->add_tasks() = task;
   return reply;
@@ -274,7 +274,7 @@ void delete_user(Self* self, const RequestPtr& request) {
   auto now = SystemClock::now();
   v1::Reply reply;
   *reply.mutable_profile() = st.state.profile.profile;
-  *reply.mutable_profile()->mutable_user()->mutable_deleted_at() = events::to_timestamp(now);
+  *reply.mutable_profile()->mutable_user()->mutable_deleted_at() = coach::to_timestamp(now);
   off_scheduler(self, true, [context = st.context, user = st.user, request, reply, now] {
     auto erased = context->store->erase_user(user, now);
     // Their queued and dead-lettered notifications go too (texts,
@@ -454,7 +454,7 @@ void republish_queued(const ActorState& st) {
   auto since = SystemClock::now() - std::chrono::hours(24);
   for (const auto& r : st.state.nudges.recent())
     if (r.notification().status() == v1::NOTIFICATION_STATUS_QUEUED &&
-        events::from_timestamp(r.notification().created_at()) > since) {
+        coach::from_timestamp(r.notification().created_at()) > since) {
       v1::NudgeCreated created;
       *created.mutable_nudge() = r.nudge();
       *created.mutable_notification() = r.notification();
@@ -512,12 +512,12 @@ void features(Self* self, const RequestPtr& request) {
   const auto& query = request->command().get_features();
   if (query.has_as_of())
     return st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request] {
-      auto as_of = events::from_timestamp(request->command().get_features().as_of());
+      auto as_of = coach::from_timestamp(request->command().get_features().as_of());
       auto stored = store->features_as_of(user, as_of);
       if (!stored) return request->reply_error(stored.error());
       if (!*stored)
         return request->reply_error(make_error(
-            Errc::not_found, "no features stored as of " + events::format_time(as_of) +
+            Errc::not_found, "no features stored as of " + coach::format_time(as_of) +
                                  ": the batch job writes them for users with tracking on"));
       v1::Reply reply;
       *reply.mutable_feature_snapshot() = std::move(**stored);

@@ -13,8 +13,8 @@
 #include <chrono>
 #include <memory>
 
+#include "base/ids.h"
 #include "events/event_store.h"
-#include "events/ids.h"
 #include "schema/snapshots.pb.h"
 
 namespace coach::actors {

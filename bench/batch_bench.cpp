@@ -17,12 +17,12 @@
 #include "simulator.h"
 
 using namespace coach;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+double seconds_since(Steady::time_point start) {
+  return std::chrono::duration<double>(Steady::now() - start).count();
 }
 
 }  // namespace
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   sim_options.max_events = per_user;
 
   // Load: simulate and append (simulation time included; it is not the batch).
-  auto start = Clock::now();
+  auto start = Steady::now();
   std::atomic<int64_t> pending{0};
   uint64_t events = 0;
   std::vector<std::vector<v1::TaskEvent>> sample;  // a few streams for the in-memory fold rate
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
 
   // The fold alone, in memory, one core: what the batch does per event
   // besides reading and decrypting.
-  start = Clock::now();
+  start = Steady::now();
   uint64_t folded = 0, snapshots = 0;
   const auto& model = projections::ProcrastinationModel::builtin();
   for (int repeat = 0; repeat < 3; ++repeat)
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   actors::BatchOptions batch_options;
   batch_options.max_events_per_second = 0;  // measure the job itself, unthrottled
   actors::BatchJob job(**store, batch_options);
-  start = Clock::now();
+  start = Steady::now();
   auto report = job.run(true, std::chrono::system_clock::now());
   double batch = seconds_since(start);
   if (!report) {
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
              report->clusters(), report->silhouette());
   fmt::print("  ratio to the in-memory fold: {:.2f} (the rest is reading, decrypting, writing)\n",
              (report->events() / batch) / (folded / fold));
-  start = Clock::now();
+  start = Steady::now();
   auto incremental = job.run(false, std::chrono::system_clock::now());
   fmt::print("incremental run, no news:   {:>8.1f} s  ({} users refolded, {} clustered)\n",
              seconds_since(start), incremental ? incremental->users() : 0,

@@ -37,7 +37,7 @@
 #include "wire/nats_connect.h"
 
 using namespace coach;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -112,14 +112,14 @@ class LoadGenerator {
   }
 
   Figures run(double seconds) {
-    start_ = Clock::now();
-    deadline_ = start_ +
-                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    start_ = Steady::now();
+    deadline_ = start_ + std::chrono::duration_cast<Steady::duration>(
+                             std::chrono::duration<double>(seconds));
     for (int c = 0; c < clients_; ++c) send(c, "");
     std::unique_lock lock(mu_);
     done_cv_.wait(lock, [&] { return finished_ == clients_; });
     Figures f;
-    f.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    f.seconds = std::chrono::duration<double>(Steady::now() - start_).count();
     for (auto& slot : slots_)
       f.micros.insert(f.micros.end(), slot.micros.begin(), slot.micros.end());
     return f;
@@ -129,7 +129,7 @@ class LoadGenerator {
  private:
   struct Slot {
     int i = 0;
-    Clock::time_point sent;
+    Steady::time_point sent;
     std::vector<double> micros;
   };
 
@@ -142,7 +142,7 @@ class LoadGenerator {
                    static_cast<int>(body.size()));
     natsMsgHeader_Set(msg, "Coach-User", users_[c].c_str());
     natsMsgHeader_Set(msg, "Authorization", tokens_[c].c_str());
-    slot.sent = Clock::now();
+    slot.sent = Steady::now();
     natsConnection_PublishMsg(nc_, msg);
     natsMsg_Destroy(msg);
   }
@@ -152,7 +152,7 @@ class LoadGenerator {
     std::string_view subject = natsMsg_GetSubject(msg);
     int c = std::atoi(subject.substr(subject.rfind('.') + 1).data());
     auto& slot = self->slots_[c];
-    auto now = Clock::now();
+    auto now = Steady::now();
     std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
     if (data.find("\"error\"") != std::string_view::npos) ++self->errors_;
     slot.micros.push_back(std::chrono::duration<double, std::micro>(now - slot.sent).count());
@@ -174,7 +174,7 @@ class LoadGenerator {
   natsConnection* nc_ = nullptr;
   natsSubscription* sub_ = nullptr;
   std::string inbox_;
-  Clock::time_point start_, deadline_;
+  Steady::time_point start_, deadline_;
   std::atomic<int> errors_{0};
   std::mutex mu_;
   std::condition_variable done_cv_;
@@ -262,10 +262,10 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> scrapes{0}, scrape_micros{0};
   std::thread scraper([&] {
     while (scraping) {
-      auto start = Clock::now();
+      auto start = Steady::now();
       auto text = actors::prometheus_text(ops.snapshot());
       scrape_micros += static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+          std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - start).count());
       ++scrapes;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -32,7 +32,7 @@
 #include "projections/user_state.h"
 
 using namespace coach;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -44,8 +44,8 @@ v1::TaskEvent sample_event(const Uuid& user, uint64_t sequence) {
   created->set_category("writing");
   created->set_priority(2);
   created->set_estimated_minutes(90);
-  *created->mutable_due_at() = events::to_timestamp(events::Clock::now());
-  events::stamp_envelope(event, user, sequence, events::Clock::now());
+  *created->mutable_due_at() = coach::to_timestamp(coach::Clock::now());
+  events::stamp_envelope(event, user, sequence, coach::Clock::now());
   return event;
 }
 
@@ -61,8 +61,8 @@ std::filesystem::path fresh_dir(const std::filesystem::path& root, const std::st
   return dir;
 }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+double seconds_since(Steady::time_point start) {
+  return std::chrono::duration<double>(Steady::now() - start).count();
 }
 
 // Synced raw RocksDB writes of `per_batch` events each; returns events/s.
@@ -76,7 +76,7 @@ double raw_rate(const std::filesystem::path& dir, size_t per_batch, double secon
   sync.sync = true;
   auto user = Uuid::random();
   uint64_t sequence = 0;
-  auto start = Clock::now();
+  auto start = Steady::now();
   while (seconds_since(start) < seconds) {
     rocksdb::WriteBatch batch;
     for (size_t i = 0; i < per_batch; ++i)
@@ -114,7 +114,7 @@ AppendFigures coach_append_rate(const std::filesystem::path& dir, int threads, s
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> appended{0};
   std::vector<std::thread> workers;
-  auto start = Clock::now();
+  auto start = Steady::now();
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&] {
       auto user = Uuid::random();
@@ -189,7 +189,7 @@ AppendFigures coach_async_rate(const std::filesystem::path& dir, int appenders, 
   std::atomic<int> in_flight{0};
   ClientPool pool;
   for (int a = 0; a < appenders; ++a) pool.push(a);
-  auto start = Clock::now();
+  auto start = Steady::now();
   std::vector<std::thread> clients;
   for (int t = 0; t < 2; ++t)
     clients.emplace_back([&] {
@@ -232,7 +232,7 @@ double raw_scan_rate(const std::filesystem::path& dir) {
   size_t events_index =
       std::find(names.begin(), names.end(), std::string(events::keys::kEventsFamily)) -
       names.begin();
-  auto start = Clock::now();
+  auto start = Steady::now();
   uint64_t count = 0, bytes = 0;
   {
     std::unique_ptr<rocksdb::Iterator> it(
@@ -265,12 +265,12 @@ void replay_rates(const std::filesystem::path& dir, int users, int per_user) {
     }
   }
   (void)(*store)->flush();
-  auto start = Clock::now();
+  auto start = Steady::now();
   uint64_t read = 0;
   for (const auto& id : ids) read += (*store)->read(id)->size();
   double per_user_rate = static_cast<double>(read) / seconds_since(start);
   // What an actor's load does: read, decrypt, decode, and fold.
-  start = Clock::now();
+  start = Steady::now();
   uint64_t folded = 0;
   for (const auto& id : ids) {
     projections::UserState state;
@@ -280,7 +280,7 @@ void replay_rates(const std::filesystem::path& dir, int users, int per_user) {
     folded += state.version;
   }
   double fold_rate = static_cast<double>(folded) / seconds_since(start);
-  start = Clock::now();
+  start = Steady::now();
   uint64_t fed = 0;
   for (uint64_t position = 1;;) {
     auto page = (*store)->read_feed(position, 10000);
@@ -334,12 +334,12 @@ void erase_cost(const std::filesystem::path& dir, int users, int erasures) {
   };
   std::vector<double> erase_ms, append_ms;
   for (int i = 0; i < erasures; ++i) {
-    auto start = Clock::now();
+    auto start = Steady::now();
     if (!store->erase_user(ids[static_cast<size_t>(i) * 7], std::chrono::system_clock::now()))
       std::exit(1);
     erase_ms.push_back(seconds_since(start) * 1000);
     const auto& other = ids[static_cast<size_t>(i) * 7 + 1];
-    start = Clock::now();
+    start = Steady::now();
     if (!store->append(other, 2, {sample_event(other, 3)})) std::exit(1);
     append_ms.push_back(seconds_since(start) * 1000);
   }

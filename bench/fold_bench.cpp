@@ -15,7 +15,7 @@
 
 using namespace coach;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -23,7 +23,7 @@ namespace {
 std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
   std::vector<v1::TaskEvent> events;
   std::vector<std::string> open;
-  auto t = events::Clock::from_time_t(1772409600);
+  auto t = coach::Clock::from_time_t(1772409600);
   for (int i = 0; i < count; ++i) {
     v1::TaskEvent e;
     t += 37min;
@@ -33,11 +33,11 @@ std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
       auto* c = e.mutable_task_created();
       c->set_title("task");
       c->set_category(kind % 2 ? "work" : "home");
-      *c->mutable_due_at() = events::to_timestamp(t + 48h);
+      *c->mutable_due_at() = coach::to_timestamp(t + 48h);
       open.push_back(e.task_id());
     } else if (kind < 6) {
       e.set_task_id(open.back());
-      *e.mutable_task_snoozed()->mutable_until() = events::to_timestamp(t + 2h);
+      *e.mutable_task_snoozed()->mutable_until() = coach::to_timestamp(t + 2h);
     } else if (kind < 7) {
       e.set_task_id(open.back());
       auto* m = e.mutable_task_modified();
@@ -69,10 +69,10 @@ int main(int argc, char** argv) {
   fmt::print("fold benchmark: {} users x {} events, one core\n", users, per_user);
 
   auto run = [&](const char* what, auto fold) {
-    auto start = Clock::now();
+    auto start = Steady::now();
     uint64_t check = 0;
     for (const auto& stream : streams) check += fold(stream);
-    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    double seconds = std::chrono::duration<double>(Steady::now() - start).count();
     fmt::print("{:<38} {:>12.0f} events/s  ({:.0f} ns/event, check {})\n", what, total / seconds,
                seconds / total * 1e9, check);
   };

@@ -151,7 +151,7 @@ void misfires(int users) {
     std::chrono::system_clock::time_point last{};
     bool prefs_set = false;
     for (auto& e : simulated.events) {
-      auto t = events::from_timestamp(e.created_at());
+      auto t = coach::from_timestamp(e.created_at());
       if (prefs_set)
         for (auto tick = date::ceil<std::chrono::hours>(last); tick < t; tick += 1h) check(tick);
       fold(e, t);
@@ -209,7 +209,7 @@ void crud_while_llm_hangs(int creates) {
                       {"--llm-url", llm.url(), "--llm-timeout-ms", "10000", "--llm-workers", "4",
                        "--nudge-check-delay-ms", "50"});
   test::Client client(nats.url(), dir.str() + "/token.key");
-  auto due_soon = events::format_time(std::chrono::system_clock::now() + std::chrono::hours(2));
+  auto due_soon = coach::format_time(std::chrono::system_clock::now() + std::chrono::hours(2));
   int failed = 0;  // requests without a good answer, reported beside the figures
   auto good = [&](const Result<v1::Reply>& r) { failed += !r || r->has_error(); };
   auto user_with_due_task = [&] {

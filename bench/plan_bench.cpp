@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       t.set_priority(static_cast<int>(rng() % 5));
       if (rng() % 4)
         *t.mutable_due_at() =
-            events::to_timestamp(r.now + std::chrono::hours(static_cast<int>(rng() % (24 * 30))));
+            coach::to_timestamp(r.now + std::chrono::hours(static_cast<int>(rng() % (24 * 30))));
       r.tasks.push_back(std::move(t));
     }
     for (auto& a : r.feedback.accepted) a = static_cast<uint32_t>(rng() % 5);

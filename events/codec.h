@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/ids.h"
+#include "base/result.h"
 #include "events/crypto.h"
-#include "events/ids.h"
-#include "events/result.h"
 #include "schema/events.pb.h"
 
 namespace coach::events {

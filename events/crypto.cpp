@@ -1,5 +1,5 @@
 #include "events/crypto.h"
-#include "events/private_file.h"
+#include "base/private_file.h"
 
 #include <sodium.h>
 #include <sys/stat.h>

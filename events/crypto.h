@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 
 namespace coach::events {
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "events/blocking.h"
+#include "base/blocking.h"
 #include "events/keys.h"
 #include "events/store_hold.h"
 

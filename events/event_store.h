@@ -28,10 +28,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/histogram.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "events/codec.h"
-#include "events/histogram.h"
-#include "events/ids.h"
-#include "events/result.h"
 #include "events/wal_scan.h"
 #include "schema/entities.pb.h"
 
@@ -122,7 +122,7 @@ struct StoreStats {
   uint64_t write_micros = 0;        // time spent in synced RocksDB writes
   HistogramSnapshot group_appends;  // appends per group commit (per fsync)
   HistogramSnapshot write_seconds;  // duration of each group's synced write
-  // Blocking calls made on threads that must not block (events/blocking.h).
+  // Blocking calls made on threads that must not block (base/blocking.h).
   uint64_t blocking_on_scheduler = 0;
 };
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/ids.h"
+#include "base/ids.h"
 
 namespace coach::events::keys {
 

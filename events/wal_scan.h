@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 
 namespace coach::events {
 

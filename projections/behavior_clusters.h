@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/behavior_signals.h"
 #include "schema/commands.pb.h"
 #include "schema/snapshots.pb.h"

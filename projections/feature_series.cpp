@@ -17,7 +17,7 @@ int64_t utc_day_of(const v1::TaskEvent& event) {
 uint64_t overdue_count(const TaskBook& tasks, Clock::time_point now) {
   uint64_t overdue = 0;
   for (const auto& [id, task] : tasks.tasks())
-    if (task.has_due_at() && events::from_timestamp(task.due_at()) < now &&
+    if (task.has_due_at() && coach::from_timestamp(task.due_at()) < now &&
         (task.status() == v1::TASK_STATUS_PENDING || task.status() == v1::TASK_STATUS_SNOOZED))
       ++overdue;
   return overdue;
@@ -38,7 +38,7 @@ v1::FeatureSnapshot feature_snapshot(const UserState& state, Clock::time_point a
   int cluster = modes && modes->k() > 0 ? modes->assign(mode) : -1;
   out.set_mode_cluster(cluster);
   if (cluster >= 0) out.set_mode_name(modes->name(cluster));
-  *out.mutable_created_at() = events::to_timestamp(as_of);
+  *out.mutable_created_at() = coach::to_timestamp(as_of);
   out.set_model_version(model.version);
   out.set_as_of_sequence(state.version);
   return out;

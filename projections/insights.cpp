@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/ids.h"
 #include "events/envelope.h"
-#include "events/ids.h"
 #include "projections/feature_series.h"
 #include "projections/procrastination_model.h"
 
@@ -72,10 +72,10 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
     snoozes += task.snooze_count();
     edits += task.edit_count();
     bool has_due = task.has_due_at();
-    auto due = events::from_timestamp(task.due_at());
+    auto due = coach::from_timestamp(task.due_at());
     if (task.status() == v1::TASK_STATUS_COMPLETED) {
       ++completed;
-      if (has_due && events::from_timestamp(task.completed_at()) > due) ++late;
+      if (has_due && coach::from_timestamp(task.completed_at()) > due) ++late;
     } else if (has_due && due < now) {
       ++overdue;
     }

@@ -14,8 +14,8 @@
 namespace coach::projections {
 namespace {
 
-using events::from_timestamp;
-using events::to_timestamp;
+using coach::from_timestamp;
+using coach::to_timestamp;
 using std::chrono::hours;
 using std::chrono::minutes;
 

@@ -39,7 +39,7 @@
 #include <string>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/nudge_text.h"
 #include "projections/task_book.h"
 #include "schema/commands.pb.h"

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "schema/entities.pb.h"
 
 namespace coach::projections {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/behavior_signals.h"
 
 namespace coach::projections {

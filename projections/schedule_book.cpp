@@ -9,8 +9,8 @@
 namespace coach::projections {
 namespace {
 
-using events::from_timestamp;
-using events::to_timestamp;
+using coach::from_timestamp;
+using coach::to_timestamp;
 
 Error invalid(const std::string& message) {
   return make_error(Errc::invalid_argument, message);
@@ -55,8 +55,8 @@ v1::ScheduleRecommendation view_of(const TimeBlock& b, const std::string& user_i
 
 std::string recommendation_id(const std::string& task_id, Clock::time_point start,
                               Clock::time_point end) {
-  return Uuid::derived("recommendation:" + task_id + ":" + events::format_time(start) + ":" +
-                       events::format_time(end))
+  return Uuid::derived("recommendation:" + task_id + ":" + coach::format_time(start) + ":" +
+                       coach::format_time(end))
       .to_string();
 }
 
@@ -107,8 +107,8 @@ Result<std::vector<v1::TaskEvent>> decide_accept(const UserState& state,
   for (const auto& b : state.schedule.accepted)
     if (b.start < end && start < b.end)
       return make_error(Errc::conflict, "the block overlaps one accepted before (" +
-                                            events::format_time(b.start) + " to " +
-                                            events::format_time(b.end) + ")");
+                                            coach::format_time(b.start) + " to " +
+                                            coach::format_time(b.end) + ")");
   v1::TaskEvent e;
   e.set_task_id(c.task_id());
   auto* a = e.mutable_recommendation_accepted();

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/schedule_planner.h"
 #include "schema/commands.pb.h"
 #include "schema/snapshots.pb.h"

@@ -120,7 +120,7 @@ class Planner {
       job.demanding = task.priority() >= 3 || estimate >= 90;
       job.limit = job.target = end_;
       if (task.has_due_at()) {
-        Minutes due = floor_minutes(events::from_timestamp(task.due_at()));
+        Minutes due = floor_minutes(coach::from_timestamp(task.due_at()));
         job.due = due;
         if (due > now_) {
           Minutes buffer = std::min<Minutes>(static_cast<Minutes>(48 * 60 * r_.procrastination),
@@ -135,8 +135,8 @@ class Planner {
       Minutes da = a.due.value_or(INT64_MAX), db = b.due.value_or(INT64_MAX);
       if (da != db) return da < db;
       if (a.task->priority() != b.task->priority()) return a.task->priority() > b.task->priority();
-      return events::from_timestamp(a.task->created_at()) <
-             events::from_timestamp(b.task->created_at());
+      return coach::from_timestamp(a.task->created_at()) <
+             coach::from_timestamp(b.task->created_at());
     });
     return out;
   }

@@ -1,14 +1,14 @@
 #include "projections/task_book.h"
 
+#include "base/ids.h"
 #include "events/envelope.h"
-#include "events/ids.h"
 #include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 namespace {
 
-using events::from_timestamp;
-using events::to_timestamp;
+using coach::from_timestamp;
+using coach::to_timestamp;
 
 // "pending", "completed", ... for messages people read.
 std::string status_word(v1::TaskStatus status) {

@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "schema/events.pb.h"
 

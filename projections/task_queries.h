@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/task_book.h"
 #include "schema/commands.pb.h"
 

@@ -19,8 +19,8 @@
 #include <string_view>
 #include <vector>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "projections/user_state.h"
 #include "schema/commands.pb.h"
 

@@ -2,7 +2,7 @@
 
 #include <date/tz.h>
 
-#include "events/ids.h"
+#include "base/ids.h"
 
 namespace coach::projections {
 namespace {

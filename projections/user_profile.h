@@ -11,8 +11,8 @@
 #include <chrono>
 #include <vector>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "schema/events.pb.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "projections/behavior_signals.h"
 #include "projections/nudge_book.h"
 #include "projections/schedule_book.h"

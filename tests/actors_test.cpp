@@ -135,7 +135,7 @@ TEST_CASE("a retry is answered with the reply stored with its key, as it was the
   v1::Command snooze;
   snooze.mutable_task()->mutable_snooze()->set_task_id(id);
   *snooze.mutable_task()->mutable_snooze()->mutable_until() =
-      events::to_timestamp(std::chrono::system_clock::now() + 300ms);
+      coach::to_timestamp(std::chrono::system_clock::now() + 300ms);
   auto snoozed = node.call(user, snooze, "snooze-1");
   REQUIRE_MESSAGE(snoozed.has_task(), describe(snoozed));
   CHECK(snoozed.task().status() == v1::TASK_STATUS_SNOOZED);
@@ -254,7 +254,7 @@ TEST_CASE("no store call blocks a CAF thread: load, snapshot, export, features, 
   CHECK_MESSAGE(node.call(user, live).has_feature_snapshot(), describe(node.call(user, live)));
   v1::Command stored = live;
   *stored.mutable_get_features()->mutable_as_of() =
-      events::to_timestamp(std::chrono::system_clock::now());
+      coach::to_timestamp(std::chrono::system_clock::now());
   CHECK(node.call(user, stored).error().code() == "not_found");
   // Passivation saves the snapshot; the next command loads it again.
   for (int i = 0; i < 200 && node.registry->stats().resident > 0; ++i)

@@ -92,11 +92,11 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
     auto mid = store->features_as_of(id, std::chrono::system_clock::from_time_t(1768478400));
     REQUIRE(mid);
     REQUIRE(mid->has_value());
-    auto instant = events::from_timestamp((*mid)->created_at());
+    auto instant = coach::from_timestamp((*mid)->created_at());
     CHECK(instant <= std::chrono::system_clock::from_time_t(1768478400));
     uint64_t known = 0;
     for (const auto& e : user.events)
-      if (events::from_timestamp(e.created_at()) < instant) known = e.sequence();
+      if (coach::from_timestamp(e.created_at()) < instant) known = e.sequence();
     CHECK((*mid)->as_of_sequence() == known);
     CHECK((*mid)->mode_cluster() == -1);  // history is not clustered after the fact
   }

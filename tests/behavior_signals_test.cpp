@@ -37,7 +37,7 @@ struct User {
     e.set_task_id(new_uuid_string());
     e.mutable_task_created()->set_title("t");
     e.mutable_task_created()->set_category(category);
-    if (due) *e.mutable_task_created()->mutable_due_at() = events::to_timestamp(*due);
+    if (due) *e.mutable_task_created()->mutable_due_at() = coach::to_timestamp(*due);
     apply(e, at);
     return e.task_id();
   }
@@ -50,7 +50,7 @@ struct User {
   void snooze(const std::string& task, Clock::time_point at) {
     v1::TaskEvent e;
     e.set_task_id(task);
-    *e.mutable_task_snoozed()->mutable_until() = events::to_timestamp(at + 1h);
+    *e.mutable_task_snoozed()->mutable_until() = coach::to_timestamp(at + 1h);
     apply(e, at);
   }
   void move_due(const std::string& task, Clock::time_point from, Clock::time_point to,
@@ -59,8 +59,8 @@ struct User {
     e.set_task_id(task);
     auto* m = e.mutable_task_modified();
     m->add_changed(v1::TASK_FIELD_DUE_AT);
-    *m->mutable_before()->mutable_due_at() = events::to_timestamp(from);
-    *m->mutable_after()->mutable_due_at() = events::to_timestamp(to);
+    *m->mutable_before()->mutable_due_at() = coach::to_timestamp(from);
+    *m->mutable_after()->mutable_due_at() = coach::to_timestamp(to);
     apply(e, at);
   }
 };

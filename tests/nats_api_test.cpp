@@ -14,8 +14,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/ids.h"
 #include "events/crypto.h"
-#include "events/ids.h"
 #include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
@@ -651,7 +651,7 @@ TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is count
   ok(client.request("user.register", R"({"email": "s@example.com", "timezone": "Europe/Berlin"})",
                     user));
   auto due = google::protobuf::util::TimeUtil::ToString(
-      events::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(24 * 7)));
+      coach::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(24 * 7)));
   std::vector<std::string> tasks;
   for (int i = 0; i < 3; ++i)
     tasks.push_back(
@@ -700,7 +700,7 @@ TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is count
             user)) == "invalid_argument");
   auto soon = [](int hours) {
     return google::protobuf::util::TimeUtil::ToString(
-        events::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(hours)));
+        coach::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(hours)));
   };
   CHECK(error_code(client.request("schedule.accept",
                                   R"({"task_id": ")" + new_uuid_string() + R"(", "start": ")" +

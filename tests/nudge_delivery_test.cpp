@@ -69,7 +69,7 @@ struct Node : test::CoachNode {
     auto due = std::chrono::system_clock::now() + 1h;
     ok("task.create",
        R"({"title": ")" + title + R"(", "estimated_minutes": 30, "due_at": ")" +
-           events::format_time(due) + "\"}",
+           coach::format_time(due) + "\"}",
        user);
     return user;
   }

@@ -50,7 +50,7 @@ struct Person {
     c.mutable_create()->set_task_id(new_uuid_string());
     c.mutable_create()->set_title(title);
     c.mutable_create()->set_estimated_minutes(60);
-    if (due) *c.mutable_create()->mutable_due_at() = events::to_timestamp(*due);
+    if (due) *c.mutable_create()->mutable_due_at() = coach::to_timestamp(*due);
     fold_all(decide(state.tasks, c, when), when);
     return c.create().task_id();
   }
@@ -65,7 +65,7 @@ struct Person {
   void snooze(const std::string& id, TimePoint until, TimePoint when) {
     v1::TaskCommand c;
     c.mutable_snooze()->set_task_id(id);
-    *c.mutable_snooze()->mutable_until() = events::to_timestamp(until);
+    *c.mutable_snooze()->mutable_until() = coach::to_timestamp(until);
     run(c, when);
   }
   // Writes and folds the nudge a check finds now; returns it (or nothing).
@@ -223,8 +223,8 @@ TEST_CASE("deadline, overdue and snooze triggers, each with its cooldown") {
   auto started = r.task("Slides", t0 + 5h, t0);
   v1::AcceptRecommendation accept;
   accept.set_task_id(started);
-  *accept.mutable_start() = events::to_timestamp(t0 + 1h);
-  *accept.mutable_end() = events::to_timestamp(t0 + 2h);
+  *accept.mutable_start() = coach::to_timestamp(t0 + 1h);
+  *accept.mutable_end() = coach::to_timestamp(t0 + 2h);
   r.fold_all(decide_accept(r.state, accept, t0), t0);
   CHECK(r.check(t0 + 30min));  // not started yet: nudged
   Person r2;
@@ -319,7 +319,7 @@ TEST_CASE("inactivity inside work hours, and a plan that changed materially") {
     c.mutable_create()->set_task_id(new_uuid_string());
     c.mutable_create()->set_title(title);
     c.mutable_create()->set_estimated_minutes(600);
-    *c.mutable_create()->mutable_due_at() = events::to_timestamp(t0 + 60h);
+    *c.mutable_create()->mutable_due_at() = coach::to_timestamp(t0 + 60h);
     r.run(c, t0);
   };
   big("Thesis chapter");

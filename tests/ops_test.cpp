@@ -10,7 +10,7 @@
 
 #include "actors/command_metrics.h"
 #include "actors/prometheus.h"
-#include "events/histogram.h"
+#include "base/histogram.h"
 #include "wire/api_codec.h"
 #include "wire/log.h"
 
@@ -38,7 +38,7 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 }  // namespace
 
 TEST_CASE("a histogram puts each value in the first bucket whose bound holds it") {
-  events::Histogram h({1, 2, 4});
+  coach::Histogram h({1, 2, 4});
   for (double v : {0.5, 1.0, 1.5, 4.0, 9.0, 100.0}) h.observe(v);
   auto s = h.snapshot();
   REQUIRE(s.counts.size() == 4);

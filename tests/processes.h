@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "wire/api_codec.h"
 #include "wire/auth.h"

@@ -34,8 +34,8 @@ v1::Task task(const std::string& title, int minutes, std::optional<TimePoint> du
   t.set_estimated_minutes(minutes);
   t.set_priority(priority);
   t.set_category(category);
-  if (due) *t.mutable_due_at() = events::to_timestamp(*due);
-  *t.mutable_created_at() = events::to_timestamp(utc("2026-01-01T00:00:00Z"));
+  if (due) *t.mutable_due_at() = coach::to_timestamp(*due);
+  *t.mutable_created_at() = coach::to_timestamp(utc("2026-01-01T00:00:00Z"));
   return t;
 }
 
@@ -59,8 +59,8 @@ TEST_CASE("a task is planned at the first work hours, in one chunk up to two hou
   r.tasks = {task("Report", 90, utc("2026-03-04T17:00:00Z"))};
   auto plan = plan_schedule(r);
   REQUIRE(plan.blocks.size() == 1);
-  CHECK(events::format_time(plan.blocks[0].start) == "2026-03-02T09:00:00Z");
-  CHECK(events::format_time(plan.blocks[0].end) == "2026-03-02T10:30:00Z");
+  CHECK(coach::format_time(plan.blocks[0].start) == "2026-03-02T09:00:00Z");
+  CHECK(coach::format_time(plan.blocks[0].end) == "2026-03-02T10:30:00Z");
   CHECK(plan.blocks[0].confidence > 0.05);
   CHECK(plan.blocks[0].confidence < 0.95);
   CHECK(plan.at_risk.empty());
@@ -75,14 +75,14 @@ TEST_CASE("work hours follow the user's zone across DST changes") {
   auto spring = work_intervals(hours, "Europe/Berlin", utc("2026-03-28T00:00:00Z"),
                                utc("2026-03-30T00:00:00Z"));
   REQUIRE(spring.size() == 1);
-  CHECK(events::format_time(spring[0].first) == "2026-03-29T00:00:00Z");   // 01:00 CET
-  CHECK(events::format_time(spring[0].second) == "2026-03-29T02:00:00Z");  // 04:00 CEST
+  CHECK(coach::format_time(spring[0].first) == "2026-03-29T00:00:00Z");   // 01:00 CET
+  CHECK(coach::format_time(spring[0].second) == "2026-03-29T02:00:00Z");  // 04:00 CEST
   // ... and falls back on 2026-10-25 at 03:00: the window is 4 h.
   auto autumn = work_intervals(hours, "Europe/Berlin", utc("2026-10-24T00:00:00Z"),
                                utc("2026-10-26T00:00:00Z"));
   REQUIRE(autumn.size() == 1);
-  CHECK(events::format_time(autumn[0].first) == "2026-10-24T23:00:00Z");   // 01:00 CEST
-  CHECK(events::format_time(autumn[0].second) == "2026-10-25T03:00:00Z");  // 04:00 CET
+  CHECK(coach::format_time(autumn[0].first) == "2026-10-24T23:00:00Z");   // 01:00 CEST
+  CHECK(coach::format_time(autumn[0].second) == "2026-10-25T03:00:00Z");  // 04:00 CET
 }
 
 TEST_CASE("users at UTC+14 and UTC-12 get blocks in their own morning") {
@@ -95,11 +95,11 @@ TEST_CASE("users at UTC+14 and UTC-12 get blocks in their own morning") {
   r.time_zone = "Pacific/Kiritimati";  // UTC+14: Monday 09:00 is Sunday 19:00 UTC
   auto east = plan_schedule(r);
   REQUIRE(east.blocks.size() == 1);
-  CHECK(events::format_time(east.blocks[0].start) == "2026-03-01T19:00:00Z");
+  CHECK(coach::format_time(east.blocks[0].start) == "2026-03-01T19:00:00Z");
   r.time_zone = "Etc/GMT+12";  // UTC-12: Monday 09:00 is Monday 21:00 UTC
   auto west = plan_schedule(r);
   REQUIRE(west.blocks.size() == 1);
-  CHECK(events::format_time(west.blocks[0].start) == "2026-03-02T21:00:00Z");
+  CHECK(coach::format_time(west.blocks[0].start) == "2026-03-02T21:00:00Z");
 }
 
 TEST_CASE("a day without work hours gets no blocks, what cannot fit is at risk") {
@@ -181,12 +181,12 @@ TEST_CASE("a user who rejects mornings gets afternoons, confidence follows accep
   r.tasks = {task("Essay", 60, utc("2026-03-06T17:00:00Z"))};
   auto before = plan_schedule(r);
   REQUIRE(before.blocks.size() == 1);
-  CHECK(events::format_time(before.blocks[0].start) == "2026-03-02T09:00:00Z");
+  CHECK(coach::format_time(before.blocks[0].start) == "2026-03-02T09:00:00Z");
   for (int h = 9; h < 12; ++h) r.feedback.rejected[static_cast<size_t>(h)] = 10;
   for (int h = 14; h < 16; ++h) r.feedback.accepted[static_cast<size_t>(h)] = 10;
   auto after = plan_schedule(r);
   REQUIRE(after.blocks.size() == 1);
-  CHECK(events::format_time(after.blocks[0].start) == "2026-03-02T14:00:00Z");
+  CHECK(coach::format_time(after.blocks[0].start) == "2026-03-02T14:00:00Z");
   CHECK(after.blocks[0].confidence > before.blocks[0].confidence);
 }
 
@@ -275,11 +275,11 @@ TEST_CASE(
     bool fits = true;
     for (const auto& t : r.tasks) {
       if (!t.has_due_at()) continue;
-      auto due = events::from_timestamp(t.due_at());
+      auto due = coach::from_timestamp(t.due_at());
       if (due <= r.now) fits = false;
       int demand = 0, capacity = 0;
       for (const auto& u : r.tasks)
-        if (u.has_due_at() && events::from_timestamp(u.due_at()) <= due)
+        if (u.has_due_at() && coach::from_timestamp(u.due_at()) <= due)
           demand += u.estimated_minutes();
       for (const auto& [s, e] : work_intervals(r.work_hours, r.time_zone, r.now, due))
         capacity +=
@@ -294,22 +294,21 @@ TEST_CASE(
              risk.suggestion + "); ";
     CHECK_MESSAGE(plan.at_risk.empty(), r.time_zone << " round " << round << ": " << why);
     if (!plan.at_risk.empty() && std::getenv("PLAN_DEBUG")) {
-      std::cerr << "now " << events::format_time(r.now) << " " << r.work_hours.ShortDebugString()
+      std::cerr << "now " << coach::format_time(r.now) << " " << r.work_hours.ShortDebugString()
                 << "\n";
       for (const auto& t : r.tasks)
         std::cerr << t.title() << " " << t.estimated_minutes() << " due "
-                  << (t.has_due_at() ? events::format_time(events::from_timestamp(t.due_at()))
-                                     : "-")
+                  << (t.has_due_at() ? coach::format_time(coach::from_timestamp(t.due_at())) : "-")
                   << " p" << t.priority() << "\n";
       for (const auto& b : plan.blocks)
-        std::cerr << "  " << by_id[b.task_id]->title() << " " << events::format_time(b.start) << " "
-                  << events::format_time(b.end) << "\n";
+        std::cerr << "  " << by_id[b.task_id]->title() << " " << coach::format_time(b.start) << " "
+                  << coach::format_time(b.end) << "\n";
       for (const auto& [s2, e2] : work)
-        std::cerr << "  work " << events::format_time(s2) << " " << events::format_time(e2) << "\n";
+        std::cerr << "  work " << coach::format_time(s2) << " " << coach::format_time(e2) << "\n";
     }
     for (const auto& b : plan.blocks) {
       const auto* t = by_id[b.task_id];
-      if (t->has_due_at()) CHECK(b.end <= events::from_timestamp(t->due_at()));
+      if (t->has_due_at()) CHECK(b.end <= coach::from_timestamp(t->due_at()));
     }
   }
   CHECK_MESSAGE(feasible_sets > 60, feasible_sets);  // the property was exercised
@@ -336,8 +335,8 @@ TEST_CASE("the schedule book folds accepts and rejects by local hour and survive
 
   v1::AcceptRecommendation accept;
   accept.set_task_id(created.task_id());
-  *accept.mutable_start() = events::to_timestamp(utc("2026-03-02T04:30:00Z"));  // 10:00 local
-  *accept.mutable_end() = events::to_timestamp(utc("2026-03-02T05:30:00Z"));
+  *accept.mutable_start() = coach::to_timestamp(utc("2026-03-02T04:30:00Z"));  // 10:00 local
+  *accept.mutable_end() = coach::to_timestamp(utc("2026-03-02T05:30:00Z"));
   auto accepted = decide_accept(state, accept, utc("2026-03-01T12:00:00Z"));
   REQUIRE(accepted);
   fold(accepted->front(), "2026-03-01T12:00:00Z");
@@ -349,8 +348,8 @@ TEST_CASE("the schedule book folds accepts and rejects by local hour and survive
 
   v1::RejectRecommendation reject;
   reject.set_task_id(created.task_id());
-  *reject.mutable_start() = events::to_timestamp(utc("2026-03-02T12:30:00Z"));  // 18:00 local
-  *reject.mutable_end() = events::to_timestamp(utc("2026-03-02T13:30:00Z"));
+  *reject.mutable_start() = coach::to_timestamp(utc("2026-03-02T12:30:00Z"));  // 18:00 local
+  *reject.mutable_end() = coach::to_timestamp(utc("2026-03-02T13:30:00Z"));
   auto rejected = decide_reject(state, reject, utc("2026-03-01T12:00:00Z"));
   REQUIRE(rejected);
   fold(rejected->front(), "2026-03-01T12:00:00Z");

@@ -15,11 +15,11 @@
 
 namespace coach::test {
 
-events::Clock::time_point utc(const char* text) {
+coach::Clock::time_point utc(const char* text) {
   google::protobuf::Timestamp t;
   if (!google::protobuf::util::TimeUtil::FromString(text, &t))
     throw std::invalid_argument(std::string("not an RFC 3339 time: ") + text);
-  return events::from_timestamp(t);
+  return coach::from_timestamp(t);
 }
 
 TempDir::TempDir() {
@@ -91,7 +91,7 @@ v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::strin
   auto* created = event.mutable_task_created();
   created->set_title(title);
   created->set_category("test");
-  events::stamp_envelope(event, user, sequence, events::Clock::now(), idempotency_key);
+  events::stamp_envelope(event, user, sequence, coach::Clock::now(), idempotency_key);
   return event;
 }
 

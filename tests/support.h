@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "base/ids.h"
 #include "events/crypto.h"
 #include "events/envelope.h"
 #include "events/event_store.h"
-#include "events/ids.h"
 #include "schema/events.pb.h"
 
 namespace coach::test {
@@ -73,7 +73,7 @@ std::unique_ptr<events::EventStore> open_test_store(const std::string& path, boo
                                                     bool read_only = false);
 
 // An instant from RFC 3339 text ("2026-03-02T10:00:00Z"); throws on bad text.
-events::Clock::time_point utc(const char* text);
+coach::Clock::time_point utc(const char* text);
 
 // A TaskCreated event for `user` at `sequence`, with a fresh task id.
 v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::string& title,

@@ -68,13 +68,13 @@ v1::TaskCommand restore(const std::string& id) {
 v1::TaskCommand snooze(const std::string& id, Clock::time_point until) {
   return command([&](auto& c) {
     c.mutable_snooze()->set_task_id(id);
-    *c.mutable_snooze()->mutable_until() = events::to_timestamp(until);
+    *c.mutable_snooze()->mutable_until() = coach::to_timestamp(until);
   });
 }
 v1::TaskCommand edit_due(const std::string& id, Clock::time_point due) {
   return command([&](auto& c) {
     c.mutable_edit()->set_task_id(id);
-    *c.mutable_edit()->mutable_due_at() = events::to_timestamp(due);
+    *c.mutable_edit()->mutable_due_at() = coach::to_timestamp(due);
   });
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("a task's whole life: create, edit, snooze, wake, complete, reopen, de
 
   REQUIRE(f.run(complete(id)));
   CHECK(f.task(id).status() == v1::TASK_STATUS_COMPLETED);
-  CHECK(events::from_timestamp(f.task(id).completed_at()) == f.now);
+  CHECK(coach::from_timestamp(f.task(id).completed_at()) == f.now);
   REQUIRE(f.run(reopen(id)));
   CHECK(f.task(id).status() == v1::TASK_STATUS_PENDING);
   CHECK_FALSE(f.task(id).has_completed_at());

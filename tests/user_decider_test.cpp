@@ -82,7 +82,7 @@ TEST_CASE("a create without an id gets the context's id, in its events and its r
   CHECK(event.user_id() == user.to_string());
   CHECK(event.sequence() == before + 1);
   CHECK(event.idempotency_key() == "key-1");
-  CHECK(events::from_timestamp(event.created_at()) == kNow);
+  CHECK(coach::from_timestamp(event.created_at()) == kNow);
   CHECK(state.version == before + 1);
 
   // A given id is kept, and nothing is minted for it.
@@ -174,7 +174,7 @@ TEST_CASE("the evolved state equals the fold of the events the commands produced
   run(complete_task(a));
   v1::Command snooze;
   snooze.mutable_task()->mutable_snooze()->set_task_id(b);
-  *snooze.mutable_task()->mutable_snooze()->mutable_until() = events::to_timestamp(kNow + 3h);
+  *snooze.mutable_task()->mutable_snooze()->mutable_until() = coach::to_timestamp(kNow + 3h);
   run(snooze);
 
   UserState replayed;

@@ -14,7 +14,7 @@ Result<std::vector<v1::TaskEvent>> apply(UserProfile& state, const Uuid& user,
                                          Result<std::vector<v1::TaskEvent>> decided) {
   if (decided)
     for (auto& e : *decided) {
-      events::stamp_envelope(e, user, state.profile.version() + 1, events::Clock::now());
+      events::stamp_envelope(e, user, state.profile.version() + 1, coach::Clock::now());
       evolve(state, e);
     }
   return decided;

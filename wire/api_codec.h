@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "wire/auth.h"
 #include "wire/operations.h"

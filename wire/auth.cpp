@@ -1,5 +1,5 @@
 #include "wire/auth.h"
-#include "events/private_file.h"
+#include "base/private_file.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -7,8 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "events/crypto.h"
-#include "events/envelope.h"
+#include "base/time.h"
 #include "schema/internal.pb.h"
 
 namespace coach::actors {
@@ -122,7 +121,7 @@ Result<Claims> TokenVerifier::verify(std::string_view token, SystemClock::time_p
   if (!user) return refused(user.error().message);
   if (claims.role() == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(claims.role()))
     return refused("token has no valid role");
-  auto expires = events::from_timestamp(claims.expires_at());
+  auto expires = coach::from_timestamp(claims.expires_at());
   if (expires <= now) return refused("token expired; ask for a new one");
   return Claims{*user, claims.role(), expires, claims.token_id()};
 }
@@ -144,7 +143,7 @@ Result<TokenSigner> TokenSigner::load(const std::string& path, bool create) {
     if (!out) return make_error(Errc::io_error, "cannot write token key file " + path);
     return signer;
   }
-  auto text = events::read_owner_only(path, "token key file");
+  auto text = coach::read_owner_only(path, "token key file");
   if (!text) return text.error();
   std::istringstream in(*text);
   std::string hex;
@@ -175,8 +174,8 @@ std::string TokenSigner::issue(const Uuid& user, v1::Role role, std::chrono::sec
   v1::TokenClaims claims;
   claims.set_user_id(user.to_string());
   claims.set_role(role);
-  *claims.mutable_issued_at() = events::to_timestamp(now);
-  *claims.mutable_expires_at() = events::to_timestamp(now + ttl);
+  *claims.mutable_issued_at() = coach::to_timestamp(now);
+  *claims.mutable_expires_at() = coach::to_timestamp(now + ttl);
   claims.set_token_id(new_uuid_string());
   std::string token = std::string(kPrefix) + base64(claims.SerializeAsString());
   std::array<unsigned char, crypto_sign_BYTES> signature{};

@@ -13,8 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "events/ids.h"
-#include "events/result.h"
+#include "base/ids.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 #include "schema/internal.pb.h"
 

@@ -1,6 +1,6 @@
 #include "wire/bus_identity.h"
 
-#include "events/private_file.h"
+#include "base/private_file.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -253,7 +253,7 @@ Result<Nkey> load_or_make(const std::string& path, NkeyKind kind, bool create) {
     if (auto written = write_private(path, key.seed + "\n"); !written) return written.error();
     return key;
   }
-  if (auto ok = events::check_owner_only(path, "bus key"); !ok) return ok.error();
+  if (auto ok = coach::check_owner_only(path, "bus key"); !ok) return ok.error();
   auto key = nkey_from_seed(read_trimmed(path));
   if (!key) return make_error(Errc::invalid_argument, path + ": " + key.error().message);
   if (key->public_key[0] != static_cast<char>(kind))
@@ -299,7 +299,7 @@ Result<BusAuthority> open_bus_authority(const std::string& dir, bool create) {
     ::mkdir(dir.c_str(), 0700);
     umask(old_mask);
   }
-  if (auto ok = events::check_owner_only(dir, "bus authority directory"); !ok) return ok.error();
+  if (auto ok = coach::check_owner_only(dir, "bus authority directory"); !ok) return ok.error();
   BusAuthority a;
   auto op = load_or_make(dir + "/operator.nk", NkeyKind::operator_key, create);
   auto sys = load_or_make(dir + "/system.nk", NkeyKind::account, create);
@@ -321,7 +321,7 @@ Status write_server_config(const std::string& dir, const BusAuthority& a,
     sodium_memzero(key.data(), key.size());
     if (auto ok = write_private(key_path, hex.c_str() + std::string("\n")); !ok) return ok;
   }
-  if (auto ok = events::check_owner_only(key_path, "JetStream key"); !ok) return ok;
+  if (auto ok = coach::check_owner_only(key_path, "JetStream key"); !ok) return ok;
   std::string operator_jwt =
       make_jwt(a.operator_key, a.operator_key.public_key, "coach", 0,
                R"({"system_account":)" + quoted(a.system_account.public_key) +

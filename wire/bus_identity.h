@@ -26,7 +26,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/result.h"
+#include "base/result.h"
 
 namespace coach::actors {
 

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <filesystem>
 
-#include "events/private_file.h"
+#include "base/private_file.h"
 #include "wire/bus_identity.h"
 #include "wire/log.h"
 
@@ -22,7 +22,7 @@ namespace {
 
 // Presents the credentials and takes the inbox prefix they allow.
 Status use_credentials(natsOptions* options, const std::string& path) {
-  auto text = events::read_owner_only(path, "NATS credentials file");
+  auto text = coach::read_owner_only(path, "NATS credentials file");
   if (!text && text.error().code == Errc::not_found)
     return make_error(Errc::unavailable,
                       text.error().message + " (coachctl admin bus-creds makes one)");

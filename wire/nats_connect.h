@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "events/result.h"
+#include "base/result.h"
 
 typedef struct __natsConnection natsConnection;
 

@@ -168,7 +168,7 @@ v1::TaskEvent created_event(const Uuid& user, const Task& t, uint64_t sequence) 
   c->set_title(t.category);
   c->set_category(t.category);
   c->set_priority(t.priority);
-  *c->mutable_due_at() = events::to_timestamp(t.due);
+  *c->mutable_due_at() = coach::to_timestamp(t.due);
   events::stamp_envelope(e, user, sequence, t.created);
   return e;
 }
@@ -210,7 +210,7 @@ void predict_student(const std::vector<Task>& tasks, std::vector<Example>& out) 
     }
     uint64_t overdue = 0, due_so_far = 0, late_so_far = 0;
     for (const auto& [id, t] : book.tasks()) {
-      if (!t.has_due_at() || events::from_timestamp(t.due_at()) > now) continue;
+      if (!t.has_due_at() || coach::from_timestamp(t.due_at()) > now) continue;
       ++due_so_far;
       if (t.status() != v1::TASK_STATUS_COMPLETED) ++overdue;
     }
@@ -330,11 +330,11 @@ bool simulator_report(int per_archetype) {
       TaskBook book;
       std::map<std::string, std::pair<double, double>> predicted;  // task -> (score, share)
       for (const auto& e : user.events) {
-        auto now = events::from_timestamp(e.created_at());
+        auto now = coach::from_timestamp(e.created_at());
         if (e.has_task_created() && e.task_created().has_due_at()) {
           uint64_t overdue = 0, due_so_far = 0;
           for (const auto& [id, t] : book.tasks())
-            if (t.has_due_at() && events::from_timestamp(t.due_at()) < now) {
+            if (t.has_due_at() && coach::from_timestamp(t.due_at()) < now) {
               ++due_so_far;
               if (t.status() != v1::TASK_STATUS_COMPLETED) ++overdue;
             }
@@ -349,7 +349,7 @@ bool simulator_report(int per_archetype) {
         const auto* t = book.find(id);
         bool was_late =
             t->status() != v1::TASK_STATUS_COMPLETED ||
-            events::from_timestamp(t->completed_at()) > events::from_timestamp(t->due_at());
+            coach::from_timestamp(t->completed_at()) > coach::from_timestamp(t->due_at());
         score.push_back(p.first), share.push_back(p.second), late.push_back(was_late);
       }
       features.push_back(mode_features_of(signals));
@@ -419,8 +419,8 @@ void schedule_feedback_report(int users, int days) {
       t.set_title("work");
       t.set_status(v1::TASK_STATUS_PENDING);
       t.set_estimated_minutes(60);
-      *t.mutable_due_at() = events::to_timestamp(now + std::chrono::hours(24 * 5));
-      *t.mutable_created_at() = events::to_timestamp(now);
+      *t.mutable_due_at() = coach::to_timestamp(now + std::chrono::hours(24 * 5));
+      *t.mutable_created_at() = coach::to_timestamp(now);
       return t;
     };
     for (int i = 0; i < 4; ++i) r.tasks.push_back(new_task(start));

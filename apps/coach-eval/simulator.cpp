@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <random>
 
+#include "base/ids.h"
 #include "events/envelope.h"
-#include "events/ids.h"
 #include "projections/user_profile.h"
 
 namespace coach::sim {
 namespace {
 
-using Clock = events::Clock;
+using Clock = coach::Clock;
 using namespace std::chrono_literals;
 
 struct Plan {
@@ -77,7 +77,7 @@ SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options) 
       c.set_task_id(new_uuid_string());
       c.mutable_task_created()->set_title("simulated");
       c.mutable_task_created()->set_category(i % 2 ? "work" : "study");
-      *c.mutable_task_created()->mutable_due_at() = events::to_timestamp(due);
+      *c.mutable_task_created()->mutable_due_at() = coach::to_timestamp(due);
       plans.push_back({created, c});
       auto span = due - created;
       auto done = created + std::chrono::duration_cast<Clock::duration>(
@@ -94,7 +94,7 @@ SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options) 
                                                                         (snoozes + 2));
         v1::TaskEvent z;
         z.set_task_id(c.task_id());
-        *z.mutable_task_snoozed()->mutable_until() = events::to_timestamp(at + 6h);
+        *z.mutable_task_snoozed()->mutable_until() = coach::to_timestamp(at + 6h);
         plans.push_back({at, z});
       }
       if (uniform(0, 1) < b.abandon_chance) continue;

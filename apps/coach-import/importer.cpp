@@ -149,7 +149,7 @@ struct Planner {
     });
     // Rows run through the same decider as the user actor's commands.
     auto run = [&](v1::Command& command, const Timestamp& at, const std::string& key) {
-      projections::DecideContext context{user, events::from_timestamp(at)};
+      projections::DecideContext context{user, coach::from_timestamp(at)};
       auto ran = projections::run_command(state, command, context, key);
       if (ran)
         for (auto& e : ran->events) plan.events.push_back(std::move(e));

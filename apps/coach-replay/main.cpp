@@ -168,7 +168,7 @@ Status print_scores(const events::EventStore& store, const Flags& f,
     for (const auto& e : log) {
       state.fold(e);
       if (!state.signals) continue;
-      auto at = events::from_timestamp(e.created_at());
+      auto at = coach::from_timestamp(e.created_at());
       auto s = projections::feature_snapshot(state, at, model);
       out.row({id.to_string(), std::to_string(e.sequence()), time_cell(e.created_at()),
                v1::EventType_Name(e.event_type()), model.version,
@@ -229,8 +229,8 @@ int print_join(const events::EventStore& store, const Flags& f,
     projections::UserState state;
     size_t next = 0;
     for (const auto* q : rows) {
-      auto at = events::from_timestamp(q->at);
-      while (next < events.size() && events::from_timestamp(events[next].created_at()) <= at)
+      auto at = coach::from_timestamp(q->at);
+      while (next < events.size() && coach::from_timestamp(events[next].created_at()) <= at)
         state.fold(events[next++]);
       auto& answer = answers[q->index];
       answer = {user.to_string(), TimeUtil::ToString(q->at)};

@@ -18,7 +18,7 @@
 
 #include "apps/common/coach_client.h"
 #include "apps/common/secret_file.h"
-#include "events/ids.h"
+#include "base/ids.h"
 #include "schema/internal.pb.h"
 #include "wire/api_codec.h"
 #include "wire/auth.h"

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "events/result.h"
+#include "base/result.h"
 #include "schema/commands.pb.h"
 
 typedef struct __natsConnection natsConnection;

@@ -1,5 +1,5 @@
 #include "apps/common/secret_file.h"
-#include "events/private_file.h"
+#include "base/private_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 namespace coach::apps {
 
 Result<std::string> read_secret_file(const std::string& path) {
-  auto text = events::read_owner_only(path, "secret file");
+  auto text = coach::read_owner_only(path, "secret file");
   if (!text) return text.error();
   std::string secret = text->substr(0, text->find('\n'));
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back())))

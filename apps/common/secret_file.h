@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-#include "events/result.h"
+#include "base/result.h"
 
 namespace coach::apps {
 

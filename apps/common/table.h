@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "events/result.h"
+#include "base/result.h"
 
 namespace coach::apps {
 

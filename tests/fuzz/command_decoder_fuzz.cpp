@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "events/ids.h"
+#include "base/ids.h"
 #include "wire/api_codec.h"
 #include "wire/auth.h"
 

@@ -1,4 +1,4 @@
-#include "events/ids.h"
+#include "base/ids.h"
 
 #include <sys/random.h>
 

@@ -1,8 +1,8 @@
-#include "events/histogram.h"
+#include "base/histogram.h"
 
 #include <algorithm>
 
-namespace coach::events {
+namespace coach {
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : bounds_(std::move(upper_bounds)),
@@ -39,4 +39,4 @@ std::vector<double> Histogram::size_bounds() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 }
 
-}  // namespace coach::events
+}  // namespace coach

@@ -1,6 +1,6 @@
-#include "events/blocking.h"
+#include "base/blocking.h"
 
-namespace coach::events {
+namespace coach {
 namespace {
 thread_local bool nonblocking = false;
 }  // namespace
@@ -12,4 +12,4 @@ bool thread_is_nonblocking() {
   return nonblocking;
 }
 
-}  // namespace coach::events
+}  // namespace coach

@@ -8,11 +8,11 @@
 // logged. Its contract is zero: actors hand blocking work to a pool.
 #pragma once
 
-namespace coach::events {
+namespace coach {
 
 // Marks (or unmarks) the calling thread as one that must not block.
 void mark_thread_nonblocking(bool nonblocking = true);
 // Whether the calling thread is marked. Default: false.
 bool thread_is_nonblocking();
 
-}  // namespace coach::events
+}  // namespace coach

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "events/result.h"
+#include "base/result.h"
 
 namespace coach {
 

@@ -1,11 +1,11 @@
-#include "events/private_file.h"
+#include "base/private_file.h"
 
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 
-namespace coach::events {
+namespace coach {
 
 Status check_owner_only(const std::string& path, std::string_view what) {
   struct stat st {};
@@ -27,4 +27,4 @@ Result<std::string> read_owner_only(const std::string& path, std::string_view wh
   return text.str();
 }
 
-}  // namespace coach::events
+}  // namespace coach

@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "events/result.h"
+#include "base/result.h"
 
-namespace coach::events {
+namespace coach {
 
 // Ok if `path` exists and neither group nor others may read, write or enter
 // it. not_found if it is missing; permission_denied otherwise, saying
@@ -18,4 +18,4 @@ Status check_owner_only(const std::string& path, std::string_view what);
 // if it cannot be read.
 Result<std::string> read_owner_only(const std::string& path, std::string_view what);
 
-}  // namespace coach::events
+}  // namespace coach

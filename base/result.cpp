@@ -1,4 +1,4 @@
-#include "events/result.h"
+#include "base/result.h"
 
 namespace coach {
 

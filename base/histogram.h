@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-namespace coach::events {
+namespace coach {
 
 struct HistogramSnapshot {
   std::vector<double> upper_bounds;  // ascending
@@ -38,4 +38,4 @@ class Histogram {
   std::atomic<double> sum_{0};
 };
 
-}  // namespace coach::events
+}  // namespace coach

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "actors/handoff.h"
-#include "actors/notifier.h"
-#include "actors/nudge_writer.h"
+#include "adapters/notifier.h"
+#include "adapters/nudge_writer.h"
 #include "events/envelope.h"
 #include "wire/log.h"
 

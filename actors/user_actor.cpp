@@ -5,10 +5,10 @@
 
 #include "actors/blocking_pool.h"
 #include "actors/handoff.h"
-#include "actors/notifier.h"
-#include "actors/nudge_writer.h"
 #include "actors/registry.h"
 #include "actors/request.h"
+#include "adapters/notifier.h"
+#include "adapters/nudge_writer.h"
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"

@@ -26,11 +26,11 @@
 #include <tuple>
 
 #include "actors/batch_job.h"
-#include "actors/command_metrics.h"
-#include "actors/nats_gateway.h"
-#include "actors/ops_view.h"
-#include "actors/prometheus.h"
 #include "actors/registry.h"
+#include "gateway/nats_gateway.h"
+#include "ops/command_metrics.h"
+#include "ops/ops_view.h"
+#include "ops/prometheus.h"
 #include "schema/internal.pb.h"
 #include "simulator.h"
 #include "tests/processes.h"

@@ -17,7 +17,7 @@
 #include <algorithm>
 #include <random>
 
-#include "actors/notifier.h"
+#include "adapters/notifier.h"
 #include "apps/coach-eval/simulator.h"
 #include "events/envelope.h"
 #include "llm_stub.h"

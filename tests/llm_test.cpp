@@ -6,7 +6,7 @@
 
 #include <future>
 
-#include "actors/nudge_writer.h"
+#include "adapters/nudge_writer.h"
 #include "llm_stub.h"
 
 using namespace coach;

@@ -8,9 +8,9 @@
 #include <set>
 #include <sstream>
 
-#include "actors/command_metrics.h"
-#include "actors/prometheus.h"
 #include "base/histogram.h"
+#include "ops/command_metrics.h"
+#include "ops/prometheus.h"
 #include "wire/api_codec.h"
 #include "wire/log.h"
 

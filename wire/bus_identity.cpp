@@ -215,7 +215,7 @@ Result<Subjects> subjects_for(const BusGrant& grant, const std::string& inbox) {
       if (grant.channel != "push" && grant.channel != "email" && grant.channel != "sms")
         return make_error(Errc::invalid_argument,
                           "a deliver identity needs --channel push, email or sms");
-      // The stream and consumer coachd makes (actors/notifier.h).
+      // The stream and consumer coachd makes (adapters/notifier.h).
       std::string consumer = "COACH_NOTIFY.deliver-" + grant.channel;
       s.pub = {"$JS.API.CONSUMER.INFO." + consumer, "$JS.API.CONSUMER.MSG.NEXT." + consumer,
                "$JS.ACK." + consumer + ".>", "coach.v1.admin.notification.report"};

@@ -1,7 +1,7 @@
 // Where notifications travel on the bus: the JetStream streams and the
 // subjects and consumers of each delivery channel. Shared by coachd's
 // notifier, which publishes, and the delivery gateways (coach-deliver),
-// which consume; see actors/notifier.h for how the streams behave.
+// which consume; see adapters/notifier.h for how the streams behave.
 #pragma once
 
 #include <string>

@@ -14,9 +14,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
-#include "actors/offline_access.h"
 #include "apps/common/secret_file.h"
 #include "importer.h"
+#include "offline/offline_access.h"
 #include "projections/user_profile.h"
 #include "schema/internal.pb.h"
 

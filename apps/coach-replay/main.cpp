@@ -9,7 +9,7 @@
 //
 // --model-version / --model-file re-score history with another model (what
 // if). Output: CSV (default) or --format json. Needs an analyst's or admin's
-// token and the node's master key (actors/offline_access.h).
+// token and the node's master key (offline/offline_access.h).
 // Exit codes: 0 done; 1 an error; 2 bad usage or bad rows (with --strict).
 #include <google/protobuf/util/time_util.h>
 
@@ -22,10 +22,10 @@
 #include <map>
 #include <sstream>
 
-#include "actors/offline_access.h"
 #include "apps/common/secret_file.h"
 #include "apps/common/table.h"
 #include "events/envelope.h"
+#include "offline/offline_access.h"
 #include "projections/feature_series.h"
 
 using namespace coach;

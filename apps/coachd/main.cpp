@@ -13,15 +13,15 @@
 #include <random>
 #include <thread>
 
-#include "actors/command_metrics.h"
-#include "actors/nats_gateway.h"
-#include "actors/notifier.h"
-#include "actors/nudge_writer.h"
-#include "actors/offline_access.h"
-#include "actors/ops_http.h"
-#include "actors/ops_view.h"
 #include "actors/registry.h"
+#include "adapters/notifier.h"
+#include "adapters/nudge_writer.h"
 #include "events/event_store.h"
+#include "gateway/nats_gateway.h"
+#include "gateway/ops_http.h"
+#include "offline/offline_access.h"
+#include "ops/command_metrics.h"
+#include "ops/ops_view.h"
 #include "schema/internal.pb.h"
 #include "wire/log.h"
 

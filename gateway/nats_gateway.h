@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "actors/batch_job.h"
-#include "actors/command_metrics.h"
-#include "actors/ops_view.h"
 #include "actors/registry.h"
 #include "base/result.h"
+#include "ops/command_metrics.h"
+#include "ops/ops_view.h"
 #include "wire/auth.h"
 #include "wire/nats_connect.h"
 

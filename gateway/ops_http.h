@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
-#include "actors/ops_view.h"
 #include "base/result.h"
+#include "ops/ops_view.h"
 #include "wire/auth.h"
 
 namespace httplib {

@@ -1,4 +1,4 @@
-#include "actors/command_metrics.h"
+#include "ops/command_metrics.h"
 
 #include <atomic>
 

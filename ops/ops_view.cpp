@@ -1,4 +1,4 @@
-#include "actors/ops_view.h"
+#include "ops/ops_view.h"
 
 #include "events/envelope.h"
 

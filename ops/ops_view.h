@@ -12,9 +12,9 @@
 #include <string>
 
 #include "actors/batch_job.h"
-#include "actors/command_metrics.h"
 #include "actors/registry.h"
 #include "events/event_store.h"
+#include "ops/command_metrics.h"
 #include "schema/commands.pb.h"
 
 namespace coach::actors {

@@ -1,10 +1,10 @@
-#include "actors/ops_http.h"
+#include "gateway/ops_http.h"
 
 #include <httplib.h>
 #include <sys/socket.h>
 
-#include "actors/dashboard_assets.h"
-#include "actors/prometheus.h"
+#include "gateway/dashboard_assets.h"
+#include "ops/prometheus.h"
 #include "schema/internal.pb.h"
 #include "wire/api_codec.h"
 #include "wire/log.h"

@@ -1,4 +1,4 @@
-#include "actors/nats_gateway.h"
+#include "gateway/nats_gateway.h"
 
 #include <nats/nats.h>
 

@@ -1,4 +1,4 @@
-#include "actors/llm_client.h"
+#include "adapters/llm_client.h"
 
 #include <curl/curl.h>
 #include <google/protobuf/util/json_util.h>

@@ -1,4 +1,4 @@
-#include "actors/offline_access.h"
+#include "offline/offline_access.h"
 #include "schema/internal.pb.h"
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "actors/nudge_writer.h"
+#include "adapters/nudge_writer.h"
 
 #include <algorithm>
 #include <random>

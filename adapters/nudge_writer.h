@@ -30,7 +30,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/llm_client.h"
+#include "adapters/llm_client.h"
 #include "base/ids.h"
 #include "projections/nudge_book.h"
 

@@ -1,4 +1,4 @@
-#include "actors/prometheus.h"
+#include "ops/prometheus.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "actors/notifier.h"
+#include "adapters/notifier.h"
 
 #include <google/protobuf/util/json_util.h>
 #include <nats/nats.h>

@@ -336,6 +336,10 @@ void append(Self* self, PendingPtr pending) {
   st.context->store->append_async(
       st.user, expected, pending->events,
       [me, pending](Result<events::AppendResult> r) {
+        // Stored: answered here, on the writer's thread, one handoff
+        // sooner; the actor's on_appended finds it answered. Everything
+        // else (a duplicate, a failure) is answered by the actor.
+        if (r && !r->duplicate && pending->request) pending->request->reply(pending->reply);
         pending->result = std::move(r);
         send_to_actor(me, appended_atom::value, pending);
       },
@@ -630,7 +634,7 @@ void on_appended(Self* self, const PendingPtr& pending) {
   } else {
     for (const auto& event : pending->events)
       if (event.has_nudge_created()) publish(st, event.nudge_created());
-    if (request) request->reply(pending->reply);
+    if (request) request->reply(pending->reply);  // answered by the writer already: a no-op
     if (st.state.version - st.snapshot_version >= st.context->options.snapshot_every)
       save_snapshot(st);
     if (pending->triggered_nudge)

@@ -231,6 +231,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-ops", no_ops,
                "without coachd's ops figures (command metrics per reply, and /metrics scraped "
                "every 100 ms during each run), to measure what they cost");
+  bool no_sync = false;
+  app.add_flag("--no-sync", no_sync,
+               "acknowledge writes before the WAL is synced (not what coachd does): shows "
+               "what the fsync of each group commit costs the round trip");
   CLI11_PARSE(app, argc, argv);
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
@@ -239,6 +243,7 @@ int main(int argc, char** argv) {
   events::StoreOptions store_options;
   store_options.path = root + "/events";
   store_options.master_key = events::SecretKey::random();
+  store_options.sync = !no_sync;
   auto store = must(events::EventStore::open(store_options), "open store");
   caf::actor_system_config config;
   config.set("scheduler.max-threads", 2);
@@ -271,9 +276,10 @@ int main(int argc, char** argv) {
     }
   });
   fmt::print(
-      "crud benchmark: nats-server {}, synced WAL, {} s per figure, 2 sharing scheduler threads, "
+      "crud benchmark: nats-server {}, {} WAL, {} s per figure, 2 sharing scheduler threads, "
       "ops figures {}\n",
-      nats.url(), seconds, no_ops ? "off (--no-ops)" : "on, /metrics rendered every 100 ms");
+      nats.url(), no_sync ? "UNSYNCED (--no-sync)" : "synced", seconds,
+      no_ops ? "off (--no-ops)" : "on, /metrics rendered every 100 ms");
 
   // Raw NATS request-reply echo: the floor under any command.
   // The responder holds a coachd identity (the only one that may subscribe
@@ -296,8 +302,10 @@ int main(int argc, char** argv) {
   natsSubscription_Unsubscribe(sub);
   auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
 
-  // CRUD: each client owns a user and cycles create, get, edit, complete.
-  auto crud_run = [&](int clients, const std::string& label) {
+  // CRUD: each client owns a user and cycles create, get, edit, complete;
+  // with reads_only it creates one task, then only gets it (no fsync: the
+  // pipeline's own cost beside the echo).
+  auto crud_run = [&](int clients, const std::string& label, bool reads_only = false) {
     std::vector<std::string> users;
     {
       test::Client setup(nats.url(), root + "/token.key");
@@ -308,8 +316,13 @@ int main(int argc, char** argv) {
       }
     }
     std::vector<std::string> task_ids(clients);
-    auto next = [&](int c, int i, std::string_view last) {
+    auto next = [&, reads_only](int c, int i, std::string_view last) {
       auto& id = task_ids[c];
+      if (reads_only && i > 0) {
+        auto at = i == 1 ? last.find(R"("id":")") : std::string_view::npos;
+        if (at != std::string_view::npos) id = std::string(last.substr(at + 6, 36));
+        return std::pair{std::string("coach.v1.task.get"), R"({"task_id": ")" + id + "\"}"};
+      }
       if (i % 4 == 1) {  // the reply to create holds the new task's id first
         auto at = last.find(R"("id":")");
         id = at == std::string_view::npos ? std::string() : std::string(last.substr(at + 6, 36));
@@ -344,6 +357,7 @@ int main(int argc, char** argv) {
     return crud;
   };
   for (int clients : {1, 64}) crud_run(clients, "coach crud round trip");
+  for (int clients : {1, 64}) crud_run(clients, "coach task.get only", /*reads_only=*/true);
   scraping = false;
   scraper.join();
   if (scrapes > 0)

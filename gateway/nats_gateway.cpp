@@ -24,7 +24,7 @@ natsStatus publish_encoded(natsConnection* connection, const std::string& subjec
   auto s =
       natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
   if (s != NATS_OK) return s;
-  natsMsgHeader_Set(msg, "Content-Type", std::string(content_type_of(encoding)).c_str());
+  natsMsgHeader_Set(msg, kContentTypeHeader, std::string(content_type_of(encoding)).c_str());
   natsMsgHeader_Set(msg, "Coach-Status", reply.has_error() ? "error" : "ok");
   if (reply.has_error()) natsMsgHeader_Set(msg, "Coach-Error-Code", reply.error().code().c_str());
   s = natsConnection_PublishMsg(connection, msg);
@@ -66,10 +66,10 @@ struct Decoded {
 Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier& verifier,
                                              const Operation* operation) {
   auto claims =
-      verifier.verify_header(header(msg, "Authorization"), std::chrono::system_clock::now());
+      verifier.verify_header(header(msg, kAuthorizationHeader), std::chrono::system_clock::now());
   if (!claims) return claims.error();
   Uuid target = claims->user;
-  if (auto user_header = header(msg, "Coach-User"); !user_header.empty()) {
+  if (auto user_header = header(msg, kUserHeader); !user_header.empty()) {
     auto user = Uuid::parse(user_header, "header Coach-User");
     if (!user) return user.error();
     target = *user;
@@ -92,7 +92,7 @@ Result<Decoded> decode(natsMsg* msg, std::string_view name, const Operation* ope
       *operation, {natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))},
       encoding);
   if (!command) return command.error();
-  auto key = header(msg, "Coach-Idempotency-Key");
+  auto key = header(msg, kIdempotencyHeader);
   if (key.size() > 128)
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
   return Decoded{operation, who->second, std::move(*command), std::move(key)};
@@ -256,7 +256,7 @@ void NatsGateway::handle(natsMsg* msg) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   const char* reply_to = natsMsg_GetReply(msg);
   if (!reply_to || !*reply_to) return;  // a publish, not a request: nobody to answer
-  auto encoding = encoding_from_content_type(header(msg, "Content-Type"));
+  auto encoding = encoding_from_content_type(header(msg, kContentTypeHeader));
   std::string_view subject = natsMsg_GetSubject(msg);
   auto name = subject.substr(std::min(subject.size(), kSubjectPrefix.size()));
   const Operation* operation = find_operation(name);  // the one lookup of the request

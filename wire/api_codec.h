@@ -25,6 +25,12 @@
 namespace coach::actors {
 
 inline constexpr std::string_view kSubjectPrefix = "coach.v1.";
+// The request headers of the API (docs/api.md), spelt once for the gateway
+// and every client. NATS header names are case-sensitive.
+inline constexpr const char* kAuthorizationHeader = "Authorization";        // "Bearer <token>"
+inline constexpr const char* kUserHeader = "Coach-User";                    // the user acted on
+inline constexpr const char* kIdempotencyHeader = "Coach-Idempotency-Key";  // at most 128 bytes
+inline constexpr const char* kContentTypeHeader = "Content-Type";  // JSON (default) or protobuf
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;
 
 enum class Encoding { json, protobuf };

@@ -12,11 +12,12 @@ Result<v1::Reply> coach_request(natsConnection* connection, const std::string& o
   natsMsg* msg = nullptr;
   auto subject = std::string(actors::kSubjectPrefix) + operation;
   natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
-  natsMsgHeader_Set(msg, "Content-Type", "application/json");
-  natsMsgHeader_Set(msg, "Authorization", ("Bearer " + headers.token).c_str());
-  if (!headers.user.empty()) natsMsgHeader_Set(msg, "Coach-User", headers.user.c_str());
+  natsMsgHeader_Set(msg, coach::actors::kContentTypeHeader, "application/json");
+  natsMsgHeader_Set(msg, coach::actors::kAuthorizationHeader, ("Bearer " + headers.token).c_str());
+  if (!headers.user.empty())
+    natsMsgHeader_Set(msg, coach::actors::kUserHeader, headers.user.c_str());
   if (!headers.idempotency_key.empty())
-    natsMsgHeader_Set(msg, "Coach-Idempotency-Key", headers.idempotency_key.c_str());
+    natsMsgHeader_Set(msg, coach::actors::kIdempotencyHeader, headers.idempotency_key.c_str());
   natsMsg* response = nullptr;
   natsStatus s = natsConnection_RequestMsg(&response, connection, msg, timeout_ms);
   natsMsg_Destroy(msg);

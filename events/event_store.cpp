@@ -5,6 +5,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
 #include <algorithm>
 #include <condition_variable>
 #include <ctime>
@@ -55,7 +56,10 @@ struct EventStore::Request {
 class EventStore::Writer {
  public:
   Writer(EventStore& store, uint64_t feed_head)
-      : next_position(feed_head + 1), store_(store), thread_([this] { run(); }) {}
+      : next_position(feed_head + 1), store_(store), thread_([this] {
+          pthread_setname_np(pthread_self(), "coach-writer");  // for top, perf, gdb
+          run();
+        }) {}
 
   ~Writer() { stop(); }
 

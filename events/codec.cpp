@@ -108,13 +108,18 @@ Status validate_event(const v1::TaskEvent& event) {
 
 Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
                                  const SecretKey& data_key, const Uuid& user, uint64_t sequence) {
+  return encode_event(event, max_event_bytes, data_key, keys::event_key(user, sequence));
+}
+
+Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
+                                 const SecretKey& data_key, std::string_view event_key) {
   if (auto s = validate_event(event); !s) return s.error();
   size_t size = event.ByteSizeLong();
   if (size > max_event_bytes)
     return make_error(Errc::payload_too_large, "event " + event.event_id() + " is " +
                                                    std::to_string(size) + " bytes; the limit is " +
                                                    std::to_string(max_event_bytes));
-  return sealed_value(data_key, event.SerializeAsString(), keys::event_key(user, sequence));
+  return sealed_value(data_key, event.SerializeAsString(), event_key);
 }
 
 Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,

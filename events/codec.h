@@ -36,6 +36,11 @@ Status validate_event(const v1::TaskEvent& event);
 // payload_too_large when the serialized event exceeds max_event_bytes.
 Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
                                  const SecretKey& data_key, const Uuid& user, uint64_t sequence);
+// The same for a writer that has the value's RocksDB key (keys::event_key of
+// user and sequence) already and stores the value under it: the key is
+// built once per event.
+Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
+                                 const SecretKey& data_key, std::string_view event_key);
 
 // Opens and decodes a stored value found at (user, sequence). Every failure
 // is a `corrupted` error naming the user and the sequence.

@@ -39,6 +39,7 @@ struct EventStore::Request {
   Uuid user;
   uint64_t expected_version = 0;
   std::vector<std::string> values;            // encoded events, in sequence order
+  std::vector<std::string> event_keys;        // their RocksDB keys (sealed under them)
   std::vector<std::string> idempotency_keys;  // distinct keyed hashes
   std::vector<std::string> sealed_replies;    // the reply, sealed for each of them
   std::string reply;                          // the reply, for duplicates in one group
@@ -426,6 +427,7 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
   request->user = user;
   request->expected_version = expected_version;
   request->values.reserve(events.size());
+  request->event_keys.reserve(events.size());
   const std::string user_text = user.to_string();
   for (size_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
@@ -439,9 +441,11 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
                                                 "; the next sequence after version " +
                                                 std::to_string(expected_version) + " is " +
                                                 std::to_string(want));
-    auto value = encode_event(event, options_.max_event_bytes, sealing, user, want);
+    auto event_key = keys::event_key(user, want);
+    auto value = encode_event(event, options_.max_event_bytes, sealing, event_key);
     if (!value) return value.error();
     request->values.push_back(std::move(*value));
+    request->event_keys.push_back(std::move(event_key));
     if (event.idempotency_key().empty()) continue;
     // Stored as a keyed hash: client-chosen keys may say what the command was.
     auto hashed = keyed_hash(sealing, event.idempotency_key());
@@ -516,10 +520,10 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     }
 
     AppendResult result{head + 1, head + req->values.size(), position, false, {}};
+    // head == expected_version: the keys built when the values were sealed.
     for (size_t i = 0; i < req->values.size(); ++i) {
-      auto event_key = keys::event_key(req->user, head + 1 + i);
-      batch.Put(events_cf_, event_key, req->values[i]);
-      batch.Put(feed_cf_, keys::feed_key(position++), event_key);
+      batch.Put(events_cf_, req->event_keys[i], req->values[i]);
+      batch.Put(feed_cf_, keys::feed_key(position++), req->event_keys[i]);
     }
     std::string range;
     keys::put_u64(range, result.first_sequence);

@@ -514,7 +514,9 @@ Error tracking_off() {
 void features(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   const auto& query = request->command().get_features();
-  if (query.has_as_of())
+  if (query.has_as_of()) {
+    if (auto valid = projections::check_instant("as_of", query.as_of()); !valid)
+      return request->reply_error(valid.error());
     return st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request] {
       auto as_of = coach::from_timestamp(request->command().get_features().as_of());
       auto stored = store->features_as_of(user, as_of);
@@ -527,6 +529,7 @@ void features(Self* self, const RequestPtr& request) {
       *reply.mutable_feature_snapshot() = std::move(**stored);
       request->reply(reply);
     });
+  }
   if (!st.state.signals) return request->reply_error(tracking_off());
   off_scheduler(self, false, [store = st.context->store, request] {
     auto modes = std::make_shared<std::optional<projections::ClusterModel>>(stored_modes(*store));

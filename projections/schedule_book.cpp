@@ -21,6 +21,8 @@ template <class Command>
 Status check_block(const UserState& state, const Command& c, Clock::time_point now) {
   if (auto id = Uuid::parse(c.task_id(), "task_id"); !id) return id.error();
   if (!c.has_start() || !c.has_end()) return invalid("start and end are required");
+  if (auto s = check_instant("start", c.start()); !s) return s;
+  if (auto s = check_instant("end", c.end()); !s) return s;
   auto start = from_timestamp(c.start()), end = from_timestamp(c.end());
   if (end <= start) return invalid("end must be after start");
   if (end - start > std::chrono::hours(12)) return invalid("a block lasts at most 12 hours");

@@ -66,13 +66,18 @@ Status check_range(std::string_view field, int value, int max) {
   return Ok{};
 }
 
-Status check_timestamp(std::string_view field, const google::protobuf::Timestamp& t) {
-  // 0001-01-01 to 9999-12-31, as protobuf's JSON mapping allows.
-  if (t.seconds() < -62135596800 || t.seconds() > 253402300799 || t.nanos() < 0 ||
+}  // namespace
+
+Status check_instant(std::string_view field, const google::protobuf::Timestamp& t) {
+  if (t.seconds() < kFirstInstantSeconds || t.seconds() >= kEndInstantSeconds || t.nanos() < 0 ||
       t.nanos() > 999999999)
-    return invalid(std::string(field) + " is not a valid instant");
+    return invalid(std::string(field) +
+                   " must be an instant from 1970-01-01T00:00:00Z to before "
+                   "2200-01-01T00:00:00Z");
   return Ok{};
 }
+
+namespace {
 
 // The task a command names, or not_found / invalid_argument.
 Result<const v1::Task*> target(const TaskBook& book, const std::string& task_id) {
@@ -100,7 +105,7 @@ Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
                  check_range("estimated_minutes", c.estimated_minutes(), kMaxMinutes)})
     if (!s) return s.error();
   if (c.has_due_at())
-    if (auto s = check_timestamp("due_at", c.due_at()); !s) return s.error();
+    if (auto s = check_instant("due_at", c.due_at()); !s) return s.error();
   auto event = task_event(c.task_id());
   auto* created = event.mutable_task_created();
   created->set_title(c.title());
@@ -150,7 +155,7 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
   }
   if (due_change && !same_instant(t, c.has_due_at() ? &c.due_at() : nullptr)) {
     if (c.has_due_at())
-      if (auto s = check_timestamp("due_at", c.due_at()); !s) return s.error();
+      if (auto s = check_instant("due_at", c.due_at()); !s) return s.error();
     if (status == v1::TASK_STATUS_COMPLETED)
       return conflict("task " + c.task_id() +
                       " is completed; reopen it before changing its due date");
@@ -190,9 +195,9 @@ Result<Events> decide_snooze(const TaskBook& book, const v1::SnoozeTask& c, Cloc
     return conflict("task " + c.task_id() + " is " + status_word(status) +
                     "; only pending or snoozed tasks can be snoozed");
   if (!c.has_until()) return invalid("until is required");
-  if (auto s = check_timestamp("until", c.until()); !s) return s.error();
+  if (auto s = check_instant("until", c.until()); !s) return s.error();
   auto until = from_timestamp(c.until());
-  if (until <= now) return conflict("until must be in the future");
+  if (until <= now) return invalid("until must be in the future");
   if (until > now + kMaxSnooze) return invalid("until must be at most a year ahead");
   if (auto s = check_text("reason", c.reason(), kMaxTitleBytes, false); !s) return s.error();
   auto event = task_event(c.task_id());

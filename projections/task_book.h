@@ -44,7 +44,17 @@ inline constexpr size_t kMaxDescriptionBytes = 8 * 1024;
 inline constexpr size_t kMaxCategoryBytes = 64;
 inline constexpr int kMaxPriority = 4;
 inline constexpr int kMaxMinutes = 7 * 24 * 60;
+// A snooze ends at most 366 days (8784 hours) after it is made: a year,
+// leap years included. Exactly 366 days is accepted, a second more is not.
 inline constexpr auto kMaxSnooze = std::chrono::hours(24 * 366);
+
+// The instants coach accepts from a client (due dates, snoozes, blocks,
+// list ranges, as_of): from 1970-01-01T00:00:00Z up to, not including,
+// 2200-01-01T00:00:00Z; std::chrono's nanosecond clock ends in 2262, and no
+// task plans that far. invalid_argument naming `field` otherwise.
+inline constexpr int64_t kFirstInstantSeconds = 0;
+inline constexpr int64_t kEndInstantSeconds = 7'258'118'400;  // 2200-01-01T00:00:00Z
+Status check_instant(std::string_view field, const google::protobuf::Timestamp& t);
 
 // Hashes strings and string_views alike, so lookups by string_view do not
 // build a std::string (task ids are longer than the small-string buffer).

@@ -58,6 +58,10 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
   uint32_t page_size = query.page_size() == 0 ? kDefaultPageSize : query.page_size();
   if (page_size > kMaxPageSize)
     return make_error(Errc::invalid_argument, "page_size must be 1 to 500");
+  if (query.has_due_from())
+    if (auto s = check_instant("due_from", query.due_from()); !s) return s.error();
+  if (query.has_due_to())
+    if (auto s = check_instant("due_to", query.due_to()); !s) return s.error();
   std::vector<v1::TaskStatus> statuses;
   for (int s : query.statuses()) {
     if (s == v1::TASK_STATUS_UNSPECIFIED || !v1::TaskStatus_IsValid(s))

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -835,4 +836,53 @@ TEST_CASE("a reply over NATS's max payload is answered with payload_too_large, n
   CHECK(all->error().message().find("smaller page_size") != std::string::npos);
   auto page = ok(client.request("task.list", R"({"page_size": 50})", user));
   CHECK(page.task_list().tasks_size() == 50);
+}
+
+TEST_CASE(
+    "ids in either case name one task, answered in lower case, and bad instants are refused") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  register_user(client, user);
+  auto lower = new_uuid_string();
+  std::string upper = lower;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  REQUIRE(upper != lower);
+
+  // Created with an upper-case id (Swift's uuidString): stored and answered
+  // in lower case, found by either.
+  auto created = ok(client.request(
+      "task.create", R"({"task_id": ")" + upper + R"(", "title": "Upper case"})", user));
+  CHECK(created.task().id() == lower);
+  CHECK(ok(client.request("task.get", R"({"task_id": ")" + lower + R"("})", user)).task().id() ==
+        lower);
+  CHECK(ok(client.request("task.get", R"({"task_id": ")" + upper + R"("})", user)).task().id() ==
+        lower);
+  CHECK(error_code(client.request("task.create",
+                                  R"({"task_id": ")" + lower + R"(", "title": "again"})", user)) ==
+        "conflict");
+  // The user's own id in the header, in upper case, is the same user.
+  std::string upper_user = user;
+  std::transform(upper_user.begin(), upper_user.end(), upper_user.begin(), ::toupper);
+  CHECK(ok(c.request_as(client, *Uuid::parse(user), v1::ROLE_USER, "task.get", upper_user,
+                        R"({"task_id": ")" + upper + R"("})"))
+            .task()
+            .id() == lower);
+
+  // A snooze into the past is a bad value; so are instants outside 1970-2200.
+  CHECK(error_code(client.request(
+            "task.snooze", R"({"task_id": ")" + lower + R"(", "until": "2020-01-01T00:00:00Z"})",
+            user)) == "invalid_argument");
+  for (const char* due : {"2300-01-01T00:00:00Z", "9999-12-31T00:00:00Z", "1969-12-31T23:59:59Z"}) {
+    CAPTURE(due);
+    auto refused = client.request(
+        "task.edit", R"({"task_id": ")" + lower + R"(", "due_at": ")" + due + R"("})", user);
+    CHECK(error_code(refused) == "invalid_argument");
+    CHECK(refused->error().message().find("2200-01-01") != std::string::npos);
+  }
+  CHECK(error_code(client.request("task.list", R"({"due_to": "2300-01-01T00:00:00Z"})", user)) ==
+        "invalid_argument");
+  auto task = ok(client.request("task.get", R"({"task_id": ")" + lower + R"("})", user)).task();
+  CHECK_FALSE(task.has_due_at());  // nothing of the refused edits was stored
+  CHECK(task.status() == v1::TASK_STATUS_PENDING);
 }

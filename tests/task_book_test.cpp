@@ -158,11 +158,24 @@ TEST_CASE("illegal commands are refused with a clear error and change nothing") 
     version = f.book.version();
     check_error(f.run(complete(id)), Errc::conflict, "only pending or snoozed");
   }
-  SUBCASE("snooze into the past") {
-    check_error(f.run(snooze(id, f.now - 1min)), Errc::conflict, "in the future");
+  SUBCASE("snooze into the past is a bad value, like the others") {
+    check_error(f.run(snooze(id, f.now - 1min)), Errc::invalid_argument, "in the future");
+    check_error(f.run(snooze(id, f.now)), Errc::invalid_argument, "in the future");
   }
   SUBCASE("snooze more than a year ahead") {
     check_error(f.run(snooze(id, f.now + 24h * 400)), Errc::invalid_argument, "a year");
+    check_error(f.run(snooze(id, f.now + 24h * 366 + 1s)), Errc::invalid_argument, "a year");
+  }
+  SUBCASE("due dates outside 1970 to 2200 are refused, not wrapped around") {
+    for (int64_t seconds : {int64_t{-1}, kEndInstantSeconds, int64_t{10'413'792'000} /* 2300 */,
+                            int64_t{253'402'300'799} /* 9999-12-31 */}) {
+      CAPTURE(seconds);
+      auto edit = command([&](auto& c) {
+        c.mutable_edit()->set_task_id(id);
+        c.mutable_edit()->mutable_due_at()->set_seconds(seconds);
+      });
+      check_error(f.run(edit), Errc::invalid_argument, "2200-01-01");
+    }
   }
   SUBCASE("change a completed task's due date without reopening") {
     REQUIRE(f.run(complete(id)));
@@ -290,4 +303,16 @@ TEST_CASE("replaying the log, or a snapshot plus the tail, gives the same book")
   same_book(*restored);
 
   CHECK_FALSE(TaskBook::parse("\xff\xff garbage", 3));
+}
+
+TEST_CASE("the snooze limit holds exactly: 366 days ahead is accepted, and so is 2199") {
+  Fixture f;
+  auto id = new_uuid_string();
+  REQUIRE(f.run(create(id, "Renew passport")));
+  CHECK(f.run(snooze(id, f.now + 24h * 366)));
+  auto late = command([&](auto& c) {
+    c.mutable_edit()->set_task_id(id);
+    c.mutable_edit()->mutable_due_at()->set_seconds(kEndInstantSeconds - 1);  // 2199-12-31
+  });
+  CHECK(f.run(late));
 }

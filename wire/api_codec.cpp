@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <vector>
 
 namespace coach::actors {
 namespace {
@@ -77,8 +78,36 @@ Result<v1::Command> decode_command(const Operation& operation, std::string_view 
                                                    " bytes; the limit is " +
                                                    std::to_string(kMaxRequestBytes));
   v1::Command command;
-  if (auto s = parse_into(op->message_in(command), body, encoding); !s) return s.error();
+  auto& message = op->message_in(command);
+  if (auto s = parse_into(message, body, encoding); !s) return s.error();
+  canonicalize_ids(message);
   return command;
+}
+
+void canonicalize_ids(Message& message) {
+  using google::protobuf::FieldDescriptor;
+  const auto* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);  // only the fields that are set
+  for (const auto* field : fields) {
+    if (field->type() == FieldDescriptor::TYPE_MESSAGE) {
+      if (field->is_map()) continue;
+      if (field->is_repeated()) {
+        for (int i = 0; i < reflection->FieldSize(message, field); ++i)
+          canonicalize_ids(*reflection->MutableRepeatedMessage(&message, field, i));
+      } else {
+        canonicalize_ids(*reflection->MutableMessage(&message, field));
+      }
+      continue;
+    }
+    const auto& name = field->name();
+    bool id_field = name == "id" || (name.size() > 3 && name.ends_with("_id"));
+    if (field->type() != FieldDescriptor::TYPE_STRING || field->is_repeated() || !id_field)
+      continue;
+    auto text = reflection->GetString(message, field);
+    if (auto id = Uuid::parse(text); id && id->to_string() != text)
+      reflection->SetString(&message, field, id->to_string());
+  }
 }
 
 std::optional<Access> access_of(std::string_view operation) {

@@ -52,6 +52,13 @@ Result<v1::Command> decode_command(std::string_view operation, std::string_view 
 // The same for an operation already looked up (operations.h).
 Result<v1::Command> decode_command(const Operation& operation, std::string_view body,
                                    Encoding encoding);
+// Ids are canonical: every string field named "id" or "..._id" in
+// `message` (and the messages inside it) that holds a UUID in either case
+// is rewritten in lower case, so "F4F9BF6F-..." (Swift's uuidString) and
+// "f4f9bf6f-..." name the same task. Other values are left for the
+// deciders to judge. decode_command applies it to every request.
+void canonicalize_ids(google::protobuf::Message& message);
+
 // invalid_argument naming the subject and listing the known operations.
 Error unknown_operation(std::string_view operation);
 

@@ -1,5 +1,9 @@
 #include "actors/request.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <sodium.h>
+
 #include "wire/api_codec.h"
 
 namespace coach::actors {
@@ -10,7 +14,21 @@ Request::Request(Uuid user, v1::Command command, std::string idempotency_key, Re
       command_(std::move(command)),
       operation_(operation ? operation : operation_of(command_)),
       idempotency_key_(std::move(idempotency_key)),
-      reply_(std::move(reply)) {}
+      reply_(std::move(reply)) {
+  if (idempotency_key_.empty() || !operation_) return;
+  const auto* message = operation_->message_of(command_);
+  std::string bytes = operation_->name + '\0';
+  if (message) {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);  // maps in a fixed order
+    message->SerializeToCodedStream(&coded);
+  }
+  fingerprint_.resize(crypto_generichash_BYTES);
+  crypto_generichash(reinterpret_cast<unsigned char*>(fingerprint_.data()), fingerprint_.size(),
+                     reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), nullptr,
+                     0);
+}
 
 Request::~Request() {
   if (!answered_)

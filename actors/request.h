@@ -38,6 +38,10 @@ class Request {
   // The command's row; nullptr for a command that holds no operation.
   const Operation* operation() const { return operation_; }
   const std::string& idempotency_key() const { return idempotency_key_; }
+  // With an idempotency key: a 32-byte hash (BLAKE2b) of the operation and
+  // its message as received, before any decider filled anything in. A key
+  // reused for another command has another fingerprint. Empty without a key.
+  const std::string& fingerprint() const { return fingerprint_; }
   std::chrono::steady_clock::time_point received() const { return received_; }
 
   // Answers the request; later calls do nothing.
@@ -54,6 +58,7 @@ class Request {
   v1::Command command_;
   const Operation* operation_;
   std::string idempotency_key_;
+  std::string fingerprint_;
   ReplyFn reply_;
   std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
   bool answered_ = false;

@@ -1,5 +1,7 @@
 #include "actors/user_actor.h"
 
+#include <sodium.h>
+
 #include <caf/all.hpp>
 #include <deque>
 
@@ -15,6 +17,7 @@
 #include "projections/user_decider.h"
 #include "schema/internal.pb.h"
 #include "schema/snapshots.pb.h"
+#include "wire/api_codec.h"
 #include "wire/log.h"
 #include "wire/operations.h"
 
@@ -206,10 +209,30 @@ void save_snapshot(ActorState& st) {
       });
 }
 
-// Answers with a reply stored with an idempotency key.
-void reply_stored(Request& request, const std::string& stored) {
+// What is stored beside an idempotency key: a marker byte (0x01: no
+// serialized Reply starts with it, field number 0 does not exist), the
+// command's fingerprint (Request::fingerprint), the reply. Rows of older
+// builds hold the bare reply.
+constexpr char kFingerprinted = '\x01';
+
+std::string stored_reply(const Request& request, const v1::Reply& reply) {
+  return kFingerprinted + request.fingerprint() + reply.SerializeAsString();
+}
+
+// Answers with a reply stored with an idempotency key, or conflict when the
+// key was stored for another command.
+void reply_stored(Request& request, std::string_view stored) {
+  if (!stored.empty() && stored.front() == kFingerprinted) {
+    auto fingerprint = stored.substr(1, crypto_generichash_BYTES);
+    if (fingerprint != request.fingerprint())
+      return request.reply_error(make_error(
+          Errc::conflict, "idempotency key \"" + valid_utf8(request.idempotency_key()) +
+                              "\" was used for another command (another operation or body); "
+                              "use a new key for each new command"));
+    stored.remove_prefix(1 + crypto_generichash_BYTES);
+  }
   v1::Reply reply;
-  if (!reply.ParseFromString(stored))
+  if (!reply.ParseFromArray(stored.data(), static_cast<int>(stored.size())))
     return request.reply_error(make_error(Errc::corrupted, "the stored reply does not parse"));
   request.reply(reply);
 }
@@ -331,7 +354,7 @@ void append(Self* self, PendingPtr pending) {
   uint64_t expected = st.state.version - pending->events.size();
   // The reply is stored with the command's idempotency key, if it has one.
   std::string reply = pending->request && !pending->request->idempotency_key().empty()
-                          ? pending->reply.SerializeAsString()
+                          ? stored_reply(*pending->request, pending->reply)
                           : std::string();
   st.context->store->append_async(
       st.user, expected, pending->events,

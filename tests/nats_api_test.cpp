@@ -534,6 +534,39 @@ TEST_CASE("replayed commands run once, reordered ones get clear errors") {
   CHECK(exported.events_size() == 3);  // registered, created, completed
 }
 
+TEST_CASE("an idempotency key reused for another command is refused with conflict") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  register_user(client, user);
+  auto created = ok(client.request("task.create", R"({"title": "keyed"})", user, "key-1"));
+  auto id = created.task().id();
+  auto complete = R"({"task_id": ")" + id + R"("})";
+
+  // Another operation with the create's key: refused, the task stays pending.
+  auto reused = client.request("task.complete", complete, user, "key-1");
+  CHECK(error_code(reused) == "conflict");
+  CHECK(reused->error().message().find("another command") != std::string::npos);
+  CHECK(ok(client.request("task.get", complete, user)).task().status() == v1::TASK_STATUS_PENDING);
+  // The same operation with another body: refused too.
+  CHECK(error_code(client.request("task.create", R"({"title": "other"})", user, "key-1")) ==
+        "conflict");
+  // A write that stores nothing (an edit that changes nothing), with the
+  // key of another command. (Reads do not look at keys: they change nothing.)
+  CHECK(error_code(client.request("task.edit", R"({"task_id": ")" + id + R"(", "title": "keyed"})",
+                                  user, "key-1")) == "conflict");
+  // The true retry still gets the first reply, and nothing ran twice.
+  auto retried = ok(client.request("task.create", R"({"title": "keyed"})", user, "key-1"));
+  CHECK(retried.task().id() == id);
+  auto list = ok(client.request("task.list", "", user)).task_list();
+  CHECK(list.tasks_size() == 1);
+  // A new key completes it.
+  CHECK(ok(client.request("task.complete", complete, user, "key-2")).task().status() ==
+        v1::TASK_STATUS_COMPLETED);
+  auto exported = ok(client.request("user.export", "", user)).user_export();
+  CHECK(exported.events_size() == 3);  // registered, created, completed
+}
+
 TEST_CASE("with tracking on, insights carry the score and why, it survives passivation") {
   Cluster c;
   test::Coachd coachd(c.data, c.nats.url(), {"--idle-seconds", "1"});

@@ -71,6 +71,7 @@ struct Job {
   int need = 0;
   std::optional<Minutes> due;
   Minutes target = 0, limit = 0;  // soft and hard end of its time
+  Minutes earliest = 0;           // not before: the end of a snooze
   bool demanding = false;
 };
 
@@ -119,6 +120,9 @@ class Planner {
       if (job.need == 0) continue;
       job.demanding = task.priority() >= 3 || estimate >= 90;
       job.limit = job.target = end_;
+      // A snoozed task is put off until its snooze ends: nothing before.
+      if (status == v1::TASK_STATUS_SNOOZED)
+        job.earliest = ceil_minutes(coach::from_timestamp(task.snoozed_until()));
       if (task.has_due_at()) {
         Minutes due = floor_minutes(coach::from_timestamp(task.due_at()));
         job.due = due;
@@ -187,7 +191,7 @@ class Planner {
     std::vector<Interval> pieces;
     for (const auto& [a, b] : free) {
       Minutes e = std::min(b, limit);
-      for (Minutes s = a; s < e;) {
+      for (Minutes s = std::max(a, job.earliest); s < e;) {
         Minutes next = std::min(e, (s / 60 + 1) * 60);
         pieces.emplace_back(s, next);
         s = next;

@@ -13,6 +13,8 @@
 //   the time until due): users who finish late get earlier plans. When the
 //   need does not fit by the target it may use time up to the due itself.
 // - chunks of min_chunk to max_chunk minutes (a last chunk may be shorter).
+// - a snoozed task gets no time before its snooze ends (snoozed_until); one
+//   snoozed past its due is at risk.
 // - among the free time before the target, hours are preferred by how often
 //   the user accepted blocks at that local hour (Laplace: (a + 1) / (a + r +
 //   2)), and, for demanding tasks (priority >= 3 or >= 90 minutes), by their

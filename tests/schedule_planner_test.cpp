@@ -371,3 +371,28 @@ TEST_CASE("the schedule book folds accepts and rejects by local hour and survive
   REQUIRE_FALSE(late);
   CHECK(late.error().code == Errc::conflict);  // the task is completed
 }
+
+TEST_CASE("a snoozed task is never planned before its snooze ends") {
+  PlanRequest r;
+  r.now = utc("2026-03-02T08:00:00Z");  // a Monday
+  auto snoozed = task("After the snooze", 120, utc("2026-03-06T17:00:00Z"));
+  snoozed.set_status(v1::TASK_STATUS_SNOOZED);
+  *snoozed.mutable_snoozed_until() = coach::to_timestamp(utc("2026-03-03T13:20:00Z"));
+  r.tasks = {snoozed, task("Free now", 60)};
+  auto plan = plan_schedule(r);
+  int planned = 0;
+  for (const auto& b : plan.blocks) {
+    if (b.task_id != snoozed.id()) continue;
+    CHECK(b.start >= utc("2026-03-03T13:20:00Z"));
+    planned += minutes_of(b);
+  }
+  CHECK(planned == 120);  // all of it, from Tuesday 13:20 on
+  CHECK(plan.at_risk.empty());
+  // Snoozed past its due date: nothing fits, so it is at risk.
+  snoozed.set_id(new_uuid_string());
+  *snoozed.mutable_snoozed_until() = coach::to_timestamp(utc("2026-03-07T09:00:00Z"));
+  r.tasks = {snoozed};
+  auto late = plan_schedule(r);
+  CHECK(late.blocks.empty());
+  CHECK(late.at_risk.size() == 1);
+}

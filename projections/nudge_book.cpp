@@ -430,6 +430,10 @@ Result<NudgeCandidate> on_demand_nudge(const UserState& state, const std::string
     const auto* task = state.tasks.find(task_id);
     if (!task || task->status() == v1::TASK_STATUS_DELETED)
       return make_error(Errc::not_found, "no task " + task_id);
+    if (!open(*task))  // "is the one to do next" about a finished task would be wrong
+      return make_error(Errc::conflict, "task " + task_id +
+                                            " is completed; nudges are about pending or "
+                                            "snoozed tasks");
     return candidate(state, Trigger::on_demand, task, now);
   }
   // The most pressing open task: earliest due, then highest priority.
@@ -488,9 +492,7 @@ v1::TaskEvent decide_nudge(const UserState& state, const NudgeCandidate& candida
   n->set_trigger(std::string(trigger_name(candidate.trigger)));
   c->set_cooldown_key(candidate.key);
   c->set_fallback_reason(written.fallback_reason);
-  if (on_demand) {
-    n->set_delivered(true);  // it is the reply
-  } else {
+  if (!on_demand) {  // a nudge.now goes back in the reply: no channel delivers it
     n->set_delivery_channel(prefs.delivery_channel());
     auto* note = c->mutable_notification();
     note->set_id(notification_id);

@@ -211,6 +211,10 @@ TEST_CASE("a due nudge is written by the LLM, delivered over JetStream and confi
   CHECK(n.ok("nudge.list", "", quiet).nudge_list().nudges_size() == 0);
   CHECK(n.ok("nudge.list", "", user).nudge_list().nudges_size() == 1);
   CHECK(n.outbox_lines() == 1);
+  // No nudge about a finished task ("is the one to do next" would be wrong).
+  auto finished = n.ok("task.create", R"({"title": "Already done"})", user).task().id();
+  n.ok("task.complete", R"({"task_id": ")" + finished + "\"}", user);
+  CHECK(code_of("nudge.now", R"({"task_id": ")" + finished + "\"}") == "conflict");
 }
 
 TEST_CASE(
@@ -250,6 +254,7 @@ TEST_CASE(
   auto user = n.user_with_due_task();
   auto nudge = n.ok("nudge.now", "", user).nudge();
   CHECK(nudge.source() == v1::NUDGE_SOURCE_LLM);
+  CHECK_FALSE(nudge.delivered());  // the reply is not a delivery: no report says so
   CHECK(n.node().llm_breaker() == "closed");
 }
 

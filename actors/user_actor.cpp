@@ -290,6 +290,8 @@ void on_written(Self* self, const WritingPtr& job);
 // is in flight (otherwise it answers "deleted" until idle).
 void delete_user(Self* self, const RequestPtr& request) {
   auto& st = self->state;
+  // Nothing to erase, and no tombstone: the id may still register.
+  if (!st.state.profile.registered) return request->reply_error(not_registered());
   if (request->command().delete_user().confirm() != st.user.to_string())
     return request->reply_error(make_error(
         Errc::invalid_argument, "confirm must repeat the user's id (" + st.user.to_string() +

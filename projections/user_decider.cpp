@@ -111,6 +111,9 @@ Result<std::vector<v1::TaskEvent>> decide(const UserState& state, v1::Command& c
 
 Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
                             SystemClock::time_point now) {
+  // An id nobody registered has no data to read: not_found, never an empty
+  // list that looks like a user without tasks.
+  if (!state.profile.registered) return not_registered();
   v1::Reply reply;
   switch (command.command_case()) {
     case v1::Command::kTask:

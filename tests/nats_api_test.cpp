@@ -919,3 +919,21 @@ TEST_CASE(
   CHECK_FALSE(task.has_due_at());  // nothing of the refused edits was stored
   CHECK(task.status() == v1::TASK_STATUS_PENDING);
 }
+
+TEST_CASE(
+    "an id nobody registered has no data: reads and delete answer not_found, it may register") {
+  Served c;
+  auto& client = c.client;
+  auto stranger = new_uuid_string();
+  for (const char* op : {"task.list", "nudge.list", "user.get", "schedule.get", "user.export"}) {
+    CAPTURE(op);
+    CHECK(error_code(client.request(op, "", stranger)) == "not_found");
+  }
+  CHECK(error_code(client.request("task.get", R"({"task_id": ")" + new_uuid_string() + "\"}",
+                                  stranger)) == "not_found");
+  // A delete of nobody writes no tombstone: the id can still register.
+  CHECK(error_code(client.request("user.delete", R"({"confirm": ")" + stranger + "\"}",
+                                  stranger)) == "not_found");
+  register_user(client, stranger);
+  CHECK(ok(client.request("task.list", "", stranger)).task_list().tasks_size() == 0);
+}

@@ -64,7 +64,7 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
         "turn it off the same way at any time.");
     return out;
   }
-  int created = 0, completed = 0, late = 0, overdue = 0;
+  int created = 0, completed_with_due = 0, late = 0, overdue = 0;
   uint32_t snoozes = 0, edits = 0;
   for (const auto& [id, task] : tasks.tasks()) {
     if (task.status() == v1::TASK_STATUS_DELETED) continue;
@@ -74,16 +74,17 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
     bool has_due = task.has_due_at();
     auto due = coach::from_timestamp(task.due_at());
     if (task.status() == v1::TASK_STATUS_COMPLETED) {
-      ++completed;
-      if (has_due && coach::from_timestamp(task.completed_at()) > due) ++late;
+      if (!has_due) continue;  // no due time: neither late nor on time
+      ++completed_with_due;
+      if (coach::from_timestamp(task.completed_at()) > due) ++late;
     } else if (has_due && due < now) {
       ++overdue;
     }
   }
   add(out, "tasks", created, fmt::format("You have {} tasks that are not deleted.", created));
-  add(out, "completed_late_share", completed ? double(late) / completed : 0,
-      fmt::format("{} of your {} completed tasks were finished after their due time.", late,
-                  completed));
+  add(out, "completed_late_share", completed_with_due ? double(late) / completed_with_due : 0,
+      fmt::format("{} of your {} completed tasks that had a due time were finished after it.", late,
+                  completed_with_due));
   add(out, "snoozes_per_task", created ? double(snoozes) / created : 0,
       fmt::format("You snoozed {} times over {} tasks.", snoozes, created));
   add(out, "edits_per_task", created ? double(edits) / created : 0,

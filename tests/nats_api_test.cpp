@@ -447,6 +447,9 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
                 .task()
                 .id();
   ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+  // Completed without a due time: neither late nor on time.
+  auto undated = ok(client.request("task.create", R"({"title": "no due"})", user)).task().id();
+  ok(client.request("task.complete", R"({"task_id": ")" + undated + R"("})", user));
 
   auto off = ok(client.request("user.insights", "", user)).insights();
   CHECK_FALSE(off.behavioral_tracking_enabled());
@@ -461,7 +464,8 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
     if (item.name() == "completed_late_share") {
       found = true;
       CHECK(item.value() == doctest::Approx(1.0));
-      CHECK(item.explanation().find("1 of your 1 completed tasks") != std::string::npos);
+      CHECK(item.explanation().find("1 of your 1 completed tasks that had a due time") !=
+            std::string::npos);
     }
   CHECK(found);
 
@@ -475,7 +479,7 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
   auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();
-  CHECK(node.events_stored() == 5);  // 2 registrations, create, complete, preferences
+  CHECK(node.events_stored() == 7);  // 2 registrations, 2 creates, 2 completes, preferences
   CHECK(node.resident_actors() >= 2);
 }
 

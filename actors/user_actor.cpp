@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 #include <deque>
+#include <map>
 
 #include "actors/blocking_pool.h"
 #include "actors/handoff.h"
@@ -133,9 +134,66 @@ Result<v1::Reply> start_export_page(const UserState& state, const v1::ExportUser
   return reply;
 }
 
+// The state's recent nudge records, current (delivery status, ratings), by
+// nudge id: they override what the log's NudgeCreated events say.
+std::map<std::string, v1::NudgeRecord> recent_nudges(const UserState& state) {
+  std::map<std::string, v1::NudgeRecord> by_id;
+  for (const auto& r : state.nudges.recent()) by_id[r.nudge().id()] = r;
+  return by_id;
+}
+
+v1::ScheduleRecommendation recommendation_of(const v1::TaskEvent& e, bool accepted) {
+  v1::ScheduleRecommendation r;
+  const auto& a = e.recommendation_accepted();
+  const auto& j = e.recommendation_rejected();
+  r.set_id(accepted ? a.recommendation_id() : j.recommendation_id());
+  r.set_user_id(e.user_id());
+  r.set_task_id(e.task_id());
+  *r.mutable_recommended_start() = accepted ? a.start() : j.start();
+  *r.mutable_recommended_due() = accepted ? a.end() : j.end();
+  r.set_confidence_score(accepted ? a.confidence_score() : j.confidence_score());
+  *r.mutable_created_at() = e.created_at();
+  r.set_accepted(accepted);
+  r.set_rejected(!accepted);
+  return r;
+}
+
+// The records coach derived from the user's log, for the first export
+// page: every recommendation accepted or rejected, every nudge with its
+// notification (current status from `recent`), every stored feature
+// snapshot. Reads the whole log once. Blocks.
+Status add_derived_records(const events::EventStore& store, const Uuid& user, uint64_t version,
+                           const std::map<std::string, v1::NudgeRecord>& recent,
+                           v1::UserExport& out) {
+  constexpr uint64_t kChunk = 2000;
+  for (uint64_t from = 1; from <= version; from += kChunk) {
+    auto events = store.read(user, from, std::min(kChunk, version - from + 1));
+    if (!events) return events.error();
+    for (const auto& e : *events) {
+      if (e.has_recommendation_accepted() || e.has_recommendation_rejected()) {
+        *out.add_recommendations() = recommendation_of(e, e.has_recommendation_accepted());
+      } else if (e.has_nudge_created()) {
+        const auto& created = e.nudge_created();
+        auto it = recent.find(created.nudge().id());
+        const auto& nudge = it != recent.end() ? it->second.nudge() : created.nudge();
+        *out.add_nudges() = nudge;
+        if (it != recent.end() && it->second.has_notification())
+          *out.add_notifications() = it->second.notification();
+        else if (created.has_notification())
+          *out.add_notifications() = created.notification();
+      }
+    }
+  }
+  auto features = store.feature_history(user, SystemClock::time_point{}, SystemClock::now());
+  if (!features) return features.error();
+  for (auto& f : *features) *out.add_feature_snapshots() = std::move(f);
+  return Ok{};
+}
+
 // The log slice of an export page, up to the state's `version`. Blocks.
 v1::Reply finish_export_page(const events::EventStore& store, const Uuid& user, uint64_t version,
-                             const v1::ExportUser& query, v1::Reply reply) {
+                             const v1::ExportUser& query, v1::Reply reply,
+                             const std::map<std::string, v1::NudgeRecord>& recent) {
   uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
   uint64_t from = std::max<uint64_t>(1, query.from_sequence());
   if (from > version) return reply;
@@ -143,6 +201,9 @@ v1::Reply finish_export_page(const events::EventStore& store, const Uuid& user, 
   if (!events) return error_reply(events.error());
   auto* out = reply.mutable_user_export();
   for (auto& e : *events) *out->add_events() = std::move(e);
+  if (from == 1)
+    if (auto derived = add_derived_records(store, user, version, recent, *out); !derived)
+      return error_reply(derived.error());
   uint64_t last = from + events->size() - 1;
   out->set_next_sequence(last < version ? last + 1 : 0);
   return reply;
@@ -580,9 +641,9 @@ void export_user(Self* self, const RequestPtr& request) {
   if (!started) return request->reply_error(started.error());
   st.context->io->submit(
       st.lane(), [store = st.context->store, user = st.user, version = st.state.version, request,
-                  page = std::move(*started)]() mutable {
+                  page = std::move(*started), recent = recent_nudges(st.state)]() mutable {
         request->reply(finish_export_page(*store, user, version, request->command().export_user(),
-                                          std::move(page)));
+                                          std::move(page), recent));
       });
 }
 

@@ -680,6 +680,17 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
   CHECK(stored.procrastination_score() == doctest::Approx(late.procrastination_score()));
   CHECK(error_code(client.request("user.features", R"({"as_of": "2001-01-01T00:00:00Z"})",
                                   users[1])) == "not_found");
+
+  // The export holds every feature snapshot the feature store keeps.
+  auto exported = ok(client.request("user.export", "", users[1])).user_export();
+  REQUIRE(exported.feature_snapshots_size() >= 1);
+  bool run_snapshot = false;
+  for (const auto& f : exported.feature_snapshots()) {
+    CHECK(f.user_id() == users[1]);
+    run_snapshot |= f.mode_cluster() == stored.mode_cluster() &&
+                    f.procrastination_score() == doctest::Approx(stored.procrastination_score());
+  }
+  CHECK(run_snapshot);
 }
 
 TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is counted, bad input") {
@@ -765,6 +776,25 @@ TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is count
   // None of the refused commands stored anything: only the accepted block
   // was ever kept (and released with its task), and no other block is.
   CHECK(ok(client.request("schedule.get", "", user)).schedule().accepted_size() == 0);
+
+  // The export holds both decisions (the accepted block although its task
+  // is done since), and a nudge written now, on its first page.
+  auto nudge = ok(client.request("nudge.now", "", user)).nudge();
+  auto exported = ok(client.request("user.export", "", user)).user_export();
+  REQUIRE(exported.recommendations_size() == 2);
+  CHECK(exported.recommendations(0).id() == first.id());
+  CHECK(exported.recommendations(0).accepted());
+  CHECK(exported.recommendations(0).task_id() == first.task_id());
+  CHECK(exported.recommendations(1).id() == second.id());
+  CHECK(exported.recommendations(1).rejected());
+  REQUIRE(exported.nudges_size() >= 1);
+  CHECK(exported.nudges(exported.nudges_size() - 1).id() == nudge.id());
+  CHECK(exported.nudges(exported.nudges_size() - 1).generated_text() == nudge.generated_text());
+  // Later pages carry the log only.
+  auto later = ok(client.request("user.export", R"({"from_sequence": 2, "max_events": 1})", user))
+                   .user_export();
+  CHECK(later.recommendations_size() == 0);
+  CHECK(later.nudges_size() == 0);
 }
 
 TEST_CASE("a client's invalid UTF-8: replies stay valid JSON, no body parsed before the token") {

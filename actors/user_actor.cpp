@@ -603,6 +603,8 @@ void features(Self* self, const RequestPtr& request) {
   if (query.has_as_of()) {
     if (auto valid = projections::check_instant("as_of", query.as_of()); !valid)
       return request->reply_error(valid.error());
+    // Tracking off: nothing learned is shown, stored snapshots included.
+    if (!st.state.signals) return request->reply_error(tracking_off());
     return st.context->io->submit(st.lane(), [store = st.context->store, user = st.user, request] {
       auto as_of = coach::from_timestamp(request->command().get_features().as_of());
       auto stored = store->features_as_of(user, as_of);
@@ -723,6 +725,17 @@ void on_appended(Self* self, const PendingPtr& pending) {
   } else {
     for (const auto& event : pending->events)
       if (event.has_nudge_created()) publish(st, event.nudge_created());
+    // Tracking turned off: what the batch job stored goes at once, not at
+    // its next run.
+    bool preferences_changed =
+        std::any_of(pending->events.begin(), pending->events.end(),
+                    [](const auto& e) { return e.has_preferences_changed(); });
+    if (preferences_changed && !st.state.signals)
+      st.context->io->submit(st.lane(), [store = st.context->store, user = st.user] {
+        if (auto cleared = store->clear_features(user); !cleared)
+          log_line(LogLevel::warn, "user", "stored features not cleared after tracking off",
+                   {{"user", user.to_string()}, {"error", cleared.error().message}});
+      });
     if (request) request->reply(pending->reply);  // answered by the writer already: a no-op
     if (st.state.version - st.snapshot_version >= st.context->options.snapshot_every)
       save_snapshot(st);

@@ -64,31 +64,28 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
         "turn it off the same way at any time.");
     return out;
   }
-  int created = 0, completed_with_due = 0, late = 0, overdue = 0;
-  uint32_t snoozes = 0, edits = 0;
+  // What was learned counts only what happened since tracking was turned on:
+  // the signals, which exist only while it is on and start empty each time.
+  BehaviorSignals none;
+  const BehaviorSignals& learned = signals ? *signals : none;
+  int overdue = 0;  // a fact about the tasks now, not something learned
   for (const auto& [id, task] : tasks.tasks()) {
-    if (task.status() == v1::TASK_STATUS_DELETED) continue;
-    ++created;
-    snoozes += task.snooze_count();
-    edits += task.edit_count();
-    bool has_due = task.has_due_at();
-    auto due = coach::from_timestamp(task.due_at());
-    if (task.status() == v1::TASK_STATUS_COMPLETED) {
-      if (!has_due) continue;  // no due time: neither late nor on time
-      ++completed_with_due;
-      if (coach::from_timestamp(task.completed_at()) > due) ++late;
-    } else if (has_due && due < now) {
+    auto status = effective_status(task, now);
+    if ((status == v1::TASK_STATUS_PENDING || status == v1::TASK_STATUS_SNOOZED) &&
+        task.has_due_at() && coach::from_timestamp(task.due_at()) < now)
       ++overdue;
-    }
   }
-  add(out, "tasks", created, fmt::format("You have {} tasks that are not deleted.", created));
-  add(out, "completed_late_share", completed_with_due ? double(late) / completed_with_due : 0,
-      fmt::format("{} of your {} completed tasks that had a due time were finished after it.", late,
-                  completed_with_due));
-  add(out, "snoozes_per_task", created ? double(snoozes) / created : 0,
-      fmt::format("You snoozed {} times over {} tasks.", snoozes, created));
-  add(out, "edits_per_task", created ? double(edits) / created : 0,
-      fmt::format("You edited tasks {} times.", edits));
+  auto created = learned.tasks_created;
+  add(out, "tasks", static_cast<double>(created),
+      fmt::format("You created {} tasks since you turned tracking on.", created));
+  add(out, "completed_late_share", learned.share_late(),
+      fmt::format("{} of the {} tasks you completed since you turned tracking on that had a due "
+                  "time were finished after it.",
+                  learned.late, learned.completions_with_due));
+  add(out, "snoozes_per_task", created ? double(learned.snoozes) / double(created) : 0,
+      fmt::format("You snoozed {} times since you turned tracking on.", learned.snoozes));
+  add(out, "edits_per_task", created ? double(learned.edits) / double(created) : 0,
+      fmt::format("You edited tasks {} times since you turned tracking on.", learned.edits));
   add(out, "overdue_now", overdue,
       fmt::format("{} open tasks are past their due time right now.", overdue));
   if (signals) add_score(out, *signals, static_cast<uint64_t>(overdue));

@@ -442,14 +442,17 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   auto user = new_uuid_string(), stranger = new_uuid_string();
   register_user(client, user);
   register_user(client, stranger);
-  auto id = ok(client.request("task.create",
-                              R"({"title": "late one", "due_at": "2020-01-01T00:00:00Z"})", user))
-                .task()
-                .id();
-  ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
-  // Completed without a due time: neither late nor on time.
-  auto undated = ok(client.request("task.create", R"({"title": "no due"})", user)).task().id();
-  ok(client.request("task.complete", R"({"task_id": ")" + undated + R"("})", user));
+  auto create = [&](const std::string& body) {
+    return ok(client.request("task.create", body, user)).task().id();
+  };
+  // While tracking is off: a late completion and a snooze, never learned.
+  auto before = create(R"({"title": "late, untracked", "due_at": "2020-01-01T00:00:00Z"})");
+  ok(client.request("task.complete", R"({"task_id": ")" + before + R"("})", user));
+  auto snoozed = create(R"({"title": "snoozed, untracked"})");
+  auto next_week = google::protobuf::util::TimeUtil::ToString(
+      coach::to_timestamp(std::chrono::system_clock::now() + std::chrono::hours(24 * 7)));
+  ok(client.request("task.snooze",
+                    R"({"task_id": ")" + snoozed + R"(", "until": ")" + next_week + R"("})", user));
 
   auto off = ok(client.request("user.insights", "", user)).insights();
   CHECK_FALSE(off.behavioral_tracking_enabled());
@@ -457,6 +460,11 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   CHECK(off.summary().find("tracking is off") != std::string::npos);
 
   ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", user));
+  auto id = create(R"({"title": "late one", "due_at": "2020-01-01T00:00:00Z"})");
+  ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+  // Completed without a due time: neither late nor on time.
+  auto undated = create(R"({"title": "no due"})");
+  ok(client.request("task.complete", R"({"task_id": ")" + undated + R"("})", user));
   auto on = ok(client.request("user.insights", "", user)).insights();
   CHECK(on.behavioral_tracking_enabled());
   bool found = false;
@@ -464,10 +472,16 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
     if (item.name() == "completed_late_share") {
       found = true;
       CHECK(item.value() == doctest::Approx(1.0));
-      CHECK(item.explanation().find("1 of your 1 completed tasks that had a due time") !=
-            std::string::npos);
+      CHECK(
+          item.explanation().find("1 of the 1 tasks you completed since you turned tracking on") !=
+          std::string::npos);
     }
   CHECK(found);
+  for (const auto& item : on.items()) {
+    CAPTURE(item.name());
+    if (item.name() == "tasks") CHECK(item.value() == doctest::Approx(2));  // since tracking on
+    if (item.name() == "snoozes_per_task") CHECK(item.value() == doctest::Approx(0));
+  }
 
   auto as = [&](v1::Role role, const std::string& operation) {
     return c.request_as(client, *Uuid::parse(stranger), role, operation, user);
@@ -479,7 +493,8 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
   auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();
-  CHECK(node.events_stored() == 7);  // 2 registrations, 2 creates, 2 completes, preferences
+  // 2 registrations, 4 creates, 3 completes, a snooze, the preferences.
+  CHECK(node.events_stored() == 11);
   CHECK(node.resident_actors() >= 2);
 }
 
@@ -691,6 +706,23 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
                     f.procrastination_score() == doctest::Approx(stored.procrastination_score());
   }
   CHECK(run_snapshot);
+
+  // Tracking off drops what was learned at once, stored snapshots too: an
+  // analyst asking as of now gets not_found, and turning tracking on again
+  // brings none of it back.
+  const std::string as_of_now = R"({"as_of": "2100-01-01T00:00:00Z"})";
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": false})", users[1]));
+  auto analyst = [&](const std::string& body) {
+    return c.request_as(client, Uuid::random(), v1::ROLE_ANALYST, "user.features", users[1], body);
+  };
+  CHECK(error_code(analyst(as_of_now)) == "not_found");
+  CHECK(error_code(analyst("")) == "not_found");
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", users[1]));
+  CHECK(error_code(analyst(as_of_now)) == "not_found");
+  CHECK(ok(client.request("user.export", "", users[1])).user_export().feature_snapshots_size() ==
+        0);
+  // Another user's snapshots stay.
+  CHECK(ok(client.request("user.features", as_of_now, users[0])).has_feature_snapshot());
 }
 
 TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is counted, bad input") {

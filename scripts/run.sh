@@ -10,69 +10,91 @@
 # server (without one, nudges come from templates).
 #
 #   COACH_NATS_PORT=4222 (default)   the loopback port nats-server listens on
+#   COACH_HOME=.coach (default)       where keys, data, logs and outboxes live
+#   COACH_SKIP_SETUP=1                run what is built, without scripts/setup.sh
+#   COACH_BUILD_DIR=build (default)   where the programs were built
+#
+# Ctrl-C (or SIGTERM) stops the delivery gateways, then coachd (which drains
+# and snapshots while NATS is still there), then nats-server: nats-server
+# runs in its own session so the terminal's Ctrl-C does not stop it first.
+# coachd's log is appended to, each start after the last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+[[ "${COACH_SKIP_SETUP:-}" == 1 ]] || scripts/setup.sh
+home="${COACH_HOME:-.coach}"
 
 port="${COACH_NATS_PORT:-4222}"
 url="tls://127.0.0.1:${port}"
-coachctl=build/apps/coachctl/coachctl
-if [[ -d .coach/nats && ! -d .coach/bus ]]; then
+bin="${COACH_BUILD_DIR:-build}/apps"
+coachctl="$bin"/coachctl/coachctl
+if [[ -d "$home"/nats && ! -d "$home"/bus ]]; then
   # A store from before bus authorization: plaintext, in another account.
-  mv .coach/nats ".coach/nats.plaintext-$(date +%s)"
-  echo "coach: the old JetStream store (plaintext) was moved to .coach/nats.plaintext-*; delete it"
+  mv "$home"/nats "$home/nats.plaintext-$(date +%s)"
+  echo "coach: the old JetStream store (plaintext) was moved to $home/nats.plaintext-*; delete it"
 fi
-mkdir -p .coach/data .coach/nats
-scripts/make-certs.sh .coach/tls
+mkdir -p "$home"/data "$home"/nats
+scripts/make-certs.sh "$home"/tls
 # The bus authority (wire/bus_identity.h): nats-server's config with the
 # JetStream key, and one identity per program, each file mode 0600.
-"$coachctl" admin bus-init --dir .coach/bus --store-dir .coach/nats >/dev/null
+"$coachctl" admin bus-init --dir "$home"/bus --store-dir "$home"/nats >/dev/null
 for role in coachd client; do
-  [[ -f .coach/bus/$role.creds ]] || "$coachctl" admin bus-creds --dir .coach/bus --role "$role" \
-    --name "$role" --out ".coach/bus/$role.creds"
+  [[ -f "$home"/bus/$role.creds ]] || "$coachctl" admin bus-creds --dir "$home"/bus --role "$role" \
+    --name "$role" --out "$home/bus/$role.creds"
 done
 
-nats-server -c .coach/bus/server.conf -a 127.0.0.1 -p "$port" \
-  --tlsverify --tlscert .coach/tls/server.pem --tlskey .coach/tls/server.key \
-  --tlscacert .coach/tls/ca.pem >.coach/nats-server.log 2>&1 &
+setsid nats-server -c "$home"/bus/server.conf -a 127.0.0.1 -p "$port" \
+  --tlsverify --tlscert "$home"/tls/server.pem --tlskey "$home"/tls/server.key \
+  --tlscacert "$home"/tls/ca.pem >"$home"/nats-server.log 2>&1 &
 nats_pid=$!
 coachd_pid=""
+tail_pid=""
 deliver_pids=()
 stop() {
   trap - INT TERM EXIT
   for p in "${deliver_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${deliver_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [[ -n "$coachd_pid" ]] && kill -TERM "$coachd_pid" 2>/dev/null && wait "$coachd_pid" 2>/dev/null || true
   kill -TERM "$nats_pid" 2>/dev/null && wait "$nats_pid" 2>/dev/null || true
+  [[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null || true
   echo "coach: stopped"
 }
 trap stop INT TERM EXIT
 
 for _ in $(seq 100); do
-  grep -q "Server is ready" .coach/nats-server.log 2>/dev/null && break
-  kill -0 "$nats_pid" 2>/dev/null || { cat .coach/nats-server.log; exit 1; }
+  grep -q "Server is ready" "$home"/nats-server.log 2>/dev/null && break
+  kill -0 "$nats_pid" 2>/dev/null || { cat "$home"/nats-server.log; exit 1; }
   sleep 0.1
 done
-echo "coach: nats-server on $url, TLS with client certificates (.coach/tls), identities in .coach/bus (log: .coach/nats-server.log)"
+echo "coach: nats-server on $url, TLS with client certificates ($home/tls), identities in $home/bus (log: $home/nats-server.log)"
 
-build/apps/coachd/coachd --data-dir .coach/data --nats-url "$url" \
-  --nats-creds .coach/bus/coachd.creds "$@" > >(tee .coach/coachd.log) 2>&1 &
+# This start's lines of the log are those after `first`: it is appended to.
+touch "$home"/coachd.log
+first=$(($(wc -l <"$home"/coachd.log) + 1))
+"$bin"/coachd/coachd --data-dir "$home"/data --nats-url "$url" \
+  --nats-creds "$home"/bus/coachd.creds "$@" >>"$home"/coachd.log 2>&1 &
 coachd_pid=$!
+# The terminal shows this start's log; the file gets every line from coachd
+# itself, the last ones of a shutdown included.
+tail -n "+$first" -f "$home"/coachd.log &
+tail_pid=$!
+this_start() { tail -n "+$first" "$home"/coachd.log 2>/dev/null; }
 for _ in $(seq 200); do  # coach-deliver binds to the consumers coachd makes
-  [[ -f .coach/token.key ]] && grep -q "\"msg\":\"ready\"" .coach/coachd.log 2>/dev/null && break
+  [[ -f "$home"/token.key ]] && this_start | grep -q "\"msg\":\"ready\"" && break
+  kill -0 "$coachd_pid" 2>/dev/null || { echo "coach: coachd did not start (log: $home/coachd.log)"; exit 1; }
   sleep 0.1
 done
-mkdir -p .coach/outbox
-chmod 700 .coach/outbox
+mkdir -p "$home"/outbox
+chmod 700 "$home"/outbox
 # The gateways' token and NATS identities live 2 h in files only this user
 # reads (never on a command line); they are renewed every hour. coach-deliver
 # rereads the token, and nats.c rereads the identity when it reconnects.
 issue_deliver_token() {
-  (umask 077 && "$coachctl" admin token --key-file .coach/token.key \
+  (umask 077 && "$coachctl" admin token --key-file "$home"/token.key \
     --user "$("$coachctl" new-user-id)" --role delivery --ttl 2h \
-    >.coach/deliver.token.new && mv .coach/deliver.token.new .coach/deliver.token)
+    >"$home"/deliver.token.new && mv "$home"/deliver.token.new "$home"/deliver.token)
   for channel in push email sms; do
-    "$coachctl" admin bus-creds --dir .coach/bus --role deliver --channel "$channel" --ttl 2h \
-      --name "deliver-$channel" --out ".coach/bus/deliver-$channel.creds"
+    "$coachctl" admin bus-creds --dir "$home"/bus --role deliver --channel "$channel" --ttl 2h \
+      --name "deliver-$channel" --out "$home/bus/deliver-$channel.creds"
   done
 }
 issue_deliver_token
@@ -87,15 +109,15 @@ issue_deliver_token
 ) &
 deliver_pids+=($!)
 for channel in push email sms; do
-  build/apps/coach-deliver/coach-deliver --channel "$channel" --nats-url "$url" \
-    --tls-dir .coach/tls --nats-creds ".coach/bus/deliver-$channel.creds" \
-    --token-file .coach/deliver.token --out ".coach/outbox/$channel.jsonl" \
-    2>>.coach/deliver.log &
+  "$bin"/coach-deliver/coach-deliver --channel "$channel" --nats-url "$url" \
+    --tls-dir "$home"/tls --nats-creds "$home/bus/deliver-$channel.creds" \
+    --token-file "$home"/deliver.token --out "$home/outbox/$channel.jsonl" \
+    2>>"$home"/deliver.log &
   deliver_pids+=($!)
 done
-echo "coach: notifications go to .coach/outbox/{push,email,sms}.jsonl (coach-deliver)"
-ops_url=$(grep -o '"ops":"[^"]*"' .coach/coachd.log | head -1 | cut -d'"' -f4)
-ops_token=$("$coachctl" admin token --key-file .coach/token.key \
+echo "coach: notifications go to $home/outbox/{push,email,sms}.jsonl (coach-deliver)"
+ops_url=$(this_start | grep -o '"ops":"[^"]*"' | head -1 | cut -d'"' -f4)
+ops_token=$("$coachctl" admin token --key-file "$home"/token.key \
   --user "$("$coachctl" new-user-id)" --role admin --ttl 12h)
 echo "coach: ops dashboard (admin token for 12 h, kept in this tab only): $ops_url/#token=$ops_token"
 echo "coach: metrics: curl -H \"Authorization: Bearer \$TOKEN\" $ops_url/metrics; health: $ops_url/readyz"

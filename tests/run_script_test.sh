@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# scripts/run.sh as a person runs it: started, then Ctrl-C, which a terminal
+# sends as SIGINT to the script's whole process group. coachd must stop
+# before nats-server (its stopping, drained and stopped lines reach its
+# log), nothing may be left running, and a second start appends to the log.
+#   tests/run_script_test.sh <source dir> <build dir>
+set -euo pipefail
+root=$1
+build=$2
+home=$(mktemp -d)
+pid=""
+cleanup() {
+  [[ -n "$pid" ]] && kill -KILL -- "-$pid" 2>/dev/null || true
+  pkill -KILL -f -- "$home" 2>/dev/null || true
+  rm -rf "$home"
+}
+trap cleanup EXIT
+fail() {
+  echo "run_script_test: $*" >&2
+  echo "--- run.sh output" >&2
+  cat "$home/run.out" >&2 || true
+  echo "--- coachd.log" >&2
+  tail -n 30 "$home/coachd.log" >&2 || true
+  exit 1
+}
+
+# A loopback port nobody listens on.
+port=""
+for _ in $(seq 50); do
+  candidate=$((20000 + RANDOM % 30000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+    port=$candidate
+    break
+  fi
+done
+[[ -n "$port" ]] || fail "no free port"
+
+count() { grep -c "\"msg\":\"$1\"" "$home/coachd.log" 2>/dev/null || true; }
+
+start() {  # $1: the number of "ready" lines the log must reach
+  setsid env COACH_HOME="$home" COACH_SKIP_SETUP=1 COACH_BUILD_DIR="$build" \
+    COACH_NATS_PORT="$port" "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    [[ "$(count ready)" -ge "$1" ]] && grep -q "coach: ops dashboard" "$home/run.out" && return
+    kill -0 "$pid" 2>/dev/null || fail "run.sh exited before coachd was ready"
+    sleep 0.1
+  done
+  fail "coachd not ready within 60 s"
+}
+
+ctrl_c() {  # $1: the number of "stopped" lines the log must then hold
+  kill -INT -- "-$pid"
+  for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "run.sh still running 30 s after Ctrl-C"
+  wait "$pid" || true
+  pid=""
+  for line in stopping drained stopped; do
+    [[ "$(count "$line")" == "$1" ]] || fail "coachd.log holds $(count "$line") '$line' lines, not $1"
+  done
+  # coachd drained with NATS still up: every request answered, no lost bus.
+  grep '"msg":"drained"' "$home/coachd.log" | tail -n 1 | grep -q '"requests_unanswered":0' ||
+    fail "coachd's drain left requests unanswered"
+  if pgrep -f -- "$home" >/dev/null; then
+    pgrep -af -- "$home" >&2
+    fail "processes of this run are still alive after Ctrl-C"
+  fi
+  grep -q "Server Exiting" "$home/nats-server.log" || fail "nats-server did not stop cleanly"
+  # In that order: nats-server exited after coachd had stopped. (nats-server
+  # writes local time, coachd UTC; date reads each as such.)
+  local stopped exited
+  stopped=$(grep '"msg":"stopped"' "$home/coachd.log" | tail -n 1 | sed 's/.*"ts":"\([^"]*\)".*/\1/')
+  exited=$(grep "Server Exiting" "$home/nats-server.log" | tail -n 1 |
+    sed -E 's/^\[[0-9]+\] ([0-9]{4})\/([0-9]{2})\/([0-9]{2}) ([0-9:.]+) .*/\1-\2-\3 \4/')
+  [[ "$(date -d "$exited" +%s%3N)" -ge "$(date -d "$stopped" +%s%3N)" ]] ||
+    fail "nats-server exited ($exited) before coachd had stopped ($stopped)"
+}
+
+start 1
+ctrl_c 1
+start 2  # the log was appended to: the first start's lines are still there
+[[ "$(count ready)" == 2 ]] || fail "the second start overwrote coachd.log"
+ctrl_c 2
+echo "run_script_test: Ctrl-C stopped coachd, then nats-server; the log was appended to"

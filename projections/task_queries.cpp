@@ -95,8 +95,14 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
   std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(take), hits.end(),
                     by_position);
   v1::TaskList list;
-  for (size_t i = 0; i < take; ++i) *list.add_tasks() = task_view(*hits[i].second, now);
-  if (hits.size() > take) list.set_next_page_token(encode_token(hits[take - 1].first));
+  size_t bytes = 0, taken = 0;
+  for (; taken < take; ++taken) {
+    auto view = task_view(*hits[taken].second, now);
+    bytes += view.ByteSizeLong();
+    if (taken > 0 && bytes > kMaxPageBytes) break;  // the rest on the next page
+    *list.add_tasks() = std::move(view);
+  }
+  if (hits.size() > taken) list.set_next_page_token(encode_token(hits[taken - 1].first));
   return list;
 }
 

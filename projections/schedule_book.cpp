@@ -101,6 +101,36 @@ void evolve(ScheduleBook& book, const v1::TaskEvent& event, const std::string& t
   }
 }
 
+// The confidence coach gives a block the client asks for: the plan's own
+// when the current plan offers that block; else, for a block that keeps
+// the rules planned blocks keep (inside the work hours, 30 to 120 minutes),
+// the user's acceptance rate at its local hour. invalid_argument for a
+// block that keeps neither. Never the client's own figure.
+Result<double> server_confidence(const UserState& state, const std::string& task_id,
+                                 Clock::time_point start, Clock::time_point end,
+                                 Clock::time_point now) {
+  if (auto plan = schedule_view(state, 0, now))
+    for (const auto& r : plan->recommendations())
+      if (r.task_id() == task_id && from_timestamp(r.recommended_start()) == start &&
+          from_timestamp(r.recommended_due()) == end)
+        return r.confidence_score();
+  const auto& user = state.profile.profile.user();
+  const std::string zone = user.timezone().empty() ? "UTC" : user.timezone();
+  PlanRequest rules;  // the planner's chunk sizes
+  auto minutes = std::chrono::duration_cast<std::chrono::minutes>(end - start).count();
+  if (minutes < rules.min_chunk_minutes || minutes > rules.max_chunk_minutes)
+    return invalid("a block the plan did not offer lasts " +
+                   std::to_string(rules.min_chunk_minutes) + " to " +
+                   std::to_string(rules.max_chunk_minutes) + " minutes, as planned blocks do");
+  bool inside = false;
+  for (const auto& [s, e] : work_intervals(user.work_hours(), zone, start, end))
+    inside |= s <= start && end <= e;
+  if (!inside)
+    return invalid("a block the plan did not offer must lie within the user's work hours (" + zone +
+                   ")");
+  return std::clamp(state.schedule.feedback.acceptance(local_hour_in(zone, start)), 0.05, 0.95);
+}
+
 Result<std::vector<v1::TaskEvent>> decide_accept(const UserState& state,
                                                  const v1::AcceptRecommendation& c,
                                                  Clock::time_point now) {
@@ -119,7 +149,9 @@ Result<std::vector<v1::TaskEvent>> decide_accept(const UserState& state,
                                : c.recommendation_id());
   *a->mutable_start() = c.start();
   *a->mutable_end() = c.end();
-  a->set_confidence_score(c.confidence_score());
+  auto confidence = server_confidence(state, c.task_id(), start, end, now);
+  if (!confidence) return confidence.error();
+  a->set_confidence_score(*confidence);
   return std::vector<v1::TaskEvent>{std::move(e)};
 }
 

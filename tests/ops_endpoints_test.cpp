@@ -199,7 +199,7 @@ TEST_CASE("a slow consumer is counted, logged and survived: requests beyond the 
   CHECK(dropped > 0);
   CHECK(dropped < 3000);
   CHECK(seen >= received + 3000);
-  CHECK(node.coachd->process().wait_for_log("slow consumer", 5s));
+  CHECK(node.coachd->process().wait_for_log("slow consumer", 15s));
   auto ops = parse_ops(node.get("/api/ops", node.admin_token())->body);
   CHECK(ops.bus().dropped() >= dropped);
   CHECK(ops.bus().requests() + ops.bus().dropped() >= 3000);

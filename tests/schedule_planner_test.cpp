@@ -337,8 +337,25 @@ TEST_CASE("the schedule book folds accepts and rejects by local hour and survive
   accept.set_task_id(created.task_id());
   *accept.mutable_start() = coach::to_timestamp(utc("2026-03-02T04:30:00Z"));  // 10:00 local
   *accept.mutable_end() = coach::to_timestamp(utc("2026-03-02T05:30:00Z"));
+  accept.set_confidence_score(0.99);  // the client's figure is not taken
+  // A made-up block outside the work hours, or longer than a planned one,
+  // is refused: 10 hours from 02:00 on a Sunday.
+  v1::AcceptRecommendation made_up = accept;
+  *made_up.mutable_start() = coach::to_timestamp(utc("2026-03-07T20:30:00Z"));  // Sun 02:00
+  *made_up.mutable_end() = coach::to_timestamp(utc("2026-03-08T06:30:00Z"));
+  auto refused = decide_accept(state, made_up, utc("2026-03-01T12:00:00Z"));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::invalid_argument);
+  *made_up.mutable_end() = coach::to_timestamp(utc("2026-03-07T21:30:00Z"));  // 1 h, Sunday
+  auto sunday = decide_accept(state, made_up, utc("2026-03-01T12:00:00Z"));
+  REQUIRE_FALSE(sunday);
+  CHECK(sunday.error().message.find("work hours") != std::string::npos);
   auto accepted = decide_accept(state, accept, utc("2026-03-01T12:00:00Z"));
   REQUIRE(accepted);
+  double confidence = accepted->front().recommendation_accepted().confidence_score();
+  CHECK(confidence != doctest::Approx(0.99));
+  CHECK(confidence >= 0.05);
+  CHECK(confidence <= 0.95);
   fold(accepted->front(), "2026-03-01T12:00:00Z");
   CHECK(state.schedule.accepted.size() == 1);
   CHECK(state.schedule.feedback.accepted[10] == 1);

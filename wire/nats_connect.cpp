@@ -44,7 +44,10 @@ Status use_credentials(natsOptions* options, const std::string& path) {
 // its handler catches up. Logged at most once a second (a flood would
 // otherwise flood the log too); the gateway counts the drops themselves.
 void on_async_error(natsConnection*, natsSubscription* subscription, natsStatus error, void*) {
-  static std::atomic<int64_t> last_logged_ms{0};
+  // At most one line a second of each kind: other asynchronous errors do
+  // not hide a slow consumer, and a flood of drops does not flood the log.
+  static std::atomic<int64_t> last_slow_ms{0}, last_other_ms{0};
+  auto& last_logged_ms = error == NATS_SLOW_CONSUMER ? last_slow_ms : last_other_ms;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now().time_since_epoch())
                     .count();

@@ -1022,4 +1022,10 @@ TEST_CASE(
                                   stranger)) == "not_found");
   register_user(client, stranger);
   CHECK(ok(client.request("task.list", "", stranger)).task_list().tasks_size() == 0);
+  // E-mail addresses are not identities (entities.proto): another user may
+  // give the same one.
+  auto twin = new_uuid_string();
+  register_user(client, twin);
+  CHECK(ok(client.request("user.get", "", twin)).profile().user().email() ==
+        ok(client.request("user.get", "", stranger)).profile().user().email());
 }

@@ -18,7 +18,8 @@ uint64_t overdue_count(const TaskBook& tasks, Clock::time_point now) {
   uint64_t overdue = 0;
   for (const auto& [id, task] : tasks.tasks())
     if (task.has_due_at() && coach::from_timestamp(task.due_at()) < now &&
-        (task.status() == v1::TASK_STATUS_PENDING || task.status() == v1::TASK_STATUS_SNOOZED))
+        (task.status() == v1::TASK_STATUS_PENDING || task.status() == v1::TASK_STATUS_SNOOZED) &&
+        !abandoned(task, now))
       ++overdue;
   return overdue;
 }

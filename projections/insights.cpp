@@ -72,7 +72,7 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
   for (const auto& [id, task] : tasks.tasks()) {
     auto status = effective_status(task, now);
     if ((status == v1::TASK_STATUS_PENDING || status == v1::TASK_STATUS_SNOOZED) &&
-        task.has_due_at() && coach::from_timestamp(task.due_at()) < now)
+        task.has_due_at() && coach::from_timestamp(task.due_at()) < now && !abandoned(task, now))
       ++overdue;
   }
   auto created = learned.tasks_created;
@@ -87,7 +87,9 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
   add(out, "edits_per_task", created ? double(learned.edits) / double(created) : 0,
       fmt::format("You edited tasks {} times since you turned tracking on.", learned.edits));
   add(out, "overdue_now", overdue,
-      fmt::format("{} open tasks are past their due time right now.", overdue));
+      fmt::format("{} open tasks are past their due time right now (tasks more than 30 days "
+                  "past due count as abandoned, not overdue).",
+                  overdue));
   if (signals) add_score(out, *signals, static_cast<uint64_t>(overdue));
   out.set_summary(
       "Behavioral tracking is on. These figures come from your own task history since you "

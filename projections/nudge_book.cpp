@@ -21,7 +21,7 @@ using std::chrono::minutes;
 
 constexpr size_t kRecentNudges = 50, kPushedKept = 32, kFiredKept = 256;
 constexpr auto kMinGap = minutes(30);
-constexpr auto kOverdueForgotten = hours(24 * 30);
+constexpr auto kOverdueForgotten = kAbandonedAfter;  // task_book.h
 constexpr uint32_t kDefaultCap = 3, kSnoozesToNudge = 3, kStreakDays = 3;
 constexpr int kRatingsToAdapt = 3, kUnhelpfulMean = 2;
 
@@ -119,7 +119,7 @@ NudgeContext base_context(const UserState& state, Trigger trigger, Clock::time_p
   for (const auto& [id, t] : state.tasks.tasks()) {
     if (!open(t)) continue;
     ++c.pending;
-    if (t.has_due_at() && from_timestamp(t.due_at()) < now) ++c.overdue;
+    if (t.has_due_at() && from_timestamp(t.due_at()) < now && !abandoned(t, now)) ++c.overdue;
   }
   c.score = score_of(state, now);
   auto local = local_minutes(profile.user(), now);

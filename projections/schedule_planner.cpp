@@ -109,6 +109,7 @@ class Planner {
     for (const auto& task : r_.tasks) {
       auto status = effective_status(task, r_.now);
       if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) continue;
+      if (abandoned(task, r_.now)) continue;  // neither planned nor at risk
       Job job;
       job.task = &task;
       int estimate = task.estimated_minutes();

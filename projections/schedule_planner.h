@@ -13,6 +13,7 @@
 //   the time until due): users who finish late get earlier plans. When the
 //   need does not fit by the target it may use time up to the due itself.
 // - chunks of min_chunk to max_chunk minutes (a last chunk may be shorter).
+// - an abandoned task (task_book.h: over 30 days past due) is left out.
 // - a snoozed task gets no time before its snooze ends (snoozed_until); one
 //   snoozed past its due is at risk.
 // - among the free time before the target, hours are preferred by how often

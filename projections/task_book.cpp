@@ -68,6 +68,12 @@ Status check_range(std::string_view field, int value, int max) {
 
 }  // namespace
 
+bool abandoned(const v1::Task& task, Clock::time_point now) {
+  // A snoozed task was put off on purpose: not forgotten.
+  return effective_status(task, now) == v1::TASK_STATUS_PENDING && task.has_due_at() &&
+         from_timestamp(task.due_at()) < now - kAbandonedAfter;
+}
+
 Status check_instant(std::string_view field, const google::protobuf::Timestamp& t) {
   if (t.seconds() < kFirstInstantSeconds || t.seconds() >= kEndInstantSeconds || t.nanos() < 0 ||
       t.nanos() > 999999999)

@@ -44,6 +44,16 @@ inline constexpr size_t kMaxDescriptionBytes = 8 * 1024;
 inline constexpr size_t kMaxCategoryBytes = 64;
 inline constexpr int kMaxPriority = 4;
 inline constexpr int kMaxMinutes = 7 * 24 * 60;
+// An open task more than 30 days past its due date is abandoned: kept and
+// listed, but no longer "overdue right now" in the score, the features or
+// the insights, not planned and not at risk in schedules, and not the
+// subject of overdue nudges (imported histories hold tasks overdue for
+// years). Completing, editing its due date or snoozing it revives it.
+inline constexpr auto kAbandonedAfter = std::chrono::hours(24 * 30);
+// Whether `task` is pending (a snoozed one was put off on purpose) and more
+// than kAbandonedAfter past its due date at `now`.
+bool abandoned(const v1::Task& task, Clock::time_point now);
+
 // A snooze ends at most 366 days (8784 hours) after it is made: a year,
 // leap years included. Exactly 366 days is accepted, a second more is not.
 inline constexpr auto kMaxSnooze = std::chrono::hours(24 * 366);

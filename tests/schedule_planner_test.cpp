@@ -413,3 +413,18 @@ TEST_CASE("a snoozed task is never planned before its snooze ends") {
   CHECK(late.blocks.empty());
   CHECK(late.at_risk.size() == 1);
 }
+
+TEST_CASE("a task abandoned long past its due date is neither planned nor at risk") {
+  PlanRequest r;
+  r.now = utc("2026-03-02T08:00:00Z");
+  r.tasks = {task("Forgotten", 60, utc("2026-01-15T17:00:00Z")),        // 46 days past due
+             task("Recent overdue", 60, utc("2026-02-20T17:00:00Z"))};  // 10 days
+  auto plan = plan_schedule(r);
+  REQUIRE(plan.at_risk.size() == 1);
+  CHECK(plan.at_risk[0].task_id == r.tasks[1].id());
+  for (const auto& b : plan.blocks) CHECK(b.task_id == r.tasks[1].id());
+  CHECK(plan.planned_minutes == 60);
+  CHECK(abandoned(r.tasks[0], r.now));
+  CHECK_FALSE(abandoned(r.tasks[1], r.now));
+  CHECK_FALSE(abandoned(r.tasks[0], utc("2026-02-10T00:00:00Z")));  // 26 days: not yet
+}

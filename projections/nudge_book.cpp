@@ -327,6 +327,18 @@ v1::CoachingMode gentler(v1::CoachingMode mode) {
   }
 }
 
+// The persona that goes with an adapted (gentler) mode: one never harsher
+// than the mode. A roaster becomes a coach when roasts give way to
+// encouragement; a roaster or coach becomes neutral with neutral or
+// minimalist nudges; chill and neutral personas stay.
+v1::PersonaType persona_for(v1::PersonaType persona, v1::CoachingMode mode) {
+  bool plain = mode == v1::COACHING_MODE_NEUTRAL || mode == v1::COACHING_MODE_MINIMALIST;
+  if (persona == v1::PERSONA_TYPE_ROAST)
+    return plain ? v1::PERSONA_TYPE_NEUTRAL : v1::PERSONA_TYPE_COACH;
+  if (persona == v1::PERSONA_TYPE_COACH && plain) return v1::PERSONA_TYPE_NEUTRAL;
+  return persona;
+}
+
 Error invalid(std::string why) {
   return make_error(Errc::invalid_argument, std::move(why));
 }
@@ -540,6 +552,7 @@ Result<std::vector<v1::TaskEvent>> decide_rate(const UserState& state, const v1:
   if (count < kRatingsToAdapt || sum > kUnhelpfulMean * count) return events;
   v1::SetPreferences change;
   change.set_coaching_mode(gentler(mode));
+  change.set_persona_type(persona_for(profile.persona().persona_type(), gentler(mode)));
   change.set_humor_intensity(std::max(0, profile.preferences().humor_intensity() - 1));
   auto adapted = decide_preferences(state.profile, change);
   if (!adapted) return adapted.error();

@@ -30,8 +30,12 @@
 //
 // Persona adaptation (adaptation_enabled): when the last 3 ratings of
 // nudges in the user's current mode average 2 or less (of 5), the mode moves
-// roast -> encouragement -> neutral -> minimalist and humor drops by one;
-// recorded as a PreferencesChanged event with a reason.
+// roast -> encouragement -> neutral -> minimalist, humor drops by one and
+// the persona follows so that it is never harsher than the mode (roast ->
+// coach with encouragement; roast or coach -> neutral with neutral or
+// minimalist; chill and neutral stay); recorded as one PreferencesChanged
+// event with a reason. Ratings of nudges written in another mode do not
+// count, and a minimalist user is not adapted further.
 #pragma once
 
 #include <chrono>

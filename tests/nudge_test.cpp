@@ -336,6 +336,67 @@ TEST_CASE("inactivity inside work hours, and a plan that changed materially") {
     if (auto m = r.check(t)) CHECK(m->trigger() != "plan_changed");
 }
 
+namespace {
+
+// Three nudges in `mode`, each rated 1, with adaptation on: the mode and
+// persona that follow.
+std::pair<v1::CoachingMode, v1::PersonaType> adapted(v1::CoachingMode mode,
+                                                     v1::PersonaType persona) {
+  auto t0 = utc("2026-03-02T10:00:00Z");
+  Person p;
+  v1::SetPreferences start;
+  start.set_coaching_mode(mode);
+  start.set_persona_type(persona);
+  start.set_adaptation_enabled(true);
+  p.set(start, t0);
+  for (int i = 0; i < 3; ++i) {
+    auto n = on_demand_nudge(p.state, "", t0);
+    REQUIRE(n);
+    auto e = decide_nudge(p.state, *n, {render_template(n->context), v1::NUDGE_SOURCE_TEMPLATE, ""},
+                          true, new_uuid_string(), "", t0);
+    p.fold(e, t0);
+    v1::RateNudge rate;
+    rate.set_usefulness(1);
+    rate.set_nudge_id(e.nudge_created().nudge().id());
+    p.fold_all(decide_rate(p.state, rate), t0);
+  }
+  const auto& profile = p.state.profile.profile;
+  return {profile.preferences().coaching_mode(), profile.persona().persona_type()};
+}
+
+}  // namespace
+
+TEST_CASE("persona adaptation moves the persona with the mode, never harsher than it") {
+  using M = v1::CoachingMode;
+  using P = v1::PersonaType;
+  struct Case {
+    M mode;
+    P persona;
+    M mode_after;
+    P persona_after;
+  };
+  for (auto c : std::vector<Case>{
+           {v1::COACHING_MODE_ROAST, v1::PERSONA_TYPE_ROAST, v1::COACHING_MODE_ENCOURAGEMENT,
+            v1::PERSONA_TYPE_COACH},
+           {v1::COACHING_MODE_ROAST, v1::PERSONA_TYPE_CHILL, v1::COACHING_MODE_ENCOURAGEMENT,
+            v1::PERSONA_TYPE_CHILL},
+           {v1::COACHING_MODE_ENCOURAGEMENT, v1::PERSONA_TYPE_COACH, v1::COACHING_MODE_NEUTRAL,
+            v1::PERSONA_TYPE_NEUTRAL},
+           {v1::COACHING_MODE_ENCOURAGEMENT, v1::PERSONA_TYPE_ROAST, v1::COACHING_MODE_NEUTRAL,
+            v1::PERSONA_TYPE_NEUTRAL},
+           {v1::COACHING_MODE_NEUTRAL, v1::PERSONA_TYPE_CHILL, v1::COACHING_MODE_MINIMALIST,
+            v1::PERSONA_TYPE_CHILL},
+           {v1::COACHING_MODE_MINIMALIST, v1::PERSONA_TYPE_COACH, v1::COACHING_MODE_MINIMALIST,
+            v1::PERSONA_TYPE_COACH},
+       }) {
+    CAPTURE(v1::CoachingMode_Name(c.mode));
+    CAPTURE(v1::PersonaType_Name(c.persona));
+    auto [mode, persona] = adapted(c.mode, c.persona);
+    CHECK(v1::CoachingMode_Name(mode) == v1::CoachingMode_Name(c.mode_after));
+    CHECK(v1::PersonaType_Name(persona) == v1::PersonaType_Name(c.persona_after));
+  }
+}
+
 TEST_CASE("persona adaptation: roasts rated unhelpful move the mode, recorded with a reason") {
   auto t0 = utc("2026-03-02T10:00:00Z");
   for (bool adaptation : {true, false}) {

@@ -207,7 +207,10 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   report.set_users_tracked(current.size());
 
   std::vector<projections::ModeFeatures> points;
-  for (const auto& snapshot : current) points.push_back(mode_features(snapshot));
+  // Users without enough history are neither fitted nor labelled.
+  for (const auto& snapshot : current)
+    if (projections::has_mode_history(snapshot.completions()))
+      points.push_back(mode_features(snapshot));
   std::optional<projections::ClusterModel> modes;
   if (points.size() > static_cast<size_t>(options_.clusters.k_min)) {
     auto fitted = projections::ClusterModel::fit(points, options_.clusters);
@@ -223,9 +226,13 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   }
   for (size_t i = 0; i < current.size(); ++i) {
     auto& snapshot = current[i];
-    int cluster = modes ? modes->assign(points[i]) : -1;
+    auto features = mode_features(snapshot);
+    int cluster = modes && projections::has_mode_history(snapshot.completions())
+                      ? modes->assign(features)
+                      : -1;
     snapshot.set_mode_cluster(cluster);
-    snapshot.set_mode_name(cluster >= 0 ? modes->name(cluster) : "");
+    snapshot.set_mode_name(
+        cluster >= 0 ? modes->name_for(cluster, features, snapshot.procrastination_score()) : "");
     snapshot.set_id(new_uuid_string());
     *snapshot.mutable_created_at() = coach::to_timestamp(now);
     auto user = Uuid::parse(snapshot.user_id());

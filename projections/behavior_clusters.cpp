@@ -43,11 +43,24 @@ constexpr std::array<std::array<const char*, 2>, kModeFeatureCount> kModeWords =
     {"very late finisher", "never very late"},
 }};
 
+// Features whose high side means finishing late (share_late, mean_tension,
+// share_very_late): their words must agree with the user's score.
+constexpr std::array<bool, kModeFeatureCount> kLatenessTrait = {true,  false, true,
+                                                                false, false, true};
+constexpr double kDistinctive = 0.5, kLateScore = 0.5;
+
+// The features of a standardized center, most distinctive first.
+std::vector<size_t> by_distinctiveness(const ModeFeatures& z) {
+  std::vector<size_t> order(kModeFeatureCount);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return std::abs(z[a]) > std::abs(z[b]); });
+  return order;
+}
+
 std::string name_of(const ModeFeatures& z) {
-  size_t top = 0;
-  for (size_t i = 1; i < kModeFeatureCount; ++i)
-    if (std::abs(z[i]) > std::abs(z[top])) top = i;
-  if (std::abs(z[top]) < 0.5) return "typical";
+  size_t top = by_distinctiveness(z).front();
+  if (std::abs(z[top]) < kDistinctive) return "typical";
   return kModeWords[top][z[top] > 0 ? 0 : 1];
 }
 
@@ -212,6 +225,19 @@ int ClusterModel::assign(const ModeFeatures& x) const {
     if (d < best_d) best_d = d, best = static_cast<int>(c);
   }
   return best;
+}
+
+std::string ClusterModel::name_for(int cluster, const ModeFeatures& x, double score) const {
+  const auto& center = centers_[static_cast<size_t>(cluster)];
+  auto own = standardize(x);
+  for (size_t f : by_distinctiveness(center)) {
+    if (std::abs(center[f]) < kDistinctive) break;
+    bool high = center[f] > 0;
+    if (high ? own[f] <= 0 : own[f] >= 0) continue;  // the user is on the other side
+    if (kLatenessTrait[f] && high != (score >= kLateScore)) continue;
+    return kModeWords[f][high ? 0 : 1];
+  }
+  return "typical";
 }
 
 v1::ClusterModelState ClusterModel::to_state() const {

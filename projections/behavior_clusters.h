@@ -38,6 +38,14 @@ inline constexpr std::array<std::string_view, kModeFeatureCount> kModeFeatureNam
 
 ModeFeatures mode_features_of(const BehaviorSignals& signals);
 
+// A user is placed in a mode (and named) only after this many completed
+// tasks: before that their features say nothing yet, so a new user is not
+// labelled at all (mode_cluster -1, mode_name empty).
+inline constexpr uint64_t kMinCompletionsForMode = 3;
+inline bool has_mode_history(uint64_t completions) {
+  return completions >= kMinCompletionsForMode;
+}
+
 struct ClusterOptions {
   int k_min = 2;
   int k_max = 8;
@@ -59,7 +67,18 @@ class ClusterModel {
   int assign(const ModeFeatures& x) const;
   int k() const { return static_cast<int>(centers_.size()); }
   double silhouette() const { return silhouette_; }
+  // The cluster's own name: its center's most distinctive trait
+  // ("night owl", "on-time finisher", ...), or "typical".
   const std::string& name(int cluster) const { return names_[static_cast<size_t>(cluster)]; }
+  // The name shown to one user of `cluster`, which never contradicts the
+  // user: the most distinctive trait of the center (at least 0.5 standard
+  // deviations from the mean) that the user's own features x share (same
+  // side of the mean) and, for the lateness traits, that agrees with the
+  // user's procrastination score: "on-time finisher", "never very late"
+  // and "starts early" need a score below 0.5, "late finisher", "very late
+  // finisher" and "deadline-driven" a score of 0.5 or more. "typical" when
+  // no trait qualifies.
+  std::string name_for(int cluster, const ModeFeatures& x, double score) const;
   const std::vector<uint64_t>& sizes() const { return sizes_; }
 
  private:

@@ -36,9 +36,11 @@ v1::FeatureSnapshot feature_snapshot(const UserState& state, Clock::time_point a
   out.set_burstiness_index(signals.burstiness());
   auto mode = mode_features_of(signals);
   for (double v : mode) out.add_mode_features(v);
-  int cluster = modes && modes->k() > 0 ? modes->assign(mode) : -1;
+  out.set_completions(signals.completions);
+  int cluster =
+      modes && modes->k() > 0 && has_mode_history(signals.completions) ? modes->assign(mode) : -1;
   out.set_mode_cluster(cluster);
-  if (cluster >= 0) out.set_mode_name(modes->name(cluster));
+  if (cluster >= 0) out.set_mode_name(modes->name_for(cluster, mode, out.procrastination_score()));
   *out.mutable_created_at() = coach::to_timestamp(as_of);
   out.set_model_version(model.version);
   out.set_as_of_sequence(state.version);

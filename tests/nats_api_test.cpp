@@ -658,6 +658,13 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
       ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
     }
   }
+  // A new user with tracking on and one task done: too little history to
+  // be placed in a mode or named.
+  auto fresh = new_uuid_string();
+  register_user(client, fresh);
+  ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", fresh));
+  auto only = ok(client.request("task.create", R"({"title": "t"})", fresh)).task().id();
+  ok(client.request("task.complete", R"({"task_id": ")" + only + R"("})", fresh));
   auto as = [&](v1::Role role, const std::string& operation, const std::string& body = "") {
     return c.request_as(client, Uuid::random(), role, operation, "", body);
   };
@@ -675,9 +682,15 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
   REQUIRE_FALSE(status.running());
   CHECK(status.last().error().empty());
   CHECK(status.last().full());
-  CHECK(status.last().users() == 6);
-  CHECK(status.last().users_tracked() == 6);
+  CHECK(status.last().users() == 7);
+  CHECK(status.last().users_tracked() == 7);
   CHECK(status.last().clusters() >= 2);
+  for (const auto& as_of : {std::string(), std::string(R"({"as_of": "2100-01-01T00:00:00Z"})")}) {
+    auto unplaced = ok(client.request("user.features", as_of, fresh)).feature_snapshot();
+    CHECK(unplaced.completions() == 1);
+    CHECK(unplaced.mode_cluster() == -1);
+    CHECK(unplaced.mode_name().empty());
+  }
 
   // Online: computed now, clustered with the model the run stored.
   auto late = ok(client.request("user.features", "", users[1])).feature_snapshot();

@@ -27,6 +27,11 @@ constexpr std::array<const char*, kFeatureCount> kFeatureWords = {
     "the tasks overdue right now",         "how much history coach has about you",
 };
 
+// "1 task", "3 tasks": a count with the words that agree with it.
+std::string counted(uint64_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
 void add_score(v1::Insights& out, const BehaviorSignals& signals, uint64_t overdue) {
   const auto& model = ProcrastinationModel::builtin();
   auto x = features_of(signals, overdue);
@@ -34,8 +39,8 @@ void add_score(v1::Insights& out, const BehaviorSignals& signals, uint64_t overd
   auto why = model.contributions(x);
   out.set_model_version(model.version);
   add(out, "procrastination_score", score,
-      fmt::format("coach estimates a {:.0f}% chance that your next task with a due date is "
-                  "finished late (model {}, learned from real deadline data).",
+      fmt::format("coach puts the chance that your next task with a due date is finished late "
+                  "at {:.0f}% (model {}, learned from real deadline data).",
                   score * 100, model.version));
   std::array<size_t, kFeatureCount> order{};
   for (size_t i = 0; i < kFeatureCount; ++i) order[i] = i;
@@ -77,19 +82,22 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
   }
   auto created = learned.tasks_created;
   add(out, "tasks", static_cast<double>(created),
-      fmt::format("You created {} tasks since you turned tracking on.", created));
+      fmt::format("You created {} since you turned tracking on.",
+                  counted(created, "task", "tasks")));
   add(out, "completed_late_share", learned.share_late(),
-      fmt::format("{} of the {} tasks you completed since you turned tracking on that had a due "
-                  "time were finished after it.",
-                  learned.late, learned.completions_with_due));
+      fmt::format("Of the {} with a due time you completed since you turned tracking on, {} "
+                  "finished after it.",
+                  counted(learned.completions_with_due, "task", "tasks"), learned.late));
   add(out, "snoozes_per_task", created ? double(learned.snoozes) / double(created) : 0,
-      fmt::format("You snoozed {} times since you turned tracking on.", learned.snoozes));
+      fmt::format("You snoozed {} since you turned tracking on.",
+                  counted(learned.snoozes, "time", "times")));
   add(out, "edits_per_task", created ? double(learned.edits) / double(created) : 0,
-      fmt::format("You edited tasks {} times since you turned tracking on.", learned.edits));
+      fmt::format("You edited tasks {} since you turned tracking on.",
+                  counted(learned.edits, "time", "times")));
   add(out, "overdue_now", overdue,
-      fmt::format("{} open tasks are past their due time right now (tasks more than 30 days "
-                  "past due count as abandoned, not overdue).",
-                  overdue));
+      fmt::format("{} past the due time right now (tasks more than 30 days past due count as "
+                  "abandoned, not overdue).",
+                  counted(static_cast<uint64_t>(overdue), "open task is", "open tasks are")));
   if (signals) add_score(out, *signals, static_cast<uint64_t>(overdue));
   out.set_summary(
       "Behavioral tracking is on. These figures come from your own task history since you "

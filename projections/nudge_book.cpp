@@ -82,8 +82,8 @@ std::string relative(Clock::time_point when, Clock::time_point now) {
   bool past = diff < 0;
   auto m = std::abs(diff);
   std::string amount;
-  if (m < 60)
-    amount = std::to_string(std::max<int64_t>(m, 1)) + (m == 1 ? " minute" : " minutes");
+  if (m < 60)  // under a minute reads "1 minute"
+    amount = m <= 1 ? "1 minute" : std::to_string(m) + " minutes";
   else if (m < 48 * 60)  // rounded: 119 minutes read "2 hours"
     amount = std::to_string((m + 30) / 60) + ((m + 30) / 60 == 1 ? " hour" : " hours");
   else

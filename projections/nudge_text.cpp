@@ -55,45 +55,55 @@ const std::vector<NudgeTemplate> kTemplates = {
      "\"{title}\" needs attention this {when}; it is due {due}."},
     {kMin, T::deadline_approaching, 0, "\"{title}\": due {due}."},
     {kMin, T::deadline_approaching, 0, "Start \"{title}\". Due {due}."},
-    {kMin, T::deadline_approaching, 0, "{due}: \"{title}\"."},
+    {kMin, T::deadline_approaching, 0, "Due {due}: \"{title}\"."},
     {kMin, T::deadline_approaching, 0, "\"{title}\", now?"},
 
     // --- repeated snooze
     {kEnc, T::repeated_snooze, 0,
-     "\"{title}\" has been snoozed {snoozes} times. Maybe it needs a smaller first step, not more "
+     "\"{title}\" has been snoozed {snoozes} {snoozes:time|times}. Maybe it needs a smaller first "
+     "step, not more "
      "time. What's the tiniest piece?"},
     {kEnc, T::repeated_snooze, 0,
-     "Snoozed {snoozes} times: \"{title}\" might be bigger than it looks. Try splitting it; each "
+     "Snoozed {snoozes} {snoozes:time|times}: \"{title}\" might be bigger than it looks. Try "
+     "splitting it; each "
      "part will feel lighter."},
     {kEnc, T::repeated_snooze, 0,
      "It's fine that \"{title}\" keeps getting pushed. Fifteen focused minutes on it today would "
      "already be a win."},
     {kEnc, T::repeated_snooze, 0,
-     "\"{title}\" keeps coming back ({snoozes} snoozes). You can do hard things; start with the "
+     "\"{title}\" keeps coming back ({snoozes} {snoozes:snooze|snoozes}). You can do hard things; "
+     "start with the "
      "easiest bit."},
     {kRoast, T::repeated_snooze, 1,
-     "\"{title}\" has been snoozed {snoozes} times. At this point it's less a task and more a "
+     "\"{title}\" has been snoozed {snoozes} {snoozes:time|times}. At this point it's less a task "
+     "and more a "
      "long-term roommate."},
     {kRoast, T::repeated_snooze, 1,
      "Snooze count for \"{title}\": {snoozes}. The snooze button would like a day off, please."},
     {kRoast, T::repeated_snooze, 3,
-     "\"{title}\" ({snoozes} snoozes) is starting to feel like a sequel nobody asked for. Let's "
+     "\"{title}\" ({snoozes} {snoozes:snooze|snoozes}) is starting to feel like a sequel nobody "
+     "asked for. Let's "
      "write the finale."},
     {kRoast, T::repeated_snooze, 3,
-     "{snoozes} snoozes on \"{title}\". Impressive dedication to tomorrow. Today wants a turn "
+     "{snoozes} {snoozes:snooze|snoozes} on \"{title}\". Impressive dedication to tomorrow. Today "
+     "wants a turn "
      "too."},
     {kRoast, T::repeated_snooze, 5,
-     "\"{title}\" has been snoozed {snoozes} times. It has started decorating its spot on your "
+     "\"{title}\" has been snoozed {snoozes} {snoozes:time|times}. It has started decorating its "
+     "spot on your "
      "list. Evict it: ten minutes, go."},
     {kNeutral, T::repeated_snooze, 0,
-     "\"{title}\" has been snoozed {snoozes} times. Consider splitting it or changing its due "
+     "\"{title}\" has been snoozed {snoozes} {snoozes:time|times}. Consider splitting it or "
+     "changing its due "
      "date."},
     {kNeutral, T::repeated_snooze, 0,
-     "\"{title}\": {snoozes} snoozes so far. Decide today whether to do, shorten or drop it."},
-    {kNeutral, T::repeated_snooze, 0, "Repeatedly postponed: \"{title}\" ({snoozes} times)."},
+     "\"{title}\": {snoozes} {snoozes:snooze|snoozes} so far. Decide today whether to do, shorten "
+     "or drop it."},
+    {kNeutral, T::repeated_snooze, 0,
+     "Repeatedly postponed: \"{title}\" ({snoozes} {snoozes:time|times})."},
     {kNeutral, T::repeated_snooze, 0,
      "\"{title}\" keeps being snoozed. A smaller first step may help."},
-    {kMin, T::repeated_snooze, 0, "\"{title}\": {snoozes} snoozes."},
+    {kMin, T::repeated_snooze, 0, "\"{title}\": {snoozes} {snoozes:snooze|snoozes}."},
     {kMin, T::repeated_snooze, 0, "Split \"{title}\"?"},
     {kMin, T::repeated_snooze, 0, "\"{title}\": do, shorten or drop."},
     {kMin, T::repeated_snooze, 0, "Snoozed {snoozes}x: \"{title}\"."},
@@ -105,14 +115,15 @@ const std::vector<NudgeTemplate> kTemplates = {
      "\"{title}\" slipped past its due date ({due}). It happens. A fresh start this {when} still "
      "counts."},
     {kEnc, T::overdue, 0,
-     "Late is better than never: \"{title}\" is still open since {due}. You can close it today."},
+     "Late is better than never: \"{title}\" was due {due} and is still open. You can close it "
+     "today."},
     {kEnc, T::overdue, 0,
      "\"{title}\" is overdue ({due}). Let's make it the first thing you finish today."},
     {kRoast, T::overdue, 1,
      "\"{title}\" was due {due}. It's not mad, just disappointed. Mostly it just wants to be "
      "done."},
     {kRoast, T::overdue, 1,
-     "\"{title}\" has been overdue since {due}. Deadlines are more of a guideline, sure, but this "
+     "\"{title}\" went past its due date {due}. Deadlines are more of a guideline, sure, but this "
      "one misses you."},
     {kRoast, T::overdue, 3,
      "\"{title}\" was due {due}. It's now old enough to have opinions. Finish it before it starts "
@@ -127,21 +138,23 @@ const std::vector<NudgeTemplate> kTemplates = {
     {kNeutral, T::overdue, 0,
      "\"{title}\" passed its due date {due}. Complete it or set a new date."},
     {kNeutral, T::overdue, 0,
-     "Overdue: \"{title}\", due {due}. {overdue} task(s) are past due in total."},
+     "Overdue: \"{title}\", due {due}. {overdue} {overdue:task is|tasks are} past due in total."},
     {kNeutral, T::overdue, 0, "\"{title}\" is still open after its deadline ({due})."},
     {kMin, T::overdue, 0, "Overdue: \"{title}\"."},
-    {kMin, T::overdue, 0, "\"{title}\": late since {due}."},
+    {kMin, T::overdue, 0, "\"{title}\": due {due}, still open."},
     {kMin, T::overdue, 0, "\"{title}\": finish or reschedule."},
     {kMin, T::overdue, 0, "{overdue} overdue. \"{title}\" first."},
 
     // --- inactivity
     {kEnc, T::inactivity, 0,
-     "It's been quiet for a while. {pending} tasks are waiting; pick the easiest one and get "
+     "It's been quiet for a while. {pending} {pending:task is|tasks are} waiting; pick the easiest "
+     "one and get "
      "rolling."},
     {kEnc, T::inactivity, 0,
      "Welcome back whenever you're ready. One small task this {when} is a great restart."},
     {kEnc, T::inactivity, 0,
-     "A short session now could move things forward: you have {pending} open tasks, and any one of "
+     "A short session now could move things forward: you have {pending} open {pending:task|tasks}, "
+     "and any one of "
      "them counts."},
     {kEnc, T::inactivity, 0,
      "Rest is good, and so is a gentle start. What's one thing you could finish this {when}?"},
@@ -149,48 +162,57 @@ const std::vector<NudgeTemplate> kTemplates = {
      "Your task list checked its messages: nothing from you in a while. It's fine. It's totally "
      "fine. Say hi?"},
     {kRoast, T::inactivity, 1,
-     "{pending} tasks are holding a quiet meeting about you. Pop in and take one off the agenda."},
+     "{pending} {pending:task is|tasks are} holding a quiet meeting about you. Pop in and take one "
+     "off the agenda."},
     {kRoast, T::inactivity, 3,
      "It has been so quiet that your tasks started a book club. Current read: 'Waiting'. Give them "
      "a plot twist."},
     {kRoast, T::inactivity, 5,
      "Your to-do list has been on hold so long it learned the hold music by heart. Pick one up "
      "this {when}."},
-    {kNeutral, T::inactivity, 0, "No activity for a while. {pending} tasks are open."},
-    {kNeutral, T::inactivity, 0, "You have {pending} open tasks. Now is within your work hours."},
-    {kNeutral, T::inactivity, 0, "Check-in: {pending} tasks are waiting for a next step."},
+    {kNeutral, T::inactivity, 0,
+     "No activity for a while. {pending} {pending:task is|tasks are} open."},
+    {kNeutral, T::inactivity, 0,
+     "You have {pending} open {pending:task|tasks}. Now is within your work hours."},
+    {kNeutral, T::inactivity, 0,
+     "Check-in: {pending} {pending:task is|tasks are} waiting for a next step."},
     {kNeutral, T::inactivity, 0,
      "It has been a while since your last update. Review your open tasks?"},
-    {kMin, T::inactivity, 0, "{pending} open tasks."},
+    {kMin, T::inactivity, 0, "{pending} open {pending:task|tasks}."},
     {kMin, T::inactivity, 0, "Pick one task."},
     {kMin, T::inactivity, 0, "Check-in?"},
     {kMin, T::inactivity, 0, "Back to it?"},
 
     // --- streak
     {kEnc, T::streak, 0,
-     "{streak} days in a row with something finished. That's a real streak; keep it going!"},
+     "{streak} {streak:day|days} in a row with something finished. That's a real streak; keep it "
+     "going!"},
     {kEnc, T::streak, 0, "Day {streak} of getting things done. Nice rhythm, and it's yours."},
     {kEnc, T::streak, 0,
-     "You've completed tasks {streak} days running. Consistency like that adds up fast. Proud of "
+     "You've completed tasks {streak} {streak:day|days} running. Consistency like that adds up "
+     "fast. Proud of "
      "you."},
     {kEnc, T::streak, 0,
-     "Streak: {streak} days. One more small win today keeps the momentum alive."},
+     "Streak: {streak} {streak:day|days}. One more small win today keeps the momentum alive."},
     {kRoast, T::streak, 1,
-     "{streak} days in a row of finishing things. Who are you and what did you do with the snooze "
+     "{streak} {streak:day|days} in a row of finishing things. Who are you and what did you do "
+     "with the snooze "
      "button?"},
     {kRoast, T::streak, 1,
-     "A {streak}-day streak. Your task list is confused but happy. Keep confusing it."},
+     "Streak: {streak} {streak:day|days} and counting. Your task list is confused but happy. Keep "
+     "confusing it."},
     {kRoast, T::streak, 3,
-     "{streak} days straight. At this rate your to-do list will need a hobby. Keep going."},
+     "{streak} {streak:day|days} straight. At this rate your to-do list will need a hobby. Keep "
+     "going."},
     {kRoast, T::streak, 5,
      "{streak}-day streak! Your procrastination has filed a missing person report. Let's keep it "
      "searching."},
     {kNeutral, T::streak, 0, "You completed tasks on {streak} consecutive days."},
-    {kNeutral, T::streak, 0, "Current streak: {streak} days with a completed task."},
-    {kNeutral, T::streak, 0, "{streak} days in a row with progress."},
-    {kNeutral, T::streak, 0, "Streak update: {streak} days."},
-    {kMin, T::streak, 0, "Streak: {streak} days."},
-    {kMin, T::streak, 0, "{streak} days in a row."},
+    {kNeutral, T::streak, 0, "Current streak: {streak} {streak:day|days} with a completed task."},
+    {kNeutral, T::streak, 0, "{streak} {streak:day|days} in a row with progress."},
+    {kNeutral, T::streak, 0, "Streak update: {streak} {streak:day|days}."},
+    {kMin, T::streak, 0, "Streak: {streak} {streak:day|days}."},
+    {kMin, T::streak, 0, "{streak} {streak:day|days} in a row."},
     {kMin, T::streak, 0, "Day {streak}. Keep going."},
     {kMin, T::streak, 0, "{streak}/{streak}."},
 
@@ -213,7 +235,8 @@ const std::vector<NudgeTemplate> kTemplates = {
      "\"{title}\": crushed, on time. Your procrastination asked for a rematch. Denied."},
     {kNeutral, T::completion, 0, "\"{title}\" completed on time."},
     {kNeutral, T::completion, 0, "Done: \"{title}\", before its due date."},
-    {kNeutral, T::completion, 0, "\"{title}\" is finished. {pending} tasks remain open."},
+    {kNeutral, T::completion, 0,
+     "\"{title}\" is finished. {pending} {pending:task remains|tasks remain} open."},
     {kNeutral, T::completion, 0, "Completed ahead of the deadline: \"{title}\"."},
     {kMin, T::completion, 0, "\"{title}\": done."},
     {kMin, T::completion, 0, "Done. On time."},
@@ -263,14 +286,16 @@ const std::vector<NudgeTemplate> kTemplates = {
      "Nudge requested, nudge delivered: \"{title}\", due {due}. The task won't do itself, though "
      "it has been asked."},
     {kRoast, T::on_demand, 3,
-     "\"{title}\" is due {due}. You wanted a push; consider yourself gently but firmly pushed."},
+     "\"{title}\" (due {due}) is up. You wanted a push; consider yourself gently but firmly "
+     "pushed."},
     {kRoast, T::on_demand, 5,
      "Here's your nudge: \"{title}\", due {due}. Go now, before you ask for a nudge about the "
      "nudge."},
     {kNeutral, T::on_demand, 0, "Next task: \"{title}\", due {due}."},
-    {kNeutral, T::on_demand, 0, "Most pressing: \"{title}\" (due {due}). {pending} tasks open."},
+    {kNeutral, T::on_demand, 0,
+     "Most pressing: \"{title}\" (due {due}). {pending} {pending:task|tasks} open."},
     {kNeutral, T::on_demand, 0, "Suggested focus for this {when}: \"{title}\"."},
-    {kNeutral, T::on_demand, 0, "Work on \"{title}\" next; it is due {due}."},
+    {kNeutral, T::on_demand, 0, "Work on \"{title}\" next (due {due})."},
     {kMin, T::on_demand, 0, "Next: \"{title}\"."},
     {kMin, T::on_demand, 0, "\"{title}\". Due {due}."},
     {kMin, T::on_demand, 0, "Do \"{title}\"."},
@@ -343,7 +368,26 @@ const std::unordered_set<std::string_view> kNegative = {
     "snoozed", "snoozes", "disappointed", "mad",    "guilt",  "scramble", "waiting", "rude",
     "old",     "quiet",   "no",           "not",    "never",  "hard",     "memo",    "evict"};
 
+// The number a counting placeholder stands for; -1 for other keys.
+int64_t count_of(std::string_view key, const NudgeContext& c) {
+  if (key == "snoozes") return c.snoozes;
+  if (key == "streak") return c.streak_days;
+  if (key == "pending") return c.pending;
+  if (key == "overdue") return std::max(1, c.overdue);
+  return -1;
+}
+
+// "{pending:task is|tasks are}": the words that agree with the count.
+std::string agreeing_words(std::string_view key, std::string_view forms, const NudgeContext& c) {
+  auto bar = forms.find('|');
+  if (count_of(key, c) < 0 || bar == std::string_view::npos)
+    return "{" + std::string(key) + ":" + std::string(forms) + "}";
+  return std::string(count_of(key, c) == 1 ? forms.substr(0, bar) : forms.substr(bar + 1));
+}
+
 std::string relative_word(std::string_view key, const NudgeContext& c) {
+  if (auto colon = key.find(':'); colon != std::string_view::npos)
+    return agreeing_words(key.substr(0, colon), key.substr(colon + 1), c);
   if (key == "title") return c.title;
   if (key == "due") return c.due.empty() ? "soon" : c.due;
   if (key == "snoozes") return std::to_string(c.snoozes);

@@ -60,8 +60,10 @@ struct NudgeContext {
 struct NudgeTemplate {
   v1::CoachingMode mode;
   Trigger trigger;
-  int heat;               // 0 mild .. 5 spicy; roast only, used when heat <= humor
-  std::string_view text;  // with {title} {due} {snoozes} {streak} {pending} {overdue} {when} {plan}
+  int heat;  // 0 mild .. 5 spicy; roast only, used when heat <= humor
+  // With {title} {due} {snoozes} {streak} {pending} {overdue} {when} {plan};
+  // a count's agreeing words as {pending:task is|tasks are} (singular for 1).
+  std::string_view text;
 };
 
 inline constexpr size_t kMaxNudgeChars = 400;

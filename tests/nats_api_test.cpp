@@ -473,9 +473,9 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
     if (item.name() == "completed_late_share") {
       found = true;
       CHECK(item.value() == doctest::Approx(1.0));
-      CHECK(
-          item.explanation().find("1 of the 1 tasks you completed since you turned tracking on") !=
-          std::string::npos);
+      CHECK(item.explanation() ==
+            "Of the 1 task with a due time you completed since you turned tracking on, 1 "
+            "finished after it.");
     }
   CHECK(found);
   for (const auto& item : on.items()) {

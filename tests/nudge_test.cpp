@@ -3,12 +3,15 @@
 // persona adaptation, delivery reports and the nudge book's fold.
 #include <doctest/doctest.h>
 
+#include <regex>
+
 #include <google/protobuf/util/time_util.h>
 
 #include <map>
 #include <set>
 
 #include "events/envelope.h"
+#include "projections/insights.h"
 #include "projections/nudge_book.h"
 #include "projections/user_state.h"
 #include "support.h"
@@ -151,6 +154,105 @@ TEST_CASE("the template library: varied per mode and trigger, kind, and filled")
           text.rfind(fill_template(t.text, c), 0) == 0)
         mild = true;
     CHECK_MESSAGE(mild, text);
+  }
+}
+
+namespace {
+
+// What a careful reader would mark in a generated sentence: number
+// agreement ("1 tasks", "3 task", "(s)"), a/an, spacing and punctuation,
+// a lower-case start of a sentence, "since" with a relative time, and a
+// missing final stop. Empty when the text reads right.
+std::vector<std::string> grammar_problems(const std::string& text) {
+  static const std::vector<std::pair<std::regex, std::string>> rules = {
+      {std::regex(R"((^|[^\d.,])1 (open |more )?(tasks|times|days|snoozes|hours|minutes)\b)"),
+       "a plural noun after 1"},
+      {std::regex(R"((^|[^\d.,])(0|[2-9]|\d\d+) (open )?(task|time|day|snooze|hour|minute)\b[^-])"),
+       "a singular noun after a number other than 1"},
+      {std::regex(R"(\btask (are|remain)\b|\btasks (is|remains)\b)"), "verb agreement"},
+      {std::regex(R"(\(s\))"), "a plural written as (s)"},
+      {std::regex(R"(\b[Aa] ([aeiouAEIOU]|8|11\b|18\b|11[^\d,.]|18[^\d,.]))"),
+       "'a' before a vowel sound"},
+      {std::regex(R"(\b[Aa]n [b-df-gj-np-tv-zB-DF-GJ-NP-TV-Z0-79])"), "'an' before a consonant"},
+      {std::regex(R"(  | [.,;:!?])"), "spacing before punctuation or a double space"},
+      // "coach" is the product's name, lower case by style.
+      {std::regex(R"([.!?] (?!coach\b)[a-z])"), "a sentence starting in lower case"},
+      {std::regex(R"(^(?!coach\b)[a-z])"), "a text starting in lower case"},
+      {std::regex(R"(since (in \d|\d+ \w+ ago|soon))"), "'since' with a relative time"},
+      {std::regex(R"((is|are) due \d+ \w+ ago)"), "'is due' with a past time"},
+      {std::regex(R"([^.!?"')]$)"), "no final punctuation"},
+  };
+  std::vector<std::string> found;
+  for (const auto& [rule, why] : rules)
+    if (std::regex_search(text, rule)) found.push_back(why);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("grammar: every template and insight reads right for every count") {
+  CHECK(grammar_problems("1 tasks is waiting.").size() == 2);  // the checker can fail
+  CHECK(grammar_problems("A 8-day streak").size() == 2);
+  CHECK(grammar_problems("Open since 3 days ago. go").size() == 3);
+  CHECK(grammar_problems("\"Report\" is due in 3 hours. 1 task is open, 2 are not.").empty());
+
+  // Due times as the nudge book writes them: future ones for deadlines,
+  // past ones for overdue tasks, either for an on-demand pick.
+  const std::vector<std::string> future = {"in 1 minute", "in 3 hours", "in 2 days", "soon"};
+  const std::vector<std::string> past = {"1 minute ago", "1 hour ago", "12 days ago"};
+  size_t checked = 0;
+  for (const auto& t : all_templates()) {
+    std::vector<std::string> dues = future;
+    if (t.trigger == Trigger::overdue) dues = past;
+    if (t.trigger == Trigger::on_demand) dues.insert(dues.end(), past.begin(), past.end());
+    for (const auto& due : dues)
+      for (int n : {0, 1, 2, 3, 8, 11, 18, 21, 80})
+        for (const auto* when : {"morning", "evening", ""}) {
+          NudgeContext c;
+          c.trigger = t.trigger;
+          c.title = "Write report";
+          c.due = due;
+          c.snoozes = c.streak_days = c.pending = c.overdue = n;
+          c.time_of_day = when;
+          c.plan = "\"Slides\" now starts Tue 14:00";
+          auto text = fill_template(t.text, c);
+          for (const auto& problem : grammar_problems(text)) FAIL_CHECK(problem << ": " << text);
+          ++checked;
+        }
+  }
+  CHECK(checked > 1000);
+  // With each persona's sign-off.
+  for (int persona = 1; persona <= 4; ++persona)
+    for (uint64_t seed = 0; seed < 12; ++seed) {
+      NudgeContext c;
+      c.persona = static_cast<v1::PersonaType>(persona);
+      c.trigger = Trigger::inactivity;
+      c.pending = 1;
+      c.seed = seed;
+      auto text = render_template(c);
+      for (const auto& problem : grammar_problems(text)) FAIL_CHECK(problem << ": " << text);
+    }
+
+  // Insights, for a user with nothing, one and several of everything.
+  for (int n : {0, 1, 3}) {
+    auto t0 = utc("2026-03-02T10:00:00Z");
+    Person p;
+    v1::SetPreferences on;
+    on.set_behavioral_tracking_enabled(true);
+    p.set(on, t0);
+    for (int i = 0; i < n; ++i) {
+      auto done = p.task("done " + std::to_string(i), t0 + 1h, t0 + 1min);
+      p.snooze(done, t0 + 3h, t0 + 2min);
+      p.complete(done, t0 + 4h);
+      p.task("overdue " + std::to_string(i), t0 + 5h, t0 + 5min);
+    }
+    auto insights = describe_insights(p.state.profile, p.state.tasks,
+                                      p.state.signals ? &*p.state.signals : nullptr, t0 + 10h);
+    for (const auto& insight : insights.items())
+      for (const auto& problem : grammar_problems(insight.explanation()))
+        FAIL_CHECK(problem << ": " << insight.explanation());
+    for (const auto& problem : grammar_problems(insights.summary()))
+      FAIL_CHECK(problem << ": " << insights.summary());
   }
 }
 

@@ -15,6 +15,8 @@
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
+#include "projections/nudge_book.h"
+#include "projections/task_queries.h"
 #include "projections/user_decider.h"
 #include "schema/internal.pb.h"
 #include "schema/snapshots.pb.h"
@@ -118,28 +120,38 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
 
-// One page of the user's export: profile and tasks from the state, and a
-// slice of the log read by `finish_export_page` on the pool.
-Result<v1::Reply> start_export_page(const UserState& state, const v1::ExportUser& query) {
-  if (!state.profile.registered) return not_registered();
-  uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
-  if (page > kMaxExportPage)
-    return make_error(Errc::invalid_argument, "max_events must be 1 to 2000");
-  v1::Reply reply;
-  auto* out = reply.mutable_user_export();
-  out->set_format("coach.export.v1");
-  *out->mutable_exported_at() = coach::to_timestamp(SystemClock::now());
-  *out->mutable_profile() = state.profile.profile;
-  for (const auto& [id, task] : state.tasks.tasks()) *out->add_tasks() = task;
-  return reply;
+// What the pool reads for one export page: the log slice and the feature
+// snapshots that may belong to it (as_of_sequence from the page's first).
+struct ExportSlice {
+  std::vector<v1::TaskEvent> events;
+  std::vector<v1::FeatureSnapshot> features;
+};
+
+uint32_t export_page_size(const v1::ExportUser& query) {
+  return query.max_events() == 0 ? kDefaultExportPage : query.max_events();
 }
 
-// The state's recent nudge records, current (delivery status, ratings), by
-// nudge id: they override what the log's NudgeCreated events say.
-std::map<std::string, v1::NudgeRecord> recent_nudges(const UserState& state) {
-  std::map<std::string, v1::NudgeRecord> by_id;
-  for (const auto& r : state.nudges.recent()) by_id[r.nudge().id()] = r;
-  return by_id;
+uint64_t export_from(const v1::ExportUser& query) {
+  return std::max<uint64_t>(1, query.from_sequence());
+}
+
+// Reads the page's log slice, up to `version`, and the user's feature
+// snapshots of that range and after (the first page: all). Blocks.
+Result<ExportSlice> read_export_slice(const events::EventStore& store, const Uuid& user,
+                                      uint64_t version, const v1::ExportUser& query) {
+  ExportSlice slice;
+  uint64_t from = export_from(query);
+  if (from > version) return slice;
+  auto events =
+      store.read(user, from, std::min<uint64_t>(export_page_size(query), version - from + 1));
+  if (!events) return events.error();
+  slice.events = std::move(*events);
+  auto features = store.feature_history(user, SystemClock::time_point{}, SystemClock::now());
+  if (!features) return features.error();
+  uint64_t features_from = from == 1 ? 0 : from;
+  for (auto& f : *features)
+    if (f.as_of_sequence() >= features_from) slice.features.push_back(std::move(f));
+  return slice;
 }
 
 v1::ScheduleRecommendation recommendation_of(const v1::TaskEvent& e, bool accepted) {
@@ -158,54 +170,51 @@ v1::ScheduleRecommendation recommendation_of(const v1::TaskEvent& e, bool accept
   return r;
 }
 
-// The records coach derived from the user's log, for the first export
-// page: every recommendation accepted or rejected, every nudge with its
-// notification (current status from `recent`), every stored feature
-// snapshot. Reads the whole log once. Blocks.
-Status add_derived_records(const events::EventStore& store, const Uuid& user, uint64_t version,
-                           const std::map<std::string, v1::NudgeRecord>& recent,
-                           v1::UserExport& out) {
-  constexpr uint64_t kChunk = 2000;
-  for (uint64_t from = 1; from <= version; from += kChunk) {
-    auto events = store.read(user, from, std::min(kChunk, version - from + 1));
-    if (!events) return events.error();
-    for (const auto& e : *events) {
-      if (e.has_recommendation_accepted() || e.has_recommendation_rejected()) {
-        *out.add_recommendations() = recommendation_of(e, e.has_recommendation_accepted());
-      } else if (e.has_nudge_created()) {
-        const auto& created = e.nudge_created();
-        auto it = recent.find(created.nudge().id());
-        const auto& nudge = it != recent.end() ? it->second.nudge() : created.nudge();
-        *out.add_nudges() = nudge;
-        if (it != recent.end() && it->second.has_notification())
-          *out.add_notifications() = it->second.notification();
-        else if (created.has_notification())
-          *out.add_notifications() = created.notification();
-      }
-    }
+// Adds to `out` what comes from event `e`: the event, the task it created
+// (as it is now), the recommendation it decided, the nudge it wrote with
+// its notification (current status from the state's recent records).
+// Returns the bytes added.
+size_t add_export_event(const UserState& state, const v1::TaskEvent& e, v1::UserExport& out) {
+  size_t before = out.ByteSizeLong();
+  *out.add_events() = e;
+  if (e.has_task_created()) {
+    if (const auto* task = state.tasks.find(e.task_id())) *out.add_tasks() = *task;
+  } else if (e.has_recommendation_accepted() || e.has_recommendation_rejected()) {
+    *out.add_recommendations() = recommendation_of(e, e.has_recommendation_accepted());
+  } else if (e.has_nudge_created()) {
+    const auto& created = e.nudge_created();
+    const auto* recent = projections::find_nudge(state.nudges, created.nudge().id());
+    *out.add_nudges() = recent ? recent->nudge() : created.nudge();
+    if (recent && recent->has_notification())
+      *out.add_notifications() = recent->notification();
+    else if (created.has_notification())
+      *out.add_notifications() = created.notification();
   }
-  auto features = store.feature_history(user, SystemClock::time_point{}, SystemClock::now());
-  if (!features) return features.error();
-  for (auto& f : *features) *out.add_feature_snapshots() = std::move(f);
-  return Ok{};
+  return out.ByteSizeLong() - before;
 }
 
-// The log slice of an export page, up to the state's `version`. Blocks.
-v1::Reply finish_export_page(const events::EventStore& store, const Uuid& user, uint64_t version,
-                             const v1::ExportUser& query, v1::Reply reply,
-                             const std::map<std::string, v1::NudgeRecord>& recent) {
-  uint32_t page = query.max_events() == 0 ? kDefaultExportPage : query.max_events();
-  uint64_t from = std::max<uint64_t>(1, query.from_sequence());
-  if (from > version) return reply;
-  auto events = store.read(user, from, std::min<uint64_t>(page, version - from + 1));
-  if (!events) return error_reply(events.error());
+// One export page from the slice read on the pool and the current state:
+// events in order until max_events or until the page would pass
+// kMaxPageBytes (at least one event), each with what comes from it, and
+// the feature snapshots whose as_of_sequence the page's range holds.
+v1::Reply export_page(const UserState& state, const v1::ExportUser& query, uint64_t version,
+                      ExportSlice slice) {
+  v1::Reply reply;
   auto* out = reply.mutable_user_export();
-  for (auto& e : *events) *out->add_events() = std::move(e);
-  if (from == 1)
-    if (auto derived = add_derived_records(store, user, version, recent, *out); !derived)
-      return error_reply(derived.error());
-  uint64_t last = from + events->size() - 1;
-  out->set_next_sequence(last < version ? last + 1 : 0);
+  out->set_format("coach.export.v1");
+  *out->mutable_exported_at() = coach::to_timestamp(SystemClock::now());
+  *out->mutable_profile() = state.profile.profile;
+  uint64_t from = export_from(query), last = from - 1;
+  size_t bytes = out->ByteSizeLong();
+  for (const auto& e : slice.events) {
+    if (last >= from && bytes > projections::kMaxPageBytes) break;  // the rest on the next page
+    bytes += add_export_event(state, e, *out);
+    last = e.sequence();
+  }
+  bool final_page = last >= version;
+  for (auto& f : slice.features)
+    if (final_page || f.as_of_sequence() <= last) *out->add_feature_snapshots() = std::move(f);
+  out->set_next_sequence(final_page ? 0 : last + 1);
   return reply;
 }
 
@@ -636,17 +645,27 @@ void features(Self* self, const RequestPtr& request) {
   });
 }
 
-// user.export: the page's state part here, its log slice on the pool.
+// user.export: the log slice on the pool, the page put together here from
+// the state as it is then.
 void export_user(Self* self, const RequestPtr& request) {
   auto& st = self->state;
-  auto started = start_export_page(st.state, request->command().export_user());
-  if (!started) return request->reply_error(started.error());
-  st.context->io->submit(
-      st.lane(), [store = st.context->store, user = st.user, version = st.state.version, request,
-                  page = std::move(*started), recent = recent_nudges(st.state)]() mutable {
-        request->reply(finish_export_page(*store, user, version, request->command().export_user(),
-                                          std::move(page), recent));
-      });
+  if (!st.state.profile.registered) return request->reply_error(not_registered());
+  const auto& query = request->command().export_user();
+  if (export_page_size(query) > kMaxExportPage)
+    return request->reply_error(make_error(Errc::invalid_argument, "max_events must be 1 to 2000"));
+  off_scheduler(self, false,
+                [store = st.context->store, user = st.user, version = st.state.version,
+                 request]() -> std::function<void(Self*)> {
+                  auto slice =
+                      read_export_slice(*store, user, version, request->command().export_user());
+                  return [request, version, slice = std::move(slice)](Self* me) mutable {
+                    if (!slice) return request->reply_error(slice.error());
+                    if (me->state.state.erased)
+                      return request->reply_error(projections::user_erased(me->state.user));
+                    request->reply(export_page(me->state.state, request->command().export_user(),
+                                               version, std::move(*slice)));
+                  };
+                });
 }
 
 void process(Self* self, const RequestPtr& request) {

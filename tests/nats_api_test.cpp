@@ -353,18 +353,23 @@ TEST_CASE("export returns everything of the user, page by page, complete against
   const uint64_t version = 1 + 12 * 2 + 1;
 
   std::vector<v1::TaskEvent> events;
+  std::map<std::string, v1::Task> tasks;  // each task comes once, with the page creating it
   v1::UserExport last;
   for (uint64_t from = 1, pages = 0; from != 0 && pages < 100; ++pages) {
     auto page = ok(client.request(
         "user.export", R"({"from_sequence": )" + std::to_string(from) + R"(, "max_events": 7})",
         user));
     last = page.user_export();
+    CHECK(last.events_size() <= 7);
     for (const auto& e : last.events()) events.push_back(e);
+    for (const auto& t : last.tasks()) CHECK(tasks.emplace(t.id(), t).second);
     from = last.next_sequence();
   }
   CHECK(last.format() == "coach.export.v1");
   CHECK(last.profile().user().email() == "someone@example.com");
-  CHECK(last.tasks_size() == 12);  // the deleted one included
+  CHECK(tasks.size() == 12);                                    // the deleted one included
+  CHECK(tasks.at(ids[0]).status() == v1::TASK_STATUS_DELETED);  // as it is now
+  CHECK(tasks.at(ids[1]).priority() == 3);
   REQUIRE(events.size() == version);
   for (size_t i = 0; i < events.size(); ++i) {
     CHECK(events[i].sequence() == i + 1);
@@ -836,11 +841,26 @@ TEST_CASE("schedule: blocks within work hours, accept keeps one, reject is count
   REQUIRE(exported.nudges_size() >= 1);
   CHECK(exported.nudges(exported.nudges_size() - 1).id() == nudge.id());
   CHECK(exported.nudges(exported.nudges_size() - 1).generated_text() == nudge.generated_text());
-  // Later pages carry the log only.
-  auto later = ok(client.request("user.export", R"({"from_sequence": 2, "max_events": 1})", user))
-                   .user_export();
-  CHECK(later.recommendations_size() == 0);
-  CHECK(later.nudges_size() == 0);
+  // Page by page, each record comes with the event it comes from, once.
+  std::vector<std::string> recommendations, nudges;
+  for (uint64_t from = 1, pages = 0; from != 0 && pages < 200; ++pages) {
+    auto page = ok(client.request(
+                       "user.export",
+                       R"({"max_events": 1, "from_sequence": )" + std::to_string(from) + "}", user))
+                    .user_export();
+    REQUIRE(page.events_size() == 1);
+    const auto& e = page.events(0);
+    CHECK(page.recommendations_size() ==
+          (e.has_recommendation_accepted() || e.has_recommendation_rejected() ? 1 : 0));
+    CHECK(page.nudges_size() == (e.has_nudge_created() ? 1 : 0));
+    CHECK(page.tasks_size() == (e.has_task_created() ? 1 : 0));
+    for (const auto& r : page.recommendations()) recommendations.push_back(r.id());
+    for (const auto& n : page.nudges()) nudges.push_back(n.id());
+    from = page.next_sequence();
+  }
+  CHECK(recommendations == std::vector<std::string>{first.id(), second.id()});
+  CHECK(nudges.size() == static_cast<size_t>(exported.nudges_size()));
+  CHECK(nudges.back() == nudge.id());
 }
 
 TEST_CASE("a client's invalid UTF-8: replies stay valid JSON, no body parsed before the token") {
@@ -933,7 +953,7 @@ TEST_CASE("coachd refuses to start on a WAL damaged mid-file and recovers only w
   }
 }
 
-TEST_CASE("task.list pages end by bytes too, and a reply that cannot fit says payload_too_large") {
+TEST_CASE("task.list and user.export pages end by bytes, so every page is answered") {
   Cluster c;
   test::Coachd coachd(c.data, c.nats.url());
   test::Client client(c.nats.url(), c.token_key());
@@ -963,11 +983,39 @@ TEST_CASE("task.list pages end by bytes too, and a reply that cannot fit says pa
   CHECK(pages >= 5);
   auto page = ok(client.request("task.list", R"({"page_size": 20})", user));
   CHECK(page.task_list().tasks_size() == 20);
-  // An export page still carries every task: over 1 MiB, it is refused
-  // with a structured error, not left unanswered.
-  auto exported = client.request("user.export", "", user);
-  REQUIRE_MESSAGE(exported, describe(exported));
-  CHECK(error_code(exported) == "payload_too_large");
+  // The export pages by bytes too: every page is answered, under 256 KiB
+  // plus one task, and the pages hold every task once.
+  std::set<std::string> exported;
+  pages = 0;
+  for (uint64_t from = 1; from != 0 && pages < 40; ++pages) {
+    auto reply = ok(client.request(
+        "user.export", R"({"from_sequence": )" + std::to_string(from) + R"(, "max_events": 2000})",
+        user));
+    CHECK(reply.ByteSizeLong() < 256 * 1024 + 20000);
+    for (const auto& t : reply.user_export().tasks()) CHECK(exported.insert(t.id()).second);
+    from = reply.user_export().next_sequence();
+  }
+  CHECK(exported == seen);
+  CHECK(pages >= 5);
+}
+
+TEST_CASE("a reply larger than the server's max payload is answered payload_too_large") {
+  // A server allowing 64 KiB: a task.list page may reach 256 KiB.
+  test::TempDir dir;
+  test::NatsServer nats(dir.str(), false, "max_payload: 65536\n");
+  test::Coachd coachd(dir.str() + "/data", nats.url());
+  test::Client client(nats.url(), dir.str() + "/token.key");
+  auto user = new_uuid_string();
+  register_user(client, user);
+  const std::string description(8000, 'd');
+  for (int i = 0; i < 12; ++i)  // 12 x 8 kB: more than 64 KiB
+    ok(client.request("task.create", R"({"title": "t", "description": ")" + description + "\"}",
+                      user));
+  auto listed = client.request("task.list", "", user);
+  REQUIRE_MESSAGE(listed, describe(listed));
+  CHECK(error_code(listed) == "payload_too_large");
+  // A page that fits is served.
+  CHECK(ok(client.request("task.list", R"({"page_size": 2})", user)).task_list().tasks_size() == 2);
 }
 
 TEST_CASE(

@@ -625,3 +625,32 @@ TEST_CASE("a full disk: coachd answers io_error, is not ready, never aborts, and
   REQUIRE(status == 200);
   REQUIRE_FALSE(send("task.create", R"({"title": "after the restart"})").has_error());
 }
+
+TEST_CASE("coachctl export merges every page into one document, each record once") {
+  Node node;
+  auto user = node.registered_user();
+  node.ok("preferences.set",
+          R"({"work_hours": {"windows": [{"weekday": "MONDAY", "start_minute": 540,)"
+          R"( "end_minute": 720}, {"weekday": "TUESDAY", "start_minute": 540,)"
+          R"( "end_minute": 720}]}})",
+          user);
+  const std::string description(8000, 'd');
+  for (int i = 0; i < 70; ++i)  // 70 x 8 kB: several export pages
+    node.ok("task.create",
+            R"({"title": "t)" + std::to_string(i) + R"(", "description": ")" + description + "\"}",
+            user);
+  auto out = node.coachctl({"export"}, node.token(v1::ROLE_USER, *Uuid::parse(user)));
+  REQUIRE_MESSAGE(out.exit_code == 0, out.err);
+  v1::UserExport exported;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(out.out, &exported).ok());
+  CHECK(exported.next_sequence() == 0);
+  CHECK(exported.events_size() == 72);
+  for (int i = 0; i < exported.events_size(); ++i)
+    CHECK(exported.events(i).sequence() == static_cast<uint64_t>(i + 1));
+  std::set<std::string> tasks;
+  for (const auto& t : exported.tasks()) CHECK(tasks.insert(t.id()).second);
+  CHECK(tasks.size() == 70);
+  CHECK(exported.profile().user().id() == user);
+  // One profile, not a merge of the pages' profiles.
+  CHECK(exported.profile().user().work_hours().windows_size() == 2);
+}

@@ -138,7 +138,8 @@ std::map<std::string, const NatsServer*> servers_by_url;
 
 }  // namespace
 
-std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int port) {
+std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int port,
+                                          const std::string& extra_config) {
   // The bus authority and JetStream (coachd's notifications need it) in the
   // test's own folder.
   auto authority = actors::open_bus_authority(dir + "/bus", /*create=*/true);
@@ -146,6 +147,10 @@ std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int 
   if (auto written = actors::write_server_config(dir + "/bus", *authority, dir + "/jetstream");
       !written)
     throw std::runtime_error(written.error().message);
+  if (!extra_config.empty()) {
+    std::ofstream config(dir + "/bus/server.conf", std::ios::app);
+    config << "\n" << extra_config;
+  }
   std::vector<std::string> a = {"-c", dir + "/bus/server.conf", "-a", "127.0.0.1",
                                 "-p", std::to_string(port)};
   if (tls) {
@@ -157,12 +162,12 @@ std::vector<std::string> NatsServer::args(const std::string& dir, bool tls, int 
   return a;
 }
 
-NatsServer::NatsServer(const std::string& dir, bool tls)
+NatsServer::NatsServer(const std::string& dir, bool tls, const std::string& extra_config)
     : dir_(dir),
       tls_(tls),
       tls_dir_(dir + "/tls"),
       port_(free_port()),
-      process_("nats-server", args(dir, tls, port_), dir + "/nats-server.log") {
+      process_("nats-server", args(dir, tls, port_, extra_config), dir + "/nats-server.log") {
   if (!process_.wait_for_log("Server is ready", std::chrono::seconds(10)))
     throw std::runtime_error("nats-server did not start: " + process_.log());
   std::lock_guard lock(servers_mutex);

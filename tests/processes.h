@@ -53,7 +53,10 @@ class Process {
 // (scripts/make-certs.sh) and requires TLS with client certificates.
 class NatsServer {
  public:
-  explicit NatsServer(const std::string& dir, bool tls = false);
+  // `extra_config`: lines appended to the server's configuration file
+  // (e.g. "max_payload: 65536\n").
+  explicit NatsServer(const std::string& dir, bool tls = false,
+                      const std::string& extra_config = "");
   ~NatsServer();
   std::string url() const {
     return (tls_ ? "tls://127.0.0.1:" : "nats://127.0.0.1:") + std::to_string(port_);
@@ -66,7 +69,8 @@ class NatsServer {
                     std::chrono::seconds ttl = std::chrono::seconds(0)) const;
 
  private:
-  static std::vector<std::string> args(const std::string& dir, bool tls, int port);
+  static std::vector<std::string> args(const std::string& dir, bool tls, int port,
+                                       const std::string& extra_config);
   std::string dir_;
   bool tls_;
   std::string tls_dir_;

@@ -195,11 +195,13 @@ int export_user(const Global& g) {
       fmt::print(stderr, "coachctl: unexpected answer to user.export\n");
       return kExitTransport;
     }
-    auto events = std::move(*merged.mutable_events());
-    merged = reply->user_export();
-    for (auto& e : *merged.mutable_events()) *events.Add() = std::move(e);
-    *merged.mutable_events() = std::move(events);
-    from = reply->user_export().next_sequence();
+    // Each page carries the records that come from its own events: the
+    // pages' lists, concatenated, are the whole export.
+    auto page = std::move(*reply->mutable_user_export());
+    from = page.next_sequence();
+    merged.clear_profile();  // the newest page's profile, not a merge of all
+    merged.clear_exported_at();
+    merged.MergeFrom(page);
   }
   merged.set_next_sequence(0);
   fmt::print("{}\n", coach::actors::to_json(merged));

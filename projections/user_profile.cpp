@@ -109,6 +109,8 @@ Result<std::vector<std::string>> apply_preferences(v1::Profile& p, const v1::Set
     if (c.delivery_channel() == v1::DELIVERY_CHANNEL_UNSPECIFIED ||
         !v1::DeliveryChannel_IsValid(c.delivery_channel()))
       return invalid("delivery_channel must be PUSH, EMAIL or SMS");
+    if (c.delivery_channel() == v1::DELIVERY_CHANNEL_EMAIL && p.user().email().empty())
+      return invalid("delivery_channel EMAIL needs an e-mail address, and this user has none");
     prefs.set_delivery_channel(c.delivery_channel());
     changed.push_back("preferences.delivery_channel");
   }
@@ -151,9 +153,13 @@ bool known_time_zone(const std::string& name) {
 Result<std::vector<v1::TaskEvent>> decide_register(const UserProfile& state,
                                                    const v1::RegisterUser& c) {
   if (state.registered) return make_error(Errc::conflict, "user is already registered");
-  if (auto s = check_email(c.email()); !s) return s.error();
+  // Optional: without one, no e-mail notifications (an import brings users
+  // whose address coach does not know, and never makes one up).
+  if (!c.email().empty())
+    if (auto s = check_email(c.email()); !s) return s.error();
   v1::Profile p;
   apply_defaults(p);
+  p.mutable_user()->set_email(c.email());
   v1::SetPreferences initial = c.preferences();
   if (!c.timezone().empty()) initial.set_timezone(c.timezone());
   if (c.has_work_hours()) *initial.mutable_work_hours() = c.work_hours();

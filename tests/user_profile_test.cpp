@@ -57,7 +57,18 @@ TEST_CASE("bad registrations and preferences are refused with the field named") 
     CHECK(r.error().code == Errc::invalid_argument);
     CHECK_MESSAGE(r.error().message.find(words) != std::string::npos, r.error().message);
   };
-  expect(decide_register(state, registration("", "UTC")), "email is required");
+  // No address is allowed (imported users), but then no e-mail channel.
+  auto no_email = registration("", "UTC");
+  no_email.mutable_preferences()->set_delivery_channel(v1::DELIVERY_CHANNEL_EMAIL);
+  expect(decide_register(state, no_email), "needs an e-mail address");
+  {
+    UserProfile silent;
+    REQUIRE(apply(silent, Uuid::random(), decide_register(silent, registration("", "UTC"))));
+    CHECK(silent.profile.user().email().empty());
+    v1::SetPreferences email;
+    email.set_delivery_channel(v1::DELIVERY_CHANNEL_EMAIL);
+    expect(decide_preferences(silent, email), "needs an e-mail address");
+  }
   expect(decide_register(state, registration("no-at-sign", "UTC")), "not an address");
   expect(decide_register(state, registration("a@b.c", "Mars/Olympus_Mons")), "IANA");
   expect(decide_register(state, registration("a@b.c", "../../etc/passwd")), "IANA");

@@ -56,6 +56,8 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload) {
       return v1::EVENT_TYPE_TASK_REOPENED;
     case P::kTaskRestored:
       return v1::EVENT_TYPE_TASK_RESTORED;
+    case P::kTaskNoteAdded:
+      return v1::EVENT_TYPE_TASK_NOTE_ADDED;
     case P::kUserRegistered:
       return v1::EVENT_TYPE_USER_REGISTERED;
     case P::kPreferencesChanged:

@@ -140,7 +140,21 @@ double BehaviorSignals::burstiness() const {
   return sigma + mu > 0 ? (sigma - mu) / (sigma + mu) : 0;
 }
 
+namespace {
+
+// A note, or an edit of the tags alone: the user filing their tasks.
+bool filing_only(const v1::TaskEvent& event) {
+  if (event.has_task_note_added()) return true;
+  if (!event.has_task_modified()) return false;
+  const auto& changed = event.task_modified().changed();
+  return !changed.empty() && std::all_of(changed.begin(), changed.end(),
+                                         [](int field) { return field == v1::TASK_FIELD_TAGS; });
+}
+
+}  // namespace
+
 void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task_before) {
+  if (filing_only(event)) return;  // learns nothing from tags and notes
   int64_t now = event.created_at().seconds();
   if (s.last_event_seconds != 0 && now >= s.last_event_seconds) {
     double gap = static_cast<double>(now - s.last_event_seconds) / 3600;

@@ -18,6 +18,9 @@
 //   -1 regular, 0 random, near 1 bursty.
 // - rhythm: completions per local hour of day (24) and weekday (7, Monday 0).
 // - categories: per category, tasks created, completed, completed late.
+// - tags and notes teach nothing: a TaskNoteAdded, and a TaskModified that
+//   changes only TASK_FIELD_TAGS, are skipped whole (no edit, no activity
+//   gap), so signals are what they were before tags and notes existed.
 #pragma once
 
 #include <array>

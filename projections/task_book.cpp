@@ -1,5 +1,7 @@
 #include "projections/task_book.h"
 
+#include <algorithm>
+
 #include "base/ids.h"
 #include "events/envelope.h"
 #include "schema/snapshots.pb.h"
@@ -59,6 +61,63 @@ Status check_text(std::string_view field, const std::string& value, size_t max_b
   return Ok{};
 }
 
+// The code point at text[i] of valid UTF-8, and how many bytes it takes.
+std::pair<uint32_t, size_t> code_point(std::string_view text, size_t i) {
+  auto c = static_cast<uint8_t>(text[i]);
+  size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : 3;
+  uint32_t cp = extra == 0 ? c : c & (0x3f >> extra);
+  for (size_t k = 1; k <= extra; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3f);
+  return {cp, extra + 1};
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// The small letter of a capital in ASCII, Latin-1, Latin Extended-A, Greek
+// or Cyrillic; any other code point as it is. Each mapping keeps the UTF-8
+// length (1 or 2 bytes both ways).
+uint32_t lower_case(uint32_t cp) {
+  if (cp >= 'A' && cp <= 'Z') return cp + 0x20;
+  if (cp >= 0xc0 && cp <= 0xde && cp != 0xd7) return cp + 0x20;  // À..Þ but ×
+  if (cp >= 0x100 && cp <= 0x17f) {
+    // İ, ı, ĸ, ŉ and ſ have no simple pair; Ÿ's small letter is ÿ.
+    if (cp == 0x130 || cp == 0x131 || cp == 0x138 || cp == 0x149 || cp == 0x17f) return cp;
+    if (cp == 0x178) return 0xff;
+    bool odd_capitals = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e);
+    return (cp % 2 == 1) == odd_capitals ? cp + 1 : cp;
+  }
+  if ((cp >= 0x391 && cp <= 0x3a1) || (cp >= 0x3a3 && cp <= 0x3ab)) return cp + 0x20;  // Greek
+  if (cp >= 0x400 && cp <= 0x40f) return cp + 0x50;                                    // Ѐ..Џ
+  if (cp >= 0x410 && cp <= 0x42f) return cp + 0x20;                                    // А..Я
+  return cp;
+}
+
+// Unicode White_Space.
+bool whitespace(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+         cp == 0x205f || cp == 0x3000;
+}
+
+bool control(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
 Status check_range(std::string_view field, int value, int max) {
   if (value < 0 || value > max)
     return invalid(std::string(field) + " must be 0 to " + std::to_string(max) + ", got " +
@@ -72,6 +131,45 @@ bool abandoned(const v1::Task& task, Clock::time_point now) {
   // A snoozed task was put off on purpose: not forgotten.
   return effective_status(task, now) == v1::TASK_STATUS_PENDING && task.has_due_at() &&
          from_timestamp(task.due_at()) < now - kAbandonedAfter;
+}
+
+Result<std::string> normalize_tag(std::string_view field, std::string_view tag) {
+  std::string where = " in " + std::string(field);
+  if (tag.empty()) return invalid("a tag" + where + " is empty; a tag is 1 to 64 bytes");
+  if (!valid_utf8(tag)) return invalid("a tag" + where + " is not valid UTF-8");
+  std::string quoted = "tag \"" + std::string(tag) + "\"" + where;
+  if (tag.size() > kMaxTagBytes)
+    return invalid(quoted + " is " + std::to_string(tag.size()) + " bytes; the limit is " +
+                   std::to_string(kMaxTagBytes));
+  std::string out;
+  out.reserve(tag.size());
+  for (size_t i = 0; i < tag.size();) {
+    auto [cp, bytes] = code_point(tag, i);
+    if (whitespace(cp))
+      return invalid(quoted + " holds whitespace; a tag is one word (join words with - or _)");
+    if (cp == ',') return invalid(quoted + " holds a comma; give each tag as an item of its own");
+    if (control(cp)) return invalid(quoted + " holds a control character");
+    append_utf8(out, lower_case(cp));
+    i += bytes;
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> normalize_tags(
+    std::string_view field, const google::protobuf::RepeatedPtrField<std::string>& tags) {
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(tags.size()));
+  for (const auto& tag : tags) {
+    auto normal = normalize_tag(field, tag);
+    if (!normal) return normal.error();
+    out.push_back(std::move(*normal));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > kMaxTags)
+    return invalid(std::string(field) + " holds " + std::to_string(out.size()) +
+                   " distinct tags; the limit is " + std::to_string(kMaxTags));
+  return out;
 }
 
 Status check_instant(std::string_view field, const google::protobuf::Timestamp& t) {
@@ -112,8 +210,11 @@ Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
     if (!s) return s.error();
   if (c.has_due_at())
     if (auto s = check_instant("due_at", c.due_at()); !s) return s.error();
+  auto tags = normalize_tags("tags", c.tags());
+  if (!tags) return tags.error();
   auto event = task_event(c.task_id());
   auto* created = event.mutable_task_created();
+  for (auto& tag : *tags) created->add_tags(std::move(tag));
   created->set_title(c.title());
   created->set_description(c.description());
   if (c.has_due_at()) *created->mutable_due_at() = c.due_at();
@@ -137,9 +238,13 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
   if (status == v1::TASK_STATUS_DELETED)
     return conflict("task " + c.task_id() + " is deleted; restore it before editing");
   if (c.has_due_at() && c.clear_due_at()) return invalid("set due_at or clear_due_at, not both");
+  if (c.tags_size() > 0 && !c.replace_tags())
+    return invalid(
+        "tags are given without replace_tags; set replace_tags to replace the task's tags with "
+        "them");
   bool due_change = c.has_due_at() || c.clear_due_at();
   if (!c.has_title() && !c.has_description() && !due_change && !c.has_category() &&
-      !c.has_priority() && !c.has_estimated_minutes())
+      !c.has_priority() && !c.has_estimated_minutes() && !c.replace_tags())
     return invalid("edit names no field to change");
 
   auto event = task_event(c.task_id());
@@ -188,6 +293,15 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
     m->add_changed(v1::TASK_FIELD_ESTIMATED_MINUTES);
     before->set_estimated_minutes(t.estimated_minutes());
     after->set_estimated_minutes(c.estimated_minutes());
+  }
+  if (c.replace_tags()) {
+    auto tags = normalize_tags("tags", c.tags());
+    if (!tags) return tags.error();
+    if (!std::equal(tags->begin(), tags->end(), t.tags().begin(), t.tags().end())) {
+      m->add_changed(v1::TASK_FIELD_TAGS);
+      *before->mutable_tags() = t.tags();
+      for (auto& tag : *tags) after->add_tags(std::move(tag));
+    }
   }
   if (m->changed_size() == 0) return Events{};  // nothing differs
   return Events{std::move(event)};
@@ -258,6 +372,29 @@ Result<Events> decide_restore(const TaskBook& book, const v1::RestoreTask& c) {
   return Events{std::move(event)};
 }
 
+Result<Events> decide_note(const TaskBook& book, const v1::AddTaskNote& c) {
+  auto task = target(book, c.task_id());
+  if (!task) return task.error();
+  const v1::Task& t = **task;
+  if (t.status() == v1::TASK_STATUS_DELETED)
+    return conflict("task " + c.task_id() + " is deleted; restore it before adding a note");
+  if (auto s = check_text("text", c.text(), kMaxNoteBytes, true); !s) return s.error();
+  if (c.text().find_first_not_of(" \t\n\r\v\f") == std::string::npos)
+    return invalid("text is blank; a note needs something to say");
+  if (static_cast<size_t>(t.notes_size()) >= kMaxNotes)
+    return conflict("task " + c.task_id() + " has " + std::to_string(t.notes_size()) +
+                    " notes, the most a task keeps; put more in its description");
+  size_t bytes = 0;
+  for (const auto& note : t.notes()) bytes += note.text().size();
+  if (bytes + c.text().size() > kMaxNotesBytes)
+    return conflict("task " + c.task_id() + " holds " + std::to_string(bytes) +
+                    " bytes of notes; this one of " + std::to_string(c.text().size()) +
+                    " would pass the limit of " + std::to_string(kMaxNotesBytes));
+  auto event = task_event(c.task_id());
+  event.mutable_task_note_added()->set_text(c.text());
+  return Events{std::move(event)};
+}
+
 void apply_fields(v1::Task& task, const v1::TaskModified& m) {
   for (int field : m.changed()) {
     const auto& a = m.after();
@@ -282,6 +419,9 @@ void apply_fields(v1::Task& task, const v1::TaskModified& m) {
         break;
       case v1::TASK_FIELD_ESTIMATED_MINUTES:
         task.set_estimated_minutes(a.estimated_minutes());
+        break;
+      case v1::TASK_FIELD_TAGS:
+        *task.mutable_tags() = a.tags();
         break;
       default:
         break;  // a field added by a later schema: ignored here
@@ -370,6 +510,8 @@ Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCo
       return decide_reopen(book, command.reopen());
     case C::kRestore:
       return decide_restore(book, command.restore());
+    case C::kNote:
+      return decide_note(book, command.note());
     case C::COMMAND_NOT_SET:
       break;
   }
@@ -392,6 +534,7 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
     task.set_category(c.category());
     task.set_priority(c.priority());
     task.set_estimated_minutes(c.estimated_minutes());
+    *task.mutable_tags() = c.tags();  // none in events older than tags
     *task.mutable_created_at() = event.created_at();
     *task.mutable_updated_at() = event.created_at();
     return;
@@ -430,6 +573,12 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
                                                  : v1::TASK_STATUS_PENDING);
       task.clear_deleted_at();
       break;
+    case P::kTaskNoteAdded: {
+      auto* note = task.add_notes();
+      note->set_text(event.task_note_added().text());
+      *note->mutable_added_at() = event.created_at();
+      break;
+    }
     default:
       return;
   }

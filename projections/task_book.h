@@ -17,7 +17,16 @@
 //   that has since run out (then pending).
 // - edit: any field of a pending or snoozed task; of a completed task every
 //   field but the due date (reopen it first); a deleted task not at all.
-//   An edit that changes nothing appends nothing.
+//   An edit that changes nothing appends nothing. Tags change as a whole
+//   set (EditTask.replace_tags): TaskModified holds the old and new sets.
+// - note: a pending, snoozed or completed task (not a deleted one) gets a
+//   note appended, timed by the command's `now`; at most kMaxNotes notes and
+//   kMaxNotesBytes of note text per task (conflict beyond).
+//
+// Importers (coach-import) go through the same deciders: a task with tags is
+// a CreateTask with `tags`, and a note written in the past is an AddTaskNote
+// decided with that instant as `now` (run_command's DecideContext::now),
+// which becomes the event's created_at and so the note's added_at.
 #pragma once
 
 #include <google/protobuf/arena.h>
@@ -44,6 +53,28 @@ inline constexpr size_t kMaxDescriptionBytes = 8 * 1024;
 inline constexpr size_t kMaxCategoryBytes = 64;
 inline constexpr int kMaxPriority = 4;
 inline constexpr int kMaxMinutes = 7 * 24 * 60;
+// Tags (Task.tags): each 1 to kMaxTagBytes, at most kMaxTags per task.
+inline constexpr size_t kMaxTagBytes = 64;
+inline constexpr size_t kMaxTags = 32;
+// Notes (Task.notes): each 1 to kMaxNoteBytes; per task at most kMaxNotes
+// and kMaxNotesBytes of text in all, so that the largest task stays far
+// below a task.list page (kMaxPageBytes, task_queries.h checks it).
+inline constexpr size_t kMaxNoteBytes = 4 * 1024;
+inline constexpr size_t kMaxNotes = 200;
+inline constexpr size_t kMaxNotesBytes = 128 * 1024;
+
+// One tag as coach stores it: checked (1 to kMaxTagBytes of UTF-8, no
+// whitespace, comma or control character) and lower-cased: A-Z, and the
+// capitals of Latin-1, Latin Extended-A, Greek and Cyrillic (other letters
+// as written; lower-casing keeps the byte length). invalid_argument naming
+// `field` and why otherwise.
+Result<std::string> normalize_tag(std::string_view field, std::string_view tag);
+// A tag set as coach stores it: each tag normalized, duplicates dropped,
+// sorted by bytes; at most kMaxTags distinct tags. The deciders and the
+// task.list filters use it; an importer may check a task's tags with it
+// before it decides.
+Result<std::vector<std::string>> normalize_tags(
+    std::string_view field, const google::protobuf::RepeatedPtrField<std::string>& tags);
 // An open task more than 30 days past its due date is abandoned: kept and
 // listed, but no longer "overdue right now" in the score, the features or
 // the insights, not planned and not at risk in schedules, and not the

@@ -69,6 +69,14 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
     statuses.push_back(static_cast<v1::TaskStatus>(s));
   }
   if (statuses.empty()) statuses = {v1::TASK_STATUS_PENDING, v1::TASK_STATUS_SNOOZED};
+  auto tags_any = normalize_tags("tags_any", query.tags_any());
+  if (!tags_any) return tags_any.error();
+  auto tags_all = normalize_tags("tags_all", query.tags_all());
+  if (!tags_all) return tags_all.error();
+  // A task's tags are stored sorted (normalize_tags).
+  auto has = [](const v1::Task& task, const std::string& tag) {
+    return std::binary_search(task.tags().begin(), task.tags().end(), tag);
+  };
   std::optional<Position> after;
   if (!query.page_token().empty()) {
     auto p = decode_token(query.page_token());
@@ -81,6 +89,12 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
     auto status = effective_status(task, now);
     if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
     if (!query.category().empty() && task.category() != query.category()) continue;
+    if (!tags_any->empty() && std::none_of(tags_any->begin(), tags_any->end(),
+                                           [&](const auto& tag) { return has(task, tag); }))
+      continue;
+    if (!std::all_of(tags_all->begin(), tags_all->end(),
+                     [&](const auto& tag) { return has(task, tag); }))
+      continue;
     if (query.has_due_from() &&
         (!task.has_due_at() || nanos(task.due_at()) < nanos(query.due_from())))
       continue;

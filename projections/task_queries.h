@@ -17,6 +17,16 @@ namespace coach::projections {
 // NATS message (1 MiB by default) in either encoding; it always holds at
 // least one task, and next_page_token says there is more.
 inline constexpr size_t kMaxPageBytes = 256 * 1024;
+// The largest task a client can make (every text field at its limit, 32
+// tags, notes up to their count and bytes, with protobuf's tags, lengths and
+// timestamps) is well below a page, so a page of one task keeps the bound.
+static_assert(kMaxTitleBytes + kMaxDescriptionBytes + kMaxCategoryBytes +
+                      kMaxTags * (kMaxTagBytes + 3) + kMaxNotesBytes + kMaxNotes * 32 + 1024 <
+                  kMaxPageBytes / 3 * 2,
+              "the largest task must fit a task.list page with room to spare");
+// Filters: statuses (as of `now`), due range, category (exact), tags_any
+// (the task has one of them) and tags_all (every one), tags compared after
+// normalize_tags; a bad tag in a filter is invalid_argument.
 Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query,
                                 Clock::time_point now);
 

@@ -70,6 +70,8 @@ const std::string& task_id_of(const v1::TaskCommand& c) {
       return c.reopen().task_id();
     case C::kRestore:
       return c.restore().task_id();
+    case C::kNote:
+      return c.note().task_id();
     case C::COMMAND_NOT_SET:
       break;
   }

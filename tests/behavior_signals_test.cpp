@@ -106,6 +106,45 @@ TEST_CASE("snoozes, edits and postponements per task") {
   CHECK(u.signals.postponements == 1);
 }
 
+TEST_CASE("tags and notes teach the signals nothing: no edit, no activity gap") {
+  // The same history twice; the second user also files: tags and notes.
+  User plain, filing;
+  for (User* u : {&plain, &filing}) {
+    auto t = u->create(kMonday, kMonday + 48h);
+    if (u == &filing) {
+      v1::TaskEvent tags;
+      tags.set_task_id(t);
+      auto* m = tags.mutable_task_modified();
+      m->add_changed(v1::TASK_FIELD_TAGS);
+      m->mutable_after()->add_tags("work");
+      u->apply(tags, kMonday + 30min);
+      v1::TaskEvent note;
+      note.set_task_id(t);
+      note.mutable_task_note_added()->set_text("asked Bob");
+      u->apply(note, kMonday + 50h);  // a long gap, were it counted
+    }
+    u->snooze(t, kMonday + 2h);
+    u->complete(t, kMonday + 30h);
+  }
+  CHECK(filing.signals.to_state().SerializeAsString() ==
+        plain.signals.to_state().SerializeAsString());
+  CHECK(filing.signals.edits == 0);
+  CHECK(filing.signals.gap_hours.count == plain.signals.gap_hours.count);
+
+  // An edit of tags and the title together is an edit like any other.
+  User both;
+  auto t = both.create(kMonday);
+  v1::TaskEvent e;
+  e.set_task_id(t);
+  auto* m = e.mutable_task_modified();
+  m->add_changed(v1::TASK_FIELD_TAGS);
+  m->add_changed(v1::TASK_FIELD_TITLE);
+  m->mutable_after()->set_title("u");
+  both.apply(e, kMonday + 1h);
+  CHECK(both.signals.edits == 1);
+  CHECK(both.signals.gap_hours.count == 1);
+}
+
 TEST_CASE("activity gaps: regular work has burstiness -1, bursts approach +1") {
   User regular;
   for (int i = 0; i < 10; ++i) regular.create(kMonday + i * 2h);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "schema/commands.pb.h"
 
@@ -21,6 +22,23 @@ inline v1::Command create_task(const std::string& title, const std::string& id =
   v1::Command c;
   c.mutable_task()->mutable_create()->set_title(title);
   c.mutable_task()->mutable_create()->set_task_id(id);
+  return c;
+}
+
+// task.create titled `title` with `tags`.
+inline v1::Command create_tagged_task(const std::string& title,
+                                      const std::vector<std::string>& tags,
+                                      const std::string& id = "") {
+  auto c = create_task(title, id);
+  for (const auto& tag : tags) c.mutable_task()->mutable_create()->add_tags(tag);
+  return c;
+}
+
+// task.note: `text` appended to task `id`.
+inline v1::Command note_task(const std::string& id, const std::string& text) {
+  v1::Command c;
+  c.mutable_task()->mutable_note()->set_task_id(id);
+  c.mutable_task()->mutable_note()->set_text(text);
   return c;
 }
 

@@ -1090,3 +1090,197 @@ TEST_CASE(
   CHECK(ok(client.request("user.get", "", twin)).profile().user().email() ==
         ok(client.request("user.get", "", stranger)).profile().user().email());
 }
+
+namespace {
+
+std::vector<std::string> tags_of(const v1::Task& task) {
+  return {task.tags().begin(), task.tags().end()};
+}
+
+// The titles task.list answers for `body`, in its order.
+std::vector<std::string> listed(test::Client& client, const std::string& user,
+                                const std::string& body) {
+  std::vector<std::string> titles;
+  auto reply = ok(client.request("task.list", body, user));
+  for (const auto& t : reply.task_list().tasks()) titles.push_back(t.title());
+  return titles;
+}
+
+}  // namespace
+
+TEST_CASE("tags over NATS: create with tags, replace the set, bad tags refused, list any or all") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  register_user(client, user);
+  using V = std::vector<std::string>;
+  auto create = [&](const std::string& body) {
+    return ok(client.request("task.create", body, user)).task();
+  };
+  auto tulips = create(R"({"title": "Plant tulips", "tags": ["Garden", "home", "GARDEN"]})");
+  CHECK(tags_of(tulips) == V{"garden", "home"});
+  auto roof = create(R"({"title": "Fix the roof", "tags": ["home", "urgent"]})");
+  auto report = create(R"({"title": "Write report", "tags": ["work"], "category": "writing"})");
+  create(R"({"title": "Call mum"})");
+
+  // An edit gives the whole new set, in JSON or protobuf.
+  auto edited = ok(client.request(
+      "task.edit",
+      R"({"task_id": ")" + report.id() + R"(", "tags": ["Work", "urgent"], "replace_tags": true})",
+      user));
+  CHECK(tags_of(edited.task()) == V{"urgent", "work"});
+  CHECK(edited.task().edit_count() == 1);
+  v1::EditTask clear;
+  clear.set_task_id(tulips.id());
+  for (const char* tag : {"spring", "home", "Garden"}) clear.add_tags(tag);
+  clear.set_replace_tags(true);
+  auto more =
+      ok(client.request("task.edit", clear.SerializeAsString(), user, "", Encoding::protobuf));
+  CHECK(tags_of(more.task()) == V{"garden", "home", "spring"});
+  auto same =
+      ok(client.request("task.edit",
+                        R"({"task_id": ")" + tulips.id() +
+                            R"(", "tags": ["HOME", "garden", "Spring"], "replace_tags": true})",
+                        user));
+  CHECK(same.task().edit_count() == 1);  // nothing changed, nothing stored
+  CHECK(tags_of(same.task()) == V{"garden", "home", "spring"});
+
+  // Bad tags: invalid_argument naming the tag, and nothing stored.
+  auto version = ok(client.request("user.get", "", user)).profile().version();
+  auto refused = [&](const std::string& op, const std::string& body, const std::string& words) {
+    auto r = client.request(op, body, user);
+    CHECK(error_code(r) == "invalid_argument");
+    CHECK_MESSAGE(r->error().message().find(words) != std::string::npos, r->error().message());
+  };
+  refused("task.create", R"({"title": "x", "tags": ["to do"]})",
+          R"(tag "to do" in tags holds whitespace)");
+  refused("task.create", R"({"title": "x", "tags": ["a,b"]})", "holds a comma");
+  refused("task.create", R"({"title": "x", "tags": [""]})", "is empty");
+  refused("task.create", R"({"title": "x", "tags": [")" + std::string(65, 't') + R"("]})",
+          "65 bytes; the limit is 64");
+  std::string many = R"({"title": "x", "tags": [)";
+  for (int i = 0; i < 33; ++i) many += (i ? ", \"t" : "\"t") + std::to_string(i) + "\"";
+  refused("task.create", many + "]}", "33 distinct tags; the limit is 32");
+  refused("task.edit", R"({"task_id": ")" + roof.id() + R"(", "tags": ["x"]})",
+          "without replace_tags");
+  refused("task.edit",
+          R"({"task_id": ")" + roof.id() + R"(", "tags": ["new line\n"], "replace_tags": true})",
+          "holds whitespace");
+  CHECK(ok(client.request("user.get", "", user)).profile().version() == version);
+
+  // Filters: any of, every one of, case-insensitive, with the others.
+  CHECK(listed(client, user, R"({"tags_any": ["HOME"]})") == V{"Fix the roof", "Plant tulips"});
+  CHECK(listed(client, user, R"({"tags_any": ["garden", "work"]})") ==
+        V{"Write report", "Plant tulips"});
+  CHECK(listed(client, user, R"({"tags_all": ["urgent", "Home"]})") == V{"Fix the roof"});
+  CHECK(listed(client, user, R"({"tags_any": ["urgent"], "category": "writing"})") ==
+        V{"Write report"});
+  CHECK(listed(client, user, R"({"tags_any": ["urgent"], "tags_all": ["work"]})") ==
+        V{"Write report"});
+  CHECK(listed(client, user, R"({"tags_all": ["urgent", "garden"]})").empty());
+  ok(client.request("task.complete", R"({"task_id": ")" + roof.id() + R"("})", user));
+  CHECK(listed(client, user, R"({"tags_any": ["home"]})") == V{"Plant tulips"});
+  CHECK(listed(client, user, R"({"tags_any": ["home"], "statuses": ["TASK_STATUS_COMPLETED"]})") ==
+        V{"Fix the roof"});
+  refused("task.list", R"({"tags_any": ["to do"]})", "in tags_any holds whitespace");
+  refused("task.list", R"({"tags_all": [""]})", "in tags_all is empty");
+}
+
+TEST_CASE("notes over NATS: appended with their times, refused on deleted tasks, exported, kept") {
+  Cluster c;
+  auto user = new_uuid_string();
+  std::string id;
+  v1::Task noted;
+  using google::protobuf::util::TimeUtil;
+  {
+    test::Coachd coachd(c.data, c.nats.url());
+    test::Client client(c.nats.url(), c.token_key());
+    register_user(client, user);
+    id = ok(client.request("task.create", R"({"title": "Write report", "tags": ["work"]})", user))
+             .task()
+             .id();
+    auto before = TimeUtil::GetCurrentTime();
+    auto first = ok(client.request(
+        "task.note", R"({"task_id": ")" + id + R"(", "text": "asked Bob for the figures"})", user));
+    auto after = TimeUtil::GetCurrentTime();
+    REQUIRE(first.task().notes_size() == 1);
+    const auto& n = first.task().notes(0);
+    CHECK(n.text() == "asked Bob for the figures");
+    // The clock's reading around the request, to the second (GetCurrentTime).
+    CHECK(n.added_at() >= before - TimeUtil::SecondsToDuration(1));
+    CHECK(n.added_at() <= after + TimeUtil::SecondsToDuration(1));
+    CHECK(first.task().updated_at() == n.added_at());
+    CHECK(first.task().status() == v1::TASK_STATUS_PENDING);
+
+    // Text as written (a line break, an emoji), in protobuf too; the order kept.
+    v1::AddTaskNote second;
+    second.set_task_id(id);
+    second.set_text("Bob: Thursday\nthen send \xf0\x9f\x93\xa8");
+    ok(client.request("task.note", second.SerializeAsString(), user, "", Encoding::protobuf));
+    ok(client.request("task.complete", R"({"task_id": ")" + id + R"("})", user));
+    auto third = ok(client.request(
+        "task.note", R"({"task_id": ")" + id + R"(", "text": "sent on time"})", user));
+    REQUIRE(third.task().notes_size() == 3);
+    CHECK(third.task().notes(1).text() == second.text());
+    CHECK(third.task().notes(2).text() == "sent on time");
+    CHECK(third.task().notes(1).added_at() >= third.task().notes(0).added_at());
+    CHECK(third.task().notes(2).added_at() >= third.task().notes(1).added_at());
+    CHECK(third.task().status() == v1::TASK_STATUS_COMPLETED);
+    CHECK(third.task().edit_count() == 0);
+
+    // Refusals store nothing.
+    auto version = ok(client.request("user.get", "", user)).profile().version();
+    CHECK(error_code(client.request("task.note", R"({"task_id": ")" + id + R"(", "text": ""})",
+                                    user)) == "invalid_argument");
+    CHECK(error_code(client.request(
+              "task.note",
+              R"({"task_id": ")" + id + R"(", "text": ")" + std::string(4097, 'x') + R"("})",
+              user)) == "invalid_argument");
+    CHECK(error_code(client.request(
+              "task.note", R"({"task_id": ")" + new_uuid_string() + R"(", "text": "who?"})",
+              user)) == "not_found");
+    CHECK(error_code(client.request("task.note", R"({"task_id": ")" + id + R"(", "txt": "typo"})",
+                                    user)) == "invalid_argument");
+    ok(client.request("task.delete", R"({"task_id": ")" + id + R"("})", user));
+    auto deleted =
+        client.request("task.note", R"({"task_id": ")" + id + R"(", "text": "too late"})", user);
+    CHECK(error_code(deleted) == "conflict");
+    CHECK(deleted->error().message().find("restore it") != std::string::npos);
+    CHECK(ok(client.request("user.get", "", user)).profile().version() == version + 1);
+    noted = ok(client.request("task.get", R"({"task_id": ")" + id + R"("})", user)).task();
+    CHECK(noted.notes_size() == 3);
+
+    // The export carries the tasks whole (tags, notes) and the note events,
+    // each timed as its note.
+    auto page = ok(client.request("user.export", "", user)).user_export();
+    REQUIRE(page.tasks_size() == 1);
+    CHECK(page.tasks(0).SerializeAsString() == noted.SerializeAsString());
+    CHECK(tags_of(page.tasks(0)) == std::vector<std::string>{"work"});
+    std::vector<v1::TaskEvent> notes;
+    for (const auto& e : page.events())
+      if (e.has_task_note_added()) notes.push_back(e);
+    REQUIRE(notes.size() == 3);
+    for (size_t i = 0; i < notes.size(); ++i) {
+      CHECK(notes[i].event_type() == v1::EVENT_TYPE_TASK_NOTE_ADDED);
+      CHECK(notes[i].task_note_added().text() == noted.notes(static_cast<int>(i)).text());
+      CHECK(notes[i].created_at() == noted.notes(static_cast<int>(i)).added_at());
+    }
+    CHECK(page.events(1).task_created().tags_size() == 1);
+    // In JSON as a client reads it: the field names of the contract.
+    auto json = actors::to_json(ok(client.request("user.export", "", user)));
+    CHECK(json.find(R"("tags":["work"])") != std::string::npos);
+    CHECK(json.find(R"("added_at":")") != std::string::npos);
+    coachd.process().signal(SIGTERM);
+    CHECK(coachd.process().wait() == 0);
+  }
+  // A restarted coachd (snapshot, then the log) has the same task; restored,
+  // it takes notes again.
+  test::Coachd coachd(c.data, c.nats.url());
+  test::Client client(c.nats.url(), c.token_key());
+  auto again = ok(client.request("task.get", R"({"task_id": ")" + id + R"("})", user)).task();
+  CHECK(again.SerializeAsString() == noted.SerializeAsString());
+  ok(client.request("task.restore", R"({"task_id": ")" + id + R"("})", user));
+  auto fourth =
+      ok(client.request("task.note", R"({"task_id": ")" + id + R"(", "text": "reopened"})", user));
+  CHECK(fourth.task().notes_size() == 4);
+}

@@ -17,8 +17,10 @@ using namespace std::chrono_literals;
 const auto kNow = std::chrono::system_clock::time_point{} + 20000 * 24h;  // 2024-10-04
 
 using test::complete_task;
+using test::create_tagged_task;
 using test::create_task;
 using test::get_task;
+using test::note_task;
 using test::register_user;
 
 DecideContext context_for(const Uuid& user, int* minted = nullptr) {
@@ -182,4 +184,49 @@ TEST_CASE("the evolved state equals the fold of the events the commands produced
   CHECK(replayed.version == log.size());
   CHECK(replayed.serialize() == live.serialize());
   for (size_t i = 0; i < log.size(); ++i) CHECK(log[i].sequence() == i + 1);
+}
+
+TEST_CASE("an importer's history: a task with tags and notes at their own past times") {
+  // coach-import decides each row with the row's instant as `now`, so the
+  // events, and the notes' added_at, carry the times the history says.
+  UserState state;
+  auto user = Uuid::random();
+  auto context = context_for(user);
+  const auto created_at = kNow - 400 * 24h, noted_at = created_at + 36h;
+  context.now = created_at;
+  auto registration = register_user();
+  REQUIRE(projections::run_command(state, registration, context));
+  auto create = create_tagged_task("Renew passport", {"Admin", "travel"},
+                                   "33333333-3333-4333-8333-333333333333");
+  auto created = projections::run_command(state, create, context);
+  REQUIRE_MESSAGE(created, created.error().message);
+  const auto& id = created->reply.task().id();
+  CHECK(created->reply.task().tags_size() == 2);
+  CHECK(created->reply.task().tags(0) == "admin");
+
+  context.now = noted_at;
+  auto note = note_task(id, "photos taken");
+  auto noted = projections::run_command(state, note, context, "import:note-1");
+  REQUIRE_MESSAGE(noted, noted.error().message);
+  REQUIRE(noted->events.size() == 1);
+  CHECK(noted->events[0].event_type() == v1::EVENT_TYPE_TASK_NOTE_ADDED);
+  CHECK(noted->events[0].idempotency_key() == "import:note-1");
+  CHECK(coach::from_timestamp(noted->events[0].created_at()) == noted_at);
+  const auto& task = noted->reply.task();
+  REQUIRE(task.notes_size() == 1);
+  CHECK(task.notes(0).text() == "photos taken");
+  CHECK(coach::from_timestamp(task.notes(0).added_at()) == noted_at);
+  CHECK(coach::from_timestamp(task.created_at()) == created_at);
+
+  // The reply of task.note is what task.get reads afterwards.
+  auto read = projections::reply_for(state, get_task(id), kNow);
+  REQUIRE(read);
+  CHECK(read->SerializeAsString() == noted->reply.SerializeAsString());
+
+  // A refused note stores nothing and says why.
+  auto blank = note_task(id, "");
+  auto refused = projections::run_command(state, blank, context);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::invalid_argument);
+  CHECK(state.tasks.find(id)->notes_size() == 1);
 }

@@ -59,6 +59,7 @@ std::vector<Operation> make_table() {
       row("task.delete", "task.delete", A::own_data, K::write, H::decide),
       row("task.reopen", "task.reopen", A::own_data, K::write, H::decide),
       row("task.restore", "task.restore", A::own_data, K::write, H::decide),
+      row("task.note", "task.note", A::own_data, K::write, H::decide),
       row("task.get", "get_task", A::own_data, K::read, H::state_reply),
       row("task.list", "list_tasks", A::own_data, K::read, H::state_reply),
       row("user.export", "export_user", A::own_data, K::special, H::export_page),

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include "apps/coachctl/ops_print.h"
 
@@ -79,14 +80,45 @@ std::string short_status(coach::v1::TaskStatus s) {
   return name.substr(std::string("TASK_STATUS_").size());
 }
 
-void print_task(const coach::v1::Task& t) {
-  fmt::print("{}  {:<9}  due {:<20}  {}\n", t.id(), short_status(t.status()), show_time(t.due_at()),
-             t.title());
+// An instant in this machine's local time zone (TZ), e.g.
+// "2026-12-01 10:15 CET".
+std::string local_time(const Timestamp& t) {
+  time_t seconds = static_cast<time_t>(t.seconds());
+  std::tm local{};
+  if (!localtime_r(&seconds, &local)) return TimeUtil::ToString(t);
+  char text[64];
+  size_t n = std::strftime(text, sizeof text, "%Y-%m-%d %H:%M %Z", &local);
+  return n ? std::string(text, n) : TimeUtil::ToString(t);
 }
 
-void print_reply(const coach::v1::Reply& reply) {
+// One line per task: id, status, due, title, then its tags (#tag) and how
+// many notes it has.
+void print_task(const coach::v1::Task& t) {
+  std::string extra;
+  if (!t.tags().empty()) extra += " ";
+  for (const auto& tag : t.tags()) extra += " #" + tag;
+  if (t.notes_size() > 0)
+    extra += fmt::format("  ({} note{})", t.notes_size(), t.notes_size() == 1 ? "" : "s");
+  fmt::print("{}  {:<9}  due {:<20}  {}{}\n", t.id(), short_status(t.status()),
+             show_time(t.due_at()), t.title(), extra);
+}
+
+// The task's line, then each note under it with its local time; the lines
+// of a note after its first are indented to its text.
+void print_task_notes(const coach::v1::Task& t) {
+  print_task(t);
+  for (const auto& note : t.notes()) {
+    auto when = local_time(note.added_at());
+    std::string indent(2 + when.size() + 2, ' ');
+    std::string text;
+    for (char c : note.text()) text += c == '\n' ? "\n" + indent : std::string(1, c);
+    fmt::print("  {}  {}\n", when, text);
+  }
+}
+
+void print_reply(const coach::v1::Reply& reply, bool notes = false) {
   if (reply.has_task()) {
-    print_task(reply.task());
+    notes ? print_task_notes(reply.task()) : print_task(reply.task());
   } else if (reply.has_task_list()) {
     for (const auto& t : reply.task_list().tasks()) print_task(t);
     if (reply.task_list().tasks().empty()) fmt::print("no tasks\n");
@@ -169,7 +201,8 @@ int request(const Global& g, const std::string& operation, const std::string& bo
   return code;
 }
 
-// Sends one command and prints the answer; returns the exit code.
+// Sends one command and prints the answer (a task with its notes for
+// task.get and task.note); returns the exit code.
 int send(const Global& g, const std::string& operation, const std::string& body) {
   std::string answer;
   int code = request(g, operation, body, answer);
@@ -177,7 +210,7 @@ int send(const Global& g, const std::string& operation, const std::string& body)
   if (g.json) {
     fmt::print("{}\n", answer);
   } else if (auto reply = coach::actors::decode_reply(answer, Encoding::json)) {
-    print_reply(*reply);
+    print_reply(*reply, operation == "task.get" || operation == "task.note");
   }
   return 0;
 }
@@ -330,6 +363,7 @@ int main(int argc, char** argv) {
   prefs->add_option("--channel", channel, "push, email or sms");
 
   auto* create = app.add_subcommand("create", "create a task");
+  create->alias("add");
   auto* cr = &create_message;
   create->add_option("title", *cr->mutable_title(), "what to do")->required();
   create->add_option("--due", due, "due time, RFC 3339");
@@ -339,6 +373,14 @@ int main(int argc, char** argv) {
   create->add_option("--priority", priority, "0..4");
   create->add_option("--estimate", estimate, "estimated minutes");
   create->add_option("--id", *cr->mutable_task_id(), "task id (UUID); default: a new one");
+  // --tag a --tag b, or --tag a,b: each occurrence one value, so that a
+  // title after it stays the title.
+  std::vector<std::string> tags, tags_all;
+  auto tag_option = [](CLI::App* sub, const std::string& name, std::vector<std::string>& into,
+                       const std::string& help) {
+    sub->add_option(name, into, help)->delimiter(',')->allow_extra_args(false);
+  };
+  tag_option(create, "--tag", tags, "a tag; repeat for more (or a,b)");
 
   std::string id, title, category, description;
   auto* edit = app.add_subcommand("edit", "change a task");
@@ -350,6 +392,14 @@ int main(int argc, char** argv) {
   edit->add_option("--description", description);
   edit->add_option("--priority", priority);
   edit->add_option("--estimate", estimate);
+  tag_option(edit, "--tag", tags, "the task's new tags, all of them; repeat for more (or a,b)");
+  bool no_tags = false;
+  edit->add_flag("--no-tags", no_tags, "remove every tag");
+
+  auto* note = app.add_subcommand("note", "add a note to a task");
+  std::string note_text;
+  note->add_option("id", id)->required();
+  note->add_option("text", note_text, "the note, one argument (quote it)")->required();
 
   auto* snooze = app.add_subcommand("snooze", "put a task off");
   snooze->add_option("id", id)->required();
@@ -372,6 +422,8 @@ int main(int argc, char** argv) {
   auto* ls = &list_message;
   list->add_option("--status", status_list, "comma separated: pending,snoozed,completed,deleted");
   list->add_option("--category", *ls->mutable_category());
+  tag_option(list, "--tag", tags, "tasks with any of these tags; repeat for more (or a,b)");
+  tag_option(list, "--tag-all", tags_all, "tasks with every one of these tags");
   std::string due_from, due_to;
   list->add_option("--due-from", due_from, "RFC 3339");
   list->add_option("--due-to", due_to, "RFC 3339");
@@ -508,6 +560,7 @@ int main(int argc, char** argv) {
       if (!due.empty()) *x->mutable_due_at() = parse_time(due, "--due");
       x->set_priority(priority);
       x->set_estimated_minutes(estimate);
+      for (const auto& tag : tags) x->add_tags(tag);
       return send_command(g, "task.create", only);
     }
     if (edit->parsed()) {
@@ -521,7 +574,17 @@ int main(int argc, char** argv) {
       if (edit->count("--description")) x->set_description(description);
       if (edit->count("--priority")) x->set_priority(priority);
       if (edit->count("--estimate")) x->set_estimated_minutes(estimate);
+      if (no_tags && edit->count("--tag")) throw UsageError{"give --tag or --no-tags, not both"};
+      if (no_tags || edit->count("--tag")) x->set_replace_tags(true);
+      for (const auto& tag : tags) x->add_tags(tag);
       return send_command(g, "task.edit", only);
+    }
+    if (note->parsed()) {
+      coach::v1::Command only;
+      auto* x = only.mutable_task()->mutable_note();
+      x->set_task_id(id);
+      x->set_text(note_text);
+      return send_command(g, "task.note", only);
     }
     if (snooze->parsed()) {
       coach::v1::Command only;
@@ -561,6 +624,8 @@ int main(int argc, char** argv) {
       if (!due_from.empty()) *x->mutable_due_from() = parse_time(due_from, "--due-from");
       if (!due_to.empty()) *x->mutable_due_to() = parse_time(due_to, "--due-to");
       x->set_page_size(page_size);
+      for (const auto& tag : tags) x->add_tags_any(tag);
+      for (const auto& tag : tags_all) x->add_tags_all(tag);
       return send_command(g, "task.list", only);
     }
   } catch (const UsageError& e) {

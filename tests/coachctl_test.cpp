@@ -1,0 +1,123 @@
+// coachctl as a person runs it, against a real node: tags, notes and the
+// list filters (apps/coachctl), with its exit codes and error lines.
+#include <doctest/doctest.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "tests/coach_node.h"
+
+using namespace coach;
+
+namespace {
+
+struct Node : test::CoachNode {
+  std::string user = new_uuid_string();
+  std::string token_file;
+  Node() {
+    ok("user.register", R"({"email": "cli@example.com", "timezone": "UTC"})", user);
+    token_file =
+        test::write_secret(dir, "coachctl.token", token(v1::ROLE_USER, Uuid::parse(user).value()));
+  }
+  test::ToolRun coachctl(std::vector<std::string> args) {
+    std::vector<std::string> all = {"--plaintext",
+                                    "--nats-url",
+                                    nats.url(),
+                                    "--nats-creds",
+                                    nats.creds(actors::BusRole::client),
+                                    "--token-file",
+                                    token_file};
+    all.insert(all.end(), args.begin(), args.end());
+    return test::run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
+  }
+  // A coachctl run that must succeed; what it printed.
+  std::string out(std::vector<std::string> args) {
+    auto run = coachctl(args);
+    CAPTURE(run.err);
+    REQUIRE(run.exit_code == 0);
+    return run.out;
+  }
+};
+
+v1::Reply reply_of(const std::string& json) {
+  v1::Reply reply;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &reply).ok());
+  return reply;
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("coachctl: add and edit with --tag, note, list --tag and --tag-all, get shows notes") {
+  Node node;
+  // Local time is this machine's (coachctl's): a zone five hours east of UTC.
+  setenv("TZ", "XST-5", 1);
+  auto created = reply_of(
+      node.out({"--json", "add", "--tag", "Home", "Plant tulips", "--tag", "garden,home"}));
+  auto tulips = created.task().id();
+  CHECK(created.task().title() == "Plant tulips");
+  REQUIRE(created.task().tags_size() == 2);
+  CHECK(created.task().tags(0) == "garden");
+  CHECK(created.task().tags(1) == "home");
+  auto roof = reply_of(node.out({"--json", "create", "Fix the roof", "--tag", "home"})).task().id();
+  node.out({"create", "Call mum"});
+  node.out({"create", "Sweep the porch", "--tag", "home"});
+
+  // The line of a task shows its tags; an edit's --tag is the new set.
+  auto edited = node.out({"edit", roof, "--tag", "home", "--tag", "URGENT"});
+  CHECK(has(edited, "Fix the roof  #home #urgent"));
+  auto cleared = reply_of(node.out({"--json", "edit", tulips, "--no-tags"}));
+  CHECK(cleared.task().tags_size() == 0);
+  node.out({"edit", tulips, "--tag", "garden"});
+
+  // Notes: one line each under the task, at the local time.
+  auto noted = node.out({"note", tulips, "bought 40 bulbs"});
+  CHECK(has(noted, "Plant tulips  #garden  (1 note)"));
+  CHECK(has(noted, "bought 40 bulbs"));
+  node.out({"note", tulips, "left bed first\nthen the right"});
+  auto json = reply_of(node.out({"--json", "get", tulips})).task();
+  REQUIRE(json.notes_size() == 2);
+  time_t at = static_cast<time_t>(json.notes(0).added_at().seconds()) + 5 * 3600;
+  std::tm t{};
+  gmtime_r(&at, &t);
+  char expected[64];
+  std::strftime(expected, sizeof expected, "%Y-%m-%d %H:%M XST", &t);
+  auto got = node.out({"get", tulips});
+  CAPTURE(got);
+  CHECK(has(got, tulips));
+  CHECK(has(got, "Plant tulips  #garden  (2 notes)"));
+  CHECK(has(got, std::string("  ") + expected + "  bought 40 bulbs\n"));
+  // A second line of a note is indented under its text.
+  CHECK(has(got, "left bed first\n" + std::string(2 + std::strlen(expected) + 2, ' ') +
+                     "then the right\n"));
+
+  // list --tag: any of them; --tag-all: every one.
+  auto any = node.out({"list", "--tag", "garden", "--tag", "urgent"});
+  CHECK(has(any, "Plant tulips"));
+  CHECK(has(any, "Fix the roof"));
+  CHECK_FALSE(has(any, "Call mum"));
+  auto all = node.out({"list", "--tag-all", "home,urgent"});
+  CHECK(has(all, "Fix the roof"));
+  CHECK_FALSE(has(all, "Plant tulips"));
+  CHECK_FALSE(has(all, "Sweep the porch"));  // home, but not urgent
+  CHECK(has(node.out({"list", "--tag", "nothing"}), "no tasks"));
+
+  // Errors: coach's answer printed, exit 1; bad usage, exit 2.
+  auto bad = node.coachctl({"add", "x", "--tag", "to do"});
+  CHECK(bad.exit_code == 1);
+  CHECK(has(bad.err, "error: invalid_argument: tag \"to do\" in tags holds whitespace"));
+  node.out({"delete", roof});
+  auto late = node.coachctl({"note", roof, "too late"});
+  CHECK(late.exit_code == 1);
+  CHECK(has(late.err, "error: conflict: task " + roof + " is deleted; restore it"));
+  auto empty = node.coachctl({"note", tulips, ""});
+  CHECK(empty.exit_code == 1);
+  CHECK(has(empty.err, "error: invalid_argument: text is required"));
+  CHECK(node.coachctl({"edit", tulips, "--tag", "a", "--no-tags"}).exit_code == 2);
+  CHECK(node.coachctl({"note", tulips}).exit_code == 2);
+}

@@ -30,6 +30,13 @@ struct OpenedStore {
 // tls/ unless told otherwise).
 std::string beside_data_dir(const std::string& data_dir, const char* name);
 
+// Makes a node's data dir for use without coachd (an import before any
+// coachd ran, an analyst's own copy): the directory, an empty event store,
+// and the master key and token key beside it (mode 0600; default paths as
+// OpenedStore's). The token key is kept when it exists (tokens it signed
+// stay valid); conflict when a store is there already: nothing changes.
+Status init_data_dir(OfflineAccess paths);
+
 // unauthenticated / permission_denied for a bad or plain-user token,
 // not_found for a missing data dir or key, io_error when RocksDB refuses
 // (e.g. coachd holds the store open for writing).

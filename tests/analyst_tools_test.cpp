@@ -1,6 +1,7 @@
 // coach-import, coach-replay and coach-eval as their users run them: real processes on
 // a data dir a real coachd made, with tokens signed by its key.
 #include <doctest/doctest.h>
+#include <google/protobuf/util/time_util.h>
 #include <signal.h>
 
 #include <filesystem>
@@ -147,6 +148,217 @@ TEST_CASE("coach-import reads Taskwarrior's export") {
   auto bad = node.import({"taskwarrior", broken, "--user", kAda});
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find("not a Taskwarrior export") != std::string::npos);
+}
+
+namespace {
+
+// What coachd serves about `user` from the node's data dir: coachd started
+// on it for the question, then stopped.
+struct Served {
+  test::NatsServer nats;
+  test::Coachd coachd;
+  test::Client client;
+  explicit Served(Node& node)
+      : nats(node.dir.str()), coachd(node.data, nats.url()), client(nats.url(), node.token_key()) {}
+  v1::Reply ok(const std::string& operation, const std::string& body, const std::string& user) {
+    auto r = client.request(operation, body, user);
+    REQUIRE_MESSAGE(r, r.error().message);
+    REQUIRE_MESSAGE(!r->has_error(), r->error().message());
+    return *r;
+  }
+  // Every event of the user's log, through user.export's pages.
+  std::vector<v1::TaskEvent> log(const std::string& user) {
+    std::vector<v1::TaskEvent> all;
+    for (uint64_t from = 1; from != 0;) {
+      auto page = ok("user.export", R"({"from_sequence": )" + std::to_string(from) + "}", user)
+                      .user_export();
+      for (const auto& e : page.events()) all.push_back(e);
+      from = page.next_sequence();
+    }
+    return all;
+  }
+};
+
+std::string time_of(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+}  // namespace
+
+TEST_CASE("coach-import init makes a data dir and keys, without coachd, once") {
+  Node node;
+  // No token: there is no key yet to check one with.
+  auto made =
+      test::run_tool(COACH_IMPORT, {"--data-dir", node.data, "init"}, node.dir.str() + "/init");
+  CHECK_MESSAGE(made.exit_code == 0, made.err);
+  CHECK(made.out.find("coachctl admin token --key-file " + node.token_key()) != std::string::npos);
+  CHECK(std::filesystem::exists(node.data + "/events/CURRENT"));
+  CHECK(std::filesystem::exists(node.dir.str() + "/master.key"));
+  auto again = node.import({"init"});
+  CHECK(again.exit_code == 1);
+  CHECK(again.err.find("conflict") != std::string::npos);
+  // The keys work: an import with a token the new key signed, then coachd
+  // serves what was imported.
+  auto csv = node.write("one.csv", kHeader + kAda + ",t,created,2026-01-05T09:00:00Z,,,,,First,\n");
+  auto imported = node.import({"csv", csv});
+  CHECK_MESSAGE(imported.exit_code == 0, imported.err);
+  Served served(node);
+  CHECK(served.ok("task.list", "", kAda).task_list().tasks_size() == 1);
+}
+
+TEST_CASE("coach-import keeps Taskwarrior's tags, annotations, start, scheduled, wait, no e-mail") {
+  Node node;
+  initialize(node);
+  const std::string kTagged = "5f0e5b1e-0c1f-4c55-9d9b-3a5f0e1d2c3b";
+  const std::string kLater = "6a1f6c2f-1d2a-4d66-8e0c-4b6a1f2e3d4c";
+  auto json = node.write(
+      "tw.json",
+      R"([
+{"id":1,"description":"Write essay","entry":"20260102T080000Z","modified":"20260106T090000Z","project":"school","status":"pending","uuid":")" +
+          kTagged +
+          R"(","tags":["Essay","urgent"],"start":"20260104T100000Z","annotations":[{"entry":"20260103T120000Z","description":"outline in notes.md"},{"entry":"20260105T120000Z","description":"ask Bob"}],"urgency":0},
+{"id":2,"description":"Plan trip","entry":"20260102T080000Z","modified":"20260106T090000Z","status":"pending","uuid":")" +
+          kLater + R"(","scheduled":"20260120T080000Z","urgency":0}
+])");
+  auto dry = node.import({"--dry-run", "taskwarrior", json, "--user", kAda});
+  CHECK_MESSAGE(dry.exit_code == 0, dry.err);
+  CHECK(dry.out.find("6 rows: 6 good") != std::string::npos);
+  CHECK(dry.out.find("events for 1 users (1 newly registered); dry run: nothing written") !=
+        std::string::npos);
+  CHECK(lines_with(node.replay({"tasks"}).out, kAda).empty());
+
+  auto r = node.import({"taskwarrior", json, "--user", kAda});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("6 rows: 6 imported") != std::string::npos);
+  Served served(node);
+  auto user = served.ok("user.get", "", kAda).profile();
+  CHECK(user.user().email().empty());  // none made up
+  auto tagged = served.ok("task.get", R"({"task_id": ")" + kTagged + "\"}", kAda).task();
+  CHECK(std::vector<std::string>(tagged.tags().begin(), tagged.tags().end()) ==
+        std::vector<std::string>{"essay", "urgent"});
+  REQUIRE(tagged.notes_size() == 3);
+  CHECK(tagged.notes(0).text() == "outline in notes.md");
+  CHECK(time_of(tagged.notes(0).added_at()) == "2026-01-03T12:00:00Z");
+  CHECK(tagged.notes(1).text() == "Started");
+  CHECK(time_of(tagged.notes(1).added_at()) == "2026-01-04T10:00:00Z");
+  CHECK(time_of(tagged.notes(2).added_at()) == "2026-01-05T12:00:00Z");
+  CHECK(tagged.category() == "school");
+  // Scheduled in the future of its last change: put off until then.
+  auto later = served.ok("task.get", R"({"task_id": ")" + kLater + "\"}", kAda).task();
+  CHECK(later.snooze_count() == 1);
+  CHECK(time_of(later.updated_at()) == "2026-01-06T09:00:00Z");  // `modified`
+  int snoozes = 0;
+  for (const auto& e : served.log(kAda))
+    if (e.has_task_snoozed()) {
+      ++snoozes;
+      CHECK(e.task_id() == kLater);
+      CHECK(time_of(e.task_snoozed().until()) == "2026-01-20T08:00:00Z");
+      CHECK(time_of(e.created_at()) == "2026-01-06T09:00:00Z");
+    }
+  CHECK(snoozes == 1);
+}
+
+TEST_CASE("coach-import reads undo.data: every change at its own time") {
+  Node node;
+  initialize(node);
+  const std::string kEssay = "5f0e5b1e-0c1f-4c55-9d9b-3a5f0e1d2c3b";
+  const std::string kGone = "9d4c9f5c-4a5d-4a99-8b3f-7e9d4c5b6a7f";
+  // 1767600000 is 2026-01-05T08:00:00Z; a day is 86400 s.
+  auto task = [&](const std::string& uuid, const std::string& rest) {
+    return "[description:\"Essay \\\"draft\\\" &open;v1&close;\" entry:\"1767600000\" uuid:\"" +
+           uuid + "\" " + rest + "]";
+  };
+  const std::string created =
+      task(kEssay, "due:\"1767888000\" project:\"study\" status:\"pending\"");
+  const std::string moved =
+      task(kEssay, "due:\"1768060800\" project:\"study\" status:\"pending\" tags:\"school\"");
+  const std::string noted =
+      task(kEssay,
+           "annotation_1767700000:\"outline done\" due:\"1768060800\" project:\"study\" "
+           "status:\"pending\" tags:\"school\"");
+  const std::string done =
+      task(kEssay,
+           "annotation_1767700000:\"outline done\" due:\"1768060800\" end:\"1768000000\" "
+           "project:\"study\" status:\"completed\" tags:\"school\"");
+  const std::string reopened = noted;
+  const std::string gone = task(kGone, "status:\"pending\"");
+  const std::string gone_deleted = task(kGone, "end:\"1767700000\" status:\"deleted\"");
+  auto undo = node.write(
+      "undo.data", "time 1767600000\nnew " + created + "\n---\ntime 1767600000\nnew " + gone +
+                       "\n---\ntime 1767686400\nold " + created + "\nnew " + moved +
+                       "\n---\ntime 1767700000\nold " + moved + "\nnew " + noted +
+                       "\n---\ntime 1767700000\nold " + gone + "\nnew " + gone_deleted +
+                       "\n---\ntime 1768000000\nold " + noted + "\nnew " + done +
+                       "\n---\ntime 1768010000\nold " + done + "\nnew " + reopened + "\n---\n");
+  // The export knows only the state now (and not the purged task).
+  auto json = node.write(
+      "tw.json",
+      R"([{"description":"Essay","entry":"20260105T080000Z","status":"pending","uuid":")" + kEssay +
+          R"("}])");
+  auto r = node.import({"--tracking", "taskwarrior", json, "--undo", undo, "--user", kAda});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+
+  Served served(node);
+  std::vector<std::string> seen;
+  for (const auto& e : served.log(kAda)) {
+    if (e.task_id().empty()) continue;
+    std::string what = e.task_id() == kGone ? "gone:" : "";
+    if (e.has_task_created()) what += "created";
+    if (e.has_task_modified()) what += "edited";
+    if (e.has_task_note_added()) what += "noted";
+    if (e.has_task_completed()) what += "completed";
+    if (e.has_task_reopened()) what += "reopened";
+    if (e.has_task_deleted()) what += "deleted";
+    seen.push_back(what + "@" + time_of(e.created_at()));
+  }
+  std::string joined;
+  for (const auto& x : seen) joined += x + " ";
+  CAPTURE(joined);
+  CHECK(seen == std::vector<std::string>{
+                    "created@2026-01-05T08:00:00Z", "gone:created@2026-01-05T08:00:00Z",
+                    "edited@2026-01-06T08:00:00Z", "noted@2026-01-06T11:46:40Z",
+                    "gone:deleted@2026-01-06T11:46:40Z", "completed@2026-01-09T23:06:40Z",
+                    "reopened@2026-01-10T01:53:20Z"});
+  auto essay = served.ok("task.get", R"({"task_id": ")" + kEssay + "\"}", kAda).task();
+  CHECK(essay.title() == "Essay \"draft\" [v1]");
+  CHECK(essay.status() == v1::TASK_STATUS_PENDING);
+  CHECK(time_of(essay.due_at()) == "2026-01-10T16:00:00Z");  // moved later on Jan 6
+  CHECK(essay.edit_count() == 1);
+  CHECK(time_of(essay.updated_at()) == "2026-01-10T01:53:20Z");
+  CHECK(essay.tags_size() == 1);
+  // Tracking learned from the history: the postponement is counted.
+  auto insights = served.ok("user.insights", "", kAda).insights();
+  CHECK(insights.behavioral_tracking_enabled());
+
+  auto broken = node.write("broken.undo", "time 1767600000\nnew [uuid:\"x\" description:\"a]\n");
+  auto bad = node.import({"taskwarrior", json, "--undo", broken, "--user", kAda});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("broken.undo: line 2") != std::string::npos);
+}
+
+TEST_CASE("coach-import: a CSV with a byte order mark, tags and notes, --tracking on a rerun") {
+  Node node;
+  initialize(node);
+  auto csv = node.write(
+      "bom.csv", "\xEF\xBB\xBF" + kHeader.substr(0, kHeader.size() - 1) + ",tags,text,email\n" +
+                     kAda +
+                     ",t,created,2026-01-05T09:00:00Z,,,,,Tagged,,Work home,,ada@example.com\n" +
+                     kAda + ",t,noted,2026-01-05T10:00:00Z,,,,,,,,\"a note, with a comma\",\n");
+  auto r = node.import({"csv", csv});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out.find("2 rows: 2 imported") != std::string::npos);
+  // Again with --tracking: nothing new, and it says why tracking stays off.
+  auto again = node.import({"--tracking", "csv", csv});
+  CHECK(again.exit_code == 0);
+  CHECK(again.err.find("warning: user " + kAda + " is registered already") != std::string::npos);
+  CHECK(again.err.find("import again with --tracking") != std::string::npos);
+  Served served(node);
+  CHECK(served.ok("user.get", "", kAda).profile().user().email() == "ada@example.com");
+  auto listed = served.ok("task.list", "", kAda).task_list();
+  REQUIRE(listed.tasks_size() == 1);
+  CHECK(listed.tasks(0).tags_size() == 2);
+  REQUIRE(listed.tasks(0).notes_size() == 1);
+  CHECK(listed.tasks(0).notes(0).text() == "a note, with a comma");
 }
 
 TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins never look ahead") {

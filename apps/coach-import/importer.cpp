@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <map>
+#include <sstream>
 
 #include "apps/common/table.h"
 #include "events/envelope.h"
@@ -40,6 +41,13 @@ Result<int32_t> int_of(const ImportRow& row, const std::string& text, const char
   return v;
 }
 
+std::vector<std::string> split_tags(const std::string& tags) {
+  std::vector<std::string> out;
+  std::stringstream in(tags);
+  for (std::string tag; in >> tag;) out.push_back(tag);
+  return out;
+}
+
 // The task command a row stands for; the deciders check the values.
 Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_id) {
   v1::TaskCommand c;
@@ -63,6 +71,7 @@ Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_i
         x->set_estimated_minutes(*m);
       }
       if (!r.category.empty()) x->set_category(r.category);
+      for (const auto& tag : split_tags(r.tags)) x->add_tags(tag);
       return Ok{};
     };
     Status filled = Ok{};
@@ -76,6 +85,10 @@ Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_i
       x->set_task_id(task_id);
       if (!r.title.empty()) x->set_title(r.title);
       filled = optional_fields(x);
+      if (!r.tags.empty() || r.replace_tags) x->set_replace_tags(true);
+      if (r.cleared.count("due_at")) x->set_clear_due_at(true);
+      if (r.cleared.count("category")) x->set_category("");
+      if (r.cleared.count("priority")) x->set_priority(0);
     }
     if (!filled) return filled.error();
   } else if (r.event == "snoozed") {
@@ -92,10 +105,13 @@ Result<v1::TaskCommand> command_of(const ImportRow& r, const std::string& task_i
     c.mutable_reopen()->set_task_id(task_id);
   } else if (r.event == "restored") {
     c.mutable_restore()->set_task_id(task_id);
+  } else if (r.event == "noted") {
+    c.mutable_note()->set_task_id(task_id);
+    c.mutable_note()->set_text(r.text);
   } else {
     return row_error(r, "event \"" + r.event +
                             "\" is not one of created, edited, snoozed, completed, deleted, "
-                            "reopened, restored");
+                            "reopened, restored, noted");
   }
   return c;
 }
@@ -104,7 +120,23 @@ std::string idempotency_key_of(const ImportRow& r) {
   std::string all = r.user_id + '\x1f' + r.task + '\x1f' + r.event + '\x1f' + r.timestamp + '\x1f' +
                     r.due_at + '\x1f' + r.category + '\x1f' + r.estimated_minutes + '\x1f' +
                     r.priority + '\x1f' + r.title + '\x1f' + r.until;
+  // Later columns only when used, so that rows of older files keep their keys.
+  if (!r.tags.empty() || r.replace_tags) all += "\x1ftags:" + r.tags;
+  if (!r.text.empty()) all += "\x1ftext:" + r.text;
+  for (const auto& field : r.cleared)
+    all +=
+        "\x1f"
+        "cleared:" +
+        field;
   return "import:" + Uuid::derived(all).to_string();
+}
+
+// The address a newly registered user gets: the first their rows give,
+// else the options'; possibly none.
+std::string first_email(const std::vector<const ImportRow*>& rows, const ImportOptions& options) {
+  for (const auto* r : rows)
+    if (!r->email.empty()) return r->email;
+  return options.email;
 }
 
 // One user's rows, checked against their stored log, as events to append.
@@ -135,6 +167,16 @@ struct Planner {
       if (!stored->empty()) last = stored->back().created_at();
     }
     plan.version = state.version;
+    if (options.tracking && state.profile.registered &&
+        !state.profile.profile.preferences().behavioral_tracking_enabled())
+      report.warnings.push_back(fmt::format(
+          "user {} is registered already, with behavioral tracking off: --tracking applies only "
+          "to users the import registers, so their history is kept but not learned from (coach "
+          "learns only from events after tracking is turned on). To learn from it, erase the "
+          "user (coachctl delete-me --confirm <id>, as them) and import again with --tracking; "
+          "or let them turn tracking on (coachctl prefs --tracking on) to learn from now "
+          "on.",
+          user.to_string()));
     std::vector<std::pair<Timestamp, const ImportRow*>> timed;
     for (const auto* r : rows) {
       auto t = time_of(*r, r->timestamp, "timestamp");
@@ -171,7 +213,7 @@ struct Planner {
       if (!state.profile.registered) {
         v1::Command registration;
         auto* r = registration.mutable_register_user();
-        r->set_email("imported@import.invalid");
+        r->set_email(first_email(rows, options));
         r->set_timezone(options.time_zone);
         r->mutable_preferences()->set_behavioral_tracking_enabled(options.tracking);
         if (auto registered = run(registration, at, ""); !registered) return registered.error();
@@ -270,7 +312,7 @@ Result<std::vector<ImportRow>> read_coach_csv(const std::string& path) {
       return make_error(Errc::invalid_argument,
                         path + ": the header lacks column " + name +
                             " (user_id,task_id,event,timestamp,due_at,category,"
-                            "estimated_minutes,priority,title[,until])");
+                            "estimated_minutes,priority,title[,until][,tags][,text][,email])");
   auto get = [&](const CsvRow& row, const char* name) {
     int col = file->column(name);
     return col >= 0 && static_cast<size_t>(col) < row.cells.size()
@@ -278,11 +320,24 @@ Result<std::vector<ImportRow>> read_coach_csv(const std::string& path) {
                : std::string();
   };
   std::vector<ImportRow> rows;
-  for (const auto& row : file->rows)
-    rows.push_back({row.line, get(row, "user_id"), get(row, "task_id"), get(row, "event"),
-                    get(row, "timestamp"), get(row, "due_at"), get(row, "category"),
-                    get(row, "estimated_minutes"), get(row, "priority"), get(row, "title"),
-                    get(row, "until")});
+  for (const auto& row : file->rows) {
+    ImportRow r;
+    r.line = row.line;
+    r.user_id = get(row, "user_id");
+    r.task = get(row, "task_id");
+    r.event = get(row, "event");
+    r.timestamp = get(row, "timestamp");
+    r.due_at = get(row, "due_at");
+    r.category = get(row, "category");
+    r.estimated_minutes = get(row, "estimated_minutes");
+    r.priority = get(row, "priority");
+    r.title = get(row, "title");
+    r.until = get(row, "until");
+    r.tags = get(row, "tags");
+    r.text = get(row, "text");
+    r.email = get(row, "email");
+    rows.push_back(std::move(r));
+  }
   return rows;
 }
 

@@ -1,8 +1,11 @@
 // coach-import: brings task history into a data dir (issue #5), so users
 // switching tools bring their past and the behavior model starts warm.
 //
+//   coach-import init                     a new data dir and its keys (no coachd needed)
 //   coach-import csv FILE                 coach's CSV (docs/import.md)
-//   coach-import taskwarrior FILE --user U   `task export` JSON of one user
+//   coach-import taskwarrior FILE --user U [--undo undo.data]
+//                                         `task export` JSON of one user, and
+//                                         its history of changes
 //
 // Runs while coachd is stopped (the store is opened for writing), with an
 // admin's token and the node's master key. Bad rows are reported with their
@@ -68,11 +71,31 @@ int main(int argc, char** argv) {
   auto* tw = app.add_subcommand("taskwarrior", "Taskwarrior's `task export` JSON");
   tw->add_option("file", file, "the JSON file")->required();
   tw->add_option("--user", user, "the coach user id the tasks belong to")->required();
+  std::string undo;
+  tw->add_option("--undo", undo,
+                 "Taskwarrior's undo.data (e.g. ~/.task/undo.data): every change with its "
+                 "time, so the history comes across, not only the state now");
+  app.add_option("--email", options.email,
+                 "e-mail address of users the import registers (CSV: the email column wins); "
+                 "default none: no e-mail notifications until they register one");
+  auto* init = app.add_subcommand(
+      "init", "make a new data dir with its master key and token key, for use without coachd");
   app.require_subcommand(1);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (*init) {
+    if (auto made = actors::init_data_dir(access); !made) return fail(made.error());
+    auto token_key = access.token_key_file.empty()
+                         ? actors::beside_data_dir(access.data_dir, "token.key")
+                         : access.token_key_file;
+    fmt::print(
+        "coach-import: made {}/events and its keys. An admin token for the import:\n"
+        "  coachctl admin token --key-file {} --user $(coachctl new-user-id) --role admin\n",
+        access.data_dir, token_key);
+    return 0;
   }
   options.reject = on_error == "reject";
   if (!projections::known_time_zone(options.time_zone))
@@ -80,7 +103,7 @@ int main(int argc, char** argv) {
                            "--time-zone \"" + options.time_zone + "\" is not an IANA time zone"));
 
   std::vector<std::string> notes;
-  auto rows = *csv ? apps::read_coach_csv(file) : apps::read_taskwarrior(file, user, notes);
+  auto rows = *csv ? apps::read_coach_csv(file) : apps::read_taskwarrior(file, user, notes, undo);
   if (!rows) return fail(rows.error());
   for (const auto& note : notes) fmt::print(stderr, "coach-import: {}\n", note);
 
@@ -93,6 +116,7 @@ int main(int argc, char** argv) {
   auto report = apps::import_rows(*opened->store, std::move(*rows), options);
   if (!report) return fail(report.error());
   for (const auto& e : report->errors) fmt::print(stderr, "coach-import: {}: {}\n", file, e);
+  for (const auto& w : report->warnings) fmt::print(stderr, "coach-import: warning: {}\n", w);
   const char* outcome = report->written   ? ""
                         : options.dry_run ? "; dry run: nothing written"
                                           : "; nothing written (--on-error reject)";

@@ -40,6 +40,11 @@ int local_hour(const date::time_zone* zone, Minutes m) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::hours>(since_midnight).count());
 }
 
+int64_t local_day(const date::time_zone* zone, Minutes m) {
+  auto local = zone->to_local(date::sys_time<std::chrono::minutes>(std::chrono::minutes(m)));
+  return date::floor<date::days>(local).time_since_epoch().count();
+}
+
 v1::WorkHours default_hours() {
   v1::WorkHours hours;
   for (int day = 1; day <= 5; ++day) {
@@ -79,14 +84,17 @@ struct Placement {
   std::vector<TimeBlock> blocks;
   std::map<std::string, int> short_minutes;  // task -> minutes not placed before its limit
   int total_short = 0;
-  int unplanned = 0;  // of tasks without a due date, beyond the horizon
+  int unplanned = 0;  // of tasks without a due date, beyond the planning horizon
 };
 
 class Planner {
  public:
   Planner(const PlanRequest& request) : r_(request), zone_(zone_of(request.time_zone)) {
     now_ = ceil_minutes(request.now);
-    end_ = floor_minutes(request.now + request.horizon);
+    // One plan for every horizon up to the planning horizon: its blocks
+    // inside the request's horizon are shown.
+    end_ = floor_minutes(request.now + std::max(request.horizon, kPlanningHorizon));
+    view_end_ = floor_minutes(request.now + request.horizon);
     int busiest = *std::max_element(r_.rhythm.begin(), r_.rhythm.end());
     for (int h = 0; h < 24; ++h)
       rhythm_[static_cast<size_t>(h)] =
@@ -182,6 +190,8 @@ class Planner {
     return std::clamp(c, 0.05, 0.95);
   }
 
+  Minutes view_end() const { return view_end_; }
+
  private:
   // Places chunks of the job in free time before `limit`; returns what is
   // still unplaced.
@@ -235,7 +245,8 @@ class Planner {
 
   const PlanRequest& r_;
   const date::time_zone* zone_;
-  Minutes now_ = 0, end_ = 0;
+  Minutes now_ = 0, end_ = 0;  // end_: of the planning horizon
+  Minutes view_end_ = 0;       // of the request's horizon: blocks shown end by it
   std::array<double, 24> rhythm_{};
 };
 
@@ -335,6 +346,10 @@ int local_hour_in(const std::string& time_zone, Clock::time_point t) {
   return local_hour(zone_of(time_zone), floor_minutes(t));
 }
 
+int64_t local_day_in(const std::string& time_zone, Clock::time_point t) {
+  return local_day(zone_of(time_zone), floor_minutes(t));
+}
+
 Plan plan_schedule(const PlanRequest& request) {
   Planner planner(request);
   auto free = planner.free_time();
@@ -346,12 +361,24 @@ Plan plan_schedule(const PlanRequest& request) {
                      ? preferred
                      : earliest;
 
+  // The plan is made for the planning horizon; what is shown and counted is
+  // the request's horizon.
   Plan plan;
-  for (const auto& [s, e] : free) plan.free_minutes += static_cast<int>(e - s);
+  const Minutes view_end = planner.view_end();
+  for (const auto& [s, e] : free)
+    if (s < view_end) plan.free_minutes += static_cast<int>(std::min(e, view_end) - s);
   std::sort(chosen.blocks.begin(), chosen.blocks.end(),
             [](const TimeBlock& a, const TimeBlock& b) { return a.start < b.start; });
-  for (const auto& b : chosen.blocks)
-    plan.planned_minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+  std::map<std::string, int> shown_minutes;  // task -> minutes of its blocks shown
+  for (const auto& b : chosen.blocks) {
+    if (floor_minutes(b.end) > view_end) continue;
+    int minutes = static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+    plan.planned_minutes += minutes;
+    shown_minutes[b.task_id] += minutes;
+    plan.blocks.push_back(b);
+  }
+  for (const auto& job : jobs)
+    if (!job.due) plan.unplanned_minutes += job.need - shown_minutes[job.task->id()];
   Minutes now = ceil_minutes(request.now);
   std::map<std::string, const Job*> jobs_by_id;
   for (const auto& job : jobs) jobs_by_id[job.task->id()] = &job;
@@ -365,8 +392,6 @@ Plan plan_schedule(const PlanRequest& request) {
     plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
                             it->second, suggestion_for(job, it->second, now, jobs_by_id, planned)});
   }
-  plan.unplanned_minutes = chosen.unplanned;
-  plan.blocks = std::move(chosen.blocks);
   return plan;
 }
 

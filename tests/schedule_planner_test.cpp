@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -49,6 +50,76 @@ void window(v1::WorkHours& hours, int weekday, int start_minute, int end_minute)
 int minutes_of(const TimeBlock& b) {
   return static_cast<int>(
       std::chrono::duration_cast<std::chrono::minutes>(b.end - b.start).count());
+}
+
+// A random request as the properties draw it: one of six zones, random
+// work windows on random weekdays, 1 to 12 tasks of 30 to 240 minutes
+// (a fifth without due, some just past due, the rest due within a week),
+// random score and hour feedback; a 7-day horizon.
+PlanRequest random_request(std::mt19937_64& rng, int round) {
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* zones[] = {"UTC",        "Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
+                         "Etc/GMT+12", "Asia/Kolkata"};
+  PlanRequest r;
+  r.time_zone = zones[round % 6];
+  r.now = utc("2026-03-20T06:00:00Z") + std::chrono::hours(uniform(0, 24 * 20));
+  r.horizon = std::chrono::hours(24 * 7);
+  for (int day = 1; day <= 7; ++day)
+    if (uniform(0, 3) > 0) {
+      int start = uniform(0, 40) * 30;
+      window(r.work_hours, day, start, std::min(1440, start + uniform(1, 16) * 30));
+    }
+  if (r.work_hours.windows_size() == 0) window(r.work_hours, 3, 600, 660);
+  int count = uniform(1, 12);
+  for (int i = 0; i < count; ++i) {
+    std::optional<TimePoint> due;
+    if (uniform(0, 4) > 0) due = r.now + std::chrono::hours(uniform(-10, 24 * 7));
+    r.tasks.push_back(task("t" + std::to_string(i), uniform(1, 8) * 30, due, uniform(0, 4)));
+  }
+  r.procrastination = uniform(0, 10) / 10.0;
+  for (auto& a : r.feedback.accepted) a = static_cast<uint32_t>(uniform(0, 5));
+  return r;
+}
+
+// Snoozes about one task in four for 1 to 72 hours, so that the properties
+// also see work that may not start right away.
+void snooze_some(std::mt19937_64& rng, PlanRequest& r) {
+  for (auto& t : r.tasks) {
+    if (std::uniform_int_distribution<int>(0, 3)(rng) > 0) continue;
+    t.set_status(v1::TASK_STATUS_SNOOZED);
+    *t.mutable_snoozed_until() = coach::to_timestamp(
+        r.now + std::chrono::hours(std::uniform_int_distribution<int>(1, 72)(rng)));
+  }
+}
+
+// The request and its plan as text, for the message of a failing property.
+std::string describe(const PlanRequest& r, const Plan& plan) {
+  std::map<std::string, std::string> title;
+  std::ostringstream out;
+  out << "now " << coach::format_time(r.now) << " " << r.time_zone << " horizon "
+      << r.horizon.count() << " h, " << r.work_hours.ShortDebugString() << "\n";
+  for (const auto& t : r.tasks) {
+    title[t.id()] = t.title();
+    out << "  " << t.title() << " " << t.estimated_minutes() << " min due "
+        << (t.has_due_at() ? coach::format_time(coach::from_timestamp(t.due_at())) : "-") << " p"
+        << t.priority();
+    if (t.has_snoozed_until())
+      out << " snoozed until " << coach::format_time(coach::from_timestamp(t.snoozed_until()));
+    out << "\n";
+  }
+  for (const auto& b : r.accepted)
+    out << "  accepted " << title[b.task_id] << " " << coach::format_time(b.start) << " "
+        << coach::format_time(b.end) << "\n";
+  for (const auto& b : plan.blocks)
+    out << "  block " << title[b.task_id] << " " << coach::format_time(b.start) << " "
+        << coach::format_time(b.end) << " (day " << local_day_in(r.time_zone, b.start) << ")\n";
+  for (const auto& a : plan.at_risk)
+    out << "  at risk " << title[a.task_id] << " short " << a.minutes_short << "\n";
+  return out.str();
+}
+
+bool same_block(const TimeBlock& a, const TimeBlock& b) {
+  return a.task_id == b.task_id && a.start == b.start && a.end == b.end;
 }
 
 }  // namespace
@@ -235,29 +306,9 @@ TEST_CASE(
     "property: random task sets never leave work hours or overlap, and meet every due "
     "whenever the work fits") {
   std::mt19937_64 rng(2026);
-  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const char* zones[] = {"UTC",        "Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
-                         "Etc/GMT+12", "Asia/Kolkata"};
   int feasible_sets = 0;
   for (int round = 0; round < 400; ++round) {
-    PlanRequest r;
-    r.time_zone = zones[round % 6];
-    r.now = utc("2026-03-20T06:00:00Z") + std::chrono::hours(uniform(0, 24 * 20));
-    r.horizon = std::chrono::hours(24 * 7);
-    for (int day = 1; day <= 7; ++day)
-      if (uniform(0, 3) > 0) {
-        int start = uniform(0, 40) * 30;
-        window(r.work_hours, day, start, std::min(1440, start + uniform(1, 16) * 30));
-      }
-    if (r.work_hours.windows_size() == 0) window(r.work_hours, 3, 600, 660);
-    int count = uniform(1, 12);
-    for (int i = 0; i < count; ++i) {
-      std::optional<TimePoint> due;
-      if (uniform(0, 4) > 0) due = r.now + std::chrono::hours(uniform(-10, 24 * 7));
-      r.tasks.push_back(task("t" + std::to_string(i), uniform(1, 8) * 30, due, uniform(0, 4)));
-    }
-    r.procrastination = uniform(0, 10) / 10.0;
-    for (auto& a : r.feedback.accepted) a = static_cast<uint32_t>(uniform(0, 5));
+    PlanRequest r = random_request(rng, round);
     auto plan = plan_schedule(r);
     auto work = work_intervals(r.work_hours, r.time_zone, r.now, r.now + r.horizon);
     std::map<std::string, const v1::Task*> by_id;
@@ -427,4 +478,67 @@ TEST_CASE("a task abandoned long past its due date is neither planned nor at ris
   CHECK(abandoned(r.tasks[0], r.now));
   CHECK_FALSE(abandoned(r.tasks[1], r.now));
   CHECK_FALSE(abandoned(r.tasks[0], utc("2026-02-10T00:00:00Z")));  // 26 days: not yet
+}
+
+// Issue 17, item 11: a shorter horizon shows the first days of the same
+// plan.
+
+TEST_CASE("a 3-day plan is the first 3 days of the 14-day plan") {
+  PlanRequest r;
+  for (int day = 1; day <= 3; ++day) window(r.work_hours, day, 9 * 60, 12 * 60);
+  window(r.work_hours, 4, 14 * 60, 17 * 60);  // Thursday afternoons only
+  r.now = utc("2026-03-02T08:00:00Z");        // a Monday
+  r.feedback.accepted[15] = 20;               // the user takes 15:00 blocks
+  r.tasks = {task("Read", 60)};
+  r.horizon = std::chrono::hours(24 * 3);
+  auto three = plan_schedule(r);
+  r.horizon = std::chrono::hours(24 * 14);
+  auto fourteen = plan_schedule(r);
+  std::vector<TimeBlock> first_days;
+  for (const auto& b : fourteen.blocks)
+    if (b.end <= r.now + std::chrono::hours(24 * 3)) first_days.push_back(b);
+  REQUIRE(three.blocks.size() == first_days.size());
+  for (size_t i = 0; i < first_days.size(); ++i) CHECK(same_block(three.blocks[i], first_days[i]));
+}
+
+TEST_CASE("property: a shorter horizon shows the first days of the same plan") {
+  // Horizon prefix. For a random request planned with horizons of 3 and 14
+  // days, and of 14 and 60 days: the shorter plan's blocks are exactly the
+  // longer plan's blocks that end within the shorter horizon (task, start,
+  // end and confidence), and both name the same tasks at risk, short by the
+  // same minutes, with the same suggestion.
+  int compared = 0;
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t seed = 14000 + static_cast<uint64_t>(round);
+    std::mt19937_64 rng(seed);
+    PlanRequest r = random_request(rng, round);
+    snooze_some(rng, r);
+    for (auto [short_days, long_days] : {std::pair{3, 14}, {14, 60}}) {
+      PlanRequest shorter = r, longer = r;
+      shorter.horizon = std::chrono::hours(24 * short_days);
+      longer.horizon = std::chrono::hours(24 * long_days);
+      auto a = plan_schedule(shorter), b = plan_schedule(longer);
+      std::vector<TimeBlock> prefix;
+      for (const auto& block : b.blocks)
+        if (block.end <= r.now + shorter.horizon) prefix.push_back(block);
+      bool same = prefix.size() == a.blocks.size();
+      for (size_t i = 0; same && i < prefix.size(); ++i)
+        same = same_block(prefix[i], a.blocks[i]) && prefix[i].confidence == a.blocks[i].confidence;
+      CHECK_MESSAGE(same, "seed " << seed << ": the " << short_days << "-day plan is not the first "
+                                  << short_days << " days of the " << long_days << "-day plan\n"
+                                  << describe(shorter, a) << "longer:\n"
+                                  << describe(longer, b));
+      bool same_risks = a.at_risk.size() == b.at_risk.size();
+      for (size_t i = 0; same_risks && i < a.at_risk.size(); ++i)
+        same_risks = a.at_risk[i].task_id == b.at_risk[i].task_id &&
+                     a.at_risk[i].minutes_short == b.at_risk[i].minutes_short &&
+                     a.at_risk[i].suggestion == b.at_risk[i].suggestion;
+      CHECK_MESSAGE(same_risks, "seed " << seed << ": at risk differs between " << short_days
+                                        << " and " << long_days << " days\n"
+                                        << describe(shorter, a) << "longer:\n"
+                                        << describe(longer, b));
+      compared += !a.blocks.empty() && b.blocks.size() > prefix.size();
+    }
+  }
+  CHECK_MESSAGE(compared > 150, compared);  // plans with work on both sides of the cut
 }

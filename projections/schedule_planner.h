@@ -16,18 +16,32 @@
 // - need = estimated_minutes, or the learned default of the task's category
 //   (learned_estimates), minus minutes of its accepted blocks.
 // - target = due - buffer, buffer = min(48 h x procrastination score, 25% of
-//   the time until due): users who finish late get earlier plans. When the
-//   need does not fit by the target it may use time up to the due itself.
-// - chunks of min_chunk to max_chunk minutes (a last chunk may be shorter).
+//   the time until due): users who finish late get blocks that end by the
+//   target first (below); the target also sets a block's slack. Work may
+//   use time up to the due itself.
+// - chunks of up to max_chunk minutes, each placed whole on the earliest
+//   local day that has a free stretch holding it: no work waits for a later
+//   day while an earlier one has room for it, and a task of up to max_chunk
+//   minutes that one free stretch holds is one block, never split across
+//   days. Only a chunk that no stretch before its due (or the planning
+//   horizon) holds whole is split, into the earliest stretches, in pieces
+//   of at least min_chunk minutes (a last piece may be shorter).
 // - an abandoned task (task_book.h: over 30 days past due) is left out.
 // - a snoozed task gets no time before its snooze ends (snoozed_until); one
 //   snoozed past its due is at risk.
-// - among the free time before the target, hours are preferred by how often
-//   the user accepted blocks at that local hour (Laplace: (a + 1) / (a + r +
-//   2)), and, for demanding tasks (priority >= 3 or >= 90 minutes), by their
-//   rhythm (completions by local hour). The plan that prefers is kept only
-//   if it leaves no more minutes unplanned than the plain earliest-first plan
-//   (which places everything before its due whenever chunking allows).
+// - within the day a chunk goes to, the start is chosen among the starts of
+//   its free stretches and the full local hours in them: one that ends by
+//   the target first, then the hour at which the user accepts blocks most
+//   (Laplace: (a + 1) / (a + r + 2)) and, for demanding tasks (priority >= 3
+//   or >= 90 minutes), their rhythm (completions by local hour); the earliest
+//   on ties. Preferences choose the hour, never the day. The plan that
+//   prefers is kept only if it leaves no more minutes unplanned than the
+//   plain plan (each chunk at its day's first fitting stretch), which places
+//   everything before its due whenever chunking allows.
+// - so accepting a block of a plan and replanning moves no other work to a
+//   later day while that day has room for it: the block's time was its
+//   task's already, and the higher acceptance of its hour only changes which
+//   hour of a day work takes.
 // - what cannot be placed before its due (or the planning horizon) is at
 //   risk, with a suggestion; work without a due date that does not fit the
 //   request's horizon is only counted.

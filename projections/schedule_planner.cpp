@@ -40,6 +40,18 @@ int local_hour(const date::time_zone* zone, Minutes m) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::hours>(since_midnight).count());
 }
 
+int64_t local_day(const date::time_zone* zone, Minutes m) {
+  auto local = zone->to_local(date::sys_time<std::chrono::minutes>(std::chrono::minutes(m)));
+  return date::floor<date::days>(local).time_since_epoch().count();
+}
+
+// The next instant after m at which a local hour begins.
+Minutes next_local_hour(const date::time_zone* zone, Minutes m) {
+  auto local = zone->to_local(date::sys_time<std::chrono::minutes>(std::chrono::minutes(m)));
+  Minutes into_hour = ((local.time_since_epoch().count() % 60) + 60) % 60;
+  return m + 60 - into_hour;
+}
+
 v1::WorkHours default_hours() {
   v1::WorkHours hours;
   for (int day = 1; day <= 5; ++day) {
@@ -79,14 +91,17 @@ struct Placement {
   std::vector<TimeBlock> blocks;
   std::map<std::string, int> short_minutes;  // task -> minutes not placed before its limit
   int total_short = 0;
-  int unplanned = 0;  // of tasks without a due date, beyond the horizon
+  int unplanned = 0;  // of tasks without a due date, beyond the planning horizon
 };
 
 class Planner {
  public:
   Planner(const PlanRequest& request) : r_(request), zone_(zone_of(request.time_zone)) {
     now_ = ceil_minutes(request.now);
-    end_ = floor_minutes(request.now + request.horizon);
+    // One plan for every horizon up to the planning horizon: its blocks
+    // inside the request's horizon are shown.
+    end_ = floor_minutes(request.now + std::max(request.horizon, kPlanningHorizon));
+    view_end_ = floor_minutes(request.now + request.horizon);
     int busiest = *std::max_element(r_.rhythm.begin(), r_.rhythm.end());
     for (int h = 0; h < 24; ++h)
       rhythm_[static_cast<size_t>(h)] =
@@ -149,11 +164,7 @@ class Planner {
   Placement place(const std::vector<Job>& jobs, std::vector<Interval> free, bool prefer) const {
     Placement out;
     for (const auto& job : jobs) {
-      int remaining = job.need;
-      // Earliest-first placement is as early as it gets: the soft target
-      // would only fragment free time at its edge.
-      if (prefer) remaining = fill(job, job.target, prefer, free, out.blocks, remaining);
-      if (remaining > 0) remaining = fill(job, job.limit, prefer, free, out.blocks, remaining);
+      int remaining = place_job(job, prefer, free, out.blocks);
       bool late = job.due && *job.due <= now_;
       if (!job.due) {  // no deadline to miss: only not planned within the horizon
         out.unplanned += remaining;
@@ -182,60 +193,94 @@ class Planner {
     return std::clamp(c, 0.05, 0.95);
   }
 
+  Minutes view_end() const { return view_end_; }
+
  private:
-  // Places chunks of the job in free time before `limit`; returns what is
-  // still unplaced.
-  int fill(const Job& job, Minutes limit, bool prefer, std::vector<Interval>& free,
-           std::vector<TimeBlock>& blocks, int remaining) const {
-    // Candidate pieces: free time before the limit, cut at hour boundaries so
-    // that each piece has one local hour.
-    std::vector<Interval> pieces;
-    for (const auto& [a, b] : free) {
-      Minutes e = std::min(b, limit);
-      for (Minutes s = std::max(a, job.earliest); s < e;) {
-        Minutes next = std::min(e, (s / 60 + 1) * 60);
-        pieces.emplace_back(s, next);
-        s = next;
+  // Places the job chunk by chunk; returns the minutes still unplaced. A
+  // chunk goes whole where a free stretch holds it; only what no stretch
+  // holds whole is split.
+  int place_job(const Job& job, bool prefer, std::vector<Interval>& free,
+                std::vector<TimeBlock>& blocks) const {
+    int remaining = job.need;
+    while (remaining > 0) {
+      Minutes length = std::min(remaining, r_.max_chunk_minutes);
+      auto start = whole_fit(job, length, free, prefer);
+      if (!start) {
+        auto piece = earliest_piece(job, remaining, free);
+        if (!piece) break;
+        std::tie(start, length) = *piece;
       }
-    }
-    if (prefer) {
-      std::vector<double> score(pieces.size());
-      for (size_t i = 0; i < pieces.size(); ++i)
-        score[i] = preference(job, local_hour(zone_, pieces[i].first));
-      std::vector<size_t> order(pieces.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(),
-                       [&](size_t a, size_t b) { return score[a] > score[b] + 1e-9; });
-      std::vector<Interval> sorted;
-      for (size_t i : order) sorted.push_back(pieces[i]);
-      pieces = std::move(sorted);
-    }
-    for (size_t i = 0; i < pieces.size() && remaining > 0; ++i) {
-      auto [s, e] = pieces[i];
-      // Join the following pieces that are free and contiguous (a chunk
-      // may span hours), up to the longest chunk.
-      for (size_t j = i + 1;
-           j < pieces.size() && pieces[j].first == e && e - s < r_.max_chunk_minutes; ++j)
-        e = pieces[j].second;
-      Minutes take = std::min<Minutes>({e - s, remaining, r_.max_chunk_minutes});
-      if (take < r_.min_chunk_minutes && take < remaining) continue;
-      if (!still_free(free, s, s + take)) continue;
-      subtract(free, s, s + take);
-      blocks.push_back({job.task->id(), at(s), at(s + take), confidence(job, s, s + take)});
-      remaining -= static_cast<int>(take);
+      subtract(free, *start, *start + length);
+      blocks.push_back({job.task->id(), at(*start), at(*start + length),
+                        confidence(job, *start, *start + length)});
+      remaining -= static_cast<int>(length);
     }
     return remaining;
   }
 
-  static bool still_free(const std::vector<Interval>& free, Minutes s, Minutes e) {
-    for (const auto& [a, b] : free)
-      if (a <= s && e <= b) return true;
-    return false;
+  // The part of a free interval the job may use: after its snooze, before
+  // its limit.
+  std::optional<Interval> usable(const Job& job, const Interval& free) const {
+    Minutes s = std::max(free.first, job.earliest), e = std::min(free.second, job.limit);
+    if (s >= e) return std::nullopt;
+    return Interval{s, e};
+  }
+
+  // Where `length` minutes of the job go in one piece: on the earliest local
+  // day that has a free stretch holding them (so no work waits for a later
+  // day while an earlier one has room, and what fits in one stretch is not
+  // split). Plain: at that day's first such stretch. Preferred: at the start
+  // of the day's free stretches or a full local hour in them, the one that
+  // ends by the job's target and that it prefers most (the earliest on ties).
+  std::optional<Minutes> whole_fit(const Job& job, Minutes length,
+                                   const std::vector<Interval>& free, bool prefer) const {
+    size_t i = 0;
+    for (; i < free.size(); ++i) {
+      auto u = usable(job, free[i]);
+      if (u && u->second - u->first >= length) break;
+    }
+    if (i == free.size()) return std::nullopt;
+    Minutes first = usable(job, free[i])->first;
+    if (!prefer) return first;
+    const int64_t day = local_day(zone_, first);
+    Minutes best = first;
+    double best_score = placement_score(job, first, length);
+    for (; i < free.size(); ++i) {
+      auto u = usable(job, free[i]);
+      if (!u) continue;
+      if (local_day(zone_, u->first) > day) break;
+      for (Minutes s = u->first; s + length <= u->second; s = next_local_hour(zone_, s)) {
+        if (local_day(zone_, s) > day) break;
+        double score = placement_score(job, s, length);
+        if (score > best_score + 1e-9) best = s, best_score = score;
+      }
+    }
+    return best;
+  }
+
+  // Ending by the target outweighs any hour preference.
+  double placement_score(const Job& job, Minutes start, Minutes length) const {
+    return (start + length <= job.target ? 2.0 : 0.0) + preference(job, local_hour(zone_, start));
+  }
+
+  // When no stretch holds a whole chunk: the earliest stretch that takes at
+  // least min_chunk minutes (or all that remains), as much as it holds up
+  // to max_chunk. Returns its start and length.
+  std::optional<std::pair<Minutes, Minutes>> earliest_piece(
+      const Job& job, int remaining, const std::vector<Interval>& free) const {
+    for (const auto& iv : free) {
+      auto u = usable(job, iv);
+      if (!u) continue;
+      Minutes take = std::min<Minutes>({u->second - u->first, remaining, r_.max_chunk_minutes});
+      if (take >= r_.min_chunk_minutes || take >= remaining) return std::pair{u->first, take};
+    }
+    return std::nullopt;
   }
 
   const PlanRequest& r_;
   const date::time_zone* zone_;
-  Minutes now_ = 0, end_ = 0;
+  Minutes now_ = 0, end_ = 0;  // end_: of the planning horizon
+  Minutes view_end_ = 0;       // of the request's horizon: blocks shown end by it
   std::array<double, 24> rhythm_{};
 };
 
@@ -335,6 +380,10 @@ int local_hour_in(const std::string& time_zone, Clock::time_point t) {
   return local_hour(zone_of(time_zone), floor_minutes(t));
 }
 
+int64_t local_day_in(const std::string& time_zone, Clock::time_point t) {
+  return local_day(zone_of(time_zone), floor_minutes(t));
+}
+
 Plan plan_schedule(const PlanRequest& request) {
   Planner planner(request);
   auto free = planner.free_time();
@@ -346,12 +395,24 @@ Plan plan_schedule(const PlanRequest& request) {
                      ? preferred
                      : earliest;
 
+  // The plan is made for the planning horizon; what is shown and counted is
+  // the request's horizon.
   Plan plan;
-  for (const auto& [s, e] : free) plan.free_minutes += static_cast<int>(e - s);
+  const Minutes view_end = planner.view_end();
+  for (const auto& [s, e] : free)
+    if (s < view_end) plan.free_minutes += static_cast<int>(std::min(e, view_end) - s);
   std::sort(chosen.blocks.begin(), chosen.blocks.end(),
             [](const TimeBlock& a, const TimeBlock& b) { return a.start < b.start; });
-  for (const auto& b : chosen.blocks)
-    plan.planned_minutes += static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+  std::map<std::string, int> shown_minutes;  // task -> minutes of its blocks shown
+  for (const auto& b : chosen.blocks) {
+    if (floor_minutes(b.end) > view_end) continue;
+    int minutes = static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start));
+    plan.planned_minutes += minutes;
+    shown_minutes[b.task_id] += minutes;
+    plan.blocks.push_back(b);
+  }
+  for (const auto& job : jobs)
+    if (!job.due) plan.unplanned_minutes += job.need - shown_minutes[job.task->id()];
   Minutes now = ceil_minutes(request.now);
   std::map<std::string, const Job*> jobs_by_id;
   for (const auto& job : jobs) jobs_by_id[job.task->id()] = &job;
@@ -365,8 +426,6 @@ Plan plan_schedule(const PlanRequest& request) {
     plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
                             it->second, suggestion_for(job, it->second, now, jobs_by_id, planned)});
   }
-  plan.unplanned_minutes = chosen.unplanned;
-  plan.blocks = std::move(chosen.blocks);
   return plan;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -49,6 +50,128 @@ void window(v1::WorkHours& hours, int weekday, int start_minute, int end_minute)
 int minutes_of(const TimeBlock& b) {
   return static_cast<int>(
       std::chrono::duration_cast<std::chrono::minutes>(b.end - b.start).count());
+}
+
+// A random request as the properties draw it: one of six zones, random
+// work windows on random weekdays, 1 to 12 tasks of 30 to 240 minutes
+// (a fifth without due, some just past due, the rest due within a week),
+// random score and hour feedback; a 7-day horizon.
+PlanRequest random_request(std::mt19937_64& rng, int round) {
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* zones[] = {"UTC",        "Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
+                         "Etc/GMT+12", "Asia/Kolkata"};
+  PlanRequest r;
+  r.time_zone = zones[round % 6];
+  r.now = utc("2026-03-20T06:00:00Z") + std::chrono::hours(uniform(0, 24 * 20));
+  r.horizon = std::chrono::hours(24 * 7);
+  for (int day = 1; day <= 7; ++day)
+    if (uniform(0, 3) > 0) {
+      int start = uniform(0, 40) * 30;
+      window(r.work_hours, day, start, std::min(1440, start + uniform(1, 16) * 30));
+    }
+  if (r.work_hours.windows_size() == 0) window(r.work_hours, 3, 600, 660);
+  int count = uniform(1, 12);
+  for (int i = 0; i < count; ++i) {
+    std::optional<TimePoint> due;
+    if (uniform(0, 4) > 0) due = r.now + std::chrono::hours(uniform(-10, 24 * 7));
+    r.tasks.push_back(task("t" + std::to_string(i), uniform(1, 8) * 30, due, uniform(0, 4)));
+  }
+  r.procrastination = uniform(0, 10) / 10.0;
+  for (auto& a : r.feedback.accepted) a = static_cast<uint32_t>(uniform(0, 5));
+  return r;
+}
+
+// Snoozes about one task in four for 1 to 72 hours, so that the properties
+// also see work that may not start right away.
+void snooze_some(std::mt19937_64& rng, PlanRequest& r) {
+  for (auto& t : r.tasks) {
+    if (std::uniform_int_distribution<int>(0, 3)(rng) > 0) continue;
+    t.set_status(v1::TASK_STATUS_SNOOZED);
+    *t.mutable_snoozed_until() = coach::to_timestamp(
+        r.now + std::chrono::hours(std::uniform_int_distribution<int>(1, 72)(rng)));
+  }
+}
+
+// The request and its plan as text, for the message of a failing property.
+std::string describe(const PlanRequest& r, const Plan& plan) {
+  std::map<std::string, std::string> title;
+  std::ostringstream out;
+  out << "now " << coach::format_time(r.now) << " " << r.time_zone << " horizon "
+      << r.horizon.count() << " h, " << r.work_hours.ShortDebugString() << "\n";
+  for (const auto& t : r.tasks) {
+    title[t.id()] = t.title();
+    out << "  " << t.title() << " " << t.estimated_minutes() << " min due "
+        << (t.has_due_at() ? coach::format_time(coach::from_timestamp(t.due_at())) : "-") << " p"
+        << t.priority();
+    if (t.has_snoozed_until())
+      out << " snoozed until " << coach::format_time(coach::from_timestamp(t.snoozed_until()));
+    out << "\n";
+  }
+  for (const auto& b : r.accepted)
+    out << "  accepted " << title[b.task_id] << " " << coach::format_time(b.start) << " "
+        << coach::format_time(b.end) << "\n";
+  for (const auto& b : plan.blocks)
+    out << "  block " << title[b.task_id] << " " << coach::format_time(b.start) << " "
+        << coach::format_time(b.end) << " (day " << local_day_in(r.time_zone, b.start) << ")\n";
+  for (const auto& a : plan.at_risk)
+    out << "  at risk " << title[a.task_id] << " short " << a.minutes_short << "\n";
+  return out.str();
+}
+
+using Stretch = std::pair<TimePoint, TimePoint>;
+
+// Work time of the request's horizon that neither an accepted block nor a
+// block of the plan takes, except blocks of `except_task` (its own time
+// counts as free when asking where that task could go instead).
+std::vector<Stretch> free_stretches(const PlanRequest& r, const Plan& plan,
+                                    const std::string& except_task = "") {
+  auto free = work_intervals(r.work_hours, r.time_zone, r.now, r.now + r.horizon);
+  auto take = [&](const TimeBlock& b) {
+    std::vector<Stretch> out;
+    for (const auto& [s, e] : free) {
+      if (e <= b.start || s >= b.end) {
+        out.emplace_back(s, e);
+        continue;
+      }
+      if (s < b.start) out.emplace_back(s, b.start);
+      if (b.end < e) out.emplace_back(b.end, e);
+    }
+    free = std::move(out);
+  };
+  for (const auto& b : r.accepted) take(b);
+  for (const auto& b : plan.blocks)
+    if (b.task_id != except_task) take(b);
+  return free;
+}
+
+// The time a task may be planned in: from now (or the end of its snooze)
+// to its due date if that is still ahead, else to the horizon.
+Stretch window_of(const PlanRequest& r, const v1::Task& t) {
+  TimePoint from = r.now, to = r.now + r.horizon;
+  if (t.has_snoozed_until()) from = std::max(from, coach::from_timestamp(t.snoozed_until()));
+  if (t.has_due_at() && coach::from_timestamp(t.due_at()) > r.now)
+    to = std::min(to, coach::from_timestamp(t.due_at()));
+  return {from, to};
+}
+
+// Whether `minutes` of free time in one piece, inside the window, start on
+// local day `day` (any day when `day` is empty).
+bool fits(const std::vector<Stretch>& free, Stretch window, int minutes, const std::string& zone,
+          std::optional<int64_t> day = {}) {
+  for (const auto& [s, e] : free) {
+    TimePoint first = std::max(s, window.first);
+    TimePoint last = std::min(e, window.second) - std::chrono::minutes(minutes);
+    if (first > last) continue;
+    // Local days grow with time: some start in [first, last] is on `day`
+    // exactly when `day` lies between the days of the two ends.
+    if (!day || (local_day_in(zone, first) <= *day && *day <= local_day_in(zone, last)))
+      return true;
+  }
+  return false;
+}
+
+bool same_block(const TimeBlock& a, const TimeBlock& b) {
+  return a.task_id == b.task_id && a.start == b.start && a.end == b.end;
 }
 
 }  // namespace
@@ -235,29 +358,9 @@ TEST_CASE(
     "property: random task sets never leave work hours or overlap, and meet every due "
     "whenever the work fits") {
   std::mt19937_64 rng(2026);
-  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const char* zones[] = {"UTC",        "Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
-                         "Etc/GMT+12", "Asia/Kolkata"};
   int feasible_sets = 0;
   for (int round = 0; round < 400; ++round) {
-    PlanRequest r;
-    r.time_zone = zones[round % 6];
-    r.now = utc("2026-03-20T06:00:00Z") + std::chrono::hours(uniform(0, 24 * 20));
-    r.horizon = std::chrono::hours(24 * 7);
-    for (int day = 1; day <= 7; ++day)
-      if (uniform(0, 3) > 0) {
-        int start = uniform(0, 40) * 30;
-        window(r.work_hours, day, start, std::min(1440, start + uniform(1, 16) * 30));
-      }
-    if (r.work_hours.windows_size() == 0) window(r.work_hours, 3, 600, 660);
-    int count = uniform(1, 12);
-    for (int i = 0; i < count; ++i) {
-      std::optional<TimePoint> due;
-      if (uniform(0, 4) > 0) due = r.now + std::chrono::hours(uniform(-10, 24 * 7));
-      r.tasks.push_back(task("t" + std::to_string(i), uniform(1, 8) * 30, due, uniform(0, 4)));
-    }
-    r.procrastination = uniform(0, 10) / 10.0;
-    for (auto& a : r.feedback.accepted) a = static_cast<uint32_t>(uniform(0, 5));
+    PlanRequest r = random_request(rng, round);
     auto plan = plan_schedule(r);
     auto work = work_intervals(r.work_hours, r.time_zone, r.now, r.now + r.horizon);
     std::map<std::string, const v1::Task*> by_id;
@@ -427,4 +530,218 @@ TEST_CASE("a task abandoned long past its due date is neither planned nor at ris
   CHECK(abandoned(r.tasks[0], r.now));
   CHECK_FALSE(abandoned(r.tasks[1], r.now));
   CHECK_FALSE(abandoned(r.tasks[0], utc("2026-02-10T00:00:00Z")));  // 26 days: not yet
+}
+
+// Issue 17, item 11: plans are stable and compact, and a shorter horizon
+// shows the first days of the same plan.
+
+TEST_CASE("accepting a block leaves the other work of that day where it was") {
+  PlanRequest r;
+  r.now = utc("2026-03-02T08:00:00Z");  // a Monday, default work hours
+  auto due = utc("2026-03-06T17:00:00Z");
+  r.tasks = {task("Report", 60, due), task("Review", 60, due)};
+  auto plan = plan_schedule(r);
+  REQUIRE(plan.blocks.size() == 2);
+  REQUIRE(plan.blocks[0].task_id == r.tasks[0].id());
+  CHECK(coach::format_time(plan.blocks[1].start) == "2026-03-02T10:00:00Z");
+  // Accepting Report's 09:00 block also counts 09:00 as an accepted hour:
+  // Review must not move to Tuesday 09:00 for it.
+  r.accepted = {plan.blocks[0]};
+  ++r.feedback.accepted[9];
+  auto replan = plan_schedule(r);
+  REQUIRE(replan.blocks.size() == 1);
+  CHECK(replan.blocks[0].task_id == r.tasks[1].id());
+  CHECK(coach::format_time(replan.blocks[0].start) == "2026-03-02T10:00:00Z");
+  CHECK(coach::format_time(replan.blocks[0].end) == "2026-03-02T11:00:00Z");
+}
+
+TEST_CASE("a 60-minute task is not split across days when one day holds it") {
+  PlanRequest r;
+  r.now = utc("2026-03-02T08:00:00Z");  // a Monday, default work hours
+  // Monday is taken but for 16:30-17:00.
+  for (auto [s, e] :
+       {std::pair{"09:00", "11:00"}, {"11:00", "13:00"}, {"13:00", "15:00"}, {"15:00", "16:30"}})
+    r.accepted.push_back({"meetings", utc(("2026-03-02T" + std::string(s) + ":00Z").c_str()),
+                          utc(("2026-03-02T" + std::string(e) + ":00Z").c_str()), 0.5});
+  r.tasks = {task("Call back", 60, utc("2026-03-04T17:00:00Z"))};
+  auto plan = plan_schedule(r);
+  REQUIRE(plan.blocks.size() == 1);
+  CHECK(coach::format_time(plan.blocks[0].start) == "2026-03-03T09:00:00Z");
+  CHECK(coach::format_time(plan.blocks[0].end) == "2026-03-03T10:00:00Z");
+  CHECK(plan.at_risk.empty());
+}
+
+TEST_CASE("a 3-day plan is the first 3 days of the 14-day plan") {
+  PlanRequest r;
+  for (int day = 1; day <= 3; ++day) window(r.work_hours, day, 9 * 60, 12 * 60);
+  window(r.work_hours, 4, 14 * 60, 17 * 60);  // Thursday afternoons only
+  r.now = utc("2026-03-02T08:00:00Z");        // a Monday
+  r.feedback.accepted[15] = 20;               // the user takes 15:00 blocks
+  r.tasks = {task("Read", 60)};
+  r.horizon = std::chrono::hours(24 * 3);
+  auto three = plan_schedule(r);
+  r.horizon = std::chrono::hours(24 * 14);
+  auto fourteen = plan_schedule(r);
+  std::vector<TimeBlock> first_days;
+  for (const auto& b : fourteen.blocks)
+    if (b.end <= r.now + std::chrono::hours(24 * 3)) first_days.push_back(b);
+  REQUIRE(three.blocks.size() == first_days.size());
+  for (size_t i = 0; i < first_days.size(); ++i) CHECK(same_block(three.blocks[i], first_days[i]));
+  // The 15:00 preference chooses an hour, not Thursday: Monday has room.
+  REQUIRE(three.blocks.size() == 1);
+  CHECK(coach::format_time(three.blocks[0].start) == "2026-03-02T09:00:00Z");
+}
+
+TEST_CASE("property: accepting a block pushes no work to a later day while that day has room") {
+  // Stability. P is the plan of a random request; one of its blocks X is
+  // accepted as schedule.accept does (kept, its local hour counted as an
+  // accepted one) and the request replanned into R. For every task and
+  // every local day D that has work of the task in P (X left out): the
+  // task's minutes planned on days up to D in R are at least those in P,
+  // unless day D in R has no room for what moved: no free stretch on day D,
+  // inside the task's window, long enough for the shortest block R plans
+  // for the task after day D (min_chunk when R plans none after it).
+  // The longest horizon (kPlanningHorizon) keeps all planned work in sight.
+  int checked_days = 0, changed_plans = 0;
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t seed = 17000 + static_cast<uint64_t>(round);
+    std::mt19937_64 rng(seed);
+    PlanRequest r = random_request(rng, round);
+    snooze_some(rng, r);
+    r.horizon = kPlanningHorizon;
+    auto plan = plan_schedule(r);
+    if (plan.blocks.empty()) continue;
+    const TimeBlock taken =
+        plan.blocks[std::uniform_int_distribution<size_t>(0, plan.blocks.size() - 1)(rng)];
+    PlanRequest again = r;
+    again.accepted.push_back(taken);
+    ++again.feedback.accepted[static_cast<size_t>(local_hour_in(r.time_zone, taken.start))];
+    auto replan = plan_schedule(again);
+    auto free = free_stretches(again, replan);
+    bool changed = false;
+    for (const auto& b : plan.blocks) {
+      bool kept = same_block(b, taken);
+      for (const auto& c : replan.blocks) kept |= same_block(b, c);
+      changed |= !kept;
+    }
+    changed_plans += changed;
+    for (const auto& t : r.tasks) {
+      std::map<int64_t, int> before, after;  // minutes of the task by local day
+      for (const auto& b : plan.blocks)
+        if (b.task_id == t.id() && !same_block(b, taken))
+          before[local_day_in(r.time_zone, b.start)] += minutes_of(b);
+      for (const auto& b : replan.blocks)
+        if (b.task_id == t.id()) after[local_day_in(r.time_zone, b.start)] += minutes_of(b);
+      int by_day_before = 0;
+      for (const auto& [day, minutes] : before) {
+        by_day_before += minutes;
+        int by_day_after = 0;
+        std::optional<int> shortest_later;
+        for (const auto& [d, m] : after)
+          if (d <= day) by_day_after += m;
+        for (const auto& b : replan.blocks)
+          if (b.task_id == t.id() && local_day_in(r.time_zone, b.start) > day)
+            shortest_later = std::min(shortest_later.value_or(INT32_MAX), minutes_of(b));
+        ++checked_days;
+        if (by_day_after >= by_day_before) continue;
+        bool room = fits(free, window_of(again, t), shortest_later.value_or(r.min_chunk_minutes),
+                         r.time_zone, day);
+        CHECK_MESSAGE(!room, "seed " << seed << ": " << t.title() << " has " << by_day_before
+                                     << " min up to day " << day << " before, " << by_day_after
+                                     << " after accepting " << coach::format_time(taken.start)
+                                     << ", while that day has room\n"
+                                     << describe(r, plan) << "replanned:\n"
+                                     << describe(again, replan));
+      }
+    }
+  }
+  CHECK_MESSAGE(checked_days > 1000, checked_days);  // the property was exercised
+  // ... also where the accept moved other work (its hour's acceptance rose)
+  CHECK_MESSAGE(changed_plans > 10, changed_plans);
+}
+
+TEST_CASE("property: a task that one free stretch holds is planned as one block") {
+  // Compactness. For every task of a random request whose estimate is at
+  // most the longest chunk: when one stretch of time that no other work
+  // takes, inside the task's window (from now or its snooze's end to its
+  // due or the horizon), holds all of it, the plan has it as one block of
+  // its whole estimate, so it is never split across days. The longest
+  // horizon keeps all planned work in sight (a block beyond a shorter one
+  // is not shown).
+  int fitting_tasks = 0, split_candidates = 0;
+  for (int round = 0; round < 400; ++round) {
+    const uint64_t seed = 11000 + static_cast<uint64_t>(round);
+    std::mt19937_64 rng(seed);
+    PlanRequest r = random_request(rng, round);
+    snooze_some(rng, r);
+    r.horizon = kPlanningHorizon;
+    auto plan = plan_schedule(r);
+    for (const auto& t : r.tasks) {
+      if (t.estimated_minutes() > r.max_chunk_minutes) continue;
+      auto window = window_of(r, t);
+      if (!fits(free_stretches(r, plan, t.id()), window, t.estimated_minutes(), r.time_zone))
+        continue;
+      ++fitting_tasks;
+      // The first stretch of its window is too short: plain earliest-first
+      // placement would have split this task.
+      for (const auto& [s, e] : free_stretches(r, plan, t.id())) {
+        TimePoint from = std::max(s, window.first), to = std::min(e, window.second);
+        if (to - from < std::chrono::minutes(r.min_chunk_minutes)) continue;
+        split_candidates += to - from < std::chrono::minutes(t.estimated_minutes());
+        break;
+      }
+      std::vector<TimeBlock> blocks;
+      for (const auto& b : plan.blocks)
+        if (b.task_id == t.id()) blocks.push_back(b);
+      bool one_block = blocks.size() == 1 && minutes_of(blocks[0]) == t.estimated_minutes();
+      CHECK_MESSAGE(one_block, "seed " << seed << ": " << t.title() << " (" << t.estimated_minutes()
+                                       << " min) is in " << blocks.size()
+                                       << " blocks though one stretch holds it\n"
+                                       << describe(r, plan));
+    }
+  }
+  CHECK_MESSAGE(fitting_tasks > 800, fitting_tasks);        // the property was exercised
+  CHECK_MESSAGE(split_candidates > 100, split_candidates);  // ... where splitting was near
+}
+
+TEST_CASE("property: a shorter horizon shows the first days of the same plan") {
+  // Horizon prefix. For a random request planned with horizons of 3 and 14
+  // days, and of 14 and 60 days: the shorter plan's blocks are exactly the
+  // longer plan's blocks that end within the shorter horizon (task, start,
+  // end and confidence), and both name the same tasks at risk, short by the
+  // same minutes, with the same suggestion.
+  int compared = 0;
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t seed = 14000 + static_cast<uint64_t>(round);
+    std::mt19937_64 rng(seed);
+    PlanRequest r = random_request(rng, round);
+    snooze_some(rng, r);
+    for (auto [short_days, long_days] : {std::pair{3, 14}, {14, 60}}) {
+      PlanRequest shorter = r, longer = r;
+      shorter.horizon = std::chrono::hours(24 * short_days);
+      longer.horizon = std::chrono::hours(24 * long_days);
+      auto a = plan_schedule(shorter), b = plan_schedule(longer);
+      std::vector<TimeBlock> prefix;
+      for (const auto& block : b.blocks)
+        if (block.end <= r.now + shorter.horizon) prefix.push_back(block);
+      bool same = prefix.size() == a.blocks.size();
+      for (size_t i = 0; same && i < prefix.size(); ++i)
+        same = same_block(prefix[i], a.blocks[i]) && prefix[i].confidence == a.blocks[i].confidence;
+      CHECK_MESSAGE(same, "seed " << seed << ": the " << short_days << "-day plan is not the first "
+                                  << short_days << " days of the " << long_days << "-day plan\n"
+                                  << describe(shorter, a) << "longer:\n"
+                                  << describe(longer, b));
+      bool same_risks = a.at_risk.size() == b.at_risk.size();
+      for (size_t i = 0; same_risks && i < a.at_risk.size(); ++i)
+        same_risks = a.at_risk[i].task_id == b.at_risk[i].task_id &&
+                     a.at_risk[i].minutes_short == b.at_risk[i].minutes_short &&
+                     a.at_risk[i].suggestion == b.at_risk[i].suggestion;
+      CHECK_MESSAGE(same_risks, "seed " << seed << ": at risk differs between " << short_days
+                                        << " and " << long_days << " days\n"
+                                        << describe(shorter, a) << "longer:\n"
+                                        << describe(longer, b));
+      compared += !a.blocks.empty() && b.blocks.size() > prefix.size();
+    }
+  }
+  CHECK_MESSAGE(compared > 150, compared);  // plans with work on both sides of the cut
 }

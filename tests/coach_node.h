@@ -34,6 +34,21 @@ struct CoachNode {
     return actors::TokenSigner::load(token_key(), false)->issue(user, role, std::chrono::hours(1));
   }
   std::string admin_token() const { return token(v1::ROLE_ADMIN, admin); }
+#ifdef COACH_COACHCTL
+  // coachctl as a process on this node (plaintext, a client's bus identity)
+  // with `bearer` in a token file of mode 0600.
+  ToolRun coachctl(std::vector<std::string> args, const std::string& bearer) {
+    std::vector<std::string> all = {"--plaintext",
+                                    "--nats-url",
+                                    nats.url(),
+                                    "--nats-creds",
+                                    nats.creds(actors::BusRole::client),
+                                    "--token-file",
+                                    write_secret(dir, "coachctl.token", bearer)};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
+  }
+#endif
   // Sends a command that must succeed; its reply.
   v1::Reply ok(const std::string& op, const std::string& body, const std::string& user) {
     auto r = client->request(op, body, user);

@@ -15,22 +15,9 @@ namespace {
 
 struct Node : test::CoachNode {
   std::string user = new_uuid_string();
-  std::string token_file;
-  Node() {
-    ok("user.register", R"({"email": "cli@example.com", "timezone": "UTC"})", user);
-    token_file =
-        test::write_secret(dir, "coachctl.token", token(v1::ROLE_USER, Uuid::parse(user).value()));
-  }
+  Node() { ok("user.register", R"({"email": "cli@example.com", "timezone": "UTC"})", user); }
   test::ToolRun coachctl(std::vector<std::string> args) {
-    std::vector<std::string> all = {"--plaintext",
-                                    "--nats-url",
-                                    nats.url(),
-                                    "--nats-creds",
-                                    nats.creds(actors::BusRole::client),
-                                    "--token-file",
-                                    token_file};
-    all.insert(all.end(), args.begin(), args.end());
-    return test::run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
+    return CoachNode::coachctl(std::move(args), token(v1::ROLE_USER, Uuid::parse(user).value()));
   }
   // A coachctl run that must succeed; what it printed.
   std::string out(std::vector<std::string> args) {

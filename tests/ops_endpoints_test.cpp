@@ -59,17 +59,6 @@ struct Node : test::CoachNode {
     if (at == std::string::npos) return -1;
     return std::stod(res->body.substr(at + series.size() + 2));
   }
-  test::ToolRun coachctl(std::vector<std::string> args, const std::string& token) {
-    std::vector<std::string> all = {"--plaintext",
-                                    "--nats-url",
-                                    nats.url(),
-                                    "--nats-creds",
-                                    nats.creds(actors::BusRole::client),
-                                    "--token-file",
-                                    test::write_secret(dir, "coachctl.token", token)};
-    all.insert(all.end(), args.begin(), args.end());
-    return test::run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
-  }
 };
 
 v1::OpsSnapshot parse_ops(const std::string& json) {

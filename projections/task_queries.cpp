@@ -85,7 +85,8 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
   }
 
   std::vector<std::pair<Position, const v1::Task*>> hits;
-  for (const auto& [id, task] : book.tasks()) {
+  for (const auto& entry : book.tasks()) {
+    const auto& task = entry.second;  // not a structured binding: clang 14 cannot capture one
     auto status = effective_status(task, now);
     if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) continue;
     if (!query.category().empty() && task.category() != query.category()) continue;
@@ -100,7 +101,7 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
       continue;
     if (query.has_due_to() && (!task.has_due_at() || nanos(task.due_at()) >= nanos(query.due_to())))
       continue;
-    Position p{nanos(task.created_at()), id};
+    Position p{nanos(task.created_at()), entry.first};
     if (after && !before(*after, p)) continue;
     hits.emplace_back(std::move(p), &task);
   }

@@ -8,6 +8,10 @@
 #include <random>
 #include <thread>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include "adapters/node_lease.h"
 #include "adapters/notifier.h"
 #include "adapters/nudge_writer.h"
 #include "events/event_store.h"
@@ -40,6 +44,10 @@ struct Node::Parts {
   std::unique_ptr<OpsView> ops;
   std::unique_ptr<OpsHttp> http;
   std::unique_ptr<NatsGateway> gateway;
+  // The node lease (adapters/node_lease.h) and what losing it stops.
+  std::unique_ptr<NodeLease> lease;
+  std::atomic<NatsGateway*> gateway_for_lease{nullptr};
+  std::atomic<bool> lease_lost{false};
   bool stopped = false;
 };
 
@@ -168,6 +176,23 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   auto store = open_store(o);
   if (!store) return store.error();
   p->store = std::move(*store);
+  // Only the owner of this NATS system's users serves them: a second
+  // coachd with another store stops here, before it takes any request.
+  auto node_id = load_node_id(o.data_dir);
+  if (!node_id) return node_id.error();
+  NodeLeaseOptions lease_options;
+  lease_options.nats = nats_config(o);
+  lease_options.node_id = *node_id;
+  lease_options.replicas = o.lease_replicas;
+  lease_options.on_lost = [parts = p.get()](const std::string& why) {
+    log_line(LogLevel::error, "coachd", "node lease lost: stopping", {{"why", why}});
+    parts->lease_lost = true;
+    if (auto* gateway = parts->gateway_for_lease.load()) gateway->stop_accepting();
+    ::kill(::getpid(), SIGTERM);  // coachd's orderly stop, then exit code 3
+  };
+  auto lease = NodeLease::acquire(lease_options);
+  if (!lease) return lease.error();
+  p->lease = std::move(*lease);
   if (o.token_key_file.empty()) o.token_key_file = beside_data(o, "token.key");
   auto signer = TokenSigner::load(o.token_key_file, /*create=*/true);
   if (!signer) return signer.error();
@@ -221,6 +246,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   auto gateway = NatsGateway::start(*p->registry, gateway_options);
   if (!gateway) return gateway.error();
   p->gateway = std::move(*gateway);
+  p->gateway_for_lease = p->gateway.get();
   p->ops->set_connected_probe([g = p->gateway.get()] { return g->connected(); });
   p->ops->set_bus_probe([g = p->gateway.get()] { return bus_figures(*g); });
   return std::unique_ptr<Node>(new Node(std::move(p)));
@@ -238,7 +264,8 @@ ShutdownReport Node::stop() {
   p.stopped = true;
   auto bound = std::chrono::milliseconds(p.options.shutdown_timeout_ms);
   auto started = std::chrono::steady_clock::now();
-  p.ops->set_draining();        // /readyz answers 503 from now on
+  p.ops->set_draining();  // /readyz answers 503 from now on
+  p.gateway_for_lease = nullptr;
   p.gateway->stop_accepting();  // requests already received still reach their actors
   p.registry_for_dead = nullptr;
   auto left = bound - std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -253,6 +280,7 @@ ShutdownReport Node::stop() {
   p.ops.reset();
   p.system.reset();
   p.store.reset();
+  p.lease.reset();  // the key stays: this node is its users' home
   return report;
 }
 
@@ -262,6 +290,10 @@ std::string Node::ops_url() const {
 
 uint64_t Node::events_stored() const {
   return parts_->store ? parts_->store->stats().feed_head : 0;
+}
+
+bool Node::lease_lost() const {
+  return parts_->lease_lost;
 }
 
 const NodeOptions& Node::options() const {

@@ -64,13 +64,18 @@ struct NodeOptions {
   // stop(): the bound of the drain and snapshots; the gateway's drain has
   // half of it.
   int shutdown_timeout_ms = 10'000;
+  // Replicas of the node lease's key-value bucket (adapters/node_lease.h):
+  // 1 on one nats-server, 3 on a 3-server cluster.
+  int lease_replicas = 1;
 };
 
 class Node {
  public:
-  // Opens the store (making its keys on a first start), starts every part
-  // and subscribes to the command subjects: serving once it returns. An
-  // error says what could not start; nothing is left running then.
+  // Opens the store (making its keys on a first start), takes the node
+  // lease (conflict when another node serves this NATS system's users),
+  // starts every part and subscribes to the command subjects: serving once
+  // it returns. An error says what could not start; nothing is left
+  // running then.
   static Result<std::unique_ptr<Node>> start(NodeOptions options);
 
   // Stops taking commands (/readyz 503), lets the received ones reach their
@@ -82,6 +87,9 @@ class Node {
   std::string ops_url() const;     // e.g. "http://127.0.0.1:9464"
   uint64_t events_stored() const;  // the store's feed head
   const NodeOptions& options() const;
+  // Whether the node lease was lost while serving (another node took the
+  // users): coachd then exits with code 3 after its orderly stop.
+  bool lease_lost() const;
 
  private:
   struct Parts;

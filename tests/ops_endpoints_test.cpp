@@ -271,11 +271,12 @@ TEST_CASE("coachd refuses plain-HTTP ops endpoints off loopback, and a port in u
 
   Node node;
   auto port = node.coachd->ops_url().substr(node.coachd->ops_url().rfind(':') + 1);
-  auto taken = test::run_tool(
-      COACH_COACHD_BIN,
-      {"--data-dir", dir.str() + "/data2", "--plaintext", "--nats-url", node.nats.url(),
-       "--nats-creds", node.nats.creds(actors::BusRole::coachd), "--ops-port", port},
-      dir.str() + "/taken");
+  test::NatsServer other(dir.str());  // its own users: the node lease is free
+  auto taken =
+      test::run_tool(COACH_COACHD_BIN,
+                     {"--data-dir", dir.str() + "/data2", "--plaintext", "--nats-url", other.url(),
+                      "--nats-creds", other.creds(actors::BusRole::coachd), "--ops-port", port},
+                     dir.str() + "/taken");
   CHECK(taken.exit_code == 1);
   CHECK(taken.err.find("cannot listen") != std::string::npos);
 }
@@ -642,4 +643,36 @@ TEST_CASE("coachctl export merges every page into one document, each record once
   CHECK(exported.profile().user().id() == user);
   // One profile, not a merge of the pages' profiles.
   CHECK(exported.profile().user().work_hours().windows_size() == 2);
+}
+
+TEST_CASE("a second coachd on the same NATS serves no one: the node lease has one owner") {
+  Node node;
+  auto user = node.registered_user();
+  node.create_task(user, "first");
+  // Another data dir on the same NATS: refused before it takes a request.
+  auto second = test::run_tool(
+      COACH_COACHD_BIN,
+      {"--data-dir", node.dir.str() + "/other", "--plaintext", "--nats-url", node.nats.url(),
+       "--nats-creds", node.nats.creds(actors::BusRole::coachd), "--ops-port", "0"},
+      node.dir.str() + "/second");
+  CHECK(second.exit_code == 1);
+  CHECK(second.err.find("serves the users of this NATS system") != std::string::npos);
+  for (int i = 0; i < 20; ++i) node.create_task(user, "all in one log");
+  CHECK(node.ok("task.list", R"({"page_size": 100})", user).task_list().tasks_size() == 21);
+
+  // The owner killed: it is still its users' home, so another node is
+  // refused even now, and the owner itself comes back at once.
+  node.coachd->process().signal(SIGKILL);
+  node.coachd->process().wait();
+  auto after = test::run_tool(
+      COACH_COACHD_BIN,
+      {"--data-dir", node.dir.str() + "/other", "--plaintext", "--nats-url", node.nats.url(),
+       "--nats-creds", node.nats.creds(actors::BusRole::coachd), "--ops-port", "0"},
+      node.dir.str() + "/after");
+  CHECK(after.exit_code == 1);
+  CHECK(after.err.find("serves the users of this NATS system") != std::string::npos);
+  auto started = Steady::now();
+  node.coachd.emplace(node.data, node.nats.url());
+  CHECK(Steady::now() - started < 5s);
+  CHECK(node.ok("task.list", R"({"page_size": 100})", user).task_list().tasks_size() == 21);
 }

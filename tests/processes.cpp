@@ -60,7 +60,7 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
 }
 
 ToolRun run_tool(const std::string& program, const std::vector<std::string>& args,
-                 const std::string& scratch) {
+                 const std::string& scratch, std::chrono::seconds timeout) {
   std::string out_path = scratch + ".out", err_path = scratch + ".err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -77,14 +77,26 @@ ToolRun run_tool(const std::string& program, const std::vector<std::string>& arg
     throw std::runtime_error("cannot start " + program);
   posix_spawn_file_actions_destroy(&actions);
   int status = 0;
-  waitpid(pid, &status, 0);
+  bool killed = false;
+  for (auto deadline = std::chrono::steady_clock::now() + timeout;
+       waitpid(pid, &status, WNOHANG) == 0;) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      killed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   auto slurp = [](const std::string& path) {
     std::ifstream in(path);
     std::stringstream text;
     text << in.rdbuf();
     return text.str();
   };
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_path), slurp(err_path)};
+  auto err = slurp(err_path);
+  if (killed) err += "\n(run_tool: killed after " + std::to_string(timeout.count()) + " s)\n";
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out_path), err};
 }
 
 Process::~Process() {

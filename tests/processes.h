@@ -89,9 +89,11 @@ struct ToolRun {
   std::string out, err;
 };
 // Runs a program to its end, its stdout and stderr captured apart (in files
-// named after `scratch`).
+// named after `scratch`); one still running after `timeout` is killed
+// (exit_code -1, and err says so).
 ToolRun run_tool(const std::string& program, const std::vector<std::string>& args,
-                 const std::string& scratch);
+                 const std::string& scratch,
+                 std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // Runs scripts/make-certs.sh into `dir`.
 void make_certs(const std::string& dir);

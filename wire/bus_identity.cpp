@@ -203,7 +203,8 @@ Result<Subjects> subjects_for(const BusGrant& grant, const std::string& inbox) {
   s.sub.push_back(inbox + ".>");
   switch (grant.role) {
     case BusRole::coachd:
-      s.pub = {"$JS.API.>", "coach.notify.>", "coach.dead.>", inbox + ".>"};
+      // $KV.COACH_NODES: the node lease (adapters/node_lease.h).
+      s.pub = {"$JS.API.>", "$KV.COACH_NODES.>", "coach.notify.>", "coach.dead.>", inbox + ".>"};
       s.sub.insert(s.sub.end(),
                    {"coach.v1.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.COACH_NOTIFY.*"});
       s.responses = true;

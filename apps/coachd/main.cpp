@@ -162,6 +162,11 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "least level logged (JSON lines on stderr)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
+  app.add_option("--lease-replicas", o.lease_replicas,
+                 "replicas of the node lease's JetStream bucket: 1 on one nats-server, 3 on a "
+                 "3-server cluster")
+      ->check(CLI::IsMember({1, 3, 5}))
+      ->capture_default_str();
   app.add_option("--shutdown-timeout-ms", o.shutdown_timeout_ms,
                  "on SIGTERM: how long to drain requests and save snapshots before exiting "
                  "regardless")
@@ -206,10 +211,11 @@ int main(int argc, char** argv) {
             {"actors_snapshotted", static_cast<int64_t>(report.actors_stopped)},
             {"requests_unanswered", static_cast<int64_t>(report.requests_unanswered)},
             {"took_ms", static_cast<int64_t>(report.took.count())}});
+  bool lease_lost = (*node)->lease_lost();
   node->reset();
   log_line(LogLevel::info, "coachd", "stopped",
            {{"took_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - stop_started)
                                                  .count())}});
-  return 0;
+  return lease_lost ? 3 : 0;
 }

@@ -1,0 +1,179 @@
+#include "adapters/node_lease.h"
+
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/ids.h"
+#include "base/time.h"
+
+namespace coach::actors {
+namespace {
+
+Error nats_error(natsStatus s, const std::string& what) {
+  return make_error(Errc::unavailable, what + ": " + natsStatus_GetText(s) + " (" +
+                                           nats_GetLastError(nullptr) +
+                                           "); is nats-server running with JetStream (-js)?");
+}
+
+// The node named in an owner value, empty if none.
+std::string owner_of(std::string_view value) {
+  constexpr std::string_view kField = "\"node\":\"";
+  auto at = value.find(kField);
+  if (at == std::string_view::npos) return "";
+  at += kField.size();
+  auto end = value.find('"', at);
+  return end == std::string_view::npos ? "" : std::string(value.substr(at, end - at));
+}
+
+}  // namespace
+
+Result<std::string> load_node_id(const std::string& data_dir) {
+  auto path = data_dir + "/node.id";
+  std::ifstream in(path);
+  if (in) {
+    std::string id;
+    std::getline(in, id);
+    if (!Uuid::parse(id))
+      return make_error(Errc::invalid_argument,
+                        path + " holds \"" + id.substr(0, 40) + "\", not a node id (a UUID)");
+    return id;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  auto id = new_uuid_string();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return make_error(Errc::io_error, "cannot make " + path);
+  auto line = id + "\n";
+  bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                 ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return make_error(Errc::io_error, "cannot write " + path);
+  return id;
+}
+
+NodeLease::NodeLease(NodeLeaseOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<NodeLease>> NodeLease::acquire(NodeLeaseOptions options) {
+  std::unique_ptr<NodeLease> lease(new NodeLease(std::move(options)));
+  auto nats = lease->options_.nats;
+  nats.name = "coachd-lease";
+  nats.reconnect_forever = true;
+  auto connection = connect_nats(nats);
+  if (!connection) return connection.error();
+  lease->connection_ = *connection;
+  if (auto s = natsConnection_JetStream(&lease->js_, lease->connection_, nullptr); s != NATS_OK)
+    return nats_error(s, "no JetStream context");
+  if (js_KeyValue(&lease->kv_, lease->js_, kNodesBucket) != NATS_OK) {
+    kvConfig config;
+    kvConfig_Init(&config);
+    config.Bucket = kNodesBucket;
+    config.Description = "which coachd serves this NATS system's users (adapters/node_lease.h)";
+    config.History = 1;
+    config.Replicas = lease->options_.replicas;
+    config.StorageType = js_FileStorage;
+    if (auto s = js_CreateKeyValue(&lease->kv_, lease->js_, &config); s != NATS_OK)
+      return nats_error(s, std::string("cannot make the key-value bucket ") + kNodesBucket);
+  }
+  if (auto taken = lease->take(); !taken) return taken.error();
+  lease->renewer_ = std::thread([l = lease.get()] { l->renew_loop(); });
+  return lease;
+}
+
+std::string NodeLease::value() const {
+  return "{\"node\":\"" + options_.node_id + "\",\"renewed_at\":\"" +
+         format_time(std::chrono::system_clock::now()) + "\"}";
+}
+
+Status NodeLease::take() {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    kvEntry* entry = nullptr;
+    natsStatus s = kvStore_Get(&entry, kv_, kOwnerKey);
+    uint64_t revision = 0;
+    if (s == NATS_NOT_FOUND) {
+      s = kvStore_CreateString(&revision, kv_, kOwnerKey, value().c_str());
+      if (s != NATS_OK) continue;  // another node took it first: look again
+    } else if (s == NATS_OK) {
+      std::string owner = owner_of(kvEntry_ValueString(entry));
+      uint64_t last = kvEntry_Revision(entry);
+      kvEntry_Destroy(entry);
+      if (owner != options_.node_id)
+        return make_error(Errc::conflict,
+                          "node " + owner +
+                              " serves the users of this NATS system (key-value bucket " +
+                              kNodesBucket +
+                              ", key owner): its data dir holds their logs, and coach does not "
+                              "yet replicate logs between nodes, so a second node must not "
+                              "serve them. Stop this coachd, or give it its own NATS system");
+      s = kvStore_UpdateString(&revision, kv_, kOwnerKey, value().c_str(), last);
+      if (s != NATS_OK) continue;  // changed meanwhile: look again
+    } else {
+      return nats_error(s, "cannot read the node lease");
+    }
+    std::lock_guard lock(mu_);
+    revision_ = revision;
+    held_ = true;
+    return Ok{};
+  }
+  return make_error(Errc::unavailable, "the node lease kept changing while being taken");
+}
+
+void NodeLease::renew_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_ && held_) {
+    wake_.wait_for(lock, options_.renew_every, [&] { return stopping_; });
+    if (stopping_) break;
+    uint64_t last = revision_, next = 0;
+    lock.unlock();
+    natsStatus s = kvStore_UpdateString(&next, kv_, kOwnerKey, value().c_str(), last);
+    std::string lost;
+    if (s != NATS_OK) {
+      // Changed by someone else, or NATS is away (then retry: nobody may
+      // take the key meanwhile).
+      kvEntry* entry = nullptr;
+      if (kvStore_Get(&entry, kv_, kOwnerKey) == NATS_OK) {
+        if (kvEntry_Revision(entry) != last)
+          lost = "the node lease was changed by " + owner_of(kvEntry_ValueString(entry)) +
+                 " (revision " + std::to_string(kvEntry_Revision(entry)) + ", this node held " +
+                 std::to_string(last) + ")";
+        kvEntry_Destroy(entry);
+      }
+    }
+    lock.lock();
+    if (s == NATS_OK) revision_ = next;
+    if (!lost.empty()) {
+      held_ = false;
+      lock.unlock();
+      if (options_.on_lost) options_.on_lost(lost);
+      return;
+    }
+  }
+}
+
+uint64_t NodeLease::revision() const {
+  std::lock_guard lock(mu_);
+  return revision_;
+}
+
+bool NodeLease::held() const {
+  std::lock_guard lock(mu_);
+  return held_;
+}
+
+NodeLease::~NodeLease() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
+  if (kv_) kvStore_Destroy(kv_);
+  if (js_) jsCtx_Destroy(js_);
+  if (connection_) natsConnection_Destroy(connection_);
+}
+
+}  // namespace coach::actors

@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
     r.procrastination = 0.4;
     for (int i = 0; i < count; ++i) {
       v1::Task t;
-      t.set_id(new_uuid_string());
-      t.set_title("task");
+      t.set_id(fmt::format("00000000-0000-4000-8000-{:012d}", i));
+      t.set_title(fmt::format("task {}", i));
       t.set_status(v1::TASK_STATUS_PENDING);
       t.set_estimated_minutes(static_cast<int>(rng() % 8 + 1) * 15);
       t.set_priority(static_cast<int>(rng() % 5));

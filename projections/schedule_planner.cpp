@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <tuple>
 
 #include "events/envelope.h"
@@ -284,34 +285,46 @@ class Planner {
   std::array<double, 24> rhythm_{};
 };
 
-// Planned minutes per task, by block, for the suggestions.
-using PlannedByTask = std::map<std::string, std::vector<std::pair<Minutes, int>>>;
+// Work planned for one task, for the suggestions: what deferring it frees.
+struct PlannedWork {
+  const Job* job = nullptr;
+  std::vector<std::pair<Minutes, int>> blocks;  // start, minutes
+
+  int minutes_before(Minutes due) const {
+    int minutes = 0;
+    for (const auto& [start, length] : blocks)
+      if (start < due) minutes += length;
+    return minutes;
+  }
+};
+
+// The planned work of each priority, lowest priority first; within a
+// priority by task id. Built once per plan: the suggestion of every task at
+// risk reads it, so it must not be rebuilt (or searched by id) per task.
+using PlannedByPriority = std::map<int, std::vector<PlannedWork>>;
 
 // Defer which, shorten which, drop which: the answer to "too much to do".
 std::string suggestion_for(const Job& job, int short_minutes, Minutes now,
-                           const std::map<std::string, const Job*>& jobs_by_id,
-                           const PlannedByTask& planned) {
+                           const PlannedByPriority& planned) {
   if (job.due && *job.due <= now) return "already past due: do it first, or move its due date";
-  // Lower-priority work planned before this task's due could make room.
-  std::vector<std::pair<int, const Job*>> room;
-  for (const auto& [task_id, blocks] : planned) {
-    const Job* other = jobs_by_id.at(task_id);
-    if (other == &job || other->task->priority() >= job.task->priority()) continue;
-    int minutes = 0;
-    for (const auto& [start, length] : blocks)
-      if (start < *job.due) minutes += length;
-    if (minutes > 0) room.emplace_back(minutes, other);
-  }
-  std::sort(room.begin(), room.end(), [](const auto& a, const auto& b) {
-    return a.second->task->priority() < b.second->task->priority() ||
-           (a.second->task->priority() == b.second->task->priority() && a.first > b.first);
-  });
+  // Lower-priority work planned before this task's due could make room: the
+  // lowest priority first, and within a priority the most minutes first.
   int freed = 0;
   std::string list;
-  for (const auto& [minutes, other] : room) {
-    if (freed >= short_minutes) break;
-    freed += minutes;
-    list += (list.empty() ? "\"" : ", \"") + other->task->title() + "\"";
+  std::vector<std::pair<int, const PlannedWork*>> room;
+  for (const auto& [priority, works] : planned) {
+    if (priority >= job.task->priority() || freed >= short_minutes) break;
+    room.clear();
+    for (const auto& work : works)
+      if (int minutes = work.minutes_before(*job.due); minutes > 0)
+        room.emplace_back(minutes, &work);
+    std::stable_sort(room.begin(), room.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [minutes, work] : room) {
+      if (freed >= short_minutes) break;
+      freed += minutes;
+      list += (list.empty() ? "\"" : ", \"") + work->job->task->title() + "\"";
+    }
   }
   if (freed >= short_minutes)
     return fmt::format("defer {} (lower priority) until after its due: frees {} min", list, freed);
@@ -321,6 +334,19 @@ std::string suggestion_for(const Job& job, int short_minutes, Minutes now,
   return fmt::format(
       "drop it or move its due date: it needs {} min more than the work time left before its due",
       short_minutes);
+}
+
+PlannedByPriority planned_by_priority(const std::vector<Job>& jobs,
+                                      const std::vector<TimeBlock>& blocks) {
+  std::map<std::string_view, PlannedWork> by_id;
+  for (const auto& job : jobs) by_id[job.task->id()].job = &job;
+  for (const auto& b : blocks)
+    by_id[b.task_id].blocks.emplace_back(
+        floor_minutes(b.start), static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start)));
+  PlannedByPriority out;
+  for (auto& [id, work] : by_id)
+    if (!work.blocks.empty()) out[work.job->task->priority()].push_back(std::move(work));
+  return out;
 }
 
 }  // namespace
@@ -414,17 +440,12 @@ Plan plan_schedule(const PlanRequest& request) {
   for (const auto& job : jobs)
     if (!job.due) plan.unplanned_minutes += job.need - shown_minutes[job.task->id()];
   Minutes now = ceil_minutes(request.now);
-  std::map<std::string, const Job*> jobs_by_id;
-  for (const auto& job : jobs) jobs_by_id[job.task->id()] = &job;
-  PlannedByTask planned;
-  for (const auto& b : chosen.blocks)
-    planned[b.task_id].emplace_back(
-        floor_minutes(b.start), static_cast<int>(floor_minutes(b.end) - floor_minutes(b.start)));
+  const auto planned = planned_by_priority(jobs, chosen.blocks);
   for (const auto& job : jobs) {
     auto it = chosen.short_minutes.find(job.task->id());
     if (it == chosen.short_minutes.end()) continue;
     plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
-                            it->second, suggestion_for(job, it->second, now, jobs_by_id, planned)});
+                            it->second, suggestion_for(job, it->second, now, planned)});
   }
   return plan;
 }

@@ -279,6 +279,14 @@ void save_snapshot(ActorState& st) {
       });
 }
 
+// An idle user's data key leaves memory, in the user's lane so after the
+// snapshot save that needs it. A new actor for the user that loads before
+// this runs reads the key again from RocksDB when it next needs it.
+void forget_data_key(ActorState& st) {
+  st.context->io->submit(
+      st.lane(), [store = st.context->store, user = st.user] { store->forget_data_key(user); });
+}
+
 // What is stored beside an idempotency key: a marker byte (0x01: no
 // serialized Reply starts with it, field number 0 does not exist), the
 // command's fingerprint (Request::fingerprint), the reply. Rows of older
@@ -820,6 +828,7 @@ caf::behavior user_actor(Self* self, Uuid user, std::shared_ptr<const UserActorC
             save_snapshot(st);
             if (!st.state.erased) schedule_next_check(st);
           }
+          forget_data_key(st);
           self->quit();
           return;
         }

@@ -612,6 +612,17 @@ Result<std::optional<AppendResult>> EventStore::find_hashed_key(const Uuid& user
   return std::optional<AppendResult>{std::move(found)};
 }
 
+void EventStore::forget_data_key(const Uuid& user) const {
+  std::lock_guard lock(data_keys_mu_);
+  data_keys_.erase(user);  // SecretKey wipes itself
+  pending_keys_.erase(user);
+}
+
+size_t EventStore::cached_data_keys() const {
+  std::lock_guard lock(data_keys_mu_);
+  return data_keys_.size();
+}
+
 Status EventStore::warm_data_key(const Uuid& user) const {
   note_blocking("warm_data_key");
   Hold hold(*this);

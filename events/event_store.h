@@ -182,6 +182,16 @@ class EventStore {
   // loaders of a user with no events yet; an erased user is refused.
   Status warm_data_key(const Uuid& user) const;
 
+  // Drops the user's data key from memory, and a new key not stored yet
+  // (a user loaded but never written), so memory holds keys only for users
+  // in use. The next call that needs the key reads it from RocksDB again.
+  // Does not block; for a user's loader when the user goes idle, after the
+  // user's last append and snapshot save have returned.
+  void forget_data_key(const Uuid& user) const;
+
+  // How many users' data keys are in memory (stored and not yet stored).
+  size_t cached_data_keys() const;
+
   // The user's version: the last sequence stored, 0 for no events.
   Result<uint64_t> version(const Uuid& user) const;
 

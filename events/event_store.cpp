@@ -161,6 +161,10 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   std::unique_ptr<EventStore> store(new EventStore(options));
   if (auto s = store->open_db_or_fence(); !s) return s.error();
   store->options_.recover_wal = false;  // a later reopen finds the WAL whole
+  if (options.replica && !options.read_only) {
+    std::lock_guard replica_lock(store->replica_mu_);
+    if (auto caught_up = store->catch_up(); !caught_up) return caught_up.error();
+  }
   auto head = store->load_feed_head();
   if (!head) return head.error();
   store->feed_head_ = *head;
@@ -470,6 +474,18 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     for (auto& req : group) req->result = usable.error();
     return;
   }
+  const bool replicated = options_.replica != nullptr;
+  if (replicated) {
+    // The group is checked against heads that must include everything in
+    // the replica: after a failed append, read it first.
+    std::lock_guard replica_lock(replica_mu_);
+    Status ready = replica_fenced_ ? Status(*replica_fenced_) : Status(Ok{});
+    if (ready && replica_unsure_) ready = catch_up();
+    if (!ready) {
+      for (auto& req : group) req->result = ready.error();
+      return;
+    }
+  }
   auto& heads = writer_->heads;
   if (heads.size() > kMaxCachedHeads) heads.clear();
   const uint64_t first_position = writer_->next_position;
@@ -477,6 +493,9 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   rocksdb::WriteBatch batch;
   std::unordered_map<std::string, AppendResult> keys_in_group;
   size_t accepted = 0;
+  // With a replica: what it gets, one WriteBatch per append, without the
+  // data keys (they go to the replica apart, so that erasure shreds them).
+  ReplicatedGroup replicated_group;
 
   for (auto& req : group) {
     // A known idempotency key answers with the original result.
@@ -519,11 +538,23 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
       continue;
     }
 
+    // A new user's key is in the replica before any event sealed with it.
+    if (replicated && !req->new_key.empty())
+      if (auto put = options_.replica->put_key(req->user, req->new_key); !put) {
+        req->result = put.error();
+        continue;
+      }
     AppendResult result{head + 1, head + req->values.size(), position, false, {}};
+    rocksdb::WriteBatch one;
     // head == expected_version: the keys built when the values were sealed.
     for (size_t i = 0; i < req->values.size(); ++i) {
       batch.Put(events_cf_, req->event_keys[i], req->values[i]);
-      batch.Put(feed_cf_, keys::feed_key(position++), req->event_keys[i]);
+      batch.Put(feed_cf_, keys::feed_key(position), req->event_keys[i]);
+      if (replicated) {
+        one.Put(events_cf_, req->event_keys[i], req->values[i]);
+        one.Put(feed_cf_, keys::feed_key(position), req->event_keys[i]);
+      }
+      ++position;
     }
     std::string range;
     keys::put_u64(range, result.first_sequence);
@@ -534,15 +565,30 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     for (size_t k = 0; k < req->idempotency_keys.size(); ++k) {
       auto full = keys::idempotency_key(req->user, req->idempotency_keys[k]);
       batch.Put(idempotency_cf_, full, range + req->sealed_replies[k]);
+      if (replicated) one.Put(idempotency_cf_, full, range + req->sealed_replies[k]);
       keys_in_group.emplace(std::move(full), in_group);
     }
     if (!req->new_key.empty()) batch.Put(keys_cf_, keys::user_key(req->user), req->new_key);
+    if (replicated) {
+      replicated_group.batches.push_back(one.Data());
+      if (!req->new_key.empty()) replicated_group.new_keys.push_back(req->user);
+    }
     heads[req->user] = result.last_sequence;
     req->result = result;
     ++accepted;
   }
   if (accepted == 0) return;
 
+  std::unique_lock<std::mutex> replica_lock;
+  if (replicated) {
+    replica_lock = std::unique_lock(replica_mu_);
+    if (auto stored = replicate(replicated_group, batch); !stored) {
+      heads.clear();  // nothing of the group is stored here
+      for (auto& req : group)
+        if (req->result && *req->result && !(*req->result)->duplicate) req->result = stored.error();
+      return;
+    }
+  }
   rocksdb::WriteOptions write_options;
   write_options.sync = options_.sync;
   auto write_start = std::chrono::steady_clock::now();
@@ -553,7 +599,9 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   write_seconds_.observe(std::chrono::duration<double>(write_time).count());
   if (!s.ok()) {
     // Nothing of the group is stored: forget the tentative heads and
-    // positions, and tell every appender of the group.
+    // positions, and tell every appender of the group. With a replica the
+    // group is in it already: read it back before the next group.
+    if (replicated) replica_unsure_ = true;
     heads.clear();
     for (auto& req : group) req->result = write_failed(s, "append failed, nothing stored");
     return;
@@ -787,10 +835,28 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
   for (auto* family : {events_cf_, snapshots_cf_, idempotency_cf_, features_cf_})
     batch.DeleteRange(family, from, to);
   batch.Put(handles_[0], keys::tombstone_key(user), tombstone);
+  std::unique_lock<std::mutex> replica_lock;
+  if (options_.replica) {
+    // The erasure goes through the replicated log like any write, so that
+    // a node catching up erases too; then the user's key is shredded there.
+    replica_lock = std::unique_lock(replica_mu_);
+    if (replica_unsure_)
+      return make_error(Errc::unavailable,
+                        "the replicated log is being read back after a failed write; retry");
+    ReplicatedGroup erasure;
+    erasure.batches.push_back(batch.Data());
+    erasure.erased = user;
+    if (auto stored = replicate(erasure, batch); !stored) return stored;
+  }
   rocksdb::WriteOptions sync;
   sync.sync = true;
   auto s = db_->Write(sync, &batch);
-  if (!s.ok()) return write_failed(s, "cannot erase user " + user.to_string());
+  if (!s.ok()) {
+    if (options_.replica) replica_unsure_ = true;
+    return write_failed(s, "cannot erase user " + user.to_string());
+  }
+  if (options_.replica)
+    if (auto shredded = options_.replica->shred_key(user); !shredded) return shredded;
   {
     std::lock_guard lock(data_keys_mu_);
     data_keys_.erase(user);  // SecretKey wipes itself
@@ -828,6 +894,112 @@ Status EventStore::purge_erased_key(const Uuid& user) {
   return Ok{};
 }
 
+Status EventStore::replicate(ReplicatedGroup& group, rocksdb::WriteBatch& batch) {
+  if (replica_fenced_) return *replica_fenced_;
+  group.writer = options_.replica->writer_id();
+  auto position = options_.replica->append(replica_position_, group);
+  if (!position && position.error().code == Errc::conflict) {
+    replica_fenced_ =
+        make_error(Errc::conflict, "another node appended to the replicated log after position " +
+                                       std::to_string(replica_position_) +
+                                       ": this node no longer owns it and writes nothing more (" +
+                                       position.error().message + ")");
+    if (options_.log) options_.log(StoreLogLevel::error, false, replica_fenced_->message);
+    return *replica_fenced_;
+  }
+  if (!position) {
+    replica_unsure_ = true;  // the group may be stored there: read before the next
+    return make_error(Errc::unavailable, "the replicated log did not acknowledge the write (" +
+                                             position.error().message + "); retry");
+  }
+  replica_position_ = *position;
+  stat_replica_position_.store(*position);
+  std::string value;
+  keys::put_u64(value, *position);
+  batch.Put(handles_[0], keys::kReplicaPosition, value);
+  return Ok{};
+}
+
+Status EventStore::catch_up() {
+  std::string stored;
+  auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::kReplicaPosition, &stored);
+  if (s.ok() && stored.size() == 8) {
+    replica_position_ = keys::get_u64(stored.data());
+  } else if (!s.IsNotFound()) {
+    return read_failed(s, "cannot read the replicated log's position");
+  }
+  auto head_before = load_feed_head();
+  if (!head_before) return head_before.error();
+  if (replica_position_ == 0 && *head_before > 0)
+    return make_error(Errc::invalid_argument,
+                      "the store at " + options_.path +
+                          " holds events written without a replicated log, which other nodes "
+                          "cannot have: start a replicated node with an empty data dir");
+  for (;;) {
+    auto groups = options_.replica->read(replica_position_, 256);
+    if (!groups)
+      return make_error(Errc::unavailable,
+                        "cannot read the replicated log: " + groups.error().message);
+    if (groups->empty()) break;
+    for (const auto& group : *groups) {
+      if (auto applied = apply_replicated(group); !applied) return applied;
+      if (group.writer != options_.replica->writer_id()) stat_caught_up_groups_.fetch_add(1);
+    }
+  }
+  auto head = load_feed_head();
+  if (!head) return head.error();
+  stat_caught_up_events_.fetch_add(*head - *head_before);
+  stat_replica_position_.store(replica_position_);
+  reset_writer(*head);
+  {
+    // Keys made here but never stored may have been replaced by another
+    // writer's: read every key again.
+    std::lock_guard lock(data_keys_mu_);
+    data_keys_.clear();
+    pending_keys_.clear();
+  }
+  replica_unsure_ = false;
+  return Ok{};
+}
+
+// Applying a group again (a crash before its position was written) changes
+// nothing: its writes are puts and deletes of the same keys.
+Status EventStore::apply_replicated(const ReplicatedGroup& group) {
+  rocksdb::WriteOptions unsynced;
+  for (const auto& user : group.new_keys) {
+    std::string present;
+    auto s = db_->Get(rocksdb::ReadOptions(), keys_cf_, keys::user_key(user), &present);
+    if (s.ok()) continue;
+    if (!s.IsNotFound()) return read_failed(s, "cannot read a data key");
+    auto wrapped = options_.replica->get_key(user);
+    if (!wrapped) return make_error(Errc::unavailable, wrapped.error().message);
+    if (!*wrapped) continue;  // shredded: an erasure of the user follows in the log
+    s = db_->Put(unsynced, keys_cf_, keys::user_key(user), **wrapped);
+    if (!s.ok()) return write_failed(s, "cannot store a replicated data key");
+  }
+  for (const auto& data : group.batches) {
+    rocksdb::WriteBatch batch(data);
+    auto s = db_->Write(unsynced, &batch);
+    if (!s.ok()) return write_failed(s, "cannot apply a replicated group");
+  }
+  std::string value;
+  keys::put_u64(value, group.position);
+  rocksdb::WriteOptions synced;
+  synced.sync = options_.sync;
+  auto s = db_->Put(synced, handles_[0], keys::kReplicaPosition, value);
+  if (!s.ok()) return write_failed(s, "cannot store the replicated log's position");
+  replica_position_ = group.position;
+  if (group.erased) {
+    {
+      std::lock_guard lock(data_keys_mu_);
+      data_keys_.erase(*group.erased);
+      pending_keys_.erase(*group.erased);
+    }
+    if (auto purged = purge_erased_key(*group.erased); !purged) return purged;
+  }
+  return Ok{};
+}
+
 Result<std::optional<std::chrono::system_clock::time_point>> EventStore::erased_at(
     const Uuid& user) const {
   note_blocking("erased_at");
@@ -859,9 +1031,18 @@ Status EventStore::compact() {
 }
 
 StoreStats EventStore::stats() const {
-  return {stat_appends_.load(),       stat_events_.load(),       stat_groups_.load(),
-          stat_largest_group_.load(), feed_head_.load(),         stat_write_micros_.load(),
-          group_appends_.snapshot(),  write_seconds_.snapshot(), blocking_on_scheduler_.load()};
+  return {stat_appends_.load(),
+          stat_events_.load(),
+          stat_groups_.load(),
+          stat_largest_group_.load(),
+          feed_head_.load(),
+          stat_write_micros_.load(),
+          group_appends_.snapshot(),
+          write_seconds_.snapshot(),
+          blocking_on_scheduler_.load(),
+          stat_replica_position_.load(),
+          stat_caught_up_groups_.load(),
+          stat_caught_up_events_.load()};
 }
 
 void EventStore::note_blocking(const char* call) const {

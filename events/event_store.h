@@ -32,6 +32,7 @@
 #include "base/ids.h"
 #include "base/result.h"
 #include "events/codec.h"
+#include "events/log_replica.h"
 #include "events/wal_scan.h"
 #include "schema/entities.pb.h"
 
@@ -39,6 +40,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Status;
+class WriteBatch;
 struct Options;
 }  // namespace rocksdb
 
@@ -90,6 +92,17 @@ struct StoreOptions {
   // and resumes the same way. Defaults: 1 s, 1 MiB.
   std::chrono::milliseconds resume_check{1000};
   uint64_t resume_free_bytes = uint64_t{1} << 20;
+  // Replication (events/log_replica.h). When set, every group commit and
+  // every erasure is appended to the replica, fenced at the position this
+  // store applied last, before RocksDB writes it and before anyone is
+  // answered; new users' data keys go to the replica first. open() first
+  // applies what the replica holds beyond the store's position (catch-up:
+  // a node taking over the log). A replica that fails answers the group's
+  // appends `unavailable` and the store reads the replica again before its
+  // next group; a fence broken by another writer answers `conflict` and
+  // stops writes for good (the node lost the log). Default: none (a single
+  // node: acknowledged after the synced RocksDB write only).
+  std::shared_ptr<LogReplica> replica;
 };
 
 struct AppendResult {
@@ -124,6 +137,11 @@ struct StoreStats {
   HistogramSnapshot write_seconds;  // duration of each group's synced write
   // Blocking calls made on threads that must not block (base/blocking.h).
   uint64_t blocking_on_scheduler = 0;
+  // With a replica: the position of the last group applied, and how many
+  // groups and events of other writers were applied by catching up.
+  uint64_t replica_position = 0;
+  uint64_t caught_up_groups = 0;
+  uint64_t caught_up_events = 0;
 };
 
 // Receives the outcome of append_async, exactly once.
@@ -293,6 +311,14 @@ class EventStore {
   Result<uint64_t> load_feed_head() const;
   Status check_master_key();
   Status purge_erased_key(const Uuid& user);
+  // Replication: applies what the replica holds after replica_position_
+  // (each group with its new keys, an erasure with its purge), then resets
+  // the writer's heads and the caches. Holds replica_mu_.
+  Status catch_up();
+  Status apply_replicated(const ReplicatedGroup& group);
+  // Appends a group to the replica at replica_position_ (replica_mu_ held);
+  // on success adds the new position to `batch` for the local write.
+  Status replicate(ReplicatedGroup& group, rocksdb::WriteBatch& batch);
   // The row of a hashed idempotency key; its reply is opened with `sealing`.
   Result<std::optional<AppendResult>> find_hashed_key(const Uuid& user, std::string_view hashed,
                                                       const SecretKey& sealing) const;
@@ -324,6 +350,16 @@ class EventStore {
   rocksdb::ColumnFamilyHandle* snapshots_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* keys_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* features_cf_ = nullptr;  // null: read-only store from before it
+  // Replication state: the position of the last group applied (and
+  // written in meta/replica-position); set when the replica failed and
+  // must be read before the next append; set for good when another writer
+  // broke the fence.
+  std::mutex replica_mu_;
+  uint64_t replica_position_ = 0;
+  bool replica_unsure_ = false;
+  std::optional<Error> replica_fenced_;
+  std::atomic<uint64_t> stat_caught_up_groups_{0}, stat_caught_up_events_{0};
+  std::atomic<uint64_t> stat_replica_position_{0};
   mutable std::mutex data_keys_mu_;
   mutable std::unordered_map<Uuid, SecretKey, UuidHash> data_keys_;  // unwrapped, cached
   // New users' keys not yet on disk: sealed, waiting for their first append's

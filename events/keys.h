@@ -10,6 +10,7 @@
 //   features       user(16) as_of(8, Unix us)           FeatureSnapshot, sealed like a snapshot
 //   default        "meta/" name                         node-wide value (cluster model, batch)
 //   default        "meta/key-check"                     a value sealed by the master key
+//   default        "meta/replica-position"              last replicated group applied (8)
 //   default        "tombstone/" user(16)                when the user was erased (8, ms)
 #pragma once
 
@@ -28,6 +29,7 @@ inline constexpr std::string_view kSnapshotsFamily = "snapshots";
 inline constexpr std::string_view kKeysFamily = "keys";
 inline constexpr std::string_view kFeaturesFamily = "features";
 inline constexpr std::string_view kKeyCheck = "meta/key-check";
+inline constexpr std::string_view kReplicaPosition = "meta/replica-position";
 
 void put_u64(std::string& out, uint64_t v);
 uint64_t get_u64(const char* p);

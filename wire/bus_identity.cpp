@@ -203,8 +203,11 @@ Result<Subjects> subjects_for(const BusGrant& grant, const std::string& inbox) {
   s.sub.push_back(inbox + ".>");
   switch (grant.role) {
     case BusRole::coachd:
-      // $KV.COACH_NODES: the node lease (adapters/node_lease.h).
-      s.pub = {"$JS.API.>", "$KV.COACH_NODES.>", "coach.notify.>", "coach.dead.>", inbox + ".>"};
+      // $KV.COACH_NODES and COACH_LEASE: the node lease
+      // (adapters/node_lease.h); coach.log and $KV.COACH_KEYS: the
+      // replicated log and its data keys (adapters/jetstream_log.h).
+      s.pub = {"$JS.API.>", "$KV.COACH_NODES.>", "$KV.COACH_LEASE.>", "$KV.COACH_KEYS.>",
+               "coach.log", "coach.notify.>",    "coach.dead.>",      inbox + ".>"};
       s.sub.insert(s.sub.end(),
                    {"coach.v1.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.COACH_NOTIFY.*"});
       s.responses = true;

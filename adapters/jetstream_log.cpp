@@ -1,0 +1,229 @@
+#include "adapters/jetstream_log.h"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+
+namespace coach::actors {
+namespace {
+
+constexpr const char* kWriterHeader = "Coach-Writer";
+constexpr const char* kKeysHeader = "Coach-Keys";
+constexpr const char* kErasedHeader = "Coach-Erased";
+
+Error nats_error(natsStatus s, const std::string& what, jsErrCode code = jsErrCode(0)) {
+  std::string text = what + ": " + natsStatus_GetText(s);
+  if (code) text += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  return make_error(Errc::unavailable, text);
+}
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+uint32_t get_u32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string header(natsMsg* msg, const char* name) {
+  const char* value = nullptr;
+  return natsMsgHeader_Get(msg, name, &value) == NATS_OK && value ? value : "";
+}
+
+// A stored message back as a group; nullopt when its body is not ours.
+std::optional<events::ReplicatedGroup> decode(natsMsg* msg, uint64_t position) {
+  events::ReplicatedGroup group;
+  group.position = position;
+  group.writer = header(msg, kWriterHeader);
+  std::string_view body(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  while (!body.empty()) {
+    if (body.size() < 4) return std::nullopt;
+    uint32_t length = get_u32(body.data());
+    if (body.size() - 4 < length) return std::nullopt;
+    group.batches.emplace_back(body.substr(4, length));
+    body.remove_prefix(4 + length);
+  }
+  std::string keys = header(msg, kKeysHeader);
+  for (size_t at = 0; at < keys.size();) {
+    size_t end = std::min(keys.find(',', at), keys.size());
+    auto user = Uuid::parse(keys.substr(at, end - at));
+    if (!user) return std::nullopt;
+    group.new_keys.push_back(*user);
+    at = end + 1;
+  }
+  if (auto erased = header(msg, kErasedHeader); !erased.empty()) {
+    auto user = Uuid::parse(erased);
+    if (!user) return std::nullopt;
+    group.erased = *user;
+  }
+  return group;
+}
+
+}  // namespace
+
+JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions options) {
+  std::unique_ptr<JetStreamLog> log(new JetStreamLog(std::move(options)));
+  auto nats = log->options_.nats;
+  nats.name = "coachd-log";
+  nats.reconnect_forever = true;
+  auto connection = connect_nats(nats);
+  if (!connection) return connection.error();
+  log->connection_ = *connection;
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = log->options_.timeout.count();
+  if (auto s = natsConnection_JetStream(&log->js_, log->connection_, &js_options); s != NATS_OK)
+    return nats_error(s, "no JetStream context");
+
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = jsErrCode(0);
+  if (js_GetStreamInfo(&info, log->js_, kLogStream, nullptr, &code) != NATS_OK) {
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = kLogStream;
+    config.Description = "coach's replicated event log (adapters/jetstream_log.h)";
+    const char* subjects[] = {kLogSubject};
+    config.Subjects = subjects;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.Replicas = log->options_.replicas;
+    config.DenyDelete = true;  // nobody removes a group from the middle of the log
+    if (auto s = js_AddStream(&info, log->js_, &config, nullptr, &code); s != NATS_OK)
+      return nats_error(s, std::string("cannot make the stream ") + kLogStream, code);
+  }
+  jsStreamInfo_Destroy(info);
+  if (js_KeyValue(&log->keys_, log->js_, kKeysBucket) != NATS_OK) {
+    kvConfig config;
+    kvConfig_Init(&config);
+    config.Bucket = kKeysBucket;
+    config.Description =
+        "users' wrapped data keys of the replicated log (adapters/jetstream_log.h)";
+    config.History = 1;
+    config.Replicas = log->options_.replicas;
+    config.StorageType = js_FileStorage;
+    if (auto s = js_CreateKeyValue(&log->keys_, log->js_, &config); s != NATS_OK)
+      return nats_error(s, std::string("cannot make the key-value bucket ") + kKeysBucket);
+  }
+  return log;
+}
+
+JetStreamLog::~JetStreamLog() {
+  if (keys_) kvStore_Destroy(keys_);
+  if (js_) jsCtx_Destroy(js_);
+  if (connection_) natsConnection_Destroy(connection_);
+}
+
+Status JetStreamLog::put_key(const Uuid& user, const std::string& wrapped) {
+  uint64_t revision = 0;
+  auto s = kvStore_Put(&revision, keys_, user.to_string().c_str(), wrapped.data(),
+                       static_cast<int>(wrapped.size()));
+  if (s != NATS_OK) return nats_error(s, "cannot store a data key in " + std::string(kKeysBucket));
+  return Ok{};
+}
+
+Result<std::optional<std::string>> JetStreamLog::get_key(const Uuid& user) {
+  kvEntry* entry = nullptr;
+  auto s = kvStore_Get(&entry, keys_, user.to_string().c_str());
+  if (s == NATS_NOT_FOUND) return std::optional<std::string>{};
+  if (s != NATS_OK) return nats_error(s, "cannot read a data key from " + std::string(kKeysBucket));
+  std::string value(static_cast<const char*>(kvEntry_Value(entry)),
+                    static_cast<size_t>(kvEntry_ValueLen(entry)));
+  kvEntry_Destroy(entry);
+  return std::optional<std::string>{std::move(value)};
+}
+
+Status JetStreamLog::shred_key(const Uuid& user) {
+  // Purge, not delete: a delete keeps the old revisions' values.
+  auto s = kvStore_Purge(keys_, user.to_string().c_str(), nullptr);
+  if (s != NATS_OK) return nats_error(s, "cannot shred a data key in " + std::string(kKeysBucket));
+  return Ok{};
+}
+
+Result<uint64_t> JetStreamLog::append(uint64_t after, const events::ReplicatedGroup& group) {
+  if (options_.may_write && !options_.may_write())
+    return make_error(Errc::conflict, "this node's lease lapsed: it may not write the log");
+  // As many batches per message as the server's max payload holds.
+  const size_t limit = static_cast<size_t>(natsConnection_GetMaxPayload(connection_)) - 4096;
+  size_t first = 0;
+  uint64_t position = after;
+  do {
+    size_t end = first, bytes = 0;
+    while (end < group.batches.size() &&
+           (end == first || bytes + 4 + group.batches[end].size() <= limit))
+      bytes += 4 + group.batches[end++].size();
+    auto stored = publish(position, group, first, end, /*with_markers=*/first == 0);
+    if (!stored) return stored.error();
+    position = *stored;
+    first = end;
+  } while (first < group.batches.size());
+  return position;
+}
+
+Result<uint64_t> JetStreamLog::publish(uint64_t after, const events::ReplicatedGroup& group,
+                                       size_t first_batch, size_t end_batch, bool with_markers) {
+  std::string body;
+  for (size_t i = first_batch; i < end_batch; ++i) {
+    put_u32(body, static_cast<uint32_t>(group.batches[i].size()));
+    body += group.batches[i];
+  }
+  natsMsg* msg = nullptr;
+  if (auto s =
+          natsMsg_Create(&msg, kLogSubject, nullptr, body.data(), static_cast<int>(body.size()));
+      s != NATS_OK)
+    return nats_error(s, "cannot make a log message");
+  std::string expected = std::to_string(after), keys;
+  natsMsgHeader_Set(msg, "Nats-Expected-Last-Sequence", expected.c_str());
+  natsMsgHeader_Set(msg, kWriterHeader, options_.writer_id.c_str());
+  if (with_markers) {
+    for (const auto& user : group.new_keys) keys += (keys.empty() ? "" : ",") + user.to_string();
+    if (!keys.empty()) natsMsgHeader_Set(msg, kKeysHeader, keys.c_str());
+    if (group.erased) natsMsgHeader_Set(msg, kErasedHeader, group.erased->to_string().c_str());
+  }
+  jsPubAck* ack = nullptr;
+  jsErrCode code = jsErrCode(0);
+  natsStatus s = js_PublishMsg(&ack, js_, msg, nullptr, &code);
+  natsMsg_Destroy(msg);
+  if (s != NATS_OK && code == JSStreamWrongLastSequenceErr)
+    return make_error(Errc::conflict, "the log is past position " + expected);
+  if (s != NATS_OK) return nats_error(s, "the log did not acknowledge a group", code);
+  uint64_t position = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  return position;
+}
+
+Result<uint64_t> JetStreamLog::last_position() {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = jsErrCode(0);
+  if (auto s = js_GetStreamInfo(&info, js_, kLogStream, nullptr, &code); s != NATS_OK)
+    return nats_error(s, std::string("cannot read the stream ") + kLogStream, code);
+  uint64_t last = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+  return last;
+}
+
+Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, size_t max_groups) {
+  auto last = last_position();
+  if (!last) return last.error();
+  std::vector<events::ReplicatedGroup> out;
+  for (uint64_t position = after + 1; position <= *last && out.size() < max_groups; ++position) {
+    natsMsg* msg = nullptr;
+    jsErrCode code = jsErrCode(0);
+    natsStatus s = js_GetMsg(&msg, js_, kLogStream, position, nullptr, &code);
+    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) continue;  // removed
+    if (s != NATS_OK)
+      return nats_error(s, "cannot read position " + std::to_string(position) + " of the log",
+                        code);
+    auto group = decode(msg, position);
+    natsMsg_Destroy(msg);
+    if (!group)
+      return make_error(Errc::corrupted, "position " + std::to_string(position) + " of stream " +
+                                             kLogStream + " is not a coach log group");
+    out.push_back(std::move(*group));
+  }
+  return out;
+}
+
+}  // namespace coach::actors

@@ -1,0 +1,84 @@
+// JetStreamLog: the event store's replica (events/log_replica.h) on NATS
+// JetStream, replicated by JetStream's own Raft groups (R3 on a 3-server
+// cluster): coach never builds its own consensus.
+//
+// - Groups go to stream COACH_LOG, subject "coach.log", one message per
+//   group (a group larger than the server's max payload is split into
+//   several messages, each a group of its own). The body is the group's
+//   WriteBatch contents, each as a 4-byte big-endian length and the bytes;
+//   headers: Coach-Writer (node id), Coach-Keys (comma-separated user ids
+//   whose data key came with it), Coach-Erased (a user id).
+// - The fence is the header Nats-Expected-Last-Sequence: the stream-wide
+//   last sequence, which nats-server 2.9 checks when it applies the message
+//   on every replica (the per-subject form is not race-safe on clustered
+//   streams before 2.9.21). A message whose check fails is stored nowhere
+//   and the append answers `conflict`.
+// - Data keys go to key-value bucket COACH_KEYS (key: the user id, history
+//   1), so that shred_key removes the only copy outside the nodes' stores;
+//   the stream keeps only ciphertext sealed with keys that no longer exist.
+// - An append is acknowledged once JetStream acknowledged it: stored in
+//   memory on a majority of the stream's replicas. nats-server 2.9 syncs its
+//   files every 60 s (sync_interval), so a majority of servers losing power
+//   at once within that time can lose acknowledged groups; one server
+//   dying loses nothing.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "events/log_replica.h"
+#include "wire/nats_connect.h"
+
+typedef struct __jsCtx jsCtx;
+typedef struct __kvStore kvStore;
+
+namespace coach::actors {
+
+inline constexpr const char* kLogStream = "COACH_LOG";
+inline constexpr const char* kLogSubject = "coach.log";
+inline constexpr const char* kKeysBucket = "COACH_KEYS";
+
+struct JetStreamLogOptions {
+  NatsConfig nats;        // its own connection, named "coachd-log"
+  std::string writer_id;  // this node's id (load_node_id)
+  int replicas = 1;       // of the stream and the bucket: 3 on a 3-server cluster
+  // How long one append or read waits for JetStream. Default 5 s (a new
+  // stream leader is elected within a few seconds after a server dies).
+  std::chrono::milliseconds timeout{5000};
+  // Asked before every append: false once this node may no longer write
+  // (its lease lapsed); the append then answers `conflict`. Default: always.
+  std::function<bool()> may_write;
+};
+
+class JetStreamLog final : public events::LogReplica {
+ public:
+  // Connects and makes the stream and the bucket when absent. unavailable
+  // without NATS or JetStream.
+  static Result<std::unique_ptr<JetStreamLog>> open(JetStreamLogOptions options);
+  ~JetStreamLog() override;
+  JetStreamLog(const JetStreamLog&) = delete;
+  JetStreamLog& operator=(const JetStreamLog&) = delete;
+
+  const std::string& writer_id() const override { return options_.writer_id; }
+  Status put_key(const Uuid& user, const std::string& wrapped) override;
+  Result<std::optional<std::string>> get_key(const Uuid& user) override;
+  Status shred_key(const Uuid& user) override;
+  Result<uint64_t> append(uint64_t after, const events::ReplicatedGroup& group) override;
+  Result<std::vector<events::ReplicatedGroup>> read(uint64_t after, size_t max_groups) override;
+
+  // The stream's last sequence (0: empty).
+  Result<uint64_t> last_position();
+
+ private:
+  explicit JetStreamLog(JetStreamLogOptions options);
+  Result<uint64_t> publish(uint64_t after, const events::ReplicatedGroup& group, size_t first_batch,
+                           size_t end_batch, bool with_markers);
+
+  JetStreamLogOptions options_;
+  natsConnection* connection_ = nullptr;
+  jsCtx* js_ = nullptr;
+  kvStore* keys_ = nullptr;
+};
+
+}  // namespace coach::actors

@@ -68,18 +68,31 @@ Result<std::unique_ptr<NodeLease>> NodeLease::acquire(NodeLeaseOptions options) 
   lease->connection_ = *connection;
   if (auto s = natsConnection_JetStream(&lease->js_, lease->connection_, nullptr); s != NATS_OK)
     return nats_error(s, "no JetStream context");
-  if (js_KeyValue(&lease->kv_, lease->js_, kNodesBucket) != NATS_OK) {
+  const auto& o = lease->options_;
+  if (o.ttl.count() && o.ttl <= 2 * o.renew_every)
+    return make_error(Errc::invalid_argument, "the lease's ttl (" + std::to_string(o.ttl.count()) +
+                                                  " ms) must be more than twice its renewal (" +
+                                                  std::to_string(o.renew_every.count()) + " ms)");
+  if (js_KeyValue(&lease->kv_, lease->js_, lease->bucket()) != NATS_OK) {
     kvConfig config;
     kvConfig_Init(&config);
-    config.Bucket = kNodesBucket;
+    config.Bucket = lease->bucket();
     config.Description = "which coachd serves this NATS system's users (adapters/node_lease.h)";
     config.History = 1;
-    config.Replicas = lease->options_.replicas;
+    config.Replicas = o.replicas;
     config.StorageType = js_FileStorage;
+    config.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(o.ttl).count();
     if (auto s = js_CreateKeyValue(&lease->kv_, lease->js_, &config); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the key-value bucket ") + kNodesBucket);
+      return nats_error(s, std::string("cannot make the key-value bucket ") + lease->bucket());
   }
-  if (auto taken = lease->take(); !taken) return taken.error();
+  for (;;) {
+    auto taken = lease->take();
+    if (taken) break;
+    if (taken.error().code != Errc::conflict || !o.wait) return taken.error();
+    if (o.keep_waiting && !o.keep_waiting())
+      return make_error(Errc::unavailable, "stopped while waiting for the lease");
+    std::this_thread::sleep_for(o.renew_every);
+  }
   lease->renewer_ = std::thread([l = lease.get()] { l->renew_loop(); });
   return lease;
 }
@@ -91,6 +104,7 @@ std::string NodeLease::value() const {
 
 Status NodeLease::take() {
   for (int attempt = 0; attempt < 3; ++attempt) {
+    auto sent = std::chrono::steady_clock::now();
     kvEntry* entry = nullptr;
     natsStatus s = kvStore_Get(&entry, kv_, kOwnerKey);
     uint64_t revision = 0;
@@ -101,6 +115,9 @@ Status NodeLease::take() {
       std::string owner = owner_of(kvEntry_ValueString(entry));
       uint64_t last = kvEntry_Revision(entry);
       kvEntry_Destroy(entry);
+      if (owner != options_.node_id && options_.ttl.count())
+        return make_error(Errc::conflict, "node " + owner + " holds the lease (bucket " + bucket() +
+                                              ") until it stops renewing it");
       if (owner != options_.node_id)
         return make_error(Errc::conflict,
                           "node " + owner +
@@ -116,6 +133,7 @@ Status NodeLease::take() {
     }
     std::lock_guard lock(mu_);
     revision_ = revision;
+    renewed_ = sent;
     held_ = true;
     return Ok{};
   }
@@ -128,6 +146,7 @@ void NodeLease::renew_loop() {
     wake_.wait_for(lock, options_.renew_every, [&] { return stopping_; });
     if (stopping_) break;
     uint64_t last = revision_, next = 0;
+    auto sent = std::chrono::steady_clock::now();
     lock.unlock();
     natsStatus s = kvStore_UpdateString(&next, kv_, kOwnerKey, value().c_str(), last);
     std::string lost;
@@ -135,7 +154,12 @@ void NodeLease::renew_loop() {
       // Changed by someone else, or NATS is away (then retry: nobody may
       // take the key meanwhile).
       kvEntry* entry = nullptr;
-      if (kvStore_Get(&entry, kv_, kOwnerKey) == NATS_OK) {
+      natsStatus read = kvStore_Get(&entry, kv_, kOwnerKey);
+      if (read == NATS_NOT_FOUND && options_.ttl.count())
+        lost =
+            "the node lease expired before this node renewed it (paused or cut off for "
+            "longer than its ttl)";
+      if (read == NATS_OK) {
         if (kvEntry_Revision(entry) != last)
           lost = "the node lease was changed by " + owner_of(kvEntry_ValueString(entry)) +
                  " (revision " + std::to_string(kvEntry_Revision(entry)) + ", this node held " +
@@ -144,7 +168,7 @@ void NodeLease::renew_loop() {
       }
     }
     lock.lock();
-    if (s == NATS_OK) revision_ = next;
+    if (s == NATS_OK) revision_ = next, renewed_ = sent;
     if (!lost.empty()) {
       held_ = false;
       lock.unlock();
@@ -162,6 +186,15 @@ uint64_t NodeLease::revision() const {
 bool NodeLease::held() const {
   std::lock_guard lock(mu_);
   return held_;
+}
+
+bool NodeLease::may_write() const {
+  std::lock_guard lock(mu_);
+  if (!held_) return false;
+  if (!options_.ttl.count()) return true;
+  // Nobody may take the key before ttl after the renewal's write, which
+  // came after it was sent; less one renewal for the clocks' drift.
+  return std::chrono::steady_clock::now() < renewed_ + options_.ttl - options_.renew_every;
 }
 
 NodeLease::~NodeLease() {

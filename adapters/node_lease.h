@@ -13,6 +13,14 @@
 //     JetStream (issue 18's next steps) no other node may serve them, even
 //     after the owner died: serving them from another store would fork
 //     every log. An operator who moved the data dir keeps its node.id.
+// With a replicated log (NodeLeaseOptions::ttl set; issue 18, step two) the
+// lease expires instead: it lives in bucket COACH_LEASE, whose entries
+// JetStream removes `ttl` after their last write. Then another node may take
+// it once the owner stopped renewing, because the users' logs are in the
+// replicated log (adapters/jetstream_log.h), not only in the owner's store;
+// a standby (`wait`) polls until it is free. An owner that has not renewed
+// within ttl - renew_every of its last renewal (a node paused, then
+// resumed) no longer counts as holding it: may_write() is false.
 // While running, the lease is renewed every `renew_every` by compare-and-
 // set on the key's revision. When the key was changed by anyone else the
 // lease is lost: `on_lost` is called once (coachd stops serving and exits
@@ -38,6 +46,7 @@ namespace coach::actors {
 
 inline constexpr const char* kNodesBucket = "COACH_NODES";
 inline constexpr const char* kOwnerKey = "owner";
+inline constexpr const char* kLeaseBucket = "COACH_LEASE";  // with a ttl
 
 // The node id kept in <data_dir>/node.id: read, or made (a fresh UUID,
 // mode 0600) on the first start. io_error when the file cannot be made;
@@ -50,6 +59,15 @@ struct NodeLeaseOptions {
   std::chrono::milliseconds renew_every{2000};
   int replicas = 1;                                     // of the bucket: 3 on a 3-server cluster
   std::function<void(const std::string& why)> on_lost;  // called once, on the lease's thread
+  // 0 (default): the lease never expires (bucket COACH_NODES). Else it
+  // expires this long after its last renewal (bucket COACH_LEASE); must be
+  // more than twice renew_every.
+  std::chrono::milliseconds ttl{0};
+  // With a ttl: wait while another node holds the lease (a standby), asking
+  // keep_waiting every renew_every; acquire answers unavailable once it
+  // says false. Default: refuse at once with conflict.
+  bool wait = false;
+  std::function<bool()> keep_waiting;
 };
 
 class NodeLease {
@@ -67,10 +85,14 @@ class NodeLease {
   uint64_t revision() const;
   // Whether the lease is still held (false once on_lost was called).
   bool held() const;
+  // Whether this node may still write as the owner: held, and (with a ttl)
+  // renewed recently enough that nobody else can have taken it.
+  bool may_write() const;
 
  private:
   explicit NodeLease(NodeLeaseOptions options);
   Status take();
+  const char* bucket() const { return options_.ttl.count() ? kLeaseBucket : kNodesBucket; }
   void renew_loop();
   std::string value() const;
 
@@ -82,6 +104,8 @@ class NodeLease {
   std::condition_variable wake_;
   bool stopping_ = false, held_ = false;
   uint64_t revision_ = 0;
+  // When the last successful renewal (or the take) was sent.
+  std::chrono::steady_clock::time_point renewed_{};
   std::thread renewer_;
 };
 

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "adapters/jetstream_log.h"
 #include "adapters/node_lease.h"
 #include "adapters/notifier.h"
 #include "adapters/nudge_writer.h"
@@ -57,7 +58,8 @@ std::string beside_data(const NodeOptions& o, const char* name) {
   return beside_data_dir(o.data_dir, name);
 }
 
-Result<std::unique_ptr<events::EventStore>> open_store(NodeOptions& o) {
+Result<std::unique_ptr<events::EventStore>> open_store(
+    NodeOptions& o, std::shared_ptr<events::LogReplica> replica) {
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   events::StoreOptions store_options;
@@ -75,6 +77,7 @@ Result<std::unique_ptr<events::EventStore>> open_store(NodeOptions& o) {
   if (!master) return master.error();
   store_options.master_key = *master;
   store_options.recover_wal = o.recover_wal;
+  store_options.replica = std::move(replica);
   store_options.log = [](events::StoreLogLevel level, bool rocksdb, std::string_view line) {
     log_line(level == events::StoreLogLevel::error ? LogLevel::error : LogLevel::warn,
              rocksdb ? "rocksdb" : "event_store", line);
@@ -173,17 +176,34 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   http_options.tls_key = o.ops_tls_key;
   if (auto ok = OpsHttp::check(http_options); !ok) return ok.error();
 
-  auto store = open_store(o);
-  if (!store) return store.error();
-  p->store = std::move(*store);
+  // A single node opens its store first, so that a wrong master key or a
+  // damaged store is what it reports; a replicated node catches up from
+  // the log once it holds the lease, so it opens the store after that.
+  if (!o.log_replicas) {
+    auto store = open_store(o, nullptr);
+    if (!store) return store.error();
+    p->store = std::move(*store);
+  }
   // Only the owner of this NATS system's users serves them: a second
-  // coachd with another store stops here, before it takes any request.
+  // coachd stops here (or, with a replicated log, waits here as a
+  // standby), before it takes any request.
   auto node_id = load_node_id(o.data_dir);
   if (!node_id) return node_id.error();
   NodeLeaseOptions lease_options;
   lease_options.nats = nats_config(o);
   lease_options.node_id = *node_id;
-  lease_options.replicas = o.lease_replicas;
+  lease_options.replicas = o.log_replicas ? o.log_replicas : o.lease_replicas;
+  if (o.log_replicas) {
+    lease_options.ttl = std::chrono::milliseconds(o.lease_ttl_ms);
+    lease_options.renew_every = std::chrono::milliseconds(o.lease_ttl_ms / 3);
+    lease_options.wait = true;
+    lease_options.keep_waiting = [&o, waited = false]() mutable {
+      if (!waited)
+        log_line(LogLevel::info, "coachd", "standby: another node holds the lease; waiting");
+      waited = true;
+      return !o.keep_waiting || o.keep_waiting();
+    };
+  }
   lease_options.on_lost = [parts = p.get()](const std::string& why) {
     log_line(LogLevel::error, "coachd", "node lease lost: stopping", {{"why", why}});
     parts->lease_lost = true;
@@ -193,6 +213,32 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   auto lease = NodeLease::acquire(lease_options);
   if (!lease) return lease.error();
   p->lease = std::move(*lease);
+  std::shared_ptr<events::LogReplica> replica;
+  if (o.log_replicas) {
+    JetStreamLogOptions log_options;
+    log_options.nats = nats_config(o);
+    log_options.writer_id = *node_id;
+    log_options.replicas = o.log_replicas;
+    log_options.may_write = [lease = p->lease.get()] { return lease->may_write(); };
+    auto log = JetStreamLog::open(log_options);
+    if (!log) return log.error();
+    replica = std::move(*log);
+  }
+  if (replica) {
+    auto catch_up_started = std::chrono::steady_clock::now();
+    auto store = open_store(o, replica);
+    if (!store) return store.error();
+    p->store = std::move(*store);
+    auto figures = p->store->stats();
+    log_line(
+        LogLevel::info, "coachd", "caught up from the replicated log",
+        {{"position", static_cast<int64_t>(figures.replica_position)},
+         {"groups", static_cast<int64_t>(figures.caught_up_groups)},
+         {"events", static_cast<int64_t>(figures.caught_up_events)},
+         {"took_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - catch_up_started)
+                                              .count())}});
+  }
   if (o.token_key_file.empty()) o.token_key_file = beside_data(o, "token.key");
   auto signer = TokenSigner::load(o.token_key_file, /*create=*/true);
   if (!signer) return signer.error();

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -67,12 +68,26 @@ struct NodeOptions {
   // Replicas of the node lease's key-value bucket (adapters/node_lease.h):
   // 1 on one nats-server, 3 on a 3-server cluster.
   int lease_replicas = 1;
+  // The replicated log (issue 18, step two; adapters/jetstream_log.h). 0
+  // (default): none, a single node whose writes are acknowledged after the
+  // synced RocksDB write. 1, 3 or 5: the replicas of stream COACH_LOG; every
+  // write is acknowledged once JetStream has it too, the lease expires
+  // lease_ttl_ms after the owner's last renewal (renewed every third of
+  // it), and a second coachd waits as a standby, then catches up from the
+  // log and serves. Every node of a system needs the same master key.
+  int log_replicas = 0;
+  int lease_ttl_ms = 6000;
+  // Asked while waiting as a standby: false stops the wait (start() then
+  // answers unavailable). Default: wait on.
+  std::function<bool()> keep_waiting;
 };
 
 class Node {
  public:
-  // Opens the store (making its keys on a first start), takes the node
-  // lease (conflict when another node serves this NATS system's users),
+  // Takes the node lease (conflict when another node serves this NATS
+  // system's users; with log_replicas, waits for it instead), opens the
+  // store (making its keys on a first start; catching up from the
+  // replicated log),
   // starts every part and subscribes to the command subjects: serving once
   // it returns. An error says what could not start; nothing is left
   // running then.

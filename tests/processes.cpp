@@ -1,5 +1,7 @@
 #include "tests/processes.h"
 
+#include <filesystem>
+
 #include "schema/internal.pb.h"
 #include "wire/nats_connect.h"
 
@@ -206,6 +208,48 @@ std::string NatsServer::creds(actors::BusRole role, const std::string& channel,
   return path;
 }
 
+NatsCluster::NatsCluster(const std::string& dir, int size) {
+  std::vector<int> routes;
+  for (int i = 0; i < size; ++i) routes.push_back(free_port());
+  for (int i = 0; i < size; ++i) {
+    std::string own = dir + "/n" + std::to_string(i);
+    std::filesystem::create_directories(own);
+    if (i > 0)  // the first server's authority: one operator for the cluster
+      std::filesystem::copy(dir + "/n0/bus", own + "/bus",
+                            std::filesystem::copy_options::recursive);
+    std::string config = "server_name: n" + std::to_string(i) +
+                         "\ncluster {\n  name: coach\n  listen: 127.0.0.1:" +
+                         std::to_string(routes[static_cast<size_t>(i)]) + "\n  routes: [";
+    for (int j = 0; j < size; ++j)
+      if (j != i)
+        config += "\n    nats-route://127.0.0.1:" + std::to_string(routes[static_cast<size_t>(j)]);
+    config += "\n  ]\n}\n";
+    servers_.push_back(std::make_unique<NatsServer>(own, false, config));
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (bool led = false; !led;) {
+    for (auto& server : servers_)
+      led = led || server->process().log().find("new metadata leader") != std::string::npos;
+    if (!led && std::chrono::steady_clock::now() > until)
+      throw std::runtime_error("the NATS cluster elected no JetStream leader: " +
+                               servers_.front()->process().log());
+    if (!led) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::lock_guard lock(servers_mutex);
+  servers_by_url[url()] = servers_.front().get();
+}
+
+NatsCluster::~NatsCluster() {
+  std::lock_guard lock(servers_mutex);
+  servers_by_url.erase(url());
+}
+
+std::string NatsCluster::url() const {
+  std::string out;
+  for (const auto& server : servers_) out += (out.empty() ? "" : ",") + server->url();
+  return out;
+}
+
 std::string creds_for(const std::string& url, actors::BusRole role, const std::string& channel) {
   std::lock_guard lock(servers_mutex);
   auto found = servers_by_url.find(url);
@@ -213,7 +257,7 @@ std::string creds_for(const std::string& url, actors::BusRole role, const std::s
 }
 
 Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
-               std::vector<std::string> extra_args)
+               std::vector<std::string> extra_args, const std::string& ready_text)
     : process_(
           COACH_COACHD,
           [&] {
@@ -229,7 +273,7 @@ Coachd::Coachd(const std::string& data_dir, const std::string& nats_url,
             return args;
           }(),
           data_dir + ".coachd.log") {
-  if (!process_.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)))
+  if (!ready_text.empty() && !process_.wait_for_log(ready_text, std::chrono::seconds(20)))
     throw std::runtime_error("coachd did not start: " + process_.log());
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,7 @@ class NatsServer {
   // its credentials file.
   std::string creds(actors::BusRole role, const std::string& channel = {},
                     std::chrono::seconds ttl = std::chrono::seconds(0)) const;
+  Process& process() { return process_; }
 
  private:
   static std::vector<std::string> args(const std::string& dir, bool tls, int port,
@@ -76,6 +78,24 @@ class NatsServer {
   std::string tls_dir_;
   int port_;
   Process process_;
+};
+
+// `size` nats-servers clustered on loopback (JetStream replicated by Raft
+// across them), as coach runs a cluster: they share the first server's bus
+// authority (so one identity works on every server), each has its own
+// JetStream folder. Ready once the cluster has a JetStream meta leader.
+class NatsCluster {
+ public:
+  explicit NatsCluster(const std::string& dir, int size = 3);
+  ~NatsCluster();
+  // Every server's client URL, comma-separated (as coachd's --nats-url and
+  // creds_for take it).
+  std::string url() const;
+  NatsServer& server(size_t i) { return *servers_.at(i); }
+  std::string creds(actors::BusRole role) const { return servers_.front()->creds(role); }
+
+ private:
+  std::vector<std::unique_ptr<NatsServer>> servers_;
 };
 
 // A fresh identity for `role` from the NatsServer of this process serving
@@ -101,8 +121,11 @@ void make_certs(const std::string& dir);
 // coachd on a data dir, serving on a NATS URL; started and ready.
 class Coachd {
  public:
+  // Started once its log says `ready_text` (within 20 s); empty: at once
+  // (a standby that waits for the lease).
   Coachd(const std::string& data_dir, const std::string& nats_url,
-         std::vector<std::string> extra_args = {});
+         std::vector<std::string> extra_args = {},
+         const std::string& ready_text = "\"msg\":\"ready\"");
   Process& process() { return process_; }
   // Where its ops endpoints listen, e.g. "http://127.0.0.1:40123".
   std::string ops_url() const;

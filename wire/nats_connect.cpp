@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <vector>
 
 #include "base/private_file.h"
 #include "wire/bus_identity.h"
@@ -76,7 +77,20 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
   natsOptions* options = nullptr;
   if (auto s = natsOptions_Create(&options); s != NATS_OK) return fail(s, "cannot create options");
   std::unique_ptr<natsOptions, void (*)(natsOptions*)> guard(options, natsOptions_Destroy);
-  natsOptions_SetURL(options, config.url.c_str());
+  // A cluster's servers as a comma-separated list: nats.c's SetURL takes
+  // one URL, SetServers the list (it reconnects to another on failure).
+  std::vector<std::string> urls;
+  for (size_t at = 0; at <= config.url.size();) {
+    size_t end = std::min(config.url.find(',', at), config.url.size());
+    if (end > at) urls.push_back(config.url.substr(at, end - at));
+    at = end + 1;
+  }
+  std::vector<const char*> servers;
+  for (const auto& url : urls) servers.push_back(url.c_str());
+  if (servers.size() > 1)
+    natsOptions_SetServers(options, servers.data(), static_cast<int>(servers.size()));
+  else
+    natsOptions_SetURL(options, config.url.c_str());
   natsOptions_SetName(options, config.name.c_str());
   natsOptions_SetTimeout(options, config.timeout_ms);
   // Write at once: nats.c's flusher thread otherwise batches writes and adds

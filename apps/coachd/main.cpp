@@ -167,6 +167,18 @@ int main(int argc, char** argv) {
                  "3-server cluster")
       ->check(CLI::IsMember({1, 3, 5}))
       ->capture_default_str();
+  app.add_option("--replicate-log", o.log_replicas,
+                 "replicate every write through JetStream stream COACH_LOG with this many "
+                 "replicas before acknowledging it (3 on a 3-server cluster); a second coachd "
+                 "then waits as a standby and takes over when this one stops renewing its "
+                 "lease. 0: a single node")
+      ->check(CLI::IsMember({0, 1, 3, 5}))
+      ->capture_default_str();
+  app.add_option("--lease-ttl-ms", o.lease_ttl_ms,
+                 "with --replicate-log: the lease expires this long after the owner's last "
+                 "renewal (a standby takes over after about this long)")
+      ->check(CLI::Range(600, 600000))
+      ->capture_default_str();
   app.add_option("--shutdown-timeout-ms", o.shutdown_timeout_ms,
                  "on SIGTERM: how long to drain requests and save snapshots before exiting "
                  "regardless")
@@ -185,7 +197,18 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // A standby waits inside start(): a SIGTERM meanwhile ends the wait.
+  auto stop_pending = [] {
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+  };
+  o.keep_waiting = [&] { return !stop_pending(); };
   auto node = coach::node::Node::start(o);
+  if (!node && stop_pending()) {
+    log_line(LogLevel::info, "coachd", "stopped", {{"while", std::string("a standby")}});
+    return 0;
+  }
   if (!node) return fail(node.error());
   log_line(LogLevel::info, "coachd", "ready",
            {{"nats", o.nats_url},

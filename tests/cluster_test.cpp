@@ -1,0 +1,184 @@
+// coach on a 3-server NATS cluster with a replicated log (issue 18, step
+// two): real nats-servers, real coachd processes, SIGKILL and SIGSTOP.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "adapters/jetstream_log.h"
+#include "tests/processes.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace coach::test;
+using namespace std::chrono_literals;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+const std::vector<std::string> kReplicated = {"--replicate-log", "3", "--lease-ttl-ms", "3000"};
+
+// Users writing tasks with idempotency keys, each create retried with its
+// key until it is acknowledged: what the client was told is the truth the
+// cluster must keep.
+struct Writers {
+  Client& client;
+  std::vector<std::string> users;
+  std::map<std::string, std::set<std::string>> acknowledged;  // user -> task ids
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  Steady::time_point last_failure{};
+
+  void run() {
+    for (int n = 0; !stop; ++n) {
+      const auto& user = users[static_cast<size_t>(n) % users.size()];
+      std::string key = "create-" + std::to_string(n);
+      for (;;) {
+        auto r = client.request("task.create", R"({"title": "task )" + std::to_string(n) + R"("})",
+                                user, key, actors::Encoding::json, 1000);
+        if (r && r->has_task()) {
+          acknowledged[user].insert(r->task().id());
+          break;
+        }
+        ++failures;
+        last_failure = Steady::now();
+        if (stop) return;
+        std::this_thread::sleep_for(50ms);
+      }
+    }
+  }
+};
+
+std::set<std::string> task_ids(Client& client, const std::string& user) {
+  std::set<std::string> ids;
+  std::string token;
+  for (;;) {
+    auto r = client.request("task.list", R"({"page_size": 200, "page_token": ")" + token + R"("})",
+                            user);
+    REQUIRE_MESSAGE(r, error_of(r));
+    REQUIRE_MESSAGE(r->has_task_list(), r->DebugString());
+    for (const auto& task : r->task_list().tasks()) CHECK(ids.insert(task.id()).second);
+    token = r->task_list().next_page_token();
+    if (token.empty()) return ids;
+  }
+}
+
+// Who wrote each group of the replicated log, in order.
+std::vector<std::string> log_writers(NatsCluster& cluster) {
+  actors::JetStreamLogOptions options;
+  options.nats.url = cluster.url();
+  options.nats.plaintext = true;
+  options.nats.creds_file = cluster.creds(actors::BusRole::coachd);
+  options.writer_id = "reader";
+  options.replicas = 3;
+  auto log = actors::JetStreamLog::open(options);
+  REQUIRE_MESSAGE(log, error_of(log));
+  std::vector<std::string> writers;
+  for (uint64_t after = 0;;) {
+    auto groups = (*log)->read(after, 1000);
+    REQUIRE_MESSAGE(groups, error_of(groups));
+    if (groups->empty()) return writers;
+    for (const auto& group : *groups) writers.push_back(group.writer), after = group.position;
+  }
+}
+
+std::string node_id_of(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/node.id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: a standby takes over a killed owner, no acknowledged event lost or doubled") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  Coachd owner(dir.str() + "/a", cluster.url(), kReplicated);
+  Coachd standby(dir.str() + "/b", cluster.url(), kReplicated, "");
+  REQUIRE_MESSAGE(standby.process().wait_for_log("standby", 20s), standby.process().log());
+  Client client(cluster.url(), dir.str() + "/token.key");
+  Writers writers{client, {}, {}};
+  for (int i = 0; i < 8; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
+    REQUIRE_MESSAGE(r, error_of(r));
+    REQUIRE_MESSAGE(!r->has_error(), r->DebugString());
+  }
+  std::thread load([&] { writers.run(); });
+  std::this_thread::sleep_for(1500ms);
+  owner.process().signal(SIGKILL);
+  auto killed = Steady::now();
+  owner.process().wait();
+  CHECK(standby.process().wait_for_log("caught up from the replicated log", 30s));
+  REQUIRE_MESSAGE(standby.process().wait_for_log("\"msg\":\"ready\"", 30s),
+                  standby.process().log());
+  std::this_thread::sleep_for(1500ms);  // the standby serves the load a while
+  writers.stop = true;
+  load.join();
+  auto served_again = writers.last_failure - killed;
+  MESSAGE("failover: served again "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(served_again).count()
+          << " ms after the SIGKILL (lease 3000 ms); " << writers.failures.load()
+          << " failed tries");
+  CHECK(served_again < 15s);
+
+  size_t total = 0;
+  for (const auto& user : writers.users) {
+    auto stored = task_ids(client, user);
+    CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    total += stored.size();
+  }
+  MESSAGE(total << " tasks acknowledged and found after the failover");
+  CHECK(total > 20);
+}
+
+TEST_CASE("cluster: an owner paused past its lease writes nothing when it resumes") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  Coachd owner(dir.str() + "/a", cluster.url(), kReplicated);
+  Client client(cluster.url(), dir.str() + "/token.key");
+  auto user = Uuid::random().to_string();
+  REQUIRE(client.request("user.register", R"({"timezone": "UTC"})", user));
+  Coachd standby(dir.str() + "/b", cluster.url(), kReplicated, "");
+  REQUIRE(standby.process().wait_for_log("standby", 20s));
+
+  owner.process().signal(SIGSTOP);
+  REQUIRE_MESSAGE(standby.process().wait_for_log("\"msg\":\"ready\"", 30s),
+                  standby.process().log());
+  // Requests now go to both subscribers: the paused owner's wait in its
+  // socket. Each is retried until the standby answers it.
+  std::set<std::string> acknowledged;
+  for (int n = 0; n < 20; ++n) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = client.request("task.create", R"({"title": "after"})", user,
+                              "after-" + std::to_string(n), actors::Encoding::json, 500);
+      if (r && r->has_task()) {
+        acknowledged.insert(r->task().id());
+        break;
+      }
+    }
+  }
+  REQUIRE(acknowledged.size() == 20);
+  owner.process().signal(SIGCONT);
+  // It finds its lease gone, answers what it held without writing, stops.
+  int status = owner.process().wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK(task_ids(client, user) == acknowledged);
+  // The log: the owner's groups, then the standby's only.
+  auto writers = log_writers(cluster);
+  auto first_of_standby = std::find(writers.begin(), writers.end(), node_id_of(dir.str() + "/b"));
+  REQUIRE(first_of_standby != writers.end());
+  CHECK(std::count(first_of_standby, writers.end(), node_id_of(dir.str() + "/a")) == 0);
+  CHECK(std::count(writers.begin(), first_of_standby, node_id_of(dir.str() + "/a")) >= 1);
+  auto more = client.request("task.create", R"({"title": "later"})", user);
+  REQUIRE_MESSAGE(more, error_of(more));
+  CHECK(more->has_task());
+}

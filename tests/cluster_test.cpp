@@ -182,3 +182,42 @@ TEST_CASE("cluster: an owner paused past its lease writes nothing when it resume
   REQUIRE_MESSAGE(more, error_of(more));
   CHECK(more->has_task());
 }
+
+TEST_CASE("cluster: SIGKILL of one nats-server, service goes on, nothing acknowledged is lost") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  Coachd owner(dir.str() + "/a", cluster.url(), kReplicated);
+  Client client(cluster.url(), dir.str() + "/token.key");
+  Writers writers{client, {}, {}};
+  for (int i = 0; i < 4; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
+    REQUIRE_MESSAGE(r, error_of(r));
+    REQUIRE(!r->has_error());
+  }
+  std::thread load([&] { writers.run(); });
+  std::this_thread::sleep_for(1000ms);
+  // The server coachd and the client are most likely connected to: the first.
+  cluster.server(0).process().signal(SIGKILL);
+  auto killed = Steady::now();
+  cluster.server(0).process().wait();
+  std::this_thread::sleep_for(8000ms);
+  writers.stop = true;
+  load.join();
+  size_t total = 0;
+  for (const auto& user : writers.users) {
+    auto stored = task_ids(client, user);
+    CHECK(stored == writers.acknowledged[user]);
+    total += stored.size();
+  }
+  auto recovered =
+      writers.last_failure > killed ? writers.last_failure - killed : Steady::duration{};
+  MESSAGE("one nats-server killed: writes failed for "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(recovered).count() << " ms ("
+          << writers.failures.load() << " failed tries); " << total << " tasks acknowledged");
+  CHECK(recovered < 7s);
+  // And coachd still serves new writes.
+  auto more = client.request("task.create", R"({"title": "after"})", writers.users[0]);
+  REQUIRE_MESSAGE(more, error_of(more));
+  CHECK(more->has_task());
+}

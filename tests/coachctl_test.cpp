@@ -15,7 +15,9 @@ namespace {
 
 struct Node : test::CoachNode {
   std::string user = new_uuid_string();
-  Node() { ok("user.register", R"({"email": "cli@example.com", "timezone": "UTC"})", user); }
+  explicit Node(const std::string& zone = "UTC") {
+    ok("user.register", R"({"email": "cli@example.com", "timezone": ")" + zone + R"("})", user);
+  }
   test::ToolRun coachctl(std::vector<std::string> args) {
     return CoachNode::coachctl(std::move(args), token(v1::ROLE_USER, Uuid::parse(user).value()));
   }
@@ -41,9 +43,8 @@ bool has(const std::string& text, const std::string& part) {
 }  // namespace
 
 TEST_CASE("coachctl: add and edit with --tag, note, list --tag and --tag-all, get shows notes") {
-  Node node;
-  // Local time is this machine's (coachctl's): a zone five hours east of UTC.
-  setenv("TZ", "XST-5", 1);
+  // Local time is the user's (their profile's zone), five hours east of UTC.
+  Node node("Asia/Karachi");
   auto created = reply_of(
       node.out({"--json", "add", "--tag", "Home", "Plant tulips", "--tag", "garden,home"}));
   auto tulips = created.task().id();
@@ -73,11 +74,13 @@ TEST_CASE("coachctl: add and edit with --tag, note, list --tag and --tag-all, ge
   std::tm t{};
   gmtime_r(&at, &t);
   char expected[64];
-  std::strftime(expected, sizeof expected, "%Y-%m-%d %H:%M XST", &t);
+  std::strftime(expected, sizeof expected, "%a %Y-%m-%d %H:%M PKT", &t);
   auto got = node.out({"get", tulips});
   CAPTURE(got);
   CHECK(has(got, tulips));
-  CHECK(has(got, "Plant tulips  #garden  (2 notes)"));
+  CHECK(has(got, "title        Plant tulips\n"));
+  CHECK(has(got, "tags         #garden\n"));
+  CHECK(has(got, "notes        2\n"));
   CHECK(has(got, std::string("  ") + expected + "  bought 40 bulbs\n"));
   // A second line of a note is indented under its text.
   CHECK(has(got, "left bed first\n" + std::string(2 + std::strlen(expected) + 2, ' ') +

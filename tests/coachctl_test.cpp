@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include "tests/coach_node.h"
 
@@ -38,6 +40,13 @@ v1::Reply reply_of(const std::string& json) {
 
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace
@@ -110,4 +119,64 @@ TEST_CASE("coachctl: add and edit with --tag, note, list --tag and --tag-all, ge
   CHECK(has(empty.err, "error: invalid_argument: text is required"));
   CHECK(node.coachctl({"edit", tulips, "--tag", "a", "--no-tags"}).exit_code == 2);
   CHECK(node.coachctl({"note", tulips}).exit_code == 2);
+}
+
+TEST_CASE("coachctl settings: flags, then the environment, then the config file run.sh writes") {
+  Node node;
+  std::string xdg = node.dir.str() + "/xdg", conf = xdg + "/coach/coachctl.conf";
+  // What scripts/run.sh does on its first run, for this node.
+  auto script = [&] {
+    return test::run_tool("bash",
+                          {std::string(COACH_SOURCE_DIR) + "/scripts/coachctl-config.sh",
+                           COACH_COACHCTL, node.nats.url(), "",
+                           node.nats.creds(actors::BusRole::client), node.token_key(), "plaintext"},
+                          node.dir.str() + "/config-script", std::chrono::seconds(60),
+                          node.coachctl_env({"XDG_CONFIG_HOME=" + xdg}));
+  };
+  auto written = script();
+  CAPTURE(written.err);
+  REQUIRE(written.exit_code == 0);
+  CHECK(has(written.out, "wrote coachctl's config " + conf));
+  // coachctl with no flags and nothing in the environment but XDG_CONFIG_HOME.
+  auto bare = [&](std::vector<std::string> args, std::vector<std::string> env = {}) {
+    env.push_back("XDG_CONFIG_HOME=" + xdg);
+    return test::run_tool(COACH_COACHCTL, args, node.dir.str() + "/bare", std::chrono::seconds(60),
+                          node.coachctl_env(env));
+  };
+  auto reg = bare({"register", "--email", "anywhere@example.com"});
+  CAPTURE(reg.err);
+  REQUIRE(reg.exit_code == 0);
+  CHECK(has(reg.out, "<anywhere@example.com>"));
+  REQUIRE(bare({"add", "From anywhere"}).exit_code == 0);
+  CHECK(has(bare({"list"}).out, "From anywhere"));
+
+  // The environment beats the config file, a flag beats the environment.
+  auto away = bare({"list"}, {"COACH_NATS_URL=nats://127.0.0.1:1"});
+  CHECK(away.exit_code == 3);
+  auto flagged =
+      bare({"--nats-url", node.nats.url(), "list"}, {"COACH_NATS_URL=nats://127.0.0.1:1"});
+  CHECK(flagged.exit_code == 0);
+  CHECK(has(flagged.out, "From anywhere"));
+  auto other =
+      bare({"profile"}, {"COACH_TOKEN=" + node.token(v1::ROLE_USER, *Uuid::parse(node.user))});
+  CHECK(has(other.out, "<cli@example.com>"));
+
+  // A second run keeps the file as it is.
+  auto before = slurp(conf);
+  auto again = script();
+  CHECK(again.exit_code == 0);
+  CHECK(has(again.out, "kept as it is"));
+  CHECK(slurp(conf) == before);
+
+  // A broken config file, or a missing one named, is bad usage.
+  {
+    std::ofstream bad(node.dir.str() + "/bad.conf");
+    bad << "# fine\nnats-url = nats://127.0.0.1:1\nno equals sign here\n";
+  }
+  auto broken = bare({"--config", node.dir.str() + "/bad.conf", "list"});
+  CHECK(broken.exit_code == 2);
+  CHECK(has(broken.err, "bad.conf:3: a line is `key = value`"));
+  auto missing = bare({"--config", node.dir.str() + "/none.conf", "list"});
+  CHECK(missing.exit_code == 2);
+  CHECK(has(missing.err, "cannot read the config file"));
 }

@@ -16,19 +16,39 @@ using namespace coach;
 namespace {
 
 struct Node : test::CoachNode {
-  std::string user = new_uuid_string();
-  explicit Node(const std::string& zone = "UTC") {
+  std::string user;
+  // Variables every run of coachctl gets (COACH_NOW, say).
+  std::vector<std::string> env;
+  explicit Node(const std::string& zone = "UTC", const std::string& id = new_uuid_string())
+      : user(id) {
     ok("user.register", R"({"email": "cli@example.com", "timezone": ")" + zone + R"("})", user);
   }
   test::ToolRun coachctl(std::vector<std::string> args) {
-    return CoachNode::coachctl(std::move(args), token(v1::ROLE_USER, Uuid::parse(user).value()));
+    return CoachNode::coachctl(std::move(args), token(v1::ROLE_USER, Uuid::parse(user).value()),
+                               env);
   }
   // A coachctl run that must succeed; what it printed.
   std::string out(std::vector<std::string> args) {
     auto run = coachctl(args);
+    CAPTURE(args);
     CAPTURE(run.err);
     REQUIRE(run.exit_code == 0);
     return run.out;
+  }
+  // Runs each command line in turn; a transcript as a terminal shows it:
+  // "$ coachctl ...", what it printed, and for a failed run its exit code
+  // and error lines.
+  std::string transcript(const std::vector<std::vector<std::string>>& runs) {
+    std::string text;
+    for (const auto& args : runs) {
+      text += "$ coachctl";
+      for (const auto& a : args)
+        text += " " + (a.find(' ') == std::string::npos && !a.empty() ? a : "\"" + a + "\"");
+      auto run = coachctl(args);
+      text += "\n" + run.out;
+      if (run.exit_code != 0) text += "[exit " + std::to_string(run.exit_code) + "]\n" + run.err;
+    }
+    return text;
   }
 };
 
@@ -47,6 +67,32 @@ std::string slurp(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// `text` must be tests/golden/coachctl/<name>.txt exactly. After a change
+// of coachctl's output on purpose, COACH_UPDATE_GOLDEN=1 writes the files
+// instead (then read the diff before committing it).
+void golden(const std::string& name, const std::string& text) {
+  std::string path = std::string(COACH_SOURCE_DIR) + "/tests/golden/coachctl/" + name + ".txt";
+  if (const char* update = std::getenv("COACH_UPDATE_GOLDEN"); update && *update == '1') {
+    std::ofstream(path) << text;
+    return;
+  }
+  auto want = slurp(path);
+  REQUIRE_MESSAGE(!want.empty(), path << " is missing (COACH_UPDATE_GOLDEN=1 writes it)");
+  CHECK_MESSAGE(text == want, path << " differs; got:\n" << text);
+}
+
+// Friday 2026-03-06 09:00 in New York (EST, -05:00), two days before the
+// change to EDT (-04:00): coachctl's clock in the golden runs. coach keeps
+// its own, so tasks are created after it and their age counts nothing.
+constexpr const char* kNow = "COACH_NOW=2026-03-06T14:00:00Z";
+constexpr const char* kNewYork = "America/New_York";
+constexpr const char* kUser = "00000000-0000-4000-8000-00000000c0de";
+
+// A fixed task id whose short id is its first four characters.
+std::string fixed_id(const std::string& four) {
+  return four + "0000-0000-4000-8000-000000000000";
 }
 
 }  // namespace
@@ -179,4 +225,123 @@ TEST_CASE("coachctl settings: flags, then the environment, then the config file 
   auto missing = bare({"--config", node.dir.str() + "/none.conf", "list"});
   CHECK(missing.exit_code == 2);
   CHECK(has(missing.err, "cannot read the config file"));
+}
+
+TEST_CASE("coachctl dates: every form, echoed in the user's zone across a DST change (golden)") {
+  Node node(kNewYork, kUser);
+  node.env = {kNow};
+  std::vector<std::vector<std::string>> runs;
+  int n = 0;
+  for (const char* form : {"today", "tomorrow 17:00", "fri", "next monday 9am", "+2d", "+3h", "eod",
+                           "eow", "2026-12-02", "2026-12-02 17:00", "2026-03-10T12:00:00Z",
+                           "2026-03-10T12:00:00+01:00", "sun 02:30", "5pm", "Mon 9AM"}) {
+    char four[5];
+    std::snprintf(four, sizeof four, "%04x", 0xa000 + 0x111 * ++n);
+    runs.push_back({"add", std::string("due ") + form, "--due", form, "--id", fixed_id(four)});
+  }
+  runs.push_back({"add", "estimates", "--estimate", "1h30m", "--id", fixed_id("e001")});
+  runs.push_back({"add", "a week", "--estimate", "1w", "--due", "+1w", "--id", fixed_id("e002")});
+  runs.push_back({"add", "ninety", "--estimate", "90", "--id", fixed_id("e003")});
+  runs.push_back({"list", "--sort", "due"});
+  // Wrong forms: bad usage, with what is accepted; nothing is created.
+  runs.push_back({"add", "typo", "--due", "frday"});
+  runs.push_back({"add", "typo", "--due", "tomorrow 25:00"});
+  runs.push_back({"add", "typo", "--estimate", "2y"});
+  runs.push_back({"edit", "a111", "--due", "2026-02-30"});
+  golden("dates", node.transcript(runs));
+  CHECK_FALSE(has(node.out({"list", "--status", "all"}), "typo"));
+  // --json keeps full ids.
+  auto json = reply_of(node.out({"--json", "get", "a111"}));
+  CHECK(json.task().id() == fixed_id("a111"));
+}
+
+// The tasks of the views' golden runs, at kNow in New York.
+void add_view_tasks(Node& node) {
+  using V = std::vector<std::string>;
+  for (const V& args : {
+           V{"add", "File taxes", "--due", "2026-03-01", "--priority", "4", "--category", "Money",
+             "--estimate", "2h", "--id", fixed_id("a1a1")},
+           V{"add", "Reply to Ann", "--due", "yesterday 17:00", "--priority", "2", "--category",
+             "Work", "--estimate", "15m", "--tag", "email", "--id", fixed_id("b2b2")},
+           V{"add", "Write the report", "--due", "today 17:00", "--priority", "3", "--category",
+             "Work", "--estimate", "1h30m", "--tag", "work,q1", "--description",
+             "Figures from Bob.\nSend to Carol.", "--id", fixed_id("c3c3")},
+           V{"add", "Book dentist", "--due", "tomorrow", "--priority", "1", "--category", "health",
+             "--id", fixed_id("d4d4")},
+           V{"add", "Plan the trip", "--due", "next monday 9am", "--category", "Home", "--estimate",
+             "3h", "--id", fixed_id("e5e5")},
+           V{"add", "Read a book", "--category", "home", "--id", fixed_id("f6f6")},
+           V{"add", "Call the bank", "--due", "+3h", "--priority", "2", "--category", "money",
+             "--id", fixed_id("a7a7")},
+           V{"add", "Old idea", "--id", fixed_id("c8c8")},
+       })
+    node.out(args);
+  node.out({"done", "a7a7", "--took", "20m"});
+  node.out({"delete", "c8c8"});
+}
+
+TEST_CASE("coachctl views: list, next, today and overdue in local time (golden)") {
+  Node node(kNewYork, kUser);
+  node.env = {kNow};
+  add_view_tasks(node);
+  golden("views", node.transcript({
+                      {"list"},
+                      {"next"},
+                      {"next", "--limit", "3"},
+                      {"today"},
+                      {"overdue"},
+                      {"list", "--sort", "priority"},
+                      {"list", "--sort", "urgency"},
+                      {"list", "--sort", "title"},
+                      {"list", "--sort", "created"},
+                      {"list", "--priority", "2+"},
+                      {"list", "--priority", "3"},
+                      {"list", "--category", "WORK"},
+                      {"list", "--category", "home"},
+                      {"list", "--status", "completed,deleted"},
+                      {"list", "--status", "all", "--category", "money"},
+                      {"list", "--due-to", "eod"},
+                      {"list", "--due-from", "tomorrow", "--due-to", "eow"},
+                      {"list", "--status", "done"},
+                      {"list", "--sort", "size"},
+                      {"list", "--priority", "5"},
+                  }));
+  // Colour only when asked for here (not a terminal): overdue red, within a
+  // day yellow; never an escape in plain output.
+  auto coloured = node.out({"--color", "always", "next"});
+  CHECK(has(coloured, "\033[31m4 d overdue"));
+  CHECK(has(coloured, "\033[33min 8 h"));
+  CHECK_FALSE(has(node.out({"next"}), "\033"));
+  CHECK_FALSE(has(node.out({"--color", "never", "next"}), "\033"));
+  // On a real terminal (script(1) gives coachctl a pseudo-terminal) colour
+  // is on by itself, and NO_COLOR turns it off.
+  auto on_terminal = [&](const std::string& no_color) {
+    std::string line =
+        std::string(COACH_COACHCTL) + " --plaintext --nats-url " + node.nats.url() +
+        " --nats-creds " + node.nats.creds(actors::BusRole::client) + " --token-file " +
+        test::write_secret(node.dir, "tty.token", node.token(v1::ROLE_USER, *Uuid::parse(kUser))) +
+        " next";
+    std::vector<std::string> env = {kNow, "TERM=xterm"};
+    if (!no_color.empty()) env.push_back("NO_COLOR=" + no_color);
+    auto run = test::run_tool("script", {"-qec", line, "/dev/null"}, node.dir.str() + "/tty",
+                              std::chrono::seconds(60), node.coachctl_env(env));
+    CAPTURE(run.err);
+    CHECK(run.exit_code == 0);
+    CHECK(has(run.out, "File taxes"));
+    return run.out;
+  };
+  CHECK(has(on_terminal(""), "\033[31m4 d overdue"));
+  CHECK_FALSE(has(on_terminal("1"), "\033"));
+  // get: every field; created and updated are coach's clock, not kNow.
+  auto got = node.out({"get", "c3c3"});
+  std::string fixed;
+  std::istringstream lines(got);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("created ", 0) == 0 || line.rfind("updated ", 0) == 0) {
+      CHECK_MESSAGE((has(line, " EST") || has(line, " EDT")), line);  // New York's
+      continue;
+    }
+    fixed += line + "\n";
+  }
+  golden("get", fixed);
 }

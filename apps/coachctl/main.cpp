@@ -59,6 +59,7 @@ struct Global {
   int timeout_ms = 5000;
   bool json = false;
   bool colour = false;
+  bool quiet = false;  // print no error of coach's (a request whose failure is fine)
 };
 
 struct UsageError {
@@ -119,6 +120,7 @@ int request(const Global& g, const std::string& operation, const std::string& bo
   }
   answer = coach::actors::to_json(*reply);
   if (reply->has_error()) {
+    if (g.quiet) return kExitError;
     if (g.json) fmt::print("{}\n", answer);
     fmt::print(stderr, "error: {}: {}\n", reply->error().code(), reply->error().message());
     if (reply->error().code() == "not_found" && operation == "user.features")
@@ -262,6 +264,17 @@ void print_notes(Session& s, const v1::Task& t) {
   }
 }
 
+// The user's procrastination score when coach has one (tracking on), else 0.
+double procrastination_score(Session& s) {
+  if (!s.profile().preferences().behavioral_tracking_enabled()) return 0;
+  std::string answer;
+  Global quiet = s.g;
+  quiet.quiet = true;
+  if (request(quiet, "user.features", "", answer) != 0) return 0;
+  auto reply = coach::actors::decode_reply(answer, Encoding::json);
+  return reply ? reply->feature_snapshot().procrastination_score() : 0;
+}
+
 // Every field of a task.
 void print_task_full(Session& s, const v1::Task& t) {
   auto row = [](const std::string& name, const std::string& value) {
@@ -290,9 +303,10 @@ void print_task_full(Session& s, const v1::Task& t) {
   row("updated", ago(t.updated_at()));
   if (is_set(t.completed_at())) row("completed", ago(t.completed_at()));
   if (is_set(t.deleted_at())) row("deleted", ago(t.deleted_at()));
-  auto u = ctl::urgency(t, s.now(), 0);
-  row("urgency", fmt::format("{:.1f} (due {:.1f}, priority {:.1f}, age {:.1f}, snoozes {:.1f})",
-                             u.total(), u.due, u.priority, u.age, u.snoozes));
+  auto u = ctl::urgency(t, s.now(), procrastination_score(s));
+  row("urgency",
+      fmt::format("{:.1f} (due {:.1f}, priority {:.1f}, age {:.1f}, snoozes {:.1f}, risk {:.1f})",
+                  u.total(), u.due, u.priority, u.age, u.snoozes, u.risk));
   if (!t.description().empty()) {
     std::string d;
     for (char c : t.description())
@@ -497,7 +511,8 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
     (at_least ? min_priority : exact_priority) = p[0] - '0';
   }
   std::optional<Seconds> from, to;
-  if (!f.due_from.empty()) from = s.when(f.due_from, "--due-from");
+  // A day alone: from its start, to its end.
+  if (!f.due_from.empty()) from = s.when_day(f.due_from, "--due-from", ctl::DayTime::start);
   if (!f.due_to.empty()) to = s.when(f.due_to, "--due-to");
   auto has_tag = [](const v1::Task& t, const std::string& tag) {
     for (const auto& x : t.tags())
@@ -539,7 +554,11 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
   } else if (sort == "priority") {
     by([](const v1::Task& t) { return t.priority(); }, true);
   } else if (sort == "created") {
-    by([](const v1::Task& t) { return t.created_at().seconds(); }, true);
+    by(
+        [](const v1::Task& t) {
+          return t.created_at().seconds() * 1'000'000'000 + t.created_at().nanos();
+        },
+        true);
   } else if (sort == "title") {
     by([](const v1::Task& t) { return lower(t.title()); }, false);
   } else {
@@ -548,17 +567,6 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
         "\""};
   }
   return out;
-}
-
-// The user's procrastination score when coach has one (tracking on), else 0.
-double procrastination_score(Session& s) {
-  if (!s.profile().preferences().behavioral_tracking_enabled()) return 0;
-  std::string answer;
-  Global quiet = s.g;
-  quiet.json = false;
-  if (request(quiet, "user.features", "", answer) != 0) return 0;
-  auto reply = coach::actors::decode_reply(answer, Encoding::json);
-  return reply ? reply->feature_snapshot().procrastination_score() : 0;
 }
 
 int print_view(Session& s, std::vector<v1::Task> rows, const std::string& empty, bool urgency,

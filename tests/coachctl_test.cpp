@@ -42,8 +42,9 @@ struct Node : test::CoachNode {
     std::string text;
     for (const auto& args : runs) {
       text += "$ coachctl";
-      for (const auto& a : args)
-        text += " " + (a.find(' ') == std::string::npos && !a.empty() ? a : "\"" + a + "\"");
+      for (const auto& a : args)  // quoted as a shell would need it
+        text +=
+            " " + (a.find_first_of(" \"") == std::string::npos && !a.empty() ? a : "'" + a + "'");
       auto run = coachctl(args);
       text += "\n" + run.out;
       if (run.exit_code != 0) text += "[exit " + std::to_string(run.exit_code) + "]\n" + run.err;
@@ -344,4 +345,280 @@ TEST_CASE("coachctl views: list, next, today and overdue in local time (golden)"
     fixed += line + "\n";
   }
   golden("get", fixed);
+}
+
+TEST_CASE("coachctl short ids: every command takes a prefix, and says when one is wrong (golden)") {
+  Node node(kNewYork, kUser);
+  node.env = {kNow};
+  node.out({"add", "One", "--id", "abcd1111-0000-4000-8000-000000000001"});
+  node.out({"add", "Two", "--id", "abcd2222-0000-4000-8000-000000000002"});
+  node.out({"add", "Three", "--id", "f00d0000-0000-4000-8000-000000000003"});
+  golden("handles", node.transcript({
+                        {"list"},
+                        {"edit", "abcd1", "--title", "One, edited", "--due", "fri 5pm"},
+                        {"done", "f00d"},
+                        {"reopen", "f00d0"},
+                        {"delete", "abcd2222"},
+                        {"restore", "abcd2222-0000-4000-8000-000000000002"},
+                        {"complete", "ABCD1111-0000-4000-8000-000000000001", "--took", "1h"},
+                        {"list", "--status", "all"},
+                        {"get", "abcd"},
+                        {"done", "beef"},
+                        {"done", "f0"},
+                        {"delete", "abcd1111-0000-4000-8000-00000000000f"},
+                    }));
+  // note and nudge now take one too; --json shows full ids.
+  CHECK(
+      has(node.out({"note", "ABCD2", "upper case is the same id"}), "noted abcd2  Two  (1 note)"));
+  auto nudge = reply_of(node.out({"--json", "nudge", "now", "abcd2"}));
+  CHECK(nudge.nudge().task_id() == "abcd2222-0000-4000-8000-000000000002");
+  auto got = reply_of(node.out({"--json", "get", "f00d"}));
+  CHECK(got.task().id() == "f00d0000-0000-4000-8000-000000000003");
+}
+
+TEST_CASE("coachctl prefs and profile: friendly forms in, words out, errors list values (golden)") {
+  Node node(kNewYork, kUser);
+  node.env = {kNow};
+  golden("prefs",
+         node.transcript({
+             {"profile"},
+             {"prefs", "--work-hours", "mon-thu 08:00-12:00,13:00-16:00; fri 08:00-12:00",
+              "--notify-window", "08:00-21:00", "--channel", "email", "--daily-cap", "5", "--mode",
+              "roast", "--persona", "coach", "--humor", "3"},
+             {"prefs", "--timezone", "Europe/Berlin", "--notify-window", "sat,sun 22:00-02:00",
+              "--tracking", "on", "--nudges", "off", "--adaptation", "off", "--mode", "MINIMALIST"},
+             {"prefs", "--work-hours", "none", "--notify-window", "any"},
+             {"prefs", "--mode", "loud"},
+             {"prefs", "--persona", "boss"},
+             {"prefs", "--channel", "fax"},
+             {"prefs", "--work-hours", "mon-fry 09:00-17:00"},
+             {"prefs", "--notify-window", "9-5pm"},
+             {"prefs", "--tracking", "yes"},
+             {"prefs", "--humor", "9"},
+             {"prefs", "--timezone", "Mars/Olympus"},
+             {"profile"},
+         }));
+  // Enum values are words everywhere, in every view of the profile.
+  auto shown = node.out({"profile"});
+  CHECK_FALSE(has(shown, "COACHING_MODE_"));
+  CHECK_FALSE(has(shown, "PERSONA_TYPE_"));
+  CHECK_FALSE(has(shown, "DELIVERY_CHANNEL_"));
+}
+
+TEST_CASE("coachctl commands: unknown ones list the rest, send prints its reply (golden)") {
+  Node node(kNewYork, kUser);
+  node.env = {kNow};
+  golden("commands", node.transcript({
+                         {"frobnicate"},
+                         {},
+                         {"send", "task.list"},
+                         {"send", "task.get", R"({"task_id": ")" + fixed_id("aaaa") + R"("})"},
+                         {"send", "task.list", R"({"bad": 1})"},
+                         {"nudge"},
+                         {"nudge", "shout"},
+                         {"schedule", "accept"},
+                     }));
+  auto unknown = node.coachctl({"send", "task.nothing"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(has(unknown.err, "error: invalid_argument: unknown subject coach.v1.task.nothing"));
+  // send prints coach's reply as it is, --json or not.
+  auto raw = node.out({"send", "task.create", R"({"title": "raw"})"});
+  auto created = reply_of(raw);
+  CHECK(created.task().title() == "raw");
+  CHECK(raw == node.out({"--json", "send", "task.get",
+                         R"({"task_id": ")" + created.task().id() + R"("})"}));
+}
+
+TEST_CASE("coachctl snooze: --for and --until in local time, and the SNOOZED UNTIL column") {
+  Node node("Asia/Kolkata");  // +05:30 all year
+  auto id = reply_of(node.out({"--json", "add", "Water the plants"})).task().id();
+  auto shown = [](const google::protobuf::Timestamp& t) {
+    time_t at = static_cast<time_t>(t.seconds()) + 5 * 3600 + 30 * 60;
+    std::tm tm{};
+    gmtime_r(&at, &tm);
+    char text[64];
+    std::strftime(text, sizeof text, "%a %Y-%m-%d %H:%M IST", &tm);
+    return std::string(text);
+  };
+  auto for_two = node.out({"snooze", id.substr(0, 8), "--for", "2h"});
+  auto snoozed = reply_of(node.out({"--json", "get", id})).task();
+  REQUIRE(snoozed.status() == v1::TASK_STATUS_SNOOZED);
+  CHECK(snoozed.snoozed_until().seconds() - snoozed.updated_at().seconds() >= 7199);
+  CHECK(has(for_two, "  snoozed until " + shown(snoozed.snoozed_until()) + " (in 1 h)") !=
+        has(for_two, "  snoozed until " + shown(snoozed.snoozed_until()) + " (in 2 h)"));
+  auto list = node.out({"list"});
+  CAPTURE(list);
+  CHECK(has(list, "SNOOZED UNTIL"));
+  CHECK(has(list, "Water the plants  " + shown(snoozed.snoozed_until()) + "\n"));
+  CHECK(has(node.out({"get", id}), "snoozed until"));
+  // A day alone: the start of that day, local midnight.
+  auto until = node.out({"snooze", id, "--until", "tomorrow"});
+  CHECK(has(until, " 00:00 IST (in "));
+  auto later = reply_of(node.out({"--json", "get", id})).task();
+  CHECK((later.snoozed_until().seconds() + 5 * 3600 + 30 * 60) % 86400 == 0);
+  // Not both, not neither; a past instant is coach's error.
+  CHECK(node.coachctl({"snooze", id, "--for", "2h", "--until", "tomorrow"}).exit_code == 2);
+  CHECK(node.coachctl({"snooze", id}).exit_code == 2);
+  auto past = node.coachctl({"snooze", id, "--until", "yesterday"});
+  CHECK(past.exit_code == 1);
+  CHECK(has(past.err, "error: invalid_argument: "));
+}
+
+TEST_CASE("coachctl schedule: one table a day in local time, accept and reject by row") {
+  Node node("Asia/Tokyo");  // +09:00 all year
+  auto local = [](int64_t seconds, const char* format) {
+    time_t at = static_cast<time_t>(seconds) + 9 * 3600;
+    std::tm tm{};
+    gmtime_r(&at, &tm);
+    char text[64];
+    std::strftime(text, sizeof text, format, &tm);
+    return std::string(text);
+  };
+  // Work hours only on the day after tomorrow: the plan does not move with
+  // the clock between the runs below.
+  std::string day = local(std::time(nullptr) + 2 * 86400, "%a");
+  for (auto& c : day) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  node.out({"prefs", "--work-hours", day + " 09:00-17:00"});
+  auto report = reply_of(node.out({"--json", "add", "Write the report", "--due", "+6d",
+                                   "--estimate", "2h", "--priority", "3"}))
+                    .task()
+                    .id();
+  auto sweep = reply_of(node.out({"--json", "add", "Sweep", "--due", "+5d", "--estimate", "45m"}))
+                   .task()
+                   .id();
+  // Their short ids are their first 4 characters unless those clash.
+  REQUIRE_FALSE(report.substr(0, 4) == sweep.substr(0, 4));  // 1 in 65536
+  auto plan = reply_of(node.out({"--json", "schedule", "--days", "7"})).schedule();
+  REQUIRE(plan.recommendations_size() == 2);
+  auto text = node.out({"schedule", "--days", "7"});
+  CAPTURE(text);
+  std::string want;
+  int row = 0;
+  for (const auto& r : plan.recommendations()) {
+    if (row == 0) want += local(r.recommended_start().seconds(), "%a %Y-%m-%d") + "\n";
+    bool is_report = r.task_id() == report;
+    char line[200];
+    std::snprintf(line, sizeof line, "%4d  %s-%s  %3.0f%%  %s  (%s)\n", ++row,
+                  local(r.recommended_start().seconds(), "%H:%M").c_str(),
+                  local(r.recommended_due().seconds(), "%H:%M").c_str(), 100 * r.confidence_score(),
+                  is_report ? "Write the report" : "Sweep",
+                  (is_report ? report : sweep).substr(0, 4).c_str());
+    want += line;
+  }
+  CHECK(text.rfind(want, 0) == 0);
+  CHECK(has(text, "planned 2 h 45 min of 8 h free work time\n"));
+
+  // accept 2: row 2 of that plan is kept, and shown under "accepted".
+  const auto& first = plan.recommendations(1);
+  auto accepted = node.out({"schedule", "accept", "2", "--days", "7"});
+  CHECK(has(accepted, "accepted " +
+                          local(first.recommended_start().seconds(), "%a %Y-%m-%d %H:%M") + "-" +
+                          local(first.recommended_due().seconds(), "%H:%M")));
+  auto after = reply_of(node.out({"--json", "schedule", "--days", "7"})).schedule();
+  REQUIRE(after.accepted_size() == 1);
+  CHECK(after.accepted(0).task_id() == first.task_id());
+  CHECK(after.accepted(0).recommended_start().seconds() == first.recommended_start().seconds());
+  CHECK(has(node.out({"schedule", "--days", "7"}), "\naccepted\n"));
+  // reject 1: the remaining row, turned down.
+  REQUIRE(after.recommendations_size() == 1);
+  CHECK(after.recommendations(0).task_id() == plan.recommendations(0).task_id());
+  auto rejected = node.out({"schedule", "reject", "1", "--days", "7", "--reason", "busy"});
+  CHECK(has(rejected, "rejected " + local(after.recommendations(0).recommended_start().seconds(),
+                                          "%a %Y-%m-%d %H:%M")));
+  // A row the plan does not have is bad usage and changes nothing.
+  auto none = node.coachctl({"schedule", "accept", "9", "--days", "7"});
+  CHECK(none.exit_code == 2);
+  CHECK(has(none.err, "row 9: the plan has 1 row (coachctl schedule)"));
+  CHECK(reply_of(node.out({"--json", "schedule", "--days", "7"})).schedule().accepted_size() == 1);
+}
+
+TEST_CASE("coachctl nudges: now about a task or the most pressing, list, rate by row") {
+  Node node;
+  auto id = reply_of(node.out({"--json", "add", "Call the bank", "--due", "+1d"})).task().id();
+  node.out({"add", "Later", "--due", "+9d"});
+  auto now = node.out({"nudge", "now"});
+  auto list = reply_of(node.out({"--json", "nudge", "list"})).nudge_list();
+  REQUIRE(list.nudges_size() == 1);
+  const auto& first = list.nudges(0).nudge();
+  // The text first, then how and about what, in words.
+  CHECK(now.rfind(first.generated_text() + "\n", 0) == 0);
+  CHECK(has(
+      now, "encouragement mode, by template, on demand, about Call the bank  (" + id.substr(0, 4)));
+  CHECK_FALSE(has(now, "COACHING_MODE"));
+  auto about = node.out({"nudge", "now", id.substr(0, 6)});
+  CHECK(has(about, "about Call the bank"));
+  auto shown = node.out({"nudge", "list"});
+  CAPTURE(shown);
+  CHECK(has(shown, "  1  "));
+  CHECK(has(shown, "  2  "));
+  CHECK(has(shown, "asked for, encouragement mode, template\n     " + first.generated_text()));
+
+  // Rate by the row nudge list shows: row 2 is the older, first one.
+  auto rated = node.out({"nudge", "rate", "2", "4", "good timing"});
+  CHECK(has(rated, "rated nudge 2 4/5; coach now: encouragement mode, coach persona, humor 2"));
+  auto after = reply_of(node.out({"--json", "nudge", "list"})).nudge_list();
+  REQUIRE(after.nudges_size() == 2);
+  CHECK(after.nudges(1).nudge().id() == first.id());
+  CHECK(after.nudges(1).usefulness() == 4);
+  CHECK(has(node.out({"nudge", "list"}), "rated 4/5"));
+  // Low ratings move coach gentler, and rate says so.
+  node.out({"prefs", "--mode", "roast", "--persona", "roast"});
+  for (int i = 0; i < 3; ++i) node.out({"nudge", "now"});
+  node.out({"nudge", "rate", "1", "1"});
+  node.out({"nudge", "rate", "2", "1"});
+  CHECK(has(node.out({"nudge", "rate", "3", "1", "too harsh"}),
+            "coach now: encouragement mode, coach persona, humor 1"));
+  // Errors: a row or a rating out of range is bad usage; a done task, coach's conflict.
+  auto wrong_row = node.coachctl({"nudge", "rate", "9", "3"});
+  CHECK(wrong_row.exit_code == 2);
+  CHECK(has(wrong_row.err, "nudge 9: there are 5 nudges (coachctl nudge list)"));
+  auto wrong_rating = node.coachctl({"nudge", "rate", "1", "7"});
+  CHECK(wrong_rating.exit_code == 2);
+  CHECK(has(wrong_rating.err, "usefulness is 1 (useless) to 5 (very useful), got 7"));
+  node.out({"done", id});
+  auto done = node.coachctl({"nudge", "now", id});
+  CHECK(done.exit_code == 1);
+  CHECK(has(done.err, "error: conflict: "));
+}
+
+TEST_CASE("coachctl features and insights: plain words, and what to do while tracking is off") {
+  Node node;
+  auto off = node.coachctl({"features"});
+  CHECK(off.exit_code == 1);
+  CHECK(has(off.err, "coachctl prefs --tracking on"));
+  auto quiet = node.out({"insights"});
+  CHECK(has(quiet, "Behavioral tracking is off."));
+  CHECK(has(quiet, "coachctl prefs --tracking on"));
+  node.out({"prefs", "--tracking", "on"});
+  node.out({"add", "Late one", "--due", "+1d"});
+  auto features = node.out({"features"});
+  CHECK(has(features, "procrastination score  "));
+  CHECK(has(features, "behavior mode          not yet"));
+  auto insights = node.out({"insights"});
+  CAPTURE(insights);
+  CHECK(has(insights, "Behavioral tracking is on."));
+  CHECK(has(insights, "\n- You created 1 task"));
+  for (const auto* text : {&features, &insights}) {
+    CHECK_FALSE(has(*text, "{"));
+    CHECK_FALSE(has(*text, "\"procrastination_score\""));
+  }
+  auto json = reply_of(node.out({"--json", "features"}));
+  CHECK(json.has_feature_snapshot());
+}
+
+TEST_CASE("coachctl delete-me: says what went, and then the user is gone") {
+  Node node;
+  auto id = reply_of(node.out({"--json", "add", "One"})).task().id();
+  node.out({"add", "Two"});
+  node.out({"note", id, "a note"});
+  auto wrong = node.coachctl({"delete-me", "--confirm", "nope"});
+  CHECK(wrong.exit_code == 1);
+  CHECK(has(wrong.err, "error: invalid_argument: confirm must repeat the user's id"));
+  auto gone = node.out({"delete-me", "--confirm", node.user});
+  CHECK(has(gone, "deleted user " + node.user + " <cli@example.com> for good at "));
+  CHECK(has(gone, "2 tasks with 1 note, the schedule and its accepted blocks, every nudge"));
+  CHECK(has(gone, "Only a tombstone (the id and the time) is kept"));
+  auto after = node.coachctl({"list"});
+  CHECK(after.exit_code == 1);
+  CHECK(has(after.err, "error: not_found: "));
 }

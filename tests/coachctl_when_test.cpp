@@ -211,8 +211,8 @@ TEST_CASE("coachctl views: short ids are unique prefixes of at least 4 character
   REQUIRE_FALSE(ambiguous);
   CHECK(ambiguous.error().code == Errc::invalid_argument);
   CHECK(ambiguous.error().message ==
-        "\"abcd\" is ambiguous: 3 tasks start with it; type more of one:\n  abcd1  one\n  "
-        "abcd5  two\n  abcd-b  four");
+        "\"abcd\" is ambiguous: 3 tasks start with it; type more of one:\n  abcd-b  four\n  "
+        "abcd1  one\n  abcd5  two");
   auto missing = ctl::resolve_handle("beef", tasks);
   REQUIRE_FALSE(missing);
   CHECK(missing.error().code == Errc::not_found);

@@ -12,6 +12,7 @@
 #include <date/tz.h>
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -574,7 +575,9 @@ int print_view(Session& s, std::vector<v1::Task> rows, const std::string& empty,
   if (s.g.json) {
     v1::TaskList list;
     for (auto& t : rows) *list.add_tasks() = t;
-    fmt::print("{}\n", coach::actors::to_json(list));
+    v1::Reply reply;
+    *reply.mutable_task_list() = std::move(list);
+    fmt::print("{}\n", coach::actors::to_json(reply));
     return 0;
   }
   if (rows.empty()) {
@@ -630,7 +633,9 @@ v1::Schedule get_schedule(Session& s, uint32_t days) {
 // then the blocks accepted before and the tasks at risk.
 int show_schedule(Session& s, const v1::Schedule& plan) {
   if (s.g.json) {
-    fmt::print("{}\n", coach::actors::to_json(plan));
+    v1::Reply reply;
+    *reply.mutable_schedule() = plan;
+    fmt::print("{}\n", coach::actors::to_json(reply));
     return 0;
   }
   auto block = [&](const v1::ScheduleRecommendation& r) {
@@ -659,9 +664,13 @@ int show_schedule(Session& s, const v1::Schedule& plan) {
                  ctl::show_duration(std::chrono::minutes(a.minutes_short())), s.local(a.due_at()),
                  a.suggestion());
   }
-  fmt::print("\nplanned {} of {} free work time\n",
-             ctl::show_duration(std::chrono::minutes(plan.planned_minutes())),
-             ctl::show_duration(std::chrono::minutes(plan.free_minutes())));
+  // Work time in hours: "2 d" of it would read as two whole days.
+  auto work = [](int64_t m) {
+    if (m < 60) return fmt::format("{} min", m);
+    return m % 60 ? fmt::format("{} h {} min", m / 60, m % 60) : fmt::format("{} h", m / 60);
+  };
+  fmt::print("\nplanned {} of {} free work time\n", work(plan.planned_minutes()),
+             work(plan.free_minutes()));
   return 0;
 }
 
@@ -704,8 +713,10 @@ int decide_block(Session& s, uint32_t days, bool accept, int row, const std::str
 
 void print_nudge(Session& s, const v1::CoachingNudge& n) {
   fmt::print("{}\n", n.generated_text());
+  std::string trigger = n.trigger();
+  std::replace(trigger.begin(), trigger.end(), '_', ' ');  // "on_demand": "on demand"
   fmt::print("  {} mode, by {}{}{}, {}\n", ctl::word(n.mode()), ctl::word(n.source()),
-             n.trigger().empty() ? "" : ", " + n.trigger(),
+             trigger.empty() ? "" : ", " + trigger,
              n.task_id().empty() ? "" : ", about " + title_of(s, n.task_id()),
              s.local(n.created_at()));
 }
@@ -722,7 +733,9 @@ int show_nudges(Session& s, uint32_t limit) {
   if (s.g.json) {
     v1::NudgeList l;
     for (auto& r : list) *l.add_nudges() = r;
-    fmt::print("{}\n", coach::actors::to_json(l));
+    v1::Reply reply;
+    *reply.mutable_nudge_list() = std::move(l);
+    fmt::print("{}\n", coach::actors::to_json(reply));
     return 0;
   }
   if (list.empty()) fmt::print("no nudges yet (coachctl nudge now)\n");
@@ -741,11 +754,12 @@ int show_nudges(Session& s, uint32_t limit) {
 }
 
 int show_features(Session& s) {
-  auto f = call(s.g, "user.features").feature_snapshot();
+  auto reply = call(s.g, "user.features");
   if (s.g.json) {
-    fmt::print("{}\n", coach::actors::to_json(f));
+    fmt::print("{}\n", coach::actors::to_json(reply));
     return 0;
   }
+  const auto& f = reply.feature_snapshot();
   fmt::print("procrastination score  {:.2f}  (0 follows through, 1 puts things off)\n",
              f.procrastination_score());
   fmt::print("snooze rate            {:.2f} snoozes a task\n", f.snooze_rate());
@@ -764,11 +778,12 @@ int show_features(Session& s) {
 }
 
 int show_insights(Session& s) {
-  auto in = call(s.g, "user.insights").insights();
+  auto reply = call(s.g, "user.insights");
   if (s.g.json) {
-    fmt::print("{}\n", coach::actors::to_json(in));
+    fmt::print("{}\n", coach::actors::to_json(reply));
     return 0;
   }
+  const auto& in = reply.insights();
   fmt::print("{}\n", in.summary());
   if (!in.behavioral_tracking_enabled()) {
     fmt::print("Turn it on with: coachctl prefs --tracking on\n");
@@ -839,6 +854,36 @@ std::string default_config_path() {
 const char* env(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
+}
+
+// A missing or unknown command, at the top or under one that has commands
+// of its own (coachctl nudge shout): says so and lists that level's
+// commands. False for any other parse error (CLI11 explains those).
+bool explain_command_error(CLI::App& app, const CLI::ParseError& e) {
+  CLI::App* level = &app;
+  for (auto parsed = level->get_subcommands(); !parsed.empty(); parsed = level->get_subcommands())
+    level = parsed.front();
+  auto commands = level->get_subcommands({});
+  bool extras = dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr;
+  bool none = dynamic_cast<const CLI::RequiredError*>(&e) != nullptr &&
+              std::string(e.what()).find("subcommand is required") != std::string::npos;
+  if (commands.empty() || !(extras || none)) return false;
+  std::string word;
+  for (const auto& x : app.remaining())
+    if (!x.empty() && x[0] != '-') {
+      word = x;
+      break;
+    }
+  if (extras && word.empty()) return false;
+  std::string path = level == &app ? "coachctl" : "coachctl " + level->get_name(), names;
+  for (auto* sub : commands)
+    names += "\n  " + fmt::format("{:<12} {}", sub->get_name(), sub->get_description());
+  if (word.empty())
+    fmt::print(stderr, "coachctl: {} needs a command; its commands:{}\n", path, names);
+  else
+    fmt::print(stderr, "coachctl: unknown command \"{}\" for {}; its commands:{}\n", word, path,
+               names);
+  return true;
 }
 
 }  // namespace
@@ -1093,27 +1138,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // A word that names no command: say so, and list them.
-    bool any = false;
-    for (auto* sub : app.get_subcommands({})) any = any || sub->parsed();
-    if (!any && (dynamic_cast<const CLI::ExtrasError*>(&e) ||
-                 dynamic_cast<const CLI::RequiredError*>(&e))) {
-      std::string word_given;
-      for (const auto& x : app.remaining())
-        if (!x.empty() && x[0] != '-') {
-          word_given = x;
-          break;
-        }
-      std::string names;
-      for (auto* sub : app.get_subcommands({}))
-        names += "\n  " + fmt::format("{:<12} {}", sub->get_name(), sub->get_description());
-      if (word_given.empty())
-        fmt::print(stderr, "coachctl: a command is required; the commands:{}\n", names);
-      else
-        fmt::print(stderr, "coachctl: unknown command \"{}\"; the commands:{}\n", word_given,
-                   names);
-      return kExitUsage;
-    }
+    if (explain_command_error(app, e)) return kExitUsage;
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
   }
@@ -1382,8 +1407,9 @@ int main(int argc, char** argv) {
     if (nudge_rate->parsed()) {
       auto list_now = nudges(s, 50);
       if (nudge_row < 1 || nudge_row > static_cast<int>(list_now.size()))
-        throw UsageError{fmt::format("nudge {}: there {} {} (coachctl nudge list)", nudge_row,
-                                     list_now.size() == 1 ? "is" : "are", list_now.size())};
+        throw UsageError{fmt::format("nudge {}: there {} {} nudge{} (coachctl nudge list)",
+                                     nudge_row, list_now.size() == 1 ? "is" : "are",
+                                     list_now.size(), list_now.size() == 1 ? "" : "s")};
       if (usefulness < 1 || usefulness > 5)
         throw UsageError{
             fmt::format("usefulness is 1 (useless) to 5 (very useful), got {}", usefulness)};

@@ -80,6 +80,8 @@ Result<std::string> resolve_handle(const std::string& handle, const std::vector<
   if (matches.empty())
     return make_error(Errc::not_found, fmt::format("no task id starts with \"{}\"", handle));
   if (matches.size() == 1) return lower(matches[0]->id());
+  std::sort(matches.begin(), matches.end(),
+            [](const v1::Task* a, const v1::Task* b) { return lower(a->id()) < lower(b->id()); });
   auto ids = short_ids(tasks);
   std::string list;
   for (const auto* t : matches) list += fmt::format("\n  {}  {}", ids[lower(t->id())], t->title());

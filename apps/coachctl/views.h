@@ -20,7 +20,7 @@ std::map<std::string, std::string> short_ids(const std::vector<v1::Task>& tasks)
 
 // The task `handle` names among `tasks`: not_found when none does,
 // invalid_argument when it is shorter than 4 characters or several tasks
-// start with it (the message lists them: short id and title).
+// start with it (the message lists them by id: short id and title).
 Result<std::string> resolve_handle(const std::string& handle, const std::vector<v1::Task>& tasks);
 
 // Urgency, the order of `coachctl next` (higher first), a sum of terms:

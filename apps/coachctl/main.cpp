@@ -468,6 +468,28 @@ std::string lower(std::string s) {
   return s;
 }
 
+// What `coachctl prefs` was given: empty strings and -1 are not given.
+struct PrefsFlags {
+  std::string time_zone, work_hours, notify_window, nudges, tracking, mode, persona, channel,
+      adaptation;
+  int humor = -1, daily_cap = -1;
+  bool work_hours_given = false, notify_window_given = false;
+};
+
+// The flags of the task commands (create, edit, note, snooze, done, ...).
+struct TaskFlags {
+  std::string id, title, category, description, due, estimate, note, until, snooze_for, reason,
+      took;
+  int priority = 0;
+  bool no_due = false, no_tags = false;
+  std::vector<std::string> tags;
+  std::map<std::string, bool> given;  // edit: which of its flags were on the command line
+  bool has(const std::string& flag) const {
+    auto it = given.find(flag);
+    return it != given.end() && it->second;
+  }
+};
+
 // What the views filter and sort by (coachctl list, next, today, overdue).
 struct ViewFilter {
   std::string statuses;  // comma separated words, or "all"; empty: pending,snoozed
@@ -856,6 +878,227 @@ const char* env(const char* name) {
   return v && *v ? v : nullptr;
 }
 
+// The flags whose values the environment and the config file stand in for.
+struct SettingFlags {
+  CLI::Option *url, *tls, *plaintext, *creds, *key_file;
+};
+
+// Where coach is and who you are (docs/coachctl.md): the flags given, then
+// COACH_* variables, then the config file (`config_file`, else the default
+// path), then the defaults. Fills `g`, `token_file` and `key_file`.
+void resolve_settings(Global& g, const SettingFlags& flags, const std::string& config_file,
+                      std::string& token_file, std::string& key_file) {
+  auto config =
+      read_config(config_file.empty() ? default_config_path() : config_file, !config_file.empty());
+  auto pick = [&](CLI::Option* opt, const char* env_name, const char* key, std::string& into) {
+    if (opt && opt->count() > 0) return false;
+    if (const char* v = env(env_name)) {
+      into = v;
+      return true;
+    }
+    if (auto it = config.find(key); it != config.end() && !it->second.empty()) {
+      into = it->second;
+      return true;
+    }
+    return false;
+  };
+  pick(flags.url, "COACH_NATS_URL", "nats-url", g.nats_url);
+  pick(flags.tls, "COACH_TLS_DIR", "tls-dir", g.tls_dir);
+  if (pick(flags.creds, "COACH_NATS_CREDS", "nats-creds", g.nats_creds)) g.nats_creds_given = true;
+  pick(flags.key_file, "COACH_TOKEN_KEY", "key-file", key_file);
+  std::string plain;
+  if (pick(flags.plaintext, "COACH_PLAINTEXT", "plaintext", plain))
+    g.plaintext = plain == "1" || plain == "true" || plain == "on" || plain == "yes";
+  if (g.user.empty() && env("COACH_USER")) g.user = env("COACH_USER");
+  if (!token_file.empty()) return;
+  if (const char* t = env("COACH_TOKEN"))
+    g.token = t;
+  else if (const char* f = env("COACH_TOKEN_FILE"))
+    token_file = f;
+  else if (auto it = config.find("token-file"); it != config.end())
+    token_file = it->second;
+}
+
+// coachctl prefs: only the flags given change; prints the profile after.
+int set_prefs(Session& s, const PrefsFlags& f) {
+  v1::Command only;
+  auto* p = only.mutable_set_preferences();
+  if (!f.time_zone.empty()) p->set_timezone(f.time_zone);
+  if (f.humor >= 0) p->set_humor_intensity(f.humor);
+  if (f.daily_cap >= 0) p->set_daily_nudge_cap(static_cast<uint32_t>(f.daily_cap));
+  if (auto v = on_off(f.nudges, "--nudges")) p->set_nudges_enabled(*v);
+  if (auto v = on_off(f.tracking, "--tracking")) p->set_behavioral_tracking_enabled(*v);
+  if (auto v = on_off(f.adaptation, "--adaptation")) p->set_adaptation_enabled(*v);
+  if (!f.mode.empty())
+    p->set_coaching_mode(enum_value<v1::CoachingMode>(v1::CoachingMode_descriptor(),
+                                                      "COACHING_MODE_", f.mode, "--mode"));
+  if (!f.persona.empty())
+    p->set_persona_type(enum_value<v1::PersonaType>(v1::PersonaType_descriptor(), "PERSONA_TYPE_",
+                                                    f.persona, "--persona"));
+  if (!f.channel.empty())
+    p->set_delivery_channel(enum_value<v1::DeliveryChannel>(
+        v1::DeliveryChannel_descriptor(), "DELIVERY_CHANNEL_", f.channel, "--channel"));
+  if (f.work_hours_given)
+    set_windows(p->mutable_work_hours()->mutable_windows(), f.work_hours, "--work-hours");
+  if (f.notify_window_given)
+    set_windows(p->mutable_notification_window()->mutable_windows(), f.notify_window,
+                "--notify-window");
+  auto reply = call(s.g, "preferences.set", only);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  print_profile(s, reply.profile());
+  return 0;
+}
+
+int minutes_of(const std::string& text, const std::string& flag) {
+  auto m = ctl::parse_duration(text);
+  if (!m) throw UsageError{flag + ": " + m.error().message};
+  return static_cast<int>(m->count());
+}
+
+// Sends a task command; prints the task as it is now (--json: the reply).
+int task_reply(Session& s, const std::string& op, const v1::Command& c, const std::string& verb) {
+  auto reply = call(s.g, op, c);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  print_changed(s, verb, reply.task());
+  if (op == "task.note") print_notes(s, reply.task());
+  return 0;
+}
+
+int create_task(Session& s, const v1::CreateTask& message, const TaskFlags& f) {
+  v1::Command only;
+  auto* x = only.mutable_task()->mutable_create();
+  *x = message;
+  if (!f.due.empty()) *x->mutable_due_at() = timestamp(s.when(f.due, "--due"));
+  x->set_priority(f.priority);
+  if (!f.estimate.empty()) x->set_estimated_minutes(minutes_of(f.estimate, "--estimate"));
+  for (const auto& tag : f.tags) x->add_tags(tag);
+  return task_reply(s, "task.create", only, "created");
+}
+
+// coachctl edit: only the flags given change; --tag is the new tag set.
+int edit_task(Session& s, const TaskFlags& f) {
+  if (f.no_tags && f.has("tag")) throw UsageError{"give --tag or --no-tags, not both"};
+  v1::Command only;
+  auto* x = only.mutable_task()->mutable_edit();
+  x->set_task_id(s.task_id(f.id));
+  if (f.has("title")) x->set_title(f.title);
+  if (!f.due.empty()) *x->mutable_due_at() = timestamp(s.when(f.due, "--due"));
+  if (f.no_due) x->set_clear_due_at(true);
+  if (f.has("category")) x->set_category(f.category);
+  if (f.has("description")) x->set_description(f.description);
+  if (f.has("priority")) x->set_priority(f.priority);
+  if (f.has("estimate")) x->set_estimated_minutes(minutes_of(f.estimate, "--estimate"));
+  if (f.no_tags || f.has("tag")) x->set_replace_tags(true);
+  for (const auto& tag : f.tags) x->add_tags(tag);
+  return task_reply(s, "task.edit", only, "edited");
+}
+
+int note_task(Session& s, const TaskFlags& f) {
+  v1::Command only;
+  auto* x = only.mutable_task()->mutable_note();
+  x->set_task_id(s.task_id(f.id));
+  x->set_text(f.note);
+  return task_reply(s, "task.note", only, "noted");
+}
+
+// coachctl snooze: --for from now, or --until (a day alone: its start).
+int snooze_task(Session& s, const TaskFlags& f) {
+  if (f.until.empty() == f.snooze_for.empty()) throw UsageError{"snooze needs --until or --for"};
+  v1::Command only;
+  auto* x = only.mutable_task()->mutable_snooze();
+  x->set_task_id(s.task_id(f.id));
+  *x->mutable_until() =
+      timestamp(f.until.empty() ? s.now() + std::chrono::minutes(minutes_of(f.snooze_for, "--for"))
+                                : s.when_day(f.until, "--until", ctl::DayTime::start));
+  x->set_reason(f.reason);
+  return task_reply(s, "task.snooze", only, "snoozed");
+}
+
+int get_task(Session& s, const std::string& handle) {
+  v1::Command only;
+  only.mutable_get_task()->set_task_id(s.task_id(handle));
+  auto reply = call(s.g, "task.get", only);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  print_task_full(s, reply.task());
+  return 0;
+}
+
+// complete (with --took), delete, reopen, restore.
+int change_status(Session& s, const std::string& name, const TaskFlags& f) {
+  v1::Command only;
+  auto* t = only.mutable_task();
+  auto task = s.task_id(f.id);
+  if (name == "complete") {
+    t->mutable_complete()->set_task_id(task);
+    if (!f.took.empty()) t->mutable_complete()->set_actual_minutes(minutes_of(f.took, "--took"));
+  }
+  if (name == "delete") t->mutable_delete_()->set_task_id(task);
+  if (name == "reopen") t->mutable_reopen()->set_task_id(task);
+  if (name == "restore") t->mutable_restore()->set_task_id(task);
+  const char* verb = name == "complete" ? "completed"
+                     : name == "delete" ? "deleted"
+                     : name == "reopen" ? "reopened"
+                                        : "restored";
+  return task_reply(s, "task." + name, only, verb);
+}
+
+// coachctl nudge now [task]: without one, coach picks the most pressing.
+int nudge_now_about(Session& s, const std::string& handle) {
+  v1::Command only;
+  only.mutable_nudge_now();
+  if (!handle.empty()) only.mutable_nudge_now()->set_task_id(s.task_id(handle));
+  auto reply = call(s.g, "nudge.now", only);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  print_nudge(s, reply.nudge());
+  return 0;
+}
+
+// coachctl nudge rate N 1-5: row N of nudge list; says how coach adapted.
+int rate_nudge(Session& s, int row, int usefulness, const std::string& comment) {
+  if (usefulness < 1 || usefulness > 5)
+    throw UsageError{
+        fmt::format("usefulness is 1 (useless) to 5 (very useful), got {}", usefulness)};
+  auto list_now = nudges(s, 50);
+  if (row < 1 || row > static_cast<int>(list_now.size()))
+    throw UsageError{fmt::format("nudge {}: there {} {} nudge{} (coachctl nudge list)", row,
+                                 list_now.size() == 1 ? "is" : "are", list_now.size(),
+                                 list_now.size() == 1 ? "" : "s")};
+  v1::Command only;
+  auto* x = only.mutable_rate_nudge();
+  x->set_nudge_id(list_now[static_cast<size_t>(row - 1)].nudge().id());
+  x->set_usefulness(usefulness);
+  x->set_comment(comment);
+  auto reply = call(s.g, "nudge.rate", only);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  const auto& p = reply.profile();
+  fmt::print("rated nudge {} {}/5; coach now: {} mode, {} persona, humor {}\n", row, usefulness,
+             ctl::word(p.preferences().coaching_mode()), ctl::word(p.persona().persona_type()),
+             p.preferences().humor_intensity());
+  return 0;
+}
+
+// coachctl delete-me: erases the user, then says what went (counted before).
+int delete_me(Session& s, const std::string& confirm) {
+  auto p = s.profile();
+  auto zone = s.zone();
+  size_t task_count = s.tasks().size(), notes = 0;
+  for (const auto& t : s.tasks()) notes += static_cast<size_t>(t.notes_size());
+  v1::Command only;
+  only.mutable_delete_user()->set_confirm(confirm);
+  auto reply = call(s.g, "user.delete", only);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  fmt::print(
+      "deleted user {}{} for good at {}:\n"
+      "  {} task{} with {} note{}, the schedule and its accepted blocks, every nudge and\n"
+      "  notification, the behavior features, the preferences and persona, and the\n"
+      "  key that encrypted them. Only a tombstone (the id and the time) is kept;\n"
+      "  every later command for this id gets not_found.\n",
+      p.user().id(), p.user().email().empty() ? "" : " <" + p.user().email() + ">",
+      ctl::local_time(seconds_of(reply.profile().user().deleted_at()), zone), task_count,
+      task_count == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
+  return 0;
+}
+
 // A missing or unknown command, at the top or under one that has commands
 // of its own (coachctl nudge shout): says so and lists that level's
 // commands. False for any other parse error (CLI11 explains those).
@@ -931,9 +1174,9 @@ int main(int argc, char** argv) {
 
   v1::RegisterUser register_message;
   v1::CreateTask create_message;
-  std::string operation, raw_body, due, until, in, tracking, nudges_flag, mode, persona, channel,
-      adaptation, work_hours, notify_window;
-  bool no_due = false;
+  std::string operation, raw_body;
+  PrefsFlags pf;
+  TaskFlags tf;
 
   auto* new_user = app.add_subcommand("new-user-id", "print a fresh user id");
   auto* admin = app.add_subcommand("admin", "node administration");
@@ -973,72 +1216,63 @@ int main(int argc, char** argv) {
 
   auto* profile = app.add_subcommand("profile", "show your profile and preferences");
   auto* prefs = app.add_subcommand("prefs", "change preferences (see --help)");
-  std::string time_zone;
-  int humor = -1, daily_cap = -1;
-  prefs->add_option("--timezone", time_zone, "IANA time zone, e.g. Europe/Berlin");
-  prefs->add_option("--work-hours", work_hours,
+  prefs->add_option("--timezone", pf.time_zone, "IANA time zone, e.g. Europe/Berlin");
+  prefs->add_option("--work-hours", pf.work_hours,
                     "e.g. \"mon-fri 09:00-17:00\", \"mon-thu 08:00-12:00,13:00-16:00; fri "
                     "08:00-12:00\"; none: the default");
-  prefs->add_option("--notify-window", notify_window,
+  prefs->add_option("--notify-window", pf.notify_window,
                     "when coach may notify you, e.g. \"08:00-21:00\" (every day), \"mon-fri "
                     "09:00-18:00\"; any: any time");
-  prefs->add_option("--humor", humor, "humor intensity 0 (dry) to 5 (playful)");
-  prefs->add_option("--nudges", nudges_flag, "on or off");
-  prefs->add_option("--daily-cap", daily_cap, "at most this many nudges a day, 1 to 24");
-  prefs->add_option("--tracking", tracking, "behavioral tracking on or off");
-  prefs->add_option("--mode", mode, "encouragement, roast, neutral or minimalist");
-  prefs->add_option("--persona", persona, "roast, chill, coach or neutral");
-  prefs->add_option("--adaptation", adaptation,
+  prefs->add_option("--humor", pf.humor, "humor intensity 0 (dry) to 5 (playful)");
+  prefs->add_option("--nudges", pf.nudges, "on or off");
+  prefs->add_option("--daily-cap", pf.daily_cap, "at most this many nudges a day, 1 to 24");
+  prefs->add_option("--tracking", pf.tracking, "behavioral tracking on or off");
+  prefs->add_option("--mode", pf.mode, "encouragement, roast, neutral or minimalist");
+  prefs->add_option("--persona", pf.persona, "roast, chill, coach or neutral");
+  prefs->add_option("--adaptation", pf.adaptation,
                     "on or off: coach moves gentler when you rate its nudges low");
-  prefs->add_option("--channel", channel, "push, email or sms");
+  prefs->add_option("--channel", pf.channel, "push, email or sms");
 
   auto* create = app.add_subcommand("create", "create a task");
   create->alias("add");
   auto* cr = &create_message;
   create->add_option("title", *cr->mutable_title(), "what to do")->required();
-  create->add_option("--due", due, "due: tomorrow 17:00, fri, +2d, 2026-12-02 ... (see --help)");
+  create->add_option("--due", tf.due, "due: tomorrow 17:00, fri, +2d, 2026-12-02 ... (see --help)");
   create->add_option("--category", *cr->mutable_category());
   create->add_option("--description", *cr->mutable_description());
-  int priority = 0;
-  std::string estimate;
-  create->add_option("--priority", priority, "0 (none) to 4 (highest)");
-  create->add_option("--estimate", estimate, "how long it takes: 90m, 1h30m, 2h, 45");
+  create->add_option("--priority", tf.priority, "0 (none) to 4 (highest)");
+  create->add_option("--estimate", tf.estimate, "how long it takes: 90m, 1h30m, 2h, 45");
   create->add_option("--id", *cr->mutable_task_id(), "task id (UUID); default: a new one");
   // --tag a --tag b, or --tag a,b: each occurrence one value, so that a
   // title after it stays the title.
-  std::vector<std::string> tags, tags_all;
   auto tag_option = [](CLI::App* sub, const std::string& name, std::vector<std::string>& into,
                        const std::string& help) {
     sub->add_option(name, into, help)->delimiter(',')->allow_extra_args(false);
   };
-  tag_option(create, "--tag", tags, "a tag; repeat for more (or a,b)");
+  tag_option(create, "--tag", tf.tags, "a tag; repeat for more (or a,b)");
 
-  std::string id, title, category, description;
   auto* edit = app.add_subcommand("edit", "change a task");
   edit->alias("modify");
-  edit->add_option("id", id, "short id or UUID")->required();
-  edit->add_option("--title", title);
-  edit->add_option("--due", due, "the new due date (see --help)");
-  edit->add_flag("--no-due", no_due, "remove the due date");
-  edit->add_option("--category", category);
-  edit->add_option("--description", description);
-  edit->add_option("--priority", priority, "0 to 4");
-  edit->add_option("--estimate", estimate, "90m, 1h30m, 2h, 45");
-  tag_option(edit, "--tag", tags, "the task's new tags, all of them; repeat for more (or a,b)");
-  bool no_tags = false;
-  edit->add_flag("--no-tags", no_tags, "remove every tag");
+  edit->add_option("id", tf.id, "short id or UUID")->required();
+  edit->add_option("--title", tf.title);
+  edit->add_option("--due", tf.due, "the new due date (see --help)");
+  edit->add_flag("--no-due", tf.no_due, "remove the due date");
+  edit->add_option("--category", tf.category);
+  edit->add_option("--description", tf.description);
+  edit->add_option("--priority", tf.priority, "0 to 4");
+  edit->add_option("--estimate", tf.estimate, "90m, 1h30m, 2h, 45");
+  tag_option(edit, "--tag", tf.tags, "the task's new tags, all of them; repeat for more (or a,b)");
+  edit->add_flag("--no-tags", tf.no_tags, "remove every tag");
 
   auto* note = app.add_subcommand("note", "add a note to a task");
-  std::string note_text;
-  note->add_option("id", id, "short id or UUID")->required();
-  note->add_option("text", note_text, "the note, one argument (quote it)")->required();
+  note->add_option("id", tf.id, "short id or UUID")->required();
+  note->add_option("text", tf.note, "the note, one argument (quote it)")->required();
 
   auto* snooze = app.add_subcommand("snooze", "put a task off");
-  snooze->add_option("id", id, "short id or UUID")->required();
-  snooze->add_option("--until", until, "tomorrow, mon 9am, +3h ... (a day alone: its start)");
-  snooze->add_option("--for", in, "90m, 2h, 3d");
-  std::string reason;
-  snooze->add_option("--reason", reason);
+  snooze->add_option("id", tf.id, "short id or UUID")->required();
+  snooze->add_option("--until", tf.until, "tomorrow, mon 9am, +3h ... (a day alone: its start)");
+  snooze->add_option("--for", tf.snooze_for, "90m, 2h, 3d");
+  snooze->add_option("--reason", tf.reason);
 
   std::map<std::string, CLI::App*> simple;
   for (auto [name, help] : {std::pair{"complete", "mark a task done"},
@@ -1047,12 +1281,11 @@ int main(int argc, char** argv) {
                             {"restore", "bring a deleted task back"},
                             {"get", "show every field of a task"}}) {
     simple[name] = app.add_subcommand(name, help);
-    simple[name]->add_option("id", id, "short id or UUID")->required();
+    simple[name]->add_option("id", tf.id, "short id or UUID")->required();
   }
   simple["complete"]->alias("done");
   simple["get"]->alias("show");
-  std::string actual_text;
-  simple["complete"]->add_option("--took", actual_text, "how long it took: 90m, 1h30m");
+  simple["complete"]->add_option("--took", tf.took, "how long it took: 90m, 1h30m");
 
   ViewFilter filter;
   auto* list = app.add_subcommand("list", "list tasks (default: pending and snoozed, by due)");
@@ -1145,37 +1378,8 @@ int main(int argc, char** argv) {
   try {
     g.colour = ctl::use_colour(colour_flag, ::isatty(1) == 1, std::getenv("NO_COLOR"),
                                std::getenv("TERM"));
-    // Flags, then the environment, then the config file.
-    auto config = read_config(config_file.empty() ? default_config_path() : config_file,
-                              !config_file.empty());
-    auto pick = [&](CLI::Option* opt, const char* env_name, const char* key, std::string& into) {
-      if (opt && opt->count() > 0) return false;
-      if (const char* v = env(env_name)) {
-        into = v;
-        return true;
-      }
-      if (auto it = config.find(key); it != config.end() && !it->second.empty()) {
-        into = it->second;
-        return true;
-      }
-      return false;
-    };
-    pick(url_opt, "COACH_NATS_URL", "nats-url", g.nats_url);
-    pick(tls_opt, "COACH_TLS_DIR", "tls-dir", g.tls_dir);
-    if (pick(creds_opt, "COACH_NATS_CREDS", "nats-creds", g.nats_creds)) g.nats_creds_given = true;
-    pick(key_opt, "COACH_TOKEN_KEY", "key-file", key_file);
-    std::string plain;
-    if (pick(plain_opt, "COACH_PLAINTEXT", "plaintext", plain))
-      g.plaintext = plain == "1" || plain == "true" || plain == "on" || plain == "yes";
-    if (g.user.empty() && env("COACH_USER")) g.user = env("COACH_USER");
-    if (token_file.empty()) {
-      if (const char* t = env("COACH_TOKEN"))
-        g.token = t;
-      else if (const char* f = env("COACH_TOKEN_FILE"))
-        token_file = f;
-      else if (auto it = config.find("token-file"); it != config.end())
-        token_file = it->second;
-    }
+    SettingFlags settings{url_opt, tls_opt, plain_opt, creds_opt, key_opt};
+    resolve_settings(g, settings, config_file, token_file, key_file);
     if (new_user->parsed()) {
       fmt::print("{}\n", coach::new_uuid_string());
       return 0;
@@ -1239,30 +1443,7 @@ int main(int argc, char** argv) {
       return send(g, "admin.actor.stop", fmt::format(R"({{"user_id": "{}"}})", stop_user));
     if (ops_queues->parsed()) return send(g, "admin.ops", "");
     if (ops_batch->parsed()) return run_batch(g, batch_full, batch_wait);
-    if (erase->parsed()) {
-      // What goes, counted before it goes.
-      auto p = s.profile();
-      auto zone = s.zone();
-      size_t task_count = s.tasks().size(), notes = 0;
-      for (const auto& t : s.tasks()) notes += static_cast<size_t>(t.notes_size());
-      v1::Command only;
-      only.mutable_delete_user()->set_confirm(confirm);
-      auto reply = call(g, "user.delete", only);
-      if (g.json) {
-        fmt::print("{}\n", coach::actors::to_json(reply));
-        return 0;
-      }
-      fmt::print(
-          "deleted user {}{} for good at {}:\n"
-          "  {} task{} with {} note{}, the schedule and its accepted blocks, every nudge and\n"
-          "  notification, the behavior features, the preferences and persona, and the\n"
-          "  key that encrypted them. Only a tombstone (the id and the time) is kept;\n"
-          "  every later command for this id gets not_found.\n",
-          p.user().id(), p.user().email().empty() ? "" : " <" + p.user().email() + ">",
-          ctl::local_time(seconds_of(reply.profile().user().deleted_at()), zone), task_count,
-          task_count == 1 ? "" : "s", notes, notes == 1 ? "" : "s");
-      return 0;
-    }
+    if (erase->parsed()) return delete_me(s, confirm);
     if (export_all->parsed()) return export_user(g);
     if (reg->parsed()) {
       v1::Command only;
@@ -1278,115 +1459,24 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (prefs->parsed()) {
-      v1::Command only;
-      auto* p = only.mutable_set_preferences();
-      if (!time_zone.empty()) p->set_timezone(time_zone);
-      if (humor >= 0) p->set_humor_intensity(humor);
-      if (daily_cap >= 0) p->set_daily_nudge_cap(static_cast<uint32_t>(daily_cap));
-      if (auto v = on_off(nudges_flag, "--nudges")) p->set_nudges_enabled(*v);
-      if (auto v = on_off(tracking, "--tracking")) p->set_behavioral_tracking_enabled(*v);
-      if (auto v = on_off(adaptation, "--adaptation")) p->set_adaptation_enabled(*v);
-      if (!mode.empty())
-        p->set_coaching_mode(enum_value<v1::CoachingMode>(v1::CoachingMode_descriptor(),
-                                                          "COACHING_MODE_", mode, "--mode"));
-      if (!persona.empty())
-        p->set_persona_type(enum_value<v1::PersonaType>(v1::PersonaType_descriptor(),
-                                                        "PERSONA_TYPE_", persona, "--persona"));
-      if (!channel.empty())
-        p->set_delivery_channel(enum_value<v1::DeliveryChannel>(
-            v1::DeliveryChannel_descriptor(), "DELIVERY_CHANNEL_", channel, "--channel"));
-      if (prefs->count("--work-hours"))
-        set_windows(p->mutable_work_hours()->mutable_windows(), work_hours, "--work-hours");
-      if (prefs->count("--notify-window"))
-        set_windows(p->mutable_notification_window()->mutable_windows(), notify_window,
-                    "--notify-window");
-      auto reply = call(g, "preferences.set", only);
-      if (g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
-      print_profile(s, reply.profile());
-      return 0;
+      pf.work_hours_given = prefs->count("--work-hours") > 0;
+      pf.notify_window_given = prefs->count("--notify-window") > 0;
+      return set_prefs(s, pf);
     }
-    auto minutes_of = [](const std::string& text, const std::string& flag) {
-      auto m = ctl::parse_duration(text);
-      if (!m) throw UsageError{flag + ": " + m.error().message};
-      return static_cast<int>(m->count());
-    };
-    auto task_reply = [&](const std::string& op, const v1::Command& c, const std::string& verb) {
-      auto reply = call(g, op, c);
-      if (g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
-      print_changed(s, verb, reply.task());
-      if (op == "task.note") print_notes(s, reply.task());
-      return 0;
-    };
-    if (create->parsed()) {
-      v1::Command only;
-      auto* x = only.mutable_task()->mutable_create();
-      *x = create_message;
-      if (!due.empty()) *x->mutable_due_at() = timestamp(s.when(due, "--due"));
-      x->set_priority(priority);
-      if (!estimate.empty()) x->set_estimated_minutes(minutes_of(estimate, "--estimate"));
-      for (const auto& tag : tags) x->add_tags(tag);
-      return task_reply("task.create", only, "created");
-    }
+    if (create->parsed()) return create_task(s, create_message, tf);
     if (edit->parsed()) {
-      v1::Command only;
-      auto* x = only.mutable_task()->mutable_edit();
-      x->set_task_id(s.task_id(id));
-      if (edit->count("--title")) x->set_title(title);
-      if (!due.empty()) *x->mutable_due_at() = timestamp(s.when(due, "--due"));
-      if (no_due) x->set_clear_due_at(true);
-      if (edit->count("--category")) x->set_category(category);
-      if (edit->count("--description")) x->set_description(description);
-      if (edit->count("--priority")) x->set_priority(priority);
-      if (edit->count("--estimate")) x->set_estimated_minutes(minutes_of(estimate, "--estimate"));
-      if (no_tags && edit->count("--tag")) throw UsageError{"give --tag or --no-tags, not both"};
-      if (no_tags || edit->count("--tag")) x->set_replace_tags(true);
-      for (const auto& tag : tags) x->add_tags(tag);
-      return task_reply("task.edit", only, "edited");
+      tf.given = {{"title", edit->count("--title") > 0},
+                  {"category", edit->count("--category") > 0},
+                  {"description", edit->count("--description") > 0},
+                  {"priority", edit->count("--priority") > 0},
+                  {"estimate", edit->count("--estimate") > 0},
+                  {"tag", edit->count("--tag") > 0}};
+      return edit_task(s, tf);
     }
-    if (note->parsed()) {
-      v1::Command only;
-      auto* x = only.mutable_task()->mutable_note();
-      x->set_task_id(s.task_id(id));
-      x->set_text(note_text);
-      return task_reply("task.note", only, "noted");
-    }
-    if (snooze->parsed()) {
-      v1::Command only;
-      auto* x = only.mutable_task()->mutable_snooze();
-      if (until.empty() == in.empty()) throw UsageError{"snooze needs --until or --for"};
-      x->set_task_id(s.task_id(id));
-      *x->mutable_until() =
-          timestamp(until.empty() ? s.now() + std::chrono::minutes(minutes_of(in, "--for"))
-                                  : s.when_day(until, "--until", ctl::DayTime::start));
-      x->set_reason(reason);
-      return task_reply("task.snooze", only, "snoozed");
-    }
-    for (auto& [name, sub] : simple) {
-      if (!sub->parsed()) continue;
-      v1::Command only;
-      auto* t = only.mutable_task();
-      auto task = s.task_id(id);
-      if (name == "get") {
-        only.mutable_get_task()->set_task_id(task);
-        auto reply = call(g, "task.get", only);
-        if (g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
-        print_task_full(s, reply.task());
-        return 0;
-      }
-      if (name == "complete") {
-        t->mutable_complete()->set_task_id(task);
-        if (!actual_text.empty())
-          t->mutable_complete()->set_actual_minutes(minutes_of(actual_text, "--took"));
-      }
-      if (name == "delete") t->mutable_delete_()->set_task_id(task);
-      if (name == "reopen") t->mutable_reopen()->set_task_id(task);
-      if (name == "restore") t->mutable_restore()->set_task_id(task);
-      const char* verb = name == "complete" ? "completed"
-                         : name == "delete" ? "deleted"
-                         : name == "reopen" ? "reopened"
-                                            : "restored";
-      return task_reply("task." + name, only, verb);
-    }
+    if (note->parsed()) return note_task(s, tf);
+    if (snooze->parsed()) return snooze_task(s, tf);
+    for (auto& [name, sub] : simple)
+      if (sub->parsed()) return name == "get" ? get_task(s, tf.id) : change_status(s, name, tf);
     if (list->parsed()) return print_view(s, filter_tasks(s, filter), "no tasks", false, 0);
     if (next->parsed()) return show_view(s, View::next, next_limit);
     if (today->parsed()) return show_view(s, View::today, 0);
@@ -1394,38 +1484,9 @@ int main(int argc, char** argv) {
     if (accept->parsed()) return decide_block(s, horizon, true, block_row, "");
     if (reject->parsed()) return decide_block(s, horizon, false, block_row, reject_reason);
     if (schedule->parsed()) return show_schedule(s, get_schedule(s, horizon));
-    if (nudge_now->parsed()) {
-      v1::Command only;
-      if (!nudge_task.empty()) only.mutable_nudge_now()->set_task_id(s.task_id(nudge_task));
-      only.mutable_nudge_now();
-      auto reply = call(g, "nudge.now", only);
-      if (g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
-      print_nudge(s, reply.nudge());
-      return 0;
-    }
+    if (nudge_now->parsed()) return nudge_now_about(s, nudge_task);
     if (nudge_list->parsed()) return show_nudges(s, nudge_limit);
-    if (nudge_rate->parsed()) {
-      auto list_now = nudges(s, 50);
-      if (nudge_row < 1 || nudge_row > static_cast<int>(list_now.size()))
-        throw UsageError{fmt::format("nudge {}: there {} {} nudge{} (coachctl nudge list)",
-                                     nudge_row, list_now.size() == 1 ? "is" : "are",
-                                     list_now.size(), list_now.size() == 1 ? "" : "s")};
-      if (usefulness < 1 || usefulness > 5)
-        throw UsageError{
-            fmt::format("usefulness is 1 (useless) to 5 (very useful), got {}", usefulness)};
-      v1::Command only;
-      auto* x = only.mutable_rate_nudge();
-      x->set_nudge_id(list_now[static_cast<size_t>(nudge_row - 1)].nudge().id());
-      x->set_usefulness(usefulness);
-      x->set_comment(rate_comment);
-      auto reply = call(g, "nudge.rate", only);
-      if (g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
-      const auto& p = reply.profile();
-      fmt::print("rated nudge {} {}/5; coach now: {} mode, {} persona, humor {}\n", nudge_row,
-                 usefulness, ctl::word(p.preferences().coaching_mode()),
-                 ctl::word(p.persona().persona_type()), p.preferences().humor_intensity());
-      return 0;
-    }
+    if (nudge_rate->parsed()) return rate_nudge(s, nudge_row, usefulness, rate_comment);
   } catch (const UsageError& e) {
     fmt::print(stderr, "coachctl: {}\n", e.message);
     return kExitUsage;

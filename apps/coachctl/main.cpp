@@ -1424,9 +1424,11 @@ int main(int argc, char** argv) {
           "a token is required: --token-file, COACH_TOKEN or token-file in the config file; "
           "coachctl admin token issues one"};
     Session s(g);
-    if (raw->parsed()) {
+    if (raw->parsed()) {  // the reply as JSON, an error's too (also on stderr)
+      Global json = g;
+      json.json = true;
       std::string answer;
-      int code = request(g, operation, raw_body, answer);
+      int code = request(json, operation, raw_body, answer);
       if (code == 0) fmt::print("{}\n", answer);
       return code;
     }

@@ -622,3 +622,29 @@ TEST_CASE("coachctl delete-me: says what went, and then the user is gone") {
   CHECK(after.exit_code == 1);
   CHECK(has(after.err, "error: not_found: "));
 }
+
+TEST_CASE("coachctl schedule: what cannot fit is at risk, by how much, with coach's suggestion") {
+  Node node("Asia/Tokyo");
+  time_t at = std::time(nullptr) + 2 * 86400 + 9 * 3600;  // the day after tomorrow, in Tokyo
+  std::tm tm{};
+  gmtime_r(&at, &tm);
+  char day[8];
+  std::strftime(day, sizeof day, "%a", &tm);
+  std::string work_day = day;
+  for (auto& c : work_day) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  node.out({"prefs", "--work-hours", work_day + " 09:00-17:00"});
+  // 10 hours of work due before the one work day of 8 hours ends its week.
+  auto huge =
+      reply_of(node.out({"--json", "add", "Move house", "--due", "+4d", "--estimate", "10h"}))
+          .task();
+  auto plan = reply_of(node.out({"--json", "schedule", "--days", "7"})).schedule();
+  REQUIRE(plan.at_risk_size() == 1);
+  const auto& risk = plan.at_risk(0);
+  CHECK(risk.minutes_short() == 120);
+  auto text = node.out({"schedule", "--days", "7"});
+  CAPTURE(text);
+  CHECK(has(text, "\nat risk\n      Move house  (" + huge.id().substr(0, 4) +
+                      "): 2 h short before its due "));
+  CHECK(has(text, "; " + risk.suggestion() + "\n"));
+  CHECK(has(text, "planned 8 h of 8 h free work time\n"));
+}

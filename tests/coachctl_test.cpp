@@ -190,6 +190,9 @@ TEST_CASE("coachctl settings: flags, then the environment, then the config file 
     return test::run_tool(COACH_COACHCTL, args, node.dir.str() + "/bare", std::chrono::seconds(60),
                           node.coachctl_env(env));
   };
+  auto first = bare({"list"});  // a new user: coachctl says what to do
+  CHECK(first.exit_code == 1);
+  CHECK(has(first.err, "coachctl: register first: coachctl register --email"));
   auto reg = bare({"register", "--email", "anywhere@example.com"});
   CAPTURE(reg.err);
   REQUIRE(reg.exit_code == 0);

@@ -127,6 +127,10 @@ int request(const Global& g, const std::string& operation, const std::string& bo
     if (reply->error().code() == "not_found" && operation == "user.features")
       fmt::print(stderr,
                  "coachctl: features need behavioral tracking: coachctl prefs --tracking on\n");
+    if (reply->error().message().rfind("user is not registered", 0) == 0)
+      fmt::print(stderr,
+                 "coachctl: register first: coachctl register --email you@example.com "
+                 "--timezone Europe/Berlin\n");
     return kExitError;
   }
   return 0;

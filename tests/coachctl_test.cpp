@@ -305,6 +305,7 @@ TEST_CASE("coachctl views: list, next, today and overdue in local time (golden)"
                       {"list", "--status", "completed,deleted"},
                       {"list", "--status", "all", "--category", "money"},
                       {"list", "--due-to", "eod"},
+                      {"list", "--due-to", "tomorrow"},
                       {"list", "--due-from", "tomorrow", "--due-to", "eow"},
                       {"list", "--status", "done"},
                       {"list", "--sort", "size"},

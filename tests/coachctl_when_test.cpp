@@ -69,6 +69,12 @@ TEST_CASE("coachctl when: every day form in Berlin on a Friday before the DST ch
   // A day alone for a snooze: its start.
   CHECK(when("tomorrow", kFriday, kBerlin, ctl::DayTime::start) == "2026-03-27T23:00:00Z");
   CHECK(when("mon", kFriday, kBerlin, ctl::DayTime::start) == "2026-03-29T22:00:00Z");
+  // For an exclusive end: the start of the next day, across the change too.
+  CHECK(when("tomorrow", kFriday, kBerlin, ctl::DayTime::after) == "2026-03-28T23:00:00Z");
+  CHECK(when("sun", kFriday, kBerlin, ctl::DayTime::after) == "2026-03-29T22:00:00Z");
+  CHECK(when("eod", kFriday, kBerlin, ctl::DayTime::after) == "2026-03-27T23:00:00Z");
+  CHECK(when("eow", kFriday, kBerlin, ctl::DayTime::after) == "2026-03-29T22:00:00Z");
+  CHECK(when("sat 17:00", kFriday, kBerlin, ctl::DayTime::after) == "2026-03-28T16:00:00Z");
 }
 
 TEST_CASE("coachctl when: offsets from now are exact durations, across DST too") {

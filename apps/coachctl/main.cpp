@@ -538,9 +538,9 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
     (at_least ? min_priority : exact_priority) = p[0] - '0';
   }
   std::optional<Seconds> from, to;
-  // A day alone: from its start, to its end.
+  // A day alone: from its start, up to the start of the next (the whole day).
   if (!f.due_from.empty()) from = s.when_day(f.due_from, "--due-from", ctl::DayTime::start);
-  if (!f.due_to.empty()) to = s.when(f.due_to, "--due-to");
+  if (!f.due_to.empty()) to = s.when_day(f.due_to, "--due-to", ctl::DayTime::after);
   auto has_tag = [](const v1::Task& t, const std::string& tag) {
     for (const auto& x : t.tags())
       if (x == lower(tag)) return true;

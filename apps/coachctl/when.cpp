@@ -182,6 +182,7 @@ Result<Seconds> parse_when(std::string_view input, Seconds now, const date::time
   auto local_now = zone->to_local(now);
   auto today = floor<date::days>(local_now);
   auto end_of = [&](local_days day) {
+    if (day_time == DayTime::after) return to_instant(day + date::days(1) + seconds(0), zone);
     return to_instant(day + hours(23) + minutes(59) + seconds(59), zone);
   };
   if (text == "eod") return end_of(today);
@@ -220,7 +221,7 @@ Result<Seconds> parse_when(std::string_view input, Seconds now, const date::time
   if (!day) return not_a_date(input);
   ++i;
   if (i == w.size())
-    return day_time == DayTime::end ? end_of(*day) : to_instant(*day + seconds(0), zone);
+    return day_time == DayTime::start ? to_instant(*day + seconds(0), zone) : end_of(*day);
   if (i + 1 != w.size()) return not_a_date(input);
   auto t = time_of(w[i]);
   if (!t) return not_a_date(input);

@@ -21,10 +21,11 @@
 //
 // A day form may be followed by a time: `tomorrow 17:00`, `fri 5pm`, `next
 // monday 9am`, `today 9:30`. A day form without a time means the end of that
-// day (23:59:59) for a due date, the start of it (00:00) for a snooze's end
-// (DayTime). Local times follow the zone's rules on that day: across a DST
-// change `tomorrow 17:00` is 17:00 on the clock, whatever the offset; a local
-// time skipped by a spring-forward change moves forward by the gap (02:30
+// day (23:59:59) for a due date, the start of it (00:00) for a snooze's end,
+// and the start of the next day for an exclusive bound such as --due-to, so
+// that the whole day is inside (DayTime; eod, eow and eom alike). Local times follow the zone's
+// rules on that day: across a DST change `tomorrow 17:00` is 17:00 on the clock, whatever the
+// offset; a local time skipped by a spring-forward change moves forward by the gap (02:30
 // -> 03:30), one repeated by a fall-back change is the first (the earlier
 // instant).
 //
@@ -55,7 +56,9 @@ namespace coach::ctl {
 
 using Seconds = std::chrono::sys_seconds;
 
-enum class DayTime { end, start };
+// What a day without a time stands for: its last second, its first, or the
+// first of the next day (an exclusive end).
+enum class DayTime { end, start, after };
 
 // The forms above, one line each, for error messages and --help.
 std::string accepted_date_forms();

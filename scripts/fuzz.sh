@@ -3,7 +3,7 @@
 # targets are built in the clang ASan + UBSan build (build-asan/).
 #   scripts/fuzz.sh build                        configure build-asan, build the targets
 #   scripts/fuzz.sh run TARGET [SECONDS [BUILD]]  fuzz TARGET (command_decoder,
-#                                                stored_event) for SECONDS (60) on
+#                                                stored_event, coachctl_dates) for SECONDS (60) on
 #                                                a copy of its seed corpus; exits
 #                                                with the fuzzer's status (0: no
 #                                                finding); BUILD: build-asan
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
   build)
     scripts/sanitize.sh address --build-only command_decoder_fuzz stored_event_fuzz \
-      crash_selftest_fuzz
+      coachctl_dates_fuzz crash_selftest_fuzz
     ;;
   run)
     target="$2"

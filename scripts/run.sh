@@ -116,11 +116,13 @@ for channel in push email sms; do
   deliver_pids+=($!)
 done
 echo "coach: notifications go to $home/outbox/{push,email,sms}.jsonl (coach-deliver)"
+# coachctl's config file (first run only), so that it works from anywhere.
+scripts/coachctl-config.sh "$coachctl" "$url" "$home"/tls "$home"/bus/client.creds "$home"/token.key
 ops_url=$(this_start | grep -o '"ops":"[^"]*"' | head -1 | cut -d'"' -f4)
 ops_token=$("$coachctl" admin token --key-file "$home"/token.key \
   --user "$("$coachctl" new-user-id)" --role admin --ttl 12h)
 echo "coach: ops dashboard (admin token for 12 h, kept in this tab only): $ops_url/#token=$ops_token"
 echo "coach: metrics: curl -H \"Authorization: Bearer \$TOKEN\" $ops_url/metrics; health: $ops_url/readyz"
-echo "coach: try it:  export COACH_TOKEN=\$(build/apps/coachctl/coachctl admin token --user \$(build/apps/coachctl/coachctl new-user-id))"
-echo "coach:          build/apps/coachctl/coachctl --nats-url $url register --email you@example.com"
+echo "coach: try it:  build/apps/coachctl/coachctl register --email you@example.com --timezone Europe/Berlin"
+echo "coach:          build/apps/coachctl/coachctl add \"Water the plants\" --due \"tomorrow 9am\"; build/apps/coachctl/coachctl next"
 wait "$coachd_pid"

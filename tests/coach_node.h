@@ -36,8 +36,10 @@ struct CoachNode {
   std::string admin_token() const { return token(v1::ROLE_ADMIN, admin); }
 #ifdef COACH_COACHCTL
   // coachctl as a process on this node (plaintext, a client's bus identity)
-  // with `bearer` in a token file of mode 0600.
-  ToolRun coachctl(std::vector<std::string> args, const std::string& bearer) {
+  // with `bearer` in a token file of mode 0600. It sees no config file and
+  // none of coachctl's variables but those `env` sets (run_tool's form).
+  ToolRun coachctl(std::vector<std::string> args, const std::string& bearer,
+                   const std::vector<std::string>& env = {}) {
     std::vector<std::string> all = {"--plaintext",
                                     "--nats-url",
                                     nats.url(),
@@ -46,7 +48,26 @@ struct CoachNode {
                                     "--token-file",
                                     write_secret(dir, "coachctl.token", bearer)};
     all.insert(all.end(), args.begin(), args.end());
-    return run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl");
+    return run_tool(COACH_COACHCTL, all, dir.str() + "/coachctl", std::chrono::seconds(120),
+                    coachctl_env(env));
+  }
+  // A clean environment for coachctl: no config file, none of its variables,
+  // then `env`.
+  std::vector<std::string> coachctl_env(const std::vector<std::string>& env) const {
+    std::vector<std::string> all = {"XDG_CONFIG_HOME=" + dir.str() + "/no-config",
+                                    "COACH_CONFIG",
+                                    "COACH_NATS_URL",
+                                    "COACH_TLS_DIR",
+                                    "COACH_NATS_CREDS",
+                                    "COACH_PLAINTEXT",
+                                    "COACH_TOKEN",
+                                    "COACH_TOKEN_FILE",
+                                    "COACH_TOKEN_KEY",
+                                    "COACH_USER",
+                                    "COACH_NOW",
+                                    "NO_COLOR"};
+    all.insert(all.end(), env.begin(), env.end());
+    return all;
   }
 #endif
   // Sends a command that must succeed; its reply.

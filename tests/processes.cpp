@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 
 #include <cstdlib>
@@ -61,8 +62,27 @@ Process::Process(const std::string& program, const std::vector<std::string>& arg
   posix_spawn_file_actions_destroy(&actions);
 }
 
+namespace {
+
+// This process's environment with `changes` applied in order ("NAME=value"
+// sets, "NAME" removes; of two changes of one name the later holds).
+std::vector<std::string> environment_with(const std::vector<std::string>& changes) {
+  auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  std::map<std::string, std::string> last;  // name -> its last change
+  for (const auto& c : changes) last[name_of(c)] = c;
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e)
+    if (!last.count(name_of(*e))) out.emplace_back(*e);
+  for (const auto& kv : last)
+    if (kv.second.find('=') != std::string::npos) out.push_back(kv.second);
+  return out;
+}
+
+}  // namespace
+
 ToolRun run_tool(const std::string& program, const std::vector<std::string>& args,
-                 const std::string& scratch, std::chrono::seconds timeout) {
+                 const std::string& scratch, std::chrono::seconds timeout,
+                 const std::vector<std::string>& env) {
   std::string out_path = scratch + ".out", err_path = scratch + ".err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -74,8 +94,12 @@ ToolRun run_tool(const std::string& program, const std::vector<std::string>& arg
   argv.push_back(const_cast<char*>(program.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  auto environment = environment_with(env);
+  std::vector<char*> envp;
+  for (auto& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  if (posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ) != 0)
+  if (posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0)
     throw std::runtime_error("cannot start " + program);
   posix_spawn_file_actions_destroy(&actions);
   int status = 0;

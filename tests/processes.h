@@ -110,10 +110,12 @@ struct ToolRun {
 };
 // Runs a program to its end, its stdout and stderr captured apart (in files
 // named after `scratch`); one still running after `timeout` is killed
-// (exit_code -1, and err says so).
+// (exit_code -1, and err says so). It inherits this process's environment
+// changed by `env`: "NAME=value" sets a variable, "NAME" removes it.
 ToolRun run_tool(const std::string& program, const std::vector<std::string>& args,
                  const std::string& scratch,
-                 std::chrono::seconds timeout = std::chrono::seconds(120));
+                 std::chrono::seconds timeout = std::chrono::seconds(120),
+                 const std::vector<std::string>& env = {});
 
 // Runs scripts/make-certs.sh into `dir`.
 void make_certs(const std::string& dir);

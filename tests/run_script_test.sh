@@ -3,6 +3,8 @@
 # sends as SIGINT to the script's whole process group. coachd must stop
 # before nats-server (its stopping, drained and stopped lines reach its
 # log), nothing may be left running, and a second start appends to the log.
+# The first start writes coachctl's config file, with which coachctl works
+# from any directory, with no flags; the second keeps it.
 #   tests/run_script_test.sh <source dir> <build dir>
 set -euo pipefail
 root=$1
@@ -38,7 +40,8 @@ done
 count() { grep -c "\"msg\":\"$1\"" "$home/coachd.log" 2>/dev/null || true; }
 
 start() {  # $1: the number of "ready" lines the log must reach
-  setsid env COACH_HOME="$home" COACH_SKIP_SETUP=1 COACH_BUILD_DIR="$build" \
+  setsid env -u COACH_CONFIG COACH_HOME="$home" COACH_SKIP_SETUP=1 COACH_BUILD_DIR="$build" \
+    XDG_CONFIG_HOME="$home/config" \
     COACH_NATS_PORT="$port" "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
   pid=$!
   for _ in $(seq 600); do
@@ -79,9 +82,29 @@ ctrl_c() {  # $1: the number of "stopped" lines the log must then hold
     fail "nats-server exited ($exited) before coachd had stopped ($stopped)"
 }
 
+# coachctl as a person runs it once run.sh is up: from another directory,
+# no flags, nothing in the environment but where the config file is.
+coachctl() {
+  (cd / && env -u COACH_TOKEN -u COACH_TOKEN_FILE -u COACH_NATS_URL -u COACH_NATS_CREDS \
+    -u COACH_TLS_DIR -u COACH_PLAINTEXT -u COACH_USER -u COACH_CONFIG \
+    XDG_CONFIG_HOME="$home/config" "$build/apps/coachctl/coachctl" "$@")
+}
+
 start 1
+conf="$home/config/coach/coachctl.conf"
+[[ -f "$conf" ]] || fail "run.sh wrote no config file for coachctl"
+grep -qx "nats-url = tls://127.0.0.1:$port" "$conf" || fail "the config names another NATS URL"
+[[ "$(stat -c %a "$home/config/coach/token")" == 600 ]] || fail "coachctl's token is not mode 0600"
+coachctl register --email anywhere@example.com --timezone Europe/Berlin >/dev/null ||
+  fail "coachctl register from / with the config file failed"
+coachctl add "Water the plants" --due "tomorrow 9am" | grep -q "^  due .* 09:00 CE[S]*T" ||
+  fail "coachctl add did not echo the due date in the profile's zone"
+coachctl next | grep -q "Water the plants" || fail "coachctl next does not list the task"
 ctrl_c 1
+cp "$conf" "$home/conf.first"
 start 2  # the log was appended to: the first start's lines are still there
 [[ "$(count ready)" == 2 ]] || fail "the second start overwrote coachd.log"
+cmp -s "$conf" "$home/conf.first" || fail "the second start rewrote coachctl's config"
+coachctl list | grep -q "Water the plants" || fail "the second start's coachctl sees another user"
 ctrl_c 2
-echo "run_script_test: Ctrl-C stopped coachd, then nats-server; the log was appended to"
+echo "run_script_test: Ctrl-C stopped coachd, then nats-server; the log was appended to; coachctl worked from / with the config run.sh wrote"

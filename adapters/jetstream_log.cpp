@@ -144,7 +144,8 @@ Status JetStreamLog::shred_key(const Uuid& user) {
 
 Result<uint64_t> JetStreamLog::append(uint64_t after, const events::ReplicatedGroup& group) {
   if (options_.may_write && !options_.may_write())
-    return make_error(Errc::conflict, "this node's lease lapsed: it may not write the log");
+    return make_error(Errc::unavailable,
+                      "this node's lease is not fresh (renewals failing): it may not write now");
   // As many batches per message as the server's max payload holds.
   const size_t limit = static_cast<size_t>(natsConnection_GetMaxPayload(connection_)) - 4096;
   size_t first = 0;

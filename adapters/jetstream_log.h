@@ -46,8 +46,9 @@ struct JetStreamLogOptions {
   // How long one append or read waits for JetStream. Default 5 s (a new
   // stream leader is elected within a few seconds after a server dies).
   std::chrono::milliseconds timeout{5000};
-  // Asked before every append: false once this node may no longer write
-  // (its lease lapsed); the append then answers `conflict`. Default: always.
+  // Asked before every append: false while this node may not write (its
+  // lease is not fresh); the append then answers `unavailable`. Default:
+  // always true.
   std::function<bool()> may_write;
 };
 

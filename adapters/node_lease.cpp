@@ -10,6 +10,7 @@
 
 #include "base/ids.h"
 #include "base/time.h"
+#include "wire/log.h"
 
 namespace coach::actors {
 namespace {
@@ -151,21 +152,35 @@ void NodeLease::renew_loop() {
     natsStatus s = kvStore_UpdateString(&next, kv_, kOwnerKey, value().c_str(), last);
     std::string lost;
     if (s != NATS_OK) {
-      // Changed by someone else, or NATS is away (then retry: nobody may
-      // take the key meanwhile).
+      // Changed by someone else, or NATS is away (then retry: without a
+      // ttl nobody may take the key meanwhile; with one, see below).
       kvEntry* entry = nullptr;
       natsStatus read = kvStore_Get(&entry, kv_, kOwnerKey);
-      if (read == NATS_NOT_FOUND && options_.ttl.count())
-        lost =
-            "the node lease expired before this node renewed it (paused or cut off for "
-            "longer than its ttl)";
-      if (read == NATS_OK) {
+      // Expired while renewals failed (NATS away, or this node paused), and
+      // nobody took it: take it back, as only one node can (create). Safe
+      // for the log: had anyone written meanwhile, the log's fence refuses
+      // this node's next write.
+      if (read == NATS_NOT_FOUND && options_.ttl.count()) {
+        sent = std::chrono::steady_clock::now();
+        s = kvStore_CreateString(&next, kv_, kOwnerKey, value().c_str());
+        if (s == NATS_OK)
+          log_line(LogLevel::warn, "lease", "the node lease lapsed and was taken back",
+                   {{"node", options_.node_id}});
+        else  // taken by another node (then lost, below), or NATS still away
+          read = kvStore_Get(&entry, kv_, kOwnerKey);
+      }
+      if (read == NATS_OK && kvEntry_Revision(entry) != last &&
+          owner_of(kvEntry_ValueString(entry)) == options_.node_id && options_.ttl.count()) {
+        // Our own take-back, whose answer was lost: ours since it was sent.
+        next = kvEntry_Revision(entry);
+        s = NATS_OK;
+      } else if (read == NATS_OK) {
         if (kvEntry_Revision(entry) != last)
           lost = "the node lease was changed by " + owner_of(kvEntry_ValueString(entry)) +
                  " (revision " + std::to_string(kvEntry_Revision(entry)) + ", this node held " +
                  std::to_string(last) + ")";
-        kvEntry_Destroy(entry);
       }
+      if (entry) kvEntry_Destroy(entry);
     }
     lock.lock();
     if (s == NATS_OK) revision_ = next, renewed_ = sent;

@@ -905,6 +905,7 @@ Status EventStore::replicate(ReplicatedGroup& group, rocksdb::WriteBatch& batch)
                                        ": this node no longer owns it and writes nothing more (" +
                                        position.error().message + ")");
     if (options_.log) options_.log(StoreLogLevel::error, false, replica_fenced_->message);
+    if (options_.on_fenced) options_.on_fenced(replica_fenced_->message);
     return *replica_fenced_;
   }
   if (!position) {
@@ -952,10 +953,11 @@ Status EventStore::catch_up() {
   stat_replica_position_.store(replica_position_);
   reset_writer(*head);
   {
-    // Keys made here but never stored may have been replaced by another
-    // writer's: read every key again.
+    // A key made here but never stored may have been replaced by another
+    // writer's for the same new user: those are read again. Stored keys
+    // never change.
     std::lock_guard lock(data_keys_mu_);
-    data_keys_.clear();
+    for (const auto& [user, wrapped] : pending_keys_) data_keys_.erase(user);
     pending_keys_.clear();
   }
   replica_unsure_ = false;

@@ -103,6 +103,10 @@ struct StoreOptions {
   // stops writes for good (the node lost the log). Default: none (a single
   // node: acknowledged after the synced RocksDB write only).
   std::shared_ptr<LogReplica> replica;
+  // Called once, on the writer thread, when another writer broke the
+  // replica's fence (the node should stop: it no longer owns the log).
+  // Default: none.
+  std::function<void(const std::string& why)> on_fenced;
 };
 
 struct AppendResult {

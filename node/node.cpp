@@ -59,7 +59,8 @@ std::string beside_data(const NodeOptions& o, const char* name) {
 }
 
 Result<std::unique_ptr<events::EventStore>> open_store(
-    NodeOptions& o, std::shared_ptr<events::LogReplica> replica) {
+    NodeOptions& o, std::shared_ptr<events::LogReplica> replica = nullptr,
+    std::function<void(const std::string&)> on_fenced = nullptr) {
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   events::StoreOptions store_options;
@@ -78,6 +79,7 @@ Result<std::unique_ptr<events::EventStore>> open_store(
   store_options.master_key = *master;
   store_options.recover_wal = o.recover_wal;
   store_options.replica = std::move(replica);
+  store_options.on_fenced = std::move(on_fenced);
   store_options.log = [](events::StoreLogLevel level, bool rocksdb, std::string_view line) {
     log_line(level == events::StoreLogLevel::error ? LogLevel::error : LogLevel::warn,
              rocksdb ? "rocksdb" : "event_store", line);
@@ -180,7 +182,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   // damaged store is what it reports; a replicated node catches up from
   // the log once it holds the lease, so it opens the store after that.
   if (!o.log_replicas) {
-    auto store = open_store(o, nullptr);
+    auto store = open_store(o);
     if (!store) return store.error();
     p->store = std::move(*store);
   }
@@ -204,12 +206,13 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
       return !o.keep_waiting || o.keep_waiting();
     };
   }
-  lease_options.on_lost = [parts = p.get()](const std::string& why) {
+  auto lost = [parts = p.get()](const std::string& why) {
+    if (parts->lease_lost.exchange(true)) return;
     log_line(LogLevel::error, "coachd", "node lease lost: stopping", {{"why", why}});
-    parts->lease_lost = true;
     if (auto* gateway = parts->gateway_for_lease.load()) gateway->stop_accepting();
     ::kill(::getpid(), SIGTERM);  // coachd's orderly stop, then exit code 3
   };
+  lease_options.on_lost = lost;
   auto lease = NodeLease::acquire(lease_options);
   if (!lease) return lease.error();
   p->lease = std::move(*lease);
@@ -226,7 +229,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   }
   if (replica) {
     auto catch_up_started = std::chrono::steady_clock::now();
-    auto store = open_store(o, replica);
+    auto store = open_store(o, replica, lost);
     if (!store) return store.error();
     p->store = std::move(*store);
     auto figures = p->store->stats();

@@ -3,6 +3,7 @@
 //
 //   build/bench/event_store_bench [--dir DIR] [--seconds S]
 //   build/bench/event_store_bench --erase 100000   (erase_user p50/p99 only)
+//   build/bench/event_store_bench --replication    (the replicated log only)
 //
 // Prints one line per figure; the ratios compare coach's append with the raw
 // synced WriteBatch of 100 events, the best a single writer can do.
@@ -22,6 +23,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -30,6 +32,10 @@
 #include "events/event_store.h"
 #include "events/keys.h"
 #include "projections/user_state.h"
+#ifdef COACH_BENCH_REPLICATION
+#include "adapters/jetstream_log.h"
+#include "tests/processes.h"
+#endif
 
 using namespace coach;
 using Steady = std::chrono::steady_clock;
@@ -175,10 +181,12 @@ class ClientPool {
 
 // `appenders` logical appenders, one append in flight each, on 2 threads.
 AppendFigures coach_async_rate(const std::filesystem::path& dir, int appenders, size_t per_append,
-                               double seconds) {
+                               double seconds,
+                               std::shared_ptr<events::LogReplica> replica = nullptr) {
   events::StoreOptions options;
   options.path = dir.string();
   options.master_key = bench_key();
+  options.replica = std::move(replica);
   auto opened = events::EventStore::open(options);
   if (!opened) std::exit(1);
   auto& store = **opened;
@@ -352,6 +360,72 @@ void erase_cost(const std::filesystem::path& dir, int users, int erasures) {
 
 }  // namespace
 
+#ifdef COACH_BENCH_REPLICATION
+std::shared_ptr<events::LogReplica> jetstream_log(const std::string& url, const std::string& creds,
+                                                  int replicas, const std::string& writer) {
+  actors::JetStreamLogOptions options;
+  options.nats.url = url;
+  options.nats.plaintext = true;
+  options.nats.creds_file = creds;
+  options.writer_id = writer;
+  options.replicas = replicas;
+  auto log = actors::JetStreamLog::open(options);
+  if (!log) {
+    fmt::print(stderr, "no JetStream log: {}\n", log.error().message);
+    std::exit(1);
+  }
+  return std::shared_ptr<events::LogReplica>(std::move(*log));
+}
+
+// Appends through the replicated log (JetStream R1 on one nats-server, R3
+// on a 3-server cluster) against the same appends unreplicated, in this
+// run; then how fast a second store catches up from the log.
+void replication_rates(const std::string& root, double seconds) {
+  std::map<std::string, double> plain;
+  for (int n : {1, 64})
+    plain[std::to_string(n)] =
+        coach_async_rate(fresh_dir(root, fmt::format("plain-{}", n)), n, 1, seconds)
+            .events_per_second;
+  auto run = [&](const char* where, const std::string& url, const std::string& creds,
+                 int replicas) {
+    for (int n : {1, 64}) {
+      auto dir = fresh_dir(root, fmt::format("{}-{}", where, n));
+      auto f =
+          coach_async_rate(dir, n, 1, seconds,
+                           jetstream_log(url, creds, replicas, fmt::format("w-{}-{}", where, n)));
+      fmt::print(
+          "replicated append ({}, R{}): {:>2} appenders x 1 event {:>9.0f} events/s  ratio to "
+          "unreplicated {:.2f}  appends per group {:>4.1f}\n",
+          where, replicas, n, f.events_per_second, f.events_per_second / plain[std::to_string(n)],
+          f.appends_per_group);
+    }
+  };
+  {
+    test::NatsServer one(fresh_dir(root, "one").string());
+    run("one server", one.url(), one.creds(actors::BusRole::coachd), 1);
+  }
+  test::NatsCluster cluster(fresh_dir(root, "cluster").string());
+  auto creds = cluster.creds(actors::BusRole::coachd);
+  run("3-server cluster", cluster.url(), creds, 3);
+  // Catch-up: a fresh store reads every group the 64-appender run wrote.
+  events::StoreOptions options;
+  options.path = fresh_dir(root, "catch-up").string();
+  options.master_key = bench_key();
+  options.replica = jetstream_log(cluster.url(), creds, 3, "reader");
+  auto start = Steady::now();
+  auto store = events::EventStore::open(options);
+  if (!store) std::exit(1);
+  double elapsed = seconds_since(start);
+  auto stats = (*store)->stats();
+  fmt::print(
+      "catch-up from the log (3-server cluster): {} groups, {} events in {:.2f} s = {:.0f} "
+      "events/s, {:.0f} groups/s\n",
+      stats.caught_up_groups, stats.caught_up_events, elapsed,
+      static_cast<double>(stats.caught_up_events) / elapsed,
+      static_cast<double>(stats.caught_up_groups) / elapsed);
+}
+#endif
+
 int main(int argc, char** argv) {
   CLI::App app{"coach event store benchmark"};
   std::string root = "build/bench-data";
@@ -362,7 +436,20 @@ int main(int argc, char** argv) {
   int erase_users = 0;
   app.add_option("--erase", erase_users,
                  "only the cost of erase_user in a store of this many users (e.g. 100000)");
+  bool replication = false;
+  app.add_flag("--replication", replication,
+               "only appends through the replicated log (JetStream R1 and R3) and catch-up");
   CLI11_PARSE(app, argc, argv);
+  if (replication) {
+#ifdef COACH_BENCH_REPLICATION
+    replication_rates(root, seconds);
+    std::filesystem::remove_all(root);
+    return 0;
+#else
+    fmt::print(stderr, "built without the test process helpers: no --replication\n");
+    return 1;
+#endif
+  }
   if (erase_users > 0) {
     erase_cost(fresh_dir(root, "erase"), erase_users, std::min(200, erase_users / 8));
     std::filesystem::remove_all(root);

@@ -203,6 +203,11 @@ bool NodeLease::held() const {
   return held_;
 }
 
+std::chrono::steady_clock::duration NodeLease::age() const {
+  std::lock_guard lock(mu_);
+  return std::chrono::steady_clock::now() - renewed_;
+}
+
 bool NodeLease::may_write() const {
   std::lock_guard lock(mu_);
   if (!held_) return false;

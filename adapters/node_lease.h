@@ -88,6 +88,8 @@ class NodeLease {
   // Whether this node may still write as the owner: held, and (with a ttl)
   // renewed recently enough that nobody else can have taken it.
   bool may_write() const;
+  // Since the last successful renewal (or the take) was sent.
+  std::chrono::steady_clock::duration age() const;
 
  private:
   explicit NodeLease(NodeLeaseOptions options);

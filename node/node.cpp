@@ -298,6 +298,14 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   p->gateway_for_lease = p->gateway.get();
   p->ops->set_connected_probe([g = p->gateway.get()] { return g->connected(); });
   p->ops->set_bus_probe([g = p->gateway.get()] { return bus_figures(*g); });
+  p->ops->set_cluster_probe([lease = p->lease.get(), replicas = o.log_replicas] {
+    v1::ClusterFigures figures;
+    figures.set_node_id(lease->node_id());
+    figures.set_lease_held(lease->held());
+    figures.set_lease_age_seconds(std::chrono::duration<double>(lease->age()).count());
+    figures.set_log_replicas(static_cast<uint32_t>(replicas));
+    return figures;
+  });
   return std::unique_ptr<Node>(new Node(std::move(p)));
 }
 

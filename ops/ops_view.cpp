@@ -18,6 +18,11 @@ void OpsView::set_bus_probe(std::function<v1::BusFigures()> bus) {
   bus_ = std::move(bus);
 }
 
+void OpsView::set_cluster_probe(std::function<v1::ClusterFigures()> cluster) {
+  std::lock_guard lock(mu_);
+  cluster_ = std::move(cluster);
+}
+
 std::optional<std::string> OpsView::not_ready_because() const {
   if (draining_) return "draining";
   {
@@ -69,11 +74,17 @@ v1::OpsSnapshot OpsView::snapshot() const {
   *s.mutable_append_write_seconds() = to_proto(store.write_seconds);
   if (batch_) *s.mutable_batch() = batch_->status();
   std::function<v1::BusFigures()> bus;
+  std::function<v1::ClusterFigures()> cluster;
   {
     std::lock_guard lock(mu_);
     bus = bus_;
+    cluster = cluster_;
   }
   if (bus) *s.mutable_bus() = bus();
+  if (cluster) *s.mutable_cluster() = cluster();
+  s.mutable_cluster()->set_log_position(store.replica_position);
+  s.mutable_cluster()->set_caught_up_groups(store.caught_up_groups);
+  s.mutable_cluster()->set_caught_up_events(store.caught_up_events);
   return s;
 }
 

@@ -38,6 +38,9 @@ class OpsView {
   // Where the bus figures come from (set once the gateway is up; zeros
   // until then).
   void set_bus_probe(std::function<v1::BusFigures()> bus);
+  // Where the lease's figures come from (node id, held, age); the log's
+  // figures are the store's. Zeros until set.
+  void set_cluster_probe(std::function<v1::ClusterFigures()> cluster);
   // From now on ready() is false: the node is shutting down.
   void set_draining() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -54,6 +57,7 @@ class OpsView {
   mutable std::mutex mu_;
   std::function<bool()> connected_;
   std::function<v1::BusFigures()> bus_;
+  std::function<v1::ClusterFigures()> cluster_;
   // Counting users walks the store's keys: done at most every few seconds.
   mutable uint64_t users_known_ = 0;
   mutable std::chrono::steady_clock::time_point users_counted_{};

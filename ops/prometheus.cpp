@@ -84,6 +84,21 @@ void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
            "Blocking event store calls made on a CAF scheduler thread (should stay 0)",
            static_cast<double>(s.store_blocking_on_scheduler()));
   w.single("coach_uptime_seconds", "gauge", "Seconds since coachd started", s.uptime_seconds());
+  const auto& cluster = s.cluster();
+  w.single("coach_lease_held", "gauge", "1 while this node holds the node lease (serves)",
+           cluster.lease_held() ? 1 : 0);
+  w.single("coach_lease_age_seconds", "gauge", "Seconds since the lease's last renewal was sent",
+           cluster.lease_age_seconds());
+  w.single("coach_log_replicas", "gauge", "Replicas of the replicated log (0: a single node)",
+           cluster.log_replicas());
+  w.single("coach_log_position", "gauge", "Last replicated group this node's store applied",
+           static_cast<double>(cluster.log_position()));
+  w.single("coach_log_caught_up_groups_total", "counter",
+           "Groups of other nodes applied by catching up from the replicated log",
+           static_cast<double>(cluster.caught_up_groups()));
+  w.single("coach_log_caught_up_events_total", "counter",
+           "Feed positions of the groups applied by catching up",
+           static_cast<double>(cluster.caught_up_events()));
   w.single("coach_bus_requests_total", "counter", "Requests the NATS gateway received",
            static_cast<double>(s.bus().requests()));
   w.single("coach_bus_bad_requests_total", "counter",

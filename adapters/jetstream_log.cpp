@@ -69,9 +69,15 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
   auto nats = log->options_.nats;
   nats.name = "coachd-log";
   nats.reconnect_forever = true;
+  // No publish waits in the client while it reconnects, to be sent later:
+  // a group must reach the log now (fenced) or fail.
+  nats.reconnect_buffer_bytes = 1;
   auto connection = connect_nats(nats);
   if (!connection) return connection.error();
   log->connection_ = *connection;
+  log->max_payload_ = static_cast<size_t>(natsConnection_GetMaxPayload(log->connection_));
+  if (log->max_payload_ <= 2 * kHeaderBudget)
+    return make_error(Errc::unavailable, "the NATS server's max payload is too small for the log");
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = log->options_.timeout.count();
@@ -117,11 +123,24 @@ JetStreamLog::~JetStreamLog() {
 }
 
 Status JetStreamLog::put_key(const Uuid& user, const std::string& wrapped) {
+  if (options_.may_write && !options_.may_write())
+    return make_error(Errc::unavailable,
+                      "this node's lease is not fresh (renewals failing): it may not write now");
   uint64_t revision = 0;
-  auto s = kvStore_Put(&revision, keys_, user.to_string().c_str(), wrapped.data(),
-                       static_cast<int>(wrapped.size()));
-  if (s != NATS_OK) return nats_error(s, "cannot store a data key in " + std::string(kKeysBucket));
-  return Ok{};
+  auto s = kvStore_Create(&revision, keys_, user.to_string().c_str(), wrapped.data(),
+                          static_cast<int>(wrapped.size()));
+  if (s == NATS_OK) return Ok{};
+  // Already there: this writer's own earlier try, or another writer's key.
+  auto stored = get_key(user);
+  if (stored && *stored && **stored == wrapped) return Ok{};
+  if (stored && *stored)
+    return make_error(Errc::conflict, "user " + user.to_string() +
+                                          " has a data key from another writer in " + kKeysBucket);
+  return nats_error(s, "cannot store a data key in " + std::string(kKeysBucket));
+}
+
+size_t JetStreamLog::max_group_bytes() const {
+  return max_payload_ - kHeaderBudget;
 }
 
 Result<std::optional<std::string>> JetStreamLog::get_key(const Uuid& user) {
@@ -146,8 +165,12 @@ Result<uint64_t> JetStreamLog::append(uint64_t after, const events::ReplicatedGr
   if (options_.may_write && !options_.may_write())
     return make_error(Errc::unavailable,
                       "this node's lease is not fresh (renewals failing): it may not write now");
-  // As many batches per message as the server's max payload holds.
-  const size_t limit = static_cast<size_t>(natsConnection_GetMaxPayload(connection_)) - 4096;
+  // As many batches per message as the server's max payload holds, less
+  // the headers (the first message carries the new users' keys).
+  const size_t keys_header = 37 * group.new_keys.size();
+  if (keys_header + kHeaderBudget >= max_payload_)
+    return make_error(Errc::payload_too_large, "too many new users in one group for the log");
+  const size_t limit = max_payload_ - kHeaderBudget - keys_header;
   size_t first = 0;
   uint64_t position = after;
   do {

@@ -46,9 +46,9 @@ struct JetStreamLogOptions {
   // How long one append or read waits for JetStream. Default 5 s (a new
   // stream leader is elected within a few seconds after a server dies).
   std::chrono::milliseconds timeout{5000};
-  // Asked before every append: false while this node may not write (its
-  // lease is not fresh); the append then answers `unavailable`. Default:
-  // always true.
+  // Asked before every append and put_key: false while this node may not
+  // write (its lease is not fresh); they then answer `unavailable`.
+  // Default: always true.
   std::function<bool()> may_write;
 };
 
@@ -62,6 +62,7 @@ class JetStreamLog final : public events::LogReplica {
   JetStreamLog& operator=(const JetStreamLog&) = delete;
 
   const std::string& writer_id() const override { return options_.writer_id; }
+  size_t max_group_bytes() const override;
   Status put_key(const Uuid& user, const std::string& wrapped) override;
   Result<std::optional<std::string>> get_key(const Uuid& user) override;
   Status shred_key(const Uuid& user) override;
@@ -76,7 +77,9 @@ class JetStreamLog final : public events::LogReplica {
   Result<uint64_t> publish(uint64_t after, const events::ReplicatedGroup& group, size_t first_batch,
                            size_t end_batch, bool with_markers);
 
+  static constexpr size_t kHeaderBudget = 4096;  // of a message, besides Coach-Keys
   JetStreamLogOptions options_;
+  size_t max_payload_ = 0;  // the server's
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
   kvStore* keys_ = nullptr;

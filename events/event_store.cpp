@@ -163,7 +163,8 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const StoreOptions& options
   store->options_.recover_wal = false;  // a later reopen finds the WAL whole
   if (options.replica && !options.read_only) {
     std::lock_guard replica_lock(store->replica_mu_);
-    if (auto caught_up = store->catch_up(); !caught_up) return caught_up.error();
+    if (auto caught_up = store->catch_up(/*at_open=*/true); !caught_up) return caught_up.error();
+    if (auto claimed = store->claim_replica(); !claimed) return claimed.error();
   }
   auto head = store->load_feed_head();
   if (!head) return head.error();
@@ -323,8 +324,11 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
       if (create == NewKey::pending && wrapped_pending) {
         *wrapped_pending = pending->second;
       } else if (create != NewKey::pending) {
-        // Sealing something other than events: the key goes to disk now.
+        // Sealing something other than events: the key goes to disk now
+        // (and first to the replica, like an append's).
         if (auto writable = check_writable(); !writable) return writable.error();
+        if (options_.replica)
+          if (auto put = options_.replica->put_key(user, pending->second); !put) return put.error();
         rocksdb::WriteOptions sync;
         sync.sync = options_.sync;
         auto s = db_->Put(sync, keys_cf_, keys::user_key(user), pending->second);
@@ -361,6 +365,8 @@ Result<std::optional<SecretKey>> EventStore::data_key(const Uuid& user, NewKey c
     pending_keys_[user] = std::move(wrapped);
   } else {
     if (auto writable = check_writable(); !writable) return writable.error();
+    if (options_.replica)
+      if (auto put = options_.replica->put_key(user, wrapped); !put) return put.error();
     rocksdb::WriteOptions sync;
     sync.sync = options_.sync;
     s = db_->Put(sync, keys_cf_, keys::user_key(user), wrapped);
@@ -433,6 +439,7 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
   request->values.reserve(events.size());
   request->event_keys.reserve(events.size());
   const std::string user_text = user.to_string();
+  size_t replicated_bytes = 0;  // about what one message of the log will carry
   for (size_t i = 0; i < events.size(); ++i) {
     const auto& event = events[i];
     if (event.user_id() != user_text)
@@ -448,6 +455,7 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     auto event_key = keys::event_key(user, want);
     auto value = encode_event(event, options_.max_event_bytes, sealing, event_key);
     if (!value) return value.error();
+    replicated_bytes += value->size() + 2 * event_key.size() + 64;
     request->values.push_back(std::move(*value));
     request->event_keys.push_back(std::move(event_key));
     if (event.idempotency_key().empty()) continue;
@@ -456,6 +464,12 @@ Result<std::unique_ptr<EventStore::Request>> EventStore::prepare(
     auto& hashes = request->idempotency_keys;
     if (std::find(hashes.begin(), hashes.end(), hashed) == hashes.end()) hashes.push_back(hashed);
   }
+  if (options_.replica && replicated_bytes + reply.size() * request->idempotency_keys.size() >
+                              options_.replica->max_group_bytes())
+    return make_error(Errc::payload_too_large,
+                      "an append of about " + std::to_string(replicated_bytes) +
+                          " bytes; with a replicated log one append holds at most " +
+                          std::to_string(options_.replica->max_group_bytes()) + " bytes");
   if (!request->idempotency_keys.empty()) {
     request->sealing = sealing;
     request->reply = std::string(reply);
@@ -480,7 +494,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     // the replica: after a failed append, read it first.
     std::lock_guard replica_lock(replica_mu_);
     Status ready = replica_fenced_ ? Status(*replica_fenced_) : Status(Ok{});
-    if (ready && replica_unsure_) ready = catch_up();
+    if (ready && replica_unsure_) ready = catch_up(/*at_open=*/false);
     if (!ready) {
       for (auto& req : group) req->result = ready.error();
       return;
@@ -496,6 +510,8 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
   // With a replica: what it gets, one WriteBatch per append, without the
   // data keys (they go to the replica apart, so that erasure shreds them).
   ReplicatedGroup replicated_group;
+  // Answered from an append earlier in this group: it stands or falls with it.
+  std::vector<Request*> in_group_duplicates;
 
   for (auto& req : group) {
     // A known idempotency key answers with the original result.
@@ -506,6 +522,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
         AppendResult dup = it->second;
         dup.duplicate = true;
         answer = dup;
+        in_group_duplicates.push_back(req.get());
         break;
       }
       auto stored = find_hashed_key(req->user, key, req->sealing);
@@ -586,6 +603,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
       heads.clear();  // nothing of the group is stored here
       for (auto& req : group)
         if (req->result && *req->result && !(*req->result)->duplicate) req->result = stored.error();
+      for (auto* req : in_group_duplicates) req->result = stored.error();
       return;
     }
   }
@@ -601,8 +619,17 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     // Nothing of the group is stored: forget the tentative heads and
     // positions, and tell every appender of the group. With a replica the
     // group is in it already: read it back before the next group.
-    if (replicated) replica_unsure_ = true;
     heads.clear();
+    if (replicated) {
+      replica_unsure_ = true;
+      auto failed = write_failed(s, "append not written here");
+      for (auto& req : group)
+        req->result = make_error(Errc::unavailable,
+                                 failed.message +
+                                     "; it is in the replicated log and may be stored: retry "
+                                     "with the same idempotency key");
+      return;
+    }
     for (auto& req : group) req->result = write_failed(s, "append failed, nothing stored");
     return;
   }
@@ -611,7 +638,9 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     std::lock_guard lock(data_keys_mu_);
     for (const auto& req : group)
       if (!req->new_key.empty() && req->result && *req->result && !(*req->result)->duplicate)
-        pending_keys_.erase(req->user);
+        if (auto it = pending_keys_.find(req->user);
+            it != pending_keys_.end() && it->second == req->new_key)
+          pending_keys_.erase(it);
   }
   writer_->next_position = position;
   feed_head_.store(position - 1, std::memory_order_release);
@@ -837,12 +866,12 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
   batch.Put(handles_[0], keys::tombstone_key(user), tombstone);
   std::unique_lock<std::mutex> replica_lock;
   if (options_.replica) {
-    // The erasure goes through the replicated log like any write, so that
-    // a node catching up erases too; then the user's key is shredded there.
+    // The user's key leaves NATS first: from then on the user's groups in
+    // the log are ciphertext nobody can open, whatever happens next. The
+    // erasure then goes through the log like any write, so that a node
+    // catching up erases too (and shreds again, in case this one died).
+    if (auto shredded = options_.replica->shred_key(user); !shredded) return shredded;
     replica_lock = std::unique_lock(replica_mu_);
-    if (replica_unsure_)
-      return make_error(Errc::unavailable,
-                        "the replicated log is being read back after a failed write; retry");
     ReplicatedGroup erasure;
     erasure.batches.push_back(batch.Data());
     erasure.erased = user;
@@ -855,8 +884,7 @@ Status EventStore::erase_user(const Uuid& user, std::chrono::system_clock::time_
     if (options_.replica) replica_unsure_ = true;
     return write_failed(s, "cannot erase user " + user.to_string());
   }
-  if (options_.replica)
-    if (auto shredded = options_.replica->shred_key(user); !shredded) return shredded;
+  if (replica_lock) replica_lock.unlock();  // the purge below is slow; appends go on
   {
     std::lock_guard lock(data_keys_mu_);
     data_keys_.erase(user);  // SecretKey wipes itself
@@ -896,17 +924,19 @@ Status EventStore::purge_erased_key(const Uuid& user) {
 
 Status EventStore::replicate(ReplicatedGroup& group, rocksdb::WriteBatch& batch) {
   if (replica_fenced_) return *replica_fenced_;
+  if (replica_unsure_)  // set by a concurrent erasure: read the log first
+    return make_error(Errc::unavailable,
+                      "the replicated log is being read back after a failed write; retry");
   group.writer = options_.replica->writer_id();
   auto position = options_.replica->append(replica_position_, group);
   if (!position && position.error().code == Errc::conflict) {
-    replica_fenced_ =
-        make_error(Errc::conflict, "another node appended to the replicated log after position " +
-                                       std::to_string(replica_position_) +
-                                       ": this node no longer owns it and writes nothing more (" +
-                                       position.error().message + ")");
-    if (options_.log) options_.log(StoreLogLevel::error, false, replica_fenced_->message);
-    if (options_.on_fenced) options_.on_fenced(replica_fenced_->message);
-    return *replica_fenced_;
+    // The log moved past this store's position: by this node's own write
+    // whose answer was lost, or by another node. The next group reads it
+    // back first, and fences this node in the second case.
+    replica_unsure_ = true;
+    return make_error(Errc::unavailable, "the replicated log moved past position " +
+                                             std::to_string(replica_position_) +
+                                             "; reading it back, retry");
   }
   if (!position) {
     replica_unsure_ = true;  // the group may be stored there: read before the next
@@ -921,7 +951,30 @@ Status EventStore::replicate(ReplicatedGroup& group, rocksdb::WriteBatch& batch)
   return Ok{};
 }
 
-Status EventStore::catch_up() {
+// An empty group right after what was caught up: from here on the append
+// of any node that has not read it (a stale owner, paused or with
+// publishes buffered in its client) fails the fence.
+Status EventStore::claim_replica() {
+  ReplicatedGroup claim;
+  rocksdb::WriteBatch batch;
+  if (auto stored = replicate(claim, batch); !stored)
+    return make_error(Errc::unavailable,
+                      "cannot claim the replicated log: " + stored.error().message);
+  rocksdb::WriteOptions synced;
+  synced.sync = options_.sync;
+  if (auto s = db_->Write(synced, &batch); !s.ok())
+    return write_failed(s, "cannot store the replicated log's position");
+  return Ok{};
+}
+
+Status EventStore::fence_replica(std::string why) {
+  replica_fenced_ = make_error(Errc::conflict, std::move(why));
+  if (options_.log) options_.log(StoreLogLevel::error, false, replica_fenced_->message);
+  if (options_.on_fenced) options_.on_fenced(replica_fenced_->message);
+  return *replica_fenced_;
+}
+
+Status EventStore::catch_up(bool at_open) {
   std::string stored;
   auto s = db_->Get(rocksdb::ReadOptions(), handles_[0], keys::kReplicaPosition, &stored);
   if (s.ok() && stored.size() == 8) {
@@ -943,8 +996,17 @@ Status EventStore::catch_up() {
                         "cannot read the replicated log: " + groups.error().message);
     if (groups->empty()) break;
     for (const auto& group : *groups) {
+      bool foreign = group.writer != options_.replica->writer_id();
+      // While serving, only this node's own groups can follow its position
+      // (a write whose acknowledgement was lost); another's means it lost
+      // the log.
+      if (foreign && !at_open)
+        return fence_replica("node " + group.writer +
+                             " appended to the replicated log at position " +
+                             std::to_string(group.position) +
+                             ": this node no longer owns it and writes nothing more");
       if (auto applied = apply_replicated(group); !applied) return applied;
-      if (group.writer != options_.replica->writer_id()) stat_caught_up_groups_.fetch_add(1);
+      if (foreign) stat_caught_up_groups_.fetch_add(1);
     }
   }
   auto head = load_feed_head();
@@ -952,14 +1014,6 @@ Status EventStore::catch_up() {
   stat_caught_up_events_.fetch_add(*head - *head_before);
   stat_replica_position_.store(replica_position_);
   reset_writer(*head);
-  {
-    // A key made here but never stored may have been replaced by another
-    // writer's for the same new user: those are read again. Stored keys
-    // never change.
-    std::lock_guard lock(data_keys_mu_);
-    for (const auto& [user, wrapped] : pending_keys_) data_keys_.erase(user);
-    pending_keys_.clear();
-  }
   replica_unsure_ = false;
   return Ok{};
 }
@@ -968,6 +1022,14 @@ Status EventStore::catch_up() {
 // nothing: its writes are puts and deletes of the same keys.
 Status EventStore::apply_replicated(const ReplicatedGroup& group) {
   rocksdb::WriteOptions unsynced;
+  if (!group.new_keys.empty() && group.writer != options_.replica->writer_id()) {
+    // Another writer made these users' keys: any made here is void.
+    std::lock_guard lock(data_keys_mu_);
+    for (const auto& user : group.new_keys) {
+      data_keys_.erase(user);
+      pending_keys_.erase(user);
+    }
+  }
   for (const auto& user : group.new_keys) {
     std::string present;
     auto s = db_->Get(rocksdb::ReadOptions(), keys_cf_, keys::user_key(user), &present);
@@ -998,6 +1060,9 @@ Status EventStore::apply_replicated(const ReplicatedGroup& group) {
       pending_keys_.erase(*group.erased);
     }
     if (auto purged = purge_erased_key(*group.erased); !purged) return purged;
+    // Shredded again (idempotent): the erasing node may have died before.
+    if (auto shredded = options_.replica->shred_key(*group.erased); !shredded)
+      return make_error(Errc::unavailable, shredded.error().message);
   }
   return Ok{};
 }

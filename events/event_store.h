@@ -103,9 +103,9 @@ struct StoreOptions {
   // stops writes for good (the node lost the log). Default: none (a single
   // node: acknowledged after the synced RocksDB write only).
   std::shared_ptr<LogReplica> replica;
-  // Called once, on the writer thread, when another writer broke the
-  // replica's fence (the node should stop: it no longer owns the log).
-  // Default: none.
+  // Called once, with the replica's lock held (on the writer thread), when
+  // another writer appended to the replica (the node should stop: it no
+  // longer owns the log); must not block. Default: none.
   std::function<void(const std::string& why)> on_fenced;
 };
 
@@ -317,8 +317,13 @@ class EventStore {
   Status purge_erased_key(const Uuid& user);
   // Replication: applies what the replica holds after replica_position_
   // (each group with its new keys, an erasure with its purge), then resets
-  // the writer's heads and the caches. Holds replica_mu_.
-  Status catch_up();
+  // the writer's heads. The caller holds replica_mu_ and runs on the
+  // writer thread (or opens the store). While serving (not at_open) a
+  // group of another writer fences the store instead.
+  Status catch_up(bool at_open);
+  Status claim_replica();
+  // Stops writes for good: another node writes the replica (on_fenced).
+  Status fence_replica(std::string why);
   Status apply_replicated(const ReplicatedGroup& group);
   // Appends a group to the replica at replica_position_ (replica_mu_ held);
   // on success adds the new position to `batch` for the local write.

@@ -45,9 +45,14 @@ class LogReplica {
 
   // The id this node writes into every group it appends.
   virtual const std::string& writer_id() const = 0;
+  // The most bytes of WriteBatch contents one append may give the log
+  // (the store refuses a bigger append with payload_too_large).
+  virtual size_t max_group_bytes() const = 0;
 
   // Stores a user's wrapped data key (crypto.h), before the first group
-  // holding events sealed with it.
+  // holding events sealed with it: created, never replaced. The same key
+  // again is fine; another key for the user is `conflict` (another writer
+  // made one: this writer's is void).
   virtual Status put_key(const Uuid& user, const std::string& wrapped) = 0;
   // The wrapped key, or nullopt when none is stored (never, or shredded).
   virtual Result<std::optional<std::string>> get_key(const Uuid& user) = 0;

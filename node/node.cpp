@@ -229,7 +229,12 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   }
   if (replica) {
     auto catch_up_started = std::chrono::steady_clock::now();
-    auto store = open_store(o, replica, lost);
+    // Off the store's writer thread (which holds the log's lock): the stop
+    // waits for the gateway's drain.
+    auto fenced = [lost](const std::string& why) {
+      std::thread([lost, why] { lost(why); }).detach();
+    };
+    auto store = open_store(o, replica, fenced);
     if (!store) return store.error();
     p->store = std::move(*store);
     auto figures = p->store->stats();

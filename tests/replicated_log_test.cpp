@@ -51,7 +51,7 @@ TEST_CASE("a replicated store: another node catches up every write and erasure, 
   REQUIRE_MESSAGE(stored, error_of(stored));
   REQUIRE(first->append(bob, 0, task_batch(bob, 0, 2)));
   REQUIRE(first->erase_user(bob, std::chrono::system_clock::now()));
-  CHECK(first->stats().replica_position == 4);
+  CHECK(first->stats().replica_position == 5);  // its claim at open, 4 writes
   // Bob's data key is shredded in the log's bucket, not only deleted.
   REQUIRE(first_log->get_key(alice)->has_value());
   CHECK(!first_log->get_key(bob)->has_value());
@@ -72,14 +72,16 @@ TEST_CASE("a replicated store: another node catches up every write and erasure, 
   auto feed = second->read_feed(1, 100);
   REQUIRE(feed);
   CHECK(feed->entries.size() == 4);  // alice's; bob's are gone with him
-  CHECK(second->stats().caught_up_groups == 4);
+  CHECK(second->stats().caught_up_groups == 5);
   CHECK(second->stats().caught_up_events == 6);  // feed positions, bob's included
 
-  // The second node writes; the first, still running, is fenced for good.
+  // The second node claimed the log when it opened, and writes; the first,
+  // still running, finds the log moved on, reads it back, finds another
+  // writer's groups and is fenced for good.
   REQUIRE(second->append(alice, 4, task_batch(alice, 4, 1)));
   auto stale = first->append(alice, 4, task_batch(alice, 4, 1));
   REQUIRE(!stale);
-  CHECK(stale.error().code == Errc::conflict);
+  CHECK(stale.error().code == Errc::unavailable);
   auto carol = Uuid::random();
   CHECK(first->append(carol, 0, task_batch(carol, 0, 1)).error().code == Errc::conflict);
   CHECK(first->append(alice, 5, task_batch(alice, 5, 1)).error().code == Errc::conflict);
@@ -88,7 +90,7 @@ TEST_CASE("a replicated store: another node catches up every write and erasure, 
   first.reset();
   first = open_replicated(dir.str() + "/a", open_log(nats, "node-a"));
   CHECK(*first->version(alice) == 5);
-  CHECK(first->stats().caught_up_groups == 1);
+  CHECK(first->stats().caught_up_groups == 2);  // the claim and the write
 }
 
 TEST_CASE("a replicated node refuses a store that holds events the log never had") {
@@ -128,4 +130,30 @@ TEST_CASE("a replicated store answers unavailable without NATS and stores nothin
   REQUIRE(!failed);
   CHECK(failed.error().code == Errc::unavailable);
   CHECK(*store->version(user) == 1);
+}
+
+TEST_CASE("the log's data keys are created once: another writer's key is a conflict") {
+  TempDir dir;
+  NatsServer nats(dir.str());
+  auto a = open_log(nats, "node-a"), b = open_log(nats, "node-b");
+  auto user = Uuid::random();
+  REQUIRE(a->put_key(user, "wrapped key one"));
+  CHECK(a->put_key(user, "wrapped key one"));  // a retry of the same
+  auto other = b->put_key(user, "wrapped key two");
+  REQUIRE(!other);
+  CHECK(other.error().code == Errc::conflict);
+  CHECK(**a->get_key(user) == "wrapped key one");
+}
+
+TEST_CASE("with a replicated log an append bigger than a log message is refused, not retried") {
+  TempDir dir;
+  NatsServer nats(dir.str(), false, "max_payload: 65536\n");
+  auto store = open_replicated(dir.str() + "/a", open_log(nats, "node-a"));
+  auto user = Uuid::random();
+  auto events = task_batch(user, 0, 100, std::string(2000, 'x'));
+  auto refused = store->append(user, 0, events);
+  REQUIRE(!refused);
+  CHECK(refused.error().code == Errc::payload_too_large);
+  CHECK(refused.error().message.find("replicated log") != std::string::npos);
+  REQUIRE(store->append(user, 0, task_batch(user, 0, 3)));  // a normal one still goes
 }

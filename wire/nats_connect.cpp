@@ -77,8 +77,8 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
   natsOptions* options = nullptr;
   if (auto s = natsOptions_Create(&options); s != NATS_OK) return fail(s, "cannot create options");
   std::unique_ptr<natsOptions, void (*)(natsOptions*)> guard(options, natsOptions_Destroy);
-  // A cluster's servers as a comma-separated list: nats.c's SetURL takes
-  // one URL, SetServers the list (it reconnects to another on failure).
+  // A cluster's servers as a comma-separated list, given to SetServers
+  // (which reconnects to another on failure).
   std::vector<std::string> urls;
   for (size_t at = 0; at <= config.url.size();) {
     size_t end = std::min(config.url.find(',', at), config.url.size());
@@ -101,6 +101,8 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
     natsOptions_SetMaxReconnect(options, -1);
     natsOptions_SetReconnectWait(options, 250);
   }
+  if (config.reconnect_buffer_bytes > 0)
+    natsOptions_SetReconnectBufSize(options, config.reconnect_buffer_bytes);
   if (!config.plaintext) {
     for (const auto* file : {&config.ca_file, &config.cert_file, &config.key_file})
       if (file->empty() || !std::filesystem::exists(*file))

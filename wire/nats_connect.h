@@ -24,6 +24,9 @@ struct NatsConfig {
   std::string name = "coach";
   int timeout_ms = 5000;
   bool reconnect_forever = false;
+  // What the client keeps of publishes made while it reconnects, to send
+  // once connected: 0 for nats.c's default (8 MiB).
+  int reconnect_buffer_bytes = 0;
 
   // Fills the three files from a directory made by scripts/make-certs.sh.
   void use_tls_dir(const std::string& dir);

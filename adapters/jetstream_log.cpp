@@ -100,7 +100,17 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
     if (auto s = js_AddStream(&info, log->js_, &config, nullptr, &code); s != NATS_OK)
       return nats_error(s, std::string("cannot make the stream ") + kLogStream, code);
   }
+  // An existing stream keeps the replicas it was made with: a log made at
+  // R1 must not silently serve a node told to keep three copies.
+  const int64_t replicas = info && info->Config ? info->Config->Replicas : 0;
   jsStreamInfo_Destroy(info);
+  if (replicas != log->options_.replicas)
+    return make_error(Errc::invalid_argument,
+                      std::string("stream ") + kLogStream + " has " + std::to_string(replicas) +
+                          " replicas, this node was told " +
+                          std::to_string(log->options_.replicas) +
+                          ": start every node with the same --replicate-log, or change the "
+                          "stream (nats stream edit)");
   if (js_KeyValue(&log->keys_, log->js_, kKeysBucket) != NATS_OK) {
     kvConfig config;
     kvConfig_Init(&config);

@@ -86,6 +86,23 @@ Result<std::unique_ptr<NodeLease>> NodeLease::acquire(NodeLeaseOptions options) 
     if (auto s = js_CreateKeyValue(&lease->kv_, lease->js_, &config); s != NATS_OK)
       return nats_error(s, std::string("cannot make the key-value bucket ") + lease->bucket());
   }
+  if (o.ttl.count()) {
+    // may_write() counts on the bucket's TTL being this node's: a bucket
+    // made by a node with a shorter one would let another node take the
+    // lease while this one still writes.
+    kvStatus* status = nullptr;
+    if (auto s = kvStore_Status(&status, lease->kv_); s != NATS_OK)
+      return nats_error(s, std::string("cannot read the bucket ") + lease->bucket());
+    auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(kvStatus_TTL(status)));
+    kvStatus_Destroy(status);
+    if (ttl != o.ttl)
+      return make_error(Errc::invalid_argument,
+                        std::string("bucket ") + lease->bucket() + " expires leases after " +
+                            std::to_string(ttl.count()) + " ms, this node was told " +
+                            std::to_string(o.ttl.count()) +
+                            " ms: start every node with the same --lease-ttl-ms");
+  }
   for (;;) {
     auto taken = lease->take();
     if (taken) break;

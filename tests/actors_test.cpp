@@ -229,7 +229,9 @@ TEST_CASE("idle actors passivate and come back on the next command") {
     auto r = node.call(users[i], get_task(ids[i]));
     CHECK_MESSAGE(r.has_task(), describe(r));
   }
-  CHECK(node.registry->stats().resident == 20);
+  // Each came back: spawned again (on a slow build, TSan, one may already
+  // have gone idle again, so resident is not a fixed 20).
+  CHECK(node.registry->stats().spawned >= idle.spawned + 20);
 }
 
 // An actor that asks the store for a version: a blocking call on a CAF

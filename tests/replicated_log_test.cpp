@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "adapters/jetstream_log.h"
+#include "adapters/node_lease.h"
 #include "events/event_store.h"
 #include "tests/processes.h"
 #include "tests/support.h"
@@ -156,4 +157,34 @@ TEST_CASE("with a replicated log an append bigger than a log message is refused,
   CHECK(refused.error().code == Errc::payload_too_large);
   CHECK(refused.error().message.find("replicated log") != std::string::npos);
   REQUIRE(store->append(user, 0, task_batch(user, 0, 3)));  // a normal one still goes
+}
+
+TEST_CASE("a node told other replicas or another lease ttl than the system's is refused") {
+  TempDir dir;
+  NatsServer nats(dir.str());
+  auto log = open_log(nats, "node-a");  // made with 1 replica
+  actors::JetStreamLogOptions options;
+  options.nats.url = nats.url();
+  options.nats.plaintext = true;
+  options.nats.creds_file = nats.creds(actors::BusRole::coachd);
+  options.writer_id = "node-b";
+  options.replicas = 3;
+  auto refused = actors::JetStreamLog::open(options);
+  REQUIRE(!refused);
+  CHECK(refused.error().code == Errc::invalid_argument);
+  CHECK(refused.error().message.find("--replicate-log") != std::string::npos);
+
+  actors::NodeLeaseOptions lease;
+  lease.nats = options.nats;
+  lease.node_id = Uuid::random().to_string();
+  lease.ttl = std::chrono::milliseconds(3000);
+  lease.renew_every = std::chrono::milliseconds(1000);
+  auto held = actors::NodeLease::acquire(lease);
+  REQUIRE_MESSAGE(held, error_of(held));
+  lease.node_id = Uuid::random().to_string();
+  lease.ttl = std::chrono::milliseconds(6000);
+  auto other = actors::NodeLease::acquire(lease);
+  REQUIRE(!other);
+  CHECK(other.error().code == Errc::invalid_argument);
+  CHECK(other.error().message.find("--lease-ttl-ms") != std::string::npos);
 }

@@ -1215,7 +1215,8 @@ int main(int argc, char** argv) {
       "bus-inbox", "print the reply-inbox prefix a NATS identity must use (--nats-creds)");
   auto* reg = app.add_subcommand("register", "register yourself");
   auto* r = &register_message;
-  reg->add_option("--email", *r->mutable_email(), "your email")->required();
+  reg->add_option("--email", *r->mutable_email(),
+                  "your e-mail (optional; needed only for notifications by e-mail)");
   reg->add_option("--timezone", *r->mutable_timezone(), "IANA time zone, e.g. Europe/Berlin");
 
   auto* profile = app.add_subcommand("profile", "show your profile and preferences");

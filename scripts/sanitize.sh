@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 kind="${1:-}"
 case "$kind" in
   address) dir=build-asan targets=(all) compiler=clang ;;
-  thread) dir=build-tsan targets=(actors_test event_store_test nats_api_test) compiler=gcc ;;
+  thread) dir=build-tsan targets=(actors_test event_store_test nats_api_test replicated_log_test) compiler=gcc ;;
   *)
     echo "usage: scripts/sanitize.sh address | thread [--build-only [TARGET...]]"
     exit 2

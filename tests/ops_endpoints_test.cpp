@@ -281,19 +281,30 @@ TEST_CASE("coachd refuses plain-HTTP ops endpoints off loopback, and a port in u
   CHECK(taken.err.find("cannot listen") != std::string::npos);
 }
 
-TEST_CASE("coachd refuses a pending limit out of range, before touching its data dir") {
+// coachd started with each bad value of `flag`: refused, naming the flag,
+// before it makes its data dir.
+void refuses_before_touching_data(const std::string& flag, std::vector<std::string> bads) {
   test::TempDir dir;
-  for (std::string bad : {"0", "-3", "lots", "20000000"}) {
+  for (const auto& bad : bads) {
     CAPTURE(bad);
     auto run = test::run_tool(COACH_COACHD_BIN,
                               {"--data-dir", dir.str() + "/data", "--plaintext", "--nats-url",
-                               "nats://127.0.0.1:1", "--pending-limit", bad},
-                              dir.str() + "/pending");
+                               "nats://127.0.0.1:1", flag, bad},
+                              dir.str() + "/refused");
     CHECK(run.exit_code != 0);
     CHECK(run.exit_code != -1);  // refused, not crashed
-    CHECK(run.err.find("--pending-limit") != std::string::npos);
+    CHECK(run.err.find(flag) != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "data"));
   }
+}
+
+TEST_CASE("coachd refuses a pending limit out of range, before touching its data dir") {
+  refuses_before_touching_data("--pending-limit", {"0", "-3", "lots", "20000000"});
+}
+
+TEST_CASE("coachd refuses bad log replicas and lease times, before touching its data dir") {
+  refuses_before_touching_data("--replicate-log", {"2", "-1", "7", "three"});
+  refuses_before_touching_data("--lease-ttl-ms", {"0", "599", "-5", "600001", "soon"});
 }
 
 TEST_CASE("SIGTERM: coachd stops taking commands, answers what it took, snapshots, exits in time") {

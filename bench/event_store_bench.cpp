@@ -363,12 +363,7 @@ void erase_cost(const std::filesystem::path& dir, int users, int erasures) {
 #ifdef COACH_BENCH_REPLICATION
 std::shared_ptr<events::LogReplica> jetstream_log(const std::string& url, const std::string& creds,
                                                   int replicas, const std::string& writer) {
-  actors::JetStreamLogOptions options;
-  options.nats.url = url;
-  options.nats.plaintext = true;
-  options.nats.creds_file = creds;
-  options.writer_id = writer;
-  options.replicas = replicas;
+  auto options = test::jetstream_log_options(url, creds, writer, replicas);
   auto log = actors::JetStreamLog::open(options);
   if (!log) {
     fmt::print(stderr, "no JetStream log: {}\n", log.error().message);

@@ -77,12 +77,8 @@ std::set<std::string> task_ids(Client& client, const std::string& user) {
 
 // Who wrote each group of the replicated log, in order.
 std::vector<std::string> log_writers(NatsCluster& cluster) {
-  actors::JetStreamLogOptions options;
-  options.nats.url = cluster.url();
-  options.nats.plaintext = true;
-  options.nats.creds_file = cluster.creds(actors::BusRole::coachd);
-  options.writer_id = "reader";
-  options.replicas = 3;
+  auto options =
+      jetstream_log_options(cluster.url(), cluster.creds(actors::BusRole::coachd), "reader", 3);
   auto log = actors::JetStreamLog::open(options);
   REQUIRE_MESSAGE(log, error_of(log));
   std::vector<std::string> writers;

@@ -232,6 +232,17 @@ std::string NatsServer::creds(actors::BusRole role, const std::string& channel,
   return path;
 }
 
+actors::JetStreamLogOptions jetstream_log_options(const std::string& url, const std::string& creds,
+                                                  const std::string& writer, int replicas) {
+  actors::JetStreamLogOptions options;
+  options.nats.url = url;
+  options.nats.plaintext = true;
+  options.nats.creds_file = creds;
+  options.writer_id = writer;
+  options.replicas = replicas;
+  return options;
+}
+
 NatsCluster::NatsCluster(const std::string& dir, int size) {
   std::vector<int> routes;
   for (int i = 0; i < size; ++i) routes.push_back(free_port());

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "adapters/jetstream_log.h"
 #include "base/result.h"
 #include "schema/commands.pb.h"
 #include "wire/api_codec.h"
@@ -102,6 +103,11 @@ class NatsCluster {
 // `url`; empty if none does. Coachd and Client take theirs from it.
 std::string creds_for(const std::string& url, actors::BusRole role,
                       const std::string& channel = {});
+
+// Options of a replicated log (adapters/jetstream_log.h) on `url` as
+// coachd's: plaintext, the coachd identity in `creds`, writing as `writer`.
+actors::JetStreamLogOptions jetstream_log_options(const std::string& url, const std::string& creds,
+                                                  const std::string& writer, int replicas = 1);
 
 // What a finished program printed, and how it ended.
 struct ToolRun {

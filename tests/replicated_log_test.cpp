@@ -16,12 +16,8 @@ using namespace coach::test;
 namespace {
 
 std::shared_ptr<actors::JetStreamLog> open_log(const NatsServer& nats, const std::string& writer) {
-  actors::JetStreamLogOptions options;
-  options.nats.url = nats.url();
-  options.nats.plaintext = true;
-  options.nats.creds_file = nats.creds(actors::BusRole::coachd);
-  options.writer_id = writer;
-  auto log = actors::JetStreamLog::open(options);
+  auto log = actors::JetStreamLog::open(
+      jetstream_log_options(nats.url(), nats.creds(actors::BusRole::coachd), writer));
   if (!log) throw std::runtime_error(log.error().message);
   return std::shared_ptr<actors::JetStreamLog>(std::move(*log));
 }
@@ -116,11 +112,7 @@ TEST_CASE("a replicated store answers unavailable without NATS and stores nothin
   std::unique_ptr<events::EventStore> store;
   {
     NatsServer nats(dir.str());
-    actors::JetStreamLogOptions options;
-    options.nats.url = nats.url();
-    options.nats.plaintext = true;
-    options.nats.creds_file = nats.creds(actors::BusRole::coachd);
-    options.writer_id = "node-a";
+    auto options = jetstream_log_options(nats.url(), nats.creds(actors::BusRole::coachd), "node-a");
     options.timeout = std::chrono::milliseconds(500);
     log = std::shared_ptr<actors::JetStreamLog>(std::move(*actors::JetStreamLog::open(options)));
     store = open_replicated(dir.str() + "/a", log);
@@ -163,12 +155,8 @@ TEST_CASE("a node told other replicas or another lease ttl than the system's is 
   TempDir dir;
   NatsServer nats(dir.str());
   auto log = open_log(nats, "node-a");  // made with 1 replica
-  actors::JetStreamLogOptions options;
-  options.nats.url = nats.url();
-  options.nats.plaintext = true;
-  options.nats.creds_file = nats.creds(actors::BusRole::coachd);
-  options.writer_id = "node-b";
-  options.replicas = 3;
+  auto options =
+      jetstream_log_options(nats.url(), nats.creds(actors::BusRole::coachd), "node-b", 3);
   auto refused = actors::JetStreamLog::open(options);
   REQUIRE(!refused);
   CHECK(refused.error().code == Errc::invalid_argument);

@@ -562,16 +562,17 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
         continue;
       }
     AppendResult result{head + 1, head + req->values.size(), position, false, {}};
+    // Into the group's batch and, with a replica, this append's own.
     rocksdb::WriteBatch one;
+    auto put = [&](rocksdb::ColumnFamilyHandle* family, const rocksdb::Slice& key,
+                   const rocksdb::Slice& value) {
+      batch.Put(family, key, value);
+      if (replicated) one.Put(family, key, value);
+    };
     // head == expected_version: the keys built when the values were sealed.
     for (size_t i = 0; i < req->values.size(); ++i) {
-      batch.Put(events_cf_, req->event_keys[i], req->values[i]);
-      batch.Put(feed_cf_, keys::feed_key(position), req->event_keys[i]);
-      if (replicated) {
-        one.Put(events_cf_, req->event_keys[i], req->values[i]);
-        one.Put(feed_cf_, keys::feed_key(position), req->event_keys[i]);
-      }
-      ++position;
+      put(events_cf_, req->event_keys[i], req->values[i]);
+      put(feed_cf_, keys::feed_key(position++), req->event_keys[i]);
     }
     std::string range;
     keys::put_u64(range, result.first_sequence);
@@ -581,8 +582,7 @@ void EventStore::commit_group(std::vector<std::unique_ptr<Request>>& group) {
     in_group.reply = req->reply;
     for (size_t k = 0; k < req->idempotency_keys.size(); ++k) {
       auto full = keys::idempotency_key(req->user, req->idempotency_keys[k]);
-      batch.Put(idempotency_cf_, full, range + req->sealed_replies[k]);
-      if (replicated) one.Put(idempotency_cf_, full, range + req->sealed_replies[k]);
+      put(idempotency_cf_, full, range + req->sealed_replies[k]);
       keys_in_group.emplace(std::move(full), in_group);
     }
     if (!req->new_key.empty()) batch.Put(keys_cf_, keys::user_key(req->user), req->new_key);

@@ -35,6 +35,23 @@ void BlockingPool::submit(uint64_t key, std::function<void()> job) {
   job();  // shutting down: nobody else would run it
 }
 
+void BlockingPool::drain() {
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+  };
+  auto latch = std::make_shared<Latch>();
+  latch->left = lanes_.size();
+  for (size_t key = 0; key < lanes_.size(); ++key)
+    submit(key, [latch] {
+      std::lock_guard lock(latch->mu);
+      if (--latch->left == 0) latch->cv.notify_all();
+    });
+  std::unique_lock lock(latch->mu);
+  latch->cv.wait(lock, [&] { return latch->left == 0; });
+}
+
 size_t BlockingPool::queued() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

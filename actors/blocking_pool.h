@@ -37,6 +37,9 @@ class BlockingPool {
   // races their erasure, even across actor restarts). Jobs must not throw.
   // After the destructor began, the job runs on the calling thread.
   void submit(uint64_t key, std::function<void()> job);
+  // Waits until every job submitted before the call has run (a partition
+  // leaving the node: no job may touch its store once it closes).
+  void drain();
   // Jobs waiting for a thread.
   size_t queued() const;
 

@@ -27,8 +27,16 @@ v1::ActorInfo actor_info(const Uuid& user, int mailbox,
 }  // namespace
 
 Registry::Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options)
-    : system_(system), options_(options), context_(std::make_shared<UserActorContext>()) {
+    : Registry(system, 0, std::move(options)) {
   context_->store = &store;
+}
+
+Registry::Registry(caf::actor_system& system, uint32_t partitions, RegistryOptions options)
+    : system_(system),
+      options_(options),
+      context_(std::make_shared<UserActorContext>()),
+      partitions_(partitions),
+      partition_contexts_(partitions) {
   io_ = std::make_unique<BlockingPool>(options.io_threads);
   context_->io = io_.get();
   context_->registry = this;
@@ -60,8 +68,14 @@ Registry::~Registry() {
   io_.reset();  // the last snapshots the actors handed it are written now
 }
 
-caf::actor Registry::spawn(const Uuid& user) {
-  auto actor = spawn_user_actor(system_, user, context_);
+std::shared_ptr<const UserActorContext> Registry::context_for(const Uuid& user) const {
+  if (!partitions_) return context_;
+  std::shared_lock lock(partitions_mu_);
+  return partition_contexts_[partition_of(user, partitions_)];
+}
+
+caf::actor Registry::spawn(const Uuid& user, std::shared_ptr<const UserActorContext> context) {
+  auto actor = spawn_user_actor(system_, user, std::move(context));
   auto address = actor.address();
   actor->attach_functor([guard = exit_guard_, user, address](const caf::error& reason) {
     std::shared_lock lock(guard->mu);
@@ -71,11 +85,17 @@ caf::actor Registry::spawn(const Uuid& user) {
   return actor;
 }
 
-Registry::Entry& Registry::entry_for(Shard& shard, const Uuid& user) {
+Registry::Entry* Registry::entry_for(Shard& shard, const Uuid& user,
+                                     std::shared_ptr<const UserActorContext> context) {
   auto it = shard.users.find(user);
-  if (it == shard.users.end())
-    it = shard.users.emplace(user, Entry{spawn(user), std::make_shared<std::atomic<int>>(0)}).first;
-  return it->second;
+  if (it == shard.users.end()) {
+    if (!context) return nullptr;
+    it = shard.users
+             .emplace(user,
+                      Entry{spawn(user, std::move(context)), std::make_shared<std::atomic<int>>(0)})
+             .first;
+  }
+  return &it->second;
 }
 
 void Registry::dispatch(RequestPtr request) {
@@ -92,9 +112,25 @@ void Registry::dispatch(RequestPtr request) {
     request->reply_error(make_error(Errc::unavailable, "the node is shutting down; retry"), 500);
     return;
   }
+  // Held shared until the request counts as in flight: detach, which takes
+  // it exclusively, then sees every request of the partition it must wait for.
+  std::shared_lock partitions(partitions_mu_, std::defer_lock);
+  if (partitions_) partitions.lock();
+  auto context =
+      partitions_ ? partition_contexts_[partition_of(request->user(), partitions_)] : context_;
   auto& shard = shard_for(request->user());
   std::unique_lock lock(shard.mu);
-  auto& entry = entry_for(shard, request->user());
+  auto* found = context ? entry_for(shard, request->user(), std::move(context)) : nullptr;
+  if (!found) {
+    lock.unlock();
+    request->reply_error(
+        make_error(Errc::unavailable,
+                   "partition " + std::to_string(partition_of(request->user(), partitions_)) +
+                       " is not served by this node now (moving to another node); retry"),
+        kMovingRetryAfterMs);
+    return;
+  }
+  auto& entry = *found;
   if (entry.in_flight->load(std::memory_order_relaxed) >= options_.max_in_flight_per_user) {
     lock.unlock();
     return busy("this user's actor");
@@ -107,9 +143,12 @@ void Registry::dispatch(RequestPtr request) {
 
 void Registry::wake(const Uuid& user) {
   if (stopping_) return;
+  auto context = context_for(user);  // before the shard's lock (dispatch's order)
+  if (!context) return;
   auto& shard = shard_for(user);
   std::unique_lock lock(shard.mu);
-  send_to_actor(entry_for(shard, user).actor, nudge_check_atom::value);
+  if (auto* entry = entry_for(shard, user, std::move(context)))
+    send_to_actor(entry->actor, nudge_check_atom::value);
 }
 
 void Registry::schedule_check(const Uuid& user, std::chrono::system_clock::time_point when) {
@@ -168,13 +207,18 @@ std::optional<v1::ActorInfo> Registry::kill_and_revive(const Uuid& user,
 
 void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason) {
   if (!reason || reason == caf::exit_reason::normal || stopping_) return;  // passivated
+  auto context = context_for(user);  // before the shard's lock (dispatch's order)
   auto& shard = shard_for(user);
   std::lock_guard lock(shard.mu);
   auto it = shard.users.find(user);
   if (it == shard.users.end() || it->second.actor.address() != actor) return;
   // Replace the actor; the same in-flight counter stays, since requests that
   // died with the old actor answer "unavailable" and count themselves down.
-  it->second.actor = spawn(user);
+  if (!context) {  // its partition left the node meanwhile
+    shard.users.erase(it);
+    return;
+  }
+  it->second.actor = spawn(user, std::move(context));
   it->second.since = std::chrono::system_clock::now();
   restarts_.fetch_add(1, std::memory_order_relaxed);
   auto why = caf::to_string(reason);
@@ -182,6 +226,118 @@ void Registry::on_exit(const Uuid& user, const caf::actor_addr& actor, const caf
            {{"user", user.to_string()}, {"reason", why}});
   std::lock_guard reasons(reasons_mu_);
   ++restarts_by_reason_[why];
+}
+
+namespace {
+
+// Has every actor save its snapshot and stop; how many stopped by `until`.
+size_t stop_gracefully(const std::vector<caf::actor>& actors,
+                       std::chrono::steady_clock::time_point until) {
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+  };
+  auto latch = std::make_shared<Latch>();
+  latch->left = actors.size();
+  for (const auto& actor : actors) {
+    actor->attach_functor([latch] {
+      std::lock_guard lock(latch->mu);
+      if (--latch->left == 0) latch->cv.notify_all();
+    });
+    send_to_actor(actor, shutdown_atom::value);
+  }
+  std::unique_lock lock(latch->mu);
+  latch->cv.wait_until(lock, until, [&] { return latch->left == 0; });
+  return actors.size() - latch->left;
+}
+
+}  // namespace
+
+void Registry::attach(uint32_t partition, events::EventStore& store) {
+  if (partition >= partitions_) return;
+  auto context = std::make_shared<UserActorContext>(*context_);
+  context->store = &store;
+  std::unique_lock lock(partitions_mu_);
+  partition_contexts_[partition] = std::move(context);
+}
+
+void Registry::detach(uint32_t partition, std::chrono::milliseconds bound) {
+  using Steady = std::chrono::steady_clock;
+  if (partition >= partitions_) return;
+  auto until = Steady::now() + bound;
+  {
+    std::unique_lock lock(partitions_mu_);
+    if (!partition_contexts_[partition]) return;
+    partition_contexts_[partition] = nullptr;  // dispatch refuses it from now on
+  }
+  auto in_partition = [&](const Uuid& user) {
+    return partition_of(user, partitions_) == partition;
+  };
+  auto in_flight = [&] {
+    int n = 0;
+    for (auto& shard : shards_) {
+      std::lock_guard lock(shard.mu);
+      for (auto& [user, entry] : shard.users)
+        if (in_partition(user)) n += entry.in_flight->load();
+    }
+    return n;
+  };
+  while (in_flight() > 0 && Steady::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Forgotten first, so that supervision does not replace them.
+  std::vector<caf::actor> actors;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    for (auto it = shard.users.begin(); it != shard.users.end();) {
+      if (!in_partition(it->first)) {
+        ++it;
+        continue;
+      }
+      actors.push_back(it->second.actor);
+      it = shard.users.erase(it);
+    }
+  }
+  if (stop_gracefully(actors, until) < actors.size()) {
+    for (auto& actor : actors) caf::anon_send_exit(actor, caf::exit_reason::kill);
+    caf::scoped_actor self{system_};
+    for (auto& actor : actors) self->wait_for(actor);
+  }
+  io_->drain();  // their last snapshot saves, and any other job on the store
+}
+
+std::vector<uint32_t> Registry::attached() const {
+  std::shared_lock lock(partitions_mu_);
+  std::vector<uint32_t> out;
+  for (uint32_t p = 0; p < partitions_; ++p)
+    if (partition_contexts_[p]) out.push_back(p);
+  return out;
+}
+
+void Registry::for_each_store(const std::function<void(const events::EventStore&)>& visit) const {
+  if (!partitions_) return visit(*context_->store);
+  std::shared_lock lock(partitions_mu_);
+  for (const auto& context : partition_contexts_)
+    if (context) visit(*context->store);
+}
+
+events::StoreStats Registry::store_stats() const {
+  if (!partitions_) return context_->store->stats();
+  events::StoreStats sum;
+  for_each_store([&](const events::EventStore& store) {
+    auto s = store.stats();
+    sum.appends += s.appends;
+    sum.events += s.events;
+    sum.groups += s.groups;
+    sum.largest_group = std::max(sum.largest_group, s.largest_group);
+    sum.feed_head += s.feed_head;
+    sum.write_micros += s.write_micros;
+    sum.blocking_on_scheduler += s.blocking_on_scheduler;
+    sum.replica_position += s.replica_position;
+    sum.caught_up_groups += s.caught_up_groups;
+    sum.caught_up_events += s.caught_up_events;
+  });
+  return sum;
 }
 
 ShutdownReport Registry::shutdown(std::chrono::milliseconds bound) {
@@ -193,32 +349,13 @@ ShutdownReport Registry::shutdown(std::chrono::milliseconds bound) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   ShutdownReport report;
   report.requests_unanswered = node_in_flight_->load();
-  // Every actor saves its snapshot and stops; each one's exit counts down.
-  struct Latch {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t left = 0;
-  };
-  auto latch = std::make_shared<Latch>();
   std::vector<caf::actor> actors;
   for (auto& shard : shards_) {
     std::lock_guard lock(shard.mu);
     for (auto& [user, entry] : shard.users) actors.push_back(entry.actor);
   }
   report.actors = actors.size();
-  latch->left = actors.size();
-  for (auto& actor : actors) {
-    actor->attach_functor([latch] {
-      std::lock_guard lock(latch->mu);
-      if (--latch->left == 0) latch->cv.notify_all();
-    });
-    send_to_actor(actor, shutdown_atom::value);
-  }
-  {
-    std::unique_lock lock(latch->mu);
-    latch->cv.wait_until(lock, until, [&] { return latch->left == 0; });
-    report.actors_stopped = actors.size() - latch->left;
-  }
+  report.actors_stopped = stop_gracefully(actors, until);
   report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - start);
   return report;
 }
@@ -249,7 +386,7 @@ std::vector<v1::ActorInfo> Registry::actors(size_t limit) const {
 }
 
 v1::NodeStats Registry::node_stats() const {
-  return node_stats(stats(), context_->store->stats());
+  return node_stats(stats(), store_stats());
 }
 
 v1::NodeStats Registry::node_stats(const RegistryStats& r, const events::StoreStats& store) const {

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,8 +30,13 @@
 #include "actors/nudge_clock.h"
 #include "actors/request.h"
 #include "actors/user_actor.h"
+#include "base/partition.h"
 
 namespace coach::actors {
+
+// The retry hint of a request for a partition this node does not serve
+// (moving between nodes): a new owner serves it within a lease round.
+inline constexpr uint32_t kMovingRetryAfterMs = 250;
 
 struct RegistryOptions {
   // Nudges: the writer (LLM with template fallback) and the notifier
@@ -66,7 +72,13 @@ struct ShutdownReport {
 
 class Registry {
  public:
+  // A single node: every user's actor uses `store`.
   Registry(caf::actor_system& system, events::EventStore& store, RegistryOptions options);
+  // A cluster node (issue 18): users fall into `partitions` partitions
+  // (base/partition.h) and the registry serves only those attached to it,
+  // each from its own store. Requests for any other partition are answered
+  // "unavailable" with a retry hint (it is moving, or served elsewhere).
+  Registry(caf::actor_system& system, uint32_t partitions, RegistryOptions options);
   ~Registry();  // stops every actor and waits for them
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -99,6 +111,26 @@ class Registry {
   ShutdownReport shutdown(std::chrono::milliseconds bound);
   bool stopping() const { return stopping_; }
 
+  // Partitions (second constructor only). attach: serve `partition` from
+  // `store` from now on (the store must stay open until detach returns).
+  // detach: refuse the partition's new requests, wait up to `bound` for
+  // those in flight, have its actors save their snapshots and stop (those
+  // left at the bound are killed), and wait for their blocking jobs: once
+  // it returns nothing of the registry touches the store. Call neither
+  // from an actor or a pool thread.
+  void attach(uint32_t partition, events::EventStore& store);
+  void detach(uint32_t partition, std::chrono::milliseconds bound);
+  std::vector<uint32_t> attached() const;
+  uint32_t partitions() const { return partitions_; }
+  // Calls `visit` with each store the registry serves from now (the one,
+  // or each attached partition's), under the lock that keeps detach from
+  // returning meanwhile: the store stays open during the call. `visit`
+  // must not call the registry.
+  void for_each_store(const std::function<void(const events::EventStore&)>& visit) const;
+  // The store's figures; a cluster node's attached stores' counters summed
+  // (without the histograms).
+  events::StoreStats store_stats() const;
+
   // Resident actors, deepest mailbox first, at most `limit`.
   std::vector<v1::ActorInfo> actors(size_t limit) const;
 
@@ -119,12 +151,18 @@ class Registry {
     std::unordered_map<Uuid, Entry, UuidHash> users;
   };
   static constexpr size_t kShards = 64;
-  Entry& entry_for(Shard& shard, const Uuid& user);  // spawns; with the shard's lock held
+  // Spawns when needed, with the shard's lock held; null when the user's
+  // partition is not attached.
+  Entry* entry_for(Shard& shard, const Uuid& user, std::shared_ptr<const UserActorContext> context);
   // Kills the user's actor; the address it had, or nullopt without one.
   std::optional<caf::actor_addr> kill(const Uuid& user);
 
   Shard& shard_for(const Uuid& user) { return shards_[UuidHash{}(user) % kShards]; }
-  caf::actor spawn(const Uuid& user);  // with the shard's lock held
+  caf::actor spawn(const Uuid& user,
+                   std::shared_ptr<const UserActorContext> context);  // shard's lock held
+  // The context of the user's partition; null when it is not attached.
+  std::shared_ptr<const UserActorContext> context_for(const Uuid& user) const;
+
   void on_exit(const Uuid& user, const caf::actor_addr& actor, const caf::error& reason);
 
   // What an actor's exit functor reaches the registry through. CAF runs an
@@ -141,6 +179,12 @@ class Registry {
   std::shared_ptr<ExitGuard> exit_guard_ = std::make_shared<ExitGuard>();
   RegistryOptions options_;
   std::shared_ptr<UserActorContext> context_;
+  // With partitions: each attached partition's context (its store); null
+  // for the others. dispatch holds the lock shared while it hands a
+  // request over, detach exclusively while it clears a slot.
+  uint32_t partitions_ = 0;
+  mutable std::shared_mutex partitions_mu_;
+  std::vector<std::shared_ptr<const UserActorContext>> partition_contexts_;
   std::array<Shard, kShards> shards_;
   std::shared_ptr<std::atomic<int>> node_in_flight_ = std::make_shared<std::atomic<int>>(0);
   std::atomic<bool> stopping_{false};

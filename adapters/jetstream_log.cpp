@@ -62,19 +62,36 @@ std::optional<events::ReplicatedGroup> decode(natsMsg* msg, uint64_t position) {
 
 }  // namespace
 
-JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
+std::string partition_stream(uint32_t partition) {
+  return std::string(kLogStream) + "_P" + std::to_string(partition);
+}
 
-Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions options) {
-  std::unique_ptr<JetStreamLog> log(new JetStreamLog(std::move(options)));
-  auto nats = log->options_.nats;
+std::string partition_subject(uint32_t partition) {
+  return std::string(kLogSubject) + ".p" + std::to_string(partition);
+}
+
+NatsConfig log_connection_config(NatsConfig nats) {
   nats.name = "coachd-log";
   nats.reconnect_forever = true;
   // No publish waits in the client while it reconnects, to be sent later:
   // a group must reach the log now (fenced) or fail.
   nats.reconnect_buffer_bytes = 1;
-  auto connection = connect_nats(nats);
-  if (!connection) return connection.error();
-  log->connection_ = *connection;
+  return nats;
+}
+
+JetStreamLog::JetStreamLog(JetStreamLogOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions options) {
+  std::unique_ptr<JetStreamLog> log(new JetStreamLog(std::move(options)));
+  if (log->options_.connection) {
+    log->connection_ = log->options_.connection;
+  } else {
+    auto connection = connect_nats(log_connection_config(log->options_.nats));
+    if (!connection) return connection.error();
+    log->connection_ = *connection;
+    log->own_connection_ = true;
+  }
+  const char* stream = log->options_.stream.c_str();
   log->max_payload_ = static_cast<size_t>(natsConnection_GetMaxPayload(log->connection_));
   if (log->max_payload_ <= 2 * kHeaderBudget)
     return make_error(Errc::unavailable, "the NATS server's max payload is too small for the log");
@@ -86,19 +103,19 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
 
   jsStreamInfo* info = nullptr;
   jsErrCode code = jsErrCode(0);
-  if (js_GetStreamInfo(&info, log->js_, kLogStream, nullptr, &code) != NATS_OK) {
+  if (js_GetStreamInfo(&info, log->js_, stream, nullptr, &code) != NATS_OK) {
     jsStreamConfig config;
     jsStreamConfig_Init(&config);
-    config.Name = kLogStream;
+    config.Name = stream;
     config.Description = "coach's replicated event log (adapters/jetstream_log.h)";
-    const char* subjects[] = {kLogSubject};
+    const char* subjects[] = {log->options_.subject.c_str()};
     config.Subjects = subjects;
     config.SubjectsLen = 1;
     config.Storage = js_FileStorage;
     config.Replicas = log->options_.replicas;
     config.DenyDelete = true;  // nobody removes a group from the middle of the log
     if (auto s = js_AddStream(&info, log->js_, &config, nullptr, &code); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the stream ") + kLogStream, code);
+      return nats_error(s, std::string("cannot make the stream ") + stream, code);
   }
   // An existing stream keeps the replicas it was made with: a log made at
   // R1 must not silently serve a node told to keep three copies.
@@ -106,7 +123,7 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
   jsStreamInfo_Destroy(info);
   if (replicas != log->options_.replicas)
     return make_error(Errc::invalid_argument,
-                      std::string("stream ") + kLogStream + " has " + std::to_string(replicas) +
+                      std::string("stream ") + stream + " has " + std::to_string(replicas) +
                           " replicas, this node was told " +
                           std::to_string(log->options_.replicas) +
                           ": start every node with the same --replicate-log, or change the "
@@ -129,7 +146,7 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
 JetStreamLog::~JetStreamLog() {
   if (keys_) kvStore_Destroy(keys_);
   if (js_) jsCtx_Destroy(js_);
-  if (connection_) natsConnection_Destroy(connection_);
+  if (connection_ && own_connection_) natsConnection_Destroy(connection_);
 }
 
 Status JetStreamLog::put_key(const Uuid& user, const std::string& wrapped) {
@@ -204,8 +221,8 @@ Result<uint64_t> JetStreamLog::publish(uint64_t after, const events::ReplicatedG
     body += group.batches[i];
   }
   natsMsg* msg = nullptr;
-  if (auto s =
-          natsMsg_Create(&msg, kLogSubject, nullptr, body.data(), static_cast<int>(body.size()));
+  if (auto s = natsMsg_Create(&msg, options_.subject.c_str(), nullptr, body.data(),
+                              static_cast<int>(body.size()));
       s != NATS_OK)
     return nats_error(s, "cannot make a log message");
   std::string expected = std::to_string(after), keys;
@@ -231,8 +248,8 @@ Result<uint64_t> JetStreamLog::publish(uint64_t after, const events::ReplicatedG
 Result<uint64_t> JetStreamLog::last_position() {
   jsStreamInfo* info = nullptr;
   jsErrCode code = jsErrCode(0);
-  if (auto s = js_GetStreamInfo(&info, js_, kLogStream, nullptr, &code); s != NATS_OK)
-    return nats_error(s, std::string("cannot read the stream ") + kLogStream, code);
+  if (auto s = js_GetStreamInfo(&info, js_, options_.stream.c_str(), nullptr, &code); s != NATS_OK)
+    return nats_error(s, "cannot read the stream " + options_.stream, code);
   uint64_t last = info->State.LastSeq;
   jsStreamInfo_Destroy(info);
   return last;
@@ -245,7 +262,7 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
   for (uint64_t position = after + 1; position <= *last && out.size() < max_groups; ++position) {
     natsMsg* msg = nullptr;
     jsErrCode code = jsErrCode(0);
-    natsStatus s = js_GetMsg(&msg, js_, kLogStream, position, nullptr, &code);
+    natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), position, nullptr, &code);
     if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) continue;  // removed
     if (s != NATS_OK)
       return nats_error(s, "cannot read position " + std::to_string(position) + " of the log",
@@ -254,7 +271,7 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
     natsMsg_Destroy(msg);
     if (!group)
       return make_error(Errc::corrupted, "position " + std::to_string(position) + " of stream " +
-                                             kLogStream + " is not a coach log group");
+                                             options_.stream + " is not a coach log group");
     out.push_back(std::move(*group));
   }
   return out;

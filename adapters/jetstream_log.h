@@ -31,6 +31,7 @@
 #include "wire/nats_connect.h"
 
 typedef struct __jsCtx jsCtx;
+typedef struct __natsConnection natsConnection;
 typedef struct __kvStore kvStore;
 
 namespace coach::actors {
@@ -39,8 +40,26 @@ inline constexpr const char* kLogStream = "COACH_LOG";
 inline constexpr const char* kLogSubject = "coach.log";
 inline constexpr const char* kKeysBucket = "COACH_KEYS";
 
+// Partition p's stream and subject in a partitioned cluster:
+// "COACH_LOG_P<p>" and "coach.log.p<p>" (p in decimal).
+std::string partition_stream(uint32_t partition);
+std::string partition_subject(uint32_t partition);
+
+// How a connection shared by several logs is made: named "coachd-log",
+// reconnecting forever, with no reconnect buffer (a group must reach the
+// log now, fenced, or fail; never be sent later).
+NatsConfig log_connection_config(NatsConfig nats);
+
 struct JetStreamLogOptions {
-  NatsConfig nats;        // its own connection, named "coachd-log"
+  NatsConfig nats;  // its own connection, named "coachd-log" (unless `connection` is set)
+  // A connection to use instead of its own (borrowed: it must outlive the
+  // log). A cluster node's partitions share one (log_connection_config
+  // says how it must be made). Default: none.
+  natsConnection* connection = nullptr;
+  // The stream and its one subject. Defaults: COACH_LOG, "coach.log"; a
+  // cluster's partition p: partition_stream(p), partition_subject(p).
+  std::string stream = kLogStream;
+  std::string subject = kLogSubject;
   std::string writer_id;  // this node's id (load_node_id)
   int replicas = 1;       // of the stream and the bucket: 3 on a 3-server cluster
   // How long one append or read waits for JetStream. Default 5 s (a new
@@ -81,6 +100,7 @@ class JetStreamLog final : public events::LogReplica {
   JetStreamLogOptions options_;
   size_t max_payload_ = 0;  // the server's
   natsConnection* connection_ = nullptr;
+  bool own_connection_ = false;
   jsCtx* js_ = nullptr;
   kvStore* keys_ = nullptr;
 };

@@ -21,8 +21,14 @@ Error nats_error(natsStatus s, const std::string& what) {
                                            "); is nats-server running with JetStream (-js)?");
 }
 
-// The node named in an owner value, empty if none.
-std::string owner_of(std::string_view value) {
+}  // namespace
+
+std::string lease_value(const std::string& node_id) {
+  return "{\"node\":\"" + node_id + "\",\"renewed_at\":\"" +
+         format_time(std::chrono::system_clock::now()) + "\"}";
+}
+
+std::string lease_owner(std::string_view value) {
   constexpr std::string_view kField = "\"node\":\"";
   auto at = value.find(kField);
   if (at == std::string_view::npos) return "";
@@ -31,7 +37,41 @@ std::string owner_of(std::string_view value) {
   return end == std::string_view::npos ? "" : std::string(value.substr(at, end - at));
 }
 
-}  // namespace
+Result<kvStore*> open_lease_bucket(jsCtx* js, const char* bucket, const char* description,
+                                   int replicas, std::chrono::milliseconds ttl) {
+  kvStore* kv = nullptr;
+  if (js_KeyValue(&kv, js, bucket) != NATS_OK) {
+    kvConfig config;
+    kvConfig_Init(&config);
+    config.Bucket = bucket;
+    config.Description = description;
+    config.History = 1;
+    config.Replicas = replicas;
+    config.StorageType = js_FileStorage;
+    config.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
+    if (auto s = js_CreateKeyValue(&kv, js, &config); s != NATS_OK)
+      return nats_error(s, std::string("cannot make the key-value bucket ") + bucket);
+  }
+  if (!ttl.count()) return kv;
+  // may_write() counts on the bucket's TTL being this node's: a bucket made
+  // by a node with a shorter one would let another node take a lease while
+  // this one still writes.
+  kvStatus* status = nullptr;
+  if (auto s = kvStore_Status(&status, kv); s != NATS_OK) {
+    kvStore_Destroy(kv);
+    return nats_error(s, std::string("cannot read the bucket ") + bucket);
+  }
+  auto kept = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(kvStatus_TTL(status)));
+  kvStatus_Destroy(status);
+  if (kept == ttl) return kv;
+  kvStore_Destroy(kv);
+  return make_error(Errc::invalid_argument,
+                    std::string("bucket ") + bucket + " expires leases after " +
+                        std::to_string(kept.count()) + " ms, this node was told " +
+                        std::to_string(ttl.count()) +
+                        " ms: start every node with the same --lease-ttl-ms");
+}
 
 Result<std::string> load_node_id(const std::string& data_dir) {
   auto path = data_dir + "/node.id";
@@ -74,35 +114,11 @@ Result<std::unique_ptr<NodeLease>> NodeLease::acquire(NodeLeaseOptions options) 
     return make_error(Errc::invalid_argument, "the lease's ttl (" + std::to_string(o.ttl.count()) +
                                                   " ms) must be more than twice its renewal (" +
                                                   std::to_string(o.renew_every.count()) + " ms)");
-  if (js_KeyValue(&lease->kv_, lease->js_, lease->bucket()) != NATS_OK) {
-    kvConfig config;
-    kvConfig_Init(&config);
-    config.Bucket = lease->bucket();
-    config.Description = "which coachd serves this NATS system's users (adapters/node_lease.h)";
-    config.History = 1;
-    config.Replicas = o.replicas;
-    config.StorageType = js_FileStorage;
-    config.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(o.ttl).count();
-    if (auto s = js_CreateKeyValue(&lease->kv_, lease->js_, &config); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the key-value bucket ") + lease->bucket());
-  }
-  if (o.ttl.count()) {
-    // may_write() counts on the bucket's TTL being this node's: a bucket
-    // made by a node with a shorter one would let another node take the
-    // lease while this one still writes.
-    kvStatus* status = nullptr;
-    if (auto s = kvStore_Status(&status, lease->kv_); s != NATS_OK)
-      return nats_error(s, std::string("cannot read the bucket ") + lease->bucket());
-    auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::nanoseconds(kvStatus_TTL(status)));
-    kvStatus_Destroy(status);
-    if (ttl != o.ttl)
-      return make_error(Errc::invalid_argument,
-                        std::string("bucket ") + lease->bucket() + " expires leases after " +
-                            std::to_string(ttl.count()) + " ms, this node was told " +
-                            std::to_string(o.ttl.count()) +
-                            " ms: start every node with the same --lease-ttl-ms");
-  }
+  auto kv = open_lease_bucket(
+      lease->js_, lease->bucket(),
+      "which coachd serves this NATS system's users (adapters/node_lease.h)", o.replicas, o.ttl);
+  if (!kv) return kv.error();
+  lease->kv_ = *kv;
   for (;;) {
     auto taken = lease->take();
     if (taken) break;
@@ -116,8 +132,7 @@ Result<std::unique_ptr<NodeLease>> NodeLease::acquire(NodeLeaseOptions options) 
 }
 
 std::string NodeLease::value() const {
-  return "{\"node\":\"" + options_.node_id + "\",\"renewed_at\":\"" +
-         format_time(std::chrono::system_clock::now()) + "\"}";
+  return lease_value(options_.node_id);
 }
 
 Status NodeLease::take() {
@@ -130,7 +145,7 @@ Status NodeLease::take() {
       s = kvStore_CreateString(&revision, kv_, kOwnerKey, value().c_str());
       if (s != NATS_OK) continue;  // another node took it first: look again
     } else if (s == NATS_OK) {
-      std::string owner = owner_of(kvEntry_ValueString(entry));
+      std::string owner = lease_owner(kvEntry_ValueString(entry));
       uint64_t last = kvEntry_Revision(entry);
       kvEntry_Destroy(entry);
       if (owner != options_.node_id && options_.ttl.count())
@@ -187,13 +202,13 @@ void NodeLease::renew_loop() {
           read = kvStore_Get(&entry, kv_, kOwnerKey);
       }
       if (read == NATS_OK && kvEntry_Revision(entry) != last &&
-          owner_of(kvEntry_ValueString(entry)) == options_.node_id && options_.ttl.count()) {
+          lease_owner(kvEntry_ValueString(entry)) == options_.node_id && options_.ttl.count()) {
         // Our own take-back, whose answer was lost: ours since it was sent.
         next = kvEntry_Revision(entry);
         s = NATS_OK;
       } else if (read == NATS_OK) {
         if (kvEntry_Revision(entry) != last)
-          lost = "the node lease was changed by " + owner_of(kvEntry_ValueString(entry)) +
+          lost = "the node lease was changed by " + lease_owner(kvEntry_ValueString(entry)) +
                  " (revision " + std::to_string(kvEntry_Revision(entry)) + ", this node held " +
                  std::to_string(last) + ")";
       }

@@ -53,6 +53,18 @@ inline constexpr const char* kLeaseBucket = "COACH_LEASE";  // with a ttl
 // invalid_argument when it holds something other than a UUID.
 Result<std::string> load_node_id(const std::string& data_dir);
 
+// What a lease key holds: {"node": <node id>, "renewed_at": <RFC 3339>}.
+std::string lease_value(const std::string& node_id);
+// The node a lease value names; empty if none.
+std::string lease_owner(std::string_view value);
+// Binds key-value bucket `bucket`, making it (with `replicas` and, unless
+// 0, entries expiring `ttl` after their last write) when absent. With a
+// ttl, an existing bucket must expire entries after exactly `ttl`
+// (invalid_argument otherwise: every node must agree on when a lease
+// lapses). unavailable without JetStream. The caller destroys the store.
+Result<kvStore*> open_lease_bucket(jsCtx* js, const char* bucket, const char* description,
+                                   int replicas, std::chrono::milliseconds ttl);
+
 struct NodeLeaseOptions {
   NatsConfig nats;      // its own connection, named "coachd-lease"
   std::string node_id;  // load_node_id

@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
   auto signer = must(actors::TokenSigner::load(root + "/token.key", true), "token key");
   gateway_options.verifier = signer.verifier();
   actors::CommandMetrics metrics;
-  actors::OpsView ops(*registry, *store, metrics, nullptr);
+  actors::OpsView ops(*registry, metrics, nullptr);
   if (!no_ops) gateway_options.metrics = &metrics;
   // As a Prometheus server would, but ten times as often: render /metrics.
   std::atomic<bool> scraping{!no_ops};

@@ -100,8 +100,14 @@ Result<Decoded> decode(natsMsg* msg, std::string_view name, const Operation* ope
 
 }  // namespace
 
+std::string forwarded_prefix(const std::string& node_id) {
+  return "coach.node." + node_id + ".";
+}
+
 NatsGateway::NatsGateway(Registry& registry, GatewayOptions options)
-    : registry_(registry), options_(std::move(options)), verifier_(options_.verifier) {}
+    : registry_(registry), options_(std::move(options)), verifier_(options_.verifier) {
+  if (!options_.node_id.empty()) forwarded_prefix_ = forwarded_prefix(options_.node_id);
+}
 
 Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
                                                         GatewayOptions options) {
@@ -125,6 +131,14 @@ Result<std::unique_ptr<NatsGateway>> NatsGateway::start(Registry& registry,
     s = natsSubscription_SetPendingLimits(sub, std::max(1, gateway->options_.pending_limit),
                                           64 * 1024 * 1024);
     if (s != NATS_OK) return nats_error(s, "cannot set the pending limits of " + subject);
+  }
+  if (!gateway->forwarded_prefix_.empty()) {
+    natsSubscription* sub = nullptr;
+    std::string forwarded = gateway->forwarded_prefix_ + ">";
+    s = natsConnection_Subscribe(&sub, gateway->connection_, forwarded.c_str(),
+                                 &NatsGateway::on_message, gateway.get());
+    if (s != NATS_OK) return nats_error(s, "cannot subscribe to " + forwarded);
+    gateway->subscriptions_.push_back(sub);
   }
   // Make sure the server has the subscriptions before anyone is told we are up.
   if (s = natsConnection_FlushTimeout(gateway->connection_, 5000); s != NATS_OK)
@@ -174,7 +188,8 @@ GatewayStats NatsGateway::stats() const {
     int64_t n = 0;
     if (natsSubscription_GetDropped(sub, &n) == NATS_OK) dropped += static_cast<uint64_t>(n);
   }
-  return {requests_.load(), bad_requests_.load(), failed_publishes_->load(), dropped};
+  return {requests_.load(), bad_requests_.load(), failed_publishes_->load(), dropped,
+          forwarded_.load()};
 }
 
 void NatsGateway::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -252,12 +267,39 @@ v1::Reply NatsGateway::actors_reply(const v1::Command& command) {
   return reply;
 }
 
+bool NatsGateway::forward(natsMsg* msg, std::string_view subject, const std::string& owner) {
+  natsMsg* out = nullptr;
+  auto to = forwarded_prefix(owner) + std::string(subject);
+  natsStatus s = natsMsg_Create(&out, to.c_str(), natsMsg_GetReply(msg), natsMsg_GetData(msg),
+                                natsMsg_GetDataLength(msg));
+  const char** keys = nullptr;
+  int count = 0;
+  if (s == NATS_OK && natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
+    for (int i = 0; i < count && s == NATS_OK; ++i) {
+      const char** values = nullptr;
+      int n = 0;
+      if (natsMsgHeader_Values(msg, keys[i], &values, &n) != NATS_OK) continue;
+      for (int j = 0; j < n && s == NATS_OK; ++j) s = natsMsgHeader_Add(out, keys[i], values[j]);
+      free(values);
+    }
+    free(keys);
+  }
+  if (s == NATS_OK) s = natsConnection_PublishMsg(connection_, out);
+  natsMsg_Destroy(out);
+  if (s != NATS_OK) return false;
+  forwarded_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 void NatsGateway::handle(natsMsg* msg) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   const char* reply_to = natsMsg_GetReply(msg);
   if (!reply_to || !*reply_to) return;  // a publish, not a request: nobody to answer
   auto encoding = encoding_from_content_type(header(msg, kContentTypeHeader));
   std::string_view subject = natsMsg_GetSubject(msg);
+  // Forwarded by another node: served here or answered, never sent on.
+  bool was_forwarded = !forwarded_prefix_.empty() && subject.starts_with(forwarded_prefix_);
+  if (was_forwarded) subject.remove_prefix(forwarded_prefix_.size());
   auto name = subject.substr(std::min(subject.size(), kSubjectPrefix.size()));
   const Operation* operation = find_operation(name);  // the one lookup of the request
   auto* metrics = options_.metrics;
@@ -281,6 +323,12 @@ void NatsGateway::handle(natsMsg* msg) {
   }
   if (node_handler(decoded->operation->handler))  // no user actor involved
     return reply(node_reply(*decoded->operation, decoded->command));
+  if (options_.forward_to && !was_forwarded)
+    if (auto owner = options_.forward_to(decoded->user); !owner.empty()) {
+      if (forward(msg, subject, owner)) return;
+      return reply(error_reply(
+          make_error(Errc::unavailable, "the node serving this user could not be reached; retry")));
+    }
   registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                                std::move(decoded->idempotency_key),
                                                std::move(reply), decoded->operation));

@@ -3,9 +3,19 @@
 // (api_codec.h), hands it to the registry and publishes the actor's reply on
 // the request's reply subject. Bad requests are answered here, with an
 // error, and never reach an actor.
+//
+// On a cluster node (issue 18) a user's partition may be served by another
+// node: the request is forwarded as it came (headers, body, the client's
+// reply subject) to "coach.node.<owner id>.<subject>", which only the owner
+// subscribes to, and the owner answers the client directly: one extra hop,
+// no extra wait here. A request that arrives forwarded is never forwarded
+// again (ownership moved meanwhile: the registry answers "unavailable"
+// with a retry hint); one forwarded to an owner that died meets no
+// subscriber, and NATS answers the client "no responders" at once.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,13 +54,23 @@ struct GatewayOptions {
   // that NATS drops them (a slow consumer: counted in GatewayStats::dropped,
   // logged, and the client's request times out). Default: 65536, nats.c's.
   int pending_limit = 65536;
+  // A cluster node: this node's id (it also subscribes to
+  // "coach.node.<node_id>.>") and, for a user, the id of the node that
+  // serves the user's partition when it is another node (empty: here, or
+  // nobody now: the registry answers). Defaults: none (a single node).
+  std::string node_id;
+  std::function<std::string(const Uuid& user)> forward_to;
 };
+
+// Where requests forwarded to node `node_id` arrive: "coach.node.<id>.".
+std::string forwarded_prefix(const std::string& node_id);
 
 struct GatewayStats {
   uint64_t requests = 0;          // requests received
   uint64_t bad_requests = 0;      // answered with an error before any actor
   uint64_t failed_publishes = 0;  // replies NATS refused (each also logged)
   uint64_t dropped = 0;           // requests dropped by a full subscription (slow consumer)
+  uint64_t forwarded = 0;         // sent on to the owner of the user's partition
 };
 
 class NatsGateway {
@@ -76,13 +96,16 @@ class NatsGateway {
   v1::Reply node_reply(const Operation& operation, const v1::Command& command);
   v1::Reply batch_reply(const v1::Command& command);
   v1::Reply actors_reply(const v1::Command& command);
+  // Sends the request on to node `owner`; false when NATS refused it.
+  bool forward(natsMsg* msg, std::string_view subject, const std::string& owner);
 
   Registry& registry_;
   GatewayOptions options_;
   natsConnection* connection_ = nullptr;
   mutable std::mutex subscriptions_mu_;  // stats() reads them while stop_accepting ends them
   std::vector<natsSubscription*> subscriptions_;
-  std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0};
+  std::atomic<uint64_t> requests_{0}, bad_requests_{0}, refused_{0}, forwarded_{0};
+  std::string forwarded_prefix_;  // this node's, empty on a single node
   // Drops of subscriptions already destroyed (stop_accepting).
   std::atomic<uint64_t> dropped_before_{0};
   // Shared with each request's reply function, which may outlive a drain.

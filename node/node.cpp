@@ -18,6 +18,7 @@
 #include "events/event_store.h"
 #include "gateway/nats_gateway.h"
 #include "gateway/ops_http.h"
+#include "node/partition_host.h"
 #include "offline/offline_access.h"
 #include "ops/command_metrics.h"
 #include "ops/ops_view.h"
@@ -49,6 +50,9 @@ struct Node::Parts {
   std::unique_ptr<NodeLease> lease;
   std::atomic<NatsGateway*> gateway_for_lease{nullptr};
   std::atomic<bool> lease_lost{false};
+  // A partitioned cluster node's partitions (instead of store and lease).
+  std::unique_ptr<PartitionHost> host;
+  std::atomic<PartitionHost*> host_for_gateway{nullptr};
   bool stopped = false;
 };
 
@@ -58,13 +62,14 @@ std::string beside_data(const NodeOptions& o, const char* name) {
   return beside_data_dir(o.data_dir, name);
 }
 
+// The store at `path` (default: <data_dir>/events).
 Result<std::unique_ptr<events::EventStore>> open_store(
     NodeOptions& o, std::shared_ptr<events::LogReplica> replica = nullptr,
-    std::function<void(const std::string&)> on_fenced = nullptr) {
-  std::error_code ec;
-  std::filesystem::create_directories(o.data_dir, ec);
+    std::function<void(const std::string&)> on_fenced = nullptr, std::string path = "") {
   events::StoreOptions store_options;
-  store_options.path = o.data_dir + "/events";
+  store_options.path = path.empty() ? o.data_dir + "/events" : path;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(store_options.path).parent_path(), ec);
   if (o.master_key_file.empty()) o.master_key_file = beside_data(o, "master.key");
   // A new key only for a new store: an existing store without its key must
   // not be met with a fresh key it cannot use.
@@ -162,29 +167,23 @@ v1::BusFigures bus_figures(const NatsGateway& gateway) {
   bus.set_bad_requests(stats.bad_requests);
   bus.set_failed_publishes(stats.failed_publishes);
   bus.set_dropped(stats.dropped);
+  bus.set_forwarded(stats.forwarded);
   return bus;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
-  auto p = std::make_unique<Parts>();
-  p->options = std::move(options);
-  auto& o = p->options;
-  OpsHttpOptions http_options;
-  http_options.host = o.ops_host;
-  http_options.port = o.ops_port;
-  http_options.tls_cert = o.ops_tls_cert;
-  http_options.tls_key = o.ops_tls_key;
-  if (auto ok = OpsHttp::check(http_options); !ok) return ok.error();
-
+// A node without partitions: it takes the one lease for every user of the
+// NATS system (or waits for it as a standby), then opens its store.
+Status serve_every_user(Node::Parts& p) {
+  auto& o = p.options;
   // A single node opens its store first, so that a wrong master key or a
   // damaged store is what it reports; a replicated node catches up from
   // the log once it holds the lease, so it opens the store after that.
   if (!o.log_replicas) {
     auto store = open_store(o);
     if (!store) return store.error();
-    p->store = std::move(*store);
+    p.store = std::move(*store);
   }
   // Only the owner of this NATS system's users serves them: a second
   // coachd stops here (or, with a replicated log, waits here as a
@@ -206,7 +205,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
       return !o.keep_waiting || o.keep_waiting();
     };
   }
-  auto lost = [parts = p.get()](const std::string& why) {
+  auto lost = [parts = &p](const std::string& why) {
     if (parts->lease_lost.exchange(true)) return;
     log_line(LogLevel::error, "coachd", "node lease lost: stopping", {{"why", why}});
     if (auto* gateway = parts->gateway_for_lease.load()) gateway->stop_accepting();
@@ -215,14 +214,14 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   lease_options.on_lost = lost;
   auto lease = NodeLease::acquire(lease_options);
   if (!lease) return lease.error();
-  p->lease = std::move(*lease);
+  p.lease = std::move(*lease);
   std::shared_ptr<events::LogReplica> replica;
   if (o.log_replicas) {
     JetStreamLogOptions log_options;
     log_options.nats = nats_config(o);
     log_options.writer_id = *node_id;
     log_options.replicas = o.log_replicas;
-    log_options.may_write = [lease = p->lease.get()] { return lease->may_write(); };
+    log_options.may_write = [lease = p.lease.get()] { return lease->may_write(); };
     auto log = JetStreamLog::open(log_options);
     if (!log) return log.error();
     replica = std::move(*log);
@@ -236,8 +235,8 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
     };
     auto store = open_store(o, replica, fenced);
     if (!store) return store.error();
-    p->store = std::move(*store);
-    auto figures = p->store->stats();
+    p.store = std::move(*store);
+    auto figures = p.store->stats();
     log_line(
         LogLevel::info, "coachd", "caught up from the replicated log",
         {{"position", static_cast<int64_t>(figures.replica_position)},
@@ -247,6 +246,57 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                                               std::chrono::steady_clock::now() - catch_up_started)
                                               .count())}});
   }
+  return Ok{};
+}
+
+// A cluster node's partitions: its fair share, taken from now on, each
+// from its own store under <data_dir>/partitions.
+Status start_partitions(Node::Parts& p, const std::string& node_id) {
+  auto& o = p.options;
+  PartitionHostOptions host;
+  host.nats = nats_config(o);
+  host.node_id = node_id;
+  host.partitions = o.partitions;
+  host.replicas = o.log_replicas;
+  host.ttl = std::chrono::milliseconds(o.lease_ttl_ms);
+  host.detach_bound = std::chrono::milliseconds(o.shutdown_timeout_ms / 2);
+  host.open_store = [&o](uint32_t partition, std::shared_ptr<events::LogReplica> replica,
+                         std::function<void(const std::string&)> on_fenced) {
+    char name[16];
+    std::snprintf(name, sizeof name, "p%03u", partition);
+    return open_store(o, std::move(replica), std::move(on_fenced),
+                      o.data_dir + "/partitions/" + name + "/events");
+  };
+  host.on_served = [registry = p.registry.get(), &o](const events::EventStore& store) {
+    schedule_first_checks(*registry, store, o);
+  };
+  auto started = PartitionHost::start(*p.registry, std::move(host));
+  if (!started) return started.error();
+  p.host = std::move(*started);
+  p.host_for_gateway = p.host.get();
+  p.ops->set_cluster_probe([host = p.host.get(), gateway = p.gateway.get()] {
+    auto figures = host->figures();
+    figures.set_forwarded(gateway->stats().forwarded);
+    return figures;
+  });
+  return Ok{};
+}
+
+Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
+  auto p = std::make_unique<Parts>();
+  p->options = std::move(options);
+  auto& o = p->options;
+  OpsHttpOptions http_options;
+  http_options.host = o.ops_host;
+  http_options.port = o.ops_port;
+  http_options.tls_cert = o.ops_tls_cert;
+  http_options.tls_key = o.ops_tls_key;
+  if (auto ok = OpsHttp::check(http_options); !ok) return ok.error();
+
+  if (o.partitions && !o.log_replicas)
+    return make_error(Errc::invalid_argument, "--partitions needs --replicate-log");
+  if (!o.partitions)
+    if (auto owner = serve_every_user(*p); !owner) return owner.error();
   if (o.token_key_file.empty()) o.token_key_file = beside_data(o, "token.key");
   auto signer = TokenSigner::load(o.token_key_file, /*create=*/true);
   if (!signer) return signer.error();
@@ -274,15 +324,20 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   registry_options.max_in_flight_per_user = o.max_in_flight_per_user;
   registry_options.max_in_flight_node = o.max_in_flight_node;
   registry_options.actor.idle_timeout = std::chrono::seconds(o.idle_seconds);
-  p->registry = std::make_unique<Registry>(*p->system, *p->store, registry_options);
+  if (o.partitions) {
+    p->registry = std::make_unique<Registry>(*p->system, o.partitions, registry_options);
+  } else {
+    p->registry = std::make_unique<Registry>(*p->system, *p->store, registry_options);
+    schedule_first_checks(*p->registry, *p->store, o);
+    // The batch job folds one store; a cluster node's partitions have none
+    // yet (issue 18: per partition owner).
+    BatchOptions batch_options;
+    batch_options.every = std::chrono::minutes(o.batch_every_minutes);
+    batch_options.max_events_per_second = o.batch_rate;
+    p->batch = std::make_unique<BatchJob>(*p->store, batch_options);
+  }
   p->registry_for_dead = p->registry.get();
-  schedule_first_checks(*p->registry, *p->store, o);
-
-  BatchOptions batch_options;
-  batch_options.every = std::chrono::minutes(o.batch_every_minutes);
-  batch_options.max_events_per_second = o.batch_rate;
-  p->batch = std::make_unique<BatchJob>(*p->store, batch_options);
-  p->ops = std::make_unique<OpsView>(*p->registry, *p->store, p->metrics, p->batch.get());
+  p->ops = std::make_unique<OpsView>(*p->registry, p->metrics, p->batch.get());
   http_options.verifier = signer->verifier();
   auto http = OpsHttp::start(*p->ops, http_options);
   if (!http) return http.error();
@@ -297,12 +352,27 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   gateway_options.metrics = &p->metrics;
   gateway_options.ops = p->ops.get();
   gateway_options.drain_timeout = std::chrono::milliseconds(o.shutdown_timeout_ms / 2);
+  std::string node_id;
+  if (o.partitions) {
+    auto id = load_node_id(o.data_dir);
+    if (!id) return id.error();
+    node_id = *id;
+    gateway_options.node_id = node_id;
+    gateway_options.forward_to = [parts = p.get()](const Uuid& user) {
+      auto* host = parts->host_for_gateway.load();
+      return host ? host->forward_to(user) : std::string();
+    };
+  }
   auto gateway = NatsGateway::start(*p->registry, gateway_options);
   if (!gateway) return gateway.error();
   p->gateway = std::move(*gateway);
   p->gateway_for_lease = p->gateway.get();
   p->ops->set_connected_probe([g = p->gateway.get()] { return g->connected(); });
   p->ops->set_bus_probe([g = p->gateway.get()] { return bus_figures(*g); });
+  if (o.partitions) {
+    if (auto host = start_partitions(*p, node_id); !host) return host.error();
+    return std::unique_ptr<Node>(new Node(std::move(p)));
+  }
   p->ops->set_cluster_probe([lease = p->lease.get(), replicas = o.log_replicas] {
     v1::ClusterFigures figures;
     figures.set_node_id(lease->node_id());
@@ -330,10 +400,17 @@ ShutdownReport Node::stop() {
   p.gateway_for_lease = nullptr;
   p.gateway->stop_accepting();  // requests already received still reach their actors
   p.registry_for_dead = nullptr;
+  if (p.host) {
+    // Every partition handed off: its requests answered, its actors'
+    // snapshots saved, its lease released for the next owner.
+    p.host_for_gateway = nullptr;
+    p.host->stop();
+  }
   auto left = bound - std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started);
   auto report = p.registry->shutdown(std::max(left, std::chrono::milliseconds(100)));
   p.http.reset();      // the ops endpoints read the registry
+  p.host.reset();      // its stores are detached already
   p.registry.reset();  // actors left stop; requests not yet answered answer "unavailable"
   p.notifier.reset();  // what was published reaches JetStream
   p.writer.reset();    // jobs still queued end on templates
@@ -351,7 +428,7 @@ std::string Node::ops_url() const {
 }
 
 uint64_t Node::events_stored() const {
-  return parts_->store ? parts_->store->stats().feed_head : 0;
+  return parts_->registry ? parts_->registry->store_stats().feed_head : 0;
 }
 
 bool Node::lease_lost() const {

@@ -77,6 +77,13 @@ struct NodeOptions {
   // log and serves. Every node of a system needs the same master key.
   int log_replicas = 0;
   int lease_ttl_ms = 6000;
+  // With log_replicas: 0 (default) one lease for all users (one node
+  // serves, others wait as standbys). N >= 1: users fall into N partitions
+  // (base/partition.h), each with its own lease, replicated stream and
+  // store (<data_dir>/partitions/p<N>/events); every node serves its fair
+  // share and forwards the rest (adapters/partition_leases.h). Fixed for
+  // the life of the cluster.
+  uint32_t partitions = 0;
   // Asked while waiting as a standby: false stops the wait (start() then
   // answers unavailable). Default: wait on.
   std::function<bool()> keep_waiting;
@@ -106,8 +113,9 @@ class Node {
   // users): coachd then exits with code 3 after its orderly stop.
   bool lease_lost() const;
 
+  struct Parts;  // what a node is made of (node.cpp)
+
  private:
-  struct Parts;
   explicit Node(std::unique_ptr<Parts> parts);
   std::unique_ptr<Parts> parts_;
 };

@@ -4,9 +4,21 @@
 
 namespace coach::actors {
 
-OpsView::OpsView(Registry& registry, const events::EventStore& store,
-                 const CommandMetrics& commands, const BatchJob* batch)
-    : registry_(registry), store_(store), commands_(commands), batch_(batch) {}
+OpsView::OpsView(Registry& registry, const CommandMetrics& commands, const BatchJob* batch)
+    : registry_(registry), commands_(commands), batch_(batch) {}
+
+namespace {
+
+// The first write fault of the registry's stores.
+std::optional<std::string> write_fault(const Registry& registry) {
+  std::optional<std::string> fault;
+  registry.for_each_store([&](const events::EventStore& store) {
+    if (!fault) fault = store.write_fault();
+  });
+  return fault;
+}
+
+}  // namespace
 
 void OpsView::set_connected_probe(std::function<bool()> connected) {
   std::lock_guard lock(mu_);
@@ -29,7 +41,7 @@ std::optional<std::string> OpsView::not_ready_because() const {
     std::lock_guard lock(mu_);
     if (!connected_ || !connected_()) return "not connected to NATS";
   }
-  if (auto fault = store_.write_fault()) return "event store not writable: " + *fault;
+  if (auto fault = write_fault(registry_)) return "event store not writable: " + *fault;
   return std::nullopt;
 }
 
@@ -42,9 +54,12 @@ uint64_t OpsView::users_known() const {
         now - users_counted_ < kRecount)
       return users_known_;
   }
-  auto users = store_.users();
+  uint64_t known = 0;
+  registry_.for_each_store([&](const events::EventStore& store) {
+    if (auto users = store.users()) known += users->size();
+  });
   std::lock_guard lock(mu_);
-  if (users) users_known_ = users->size();
+  users_known_ = known;
   users_counted_ = now;
   return users_known_;
 }
@@ -55,12 +70,14 @@ v1::OpsSnapshot OpsView::snapshot() const {
   s.set_uptime_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   s.set_ready(ready());
-  if (auto fault = store_.write_fault()) s.set_store_fault(*fault);
-  s.set_store_resumes(store_.resumes());
-  s.set_store_blocking_on_scheduler(store_.stats().blocking_on_scheduler);
-  s.set_draining(draining_);
+  if (auto fault = write_fault(registry_)) s.set_store_fault(*fault);
+  uint64_t resumes = 0;
+  registry_.for_each_store([&](const events::EventStore& store) { resumes += store.resumes(); });
+  s.set_store_resumes(resumes);
   auto registry = registry_.stats();
-  auto store = store_.stats();
+  auto store = registry_.store_stats();
+  s.set_store_blocking_on_scheduler(store.blocking_on_scheduler);
+  s.set_draining(draining_);
   *s.mutable_node() = registry_.node_stats(registry, store);
   s.set_users_known(std::max<uint64_t>(users_known(), registry.resident));
   s.set_users_passivated(s.users_known() - registry.resident);

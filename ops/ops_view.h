@@ -21,9 +21,10 @@ namespace coach::actors {
 
 class OpsView {
  public:
-  // batch may be null. Each must outlive the view.
-  OpsView(Registry& registry, const events::EventStore& store, const CommandMetrics& commands,
-          const BatchJob* batch);
+  // batch may be null. Each must outlive the view. The event store figures
+  // are those of the stores the registry serves from (summed over a
+  // cluster node's partitions).
+  OpsView(Registry& registry, const CommandMetrics& commands, const BatchJob* batch);
 
   v1::OpsSnapshot snapshot() const;
 
@@ -49,7 +50,6 @@ class OpsView {
   uint64_t users_known() const;
 
   Registry& registry_;
-  const events::EventStore& store_;
   const CommandMetrics& commands_;
   const BatchJob* batch_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -89,6 +89,15 @@ void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
            cluster.lease_held() ? 1 : 0);
   w.single("coach_lease_age_seconds", "gauge", "Seconds since the lease's last renewal was sent",
            cluster.lease_age_seconds());
+  w.single("coach_partitions", "gauge", "The cluster's partition count (0: not partitioned)",
+           cluster.partitions());
+  w.single("coach_partitions_held", "gauge", "Partitions this node owns and serves",
+           cluster.partitions_held());
+  w.single("coach_cluster_members", "gauge", "Live nodes of the cluster, as this node saw them",
+           cluster.members());
+  w.single("coach_requests_forwarded_total", "counter",
+           "Requests sent on to the node that owns their user's partition",
+           static_cast<double>(s.bus().forwarded()));
   w.single("coach_log_replicas", "gauge", "Replicas of the replicated log (0: a single node)",
            cluster.log_replicas());
   w.single("coach_log_position", "gauge", "Last replicated group this node's store applied",

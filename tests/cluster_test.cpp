@@ -228,3 +228,62 @@ TEST_CASE("cluster: SIGKILL of one nats-server, service goes on, nothing acknowl
   REQUIRE_MESSAGE(more, error_of(more));
   CHECK(more->has_task());
 }
+
+TEST_CASE("cluster: partitions are shared out, any node serves any user, a killed node's move") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  auto flags = kReplicated;
+  flags.insert(flags.end(), {"--partitions", "8"});
+  Coachd a(dir.str() + "/a", cluster.url(), flags);
+  Coachd b(dir.str() + "/b", cluster.url(), flags);
+  Coachd c(dir.str() + "/c", cluster.url(), flags);
+  // Every partition served; the first node takes all, then hands the
+  // later nodes their preferred share as they join.
+  auto served = [](Coachd& node) {
+    auto log = node.process().log();
+    size_t n = 0;
+    for (size_t at = 0; (at = log.find("partition served", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  auto deadline = Steady::now() + 30s;
+  while ((served(b) < 1 || served(c) < 1) && Steady::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  CHECK(served(a) + served(b) + served(c) >= 8);
+  CHECK(a.process().log().find("partition released") != std::string::npos);  // handed off
+  CHECK(served(a) >= 1);
+  CHECK(served(b) >= 1);
+  CHECK(served(c) >= 1);
+
+  Client client(cluster.url(), dir.str() + "/token.key");
+  Writers writers{client, {}, {}};
+  for (int i = 0; i < 16; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    for (int attempt = 0;; ++attempt) {
+      auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
+      REQUIRE_MESSAGE(r, error_of(r));
+      if (!r->has_error()) break;
+      REQUIRE_MESSAGE(attempt < 50, r->DebugString());
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  std::thread load([&] { writers.run(); });
+  std::this_thread::sleep_for(1500ms);
+  c.process().signal(SIGKILL);
+  c.process().wait();
+  std::this_thread::sleep_for(6000ms);  // lease 3000 ms, then catch-up
+  writers.stop = true;
+  load.join();
+  size_t total = 0;
+  for (const auto& user : writers.users) {
+    auto stored = task_ids(client, user);
+    CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    total += stored.size();
+  }
+  MESSAGE(total << " tasks acknowledged over 16 users on 8 partitions, " << writers.failures.load()
+                << " failed tries across the SIGKILL");
+  CHECK(total > 20);
+  // Requests reaching a node that does not own the user's partition are
+  // forwarded, not refused: only the failover's window fails.
+  CHECK(writers.failures.load() < static_cast<int>(total / 4));
+  CHECK(served(a) + served(b) >= 8);  // the killed node's partitions moved
+}

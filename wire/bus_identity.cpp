@@ -205,11 +205,14 @@ Result<Subjects> subjects_for(const BusGrant& grant, const std::string& inbox) {
     case BusRole::coachd:
       // $KV.COACH_NODES and COACH_LEASE: the node lease
       // (adapters/node_lease.h); coach.log and $KV.COACH_KEYS: the
-      // replicated log and its data keys (adapters/jetstream_log.h).
-      s.pub = {"$JS.API.>", "$KV.COACH_NODES.>", "$KV.COACH_LEASE.>", "$KV.COACH_KEYS.>",
-               "coach.log", "coach.notify.>",    "coach.dead.>",      inbox + ".>"};
-      s.sub.insert(s.sub.end(),
-                   {"coach.v1.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.COACH_NOTIFY.*"});
+      // replicated log and its data keys (adapters/jetstream_log.h);
+      // coach.log.> the partitions' logs and coach.node.> requests one node
+      // forwards to the owner of a user's partition (gateway/nats_gateway.h).
+      s.pub = {"$JS.API.>",    "$KV.COACH_NODES.>", "$KV.COACH_LEASE.>", "$KV.COACH_KEYS.>",
+               "coach.log",    "coach.log.>",       "coach.node.>",      "coach.notify.>",
+               "coach.dead.>", inbox + ".>"};
+      s.sub.insert(s.sub.end(), {"coach.v1.>", "coach.node.>",
+                                 "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.COACH_NOTIFY.*"});
       s.responses = true;
       return s;
     case BusRole::client:

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "base/partition.h"
 #include "node/node.h"
 #include "wire/log.h"
 
@@ -178,6 +179,14 @@ int main(int argc, char** argv) {
                  "with --replicate-log: the lease expires this long after the owner's last "
                  "renewal (a standby takes over after about this long)")
       ->check(CLI::Range(600, 600000))
+      ->capture_default_str();
+  app.add_option("--partitions", o.partitions,
+                 "with --replicate-log: split the users into this many partitions (64 is the "
+                 "documented choice), each with its own lease, stream COACH_LOG_P<n> and "
+                 "store; every coachd serves a fair share and forwards the rest. Fixed for the "
+                 "life of the cluster. 0: one lease for all users (one node serves, others "
+                 "wait as standbys)")
+      ->check(CLI::Range(0u, coach::kMaxPartitions))
       ->capture_default_str();
   app.add_option("--shutdown-timeout-ms", o.shutdown_timeout_ms,
                  "on SIGTERM: how long to drain requests and save snapshots before exiting "

@@ -239,14 +239,27 @@ void PartitionLeases::renew(uint32_t partition, uint64_t revision) {
   if (options_.on_lost) options_.on_lost(partition, lost);
 }
 
-std::string PartitionLeases::preferred_owner(uint32_t partition) const {
-  std::string best;
-  uint64_t best_weight = 0;
-  for (const auto& [node, rounds] : members_) {
-    auto w = rendezvous_weight(node, partition);
-    if (best.empty() || w > best_weight) best = node, best_weight = w;
+std::vector<std::string> PartitionLeases::preferred_owners() const {
+  // Rendezvous with bounded load: partition by partition, the member with
+  // the highest weight that has fewer than ceil(P / members) yet. Every
+  // node computes the same from the same members, no member gets more
+  // than its fair share, and a member joining or leaving moves few.
+  std::vector<std::string> out(options_.partitions);
+  if (members_.empty()) return out;
+  auto cap = (options_.partitions + members_.size() - 1) / members_.size();
+  std::map<std::string, size_t> load;
+  for (uint32_t p = 0; p < options_.partitions; ++p) {
+    std::string best;
+    uint64_t best_weight = 0;
+    for (const auto& [node, rounds] : members_) {
+      if (load[node] >= cap) continue;
+      auto w = rendezvous_weight(node, p);
+      if (best.empty() || w > best_weight) best = node, best_weight = w;
+    }
+    ++load[best];
+    out[p] = best;
   }
-  return best;
+  return out;
 }
 
 void PartitionLeases::look_and_take() {
@@ -285,9 +298,10 @@ void PartitionLeases::look_and_take() {
     if (leaving_) seen.erase(options_.node_id);
     members_ = std::move(seen);
     owners_.clear();
+    auto preferred_of = preferred_owners();
     for (uint32_t p = 0; p < options_.partitions; ++p) {
       auto owner = owners.find(p);
-      auto preferred = preferred_owner(p);
+      const auto& preferred = preferred_of[p];
       if (owner == owners.end()) {
         int rounds = ++free_rounds_[p];
         if (!leaving_ && !held_.count(p) && (preferred == options_.node_id || rounds >= 3))

@@ -11,10 +11,11 @@
 // count, written once by the first node; a node told another count is
 // refused (base/partition.h).
 //
-// Who owns what. The preferred owner of p is the live member with the
-// highest rendezvous_weight(node, p): members agree on it without talking,
-// and a member joining or leaving moves only the partitions it wins or
-// held. Every renew_every each node
+// Who owns what. The preferred owner of p is, partition by partition, the
+// live member with the highest rendezvous_weight(node, p) among those with
+// fewer than ceil(partitions / members) so far (rendezvous with bounded
+// load): members agree on it without talking, each gets a fair share, and
+// a member joining or leaving moves few partitions. Every renew_every each node
 //   - renews its member key and every partition key it holds;
 //   - takes each partition without a key whose preferred owner it is (or,
 //     when it stayed free for three rounds, any such partition: a preferred
@@ -117,7 +118,8 @@ class PartitionLeases {
   void round();
   void renew(uint32_t partition, uint64_t revision);
   void look_and_take();
-  std::string preferred_owner(uint32_t partition) const;  // mu_ held
+  // Each partition's preferred owner among members_ (mu_ held).
+  std::vector<std::string> preferred_owners() const;
   void do_releases();
 
   struct Held {

@@ -287,3 +287,44 @@ TEST_CASE("cluster: partitions are shared out, any node serves any user, a kille
   CHECK(writers.failures.load() < static_cast<int>(total / 4));
   CHECK(served(a) + served(b) >= 8);  // the killed node's partitions moved
 }
+
+TEST_CASE("cluster: SIGTERM hands a node's partitions off, nothing acknowledged lost") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  auto flags = kReplicated;
+  flags.insert(flags.end(), {"--partitions", "4"});
+  Coachd a(dir.str() + "/a", cluster.url(), flags);
+  Coachd b(dir.str() + "/b", cluster.url(), flags);
+  REQUIRE_MESSAGE(b.process().wait_for_log("partition served", 30s), b.process().log());
+  Client client(cluster.url(), dir.str() + "/token.key");
+  Writers writers{client, {}, {}};
+  for (int i = 0; i < 8; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    for (int attempt = 0;; ++attempt) {
+      auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
+      REQUIRE_MESSAGE(r, error_of(r));
+      if (!r->has_error()) break;
+      REQUIRE_MESSAGE(attempt < 50, r->DebugString());
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  std::thread load([&] { writers.run(); });
+  std::this_thread::sleep_for(1500ms);
+  b.process().signal(SIGTERM);
+  int status = b.process().wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(b.process().log().find("partition released") != std::string::npos);
+  std::this_thread::sleep_for(3000ms);
+  writers.stop = true;
+  load.join();
+  size_t total = 0;
+  for (const auto& user : writers.users) {
+    auto stored = task_ids(client, user);
+    CHECK(stored == writers.acknowledged[user]);
+    total += stored.size();
+  }
+  MESSAGE(total << " tasks acknowledged across a SIGTERM handoff, " << writers.failures.load()
+                << " failed tries");
+  CHECK(total > 20);
+}

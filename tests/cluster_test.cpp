@@ -90,6 +90,18 @@ std::vector<std::string> log_writers(NatsCluster& cluster) {
   }
 }
 
+// Registers a user, retrying while the user's partition is still moving
+// to its first owner ("unavailable").
+void register_until_served(Client& client, const std::string& user) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = client.request("user.register", R"({"timezone": "UTC"})", user);
+    REQUIRE_MESSAGE(r, error_of(r));
+    if (!r->has_error()) return;
+    REQUIRE_MESSAGE(attempt < 50, r->DebugString());
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
 std::string node_id_of(const std::string& data_dir) {
   std::ifstream in(data_dir + "/node.id");
   std::string id;
@@ -258,13 +270,7 @@ TEST_CASE("cluster: partitions are shared out, any node serves any user, a kille
   Writers writers{client, {}, {}};
   for (int i = 0; i < 16; ++i) {
     writers.users.push_back(Uuid::random().to_string());
-    for (int attempt = 0;; ++attempt) {
-      auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
-      REQUIRE_MESSAGE(r, error_of(r));
-      if (!r->has_error()) break;
-      REQUIRE_MESSAGE(attempt < 50, r->DebugString());
-      std::this_thread::sleep_for(100ms);
-    }
+    register_until_served(client, writers.users.back());
   }
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1500ms);
@@ -300,13 +306,7 @@ TEST_CASE("cluster: SIGTERM hands a node's partitions off, nothing acknowledged 
   Writers writers{client, {}, {}};
   for (int i = 0; i < 8; ++i) {
     writers.users.push_back(Uuid::random().to_string());
-    for (int attempt = 0;; ++attempt) {
-      auto r = client.request("user.register", R"({"timezone": "UTC"})", writers.users.back());
-      REQUIRE_MESSAGE(r, error_of(r));
-      if (!r->has_error()) break;
-      REQUIRE_MESSAGE(attempt < 50, r->DebugString());
-      std::this_thread::sleep_for(100ms);
-    }
+    register_until_served(client, writers.users.back());
   }
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1500ms);

@@ -305,6 +305,8 @@ TEST_CASE("coachd refuses a pending limit out of range, before touching its data
 TEST_CASE("coachd refuses bad log replicas and lease times, before touching its data dir") {
   refuses_before_touching_data("--replicate-log", {"2", "-1", "7", "three"});
   refuses_before_touching_data("--lease-ttl-ms", {"0", "599", "-5", "600001", "soon"});
+  // "4": a partition count without --replicate-log.
+  refuses_before_touching_data("--partitions", {"-1", "1025", "many", "4"});
 }
 
 TEST_CASE("SIGTERM: coachd stops taking commands, answers what it took, snapshots, exits in time") {

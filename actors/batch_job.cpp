@@ -112,7 +112,17 @@ Result<v1::BatchReport> BatchJob::run(bool full, SystemClock::time_point now) {
     requested_ = false;
     users_total_ = users_done_ = events_ = 0;
   }
-  auto report = run_locked(full, now);
+  Result<v1::BatchReport> report = make_error(Errc::unavailable, "the batch run was stopped");
+  {
+    // Waits its turn (BatchOptions::turn), giving up when the job stops.
+    std::unique_lock<std::timed_mutex> turn;
+    if (options_.turn) {
+      turn = std::unique_lock(*options_.turn, std::defer_lock);
+      while (!stop_ && !turn.try_lock_for(std::chrono::milliseconds(100))) {
+      }
+    }
+    if (!options_.turn || turn.owns_lock()) report = run_locked(full, now);
+  }
   v1::BatchReport last = report ? *report : v1::BatchReport{};
   if (!report) last.set_error(report.error().message);
   *last.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
@@ -246,6 +256,86 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   *report.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
   if (auto s = store_.put_meta(kBatchMeta, report.SerializeAsString()); !s) return s.error();
   return report;
+}
+
+BatchJobs::BatchJobs(BatchOptions options) : options_(std::move(options)) {
+  options_.turn = std::make_shared<std::timed_mutex>();
+}
+
+BatchJobs::~BatchJobs() {
+  std::map<uint32_t, std::unique_ptr<BatchJob>> jobs;
+  {
+    std::lock_guard lock(mu_);
+    jobs.swap(jobs_);
+  }
+}  // each job stops between two users and joins
+
+void BatchJobs::add(uint32_t partition, events::EventStore& store) {
+  auto job = std::make_unique<BatchJob>(store, options_);
+  std::lock_guard lock(mu_);
+  jobs_[partition] = std::move(job);
+}
+
+void BatchJobs::remove(uint32_t partition) {
+  std::unique_ptr<BatchJob> job;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(partition);
+    if (it == jobs_.end()) return;
+    job = std::move(it->second);
+    jobs_.erase(it);
+  }
+  // Destroyed outside the lock: status() need not wait for the join.
+}
+
+Status BatchJobs::start(bool full) {
+  std::lock_guard lock(mu_);
+  if (jobs_.empty()) return make_error(Errc::unavailable, "this node serves no partition now");
+  for (const auto& [partition, job] : jobs_)
+    if (job->status().running())
+      return make_error(Errc::conflict, "a batch run is already going; see admin.batch.status");
+  for (const auto& [partition, job] : jobs_) (void)job->start(full);
+  return Ok{};
+}
+
+namespace {
+
+// Adds one partition's last run to the node's.
+void add_report(v1::BatchReport& sum, const v1::BatchReport& one) {
+  if (one.started_at().seconds() == 0) return;  // never ran
+  bool first = sum.started_at().seconds() == 0;
+  sum.set_full(first ? one.full() : sum.full() && one.full());
+  sum.set_users(sum.users() + one.users());
+  sum.set_users_tracked(sum.users_tracked() + one.users_tracked());
+  sum.set_events(sum.events() + one.events());
+  sum.set_snapshots(sum.snapshots() + one.snapshots());
+  sum.set_clusters(std::max(sum.clusters(), one.clusters()));
+  sum.set_feed_position(sum.feed_position() + one.feed_position());
+  if (first || one.started_at().seconds() < sum.started_at().seconds())
+    *sum.mutable_started_at() = one.started_at();
+  if (one.finished_at().seconds() > sum.finished_at().seconds())
+    *sum.mutable_finished_at() = one.finished_at();
+  sum.set_seconds(sum.seconds() + one.seconds());
+  if (sum.error().empty()) sum.set_error(one.error());
+  sum.set_plans(sum.plans() + one.plans());
+  sum.set_plan_seconds(sum.plan_seconds() + one.plan_seconds());
+}
+
+}  // namespace
+
+v1::BatchStatus BatchJobs::status() const {
+  v1::BatchStatus out;
+  std::lock_guard lock(mu_);
+  for (const auto& [partition, job] : jobs_) {
+    auto one = job->status();
+    out.set_running(out.running() || one.running());
+    out.set_users_total(out.users_total() + one.users_total());
+    out.set_users_done(out.users_done() + one.users_done());
+    out.set_events(out.events() + one.events());
+    out.set_runs(out.runs() + one.runs());
+    add_report(*out.mutable_last(), one.last());
+  }
+  return out;
 }
 
 }  // namespace coach::actors

@@ -17,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -35,9 +37,23 @@ struct BatchOptions {
   // Incremental runs start on their own this often; zero: only on request.
   std::chrono::minutes every{0};
   projections::ClusterOptions clusters;
+  // Jobs sharing one turn run one at a time (a node's partitions: the
+  // node's batch load stays one thread at max_events_per_second). Null
+  // (default): the job runs whenever it is due.
+  std::shared_ptr<std::timed_mutex> turn;
 };
 
-class BatchJob {
+// What admin.batch.run, admin.batch.status and the ops view drive: one
+// job, or a cluster node's partitions' jobs together (BatchJobs).
+class BatchControl {
+ public:
+  virtual ~BatchControl() = default;
+  // Starts a run on the job's thread; conflict when one is going.
+  virtual Status start(bool full) = 0;
+  virtual v1::BatchStatus status() const = 0;
+};
+
+class BatchJob : public BatchControl {
  public:
   BatchJob(events::EventStore& store, BatchOptions options);
   ~BatchJob();  // stops a run in progress (between users) and joins
@@ -47,9 +63,8 @@ class BatchJob {
   // One run in the calling thread (benchmarks, tools). The run's error, if
   // any, is also in the report.
   Result<v1::BatchReport> run(bool full, std::chrono::system_clock::time_point now);
-  // Starts a run on the job's thread; conflict when one is going.
-  Status start(bool full);
-  v1::BatchStatus status() const;
+  Status start(bool full) override;
+  v1::BatchStatus status() const override;
   // Blocks until no run is going (tests).
   void wait_idle() const;
 
@@ -70,6 +85,29 @@ class BatchJob {
   std::atomic<uint64_t> users_total_{0}, users_done_{0}, events_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+};
+
+// A cluster node's batch: one BatchJob per partition it serves, each
+// folding that partition's store (its users, its cluster model), taking
+// turns so that the node runs one at a time.
+class BatchJobs : public BatchControl {
+ public:
+  explicit BatchJobs(BatchOptions options);  // options.turn is made here
+  ~BatchJobs();
+  // Starts partition p's job over `store` (open until remove(p) returns).
+  void add(uint32_t partition, events::EventStore& store);
+  // Stops p's run in progress between two users and joins its thread.
+  void remove(uint32_t partition);
+  // Starts a run of every partition's job; conflict when one is going.
+  Status start(bool full) override;
+  // The jobs' figures summed; last: the runs' reports summed, their
+  // first error, started_at the earliest, finished_at the latest.
+  v1::BatchStatus status() const override;
+
+ private:
+  BatchOptions options_;
+  mutable std::mutex mu_;
+  std::map<uint32_t, std::unique_ptr<BatchJob>> jobs_;
 };
 
 // The node meta values the batch job writes.

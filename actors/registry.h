@@ -121,6 +121,9 @@ class Registry {
   void attach(uint32_t partition, events::EventStore& store);
   void detach(uint32_t partition, std::chrono::milliseconds bound);
   std::vector<uint32_t> attached() const;
+  // Whether the user's requests are served here now (always true without
+  // partitions).
+  bool serves(const Uuid& user) const { return context_for(user) != nullptr; }
   uint32_t partitions() const { return partitions_; }
   // Calls `visit` with each store the registry serves from now (the one,
   // or each attached partition's), under the lock that keeps detach from

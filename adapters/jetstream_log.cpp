@@ -103,7 +103,8 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
 
   jsStreamInfo* info = nullptr;
   jsErrCode code = jsErrCode(0);
-  if (js_GetStreamInfo(&info, log->js_, stream, nullptr, &code) != NATS_OK) {
+  auto made = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
+    if (js_GetStreamInfo(&info, log->js_, stream, nullptr, &code) == NATS_OK) return NATS_OK;
     jsStreamConfig config;
     jsStreamConfig_Init(&config);
     config.Name = stream;
@@ -114,9 +115,10 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
     config.Storage = js_FileStorage;
     config.Replicas = log->options_.replicas;
     config.DenyDelete = true;  // nobody removes a group from the middle of the log
-    if (auto s = js_AddStream(&info, log->js_, &config, nullptr, &code); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the stream ") + stream, code);
-  }
+    return js_AddStream(&info, log->js_, &config, nullptr, &code);
+  }));
+  if (made != NATS_OK)
+    return nats_error(made, std::string("cannot make the stream ") + stream, code);
   // An existing stream keeps the replicas it was made with: a log made at
   // R1 must not silently serve a node told to keep three copies.
   const int64_t replicas = info && info->Config ? info->Config->Replicas : 0;
@@ -128,7 +130,8 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
                           std::to_string(log->options_.replicas) +
                           ": start every node with the same --replicate-log, or change the "
                           "stream (nats stream edit)");
-  if (js_KeyValue(&log->keys_, log->js_, kKeysBucket) != NATS_OK) {
+  made = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
+    if (js_KeyValue(&log->keys_, log->js_, kKeysBucket) == NATS_OK) return NATS_OK;
     kvConfig config;
     kvConfig_Init(&config);
     config.Bucket = kKeysBucket;
@@ -137,9 +140,10 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
     config.History = 1;
     config.Replicas = log->options_.replicas;
     config.StorageType = js_FileStorage;
-    if (auto s = js_CreateKeyValue(&log->keys_, log->js_, &config); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the key-value bucket ") + kKeysBucket);
-  }
+    return js_CreateKeyValue(&log->keys_, log->js_, &config);
+  }));
+  if (made != NATS_OK)
+    return nats_error(made, std::string("cannot make the key-value bucket ") + kKeysBucket);
   return log;
 }
 

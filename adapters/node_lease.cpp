@@ -40,7 +40,8 @@ std::string lease_owner(std::string_view value) {
 Result<kvStore*> open_lease_bucket(jsCtx* js, const char* bucket, const char* description,
                                    int replicas, std::chrono::milliseconds ttl) {
   kvStore* kv = nullptr;
-  if (js_KeyValue(&kv, js, bucket) != NATS_OK) {
+  auto made = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
+    if (js_KeyValue(&kv, js, bucket) == NATS_OK) return NATS_OK;
     kvConfig config;
     kvConfig_Init(&config);
     config.Bucket = bucket;
@@ -49,9 +50,10 @@ Result<kvStore*> open_lease_bucket(jsCtx* js, const char* bucket, const char* de
     config.Replicas = replicas;
     config.StorageType = js_FileStorage;
     config.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl).count();
-    if (auto s = js_CreateKeyValue(&kv, js, &config); s != NATS_OK)
-      return nats_error(s, std::string("cannot make the key-value bucket ") + bucket);
-  }
+    return js_CreateKeyValue(&kv, js, &config);
+  }));
+  if (made != NATS_OK)
+    return nats_error(made, std::string("cannot make the key-value bucket ") + bucket);
   if (!ttl.count()) return kv;
   // may_write() counts on the bucket's TTL being this node's: a bucket made
   // by a node with a shorter one would let another node take a lease while

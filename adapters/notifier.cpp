@@ -28,11 +28,14 @@ const v1::DeliveryChannel kChannels[] = {v1::DELIVERY_CHANNEL_PUSH, v1::DELIVERY
 // A stream, made or brought up to date with this config.
 Status ensure_stream(jsCtx* js, jsStreamConfig& config) {
   jsErrCode code = static_cast<jsErrCode>(0);
-  jsStreamInfo* info = nullptr;
-  natsStatus s = js_AddStream(&info, js, &config, nullptr, &code);
-  if (s != NATS_OK && code == kStreamNameInUse)
-    s = js_UpdateStream(&info, js, &config, nullptr, &code);
-  if (info) jsStreamInfo_Destroy(info);
+  auto s = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
+    jsStreamInfo* info = nullptr;
+    natsStatus added = js_AddStream(&info, js, &config, nullptr, &code);
+    if (added != NATS_OK && code == kStreamNameInUse)
+      added = js_UpdateStream(&info, js, &config, nullptr, &code);
+    if (info) jsStreamInfo_Destroy(info);
+    return static_cast<int>(added);
+  }));
   if (s != NATS_OK) return js_error(s, code, std::string("cannot set up stream ") + config.Name);
   return Ok{};
 }
@@ -215,6 +218,8 @@ void Notifier::dead_letter(natsMsg* advisory) {
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;
   if (!google::protobuf::util::JsonStringToMessage(body, &outbound, parse).ok()) return;
+  // Another node's user: left in the work queue for its owner.
+  if (options_.handles && !options_.handles(outbound.notification().user_id())) return;
   auto target = dead_subject(outbound.notification().channel(), outbound.notification().user_id());
   jsPubOptions options;
   jsPubOptions_Init(&options);

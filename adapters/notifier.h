@@ -43,6 +43,10 @@ struct NotifierOptions {
   std::chrono::milliseconds ack_wait{30000};
   // A notification that could not be delivered after max_deliver attempts.
   std::function<void(const v1::OutboundNotification&, uint64_t deliveries)> on_dead;
+  // Whether this node dead-letters the user's notifications: every node
+  // hears each advisory, and only the owner of the user's partition may
+  // record the failure in the user's log. Null (default): every user.
+  std::function<bool(const std::string& user_id)> handles;
 };
 
 struct NotifierStats {

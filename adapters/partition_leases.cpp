@@ -376,9 +376,14 @@ PartitionFigures PartitionLeases::figures() const {
   f.held = static_cast<uint32_t>(held_.size());
   f.owned_elsewhere = static_cast<uint32_t>(owners_.size());
   auto now = std::chrono::steady_clock::now();
-  for (const auto& [p, held] : held_)
-    f.oldest_renewal_s =
-        std::max(f.oldest_renewal_s, std::chrono::duration<double>(now - held.renewed).count());
+  for (const auto& [member, rounds] : members_) f.member_ids.push_back(member);
+  f.owners = owners_;
+  for (const auto& [p, held] : held_) {
+    double age = std::chrono::duration<double>(now - held.renewed).count();
+    f.oldest_renewal_s = std::max(f.oldest_renewal_s, age);
+    f.lease_age_s[p] = age;
+    f.owners[p] = options_.node_id;
+  }
   return f;
 }
 

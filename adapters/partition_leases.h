@@ -73,11 +73,14 @@ struct PartitionLeasesOptions {
 
 // What the ops view shows of the cluster.
 struct PartitionFigures {
-  uint32_t partitions = 0;       // the cluster's count
-  uint32_t members = 0;          // live nodes, as last seen
-  uint32_t held = 0;             // partitions this node holds
-  uint32_t owned_elsewhere = 0;  // partitions other nodes hold
-  double oldest_renewal_s = 0;   // age of this node's least recently renewed lease
+  uint32_t partitions = 0;                 // the cluster's count
+  uint32_t members = 0;                    // live nodes, as last seen
+  uint32_t held = 0;                       // partitions this node holds
+  uint32_t owned_elsewhere = 0;            // partitions other nodes hold
+  double oldest_renewal_s = 0;             // age of this node's least recently renewed lease
+  std::vector<std::string> member_ids;     // live nodes, sorted
+  std::map<uint32_t, std::string> owners;  // every partition with a known owner
+  std::map<uint32_t, double> lease_age_s;  // this node's partitions: since the last renewal
 };
 
 class PartitionLeases {

@@ -185,6 +185,31 @@ function drawNotifications(s) {
   setText('checks-scheduled', fmtInt(n.nudge_checks_scheduled));
 }
 
+function clusterMode(c) {
+  if (num(c.partitions)) return `partitioned: ${fmtInt(c.partitions)} partitions, log R${num(c.log_replicas)}`;
+  if (num(c.log_replicas)) return `owner and standbys, log R${num(c.log_replicas)}`;
+  return 'single node';
+}
+
+function drawCluster(s) {
+  const c = s.cluster || {};
+  const map = c.partition_map || [];
+  setText('cluster-mode', clusterMode(c));
+  setText('cluster-node', `${c.node_id || '–'}${c.lease_held ? ' (holds a lease)' : ''}`);
+  const members = c.member_ids || [];
+  setText('cluster-members', members.length ? `${members.length}: ${members.join(', ')}` : '–');
+  setText('cluster-held', num(c.partitions) ? `${fmtInt(c.partitions_held)} / ${fmtInt(c.partitions)}` : '–');
+  setText('cluster-lease-age', num(c.log_replicas) ? fmtSeconds(num(c.lease_age_seconds)) : '–');
+  setText('cluster-forwarded', fmtInt(c.forwarded));
+  setText('cluster-log', `${fmtInt(c.log_position)} / ${fmtInt(c.caught_up_events)}`);
+  const owners = {};
+  for (const p of map) owners[p.owner || '(moving)'] = (owners[p.owner || '(moving)'] || 0) + 1;
+  fillTable('cluster-owners', Object.entries(owners).sort().map(([o, n]) => [o, fmtInt(n)]));
+  fillTable('cluster-partitions', map.filter((p) => p.served_here).map((p) => [
+    `p${num(p.partition)}`, fmtSeconds(num(p.lease_age_seconds)),
+    fmtSeconds(num(p.catch_up_seconds)), fmtInt(p.caught_up_events), fmtInt(p.events)]));
+}
+
 function draw(s) {
   const state = $('node-state');
   setText('node-state', s.draining ? 'draining' : s.ready ? 'ready' : 'not ready');
@@ -197,6 +222,7 @@ function draw(s) {
   drawBatch(s);
   drawLlm(s);
   drawNotifications(s);
+  drawCluster(s);
 }
 
 function showLogin(message) {

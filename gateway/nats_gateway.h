@@ -43,7 +43,7 @@ struct GatewayOptions {
   // decoding runs in parallel.
   int subscriptions = 2;
   // Answers admin.batch.run and admin.batch.status; null: "unavailable".
-  BatchJob* batch = nullptr;
+  BatchControl* batch = nullptr;
   // Counts every reply by operation, with its latency; may be null.
   CommandMetrics* metrics = nullptr;
   // Answers admin.ops; null: "unavailable".

@@ -41,7 +41,9 @@ struct Node::Parts {
   std::atomic<Registry*> registry_for_dead{nullptr};
   std::unique_ptr<Notifier> notifier;
   std::unique_ptr<Registry> registry;
-  std::unique_ptr<BatchJob> batch;
+  std::unique_ptr<BatchJob> batch;     // a node serving every user
+  std::unique_ptr<BatchJobs> batches;  // a partitioned node: one job per partition
+  BatchControl* batch_control = nullptr;
   CommandMetrics metrics;
   std::unique_ptr<OpsView> ops;
   std::unique_ptr<OpsHttp> http;
@@ -270,6 +272,7 @@ Status start_partitions(Node::Parts& p, const std::string& node_id) {
   host.on_served = [registry = p.registry.get(), &o](const events::EventStore& store) {
     schedule_first_checks(*registry, store, o);
   };
+  host.batches = p.batches.get();
   auto started = PartitionHost::start(*p.registry, std::move(host));
   if (!started) return started.error();
   p.host = std::move(*started);
@@ -313,6 +316,12 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
                                                uint64_t deliveries) {
     record_dead_letter(parts->registry_for_dead.load(), out, deliveries);
   };
+  if (o.partitions)
+    notifier_options.handles = [parts = p.get()](const std::string& user_id) {
+      auto* registry = parts->registry_for_dead.load();
+      auto user = Uuid::parse(user_id);
+      return registry && user && registry->serves(*user);
+    };
   auto notifier = Notifier::start(notifier_options);
   if (!notifier) return notifier.error();
   p->notifier = std::move(*notifier);
@@ -324,20 +333,22 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   registry_options.max_in_flight_per_user = o.max_in_flight_per_user;
   registry_options.max_in_flight_node = o.max_in_flight_node;
   registry_options.actor.idle_timeout = std::chrono::seconds(o.idle_seconds);
+  BatchOptions batch_options;
+  batch_options.every = std::chrono::minutes(o.batch_every_minutes);
+  batch_options.max_events_per_second = o.batch_rate;
   if (o.partitions) {
     p->registry = std::make_unique<Registry>(*p->system, o.partitions, registry_options);
+    // Each partition's owner folds its store; the node's jobs take turns.
+    p->batches = std::make_unique<BatchJobs>(batch_options);
+    p->batch_control = p->batches.get();
   } else {
     p->registry = std::make_unique<Registry>(*p->system, *p->store, registry_options);
     schedule_first_checks(*p->registry, *p->store, o);
-    // The batch job folds one store; a cluster node's partitions have none
-    // yet (issue 18: per partition owner).
-    BatchOptions batch_options;
-    batch_options.every = std::chrono::minutes(o.batch_every_minutes);
-    batch_options.max_events_per_second = o.batch_rate;
     p->batch = std::make_unique<BatchJob>(*p->store, batch_options);
+    p->batch_control = p->batch.get();
   }
   p->registry_for_dead = p->registry.get();
-  p->ops = std::make_unique<OpsView>(*p->registry, p->metrics, p->batch.get());
+  p->ops = std::make_unique<OpsView>(*p->registry, p->metrics, p->batch_control);
   http_options.verifier = signer->verifier();
   auto http = OpsHttp::start(*p->ops, http_options);
   if (!http) return http.error();
@@ -348,7 +359,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   gateway_options.verifier = signer->verifier();
   gateway_options.subscriptions = o.subscriptions;
   gateway_options.pending_limit = o.pending_limit;
-  gateway_options.batch = p->batch.get();
+  gateway_options.batch = p->batch_control;
   gateway_options.metrics = &p->metrics;
   gateway_options.ops = p->ops.get();
   gateway_options.drain_timeout = std::chrono::milliseconds(o.shutdown_timeout_ms / 2);
@@ -416,6 +427,7 @@ ShutdownReport Node::stop() {
   p.writer.reset();    // jobs still queued end on templates
   p.gateway.reset();   // flushes the last replies
   p.batch.reset();     // a run in progress stops between two users
+  p.batches.reset();   // (the host removed each partition's job already)
   p.ops.reset();
   p.system.reset();
   p.store.reset();

@@ -84,11 +84,19 @@ void PartitionHost::run() {
   stopped_ = true;
   lock.unlock();
   // A graceful leave: every partition handed off.
-  while (!open_.empty()) close(open_.begin()->first, /*release=*/true);
+  for (;;) {
+    uint32_t p = 0;
+    {
+      std::lock_guard open_lock(open_mu_);
+      if (open_.empty()) break;
+      p = open_.begin()->first;
+    }
+    close(p, /*release=*/true);
+  }
 }
 
 void PartitionHost::take(uint32_t p) {
-  if (open_.count(p)) return;
+  if (std::lock_guard lock(open_mu_); open_.count(p)) return;
   auto started = std::chrono::steady_clock::now();
   actors::JetStreamLogOptions log_options;
   log_options.nats = options_.nats;
@@ -112,21 +120,29 @@ void PartitionHost::take(uint32_t p) {
   auto figures = (*store)->stats();
   registry_.attach(p, **store);
   if (options_.on_served) options_.on_served(**store);
-  open_[p] = Open{std::move(shared), std::move(*store)};
+  if (options_.batches) options_.batches->add(p, **store);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    std::lock_guard lock(open_mu_);
+    open_[p] = Open{std::move(shared), std::move(*store), took};
+  }
   log_line(LogLevel::info, "partitions", "partition served",
            {{"partition", static_cast<int64_t>(p)},
             {"position", static_cast<int64_t>(figures.replica_position)},
             {"caught_up_events", static_cast<int64_t>(figures.caught_up_events)},
-            {"took_ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::steady_clock::now() - started)
-                                                 .count())}});
+            {"took_ms", static_cast<int64_t>(took * 1000)}});
 }
 
 void PartitionHost::close(uint32_t p, bool release) {
-  auto it = open_.find(p);
-  if (it != open_.end()) {
+  decltype(open_)::node_type closing;
+  {
+    std::lock_guard lock(open_mu_);
+    closing = open_.extract(p);
+  }
+  if (!closing.empty()) {
     registry_.detach(p, release ? options_.detach_bound : std::chrono::milliseconds(100));
-    open_.erase(it);  // the store closes, then its log
+    if (options_.batches) options_.batches->remove(p);
+    closing = {};  // the store closes, then its log
   }
   if (release) leases_->release(p);
 }
@@ -146,6 +162,23 @@ v1::ClusterFigures PartitionHost::figures() const {
   out.set_partitions(f.partitions);
   out.set_partitions_held(static_cast<uint32_t>(registry_.attached().size()));
   out.set_members(f.members);
+  for (const auto& member : f.member_ids) out.add_member_ids(member);
+  std::lock_guard lock(open_mu_);
+  for (uint32_t p = 0; p < f.partitions; ++p) {
+    auto* state = out.add_partition_map();
+    state->set_partition(p);
+    if (auto owner = f.owners.find(p); owner != f.owners.end()) state->set_owner(owner->second);
+    if (auto age = f.lease_age_s.find(p); age != f.lease_age_s.end())
+      state->set_lease_age_seconds(age->second);
+    auto open = open_.find(p);
+    if (open == open_.end()) continue;
+    auto stats = open->second.store->stats();
+    state->set_served_here(true);
+    state->set_log_position(stats.replica_position);
+    state->set_caught_up_events(stats.caught_up_events);
+    state->set_catch_up_seconds(open->second.catch_up_seconds);
+    state->set_events(stats.feed_head);
+  }
   return out;
 }
 

@@ -6,9 +6,11 @@
 //
 // One worker thread does the slow parts in the order the leases asked:
 //   taken     open the log, open the store (catching up from the log),
-//             attach it: the registry serves the partition's users;
+//             attach it: the registry serves the partition's users, and
+//             the partition's batch job starts (actors::BatchJobs);
 //   handoff   detach (in-flight requests finish, actors save snapshots),
-//             close the store, release the lease: the preferred owner
+//             stop its batch job, close the store, release the lease: the
+//             preferred owner
 //             takes it within a lease round and catches up from the log;
 //   lost      (another node holds the lease, or the log's fence broke)
 //             detach and close at once: nothing more is written.
@@ -28,6 +30,7 @@
 #include <string>
 #include <thread>
 
+#include "actors/batch_job.h"
 #include "actors/registry.h"
 #include "adapters/jetstream_log.h"
 #include "adapters/partition_leases.h"
@@ -54,6 +57,9 @@ struct PartitionHostOptions {
   std::function<void(const events::EventStore&)> on_served;
   // How long a handoff waits for the partition's requests and snapshots.
   std::chrono::milliseconds detach_bound{5000};
+  // Each served partition's batch job runs here; null (default): none.
+  // Must outlive the host.
+  actors::BatchJobs* batches = nullptr;
 };
 
 class PartitionHost {
@@ -71,6 +77,8 @@ class PartitionHost {
   // The node serving the user's partition when it is another node; empty
   // when it is this one or nobody now (gateway/nats_gateway.h).
   std::string forward_to(const Uuid& user) const;
+  // The leases' view of the cluster and every partition's state
+  // (partition_map), with this node's partitions' log and store figures.
   v1::ClusterFigures figures() const;
 
  private:
@@ -84,6 +92,7 @@ class PartitionHost {
   struct Open {
     std::shared_ptr<actors::JetStreamLog> log;
     std::unique_ptr<events::EventStore> store;
+    double catch_up_seconds = 0;  // from the lease's take to serving
   };
 
   actors::Registry& registry_;
@@ -94,7 +103,9 @@ class PartitionHost {
   std::condition_variable wake_;
   std::deque<std::pair<Work, uint32_t>> queue_;
   bool stopping_ = false, stopped_ = false;
-  std::map<uint32_t, Open> open_;  // the worker's alone
+  // Changed by the worker alone, under open_mu_ (figures() reads it).
+  mutable std::mutex open_mu_;
+  std::map<uint32_t, Open> open_;
   std::thread worker_;
 };
 

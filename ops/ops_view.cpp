@@ -4,7 +4,7 @@
 
 namespace coach::actors {
 
-OpsView::OpsView(Registry& registry, const CommandMetrics& commands, const BatchJob* batch)
+OpsView::OpsView(Registry& registry, const CommandMetrics& commands, const BatchControl* batch)
     : registry_(registry), commands_(commands), batch_(batch) {}
 
 namespace {

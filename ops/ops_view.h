@@ -24,7 +24,7 @@ class OpsView {
   // batch may be null. Each must outlive the view. The event store figures
   // are those of the stores the registry serves from (summed over a
   // cluster node's partitions).
-  OpsView(Registry& registry, const CommandMetrics& commands, const BatchJob* batch);
+  OpsView(Registry& registry, const CommandMetrics& commands, const BatchControl* batch);
 
   v1::OpsSnapshot snapshot() const;
 
@@ -51,7 +51,7 @@ class OpsView {
 
   Registry& registry_;
   const CommandMetrics& commands_;
-  const BatchJob* batch_;
+  const BatchControl* batch_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::atomic<bool> draining_{false};
   mutable std::mutex mu_;

@@ -95,6 +95,32 @@ void actors_and_requests(Writer& w, const v1::OpsSnapshot& s) {
            cluster.partitions_held());
   w.single("coach_cluster_members", "gauge", "Live nodes of the cluster, as this node saw them",
            cluster.members());
+  // One series per partition this node serves (a partitioned cluster).
+  struct PartitionSeries {
+    const char* name;
+    const char* help;
+    double (*value)(const v1::PartitionState&);
+  };
+  const PartitionSeries partition_series[] = {
+      {"coach_partition_lease_age_seconds",
+       "Seconds since this node last renewed the partition's lease",
+       [](const v1::PartitionState& p) { return p.lease_age_seconds(); }},
+      {"coach_partition_catch_up_seconds",
+       "Seconds from taking the partition's lease to serving it",
+       [](const v1::PartitionState& p) { return p.catch_up_seconds(); }},
+      {"coach_partition_caught_up_events",
+       "Events applied from the replicated log when this node took the partition",
+       [](const v1::PartitionState& p) { return static_cast<double>(p.caught_up_events()); }},
+      {"coach_partition_events", "Events in the partition's store (its feed head)",
+       [](const v1::PartitionState& p) { return static_cast<double>(p.events()); }},
+  };
+  for (const auto& series : partition_series) {
+    w.family(series.name, "gauge", series.help);
+    for (const auto& partition : cluster.partition_map())
+      if (partition.served_here())
+        w.sample(series.name, {{"partition", std::to_string(partition.partition())}},
+                 series.value(partition));
+  }
   w.single("coach_requests_forwarded_total", "counter",
            "Requests sent on to the node that owns their user's partition",
            static_cast<double>(s.bus().forwarded()));

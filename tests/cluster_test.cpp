@@ -11,9 +11,15 @@
 #include <set>
 #include <thread>
 
+#include <google/protobuf/util/json_util.h>
+#include <httplib.h>
+
 #include "adapters/jetstream_log.h"
+#include "base/partition.h"
+#include "schema/commands.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/auth.h"
 
 using namespace coach;
 using namespace coach::test;
@@ -75,10 +81,15 @@ std::set<std::string> task_ids(Client& client, const std::string& user) {
   }
 }
 
-// Who wrote each group of the replicated log, in order.
-std::vector<std::string> log_writers(NatsCluster& cluster) {
+// Who wrote each group of the replicated log (a partition's, given one),
+// in order.
+std::vector<std::string> log_writers(NatsCluster& cluster, std::optional<uint32_t> partition = {}) {
   auto options =
       jetstream_log_options(cluster.url(), cluster.creds(actors::BusRole::coachd), "reader", 3);
+  if (partition) {
+    options.stream = actors::partition_stream(*partition);
+    options.subject = actors::partition_subject(*partition);
+  }
   auto log = actors::JetStreamLog::open(options);
   REQUIRE_MESSAGE(log, error_of(log));
   std::vector<std::string> writers;
@@ -107,6 +118,40 @@ std::string node_id_of(const std::string& data_dir) {
   std::string id;
   std::getline(in, id);
   return id;
+}
+
+// What a node's ops view says of the cluster (GET /api/ops as an admin).
+v1::ClusterFigures cluster_of(Coachd& node, const std::string& token_key) {
+  auto signer = actors::TokenSigner::load(token_key, false);
+  REQUIRE_MESSAGE(signer, error_of(signer));
+  httplib::Client http(node.ops_url());
+  http.set_read_timeout(5);
+  auto res = http.Get("/api/ops",
+                      {{"Authorization", "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN,
+                                                                   std::chrono::hours(1))}});
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 200, res->body);
+  v1::OpsSnapshot ops;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(res->body, &ops).ok());
+  return ops.cluster();
+}
+
+// Partitions per owner in `figures`' map ("" for those moving).
+std::map<std::string, int> owners_of(const v1::ClusterFigures& figures) {
+  std::map<std::string, int> owners;
+  for (const auto& p : figures.partition_map()) ++owners[p.owner()];
+  return owners;
+}
+
+// Polls `node`'s figures until `done` holds of them (or 30 s pass).
+v1::ClusterFigures wait_for_cluster(Coachd& node, const std::string& token_key,
+                                    const std::function<bool(const v1::ClusterFigures&)>& done) {
+  auto deadline = Steady::now() + 30s;
+  for (;;) {
+    auto figures = cluster_of(node, token_key);
+    if (done(figures) || Steady::now() > deadline) return figures;
+    std::this_thread::sleep_for(200ms);
+  }
 }
 
 }  // namespace
@@ -327,4 +372,190 @@ TEST_CASE("cluster: SIGTERM hands a node's partitions off, nothing acknowledged 
   MESSAGE(total << " tasks acknowledged across a SIGTERM handoff, " << writers.failures.load()
                 << " failed tries");
   CHECK(total > 20);
+}
+
+TEST_CASE("cluster: nodes joining under load take their share, a rolling restart loses nothing") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  auto key = dir.str() + "/token.key";
+  auto flags = kReplicated;
+  flags.insert(flags.end(), {"--partitions", "8"});
+  std::unique_ptr<Coachd> nodes[3];
+  nodes[0] = std::make_unique<Coachd>(dir.str() + "/n0", cluster.url(), flags);
+  auto alone = wait_for_cluster(*nodes[0], key, [](auto& f) { return f.partitions_held() == 8; });
+  REQUIRE_MESSAGE(alone.partitions_held() == 8, alone.DebugString());
+
+  Client client(cluster.url(), key);
+  Writers writers{client, {}, {}};
+  for (int i = 0; i < 12; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    register_until_served(client, writers.users.back());
+  }
+  std::thread load([&] { writers.run(); });
+  std::this_thread::sleep_for(1000ms);
+  nodes[1] = std::make_unique<Coachd>(dir.str() + "/n1", cluster.url(), flags);
+  nodes[2] = std::make_unique<Coachd>(dir.str() + "/n2", cluster.url(), flags);
+  // A fair share each: ceil(8 / 3) at most, every partition owned.
+  auto shared = [](const v1::ClusterFigures& f) {
+    auto owners = owners_of(f);
+    if (owners.size() != 3 || owners.count("")) return false;
+    for (const auto& [owner, n] : owners)
+      if (n > 3) return false;
+    return f.members() == 3;
+  };
+  auto joined = wait_for_cluster(*nodes[0], key, shared);
+  CHECK_MESSAGE(shared(joined), joined.DebugString());
+  CHECK(joined.member_ids_size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    auto figures = cluster_of(*nodes[i], key);
+    CHECK(figures.node_id() == node_id_of(dir.str() + "/n" + std::to_string(i)));
+    int served = 0;
+    for (const auto& p : figures.partition_map()) {
+      if (!p.served_here()) continue;
+      ++served;
+      CHECK(p.owner() == figures.node_id());
+      CHECK(p.lease_age_seconds() < 3.0);  // renewed every second (lease 3 s)
+    }
+    CHECK(served >= 2);
+  }
+  // Each node folds its own partitions' stores: one batch job each.
+  {
+    auto signer = actors::TokenSigner::load(key, false);
+    REQUIRE(signer);
+    std::vector<std::pair<std::string, std::string>> admin = {
+        {"Authorization",
+         "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN, std::chrono::hours(1))}};
+    auto run = client.raw("coach.v1.admin.batch.run", R"({"full": true})", admin);
+    REQUIRE_MESSAGE(run, error_of(run));
+    REQUIRE_MESSAGE(!run->has_error(), run->DebugString());
+    v1::BatchStatus status;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto r = client.raw("coach.v1.admin.batch.status", "{}", admin);
+      REQUIRE_MESSAGE(r, error_of(r));
+      status = r->batch_status();
+      if (status.runs() >= 2 && !status.running()) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    CHECK_MESSAGE(status.runs() >= 2, status.DebugString());  // partitions, not one store
+    CHECK(status.last().error().empty());
+  }
+  // /metrics shows each partition this node serves.
+  {
+    auto signer = actors::TokenSigner::load(key, false);
+    REQUIRE(signer);
+    httplib::Client http(nodes[0]->ops_url());
+    auto metrics = http.Get(
+        "/metrics", {{"Authorization", "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN,
+                                                                 std::chrono::hours(1))}});
+    REQUIRE(metrics);
+    CHECK(metrics->body.find("coach_partition_lease_age_seconds{partition=\"") !=
+          std::string::npos);
+    CHECK(metrics->body.find("coach_cluster_members 3") != std::string::npos);
+  }
+
+  // A rolling restart: each node in turn leaves (SIGTERM, its partitions
+  // handed off) and comes back (takes its share again), under load.
+  for (int i = 0; i < 3; ++i) {
+    auto data = dir.str() + "/n" + std::to_string(i);
+    nodes[i]->process().signal(SIGTERM);
+    int status = nodes[i]->process().wait();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    nodes[i] = std::make_unique<Coachd>(data, cluster.url(), flags);
+    REQUIRE_MESSAGE(nodes[i]->process().wait_for_log("partition served", 30s),
+                    nodes[i]->process().log());
+  }
+  auto after = wait_for_cluster(*nodes[1], key, shared);
+  CHECK_MESSAGE(shared(after), after.DebugString());
+  std::this_thread::sleep_for(1000ms);
+  writers.stop = true;
+  load.join();
+  size_t total = 0;
+  for (const auto& user : writers.users) {
+    auto stored = task_ids(client, user);
+    CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    total += stored.size();
+  }
+  MESSAGE(total << " tasks acknowledged across two joins and a rolling restart of three nodes, "
+                << writers.failures.load() << " failed tries");
+  CHECK(total > 50);
+}
+
+TEST_CASE("cluster: a partition's owner paused past its lease writes nothing when it resumes") {
+  TempDir dir;
+  NatsCluster cluster(dir.str() + "/nats");
+  auto key = dir.str() + "/token.key";
+  auto flags = kReplicated;
+  flags.insert(flags.end(), {"--partitions", "4"});
+  Coachd a(dir.str() + "/a", cluster.url(), flags);
+  Coachd b(dir.str() + "/b", cluster.url(), flags);
+  auto a_id = node_id_of(dir.str() + "/a"), b_id = node_id_of(dir.str() + "/b");
+  auto both = wait_for_cluster(a, key, [&](auto& f) {
+    auto owners = owners_of(f);
+    return owners.size() == 2 && owners.count(a_id) && owners.count(b_id);
+  });
+  REQUIRE_MESSAGE(owners_of(both).count(b_id), both.DebugString());
+  // A user of a partition that a serves.
+  std::string user;
+  uint32_t partition = 0;
+  for (;;) {
+    auto id = Uuid::random();
+    partition = partition_of(id, 4);
+    if (both.partition_map(static_cast<int>(partition)).owner() == a_id) {
+      user = id.to_string();
+      break;
+    }
+  }
+  Client client(cluster.url(), key);
+  register_until_served(client, user);
+  REQUIRE(client.request("task.create", R"({"title": "before"})", user, "before"));
+
+  a.process().signal(SIGSTOP);
+  auto moved = wait_for_cluster(b, key, [&](auto& f) {
+    const auto& p = f.partition_map(static_cast<int>(partition));
+    return p.owner() == b_id && p.served_here();
+  });
+  REQUIRE_MESSAGE(moved.partition_map(static_cast<int>(partition)).served_here(),
+                  moved.DebugString());
+  // Requests reaching the paused node wait in its socket: each is retried
+  // with its key until b answers it.
+  std::set<std::string> acknowledged;
+  for (const auto& id : task_ids(client, user)) acknowledged.insert(id);
+  for (int n = 0; n < 20; ++n) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = client.request("task.create", R"({"title": "after"})", user,
+                              "after-" + std::to_string(n), actors::Encoding::json, 500);
+      if (r && r->has_task()) {
+        acknowledged.insert(r->task().id());
+        break;
+      }
+    }
+  }
+  REQUIRE(acknowledged.size() == 21);
+  a.process().signal(SIGCONT);
+  // It answers what it held without writing, gives the partition up and
+  // goes on serving its share.
+  auto rejoined = wait_for_cluster(a, key, [&](auto& f) {
+    auto owners = owners_of(f);
+    return owners.size() == 2 && !owners.count("") && f.members() == 2;
+  });
+  CHECK_MESSAGE(owners_of(rejoined).size() == 2, rejoined.DebugString());
+  std::this_thread::sleep_for(500ms);
+  CHECK(task_ids(client, user) == acknowledged);
+  // The partition's log: a's groups, then b's, and none of a's after b's
+  // first, until a takes the partition back (if it is a's to prefer).
+  auto writers = log_writers(cluster, partition);
+  auto first_of_b = std::find(writers.begin(), writers.end(), b_id);
+  REQUIRE(first_of_b != writers.end());
+  CHECK(std::count(writers.begin(), first_of_b, a_id) >= 2);
+  auto back_to_a = std::find(first_of_b, writers.end(), a_id);
+  CHECK(std::count(first_of_b, back_to_a, b_id) >= 20);
+  auto more = client.request("task.create", R"({"title": "later"})", user, "later");
+  for (int attempt = 0; attempt < 50 && (!more || !more->has_task()); ++attempt) {
+    std::this_thread::sleep_for(100ms);
+    more = client.request("task.create", R"({"title": "later"})", user, "later");
+  }
+  REQUIRE_MESSAGE(more, error_of(more));
+  CHECK(more->has_task());
+  CHECK(a.process().log().find("partition lease lost") != std::string::npos);
 }

@@ -208,6 +208,8 @@ TEST_CASE("the dashboard shows live figures that change as commands arrive") {
     CHECK(browser.text("group-commits") != "0");
     CHECK(browser.text("notifications-pending") == "0");
     CHECK(browser.text("llm-breaker") == "no LLM");
+    CHECK(browser.text("cluster-mode") == "single node");
+    CHECK(browser.text("cluster-held") == "–");
 
     auto png = browser.screenshot_png();
     REQUIRE(png.size() > 10000);

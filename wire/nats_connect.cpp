@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "base/private_file.h"
@@ -129,6 +130,16 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
     s = natsConnection_Connect(&connection, options);
   if (s != NATS_OK) return fail(s, "cannot connect to NATS");
   return connection;
+}
+
+int retry_while_jetstream_starts(const std::function<int()>& call,
+                                 std::chrono::milliseconds bound) {
+  auto until = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    auto s = static_cast<natsStatus>(call());
+    if (s != NATS_TIMEOUT || std::chrono::steady_clock::now() >= until) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace coach::actors

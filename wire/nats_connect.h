@@ -2,6 +2,8 @@
 // client certificate (the default), and the options every connection wants.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 #include "base/result.h"
@@ -35,5 +37,14 @@ struct NatsConfig {
 // A connected natsConnection (destroy with natsConnection_Destroy), or why
 // not: unreachable server, refused certificate, missing files.
 Result<natsConnection*> connect_nats(const NatsConfig& config);
+
+// JetStream's API answers late, or not at all, while a cluster elects its
+// leaders or when its servers are loaded: `call` (a JetStream request
+// returning a natsStatus) is made again while it times out, until `bound`
+// has passed, 200 ms apart. Returns call's last status. "No responders"
+// (a server without JetStream) is not retried. `call` must be safe to
+// repeat (get-or-create, idempotent).
+int retry_while_jetstream_starts(const std::function<int()>& call,
+                                 std::chrono::milliseconds bound = std::chrono::seconds(30));
 
 }  // namespace coach::actors

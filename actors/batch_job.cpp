@@ -262,13 +262,7 @@ BatchJobs::BatchJobs(BatchOptions options) : options_(std::move(options)) {
   options_.turn = std::make_shared<std::timed_mutex>();
 }
 
-BatchJobs::~BatchJobs() {
-  std::map<uint32_t, std::unique_ptr<BatchJob>> jobs;
-  {
-    std::lock_guard lock(mu_);
-    jobs.swap(jobs_);
-  }
-}  // each job stops between two users and joins
+BatchJobs::~BatchJobs() = default;  // each job stops between two users and joins
 
 void BatchJobs::add(uint32_t partition, events::EventStore& store) {
   auto job = std::make_unique<BatchJob>(store, options_);

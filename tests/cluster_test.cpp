@@ -120,15 +120,36 @@ std::string node_id_of(const std::string& data_dir) {
   return id;
 }
 
-// What a node's ops view says of the cluster (GET /api/ops as an admin).
-v1::ClusterFigures cluster_of(Coachd& node, const std::string& token_key) {
+// Creates `count` tasks ("after-<n>" keys), each retried with its key
+// until it is acknowledged (50 tries of 500 ms): requests a paused node
+// holds in its socket time out and go again.
+void create_retried(Client& client, const std::string& user, int count,
+                    std::set<std::string>& acknowledged) {
+  for (int n = 0; n < count; ++n) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = client.request("task.create", R"({"title": "after"})", user,
+                              "after-" + std::to_string(n), actors::Encoding::json, 500);
+      if (r && r->has_task()) {
+        acknowledged.insert(r->task().id());
+        break;
+      }
+    }
+  }
+}
+
+// An Authorization header of an admin token signed with the cluster's key.
+std::pair<std::string, std::string> admin_header(const std::string& token_key) {
   auto signer = actors::TokenSigner::load(token_key, false);
   REQUIRE_MESSAGE(signer, error_of(signer));
+  return {"Authorization",
+          "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN, std::chrono::hours(1))};
+}
+
+// What a node's ops view says of the cluster (GET /api/ops as an admin).
+v1::ClusterFigures cluster_of(Coachd& node, const std::string& token_key) {
   httplib::Client http(node.ops_url());
   http.set_read_timeout(5);
-  auto res = http.Get("/api/ops",
-                      {{"Authorization", "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN,
-                                                                   std::chrono::hours(1))}});
+  auto res = http.Get("/api/ops", {admin_header(token_key)});
   REQUIRE(res);
   REQUIRE_MESSAGE(res->status == 200, res->body);
   v1::OpsSnapshot ops;
@@ -214,16 +235,7 @@ TEST_CASE("cluster: an owner paused past its lease writes nothing when it resume
   // Requests now go to both subscribers: the paused owner's wait in its
   // socket. Each is retried until the standby answers it.
   std::set<std::string> acknowledged;
-  for (int n = 0; n < 20; ++n) {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      auto r = client.request("task.create", R"({"title": "after"})", user,
-                              "after-" + std::to_string(n), actors::Encoding::json, 500);
-      if (r && r->has_task()) {
-        acknowledged.insert(r->task().id());
-        break;
-      }
-    }
-  }
+  create_retried(client, user, 20, acknowledged);
   REQUIRE(acknowledged.size() == 20);
   owner.process().signal(SIGCONT);
   // It finds its lease gone, answers what it held without writing, stops.
@@ -420,11 +432,7 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
   }
   // Each node folds its own partitions' stores: one batch job each.
   {
-    auto signer = actors::TokenSigner::load(key, false);
-    REQUIRE(signer);
-    std::vector<std::pair<std::string, std::string>> admin = {
-        {"Authorization",
-         "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN, std::chrono::hours(1))}};
+    std::vector<std::pair<std::string, std::string>> admin = {admin_header(key)};
     auto run = client.raw("coach.v1.admin.batch.run", R"({"full": true})", admin);
     REQUIRE_MESSAGE(run, error_of(run));
     REQUIRE_MESSAGE(!run->has_error(), run->DebugString());
@@ -441,12 +449,8 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
   }
   // /metrics shows each partition this node serves.
   {
-    auto signer = actors::TokenSigner::load(key, false);
-    REQUIRE(signer);
     httplib::Client http(nodes[0]->ops_url());
-    auto metrics = http.Get(
-        "/metrics", {{"Authorization", "Bearer " + signer->issue(Uuid::random(), v1::ROLE_ADMIN,
-                                                                 std::chrono::hours(1))}});
+    auto metrics = http.Get("/metrics", {admin_header(key)});
     REQUIRE(metrics);
     CHECK(metrics->body.find("coach_partition_lease_age_seconds{partition=\"") !=
           std::string::npos);
@@ -521,16 +525,7 @@ TEST_CASE("cluster: a partition's owner paused past its lease writes nothing whe
   // with its key until b answers it.
   std::set<std::string> acknowledged;
   for (const auto& id : task_ids(client, user)) acknowledged.insert(id);
-  for (int n = 0; n < 20; ++n) {
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      auto r = client.request("task.create", R"({"title": "after"})", user,
-                              "after-" + std::to_string(n), actors::Encoding::json, 500);
-      if (r && r->has_task()) {
-        acknowledged.insert(r->task().id());
-        break;
-      }
-    }
-  }
+  create_retried(client, user, 20, acknowledged);
   REQUIRE(acknowledged.size() == 21);
   a.process().signal(SIGCONT);
   // It answers what it held without writing, gives the partition up and

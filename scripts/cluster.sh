@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
-# Runs coach as a cluster on loopback (issue 18, step two): three nats-servers
+# Runs coach as a cluster on loopback (issue 18): three nats-servers
 # clustered with JetStream (R3, TLS with client certificates for clients,
-# routes on loopback) and three coachd with a replicated log: the first to
-# take the lease serves every user, the other two wait as standbys and take
-# over within the lease time when it dies (docs/architecture.md, "A
-# replicated log and a standby"). Everything lives under ./.coach-cluster.
-# Ctrl-C stops the coachd, then the nats-servers. Extra arguments go to
-# every coachd.
+# routes on loopback) and three coachd with a replicated log. By default the
+# users are split into 64 partitions (docs/architecture.md, "Partitions"):
+# each coachd holds a fair share of the partitions' leases, serves their
+# users and forwards requests for the others to their owners; when one dies
+# its partitions move to the other two within the lease time plus catch-up.
+# With COACH_PARTITIONS=0 the first coachd to take the one lease serves
+# every user and the other two wait as standbys ("A replicated log and a
+# standby"). Everything lives under ./.coach-cluster. Ctrl-C stops the
+# coachd (each hands its partitions off), then the nats-servers. Extra
+# arguments go to every coachd.
 #
 #   COACH_CLUSTER_HOME=.coach-cluster (default)  keys, data, logs
 #   COACH_CLUSTER_PORT=4322 (default)  client ports 4322-4324, routes 6322-6324
+#   COACH_PARTITIONS=64 (default)      partitions of the users; 0: one owner, two standbys
 #   COACH_SKIP_SETUP=1                 run what is built, without scripts/setup.sh
 #   COACH_BUILD_DIR=build (default)    where the programs were built
 #
-# Try a failover: kill -9 the serving coachd (its pid is in the line that
-# says "serving"); another one logs "caught up" and "ready" within a few
-# seconds, and coachctl (configured for this cluster below) goes on working.
+# Try a failover: kill -9 one coachd (the pids are printed below); within a
+# few seconds the others log "caught up" for its partitions, and coachctl
+# (configured for this cluster below) goes on working. The partitions and
+# their owners: coachctl ops cluster, or the dashboard's Cluster section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ "${COACH_SKIP_SETUP:-}" == 1 ]] || scripts/setup.sh
 home="${COACH_CLUSTER_HOME:-.coach-cluster}"
 base="${COACH_CLUSTER_PORT:-4322}"
 bin="${COACH_BUILD_DIR:-build}/apps"
+partitions="${COACH_PARTITIONS:-64}"
 coachctl="$bin"/coachctl/coachctl
-mkdir -p "$home"
+mkdir -p "$home" "$home/nodes"
 scripts/make-certs.sh "$home"/tls
 
 # One bus authority for the cluster (every server trusts the same operator),
@@ -83,7 +90,7 @@ echo "coach cluster: nats-servers on $urls (logs: $home/n*/nats-server.log)"
 for i in 0 1 2; do
   "$bin"/coachd/coachd --data-dir "$home/nodes/coachd-$i" --nats-url "$urls" \
     --tls-dir "$home"/tls --nats-creds "$bus"/coachd.creds --replicate-log 3 \
-    --ops-port 0 "$@" >>"$home/coachd-$i.log" 2>&1 &
+    --partitions "$partitions" --ops-port 0 "$@" >>"$home/coachd-$i.log" 2>&1 &
   coachd_pids+=($!)
   # The first one makes the keys; the others start once it serves.
   if [[ $i == 0 ]]; then
@@ -94,7 +101,11 @@ for i in 0 1 2; do
     done
   fi
 done
-echo "coach cluster: coachd-0 (pid ${coachd_pids[0]}) serving; coachd-1 and coachd-2 (pids ${coachd_pids[1]} ${coachd_pids[2]}) standing by (logs: $home/coachd-*.log)"
+if [[ $partitions == 0 ]]; then
+  echo "coach cluster: coachd-0 (pid ${coachd_pids[0]}) serving; coachd-1 and coachd-2 (pids ${coachd_pids[1]} ${coachd_pids[2]}) standing by (logs: $home/coachd-*.log)"
+else
+  echo "coach cluster: coachd-0, coachd-1, coachd-2 (pids ${coachd_pids[*]}) share $partitions partitions (logs: $home/coachd-*.log)"
+fi
 [[ -f "$home"/user.token ]] || (umask 077 && "$coachctl" admin token --key-file "$home"/nodes/token.key \
   --user "$("$coachctl" new-user-id)" --ttl 720h >"$home"/user.token)
 ctl="$coachctl --nats-url $urls --tls-dir $home/tls --nats-creds $bus/client.creds --token-file $home/user.token"

@@ -445,6 +445,24 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
     }
     CHECK(served >= 2);
   }
+  // coachctl ops cluster: the same map, from whichever node answers.
+  {
+    auto bearer = admin_header(key).second.substr(std::string("Bearer ").size());
+    auto shown = test::run_tool(COACH_COACHCTL,
+                                {"--plaintext", "--nats-url", cluster.url(), "--nats-creds",
+                                 cluster.creds(actors::BusRole::client), "--token-file",
+                                 test::write_secret(dir, "admin.token", bearer), "ops", "cluster"},
+                                dir.str() + "/coachctl", 60s,
+                                {"XDG_CONFIG_HOME=" + dir.str() + "/no-config"});
+    CHECK_MESSAGE(shown.exit_code == 0, shown.err);
+    CHECK_MESSAGE(shown.out.find("partitioned: 8 partitions, log R3") != std::string::npos,
+                  shown.out);
+    CHECK_MESSAGE(shown.out.find("members            3:") != std::string::npos, shown.out);
+    for (int i = 0; i < 3; ++i)
+      CHECK_MESSAGE(
+          shown.out.find(node_id_of(dir.str() + "/n" + std::to_string(i))) != std::string::npos,
+          shown.out);
+  }
   // Each node folds its own partitions' stores: one batch job each.
   {
     std::vector<std::pair<std::string, std::string>> admin = {admin_header(key)};

@@ -245,6 +245,9 @@ TEST_CASE("coachctl ops: actors, stop and revive, batch, queues, refused without
        {"requests in flight 0", "llm queue", "notifications      0 pending, 0 dead letters",
         "batch              idle"})
     CHECK_MESSAGE(queues.out.find(line) != std::string::npos, queues.out);
+  auto cluster = node.coachctl({"ops", "cluster"}, admin);
+  CHECK_MESSAGE(cluster.exit_code == 0, cluster.err);
+  CHECK(cluster.out == "mode               single node\n");
 
   auto refused =
       node.coachctl({"ops", "actors"}, node.token(v1::ROLE_USER, Uuid::parse(alice).value()));

@@ -378,6 +378,21 @@ int send(const Global& g, const std::string& operation, const std::string& body)
   }
   return 0;
 }
+
+// admin.ops, printed as the cluster seen by the node that answered.
+int show_cluster(const Global& g) {
+  std::string answer;
+  int code = request(g, "admin.ops", "", answer);
+  if (code != 0) return code;
+  auto reply = coach::actors::decode_reply(answer, Encoding::json);
+  if (g.json || !reply) {
+    fmt::print("{}\n", answer);
+  } else {
+    coach::apps::print_cluster(reply->ops().cluster());
+  }
+  return 0;
+}
+
 // Writes a NATS identity for `role` to `out` (0600, replaced atomically).
 int issue_bus_creds(const std::string& dir, const std::string& role_name,
                     const std::string& channel, const std::string& ttl, const std::string& name,
@@ -1369,6 +1384,8 @@ int main(int argc, char** argv) {
   ops_batch->add_flag("--wait", batch_wait, "print progress until the run ends");
   auto* ops_queues =
       ops->add_subcommand("queues", "show queue depths: mailboxes, LLM, notifications");
+  auto* ops_cluster = ops->add_subcommand(
+      "cluster", "show the cluster: members, partitions per node, lease ages, catch-up");
   auto* raw = app.add_subcommand("send", "send any operation with a JSON body; prints the reply");
   raw->add_option("operation", operation, "e.g. task.create")->required();
   raw->add_option("body", raw_body, "JSON body; default {}");
@@ -1449,6 +1466,7 @@ int main(int argc, char** argv) {
     if (ops_stop->parsed())
       return send(g, "admin.actor.stop", fmt::format(R"({{"user_id": "{}"}})", stop_user));
     if (ops_queues->parsed()) return send(g, "admin.ops", "");
+    if (ops_cluster->parsed()) return show_cluster(g);
     if (ops_batch->parsed()) return run_batch(g, batch_full, batch_wait);
     if (erase->parsed()) return delete_me(s, confirm);
     if (export_all->parsed()) return export_user(g);

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <google/protobuf/util/time_util.h>
 
+#include <map>
+
 namespace coach::apps {
 namespace {
 
@@ -57,6 +59,39 @@ void print_queues(const v1::OpsSnapshot& ops) {
   fmt::print("batch              {}\n",
              b.running() ? fmt::format("{} of {} users", b.users_done(), b.users_total())
                          : std::string("idle"));
+}
+
+void print_cluster(const v1::ClusterFigures& c) {
+  if (c.log_replicas() == 0) {
+    fmt::print("mode               single node\n");
+    return;
+  }
+  if (c.partitions() == 0) {
+    fmt::print("mode               owner and standbys, log R{}\n", c.log_replicas());
+    fmt::print("node               {} ({})\n", c.node_id(), c.lease_held() ? "owner" : "standby");
+    if (c.lease_held()) fmt::print("lease age          {:.1f} s\n", c.lease_age_seconds());
+    fmt::print("log position       {} ({} events caught up)\n", c.log_position(),
+               c.caught_up_events());
+    return;
+  }
+  fmt::print("mode               partitioned: {} partitions, log R{}\n", c.partitions(),
+             c.log_replicas());
+  fmt::print("node               {}\n", c.node_id());
+  fmt::print("members            {}:", c.members());
+  for (const auto& id : c.member_ids()) fmt::print(" {}", id);
+  fmt::print("\n");
+  fmt::print("held here          {} of {}\n", c.partitions_held(), c.partitions());
+  fmt::print("forwarded          {} requests\n", c.forwarded());
+  std::map<std::string, int> owners;
+  for (const auto& p : c.partition_map()) ++owners[p.owner().empty() ? "(moving)" : p.owner()];
+  fmt::print("{:<36}  {:>10}\n", "owner", "partitions");
+  for (const auto& [owner, n] : owners) fmt::print("{:<36}  {:>10}\n", owner, n);
+  fmt::print("{:>9}  {:>9}  {:>10}  {:>10}  {:>10}\n", "partition", "lease age", "catch-up",
+             "caught up", "events");
+  for (const auto& p : c.partition_map())
+    if (p.served_here())
+      fmt::print("{:>9}  {:>7.1f} s  {:>8.2f} s  {:>10}  {:>10}\n", p.partition(),
+                 p.lease_age_seconds(), p.catch_up_seconds(), p.caught_up_events(), p.events());
 }
 
 }  // namespace coach::apps

@@ -177,23 +177,32 @@ Status Notifier::purge_user(const Uuid& user) {
 
 NotifierStats Notifier::stats() const {
   NotifierStats out{published_.load(), errors_.load(), dead_.load(), 0, 0};
+  jsOptions options;
+  jsOptions_Init(&options);
+  options.Wait = 250;
   std::string notify_name(kNotifyStream), dead_name(kDeadStream);
+  bool complete = true;
   for (auto channel : kChannels) {
     jsConsumerInfo* info = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
     auto name = consumer_name(channel);
-    if (js_GetConsumerInfo(&info, js_, notify_name.c_str(), name.c_str(), nullptr, &code) ==
-        NATS_OK) {
+    auto s = js_GetConsumerInfo(&info, js_, notify_name.c_str(), name.c_str(), &options, &code);
+    if (s == NATS_OK) {
       out.pending += info->NumPending + static_cast<uint64_t>(info->NumAckPending);
       jsConsumerInfo_Destroy(info);
+    } else if (s == NATS_TIMEOUT) {
+      complete = false;
+      break;  // JetStream is away: the others would wait as long
     }
   }
+  out.pending = complete ? (last_pending_ = out.pending) : last_pending_.load();
   jsStreamInfo* dead = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  if (js_GetStreamInfo(&dead, js_, dead_name.c_str(), nullptr, &code) == NATS_OK) {
-    out.dead_stored = dead->State.Msgs;
+  if (complete && js_GetStreamInfo(&dead, js_, dead_name.c_str(), &options, &code) == NATS_OK) {
+    last_dead_stored_ = dead->State.Msgs;
     jsStreamInfo_Destroy(dead);
   }
+  out.dead_stored = last_dead_stored_;
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace coach::actors {
 namespace {
@@ -259,25 +260,55 @@ Result<uint64_t> JetStreamLog::last_position() {
   return last;
 }
 
+// One ordered consumer per read, from position after + 1: the server pushes
+// the messages with flow control, one round trip for the lot instead of one
+// js_GetMsg per group (catch-up was bound by that round trip: about 1,200
+// groups/s).
 Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, size_t max_groups) {
   auto last = last_position();
   if (!last) return last.error();
   std::vector<events::ReplicatedGroup> out;
-  for (uint64_t position = after + 1; position <= *last && out.size() < max_groups; ++position) {
+  if (after >= *last || max_groups == 0) return out;
+  jsSubOptions sub_options;
+  jsSubOptions_Init(&sub_options);
+  sub_options.Stream = options_.stream.c_str();
+  sub_options.Ordered = true;
+  sub_options.Config.DeliverPolicy = js_DeliverByStartSequence;
+  sub_options.Config.OptStartSeq = after + 1;
+  natsSubscription* sub = nullptr;
+  jsErrCode code = jsErrCode(0);
+  natsStatus s =
+      js_SubscribeSync(&sub, js_, options_.subject.c_str(), nullptr, &sub_options, &code);
+  if (s != NATS_OK)
+    return nats_error(s, "cannot read the log after position " + std::to_string(after), code);
+  std::optional<Error> failed;
+  while (out.size() < max_groups) {
     natsMsg* msg = nullptr;
-    jsErrCode code = jsErrCode(0);
-    natsStatus s = js_GetMsg(&msg, js_, options_.stream.c_str(), position, nullptr, &code);
-    if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) continue;  // removed
-    if (s != NATS_OK)
-      return nats_error(s, "cannot read position " + std::to_string(position) + " of the log",
-                        code);
-    auto group = decode(msg, position);
+    s = natsSubscription_NextMsg(&msg, sub, static_cast<int64_t>(options_.timeout.count()));
+    if (s != NATS_OK) {
+      failed = nats_error(s, "cannot read the log after position " +
+                                 std::to_string(out.empty() ? after : out.back().position));
+      break;
+    }
+    jsMsgMetaData* meta = nullptr;
+    uint64_t position = 0;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+      position = meta->Sequence.Stream;
+      jsMsgMetaData_Destroy(meta);
+    }
+    auto group = position > after ? decode(msg, position) : std::nullopt;
     natsMsg_Destroy(msg);
-    if (!group)
-      return make_error(Errc::corrupted, "position " + std::to_string(position) + " of stream " +
-                                             options_.stream + " is not a coach log group");
+    if (!group) {
+      failed = make_error(Errc::corrupted, "position " + std::to_string(position) + " of stream " +
+                                               options_.stream + " is not a coach log group");
+      break;
+    }
     out.push_back(std::move(*group));
+    if (position >= *last) break;
   }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  if (failed) return *failed;
   return out;
 }
 

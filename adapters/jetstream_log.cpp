@@ -291,9 +291,10 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
       break;
     }
     jsMsgMetaData* meta = nullptr;
-    uint64_t position = 0;
+    uint64_t position = 0, pending = 0;
     if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
       position = meta->Sequence.Stream;
+      pending = meta->NumPending;  // none left: the last was removed, or this is it
       jsMsgMetaData_Destroy(meta);
     }
     auto group = position > after ? decode(msg, position) : std::nullopt;
@@ -304,7 +305,7 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
       break;
     }
     out.push_back(std::move(*group));
-    if (position >= *last) break;
+    if (position >= *last || pending == 0) break;
   }
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);

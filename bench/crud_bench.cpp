@@ -27,6 +27,7 @@
 
 #include "actors/batch_job.h"
 #include "actors/registry.h"
+#include "bench/load_generator.h"
 #include "gateway/nats_gateway.h"
 #include "ops/command_metrics.h"
 #include "ops/ops_view.h"
@@ -38,148 +39,13 @@
 
 using namespace coach;
 using Steady = std::chrono::steady_clock;
+using bench::connect;
+using bench::Figures;
+using bench::LoadGenerator;
+using bench::must;
+using bench::report;
 
 namespace {
-
-struct Figures {
-  std::vector<double> micros;  // one per round trip
-  double seconds = 0;
-  double percentile(double p) const {
-    if (micros.empty()) return 0;
-    auto sorted = micros;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
-  }
-  double rate() const { return static_cast<double>(micros.size()) / seconds; }
-};
-
-void report(const std::string& what, int clients, const Figures& f) {
-  fmt::print(
-      "{:<28} {:>2} client{}  p50 {:>7.0f} us  p95 {:>7.0f} us  p99 {:>7.0f} us  {:>8.0f} /s\n",
-      what, clients, clients == 1 ? " " : "s", f.percentile(0.50), f.percentile(0.95),
-      f.percentile(0.99), f.rate());
-}
-
-template <class T>
-T must(Result<T> result, const char* what) {
-  if (!result) {
-    fmt::print(stderr, "crud_bench: {}: {}\n", what, result.error().message);
-    std::exit(1);
-  }
-  return std::move(*result);
-}
-
-// A connection as coach's own (wire/nats_connect.h) with a bus identity of
-// `role`, and the inbox prefix that identity may receive on.
-std::pair<natsConnection*, std::string> connect(const std::string& url, actors::BusRole role) {
-  actors::NatsConfig config;
-  config.url = url;
-  config.plaintext = true;  // loopback benchmark
-  config.creds_file = test::creds_for(url, role);
-  auto nc = must(actors::connect_nats(config), "connect");
-  std::ifstream in(config.creds_file);
-  std::stringstream creds;
-  creds << in.rdbuf();
-  return {nc, actors::inbox_prefix_of(must(actors::credentials_public_key(creds.str()), "creds"))};
-}
-
-// A closed-loop load generator: `clients` logical clients, each with one
-// request in flight at all times, driven by one thread (its own NATS
-// connection and reply subscription), the way wrk drives many connections
-// from few threads. next(client, i, last_reply) builds client's i-th request
-// (subject, body) from the reply to its previous one.
-class LoadGenerator {
- public:
-  using Next = std::function<std::pair<std::string, std::string>(int client, int i,
-                                                                 std::string_view last_reply)>;
-  LoadGenerator(const std::string& url, int clients, std::vector<std::string> users,
-                std::vector<std::string> tokens, Next next)
-      : clients_(clients),
-        users_(std::move(users)),
-        tokens_(std::move(tokens)),
-        next_(std::move(next)),
-        slots_(clients) {
-    std::tie(nc_, inbox_) = connect(url, actors::BusRole::client);
-    inbox_ += ".bench";
-    natsConnection_Subscribe(&sub_, nc_, (inbox_ + ".*").c_str(), &LoadGenerator::on_reply, this);
-    natsSubscription_SetPendingLimits(sub_, -1, -1);
-    natsConnection_Flush(nc_);
-  }
-  ~LoadGenerator() {
-    natsSubscription_Unsubscribe(sub_);
-    natsSubscription_Destroy(sub_);
-    natsConnection_Destroy(nc_);
-  }
-
-  Figures run(double seconds) {
-    start_ = Steady::now();
-    deadline_ = start_ + std::chrono::duration_cast<Steady::duration>(
-                             std::chrono::duration<double>(seconds));
-    for (int c = 0; c < clients_; ++c) send(c, "");
-    std::unique_lock lock(mu_);
-    done_cv_.wait(lock, [&] { return finished_ == clients_; });
-    Figures f;
-    f.seconds = std::chrono::duration<double>(Steady::now() - start_).count();
-    for (auto& slot : slots_)
-      f.micros.insert(f.micros.end(), slot.micros.begin(), slot.micros.end());
-    return f;
-  }
-  int errors() const { return errors_; }
-
- private:
-  struct Slot {
-    int i = 0;
-    Steady::time_point sent;
-    std::vector<double> micros;
-  };
-
-  void send(int c, std::string_view last_reply) {
-    auto& slot = slots_[c];
-    auto [subject, body] = next_(c, slot.i++, last_reply);
-    natsMsg* msg = nullptr;
-    auto reply = inbox_ + "." + std::to_string(c);
-    natsMsg_Create(&msg, subject.c_str(), reply.c_str(), body.data(),
-                   static_cast<int>(body.size()));
-    natsMsgHeader_Set(msg, "Coach-User", users_[c].c_str());
-    natsMsgHeader_Set(msg, "Authorization", tokens_[c].c_str());
-    slot.sent = Steady::now();
-    natsConnection_PublishMsg(nc_, msg);
-    natsMsg_Destroy(msg);
-  }
-
-  static void on_reply(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-    auto* self = static_cast<LoadGenerator*>(closure);
-    std::string_view subject = natsMsg_GetSubject(msg);
-    int c = std::atoi(subject.substr(subject.rfind('.') + 1).data());
-    auto& slot = self->slots_[c];
-    auto now = Steady::now();
-    std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
-    if (data.find("\"error\"") != std::string_view::npos) ++self->errors_;
-    slot.micros.push_back(std::chrono::duration<double, std::micro>(now - slot.sent).count());
-    if (now < self->deadline_) {
-      self->send(c, data);
-    } else {
-      std::lock_guard lock(self->mu_);
-      ++self->finished_;
-      self->done_cv_.notify_one();
-    }
-    natsMsg_Destroy(msg);
-  }
-
-  int clients_;
-  std::vector<std::string> users_;
-  std::vector<std::string> tokens_;  // "Bearer <token>" per client
-  Next next_;
-  std::vector<Slot> slots_;
-  natsConnection* nc_ = nullptr;
-  natsSubscription* sub_ = nullptr;
-  std::string inbox_;
-  Steady::time_point start_, deadline_;
-  std::atomic<int> errors_{0};
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  int finished_ = 0;
-};
 
 void echo(natsConnection* nc, natsSubscription*, natsMsg* msg, void*) {
   natsConnection_Publish(nc, natsMsg_GetReply(msg), natsMsg_GetData(msg),
@@ -211,7 +77,7 @@ void register_users(actors::Registry& registry, int count) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"coach CRUD round-trip benchmark"};
   double seconds = 3;
   int memory_users = 100000;
@@ -302,9 +168,7 @@ int main(int argc, char** argv) {
   natsSubscription_Unsubscribe(sub);
   auto gateway = must(actors::NatsGateway::start(*registry, gateway_options), "start gateway");
 
-  // CRUD: each client owns a user and cycles create, get, edit, complete;
-  // with reads_only it creates one task, then only gets it (no fsync: the
-  // pipeline's own cost beside the echo).
+  // CRUD: each client owns a user and runs bench::crud_cycle.
   auto crud_run = [&](int clients, const std::string& label, bool reads_only = false) {
     std::vector<std::string> users;
     {
@@ -315,37 +179,11 @@ int main(int argc, char** argv) {
              "register");
       }
     }
-    std::vector<std::string> task_ids(clients);
-    auto next = [&, reads_only](int c, int i, std::string_view last) {
-      auto& id = task_ids[c];
-      if (reads_only && i > 0) {
-        auto at = i == 1 ? last.find(R"("id":")") : std::string_view::npos;
-        if (at != std::string_view::npos) id = std::string(last.substr(at + 6, 36));
-        return std::pair{std::string("coach.v1.task.get"), R"({"task_id": ")" + id + "\"}"};
-      }
-      if (i % 4 == 1) {  // the reply to create holds the new task's id first
-        auto at = last.find(R"("id":")");
-        id = at == std::string_view::npos ? std::string() : std::string(last.substr(at + 6, 36));
-      }
-      switch (i % 4) {
-        case 0:
-          return std::pair{std::string("coach.v1.task.create"),
-                           std::string(R"({"title": "bench"})")};
-        case 1:
-          return std::pair{std::string("coach.v1.task.get"), R"({"task_id": ")" + id + "\"}"};
-        case 2:
-          return std::pair{
-              std::string("coach.v1.task.edit"),
-              R"({"task_id": ")" + id + R"(", "title": "bench )" + std::to_string(i) + "\"}"};
-        default:
-          return std::pair{std::string("coach.v1.task.complete"), R"({"task_id": ")" + id + "\"}"};
-      }
-    };
     std::vector<std::string> tokens;
     for (const auto& u : users)
       tokens.push_back("Bearer " +
                        signer.issue(*Uuid::parse(u), v1::ROLE_USER, std::chrono::hours(1)));
-    LoadGenerator load(nats.url(), clients, users, tokens, next);
+    LoadGenerator load(nats.url(), clients, users, tokens, bench::crud_cycle(clients, reads_only));
     auto crud = load.run(seconds);
     report(label, clients, crud);
     fmt::print(
@@ -453,4 +291,13 @@ int main(int argc, char** argv) {
   natsSubscription_Destroy(sub);
   natsConnection_Destroy(responder);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "crud_bench: {}\n", e.what());
+    return 1;
+  }
 }

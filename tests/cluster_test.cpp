@@ -67,27 +67,57 @@ struct Writers {
   }
 };
 
-// A user's task ids, read as a client would: a read that finds the user's
-// partition moving ("unavailable") or its node unresponsive is retried,
-// for 30 s at most.
-std::set<std::string> task_ids(Client& client, const std::string& user) {
-  std::set<std::string> ids;
-  std::string token;
+// A read as a client makes it: one that finds the user's partition moving
+// ("unavailable") or its node unresponsive is retried, for 30 s at most.
+v1::Reply read_retried(Client& client, const std::string& operation, const std::string& body,
+                       const std::string& user) {
   auto give_up = Steady::now() + 30s;
   for (;;) {
-    auto r = client.request("task.list", R"({"page_size": 200, "page_token": ")" + token + R"("})",
-                            user);
+    auto r = client.request(operation, body, user);
     bool moving = r ? r->has_error() && r->error().code() == "unavailable" : true;
     if (moving && Steady::now() < give_up) {
       std::this_thread::sleep_for(r ? std::chrono::milliseconds(r->error().retry_after_ms()) : 0ms);
       continue;
     }
     REQUIRE_MESSAGE(r, error_of(r));
-    REQUIRE_MESSAGE(r->has_task_list(), r->DebugString());
-    for (const auto& task : r->task_list().tasks()) CHECK(ids.insert(task.id()).second);
-    token = r->task_list().next_page_token();
+    return *r;
+  }
+}
+
+// A user's task ids.
+std::set<std::string> task_ids(Client& client, const std::string& user) {
+  std::set<std::string> ids;
+  std::string token;
+  for (;;) {
+    auto r = read_retried(client, "task.list",
+                          R"({"page_size": 200, "page_token": ")" + token + R"("})", user);
+    REQUIRE_MESSAGE(r.has_task_list(), r.DebugString());
+    for (const auto& task : r.task_list().tasks()) CHECK(ids.insert(task.id()).second);
+    token = r.task_list().next_page_token();
     if (token.empty()) return ids;
   }
+}
+
+// The user's whole log, through user.export's pages: sequences 1, 2, ...
+// with no gap and none twice (no fork), and one TaskCreated for each
+// acknowledged task, none for any other.
+void check_one_gapless_log(Client& client, const std::string& user,
+                           const std::set<std::string>& acknowledged) {
+  uint64_t expected = 1;
+  std::set<std::string> created;
+  for (uint64_t from = 1; from != 0;) {
+    auto r = read_retried(client, "user.export",
+                          R"({"from_sequence": )" + std::to_string(from) + "}", user);
+    REQUIRE_MESSAGE(r.has_user_export(), r.DebugString());
+    for (const auto& event : r.user_export().events()) {
+      CHECK(event.sequence() == expected);
+      expected = event.sequence() + 1;
+      if (event.has_task_created()) CHECK(created.insert(event.task_id()).second);
+    }
+    from = r.user_export().next_sequence();
+  }
+  CHECK(expected > 1);
+  CHECK(created == acknowledged);
 }
 
 // Who wrote each group of the replicated log (a partition's, given one),
@@ -224,6 +254,7 @@ TEST_CASE("cluster: a standby takes over a killed owner, no acknowledged event l
   for (const auto& user : writers.users) {
     auto stored = task_ids(client, user);
     CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
   MESSAGE(total << " tasks acknowledged and found after the failover");
@@ -349,6 +380,7 @@ TEST_CASE("cluster: partitioned, SIGKILL of one nats-server: service goes on, no
   for (const auto& user : writers.users) {
     auto stored = task_ids(client, user);
     CHECK(stored == writers.acknowledged[user]);
+    check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
   auto recovered =
@@ -411,6 +443,7 @@ TEST_CASE("cluster: partitions are shared out, any node serves any user, a kille
   for (const auto& user : writers.users) {
     auto stored = task_ids(client, user);
     CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
   MESSAGE(total << " tasks acknowledged over 16 users on 8 partitions, " << writers.failures.load()
@@ -450,6 +483,7 @@ TEST_CASE("cluster: SIGTERM hands a node's partitions off, nothing acknowledged 
   for (const auto& user : writers.users) {
     auto stored = task_ids(client, user);
     CHECK(stored == writers.acknowledged[user]);
+    check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
   MESSAGE(total << " tasks acknowledged across a SIGTERM handoff, " << writers.failures.load()
@@ -573,6 +607,7 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
   for (const auto& user : writers.users) {
     auto stored = task_ids(client, user);
     CHECK(stored == writers.acknowledged[user]);  // none lost, none made twice
+    check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
   MESSAGE(total << " tasks acknowledged across two joins and a rolling restart of three nodes, "

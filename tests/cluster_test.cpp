@@ -388,7 +388,9 @@ TEST_CASE("cluster: partitioned, SIGKILL of one nats-server: service goes on, no
   MESSAGE("partitioned, one nats-server killed: writes failed for "
           << std::chrono::duration_cast<std::chrono::milliseconds>(recovered).count() << " ms ("
           << writers.failures.load() << " failed tries); " << total << " tasks acknowledged");
-  CHECK(recovered < 20s);  // 10-11 s measured on a quiet machine
+  // 10-11 s on a quiet machine; 26 s seen under ASan on a loaded one. The
+  // bound says the cluster recovers; the figure is the MESSAGE above.
+  CHECK(recovered < 45s);
   CHECK(total > 20);
   for (const auto& user : writers.users) {
     auto more = client.request("task.create", R"({"title": "after"})", user, "after");

@@ -1,0 +1,277 @@
+#include "apps/coach-gateway/grpc_gateway.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/codegen/server_callback_handlers.h>
+#include <grpcpp/impl/service_type.h>
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "apps/coach-gateway/grpc_mapping.h"
+#include "wire/api_codec.h"
+#include "wire/operations.h"
+
+namespace coach::apps {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string metadata(const grpc::CallbackServerContext* context, const char* key) {
+  const auto& all = context->client_metadata();
+  auto it = all.find(key);
+  return it == all.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+// Calls waiting for a worker: bounded, so that a flood is refused at once.
+class CallQueue {
+ public:
+  CallQueue(int workers, size_t bound) : bound_(bound) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~CallQueue() { stop(); }
+  bool try_push(std::function<void()> call) {
+    std::lock_guard lock(mu_);
+    if (stopping_ || calls_.size() >= bound_) return false;
+    calls_.push_back(std::move(call));
+    wake_.notify_one();
+    return true;
+  }
+  // Runs what is queued, then joins the workers.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || !calls_.empty(); });
+      if (calls_.empty()) return;
+      auto call = std::move(calls_.front());
+      calls_.pop_front();
+      lock.unlock();
+      call();
+      lock.lock();
+    }
+  }
+  size_t bound_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> calls_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// One call forwarded to coach: runs on a worker, finishes the reactor.
+struct Forwarded {
+  grpc::CallbackServerContext* context;
+  grpc::ServerUnaryReactor* reactor;
+  grpc::ByteBuffer* response;
+  const actors::Operation* operation;
+  std::string body, authorization, user, idempotency_key;
+  int timeout_ms;
+};
+
+grpc::Status status_of(const v1::ErrorReply& error, grpc::CallbackServerContext* context) {
+  if (error.retry_after_ms() > 0)
+    context->AddTrailingMetadata("coach-retry-after-ms", std::to_string(error.retry_after_ms()));
+  return grpc::Status(static_cast<grpc::StatusCode>(grpc_code_for(error.code())),
+                      error.code() + ": " + error.message(), error.SerializeAsString());
+}
+
+grpc::Status forward(natsConnection* nats, const Forwarded& call) {
+  natsMsg* msg = nullptr;
+  auto subject = std::string(actors::kSubjectPrefix) + call.operation->name;
+  natsMsg_Create(&msg, subject.c_str(), nullptr, call.body.data(),
+                 static_cast<int>(call.body.size()));
+  natsMsgHeader_Set(msg, actors::kContentTypeHeader,
+                    std::string(actors::content_type_of(actors::Encoding::protobuf)).c_str());
+  if (!call.authorization.empty())
+    natsMsgHeader_Set(msg, actors::kAuthorizationHeader, call.authorization.c_str());
+  if (!call.user.empty()) natsMsgHeader_Set(msg, actors::kUserHeader, call.user.c_str());
+  if (!call.idempotency_key.empty())
+    natsMsgHeader_Set(msg, actors::kIdempotencyHeader, call.idempotency_key.c_str());
+  natsMsg* answer = nullptr;
+  natsStatus s = natsConnection_RequestMsg(&answer, nats, msg, call.timeout_ms);
+  natsMsg_Destroy(msg);
+  if (s == NATS_TIMEOUT)
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "coach did not answer " + call.operation->name + " within " +
+                            std::to_string(call.timeout_ms) + " ms");
+  if (s != NATS_OK)
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        std::string("coach is not reachable: ") + natsStatus_GetText(s));
+  std::string bytes(natsMsg_GetData(answer), static_cast<size_t>(natsMsg_GetDataLength(answer)));
+  natsMsg_Destroy(answer);
+  v1::Reply reply;
+  if (!reply.ParseFromString(bytes))
+    return grpc::Status(grpc::StatusCode::INTERNAL, "coach's answer is not a Reply");
+  if (reply.has_error()) return status_of(reply.error(), call.context);
+  grpc::Slice slice(bytes);
+  *call.response = grpc::ByteBuffer(&slice, 1);
+  return grpc::Status::OK;
+}
+
+// coach.v1.CoachService without generated service code: one raw callback
+// method per row of the operation table, in the table's order (the
+// proto declares them in the same order; grpc_service_test checks it).
+class CoachService final : public grpc::Service {
+ public:
+  CoachService(natsConnection* nats, CallQueue& queue, std::chrono::milliseconds default_timeout)
+      : nats_(nats), queue_(queue), default_timeout_(default_timeout) {
+    const auto& table = actors::operation_table();
+    names_.reserve(table.size());
+    for (const auto& op : table) {
+      names_.push_back("/" + std::string(kGrpcService) + "/" + grpc_method_name(op.name));
+      AddMethod(new grpc::internal::RpcServiceMethod(
+          names_.back().c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
+      MarkMethodRawCallback(
+          static_cast<int>(op.index),
+          new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+              [this, &op](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                          grpc::ByteBuffer* response) {
+                return start(context, op, *request, response);
+              }));
+    }
+  }
+
+ private:
+  grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const actors::Operation& op,
+                                  const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
+    auto* reactor = context->DefaultReactor();
+    Forwarded call{context, reactor, response, &op, {}, {}, {}, {}, 0};
+    std::vector<grpc::Slice> slices;
+    if (!request.Dump(&slices).ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "unreadable request"));
+      return reactor;
+    }
+    for (const auto& slice : slices)
+      call.body.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    if (call.body.size() > actors::kMaxRequestBytes) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "payload_too_large: a request holds at most " +
+                                       std::to_string(actors::kMaxRequestBytes) + " bytes"));
+      return reactor;
+    }
+    call.authorization = metadata(context, "authorization");
+    call.user = metadata(context, "coach-user");
+    call.idempotency_key = metadata(context, "coach-idempotency-key");
+    auto timeout = default_timeout_;
+    if (context->deadline() != Clock::time_point::max()) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() - Clock::now());
+      if (left.count() <= 0) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline already past"));
+        return reactor;
+      }
+      // Answered a little before the caller's own deadline, so that it
+      // hears why (coach's silence) rather than its own timer.
+      timeout = left - std::min(std::chrono::milliseconds(50), left / 10);
+      if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+    }
+    call.timeout_ms = static_cast<int>(timeout.count());
+    auto* nats = nats_;
+    if (!queue_.try_push(
+            [nats, call = std::move(call)] { call.reactor->Finish(forward(nats, call)); })) {
+      context->AddTrailingMetadata("coach-retry-after-ms", "100");
+      reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                   "busy: the gateway has too many calls waiting; retry"));
+    }
+    return reactor;
+  }
+
+  natsConnection* nats_;
+  CallQueue& queue_;
+  std::chrono::milliseconds default_timeout_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+struct GrpcGateway::Impl {
+  natsConnection* nats = nullptr;
+  std::unique_ptr<CallQueue> queue;
+  std::unique_ptr<CoachService> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool stopped = false;
+};
+
+GrpcGateway::GrpcGateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GrpcGateway::~GrpcGateway() {
+  shutdown();
+}
+
+int GrpcGateway::port() const {
+  return impl_->port;
+}
+
+Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions options) {
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.cert_file.empty()) {
+    auto cert = read_file(options.cert_file), key = read_file(options.key_file);
+    if (!cert || !key)
+      return make_error(Errc::invalid_argument,
+                        "cannot read " + (cert ? options.key_file : options.cert_file));
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  auto connected = actors::connect_nats(options.nats);
+  if (!connected) return connected.error();
+  auto impl = std::make_unique<Impl>();
+  impl->nats = *connected;
+  impl->queue = std::make_unique<CallQueue>(options.workers, options.queue);
+  impl->service = std::make_unique<CoachService>(impl->nats, *impl->queue, options.default_timeout);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, credentials, &impl->port);
+  builder.RegisterService(impl->service.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0) {
+    impl->queue->stop();
+    natsConnection_Destroy(impl->nats);
+    impl->nats = nullptr;
+    return make_error(Errc::invalid_argument, "cannot listen on " + options.listen);
+  }
+  impl->server->GetHealthCheckService()->SetServingStatus(std::string(kGrpcService), true);
+  return std::unique_ptr<GrpcGateway>(new GrpcGateway(std::move(impl)));
+}
+
+void GrpcGateway::shutdown(std::chrono::milliseconds grace) {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  if (impl_->server) impl_->server->Shutdown(Clock::now() + grace);
+  if (impl_->queue) impl_->queue->stop();
+  if (impl_->server) impl_->server->Wait();
+  if (impl_->nats) natsConnection_Destroy(impl_->nats);
+  impl_->nats = nullptr;
+}
+
+}  // namespace coach::apps

@@ -1,0 +1,32 @@
+// How coach's API looks through gRPC (docs/api.md, "gRPC"): method names
+// and status codes. Pure functions over the operation table: no gRPC here,
+// so the mapping is tested without a server.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace coach::apps {
+
+inline constexpr std::string_view kGrpcService = "coach.v1.CoachService";
+
+// The method of operation `operation` (wire/operations.h): its name in
+// CamelCase, "task.create" -> "TaskCreate", "admin.batch.run" ->
+// "AdminBatchRun". schema/coach_service.proto declares one per operation.
+std::string grpc_method_name(std::string_view operation);
+
+// The gRPC status code (the number of grpc::StatusCode) for coach's error
+// code `code` (base/result.h, errc_name):
+//   invalid_argument, empty_batch, malformed_event, payload_too_large -> INVALID_ARGUMENT (3)
+//   not_found, unknown_stream                      -> NOT_FOUND (5)
+//   conflict, wrong_expected_version, sequence_gap -> ABORTED (10)
+//   user_mismatch                                  -> FAILED_PRECONDITION (9)
+//   busy                                           -> RESOURCE_EXHAUSTED (8)
+//   unauthenticated                                -> UNAUTHENTICATED (16)
+//   permission_denied                              -> PERMISSION_DENIED (7)
+//   unavailable, io_error                          -> UNAVAILABLE (14)
+//   corrupted                                      -> DATA_LOSS (15)
+//   internal and any other                         -> INTERNAL (13)
+int grpc_code_for(std::string_view code);
+
+}  // namespace coach::apps

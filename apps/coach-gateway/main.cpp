@@ -1,0 +1,93 @@
+// coach-gateway: coach's API for gRPC clients (grpc_gateway.h), forwarded
+// to coachd over NATS with this gateway's own bus identity.
+//
+//   coach-gateway --listen 127.0.0.1:50051 --nats-url tls://127.0.0.1:4222
+//                 --tls-dir .coach/tls --nats-creds .coach/bus/gateway.creds
+//
+// With --tls-dir it serves TLS with that directory's server.pem and
+// server.key (scripts/make-certs.sh; clients trust its ca.pem) and speaks
+// TLS to NATS with client.pem; --plaintext turns both off (loopback tests).
+// Logs one JSON line "ready" with the address it listens on; SIGTERM or
+// SIGINT stops it after the calls in flight (at most 5 s).
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+#include "apps/coach-gateway/grpc_gateway.h"
+#include "wire/log.h"
+
+namespace {
+
+int wait_for_stop_signal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using coach::actors::log_line;
+  using coach::actors::LogLevel;
+  // Blocked in every thread, received by sigwait alone.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  CLI::App app{"coach-gateway: coach's API over gRPC"};
+  coach::apps::GrpcGatewayOptions o;
+  std::string tls_dir = ".coach/tls";
+  bool plaintext = false;
+  int timeout_ms = static_cast<int>(o.default_timeout.count());
+  app.add_option("--listen", o.listen, "host:port to serve gRPC on (port 0: any free one)")
+      ->capture_default_str();
+  app.add_option("--nats-url", o.nats.url, "coach's NATS")->capture_default_str();
+  app.add_option("--nats-creds", o.nats.creds_file,
+                 "this gateway's NATS identity (coachctl admin bus-creds --role client)");
+  app.add_option("--tls-dir", tls_dir, "ca.pem, server.pem/key (gRPC), client.pem/key (NATS)")
+      ->capture_default_str();
+  app.add_flag("--plaintext", plaintext, "no TLS for gRPC nor NATS (loopback only)");
+  app.add_option("--workers", o.workers, "threads waiting on coach's answers")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--queue", o.queue, "calls waiting for a worker at most; more are refused (busy)")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "how long a call without a deadline waits for coach")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  o.default_timeout = std::chrono::milliseconds(timeout_ms);
+  o.nats.name = "coach-gateway";
+  o.nats.reconnect_forever = true;
+  o.nats.plaintext = plaintext;
+  if (!plaintext) {
+    o.nats.use_tls_dir(tls_dir);
+    o.cert_file = tls_dir + "/server.pem";
+    o.key_file = tls_dir + "/server.key";
+  }
+  auto gateway = coach::apps::GrpcGateway::start(o);
+  if (!gateway) {
+    log_line(LogLevel::error, "coach-gateway", "cannot start",
+             {{"code", std::string(coach::errc_name(gateway.error().code))},
+              {"error", gateway.error().message}});
+    return 1;
+  }
+  auto host = o.listen.substr(0, o.listen.rfind(':'));
+  log_line(LogLevel::info, "coach-gateway", "ready",
+           {{"grpc", host + ":" + std::to_string((*gateway)->port())},
+            {"tls", !plaintext},
+            {"nats", o.nats.url}});
+  int received = wait_for_stop_signal();
+  log_line(LogLevel::info, "coach-gateway", "stopping", {{"signal", int64_t{received}}});
+  (*gateway)->shutdown();
+  log_line(LogLevel::info, "coach-gateway", "stopped");
+  return 0;
+}

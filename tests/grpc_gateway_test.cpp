@@ -1,0 +1,88 @@
+// coach-gateway as outsiders meet it (issue 19): coachd and coach-gateway as
+// processes on a nats-server on a free loopback port, driven by Python's
+// grpcio (tests/grpc_client_test.py): health, reflection, the task life
+// cycle, auth failures, bad input, an unknown task; with coachd stopped,
+// a deadline and a full gateway (busy). And the
+// service definition checked against the operation table.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <google/protobuf/descriptor.h>
+
+#include "apps/coach-gateway/grpc_mapping.h"
+#include "schema/coach_service.pb.h"
+#include "tests/processes.h"
+#include "tests/support.h"
+#include "wire/auth.h"
+#include "wire/operations.h"
+
+using namespace coach;
+using namespace coach::test;
+
+TEST_CASE("coach_service.proto declares every operation, in order, with its own message") {
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      std::string(apps::kGrpcService));
+  REQUIRE(service != nullptr);
+  const auto& table = actors::operation_table();
+  REQUIRE(service->method_count() == static_cast<int>(table.size()));
+  for (const auto& op : table) {
+    const auto* method = service->method(static_cast<int>(op.index));
+    CAPTURE(op.name);
+    CHECK(method->name() == apps::grpc_method_name(op.name));
+    CHECK(method->input_type() == op.fields.back()->message_type());
+    CHECK(method->output_type() == v1::Reply::descriptor());
+  }
+}
+
+TEST_CASE("coach's error codes map to gRPC status codes by the documented table") {
+  CHECK(apps::grpc_method_name("task.create") == "TaskCreate");
+  CHECK(apps::grpc_method_name("admin.notification.report") == "AdminNotificationReport");
+  CHECK(apps::grpc_code_for("invalid_argument") == 3);
+  CHECK(apps::grpc_code_for("not_found") == 5);
+  CHECK(apps::grpc_code_for("conflict") == 10);
+  CHECK(apps::grpc_code_for("wrong_expected_version") == 10);
+  CHECK(apps::grpc_code_for("busy") == 8);
+  CHECK(apps::grpc_code_for("unauthenticated") == 16);
+  CHECK(apps::grpc_code_for("permission_denied") == 7);
+  CHECK(apps::grpc_code_for("unavailable") == 14);
+  CHECK(apps::grpc_code_for("corrupted") == 15);
+  CHECK(apps::grpc_code_for("something new") == 13);
+}
+
+TEST_CASE("a gRPC client of another implementation runs the task life cycle and its errors") {
+  TempDir dir;
+  NatsServer nats(dir.str());
+  Coachd coachd(dir.str() + "/node", nats.url());
+  Process gateway(
+      COACH_GATEWAY,
+      {"--plaintext", "--listen", "127.0.0.1:0", "--nats-url", nats.url(), "--nats-creds",
+       nats.creds(actors::BusRole::client), "--workers", "1", "--queue", "1"},
+      dir.str() + "/gateway.log");
+  REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
+                  gateway.log());
+  auto log = gateway.log();
+  auto at = log.find("\"grpc\":\"") + 8;
+  auto address = log.substr(at, log.find('"', at) - at);
+  auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
+  REQUIRE(signer);
+  auto token = signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
+  auto other = signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
+  auto run = run_tool("/usr/bin/python3",
+                      {COACH_SOURCE_DIR "/tests/grpc_client_test.py", "--address", address,
+                       "--py-dir", COACH_PY_DIR, "--token", token, "--other-token", other},
+                      dir.str() + "/python", std::chrono::seconds(60));
+  CHECK_MESSAGE(run.exit_code == 0, run.out << run.err << "\n" << gateway.log());
+  MESSAGE(run.out);
+  // coachd stopped: a deadline ends a call, a full gateway says busy.
+  coachd.process().signal(SIGSTOP);
+  auto stalled =
+      run_tool("/usr/bin/python3",
+               {COACH_SOURCE_DIR "/tests/grpc_client_test.py", "--address", address, "--py-dir",
+                COACH_PY_DIR, "--token", token, "--other-token", other, "--phase", "stalled"},
+               dir.str() + "/python-stalled", std::chrono::seconds(60));
+  coachd.process().signal(SIGCONT);
+  CHECK_MESSAGE(stalled.exit_code == 0, stalled.out << stalled.err << "\n" << gateway.log());
+  gateway.signal(SIGTERM);
+  CHECK(gateway.wait() == 0);
+  CHECK(gateway.log().find("\"msg\":\"stopped\"") != std::string::npos);
+}

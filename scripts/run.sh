@@ -3,9 +3,9 @@
 # (JetStream on and encrypted at rest, TLS with client certificates from a
 # local CA, and bus authorization: every program has its own NATS identity
 # with only the rights its role needs, all made on the first run), coachd,
-# and one coach-deliver per channel that writes outbound notifications to
-# .coach/outbox/<channel>.jsonl; all keep their data under ./.coach. Ctrl-C
-# stops them cleanly. Extra arguments go to coachd (see
+# one coach-deliver per channel that writes outbound notifications to
+# .coach/outbox/<channel>.jsonl, and coach-gateway (the API over gRPC); all
+# keep their data under ./.coach. Ctrl-C stops them cleanly. Extra arguments go to coachd (see
 # coachd --help), e.g. --llm-url http://127.0.0.1:8080 for a local llama.cpp
 # server (without one, nudges come from templates).
 #
@@ -14,7 +14,9 @@
 #   COACH_SKIP_SETUP=1                run what is built, without scripts/setup.sh
 #   COACH_BUILD_DIR=build (default)   where the programs were built
 #
-# Ctrl-C (or SIGTERM) stops the delivery gateways, then coachd (which drains
+#   COACH_GRPC_PORT=50051 (default)  where coach-gateway serves gRPC (0: any free port)
+#
+# Ctrl-C (or SIGTERM) stops the delivery gateways and coach-gateway, then coachd (which drains
 # and snapshots while NATS is still there), then nats-server: nats-server
 # runs in its own session so the terminal's Ctrl-C does not stop it first.
 # coachd's log is appended to, each start after the last.
@@ -116,6 +118,27 @@ for channel in push email sms; do
   deliver_pids+=($!)
 done
 echo "coach: notifications go to $home/outbox/{push,email,sms}.jsonl (coach-deliver)"
+# coach-gateway: the API over gRPC, TLS from the same local CA, with a NATS
+# identity of its own (docs/api.md, "gRPC").
+[[ -f "$home"/bus/gateway.creds ]] || "$coachctl" admin bus-creds --dir "$home"/bus --role client \
+  --name coach-gateway --out "$home"/bus/gateway.creds
+touch "$home"/gateway.log
+gateway_first=$(($(wc -l <"$home"/gateway.log) + 1))
+"$bin"/coach-gateway/coach-gateway --listen "127.0.0.1:${COACH_GRPC_PORT:-50051}" --nats-url "$url" \
+  --tls-dir "$home"/tls --nats-creds "$home"/bus/gateway.creds 2>>"$home"/gateway.log &
+deliver_pids+=($!)
+grpc=""
+for _ in $(seq 100); do
+  grpc=$(tail -n "+$gateway_first" "$home"/gateway.log | grep -o '"grpc":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
+  [[ -n "$grpc" ]] && break
+  kill -0 "${deliver_pids[-1]}" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -n "$grpc" ]]; then
+  echo "coach: gRPC: coach.v1.CoachService on $grpc (TLS, trust $home/tls/ca.pem; log: $home/gateway.log)"
+else
+  echo "coach: coach-gateway did not start (log: $home/gateway.log)"
+fi
 # coachctl's config file (first run only), so that it works from anywhere.
 scripts/coachctl-config.sh "$coachctl" "$url" "$home"/tls "$home"/bus/client.creds "$home"/token.key
 ops_url=$(this_start | grep -o '"ops":"[^"]*"' | head -1 | cut -d'"' -f4)

@@ -42,7 +42,7 @@ count() { grep -c "\"msg\":\"$1\"" "$home/coachd.log" 2>/dev/null || true; }
 start() {  # $1: the number of "ready" lines the log must reach
   setsid env -u COACH_CONFIG COACH_HOME="$home" COACH_SKIP_SETUP=1 COACH_BUILD_DIR="$build" \
     XDG_CONFIG_HOME="$home/config" \
-    COACH_NATS_PORT="$port" "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
+    COACH_NATS_PORT="$port" COACH_GRPC_PORT=0 "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
   pid=$!
   for _ in $(seq 600); do
     [[ "$(count ready)" -ge "$1" ]] && grep -q "coach: ops dashboard" "$home/run.out" && return
@@ -100,6 +100,15 @@ coachctl register --email anywhere@example.com --timezone Europe/Berlin >/dev/nu
 coachctl add "Water the plants" --due "tomorrow 9am" | grep -q "^  due .* 09:00 CE[S]*T" ||
   fail "coachctl add did not echo the due date in the profile's zone"
 coachctl next | grep -q "Water the plants" || fail "coachctl next does not list the task"
+grep -q "coach: gRPC: coach.v1.CoachService on 127.0.0.1:[0-9]* (TLS" "$home/run.out" ||
+  fail "run.sh did not start coach-gateway"
+# Its health over TLS, trusting the local CA (Debian's python3-grpcio).
+grpc=$(sed -n 's/^coach: gRPC: coach.v1.CoachService on \([0-9.:]*\) .*/\1/p' "$home/run.out" | tail -n 1)
+/usr/bin/python3 - "$grpc" "$home/tls/ca.pem" <<'PY' || fail "coach-gateway's health check over TLS failed"
+import sys, grpc
+channel = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(open(sys.argv[2], "rb").read()))
+assert channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=5) == b"\x08\x01"
+PY
 ctrl_c 1
 cp "$conf" "$home/conf.first"
 start 2  # the log was appended to: the first start's lines are still there

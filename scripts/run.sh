@@ -15,6 +15,7 @@
 #   COACH_BUILD_DIR=build (default)   where the programs were built
 #
 #   COACH_GRPC_PORT=50051 (default)  where coach-gateway serves gRPC (0: any free port)
+#   COACH_HTTP_PORT=8443 (default)   and its JSON mapping over HTTPS, for browsers
 #
 # Ctrl-C (or SIGTERM) stops the delivery gateways and coach-gateway, then coachd (which drains
 # and snapshots while NATS is still there), then nats-server: nats-server
@@ -124,7 +125,8 @@ echo "coach: notifications go to $home/outbox/{push,email,sms}.jsonl (coach-deli
   --name coach-gateway --out "$home"/bus/gateway.creds
 touch "$home"/gateway.log
 gateway_first=$(($(wc -l <"$home"/gateway.log) + 1))
-"$bin"/coach-gateway/coach-gateway --listen "127.0.0.1:${COACH_GRPC_PORT:-50051}" --nats-url "$url" \
+"$bin"/coach-gateway/coach-gateway --listen "127.0.0.1:${COACH_GRPC_PORT:-50051}" \
+  --http-listen "127.0.0.1:${COACH_HTTP_PORT:-8443}" --nats-url "$url" \
   --tls-dir "$home"/tls --nats-creds "$home"/bus/gateway.creds 2>>"$home"/gateway.log &
 deliver_pids+=($!)
 grpc=""
@@ -135,7 +137,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if [[ -n "$grpc" ]]; then
+  http=$(tail -n "+$gateway_first" "$home"/gateway.log | grep -o '"http":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
   echo "coach: gRPC: coach.v1.CoachService on $grpc (TLS, trust $home/tls/ca.pem; log: $home/gateway.log)"
+  echo "coach: JSON over HTTPS for browsers: $http/coach.v1.CoachService/<Method> (docs/api.md)"
 else
   echo "coach: coach-gateway did not start (log: $home/gateway.log)"
 fi

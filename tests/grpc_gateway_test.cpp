@@ -8,6 +8,8 @@
 #include <signal.h>
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/util/json_util.h>
+#include <httplib.h>
 
 #include "apps/coach-gateway/grpc_mapping.h"
 #include "schema/coach_service.pb.h"
@@ -85,4 +87,113 @@ TEST_CASE("a gRPC client of another implementation runs the task life cycle and 
   gateway.signal(SIGTERM);
   CHECK(gateway.wait() == 0);
   CHECK(gateway.log().find("\"msg\":\"stopped\"") != std::string::npos);
+}
+
+namespace {
+
+// coachd and coach-gateway with the JSON mapping, and a user token.
+struct HttpSetup {
+  TempDir dir;
+  NatsServer nats{dir.str()};
+  Coachd coachd{dir.str() + "/node", nats.url()};
+  Process gateway{COACH_GATEWAY,
+                  {"--plaintext", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+                   "--allow-origin", "https://app.example", "--nats-url", nats.url(),
+                   "--nats-creds", nats.creds(actors::BusRole::client)},
+                  dir.str() + "/gateway.log"};
+  std::string url() {
+    REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
+                    gateway.log());
+    auto log = gateway.log();
+    auto at = log.find("\"http\":\"") + 8;
+    return log.substr(at, log.find('"', at) - at);
+  }
+  std::string token() {
+    auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
+    REQUIRE(signer);
+    return signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
+  }
+};
+
+v1::Reply reply_of(const httplib::Result& res) {
+  REQUIRE(res);
+  v1::Reply reply;
+  REQUIRE_MESSAGE(google::protobuf::util::JsonStringToMessage(res->body, &reply).ok(), res->body);
+  return reply;
+}
+
+}  // namespace
+
+TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin check") {
+  HttpSetup setup;
+  httplib::Client http(setup.url());
+  http.set_read_timeout(10);
+  const std::string bearer = "Bearer " + setup.token();
+  const httplib::Headers me = {{"Authorization", bearer}};
+  auto post = [&](const std::string& method, const std::string& body,
+                  httplib::Headers headers = {}) {
+    headers.insert({"Authorization", bearer});
+    return http.Post("/coach.v1.CoachService/" + method, headers, body, "application/json");
+  };
+  auto registered = post("UserRegister", R"({"timezone": "Europe/Berlin"})");
+  REQUIRE(registered);
+  CHECK_MESSAGE(registered->status == 200, registered->body);
+  CHECK(reply_of(registered).has_profile());
+  auto created = post("TaskCreate", R"({"title": "Water the plants"})");
+  REQUIRE(created);
+  CHECK(created->status == 200);
+  auto task_id = reply_of(created).task().id();
+  CHECK(!task_id.empty());
+
+  // Errors: the status by the table, coach's error as the body.
+  auto bad_json = post("TaskCreate", R"({"title": )");
+  REQUIRE(bad_json);
+  CHECK(bad_json->status == 400);
+  CHECK(reply_of(bad_json).error().code() == "invalid_argument");
+  auto no_token = http.Post("/coach.v1.CoachService/TaskList", "{}", "application/json");
+  REQUIRE(no_token);
+  CHECK(no_token->status == 401);
+  CHECK(reply_of(no_token).error().code() == "unauthenticated");
+  auto unknown = post("TaskGet", R"({"task_id": ")" + Uuid::random().to_string() + R"("})");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  auto no_method = post("NoSuchMethod", "{}");
+  REQUIRE(no_method);
+  CHECK(no_method->status == 404);
+  auto as_text = http.Post("/coach.v1.CoachService/TaskList", me, "{}", "text/plain");
+  REQUIRE(as_text);
+  CHECK(as_text->status == 415);
+  auto bad_timeout = post("TaskList", "{}", {{"Connect-Timeout-Ms", "soon"}});
+  REQUIRE(bad_timeout);
+  CHECK(bad_timeout->status == 400);
+  auto get = http.Get("/coach.v1.CoachService/TaskList", me);
+  REQUIRE(get);
+  CHECK(get->status == 405);
+
+  // Browsers: another site's page is refused before coach sees anything;
+  // an allowed origin gets its preflight and CORS headers.
+  auto evil =
+      post("TaskCreate", R"({"title": "from elsewhere"})", {{"Origin", "https://evil.example"}});
+  REQUIRE(evil);
+  CHECK(evil->status == 403);
+  httplib::Headers preflight = {{"Origin", "https://app.example"},
+                                {"Access-Control-Request-Method", "POST"}};
+  auto options = http.Options("/coach.v1.CoachService/TaskList", preflight);
+  REQUIRE(options);
+  CHECK(options->status == 204);
+  CHECK(options->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  CHECK(options->get_header_value("Access-Control-Allow-Headers").find("Authorization") !=
+        std::string::npos);
+  auto evil_preflight =
+      http.Options("/coach.v1.CoachService/TaskList", {{"Origin", "https://evil.example"}});
+  REQUIRE(evil_preflight);
+  CHECK(evil_preflight->status == 403);
+  auto allowed = post("TaskList", "{}", {{"Origin", "https://app.example"}});
+  REQUIRE(allowed);
+  CHECK(allowed->status == 200);
+  CHECK(allowed->get_header_value("Access-Control-Allow-Origin") == "https://app.example");
+  // None of the refused calls changed anything: the one task.
+  auto tasks = reply_of(allowed).task_list().tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].id() == task_id);
 }

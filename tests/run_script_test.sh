@@ -42,7 +42,7 @@ count() { grep -c "\"msg\":\"$1\"" "$home/coachd.log" 2>/dev/null || true; }
 start() {  # $1: the number of "ready" lines the log must reach
   setsid env -u COACH_CONFIG COACH_HOME="$home" COACH_SKIP_SETUP=1 COACH_BUILD_DIR="$build" \
     XDG_CONFIG_HOME="$home/config" \
-    COACH_NATS_PORT="$port" COACH_GRPC_PORT=0 "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
+    COACH_NATS_PORT="$port" COACH_GRPC_PORT=0 COACH_HTTP_PORT=0 "$root/scripts/run.sh" --ops-port 0 >>"$home/run.out" 2>&1 &
   pid=$!
   for _ in $(seq 600); do
     [[ "$(count ready)" -ge "$1" ]] && grep -q "coach: ops dashboard" "$home/run.out" && return
@@ -109,6 +109,10 @@ import sys, grpc
 channel = grpc.secure_channel(sys.argv[1], grpc.ssl_channel_credentials(open(sys.argv[2], "rb").read()))
 assert channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=5) == b"\x08\x01"
 PY
+# And its JSON mapping over HTTPS: a call without a token is refused as coach refuses it.
+https=$(sed -n 's/^coach: JSON over HTTPS for browsers: \(https:[0-9.:/]*\)\/coach.v1.*/\1/p' "$home/run.out" | tail -n 1)
+[[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$home/tls/ca.pem" -H 'Content-Type: application/json' \
+  -d '{}' "$https/coach.v1.CoachService/TaskList")" == 401 ]] || fail "the JSON mapping over HTTPS did not answer 401 without a token"
 ctrl_c 1
 cp "$conf" "$home/conf.first"
 start 2  # the log was appended to: the first start's lines are still there

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/coach-gateway/coach_call.h"
 #include "apps/coach-gateway/grpc_mapping.h"
 #include "wire/api_codec.h"
 #include "wire/operations.h"
@@ -104,34 +105,25 @@ grpc::Status status_of(const v1::ErrorReply& error, grpc::CallbackServerContext*
 }
 
 grpc::Status forward(natsConnection* nats, const Forwarded& call) {
-  natsMsg* msg = nullptr;
-  auto subject = std::string(actors::kSubjectPrefix) + call.operation->name;
-  natsMsg_Create(&msg, subject.c_str(), nullptr, call.body.data(),
-                 static_cast<int>(call.body.size()));
-  natsMsgHeader_Set(msg, actors::kContentTypeHeader,
-                    std::string(actors::content_type_of(actors::Encoding::protobuf)).c_str());
-  if (!call.authorization.empty())
-    natsMsgHeader_Set(msg, actors::kAuthorizationHeader, call.authorization.c_str());
-  if (!call.user.empty()) natsMsgHeader_Set(msg, actors::kUserHeader, call.user.c_str());
-  if (!call.idempotency_key.empty())
-    natsMsgHeader_Set(msg, actors::kIdempotencyHeader, call.idempotency_key.c_str());
-  natsMsg* answer = nullptr;
-  natsStatus s = natsConnection_RequestMsg(&answer, nats, msg, call.timeout_ms);
-  natsMsg_Destroy(msg);
-  if (s == NATS_TIMEOUT)
+  CoachCall request{call.operation->name,
+                    call.body,
+                    std::string(actors::content_type_of(actors::Encoding::protobuf)),
+                    call.authorization,
+                    call.user,
+                    call.idempotency_key,
+                    call.timeout_ms};
+  auto answer = call_coach(nats, request);
+  if (answer.outcome == CoachAnswer::Outcome::timed_out)
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "coach did not answer " + call.operation->name + " within " +
                             std::to_string(call.timeout_ms) + " ms");
-  if (s != NATS_OK)
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        std::string("coach is not reachable: ") + natsStatus_GetText(s));
-  std::string bytes(natsMsg_GetData(answer), static_cast<size_t>(natsMsg_GetDataLength(answer)));
-  natsMsg_Destroy(answer);
+  if (answer.outcome == CoachAnswer::Outcome::unreachable)
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coach is not reachable: " + answer.why);
   v1::Reply reply;
-  if (!reply.ParseFromString(bytes))
+  if (!reply.ParseFromString(answer.reply))
     return grpc::Status(grpc::StatusCode::INTERNAL, "coach's answer is not a Reply");
   if (reply.has_error()) return status_of(reply.error(), call.context);
-  grpc::Slice slice(bytes);
+  grpc::Slice slice(answer.reply);
   *call.response = grpc::ByteBuffer(&slice, 1);
   return grpc::Status::OK;
 }
@@ -217,6 +209,7 @@ struct GrpcGateway::Impl {
   std::unique_ptr<CallQueue> queue;
   std::unique_ptr<CoachService> service;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<HttpGateway> http;
   int port = 0;
   bool stopped = false;
 };
@@ -229,6 +222,10 @@ GrpcGateway::~GrpcGateway() {
 
 int GrpcGateway::port() const {
   return impl_->port;
+}
+
+int GrpcGateway::http_port() const {
+  return impl_->http ? impl_->http->port() : 0;
 }
 
 Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions options) {
@@ -261,12 +258,22 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
     return make_error(Errc::invalid_argument, "cannot listen on " + options.listen);
   }
   impl->server->GetHealthCheckService()->SetServingStatus(std::string(kGrpcService), true);
+  if (options.http) {
+    auto http = HttpGateway::start(impl->nats, *options.http);
+    if (!http) {
+      std::unique_ptr<GrpcGateway> stopping(new GrpcGateway(std::move(impl)));
+      stopping->shutdown();
+      return http.error();
+    }
+    impl->http = std::move(*http);
+  }
   return std::unique_ptr<GrpcGateway>(new GrpcGateway(std::move(impl)));
 }
 
 void GrpcGateway::shutdown(std::chrono::milliseconds grace) {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->http.reset();  // no new HTTP calls; those in flight finish first
   if (impl_->server) impl_->server->Shutdown(Clock::now() + grace);
   if (impl_->queue) impl_->queue->stop();
   if (impl_->server) impl_->server->Wait();

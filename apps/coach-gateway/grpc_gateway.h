@@ -28,6 +28,9 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+
+#include "apps/coach-gateway/http_gateway.h"
 #include "base/result.h"
 #include "wire/nats_connect.h"
 
@@ -43,6 +46,9 @@ struct GrpcGatewayOptions {
   size_t queue = 1024;      // calls waiting for a worker at most
   // A call without a deadline waits this long for coach. Default 5 s.
   std::chrono::milliseconds default_timeout{5000};
+  // The JSON mapping for browsers (http_gateway.h) on the same NATS
+  // connection; none by default.
+  std::optional<HttpGatewayOptions> http;
 };
 
 class GrpcGateway {
@@ -54,7 +60,8 @@ class GrpcGateway {
   GrpcGateway(const GrpcGateway&) = delete;
   GrpcGateway& operator=(const GrpcGateway&) = delete;
 
-  int port() const;  // the port it listens on
+  int port() const;       // the port gRPC listens on
+  int http_port() const;  // the JSON mapping's port; 0 without one
   // Stops taking calls, lets those in flight finish (at most `grace`),
   // then stops the workers and closes NATS. Idempotent.
   void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));

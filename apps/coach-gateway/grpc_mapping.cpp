@@ -43,4 +43,26 @@ int grpc_code_for(std::string_view code) {
   return it == codes.end() ? 13 : it->second;
 }
 
+int http_status_for(std::string_view code) {
+  switch (grpc_code_for(code)) {
+    case 3:
+    case 9:
+      return 400;
+    case 16:
+      return 401;
+    case 7:
+      return 403;
+    case 5:
+      return 404;
+    case 10:
+      return 409;
+    case 8:
+      return 429;
+    case 14:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 }  // namespace coach::apps

@@ -1,5 +1,5 @@
-// How coach's API looks through gRPC (docs/api.md, "gRPC"): method names
-// and status codes. Pure functions over the operation table: no gRPC here,
+// How coach's API looks through gRPC and its JSON mapping (docs/api.md,
+// "gRPC"): method names and status codes. Pure functions over the operation table: no gRPC here,
 // so the mapping is tested without a server.
 #pragma once
 
@@ -28,5 +28,11 @@ std::string grpc_method_name(std::string_view operation);
 //   corrupted                                      -> DATA_LOSS (15)
 //   internal and any other                         -> INTERNAL (13)
 int grpc_code_for(std::string_view code);
+
+// The HTTP status of the JSON mapping for coach's error code `code`, by its
+// gRPC code as Connect maps them: INVALID_ARGUMENT and FAILED_PRECONDITION
+// 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ABORTED
+// 409, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DATA_LOSS and INTERNAL 500.
+int http_status_for(std::string_view code);
 
 }  // namespace coach::apps

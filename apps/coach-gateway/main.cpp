@@ -54,6 +54,14 @@ int main(int argc, char** argv) {
   app.add_option("--tls-dir", tls_dir, "ca.pem, server.pem/key (gRPC), client.pem/key (NATS)")
       ->capture_default_str();
   app.add_flag("--plaintext", plaintext, "no TLS for gRPC nor NATS (loopback only)");
+  std::string http_listen;
+  std::vector<std::string> allowed_origins;
+  app.add_option("--http-listen", http_listen,
+                 "host:port for the JSON mapping for browsers (docs/api.md); port 0: any free "
+                 "one. Default: none");
+  app.add_option("--allow-origin", allowed_origins,
+                 "an origin besides the gateway's own whose pages may call it, e.g. "
+                 "https://app.example (repeatable)");
   app.add_option("--workers", o.workers, "threads waiting on coach's answers")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -73,6 +81,23 @@ int main(int argc, char** argv) {
     o.cert_file = tls_dir + "/server.pem";
     o.key_file = tls_dir + "/server.key";
   }
+  if (!http_listen.empty()) {
+    auto colon = http_listen.rfind(':');
+    coach::apps::HttpGatewayOptions http;
+    http.host = http_listen.substr(0, colon);
+    http.port = colon == std::string::npos ? -1 : std::atoi(http_listen.c_str() + colon + 1);
+    if (http.port < 0 || http.port > 65535) {
+      log_line(LogLevel::error, "coach-gateway", "cannot start",
+               {{"code", std::string("invalid_argument")},
+                {"error", "--http-listen wants host:port, got " + http_listen}});
+      return 1;
+    }
+    http.cert_file = o.cert_file;
+    http.key_file = o.key_file;
+    http.allowed_origins = allowed_origins;
+    http.default_timeout_ms = timeout_ms;
+    o.http = http;
+  }
   auto gateway = coach::apps::GrpcGateway::start(o);
   if (!gateway) {
     log_line(LogLevel::error, "coach-gateway", "cannot start",
@@ -83,6 +108,9 @@ int main(int argc, char** argv) {
   auto host = o.listen.substr(0, o.listen.rfind(':'));
   log_line(LogLevel::info, "coach-gateway", "ready",
            {{"grpc", host + ":" + std::to_string((*gateway)->port())},
+            {"http", o.http ? (o.cert_file.empty() ? "http://" : "https://") + o.http->host + ":" +
+                                  std::to_string((*gateway)->http_port())
+                            : std::string()},
             {"tls", !plaintext},
             {"nats", o.nats.url}});
   int received = wait_for_stop_signal();

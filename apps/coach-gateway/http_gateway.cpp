@@ -1,0 +1,169 @@
+#include "apps/coach-gateway/http_gateway.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <map>
+
+#include "apps/coach-gateway/coach_call.h"
+#include "apps/coach-gateway/grpc_mapping.h"
+#include "wire/api_codec.h"
+#include "wire/operations.h"
+
+namespace coach::apps {
+namespace {
+
+constexpr const char* kJson = "application/json";
+const std::string kPrefix = "/" + std::string(kGrpcService) + "/";
+
+// The operation of each method path, from the operation table.
+const std::map<std::string, const actors::Operation*>& methods() {
+  static const auto table = [] {
+    std::map<std::string, const actors::Operation*> out;
+    for (const auto& op : actors::operation_table()) out[kPrefix + grpc_method_name(op.name)] = &op;
+    return out;
+  }();
+  return table;
+}
+
+void answer_error(httplib::Response& res, int status, std::string_view code,
+                  const std::string& message) {
+  res.status = status;
+  res.set_content("{\"error\":{\"code\":" + actors::json_quote(code) +
+                      ",\"message\":" + actors::json_quote(message) + "}}",
+                  kJson);
+}
+
+bool is_json(const httplib::Request& req) {
+  auto type = req.get_header_value("Content-Type");
+  return type.rfind(kJson, 0) == 0;  // "application/json; charset=utf-8" too
+}
+
+}  // namespace
+
+HttpGateway::HttpGateway(natsConnection* nats, HttpGatewayOptions options)
+    : nats_(nats), options_(std::move(options)) {}
+
+Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
+                                                        HttpGatewayOptions options) {
+  std::unique_ptr<HttpGateway> http(new HttpGateway(nats, std::move(options)));
+  auto& o = http->options_;
+  if (!o.cert_file.empty()) {
+    http->server_ = std::make_unique<httplib::SSLServer>(o.cert_file.c_str(), o.key_file.c_str());
+    if (!http->server_->is_valid())
+      return make_error(Errc::invalid_argument,
+                        "cannot load the certificate " + o.cert_file + " and key " + o.key_file);
+  } else {
+    http->server_ = std::make_unique<httplib::Server>();
+  }
+  // A second gateway on the same port must fail, not share it.
+  http->server_->set_socket_options([](int fd) {
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http->routes();
+  http->port_ = o.port == 0 ? http->server_->bind_to_any_port(o.host.c_str())
+                            : (http->server_->bind_to_port(o.host.c_str(), o.port) ? o.port : -1);
+  if (http->port_ <= 0)
+    return make_error(Errc::unavailable,
+                      "cannot listen on " + o.host + ":" + std::to_string(o.port) + " for HTTP");
+  http->thread_ = std::thread([server = http->server_.get()] { server->listen_after_bind(); });
+  return http;
+}
+
+HttpGateway::~HttpGateway() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HttpGateway::routes() {
+  auto& s = *server_;
+  s.set_default_headers({{"Cache-Control", "no-store"},
+                         {"X-Content-Type-Options", "nosniff"},
+                         {"X-Frame-Options", "DENY"},
+                         {"Referrer-Policy", "no-referrer"}});
+  bool tls = !options_.cert_file.empty();
+  // The request's Origin, when it may call: its own or an allowed one.
+  auto origin_allowed = [this, tls](const httplib::Request& req) {
+    auto origin = req.get_header_value("Origin");
+    if (origin.empty()) return true;  // not a browser's cross-site call
+    auto own = std::string(tls ? "https://" : "http://") + req.get_header_value("Host");
+    const auto& allowed = options_.allowed_origins;
+    return origin == own || std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+  };
+  auto allow_origin = [](const httplib::Request& req, httplib::Response& res) {
+    auto origin = req.get_header_value("Origin");
+    if (origin.empty()) return;
+    res.set_header("Access-Control-Allow-Origin", origin);
+    res.set_header("Vary", "Origin");
+  };
+  const std::string pattern = R"(/coach\.v1\.CoachService/([A-Za-z]+))";
+  s.Post(pattern, [this, origin_allowed, allow_origin](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    if (!origin_allowed(req))
+      return answer_error(res, 403, "permission_denied",
+                          "origin " + req.get_header_value("Origin") + " may not call coach");
+    allow_origin(req, res);
+    auto method = methods().find(req.path);
+    if (method == methods().end())
+      return answer_error(res, 404, "not_found", "no method " + req.path);
+    if (!is_json(req))
+      return answer_error(res, 415, "invalid_argument",
+                          "send the request as Content-Type: application/json");
+    CoachCall call{method->second->name,
+                   req.body.empty() ? std::string("{}") : req.body,
+                   kJson,
+                   req.get_header_value("Authorization"),
+                   req.get_header_value("Coach-User"),
+                   req.get_header_value("Coach-Idempotency-Key"),
+                   options_.default_timeout_ms};
+    if (auto timeout = req.get_header_value("Connect-Timeout-Ms"); !timeout.empty()) {
+      char* end = nullptr;
+      long ms = std::strtol(timeout.c_str(), &end, 10);
+      if (*end != '\0' || ms <= 0 || ms > 600000)
+        return answer_error(res, 400, "invalid_argument",
+                            "Connect-Timeout-Ms must be 1 to 600000, got " + timeout);
+      call.timeout_ms = static_cast<int>(ms);
+    }
+    auto answer = call_coach(nats_, call);
+    if (answer.outcome == CoachAnswer::Outcome::timed_out)
+      return answer_error(res, 504, "unavailable",
+                          "coach did not answer within " + std::to_string(call.timeout_ms) + " ms");
+    if (answer.outcome == CoachAnswer::Outcome::unreachable)
+      return answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
+    auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);
+    if (!reply) return answer_error(res, 500, "internal", "coach's answer is not a Reply");
+    res.status = 200;
+    if (reply->has_error()) {
+      res.status = http_status_for(reply->error().code());
+      if (reply->error().retry_after_ms() > 0)
+        res.set_header("Retry-After",
+                       std::to_string((reply->error().retry_after_ms() + 999) / 1000));
+    }
+    res.set_content(answer.reply, kJson);
+  });
+  s.Options(pattern, [this, origin_allowed](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Origin").empty() || !origin_allowed(req)) {
+      res.status = 403;
+      return;
+    }
+    res.status = 204;
+    res.set_header("Access-Control-Allow-Origin", req.get_header_value("Origin"));
+    res.set_header("Vary", "Origin");
+    res.set_header("Access-Control-Allow-Methods", "POST");
+    res.set_header("Access-Control-Allow-Headers",
+                   "Authorization, Content-Type, Coach-User, Coach-Idempotency-Key, "
+                   "Connect-Timeout-Ms");
+    res.set_header("Access-Control-Max-Age", "600");
+  });
+  auto wrong_verb = [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Allow", "POST, OPTIONS");
+    answer_error(res, 405, "invalid_argument", "call methods with POST");
+  };
+  s.Get(pattern, wrong_verb);
+  s.Put(pattern, wrong_verb);
+  s.Delete(pattern, wrong_verb);
+}
+
+}  // namespace coach::apps

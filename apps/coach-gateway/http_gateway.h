@@ -1,0 +1,73 @@
+// coach's API as JSON over HTTP, for browsers (issue 19): the gRPC
+// service's methods as Connect-style unary POSTs, served by coach-gateway
+// beside gRPC and forwarded to coach over NATS the same way.
+//
+//   POST /coach.v1.CoachService/<Method>     e.g. /coach.v1.CoachService/TaskCreate
+//   Content-Type: application/json           (else 415)
+//   Authorization: Bearer <token>
+//   Coach-User, Coach-Idempotency-Key        optional, as on NATS
+//   Connect-Timeout-Ms: <ms>                 optional: how long to wait for coach
+//   body: the method's request message in protobuf's JSON mapping ({} or
+//   empty for none)
+//
+// The answer is coach's Reply as JSON, 200 when it holds no error, else the
+// status http_status_for(code) (grpc_mapping.h) with the same body
+// ({"error": {"code", "message", "retry_after_ms"}}) and Retry-After for
+// busy; no answer in time 504, coach unreachable 503, an unknown method 404,
+// another verb 405.
+//
+// Browsers: bearer tokens travel in a header, never in cookies, so a page
+// of another origin cannot make a request with the user's authority; beside
+// that a request carrying an Origin header is served only when that origin
+// is the gateway's own (same host and port) or one of `allowed_origins`,
+// else 403; preflights (OPTIONS) are answered for allowed origins only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+
+typedef struct __natsConnection natsConnection;
+namespace httplib {
+class Server;
+}
+
+namespace coach::apps {
+
+struct HttpGatewayOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port
+  // TLS: certificate chain and key (PEM). Empty: plain HTTP (loopback only).
+  std::string cert_file, key_file;
+  // Origins besides the gateway's own that may call from a browser, as
+  // "https://app.example:8443". Default: none.
+  std::vector<std::string> allowed_origins;
+  int default_timeout_ms = 5000;  // without Connect-Timeout-Ms
+};
+
+class HttpGateway {
+ public:
+  // Listens and serves on a thread of its own; `nats` is borrowed and must
+  // outlive it. invalid_argument for unreadable certificates, unavailable
+  // for an address in use.
+  static Result<std::unique_ptr<HttpGateway>> start(natsConnection* nats,
+                                                    HttpGatewayOptions options);
+  ~HttpGateway();  // stops serving
+  HttpGateway(const HttpGateway&) = delete;
+  HttpGateway& operator=(const HttpGateway&) = delete;
+  int port() const { return port_; }
+
+ private:
+  HttpGateway(natsConnection* nats, HttpGatewayOptions options);
+  void routes();
+  natsConnection* nats_;
+  HttpGatewayOptions options_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace coach::apps

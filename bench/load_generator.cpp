@@ -44,11 +44,12 @@ std::pair<natsConnection*, std::string> connect(const std::string& url, actors::
 }
 
 LoadGenerator::LoadGenerator(const std::string& url, int clients, std::vector<std::string> users,
-                             std::vector<std::string> tokens, Next next)
+                             std::vector<std::string> tokens, Next next, std::string content_type)
     : clients_(clients),
       users_(std::move(users)),
       tokens_(std::move(tokens)),
       next_(std::move(next)),
+      content_type_(std::move(content_type)),
       slots_(clients) {
   std::tie(nc_, inbox_) = connect(url, actors::BusRole::client);
   inbox_ += ".bench";
@@ -89,6 +90,7 @@ void LoadGenerator::send(int c, std::string_view last_reply) {
   natsMsg_Create(&msg, subject.c_str(), reply.c_str(), body.data(), static_cast<int>(body.size()));
   natsMsgHeader_Set(msg, "Coach-User", users_[c].c_str());
   natsMsgHeader_Set(msg, "Authorization", tokens_[c].c_str());
+  if (!content_type_.empty()) natsMsgHeader_Set(msg, "Content-Type", content_type_.c_str());
   slot.sent = Steady::now();
   natsConnection_PublishMsg(nc_, msg);
   natsMsg_Destroy(msg);
@@ -101,7 +103,10 @@ void LoadGenerator::on_reply(natsConnection*, natsSubscription*, natsMsg* msg, v
   auto& slot = self->slots_[c];
   auto now = Steady::now();
   std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
-  if (data.find("\"error\"") != std::string_view::npos && self->errors_++ == 0) {
+  const char* status = nullptr;
+  bool failed = natsMsgHeader_Get(msg, "Coach-Status", &status) == NATS_OK && status &&
+                std::string_view(status) == "error";
+  if (failed && self->errors_++ == 0) {
     std::lock_guard lock(self->mu_);
     self->first_error_ = std::string(data);
   }

@@ -68,8 +68,9 @@ class LoadGenerator {
  public:
   using Next = std::function<std::pair<std::string, std::string>(int client, int i,
                                                                  std::string_view last_reply)>;
+  // content_type: the requests' Content-Type header; empty: none (JSON).
   LoadGenerator(const std::string& url, int clients, std::vector<std::string> users,
-                std::vector<std::string> tokens, Next next);
+                std::vector<std::string> tokens, Next next, std::string content_type = {});
   ~LoadGenerator();
   LoadGenerator(const LoadGenerator&) = delete;
   LoadGenerator& operator=(const LoadGenerator&) = delete;
@@ -97,6 +98,7 @@ class LoadGenerator {
   std::vector<std::string> users_;
   std::vector<std::string> tokens_;
   Next next_;
+  std::string content_type_;
   std::vector<Slot> slots_;
   natsConnection* nc_ = nullptr;
   natsSubscription* sub_ = nullptr;

@@ -67,4 +67,10 @@ v1::Reply error_reply(const Error& error, uint32_t retry_after_ms) {
   return reply;
 }
 
+Error deadline_passed() {
+  return make_error(Errc::unavailable,
+                    "the request's deadline (Coach-Deadline) passed before coach started it; "
+                    "nothing was done");
+}
+
 }  // namespace coach::actors

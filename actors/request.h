@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/ids.h"
@@ -43,6 +44,13 @@ class Request {
   // reused for another command has another fingerprint. Empty without a key.
   const std::string& fingerprint() const { return fingerprint_; }
   std::chrono::steady_clock::time_point received() const { return received_; }
+  // When the caller stops waiting (header Coach-Deadline); none: never.
+  // A request found expired before its command starts is answered
+  // `unavailable` and not carried out.
+  void set_deadline(std::chrono::system_clock::time_point deadline) { deadline_ = deadline; }
+  bool expired(std::chrono::system_clock::time_point now) const {
+    return deadline_ && now >= *deadline_;
+  }
 
   // Answers the request; later calls do nothing.
   void reply(const v1::Reply& reply);
@@ -61,6 +69,7 @@ class Request {
   std::string fingerprint_;
   ReplyFn reply_;
   std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
+  std::optional<std::chrono::system_clock::time_point> deadline_;
   bool answered_ = false;
   std::shared_ptr<std::atomic<int>> user_in_flight_;
   std::shared_ptr<std::atomic<int>> node_in_flight_;
@@ -70,6 +79,10 @@ using RequestPtr = std::shared_ptr<Request>;
 
 // A reply holding an error.
 v1::Reply error_reply(const Error& error, uint32_t retry_after_ms = 0);
+
+// What a request whose deadline passed before its command started is
+// answered: `unavailable`, nothing done.
+Error deadline_passed();
 
 }  // namespace coach::actors
 

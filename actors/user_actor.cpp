@@ -683,6 +683,9 @@ void process(Self* self, const RequestPtr& request) {
     return start_load(self);
   }
   if (st.state.erased) return request->reply_error(projections::user_erased(st.user));
+  // Its caller stopped waiting while it queued: not started at all.
+  if (request->expired(std::chrono::system_clock::now()))
+    return request->reply_error(deadline_passed());
   const auto* operation = request->operation();
   if (!operation) return request->reply_error(make_error(Errc::invalid_argument, "no command"));
   // The operation table's handler column says what answers it.

@@ -2,6 +2,9 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
+#include <optional>
+
 #include "wire/api_codec.h"
 #include "wire/log.h"
 
@@ -60,7 +63,19 @@ struct Decoded {
   Uuid user;
   v1::Command command;
   std::string idempotency_key;
+  std::optional<std::chrono::system_clock::time_point> deadline;  // Coach-Deadline
 };
+
+// Coach-Deadline: epoch milliseconds, digits only; absent: none.
+Result<std::optional<std::chrono::system_clock::time_point>> deadline_of(natsMsg* msg) {
+  auto text = header(msg, kDeadlineHeader);
+  if (text.empty()) return std::optional<std::chrono::system_clock::time_point>{};
+  if (text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos)
+    return make_error(Errc::invalid_argument,
+                      "Coach-Deadline must be milliseconds since the Unix epoch, got " + text);
+  return std::optional{
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(std::stoll(text)))};
+}
 
 // Who is asking, for whom: the token's claims and the target user.
 Result<std::pair<Claims, Uuid>> authenticate(natsMsg* msg, const CachingVerifier& verifier,
@@ -95,7 +110,9 @@ Result<Decoded> decode(natsMsg* msg, std::string_view name, const Operation* ope
   auto key = header(msg, kIdempotencyHeader);
   if (key.size() > 128)
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
-  return Decoded{operation, who->second, std::move(*command), std::move(key)};
+  auto deadline = deadline_of(msg);
+  if (!deadline) return deadline.error();
+  return Decoded{operation, who->second, std::move(*command), std::move(key), *deadline};
 }
 
 }  // namespace
@@ -329,9 +346,15 @@ void NatsGateway::handle(natsMsg* msg) {
       return reply(error_reply(
           make_error(Errc::unavailable, "the node serving this user could not be reached; retry")));
     }
-  registry_.dispatch(std::make_shared<Request>(decoded->user, std::move(decoded->command),
-                                               std::move(decoded->idempotency_key),
-                                               std::move(reply), decoded->operation));
+  auto request = std::make_shared<Request>(decoded->user, std::move(decoded->command),
+                                           std::move(decoded->idempotency_key), std::move(reply),
+                                           decoded->operation);
+  if (decoded->deadline) {
+    request->set_deadline(*decoded->deadline);
+    if (request->expired(std::chrono::system_clock::now()))
+      return request->reply_error(deadline_passed());
+  }
+  registry_.dispatch(std::move(request));
 }
 
 }  // namespace coach::actors

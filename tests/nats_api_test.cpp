@@ -1284,3 +1284,40 @@ TEST_CASE("notes over NATS: appended with their times, refused on deleted tasks,
       ok(client.request("task.note", R"({"task_id": ")" + id + R"(", "text": "reopened"})", user));
   CHECK(fourth.task().notes_size() == 4);
 }
+
+TEST_CASE("a command whose Coach-Deadline passed before it started is not carried out") {
+  Served c;
+  auto& client = c.client;
+  auto user = new_uuid_string();
+  register_user(client, user);
+  Header as_user{"Coach-User", user};
+  Header token{"Authorization", client.authorization(user)};
+  auto epoch_ms = [](std::chrono::system_clock::time_point t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+  };
+  auto now = std::chrono::system_clock::now();
+  Header past{"Coach-Deadline", epoch_ms(now - 1s)};
+  Header future{"Coach-Deadline", epoch_ms(now + 10s)};
+  auto late =
+      client.raw("coach.v1.task.create", R"({"title": "too late"})", {kJson, as_user, token, past});
+  CHECK(error_code(late) == "unavailable");
+  CHECK(late->error().message().find("nothing was done") != std::string::npos);
+  CHECK(error_code(client.raw("coach.v1.task.create", R"({"title": "x"})",
+                              {kJson, as_user, token, {"Coach-Deadline", "soon"}})) ==
+        "invalid_argument");
+  ok(client.raw("coach.v1.task.create", R"({"title": "in time"})",
+                {kJson, as_user, token, future}));
+  // Queued past its deadline while coachd is stopped: dropped when it
+  // resumes, though it arrived in time.
+  c.coachd.process().signal(SIGSTOP);
+  Header soon{"Coach-Deadline", epoch_ms(std::chrono::system_clock::now() + 300ms)};
+  auto waited = client.raw("coach.v1.task.create", R"({"title": "queued"})",
+                           {kJson, as_user, token, soon}, 500);
+  CHECK_FALSE(waited.has_value());  // nobody answered in time
+  std::this_thread::sleep_for(300ms);
+  c.coachd.process().signal(SIGCONT);
+  auto listed = ok(client.request("task.list", "{}", user));
+  REQUIRE(listed.task_list().tasks_size() == 1);
+  CHECK(listed.task_list().tasks(0).title() == "in time");
+}

@@ -7,6 +7,9 @@
 //   Coach-User             the target user's UUID (optional: the token's user)
 //   Coach-Idempotency-Key  optional, at most 128 bytes
 //   Content-Type           "application/json" (default) or "application/protobuf"
+//   Coach-Deadline         optional: milliseconds since the Unix epoch (UTC)
+//                          after which the caller no longer waits; coach does
+//                          not start the command after it
 // and a body holding the operation's message (CreateTask, ...). The reply is
 // a Reply message in the request's encoding, with header Coach-Status "ok" or
 // "error".
@@ -31,6 +34,7 @@ inline constexpr const char* kAuthorizationHeader = "Authorization";        // "
 inline constexpr const char* kUserHeader = "Coach-User";                    // the user acted on
 inline constexpr const char* kIdempotencyHeader = "Coach-Idempotency-Key";  // at most 128 bytes
 inline constexpr const char* kContentTypeHeader = "Content-Type";  // JSON (default) or protobuf
+inline constexpr const char* kDeadlineHeader = "Coach-Deadline";  // epoch milliseconds
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;
 
 enum class Encoding { json, protobuf };

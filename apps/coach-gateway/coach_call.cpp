@@ -2,6 +2,8 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
+
 #include "wire/api_codec.h"
 
 namespace coach::apps {
@@ -17,6 +19,11 @@ CoachAnswer call_coach(natsConnection* nats, const CoachCall& call) {
   if (!call.user.empty()) natsMsgHeader_Set(msg, actors::kUserHeader, call.user.c_str());
   if (!call.idempotency_key.empty())
     natsMsgHeader_Set(msg, actors::kIdempotencyHeader, call.idempotency_key.c_str());
+  // Coach does not start what nobody will wait for.
+  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(call.timeout_ms);
+  auto epoch_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline.time_since_epoch()).count();
+  natsMsgHeader_Set(msg, actors::kDeadlineHeader, std::to_string(epoch_ms).c_str());
   natsMsg* answer = nullptr;
   natsStatus s = natsConnection_RequestMsg(&answer, nats, msg, call.timeout_ms);
   natsMsg_Destroy(msg);

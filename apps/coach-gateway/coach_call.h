@@ -14,7 +14,7 @@ struct CoachCall {
   std::string body;          // the operation's message, encoded as content_type says
   std::string content_type;  // "application/json" or "application/protobuf"
   std::string authorization, user, idempotency_key;  // the API's headers; empty: left out
-  int timeout_ms = 5000;
+  int timeout_ms = 5000;  // also sent as Coach-Deadline: coach drops it after that
 };
 
 struct CoachAnswer {

@@ -9,7 +9,8 @@
 //   authorization          -> Authorization ("Bearer <token>")
 //   coach-user             -> Coach-User
 //   coach-idempotency-key  -> Coach-Idempotency-Key
-// The call's deadline becomes the NATS request's timeout, less a margin
+// The call's deadline becomes the NATS request's timeout and its
+// Coach-Deadline header (coachd does not start it after that), less a margin
 // (a tenth, at most 50 ms) so that the caller hears DEADLINE_EXCEEDED from
 // the gateway ("coach did not answer ...") before its own timer; no
 // deadline: the default below. coach's Reply comes back as the response; a Reply that

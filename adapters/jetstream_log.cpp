@@ -265,10 +265,17 @@ Result<uint64_t> JetStreamLog::last_position() {
 // js_GetMsg per group (catch-up was bound by that round trip: about 1,200
 // groups/s).
 Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, size_t max_groups) {
-  auto last = last_position();
-  if (!last) return last.error();
+  jsStreamInfo* info = nullptr;
+  jsErrCode info_code = jsErrCode(0);
+  if (auto got = js_GetStreamInfo(&info, js_, options_.stream.c_str(), nullptr, &info_code);
+      got != NATS_OK)
+    return nats_error(got, "cannot read the stream " + options_.stream, info_code);
+  uint64_t last = info->State.LastSeq, held = info->State.Msgs;
+  jsStreamInfo_Destroy(info);
   std::vector<events::ReplicatedGroup> out;
-  if (after >= *last || max_groups == 0) return out;
+  // Nothing after `after`, or nothing at all (a purged stream keeps its
+  // last sequence): no consumer that would wait for messages never sent.
+  if (after >= last || held == 0 || max_groups == 0) return out;
   jsSubOptions sub_options;
   jsSubOptions_Init(&sub_options);
   sub_options.Stream = options_.stream.c_str();
@@ -281,6 +288,7 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
       js_SubscribeSync(&sub, js_, options_.subject.c_str(), nullptr, &sub_options, &code);
   if (s != NATS_OK)
     return nats_error(s, "cannot read the log after position " + std::to_string(after), code);
+  natsSubscription_SetPendingLimits(sub, -1, -1);  // groups near the max payload: no slow consumer
   std::optional<Error> failed;
   while (out.size() < max_groups) {
     natsMsg* msg = nullptr;
@@ -305,7 +313,7 @@ Result<std::vector<events::ReplicatedGroup>> JetStreamLog::read(uint64_t after, 
       break;
     }
     out.push_back(std::move(*group));
-    if (position >= *last || pending == 0) break;
+    if (position >= last || pending == 0) break;
   }
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);

@@ -190,9 +190,9 @@ NotifierStats Notifier::stats() const {
     if (s == NATS_OK) {
       out.pending += info->NumPending + static_cast<uint64_t>(info->NumAckPending);
       jsConsumerInfo_Destroy(info);
-    } else if (s == NATS_TIMEOUT) {
-      complete = false;
-      break;  // JetStream is away: the others would wait as long
+    } else if (s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr) {
+      complete = false;  // JetStream did not answer (timeout, no responders, an election)
+      break;             // the others would fare the same
     }
   }
   out.pending = complete ? (last_pending_ = out.pending) : last_pending_.load();

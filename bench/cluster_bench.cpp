@@ -22,8 +22,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -148,19 +150,36 @@ v1::Reply request_until_served(test::Client& client, const std::string& operatio
   }
 }
 
-// Registers `users` (each with one task), `threads` at a time.
-void register_users(const Setup& s, const std::vector<std::string>& users, int threads) {
-  std::atomic<size_t> next{0};
+// Runs `work` on `threads` threads and joins them; the first exception
+// thrown in one is rethrown here (a throw in a thread would terminate the
+// benchmark with its nats-servers and coachd still running).
+void on_threads(int threads, const std::function<void()>& work) {
+  std::exception_ptr failed;
+  std::mutex mu;
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&] {
-      test::Client client(s.nats->url(), s.token_key());
-      for (size_t u = next++; u < users.size(); u = next++) {
-        request_until_served(client, "user.register", R"({"timezone": "UTC"})", users[u], "reg");
-        request_until_served(client, "task.create", R"({"title": "kept"})", users[u], "kept");
+      try {
+        work();
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!failed) failed = std::current_exception();
       }
     });
   for (auto& w : workers) w.join();
+  if (failed) std::rethrow_exception(failed);
+}
+
+// Registers `users` (each with one task), `threads` at a time.
+void register_users(const Setup& s, const std::vector<std::string>& users, int threads) {
+  std::atomic<size_t> next{0};
+  on_threads(threads, [&] {
+    test::Client client(s.nats->url(), s.token_key());
+    for (size_t u = next++; u < users.size(); u = next++) {
+      request_until_served(client, "user.register", R"({"timezone": "UTC"})", users[u], "reg");
+      request_until_served(client, "task.create", R"({"title": "kept"})", users[u], "kept");
+    }
+  });
 }
 
 // CRUD cycles (bench::crud_cycle) of `clients` new users for `seconds`,
@@ -240,18 +259,17 @@ void failover(Setup& s, int users_count) {
     }
   }
   std::sort(served_again.begin(), served_again.end());
+  if (served_again.empty())
+    throw bench::BenchFailure("the killed node held no partition with a user: more users");
   // Every user of the killed node, each with its task.
   std::atomic<size_t> next{0}, missing{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < 8; ++t)
-    workers.emplace_back([&] {
-      test::Client client(s.nats->url(), s.token_key());
-      for (size_t u = next++; u < orphans.size(); u = next++) {
-        auto r = request_until_served(client, "task.list", "{}", orphans[u]);
-        if (!r.has_task_list() || r.task_list().tasks_size() != 1) ++missing;
-      }
-    });
-  for (auto& w : workers) w.join();
+  on_threads(8, [&] {
+    test::Client client(s.nats->url(), s.token_key());
+    for (size_t u = next++; u < orphans.size(); u = next++) {
+      auto r = request_until_served(client, "task.list", "{}", orphans[u]);
+      if (!r.has_task_list() || r.task_list().tasks_size() != 1) ++missing;
+    }
+  });
   double all_served = seconds_since(killed);
   fmt::print(
       "failover: SIGKILL of 1 of 3 coachd holding {} partitions and {} users: partitions served "

@@ -126,7 +126,8 @@ v1::Reply reply_of(const httplib::Result& res) {
 
 TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin check") {
   HttpSetup setup;
-  httplib::Client http(setup.url());
+  const auto own_origin = setup.url();
+  httplib::Client http(own_origin);
   http.set_read_timeout(10);
   const std::string bearer = "Bearer " + setup.token();
   const httplib::Headers me = {{"Authorization", bearer}};
@@ -166,6 +167,9 @@ TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin 
   auto bad_timeout = post("TaskList", "{}", {{"Connect-Timeout-Ms", "soon"}});
   REQUIRE(bad_timeout);
   CHECK(bad_timeout->status == 400);
+  auto huge = post("TaskCreate", R"({"title": ")" + std::string(70 * 1024, 'x') + R"("})");
+  REQUIRE(huge);
+  CHECK(huge->status == 413);
   auto get = http.Get("/coach.v1.CoachService/TaskList", me);
   REQUIRE(get);
   CHECK(get->status == 405);
@@ -176,6 +180,14 @@ TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin 
       post("TaskCreate", R"({"title": "from elsewhere"})", {{"Origin", "https://evil.example"}});
   REQUIRE(evil);
   CHECK(evil->status == 403);
+  auto same_origin = post("TaskList", "{}", {{"Origin", own_origin}});
+  REQUIRE(same_origin);
+  CHECK(same_origin->status == 200);  // the gateway's own pages (the web client)
+  // A DNS-rebinding page names itself in Origin and Host alike: still another origin.
+  auto rebound = post("TaskCreate", R"({"title": "rebound"})",
+                      {{"Origin", "http://rebind.example:8443"}, {"Host", "rebind.example:8443"}});
+  REQUIRE(rebound);
+  CHECK(rebound->status == 403);
   httplib::Headers preflight = {{"Origin", "https://app.example"},
                                 {"Access-Control-Request-Method", "POST"}};
   auto options = http.Options("/coach.v1.CoachService/TaskList", preflight);

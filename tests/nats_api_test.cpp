@@ -1317,6 +1317,7 @@ TEST_CASE("a command whose Coach-Deadline passed before it started is not carrie
   CHECK_FALSE(waited.has_value());  // nobody answered in time
   std::this_thread::sleep_for(300ms);
   c.coachd.process().signal(SIGCONT);
+  std::this_thread::sleep_for(200ms);  // it reads what waited in its socket first
   auto listed = ok(client.request("task.list", "{}", user));
   REQUIRE(listed.task_list().tasks_size() == 1);
   CHECK(listed.task_list().tasks(0).title() == "in time");

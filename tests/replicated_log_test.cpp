@@ -3,6 +3,7 @@
 // store catches up everything the first acknowledged, erasure included, and
 // the fence stops the first from writing once the second has.
 #include <doctest/doctest.h>
+#include <nats/nats.h>
 
 #include "adapters/jetstream_log.h"
 #include "adapters/node_lease.h"
@@ -175,4 +176,47 @@ TEST_CASE("a node told other replicas or another lease ttl than the system's is 
   REQUIRE(!other);
   CHECK(other.error().code == Errc::invalid_argument);
   CHECK(other.error().message.find("--lease-ttl-ms") != std::string::npos);
+}
+
+TEST_CASE("reading the log: the groups after a position in order, none from a purged stream") {
+  TempDir dir;
+  NatsServer nats(dir.str());
+  auto log = open_log(nats, "node-a");
+  uint64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    events::ReplicatedGroup group;
+    group.writer = "node-a";
+    group.batches = {"batch " + std::to_string(i)};
+    auto appended = log->append(last, group);
+    REQUIRE_MESSAGE(appended, appended.error().message);
+    last = *appended;
+  }
+  auto tail = log->read(2, 100);
+  REQUIRE_MESSAGE(tail, tail.error().message);
+  REQUIRE(tail->size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK((*tail)[i].position == 3 + i);
+    CHECK((*tail)[i].writer == "node-a");
+    REQUIRE((*tail)[i].batches.size() == 1);
+    CHECK((*tail)[i].batches[0] == "batch " + std::to_string(2 + i));
+  }
+  auto two = log->read(0, 2);
+  REQUIRE(two);
+  CHECK(two->size() == 2);
+  CHECK(log->read(5, 100)->empty());
+  // A purged stream keeps its last sequence but holds nothing: read answers
+  // at once with nothing, not after a timeout.
+  auto options = jetstream_log_options(nats.url(), nats.creds(actors::BusRole::coachd), "purger");
+  auto nc = actors::connect_nats(options.nats);
+  REQUIRE(nc);
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_JetStream(&js, *nc, nullptr) == NATS_OK);
+  REQUIRE(js_PurgeStream(js, options.stream.c_str(), nullptr, nullptr) == NATS_OK);
+  auto started = std::chrono::steady_clock::now();
+  auto purged = log->read(0, 100);
+  REQUIRE_MESSAGE(purged, purged.error().message);
+  CHECK(purged->empty());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(*nc);
 }

@@ -2,6 +2,7 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "wire/api_codec.h"
@@ -9,6 +10,15 @@
 namespace coach::apps {
 
 CoachAnswer call_coach(natsConnection* nats, const CoachCall& call) {
+  CoachAnswer out;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::min(call.deadline - std::chrono::system_clock::now(),
+               std::chrono::system_clock::duration(kMaxWait)));
+  if (left.count() <= 0) {
+    out.outcome = CoachAnswer::Outcome::timed_out;
+    out.why = "the deadline passed before the request was sent";
+    return out;
+  }
   natsMsg* msg = nullptr;
   auto subject = std::string(actors::kSubjectPrefix) + call.operation;
   natsMsg_Create(&msg, subject.c_str(), nullptr, call.body.data(),
@@ -20,14 +30,13 @@ CoachAnswer call_coach(natsConnection* nats, const CoachCall& call) {
   if (!call.idempotency_key.empty())
     natsMsgHeader_Set(msg, actors::kIdempotencyHeader, call.idempotency_key.c_str());
   // Coach does not start what nobody will wait for.
-  auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(call.timeout_ms);
-  auto epoch_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline.time_since_epoch()).count();
+  auto epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      (std::chrono::system_clock::now() + left).time_since_epoch())
+                      .count();
   natsMsgHeader_Set(msg, actors::kDeadlineHeader, std::to_string(epoch_ms).c_str());
   natsMsg* answer = nullptr;
-  natsStatus s = natsConnection_RequestMsg(&answer, nats, msg, call.timeout_ms);
+  natsStatus s = natsConnection_RequestMsg(&answer, nats, msg, left.count());
   natsMsg_Destroy(msg);
-  CoachAnswer out;
   if (s != NATS_OK) {
     out.outcome =
         s == NATS_TIMEOUT ? CoachAnswer::Outcome::timed_out : CoachAnswer::Outcome::unreachable;

@@ -94,7 +94,8 @@ struct Forwarded {
   grpc::ByteBuffer* response;
   const actors::Operation* operation;
   std::string body, authorization, user, idempotency_key;
-  int timeout_ms;
+  Clock::time_point deadline;  // the caller's, less a margin; or the default wait
+  const std::atomic<bool>* draining;
 };
 
 grpc::Status status_of(const v1::ErrorReply& error, grpc::CallbackServerContext* context) {
@@ -105,18 +106,24 @@ grpc::Status status_of(const v1::ErrorReply& error, grpc::CallbackServerContext*
 }
 
 grpc::Status forward(natsConnection* nats, const Forwarded& call) {
+  // Waiting for a worker counts against the deadline: a call whose caller
+  // left, or which the gateway's stop overtook, goes no further.
+  if (call.draining->load())
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "unavailable: the gateway is stopping");
+  if (call.context->IsCancelled())
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call");
   CoachCall request{call.operation->name,
                     call.body,
                     std::string(actors::content_type_of(actors::Encoding::protobuf)),
                     call.authorization,
                     call.user,
                     call.idempotency_key,
-                    call.timeout_ms};
+                    call.deadline};
   auto answer = call_coach(nats, request);
   if (answer.outcome == CoachAnswer::Outcome::timed_out)
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "coach did not answer " + call.operation->name + " within " +
-                            std::to_string(call.timeout_ms) + " ms");
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        "coach did not answer " + call.operation->name + " in time (" + answer.why + ")");
   if (answer.outcome == CoachAnswer::Outcome::unreachable)
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coach is not reachable: " + answer.why);
   v1::Reply reply;
@@ -155,7 +162,7 @@ class CoachService final : public grpc::Service {
   grpc::ServerUnaryReactor* start(grpc::CallbackServerContext* context, const actors::Operation& op,
                                   const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
     auto* reactor = context->DefaultReactor();
-    Forwarded call{context, reactor, response, &op, {}, {}, {}, {}, 0};
+    Forwarded call{context, reactor, response, &op, {}, {}, {}, {}, {}, nullptr};
     std::vector<grpc::Slice> slices;
     if (!request.Dump(&slices).ok()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "unreadable request"));
@@ -172,20 +179,20 @@ class CoachService final : public grpc::Service {
     call.authorization = metadata(context, "authorization");
     call.user = metadata(context, "coach-user");
     call.idempotency_key = metadata(context, "coach-idempotency-key");
-    auto timeout = default_timeout_;
+    auto now = Clock::now();
+    call.deadline = now + default_timeout_;
+    call.draining = &draining_;
     if (context->deadline() != Clock::time_point::max()) {
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() - Clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() - now);
       if (left.count() <= 0) {
         reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline already past"));
         return reactor;
       }
       // Answered a little before the caller's own deadline, so that it
-      // hears why (coach's silence) rather than its own timer.
-      timeout = left - std::min(std::chrono::milliseconds(50), left / 10);
-      if (timeout.count() <= 0) timeout = std::chrono::milliseconds(1);
+      // hears why (coach's silence) rather than its own timer; at most
+      // kMaxWait (call_coach).
+      call.deadline = now + left - std::min(std::chrono::milliseconds(50), left / 10);
     }
-    call.timeout_ms = static_cast<int>(timeout.count());
     auto* nats = nats_;
     if (!queue_.try_push(
             [nats, call = std::move(call)] { call.reactor->Finish(forward(nats, call)); })) {
@@ -196,6 +203,12 @@ class CoachService final : public grpc::Service {
     return reactor;
   }
 
+ public:
+  // From now on queued calls are answered unavailable at once.
+  void drain() { draining_ = true; }
+
+ private:
+  std::atomic<bool> draining_{false};
   natsConnection* nats_;
   CallQueue& queue_;
   std::chrono::milliseconds default_timeout_;
@@ -274,6 +287,7 @@ void GrpcGateway::shutdown(std::chrono::milliseconds grace) {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
   impl_->http.reset();  // no new HTTP calls; those in flight finish first
+  if (impl_->service) impl_->service->drain();
   if (impl_->server) impl_->server->Shutdown(Clock::now() + grace);
   if (impl_->queue) impl_->queue->stop();
   if (impl_->server) impl_->server->Wait();

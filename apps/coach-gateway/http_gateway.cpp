@@ -62,6 +62,8 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
+  // Bodies over the API's bound are refused (413) before they are read in.
+  http->server_->set_payload_max_length(actors::kMaxRequestBytes);
   http->routes();
   http->port_ = o.port == 0 ? http->server_->bind_to_any_port(o.host.c_str())
                             : (http->server_->bind_to_port(o.host.c_str(), o.port) ? o.port : -1);
@@ -69,6 +71,8 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
     return make_error(Errc::unavailable,
                       "cannot listen on " + o.host + ":" + std::to_string(o.port) + " for HTTP");
   http->thread_ = std::thread([server = http->server_.get()] { server->listen_after_bind(); });
+  // Running before it is handed out: stop() before listening would be lost.
+  while (!http->server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return http;
 }
 
@@ -85,10 +89,13 @@ void HttpGateway::routes() {
                          {"Referrer-Policy", "no-referrer"}});
   bool tls = !options_.cert_file.empty();
   // The request's Origin, when it may call: its own or an allowed one.
+  // Its own origin as configured, never from the request's Host (which a
+  // DNS-rebinding page sets to match its own Origin).
   auto origin_allowed = [this, tls](const httplib::Request& req) {
     auto origin = req.get_header_value("Origin");
     if (origin.empty()) return true;  // not a browser's cross-site call
-    auto own = std::string(tls ? "https://" : "http://") + req.get_header_value("Host");
+    auto own =
+        std::string(tls ? "https://" : "http://") + options_.host + ":" + std::to_string(port_);
     const auto& allowed = options_.allowed_origins;
     return origin == own || std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
   };
@@ -96,6 +103,7 @@ void HttpGateway::routes() {
     auto origin = req.get_header_value("Origin");
     if (origin.empty()) return;
     res.set_header("Access-Control-Allow-Origin", origin);
+    res.set_header("Access-Control-Expose-Headers", "Retry-After");
     res.set_header("Vary", "Origin");
   };
   const std::string pattern = R"(/coach\.v1\.CoachService/([A-Za-z]+))";
@@ -117,19 +125,21 @@ void HttpGateway::routes() {
                    req.get_header_value("Authorization"),
                    req.get_header_value("Coach-User"),
                    req.get_header_value("Coach-Idempotency-Key"),
-                   options_.default_timeout_ms};
+                   {}};
+    long timeout_ms = options_.default_timeout_ms;
     if (auto timeout = req.get_header_value("Connect-Timeout-Ms"); !timeout.empty()) {
       char* end = nullptr;
-      long ms = std::strtol(timeout.c_str(), &end, 10);
-      if (*end != '\0' || ms <= 0 || ms > 600000)
+      timeout_ms = std::strtol(timeout.c_str(), &end, 10);
+      if (*end != '\0' || timeout_ms <= 0 || timeout_ms > kMaxWait.count())
         return answer_error(res, 400, "invalid_argument",
-                            "Connect-Timeout-Ms must be 1 to 600000, got " + timeout);
-      call.timeout_ms = static_cast<int>(ms);
+                            "Connect-Timeout-Ms must be 1 to " + std::to_string(kMaxWait.count()) +
+                                ", got " + timeout);
     }
+    call.deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
     auto answer = call_coach(nats_, call);
     if (answer.outcome == CoachAnswer::Outcome::timed_out)
       return answer_error(res, 504, "unavailable",
-                          "coach did not answer within " + std::to_string(call.timeout_ms) + " ms");
+                          "coach did not answer within " + std::to_string(timeout_ms) + " ms");
     if (answer.outcome == CoachAnswer::Outcome::unreachable)
       return answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
     auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);

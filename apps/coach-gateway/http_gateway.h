@@ -6,7 +6,7 @@
 //   Content-Type: application/json           (else 415)
 //   Authorization: Bearer <token>
 //   Coach-User, Coach-Idempotency-Key        optional, as on NATS
-//   Connect-Timeout-Ms: <ms>                 optional: how long to wait for coach
+//   Connect-Timeout-Ms: <ms>                 optional: how long to wait for coach (1 to 60000)
 //   body: the method's request message in protobuf's JSON mapping ({} or
 //   empty for none)
 //
@@ -19,7 +19,8 @@
 // Browsers: bearer tokens travel in a header, never in cookies, so a page
 // of another origin cannot make a request with the user's authority; beside
 // that a request carrying an Origin header is served only when that origin
-// is the gateway's own (same host and port) or one of `allowed_origins`,
+// is the gateway's own (its configured host and port, never taken from the
+// request's Host) or one of `allowed_origins`,
 // else 403; preflights (OPTIONS) are answered for allowed origins only.
 #pragma once
 

@@ -42,6 +42,18 @@ struct Writers {
   Steady::time_point last_failure{};
   Steady::time_point give_up{};  // of a create still failing after stop
 
+  // How long after `since` creates still failed; reported beside what
+  // was acknowledged (`what` names the failure).
+  Steady::duration failing_after(Steady::time_point since, const std::string& what,
+                                 size_t acknowledged_tasks) const {
+    auto failing = last_failure > since ? last_failure - since : Steady::duration{};
+    MESSAGE(what << ": writes failed for "
+                 << std::chrono::duration_cast<std::chrono::milliseconds>(failing).count()
+                 << " ms (" << failures.load() << " failed tries); " << acknowledged_tasks
+                 << " tasks acknowledged");
+    return failing;
+  }
+
   void run() {
     for (int n = 0; !stop; ++n) {
       const auto& user = users[static_cast<size_t>(n) % users.size()];
@@ -328,11 +340,7 @@ TEST_CASE("cluster: SIGKILL of one nats-server, service goes on, nothing acknowl
                                 << owner.process().log());
     total += stored.size();
   }
-  auto recovered =
-      writers.last_failure > killed ? writers.last_failure - killed : Steady::duration{};
-  MESSAGE("one nats-server killed: writes failed for "
-          << std::chrono::duration_cast<std::chrono::milliseconds>(recovered).count() << " ms ("
-          << writers.failures.load() << " failed tries); " << total << " tasks acknowledged");
+  auto recovered = writers.failing_after(killed, "one nats-server killed", total);
   CHECK(recovered < 15s);
   // And coachd still serves new writes.
   auto more = client.request("task.create", R"({"title": "after"})", writers.users[0]);
@@ -383,13 +391,9 @@ TEST_CASE("cluster: partitioned, SIGKILL of one nats-server: service goes on, no
     check_one_gapless_log(client, user, writers.acknowledged[user]);
     total += stored.size();
   }
-  auto recovered =
-      writers.last_failure > killed ? writers.last_failure - killed : Steady::duration{};
-  MESSAGE("partitioned, one nats-server killed: writes failed for "
-          << std::chrono::duration_cast<std::chrono::milliseconds>(recovered).count() << " ms ("
-          << writers.failures.load() << " failed tries); " << total << " tasks acknowledged");
+  auto recovered = writers.failing_after(killed, "partitioned, one nats-server killed", total);
   // 10-11 s on a quiet machine; 26 s seen under ASan on a loaded one. The
-  // bound says the cluster recovers; the figure is the MESSAGE above.
+  // bound says the cluster recovers; the figure is the MESSAGE.
   CHECK(recovered < 45s);
   CHECK(total > 20);
   for (const auto& user : writers.users) {

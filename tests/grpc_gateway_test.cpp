@@ -7,6 +7,9 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <thread>
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
@@ -93,14 +96,29 @@ namespace {
 
 // coachd and coach-gateway with the JSON mapping, and a user token.
 struct HttpSetup {
+  explicit HttpSetup(const std::vector<std::string>& extra = {})
+      : gateway(
+            COACH_GATEWAY,
+            [&] {
+              std::vector<std::string> args = {"--plaintext",
+                                               "--listen",
+                                               "127.0.0.1:0",
+                                               "--http-listen",
+                                               "127.0.0.1:0",
+                                               "--allow-origin",
+                                               "https://app.example",
+                                               "--nats-url",
+                                               nats.url(),
+                                               "--nats-creds",
+                                               nats.creds(actors::BusRole::client)};
+              args.insert(args.end(), extra.begin(), extra.end());
+              return args;
+            }(),
+            dir.str() + "/gateway.log") {}
   TempDir dir;
   NatsServer nats{dir.str()};
   Coachd coachd{dir.str() + "/node", nats.url()};
-  Process gateway{COACH_GATEWAY,
-                  {"--plaintext", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-                   "--allow-origin", "https://app.example", "--nats-url", nats.url(),
-                   "--nats-creds", nats.creds(actors::BusRole::client)},
-                  dir.str() + "/gateway.log"};
+  Process gateway;
   std::string url() {
     REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
                     gateway.log());
@@ -208,4 +226,34 @@ TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin 
   auto tasks = reply_of(allowed).task_list().tasks();
   REQUIRE(tasks.size() == 1);
   CHECK(tasks[0].id() == task_id);
+}
+
+TEST_CASE("browsers: calls beyond the HTTP bound are answered busy at once") {
+  HttpSetup setup({"--http-max-in-flight", "1"});
+  auto url = setup.url();
+  const std::string bearer = "Bearer " + setup.token();
+  setup.coachd.process().signal(SIGSTOP);  // nothing is answered: calls wait
+  std::vector<int> statuses(3, 0);
+  std::vector<std::string> retry_after(3);
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < statuses.size(); ++i)
+    callers.emplace_back([&, i] {
+      httplib::Client http(url);
+      http.set_read_timeout(10);
+      auto res = http.Post("/coach.v1.CoachService/TaskList",
+                           {{"Authorization", bearer}, {"Connect-Timeout-Ms", "1500"}}, "{}",
+                           "application/json");
+      if (!res) return;
+      statuses[i] = res->status;
+      retry_after[i] = res->get_header_value("Retry-After");
+    });
+  for (auto& c : callers) c.join();
+  setup.coachd.process().signal(SIGCONT);
+  CAPTURE(statuses[0]);
+  CAPTURE(statuses[1]);
+  CAPTURE(statuses[2]);
+  CHECK(std::count(statuses.begin(), statuses.end(), 504) == 1);  // the one let through waited
+  CHECK(std::count(statuses.begin(), statuses.end(), 429) == 2);
+  for (size_t i = 0; i < statuses.size(); ++i)
+    if (statuses[i] == 429) CHECK(retry_after[i] == "1");
 }

@@ -62,6 +62,11 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
+  // Threads for every call allowed in flight and a few more, so that one
+  // beyond the bound is answered busy at once instead of queued.
+  http->server_->new_task_queue = [n = o.max_in_flight + 4] {
+    return new httplib::ThreadPool(static_cast<size_t>(n));
+  };
   // Bodies over the API's bound are refused (413) before they are read in.
   http->server_->set_payload_max_length(actors::kMaxRequestBytes);
   http->routes();
@@ -136,6 +141,15 @@ void HttpGateway::routes() {
                                 ", got " + timeout);
     }
     call.deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
+    // Bounded: slow answers must not hold every thread of the server.
+    struct InFlight {
+      std::atomic<int>& count;
+      ~InFlight() { --count; }
+    } held{in_flight_};
+    if (++in_flight_ > options_.max_in_flight) {
+      res.set_header("Retry-After", "1");
+      return answer_error(res, 429, "busy", "the gateway has too many calls waiting; retry");
+    }
     auto answer = call_coach(nats_, call);
     if (answer.outcome == CoachAnswer::Outcome::timed_out)
       return answer_error(res, 504, "unavailable",

@@ -14,7 +14,7 @@
 // status http_status_for(code) (grpc_mapping.h) with the same body
 // ({"error": {"code", "message", "retry_after_ms"}}) and Retry-After for
 // busy; no answer in time 504, coach unreachable 503, an unknown method 404,
-// another verb 405.
+// another verb 405, more than max_in_flight calls waiting 429.
 //
 // Browsers: bearer tokens travel in a header, never in cookies, so a page
 // of another origin cannot make a request with the user's authority; beside
@@ -24,6 +24,7 @@
 // else 403; preflights (OPTIONS) are answered for allowed origins only.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -47,6 +48,9 @@ struct HttpGatewayOptions {
   // "https://app.example:8443". Default: none.
   std::vector<std::string> allowed_origins;
   int default_timeout_ms = 5000;  // without Connect-Timeout-Ms
+  // Calls waiting for coach at once; more are answered 429 busy (with
+  // Retry-After) at once rather than queued behind them. Default 64.
+  int max_in_flight = 64;
 };
 
 class HttpGateway {
@@ -69,6 +73,7 @@ class HttpGateway {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace coach::apps

@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
   app.add_option("--allow-origin", allowed_origins,
                  "an origin besides the gateway's own whose pages may call it, e.g. "
                  "https://app.example (repeatable)");
+  int http_max_in_flight = 64;
+  app.add_option("--http-max-in-flight", http_max_in_flight,
+                 "HTTP calls waiting for coach at once; more are answered 429 busy")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   app.add_option("--workers", o.workers, "threads waiting on coach's answers")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -96,6 +101,7 @@ int main(int argc, char** argv) {
     http.key_file = o.key_file;
     http.allowed_origins = allowed_origins;
     http.default_timeout_ms = timeout_ms;
+    http.max_in_flight = http_max_in_flight;
     o.http = http;
   }
   auto gateway = coach::apps::GrpcGateway::start(o);

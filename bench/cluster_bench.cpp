@@ -348,10 +348,5 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "cluster_bench: {}\n", e.what());
-    return 1;
-  }
+  return bench::guarded_main("cluster_bench", run, argc, argv);
 }

@@ -294,10 +294,5 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "crud_bench: {}\n", e.what());
-    return 1;
-  }
+  return bench::guarded_main("crud_bench", run, argc, argv);
 }

@@ -218,10 +218,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "grpc_bench: {}\n", e.what());
-    return 1;
-  }
+  return bench::guarded_main("grpc_bench", run, argc, argv);
 }

@@ -13,6 +13,15 @@
 
 namespace coach::bench {
 
+int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "{}: {}\n", name, e.what());
+    return 1;
+  }
+}
+
 double Figures::percentile(double p) const {
   if (micros.empty()) return 0;
   auto sorted = micros;

@@ -46,6 +46,11 @@ struct BenchFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A benchmark's main(): runs `run` and answers its exit code; an exception
+// (a BenchFailure, say) is printed as "<name>: <what>" and answers 1, after
+// the destructors of what `run` started (processes) have run.
+int guarded_main(const char* name, int (*run)(int, char**), int argc, char** argv);
+
 // The value of `result`, or BenchFailure("<what>: <error>").
 template <class T>
 T must(Result<T> result, const char* what) {

@@ -164,6 +164,15 @@ void register_until_served(Client& client, const std::string& user) {
   }
 }
 
+// `count` new users for `writers`, each registered (retried while its
+// partition moves to its first owner).
+void add_registered_users(Client& client, Writers& writers, int count) {
+  for (int i = 0; i < count; ++i) {
+    writers.users.push_back(Uuid::random().to_string());
+    register_until_served(client, writers.users.back());
+  }
+}
+
 std::string node_id_of(const std::string& data_dir) {
   std::ifstream in(data_dir + "/node.id");
   std::string id;
@@ -369,10 +378,7 @@ TEST_CASE("cluster: partitioned, SIGKILL of one nats-server: service goes on, no
   REQUIRE_MESSAGE(all_owned_by_three(shared), shared.DebugString());
   Client client(cluster.url(), key);
   Writers writers{client, {}, {}};
-  for (int i = 0; i < 8; ++i) {
-    writers.users.push_back(Uuid::random().to_string());
-    register_until_served(client, writers.users.back());
-  }
+  add_registered_users(client, writers, 8);
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1000ms);
   cluster.server(0).process().signal(SIGKILL);
@@ -436,10 +442,7 @@ TEST_CASE("cluster: partitions are shared out, any node serves any user, a kille
 
   Client client(cluster.url(), dir.str() + "/token.key");
   Writers writers{client, {}, {}};
-  for (int i = 0; i < 16; ++i) {
-    writers.users.push_back(Uuid::random().to_string());
-    register_until_served(client, writers.users.back());
-  }
+  add_registered_users(client, writers, 16);
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1500ms);
   c.process().signal(SIGKILL);
@@ -473,10 +476,7 @@ TEST_CASE("cluster: SIGTERM hands a node's partitions off, nothing acknowledged 
   REQUIRE_MESSAGE(b.process().wait_for_log("partition served", 30s), b.process().log());
   Client client(cluster.url(), dir.str() + "/token.key");
   Writers writers{client, {}, {}};
-  for (int i = 0; i < 8; ++i) {
-    writers.users.push_back(Uuid::random().to_string());
-    register_until_served(client, writers.users.back());
-  }
+  add_registered_users(client, writers, 8);
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1500ms);
   b.process().signal(SIGTERM);
@@ -512,10 +512,7 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
 
   Client client(cluster.url(), key);
   Writers writers{client, {}, {}};
-  for (int i = 0; i < 12; ++i) {
-    writers.users.push_back(Uuid::random().to_string());
-    register_until_served(client, writers.users.back());
-  }
+  add_registered_users(client, writers, 12);
   std::thread load([&] { writers.run(); });
   std::this_thread::sleep_for(1000ms);
   nodes[1] = std::make_unique<Coachd>(dir.str() + "/n1", cluster.url(), flags);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "apps/common/coach_client.h"
 #include "wire/api_codec.h"
 
 namespace coach::apps {
@@ -23,12 +24,7 @@ CoachAnswer call_coach(natsConnection* nats, const CoachCall& call) {
   auto subject = std::string(actors::kSubjectPrefix) + call.operation;
   natsMsg_Create(&msg, subject.c_str(), nullptr, call.body.data(),
                  static_cast<int>(call.body.size()));
-  natsMsgHeader_Set(msg, actors::kContentTypeHeader, call.content_type.c_str());
-  if (!call.authorization.empty())
-    natsMsgHeader_Set(msg, actors::kAuthorizationHeader, call.authorization.c_str());
-  if (!call.user.empty()) natsMsgHeader_Set(msg, actors::kUserHeader, call.user.c_str());
-  if (!call.idempotency_key.empty())
-    natsMsgHeader_Set(msg, actors::kIdempotencyHeader, call.idempotency_key.c_str());
+  set_request_headers(msg, call.content_type, call.authorization, call.user, call.idempotency_key);
   // Coach does not start what nobody will wait for.
   auto epoch_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       (std::chrono::system_clock::now() + left).time_since_epoch())

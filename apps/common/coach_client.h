@@ -8,6 +8,7 @@
 #include "schema/commands.pb.h"
 
 typedef struct __natsConnection natsConnection;
+typedef struct __natsMsg natsMsg;
 
 namespace coach::apps {
 
@@ -16,6 +17,13 @@ struct RequestHeaders {
   std::string user;             // Coach-User, when not the token's user
   std::string idempotency_key;  // Coach-Idempotency-Key
 };
+
+// Sets the API's request headers on `msg`: Content-Type, Authorization
+// (`authorization` as sent: "Bearer <token>") when not empty, and
+// Coach-User and Coach-Idempotency-Key when not empty.
+void set_request_headers(natsMsg* msg, const std::string& content_type,
+                         const std::string& authorization, const std::string& user,
+                         const std::string& idempotency_key);
 
 // The reply to `operation` with a JSON body; a transport failure or an
 // unreadable answer is `unavailable`. coach's own errors come inside the Reply.

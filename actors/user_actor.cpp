@@ -471,6 +471,14 @@ void publish(const ActorState& st, const v1::NudgeCreated& created) {
   st.context->notifier->publish(out);
 }
 
+// A stored nudge, as its record in the book (with its position), on the
+// user's live feed.
+void publish_live(const ActorState& st, const std::string& nudge_id) {
+  if (!st.context->notifier) return;
+  if (const auto* record = projections::find_nudge(st.state.nudges, nudge_id))
+    st.context->notifier->publish_live(st.user, *record);
+}
+
 // Hands a nudge to the writer; the text comes back as a `written` message.
 void write_nudge(Self* self, projections::NudgeCandidate candidate, RequestPtr request) {
   auto& st = self->state;
@@ -754,7 +762,10 @@ void on_appended(Self* self, const PendingPtr& pending) {
     if (pending->request) reply_duplicate(st, pending->request, *result);
   } else {
     for (const auto& event : pending->events)
-      if (event.has_nudge_created()) publish(st, event.nudge_created());
+      if (event.has_nudge_created()) {
+        publish(st, event.nudge_created());
+        publish_live(st, event.nudge_created().nudge().id());
+      }
     // Tracking turned off: what the batch job stored goes at once, not at
     // its next run.
     bool preferences_changed =

@@ -155,6 +155,14 @@ void Notifier::publish(const v1::OutboundNotification& notification) {
     ++errors_;
 }
 
+void Notifier::publish_live(const Uuid& user, const v1::NudgeRecord& nudge) {
+  auto body = nudge.SerializeAsString();
+  auto subject = live_subject(user.to_string());
+  if (natsConnection_Publish(connection_, subject.c_str(), body.data(),
+                             static_cast<int>(body.size())) != NATS_OK)
+    ++errors_;
+}
+
 Status Notifier::purge_user(const Uuid& user) {
   // Whatever was handed to publish_async before is in the stream by now, so
   // the purge finds it.

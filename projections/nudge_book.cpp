@@ -352,6 +352,7 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       const auto& c = event.nudge_created();
       auto* r = book.add_recent();
       *r->mutable_nudge() = c.nudge();
+      r->set_position(event.sequence());
       if (c.has_notification()) {
         *r->mutable_notification() = c.notification();
         book.add_pushed_at(at);
@@ -624,12 +625,16 @@ Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
   return events;
 }
 
-Result<v1::NudgeList> list_nudges(const NudgeBook& book, uint32_t limit) {
+Result<v1::NudgeList> list_nudges(const NudgeBook& book, const v1::ListNudges& query) {
+  uint32_t limit = query.limit();
   if (limit > kRecentNudges) return invalid("limit must be 1 to 50");
   if (limit == 0) limit = 20;
   v1::NudgeList list;
-  for (auto it = book.recent().rbegin(); it != book.recent().rend() && limit > 0; ++it, --limit)
+  for (auto it = book.recent().rbegin(); it != book.recent().rend() && limit > 0; ++it) {
+    if (query.after_position() > 0 && it->position() <= query.after_position()) break;
     *list.add_nudges() = *it;
+    --limit;
+  }
   return list;
 }
 

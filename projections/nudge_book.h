@@ -118,7 +118,9 @@ Result<std::vector<v1::TaskEvent>> decide_report(const UserState& state,
                                                  const v1::ReportDelivery& command,
                                                  Clock::time_point now);
 
-// Newest first, at most `limit` (1 to 50, 0: 20).
-Result<v1::NudgeList> list_nudges(const NudgeBook& book, uint32_t limit);
+// Newest first, at most `limit` (1 to 50, 0: 20); with after_position only
+// those of a greater position (the book keeps the 50 newest: a client that
+// missed more finds the older ones gone).
+Result<v1::NudgeList> list_nudges(const NudgeBook& book, const v1::ListNudges& query);
 
 }  // namespace coach::projections

@@ -153,7 +153,7 @@ Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
         *reply.mutable_nudge_list()->add_nudges() = *r;
       return reply;
     case v1::Command::kListNudges: {
-      auto list = list_nudges(state.nudges, command.list_nudges().limit());
+      auto list = list_nudges(state.nudges, command.list_nudges());
       if (!list) return list.error();
       *reply.mutable_nudge_list() = std::move(*list);
       return reply;

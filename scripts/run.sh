@@ -120,9 +120,10 @@ for channel in push email sms; do
 done
 echo "coach: notifications go to $home/outbox/{push,email,sms}.jsonl (coach-deliver)"
 # coach-gateway: the API over gRPC, TLS from the same local CA, with a NATS
-# identity of its own (docs/api.md, "gRPC").
-[[ -f "$home"/bus/gateway.creds ]] || "$coachctl" admin bus-creds --dir "$home"/bus --role client \
-  --name coach-gateway --out "$home"/bus/gateway.creds
+# identity of its own (docs/api.md, "gRPC"), issued at each start so that
+# a home made by an older coach gets the role's current rights.
+"$coachctl" admin bus-creds --dir "$home"/bus --role gateway --name coach-gateway \
+  --out "$home"/bus/gateway.creds
 touch "$home"/gateway.log
 gateway_first=$(($(wc -l <"$home"/gateway.log) + 1))
 "$bin"/coach-gateway/coach-gateway --listen "127.0.0.1:${COACH_GRPC_PORT:-50051}" \

@@ -166,7 +166,8 @@ TEST_CASE("an API client cannot read others' commands, replies or notifications"
   Probe attacker(n.nats.url(), n.nats.creds(BusRole::client));
   REQUIRE(attacker.connected());
   for (std::string subject :
-       {"coach.v1.>", "_INBOX.>", "_INBOX_*.>", "coach.notify.>", "coach.dead.>", ">"}) {
+       std::vector<std::string>{"coach.v1.>", "_INBOX.>", "_INBOX_*.>", "coach.notify.>",
+                                "coach.dead.>", "coach.live.>", "coach.live." + n.alice_id, ">"}) {
     CAPTURE(subject);
     attacker.subscribe(subject);
     CHECK(refused(attacker.refusal(), subject));
@@ -219,6 +220,24 @@ TEST_CASE("only coachd may use the JetStream API") {
   auto info = coachd.request("$JS.API.STREAM.INFO.COACH_DEAD");
   CHECK(info.find("\"name\":\"COACH_DEAD\"") != std::string::npos);
   CHECK(coachd.refusal().empty());
+}
+
+TEST_CASE("coach-gateway's identity hears live feeds and sends commands, nothing more") {
+  Node n;
+  Probe gateway(n.nats.url(), n.nats.creds(BusRole::gateway));
+  REQUIRE(gateway.connected());
+  gateway.subscribe("coach.live.>");
+  CHECK(gateway.refusal().empty());
+  CHECK(gateway.request("coach.v1.user.get").find("unauthenticated") != std::string::npos);
+  for (std::string subject : {"coach.v1.>", "coach.notify.>", "coach.dead.>", "_INBOX.>"}) {
+    CAPTURE(subject);
+    gateway.subscribe(subject);
+    CHECK(refused(gateway.refusal(), subject));
+  }
+  // It may not feed a live feed itself: only coachd publishes there.
+  gateway.publish("coach.live." + n.alice_id, "forged");
+  CHECK(refused(gateway.refusal(), "coach.live." + n.alice_id));
+  CHECK(n.alice_works() == 20);
 }
 
 TEST_CASE("a delivery gateway pulls its own channel and reports, nothing else") {

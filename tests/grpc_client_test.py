@@ -19,10 +19,12 @@ parser.add_argument("--address", required=True)
 parser.add_argument("--py-dir", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--other-token", required=True, help="a token of another user")
-parser.add_argument("--phase", choices=["main", "stalled"], default="main",
-                    help="stalled: coachd is stopped (SIGSTOP) and the gateway has 1 worker")
+parser.add_argument("--phase", choices=["main", "stalled", "slow"], default="main",
+                    help="stalled: coachd is stopped (SIGSTOP) and the gateway has 1 worker; "
+                    "slow: the test floods the user's live feed")
 args = parser.parse_args()
 sys.path.insert(0, args.py_dir)
+import coach_service_pb2  # noqa: E402
 import commands_pb2  # noqa: E402
 
 SERVICE = "/coach.v1.CoachService/"
@@ -97,8 +99,97 @@ def stalled_phase():
     check(hint is not None and int(hint) > 0, f"and a retry hint: {hint}")
 
 
+def watch(after, token, timeout=30.0):
+    stub = channel.unary_stream(SERVICE + "WatchNotifications",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=commands_pb2.NudgeRecord.FromString)
+    request = coach_service_pb2.WatchNotifications(after_position=after)
+    return stub(request, timeout=timeout, metadata=[("authorization", "Bearer " + token)])
+
+
+def stream_phase(me):
+    """Notifications live: in order, resumable, refused without a token."""
+    import threading
+    import time
+    stream = watch(0, me)
+    seen = []
+    arrived = threading.Event()
+
+    def read():
+        try:
+            for record in stream:
+                seen.append((record, time.monotonic()))
+                arrived.set()
+        except grpc.RpcError as e:
+            seen.append((e, time.monotonic()))
+            arrived.set()
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.5)  # the stream is open (it replays nothing: no nudges yet)
+    check(not seen, f"nothing stored, nothing sent: {seen}")
+    made = []
+    for _ in range(3):
+        made.append(call("NudgeNow", commands_pb2.NudgeNow(), me).nudge)
+    answered = time.monotonic()
+    deadline = time.monotonic() + 10
+    while len(seen) < 3 and time.monotonic() < deadline:
+        arrived.wait(0.2)
+        arrived.clear()
+    check([r.nudge.id for r, _ in seen[:3]] == [n.id for n in made],
+          f"each nudge arrives once, in order: {[r for r, _ in seen]}")
+    positions = [r.position for r, _ in seen[:3]]
+    check(positions == sorted(positions) and positions[0] > 0, f"with rising positions: {positions}")
+    check(seen[2][1] - answered < 2.0, f"live: {seen[2][1] - answered:.3f} s after the reply")
+    stream.cancel()
+    reader.join(5)
+    # Missed while away: a resumed watch replays it, then goes on live.
+    missed = call("NudgeNow", commands_pb2.NudgeNow(), me).nudge
+    resumed = watch(positions[-1], me)
+    first = next(resumed)
+    check(first.nudge.id == missed.id and first.position > positions[-1],
+          f"a resumed watch starts with what was missed: {first}")
+    later = call("NudgeNow", commands_pb2.NudgeNow(), me).nudge
+    second = next(resumed)
+    check(second.nudge.id == later.id, f"then goes on live: {second}")
+    resumed.cancel()
+    # The feed can be rated like any nudge.
+    rated = call("NudgeRate", commands_pb2.RateNudge(nudge_id=later.id, usefulness=4), me)
+    check(not rated.HasField("error"), f"a streamed nudge is rated: {rated}")
+    # Without a valid token there is no stream.
+    for token in ("not-a-token", ""):
+        try:
+            next(watch(0, token, timeout=5))
+            check(False, "a watch without a valid token streamed")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.UNAUTHENTICATED, f"a bad token: {e.code()}")
+    # Bad input: bytes that are no WatchNotifications.
+    raw = channel.unary_stream(SERVICE + "WatchNotifications")
+    try:
+        next(raw(b"\xff\xff\xff", timeout=5, metadata=[("authorization", "Bearer " + me)]))
+        check(False, "a garbled request streamed")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, f"a garbled request: {e.code()}")
+
+
+def slow_phase(me):
+    """The test floods the live feed; a client that stops reading is cut."""
+    import time
+    stream = watch(0, me, timeout=60)
+    first = next(stream)
+    check(first.position > 0, f"the flood arrives: {first.position}")
+    time.sleep(8)  # reading nothing while the flood goes on
+    try:
+        count = sum(1 for _ in stream)
+        check(False, f"a client that stopped reading was never cut ({count} read after)")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, f"cut with: {e.code()} {e.details()}")
+        check("reads too slowly" in e.details(), f"saying why: {e.details()}")
+
+
 if args.phase == "stalled":
     stalled_phase()
+elif args.phase == "slow":
+    slow_phase(args.token)
 else:
     # Health and reflection: the standard services, spoken as raw bytes.
     health = channel.unary_unary("/grpc.health.v1.Health/Check")
@@ -158,4 +249,5 @@ else:
     listed = call("TaskList", commands_pb2.ListTasks(statuses=every), me)
     check([(t.id, t.status) for t in listed.task_list.tasks] ==
           [(task_id, entities_pb2.TASK_STATUS_DELETED)], f"the bad calls changed nothing: {listed}")
+    stream_phase(me)
 print(f"grpc_client_test: {checks} checks passed")

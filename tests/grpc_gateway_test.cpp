@@ -13,12 +13,15 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <nats/nats.h>
 
 #include "apps/coach-gateway/grpc_mapping.h"
 #include "schema/coach_service.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/auth.h"
+#include "wire/nats_connect.h"
+#include "wire/notify_subjects.h"
 #include "wire/operations.h"
 
 using namespace coach;
@@ -29,7 +32,13 @@ TEST_CASE("coach_service.proto declares every operation, in order, with its own 
       std::string(apps::kGrpcService));
   REQUIRE(service != nullptr);
   const auto& table = actors::operation_table();
-  REQUIRE(service->method_count() == static_cast<int>(table.size()));
+  // Every operation, then the gateway's own stream.
+  REQUIRE(service->method_count() == static_cast<int>(table.size()) + 1);
+  const auto* watch = service->method(static_cast<int>(table.size()));
+  CHECK(watch->name() == "WatchNotifications");
+  CHECK(watch->server_streaming());
+  CHECK_FALSE(watch->client_streaming());
+  CHECK(watch->output_type() == v1::NudgeRecord::descriptor());
   for (const auto& op : table) {
     const auto* method = service->method(static_cast<int>(op.index));
     CAPTURE(op.name);
@@ -52,17 +61,61 @@ TEST_CASE("coach's error codes map to gRPC status codes by the documented table"
   CHECK(apps::grpc_code_for("unavailable") == 14);
   CHECK(apps::grpc_code_for("corrupted") == 15);
   CHECK(apps::grpc_code_for("something new") == 13);
+  CHECK(apps::grpc_code_for("resource_exhausted") == 8);
+  CHECK(apps::grpc_code_for("timeout") == 4);
+  CHECK(apps::http_status_for("timeout") == 504);
+  CHECK(apps::http_status_for("resource_exhausted") == 429);
 }
+
+namespace {
+
+// Publishes made-up nudges of 4 KiB on a user's live feed with coachd's
+// identity, 500 a second, until destroyed.
+class LiveFlood {
+ public:
+  LiveFlood(NatsServer& nats, const Uuid& user) {
+    actors::NatsConfig config;
+    config.url = nats.url();
+    config.plaintext = true;
+    config.creds_file = nats.creds(actors::BusRole::coachd);
+    auto connected = actors::connect_nats(config);
+    REQUIRE_MESSAGE(connected, error_of(connected));
+    connection_ = *connected;
+    thread_ = std::thread([this, subject = actors::live_subject(user.to_string())] {
+      v1::NudgeRecord record;
+      record.mutable_nudge()->set_generated_text(std::string(4096, 'x'));
+      for (uint64_t position = 1000000; !stop_; ++position) {
+        record.set_position(position);
+        auto bytes = record.SerializeAsString();
+        natsConnection_Publish(connection_, subject.c_str(), bytes.data(),
+                               static_cast<int>(bytes.size()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    });
+  }
+  ~LiveFlood() {
+    stop_ = true;
+    thread_.join();
+    natsConnection_Destroy(connection_);
+  }
+
+ private:
+  natsConnection* connection_ = nullptr;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace
 
 TEST_CASE("a gRPC client of another implementation runs the task life cycle and its errors") {
   TempDir dir;
   NatsServer nats(dir.str());
   Coachd coachd(dir.str() + "/node", nats.url());
-  Process gateway(
-      COACH_GATEWAY,
-      {"--plaintext", "--listen", "127.0.0.1:0", "--nats-url", nats.url(), "--nats-creds",
-       nats.creds(actors::BusRole::client), "--workers", "1", "--queue", "1"},
-      dir.str() + "/gateway.log");
+  Process gateway(COACH_GATEWAY,
+                  {"--plaintext", "--listen", "127.0.0.1:0", "--nats-url", nats.url(),
+                   "--nats-creds", nats.creds(actors::BusRole::gateway), "--workers", "1",
+                   "--queue", "1", "--watch-buffer", "16"},
+                  dir.str() + "/gateway.log");
   REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
                   gateway.log());
   auto log = gateway.log();
@@ -70,7 +123,8 @@ TEST_CASE("a gRPC client of another implementation runs the task life cycle and 
   auto address = log.substr(at, log.find('"', at) - at);
   auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
   REQUIRE(signer);
-  auto token = signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
+  auto me = Uuid::random();
+  auto token = signer->issue(me, v1::ROLE_USER, std::chrono::hours(1));
   auto other = signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
   auto run = run_tool("/usr/bin/python3",
                       {COACH_SOURCE_DIR "/tests/grpc_client_test.py", "--address", address,
@@ -87,6 +141,17 @@ TEST_CASE("a gRPC client of another implementation runs the task life cycle and 
                dir.str() + "/python-stalled", std::chrono::seconds(60));
   coachd.process().signal(SIGCONT);
   CHECK_MESSAGE(stalled.exit_code == 0, stalled.out << stalled.err << "\n" << gateway.log());
+  // A client that stops reading its stream while the feed floods is cut
+  // (the flood comes from here, as coachd would send it).
+  {
+    LiveFlood flood(nats, me);
+    auto slow =
+        run_tool("/usr/bin/python3",
+                 {COACH_SOURCE_DIR "/tests/grpc_client_test.py", "--address", address, "--py-dir",
+                  COACH_PY_DIR, "--token", token, "--other-token", other, "--phase", "slow"},
+                 dir.str() + "/python-slow", std::chrono::seconds(60));
+    CHECK_MESSAGE(slow.exit_code == 0, slow.out << slow.err << "\n" << gateway.log());
+  }
   gateway.signal(SIGTERM);
   CHECK(gateway.wait() == 0);
   CHECK(gateway.log().find("\"msg\":\"stopped\"") != std::string::npos);
@@ -110,7 +175,7 @@ struct HttpSetup {
                                                "--nats-url",
                                                nats.url(),
                                                "--nats-creds",
-                                               nats.creds(actors::BusRole::client)};
+                                               nats.creds(actors::BusRole::gateway)};
               args.insert(args.end(), extra.begin(), extra.end());
               return args;
             }(),

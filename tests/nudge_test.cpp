@@ -579,10 +579,48 @@ TEST_CASE("delivery reports: sent once, repeats ignored, failures counted, survi
   CHECK(back->nudge().delivered());
   CHECK(saved->nudges.delivered() == 1);
   CHECK(gate_reason(*saved, t0 + 10min) == gate_reason(p.state, t0 + 10min));
-  auto list = list_nudges(saved->nudges, 0);
+  auto list = list_nudges(saved->nudges, {});
   REQUIRE(list);
   CHECK(list->nudges_size() == 1);
-  CHECK(list_nudges(saved->nudges, 51).error().code == Errc::invalid_argument);
+  v1::ListNudges too_many;
+  too_many.set_limit(51);
+  CHECK(list_nudges(saved->nudges, too_many).error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("each nudge has its position in the log, and a feed resumes after one") {
+  auto t0 = utc("2026-03-02T10:00:00Z");
+  Person p;
+  std::vector<uint64_t> positions;
+  for (int i = 0; i < 4; ++i) {
+    p.task("T" + std::to_string(i), t0 + 48h, t0);
+    auto n = on_demand_nudge(p.state, "", t0);
+    REQUIRE(n);
+    auto e = decide_nudge(p.state, *n, {render_template(n->context), v1::NUDGE_SOURCE_TEMPLATE, ""},
+                          true, new_uuid_string(), "", t0);
+    p.fold(e, t0);
+    positions.push_back(p.sequence);
+  }
+  auto all = list_nudges(p.state.nudges, {});
+  REQUIRE(all);
+  REQUIRE(all->nudges_size() == 4);
+  for (int i = 0; i < 4; ++i) CHECK(all->nudges(i).position() == positions[3 - i]);
+
+  v1::ListNudges after;
+  after.set_after_position(positions[1]);
+  auto rest = list_nudges(p.state.nudges, after);
+  REQUIRE(rest);
+  REQUIRE(rest->nudges_size() == 2);
+  CHECK(rest->nudges(0).position() == positions[3]);
+  CHECK(rest->nudges(1).position() == positions[2]);
+  after.set_limit(1);  // the newest of them
+  CHECK(list_nudges(p.state.nudges, after)->nudges(0).position() == positions[3]);
+  after.set_limit(0);
+  after.set_after_position(positions[3]);
+  CHECK(list_nudges(p.state.nudges, after)->nudges_size() == 0);
+
+  auto saved = UserState::parse(p.state.serialize(), p.state.version);
+  REQUIRE(saved);
+  CHECK(list_nudges(saved->nudges, {})->nudges(0).position() == positions[3]);
 }
 
 TEST_CASE("next_check wakes for the next lead or due time, within a day") {

@@ -210,13 +210,17 @@ Result<Subjects> subjects_for(const BusGrant& grant, const std::string& inbox) {
       // forwards to the owner of a user's partition (gateway/nats_gateway.h).
       s.pub = {"$JS.API.>",    "$KV.COACH_NODES.>", "$KV.COACH_LEASE.>", "$KV.COACH_KEYS.>",
                "coach.log",    "coach.log.>",       "coach.node.>",      "coach.notify.>",
-               "coach.dead.>", inbox + ".>"};
+               "coach.dead.>", "coach.live.>",      inbox + ".>"};
       s.sub.insert(s.sub.end(), {"coach.v1.>", "coach.node.>",
                                  "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.COACH_NOTIFY.*"});
       s.responses = true;
       return s;
     case BusRole::client:
       s.pub = {"coach.v1.>"};
+      return s;
+    case BusRole::gateway:
+      s.pub = {"coach.v1.>"};
+      s.sub.push_back("coach.live.>");
       return s;
     case BusRole::deliver: {
       if (grant.channel != "push" && grant.channel != "email" && grant.channel != "sms")
@@ -292,8 +296,9 @@ Result<Nkey> nkey_from_seed(std::string_view seed) {
 Result<BusRole> bus_role_of(std::string_view name) {
   if (name == "coachd") return BusRole::coachd;
   if (name == "client") return BusRole::client;
+  if (name == "gateway") return BusRole::gateway;
   if (name == "deliver") return BusRole::deliver;
-  return make_error(Errc::invalid_argument, "a bus role is coachd, client or deliver");
+  return make_error(Errc::invalid_argument, "a bus role is coachd, client, gateway or deliver");
 }
 
 std::string inbox_prefix_of(std::string_view user_public_key) {

@@ -51,12 +51,16 @@ Result<Nkey> nkey_from_seed(std::string_view seed);
 //            requests it receives, use the JetStream API, publish
 //            notifications and dead letters
 //   client   publish coach.v1.>; receive replies on its own inbox only
+//   gateway  a client that also subscribes coach.live.> (every user's live
+//            feed: coach-gateway streams each caller's own, after coach
+//            verified the caller's token)
 //   deliver  pull and acknowledge its channel's notifications from
 //            COACH_NOTIFY (consumer deliver-<channel>) and publish the
 //            delivery report coach.v1.admin.notification.report; nothing else
-enum class BusRole { coachd, client, deliver };
+enum class BusRole { coachd, client, gateway, deliver };
 
-// Parses "coachd", "client" or "deliver"; invalid_argument naming the three.
+// Parses "coachd", "client", "gateway" or "deliver"; invalid_argument
+// naming the four.
 Result<BusRole> bus_role_of(std::string_view name);
 
 struct BusGrant {

@@ -29,4 +29,8 @@ std::string consumer_name(v1::DeliveryChannel channel) {
   return "deliver-" + std::string(channel_word(channel));
 }
 
+std::string live_subject(std::string_view user) {
+  return "coach.live." + std::string(user);
+}
+
 }  // namespace coach::actors

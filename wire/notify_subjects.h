@@ -27,4 +27,10 @@ std::string dead_subject(v1::DeliveryChannel channel, std::string_view user);
 // "deliver-push", ...: the durable consumer of a channel.
 std::string consumer_name(v1::DeliveryChannel channel);
 
+// "coach.live.<user>": the user's live feed (issue 19). coachd publishes
+// each stored nudge there as a NudgeRecord (protobuf) on core NATS, at most
+// once and kept nowhere; coach-gateway streams it to the user's clients,
+// which fill any gap by nudge.list after_position.
+std::string live_subject(std::string_view user);
+
 }  // namespace coach::actors

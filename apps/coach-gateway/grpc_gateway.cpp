@@ -19,6 +19,8 @@
 
 #include "apps/coach-gateway/coach_call.h"
 #include "apps/coach-gateway/grpc_mapping.h"
+#include "apps/coach-gateway/notification_watch.h"
+#include "schema/coach_service.pb.h"
 #include "wire/api_codec.h"
 #include "wire/operations.h"
 
@@ -135,15 +137,110 @@ grpc::Status forward(natsConnection* nats, const Forwarded& call) {
   return grpc::Status::OK;
 }
 
+// WatchNotifications: a watch (notification_watch.h) written to the
+// stream one message at a time; opened on a worker, since opening asks
+// coach twice.
+class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit WatchStream(grpc::CallbackServerContext* context) : context_(context) {}
+
+  // On a worker: opens the watch, or finishes with why not.
+  void open(WatchHub& hub, WatchCaller caller) {
+    auto opened = hub.open(std::move(caller));
+    if (!opened.watch) return finish(status_of(opened.error, context_));
+    {
+      std::lock_guard lock(mu_);
+      watch_ = opened.watch;
+    }
+    // The watch calls back from NATS's thread; after OnDone this object is
+    // gone, so the callback holds only a weak reference to its state.
+    opened.watch->on_change([alive = alive_, this] {
+      std::lock_guard lock(alive->mu);
+      if (alive->running) pump();
+    });
+  }
+  void finish(grpc::Status status) {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(std::move(status));
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+    }
+    if (!ok) return finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+    pump();
+  }
+  void OnCancel() override {
+    if (auto watch = current()) watch->end(cancelled());
+    finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call"));
+  }
+  void OnDone() override {
+    {
+      std::lock_guard lock(alive_->mu);
+      alive_->running = false;
+    }
+    delete this;
+  }
+
+ private:
+  static v1::ErrorReply cancelled() {
+    v1::ErrorReply e;
+    e.set_code("cancelled");
+    e.set_message("the caller left");
+    return e;
+  }
+  std::shared_ptr<NotificationWatch> current() {
+    std::lock_guard lock(mu_);
+    return watch_;
+  }
+  // Writes the next notification unless one is being written; finishes
+  // when the watch ended.
+  void pump() {
+    // gRPC's calls are made unlocked: a reaction may run inline.
+    std::unique_lock lock(mu_);
+    if (writing_ || finished_ || !watch_) return;
+    if (auto record = watch_->pop()) {
+      auto bytes = record->SerializeAsString();
+      grpc::Slice slice(bytes);
+      out_ = grpc::ByteBuffer(&slice, 1);
+      writing_ = true;
+      lock.unlock();
+      StartWrite(&out_);
+    } else if (auto why = watch_->ended()) {
+      finished_ = true;
+      lock.unlock();
+      Finish(status_of(*why, context_));
+    }
+  }
+
+  struct Alive {
+    std::mutex mu;
+    bool running = true;
+  };
+  grpc::CallbackServerContext* context_;
+  std::shared_ptr<Alive> alive_ = std::make_shared<Alive>();
+  std::mutex mu_;
+  std::shared_ptr<NotificationWatch> watch_;
+  grpc::ByteBuffer out_;
+  bool writing_ = false, finished_ = false;
+};
+
 // coach.v1.CoachService without generated service code: one raw callback
 // method per row of the operation table, in the table's order (the
 // proto declares them in the same order; grpc_service_test checks it).
 class CoachService final : public grpc::Service {
  public:
-  CoachService(natsConnection* nats, CallQueue& queue, std::chrono::milliseconds default_timeout)
-      : nats_(nats), queue_(queue), default_timeout_(default_timeout) {
+  CoachService(natsConnection* nats, CallQueue& queue, WatchHub& watches,
+               std::chrono::milliseconds default_timeout)
+      : nats_(nats), queue_(queue), watches_(watches), default_timeout_(default_timeout) {
     const auto& table = actors::operation_table();
-    names_.reserve(table.size());
+    names_.reserve(table.size() + 1);  // names_ must not move: gRPC keeps pointers
     for (const auto& op : table) {
       names_.push_back("/" + std::string(kGrpcService) + "/" + grpc_method_name(op.name));
       AddMethod(new grpc::internal::RpcServiceMethod(
@@ -156,6 +253,15 @@ class CoachService final : public grpc::Service {
                 return start(context, op, *request, response);
               }));
     }
+    names_.push_back("/" + std::string(kGrpcService) + "/WatchNotifications");
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        names_.back().c_str(), grpc::internal::RpcMethod::SERVER_STREAMING, nullptr));
+    MarkMethodRawCallback(
+        static_cast<int>(table.size()),
+        new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+            [this](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+              return watch(context, *request);
+            }));
   }
 
  private:
@@ -203,6 +309,39 @@ class CoachService final : public grpc::Service {
     return reactor;
   }
 
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* watch(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer& request) {
+    auto* stream = new WatchStream(context);
+    v1::WatchNotifications query;
+    if (!parse(request, &query)) {
+      stream->finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "invalid_argument: the request is not a WatchNotifications"));
+      return stream;
+    }
+    WatchCaller caller{metadata(context, "authorization"), metadata(context, "coach-user"),
+                       query.after_position(), Clock::now() + default_timeout_};
+    if (draining_ || !queue_.try_push([this, stream, caller = std::move(caller)] {
+          if (draining_)
+            return stream->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                               "unavailable: the gateway is stopping"));
+          stream->open(watches_, caller);
+        })) {
+      context->AddTrailingMetadata("coach-retry-after-ms", "100");
+      stream->finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "busy: the gateway has too many calls waiting; retry"));
+    }
+    return stream;
+  }
+
+  static bool parse(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
+    std::vector<grpc::Slice> slices;
+    if (!buffer.Dump(&slices).ok()) return false;
+    std::string bytes;
+    for (const auto& slice : slices)
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    return message->ParseFromString(bytes);
+  }
+
  public:
   // From now on queued calls are answered unavailable at once.
   void drain() { draining_ = true; }
@@ -211,6 +350,7 @@ class CoachService final : public grpc::Service {
   std::atomic<bool> draining_{false};
   natsConnection* nats_;
   CallQueue& queue_;
+  WatchHub& watches_;
   std::chrono::milliseconds default_timeout_;
   std::vector<std::string> names_;
 };
@@ -220,6 +360,7 @@ class CoachService final : public grpc::Service {
 struct GrpcGateway::Impl {
   natsConnection* nats = nullptr;
   std::unique_ptr<CallQueue> queue;
+  std::unique_ptr<WatchHub> watches;
   std::unique_ptr<CoachService> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<HttpGateway> http;
@@ -257,7 +398,9 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
   auto impl = std::make_unique<Impl>();
   impl->nats = *connected;
   impl->queue = std::make_unique<CallQueue>(options.workers, options.queue);
-  impl->service = std::make_unique<CoachService>(impl->nats, *impl->queue, options.default_timeout);
+  impl->watches = std::make_unique<WatchHub>(impl->nats, options.watch);
+  impl->service = std::make_unique<CoachService>(impl->nats, *impl->queue, *impl->watches,
+                                                 options.default_timeout);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -272,7 +415,7 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
   }
   impl->server->GetHealthCheckService()->SetServingStatus(std::string(kGrpcService), true);
   if (options.http) {
-    auto http = HttpGateway::start(impl->nats, *options.http);
+    auto http = HttpGateway::start(impl->nats, impl->watches.get(), *options.http);
     if (!http) {
       std::unique_ptr<GrpcGateway> stopping(new GrpcGateway(std::move(impl)));
       stopping->shutdown();
@@ -286,11 +429,15 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
 void GrpcGateway::shutdown(std::chrono::milliseconds grace) {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  // Live feeds last as long as their callers: ended first, so that neither
+  // server waits for them.
+  if (impl_->watches) impl_->watches->stop();
   impl_->http.reset();  // no new HTTP calls; those in flight finish first
   if (impl_->service) impl_->service->drain();
   if (impl_->server) impl_->server->Shutdown(Clock::now() + grace);
   if (impl_->queue) impl_->queue->stop();
   if (impl_->server) impl_->server->Wait();
+  impl_->watches.reset();
   if (impl_->nats) natsConnection_Destroy(impl_->nats);
   impl_->nats = nullptr;
 }

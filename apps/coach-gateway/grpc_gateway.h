@@ -32,6 +32,7 @@
 #include <optional>
 
 #include "apps/coach-gateway/http_gateway.h"
+#include "apps/coach-gateway/notification_watch.h"
 #include "base/result.h"
 #include "wire/nats_connect.h"
 
@@ -47,6 +48,8 @@ struct GrpcGatewayOptions {
   size_t queue = 1024;      // calls waiting for a worker at most
   // A call without a deadline waits this long for coach. Default 5 s.
   std::chrono::milliseconds default_timeout{5000};
+  // Live feeds (WatchNotifications, and the HTTP mapping's events).
+  WatchOptions watch;
   // The JSON mapping for browsers (http_gateway.h) on the same NATS
   // connection; none by default.
   std::optional<HttpGatewayOptions> http;

@@ -32,6 +32,9 @@ int grpc_code_for(std::string_view code) {
       {"sequence_gap", 10},
       {"user_mismatch", 9},
       {"busy", 8},
+      {"resource_exhausted", 8},
+      {"cancelled", 1},
+      {"timeout", 4},
       {"unauthenticated", 16},
       {"permission_denied", 7},
       {"unavailable", 14},
@@ -60,6 +63,10 @@ int http_status_for(std::string_view code) {
       return 429;
     case 14:
       return 503;
+    case 4:
+      return 504;
+    case 1:
+      return 499;
     default:
       return 500;
   }

@@ -22,6 +22,10 @@ std::string grpc_method_name(std::string_view operation);
 //   conflict, wrong_expected_version, sequence_gap -> ABORTED (10)
 //   user_mismatch                                  -> FAILED_PRECONDITION (9)
 //   busy                                           -> RESOURCE_EXHAUSTED (8)
+// and the gateway's own, for live feeds (notification_watch.h):
+//   resource_exhausted (a client that reads too slowly) -> RESOURCE_EXHAUSTED (8)
+//   timeout (coach did not answer in time)         -> DEADLINE_EXCEEDED (4)
+//   cancelled (the client left)                    -> CANCELLED (1)
 //   unauthenticated                                -> UNAUTHENTICATED (16)
 //   permission_denied                              -> PERMISSION_DENIED (7)
 //   unavailable, io_error                          -> UNAVAILABLE (14)
@@ -32,7 +36,8 @@ int grpc_code_for(std::string_view code);
 // The HTTP status of the JSON mapping for coach's error code `code`, by its
 // gRPC code as Connect maps them: INVALID_ARGUMENT and FAILED_PRECONDITION
 // 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ABORTED
-// 409, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DATA_LOSS and INTERNAL 500.
+// 409, RESOURCE_EXHAUSTED 429, UNAVAILABLE 503, DEADLINE_EXCEEDED 504,
+// CANCELLED 499, DATA_LOSS and INTERNAL 500.
 int http_status_for(std::string_view code);
 
 }  // namespace coach::apps

@@ -1,5 +1,6 @@
 #include "apps/coach-gateway/http_gateway.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 #include <sys/socket.h>
 
@@ -8,6 +9,8 @@
 
 #include "apps/coach-gateway/coach_call.h"
 #include "apps/coach-gateway/grpc_mapping.h"
+#include "apps/coach-gateway/notification_watch.h"
+#include "schema/coach_service.pb.h"
 #include "wire/api_codec.h"
 #include "wire/operations.h"
 
@@ -40,14 +43,42 @@ bool is_json(const httplib::Request& req) {
   return type.rfind(kJson, 0) == 0;  // "application/json; charset=utf-8" too
 }
 
+std::string error_json(const v1::ErrorReply& e) {
+  return "{\"error\":{\"code\":" + actors::json_quote(e.code()) +
+         ",\"message\":" + actors::json_quote(e.message()) + "}}";
+}
+
+// Where a client's event stream resumes: Last-Event-ID (as EventSource
+// sends it after a break), else the body's after_position.
+std::optional<uint64_t> resume_position(const httplib::Request& req, std::string* why) {
+  v1::WatchNotifications query;
+  if (auto last = req.get_header_value("Last-Event-ID"); !last.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    auto n = std::strtoull(last.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0 || last[0] == '-') {
+      *why = "Last-Event-ID must be a position (a whole number), got " + last.substr(0, 40);
+      return std::nullopt;
+    }
+    return n;
+  }
+  if (req.body.empty()) return 0;
+  auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &query);
+  if (!parsed.ok()) {
+    *why = "the body is not a WatchNotifications: " + parsed.ToString().substr(0, 200);
+    return std::nullopt;
+  }
+  return query.after_position();
+}
+
 }  // namespace
 
-HttpGateway::HttpGateway(natsConnection* nats, HttpGatewayOptions options)
-    : nats_(nats), options_(std::move(options)) {}
+HttpGateway::HttpGateway(natsConnection* nats, WatchHub* watches, HttpGatewayOptions options)
+    : nats_(nats), watches_(watches), options_(std::move(options)) {}
 
-Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
+Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats, WatchHub* watches,
                                                         HttpGatewayOptions options) {
-  std::unique_ptr<HttpGateway> http(new HttpGateway(nats, std::move(options)));
+  std::unique_ptr<HttpGateway> http(new HttpGateway(nats, watches, std::move(options)));
   auto& o = http->options_;
   if (!o.cert_file.empty()) {
     http->server_ = std::make_unique<httplib::SSLServer>(o.cert_file.c_str(), o.key_file.c_str());
@@ -62,9 +93,10 @@ Result<std::unique_ptr<HttpGateway>> HttpGateway::start(natsConnection* nats,
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  // Threads for every call allowed in flight and a few more, so that one
-  // beyond the bound is answered busy at once instead of queued.
-  http->server_->new_task_queue = [n = o.max_in_flight + 4] {
+  // Threads for every call allowed in flight, every event stream, and a
+  // few more, so that one beyond the bounds is answered busy at once
+  // instead of queued.
+  http->server_->new_task_queue = [n = o.max_in_flight + o.max_streams + 4] {
     return new httplib::ThreadPool(static_cast<size_t>(n));
   };
   // Bodies over the API's bound are refused (413) before they are read in.
@@ -118,6 +150,7 @@ void HttpGateway::routes() {
       return answer_error(res, 403, "permission_denied",
                           "origin " + req.get_header_value("Origin") + " may not call coach");
     allow_origin(req, res);
+    if (req.path == kPrefix + "WatchNotifications") return watch(req, res);
     auto method = methods().find(req.path);
     if (method == methods().end())
       return answer_error(res, 404, "not_found", "no method " + req.path);
@@ -188,6 +221,55 @@ void HttpGateway::routes() {
   s.Get(pattern, wrong_verb);
   s.Put(pattern, wrong_verb);
   s.Delete(pattern, wrong_verb);
+}
+
+void HttpGateway::watch(const httplib::Request& req, httplib::Response& res) {
+  if (!req.body.empty() && !is_json(req))
+    return answer_error(res, 415, "invalid_argument",
+                        "send the request as Content-Type: application/json");
+  std::string why;
+  auto after = resume_position(req, &why);
+  if (!after) return answer_error(res, 400, "invalid_argument", why);
+  // Counted from here until the stream's end (the releaser below).
+  auto streams = streams_;
+  if (++*streams > options_.max_streams) {
+    --*streams;
+    res.set_header("Retry-After", "1");
+    return answer_error(res, 429, "busy", "the gateway has too many event streams open; retry");
+  }
+  auto opened = watches_->open(
+      {req.get_header_value("Authorization"), req.get_header_value("Coach-User"), *after,
+       std::chrono::system_clock::now() + std::chrono::milliseconds(options_.default_timeout_ms)});
+  if (!opened.watch) {
+    --*streams;
+    res.status = http_status_for(opened.error.code());
+    if (opened.error.code() == "busy") res.set_header("Retry-After", "1");
+    return res.set_content(error_json(opened.error), kJson);
+  }
+  auto watch = opened.watch;
+  res.set_header("X-Accel-Buffering", "no");  // proxies: pass each event on at once
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [watch](size_t, httplib::DataSink& sink) {
+        watch->wait(std::chrono::seconds(10));
+        std::string out;
+        while (auto record = watch->pop())
+          out += "id: " + std::to_string(record->position()) +
+                 "\nevent: nudge\ndata: " + actors::to_json(*record) + "\n\n";
+        auto end = out.empty() ? watch->ended() : std::nullopt;
+        if (end) out = "event: end\ndata: " + error_json(*end) + "\n\n";
+        if (out.empty()) out = ": keep-alive\n\n";
+        if (!sink.write(out.data(), out.size())) return false;  // the client left
+        if (end) sink.done();
+        return true;
+      },
+      [watch, streams](bool) {
+        v1::ErrorReply left;
+        left.set_code("cancelled");
+        left.set_message("the client left");
+        watch->end(left);
+        --*streams;
+      });
 }
 
 }  // namespace coach::apps

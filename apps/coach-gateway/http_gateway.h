@@ -16,6 +16,23 @@
 // busy; no answer in time 504, coach unreachable 503, an unknown method 404,
 // another verb 405, more than max_in_flight calls waiting 429.
 //
+// Notifications as Server-Sent Events (text/event-stream):
+//
+//   POST /coach.v1.CoachService/WatchNotifications
+//   Authorization: Bearer <token>
+//   body: {"after_position": "<n>"} or empty; or the header Last-Event-ID: <n>
+//
+// opens a watch (notification_watch.h); refused as any call is (401, 403,
+// 429 busy, 503). Then, for as long as the client stays:
+//   id: <position>\nevent: nudge\ndata: <NudgeRecord as JSON>\n\n   for each nudge
+//   : keep-alive\n\n                                              every 10 s of quiet
+//   event: end\ndata: {"error": {"code", "message"}}\n\n             once, when it ends
+// (end codes: resource_exhausted for a client that reads too slowly,
+// unauthenticated when the token expires, unavailable when the gateway
+// stops). A POST rather than EventSource's GET, so that the token travels
+// in the Authorization header and never in a URL (addresses end up in logs
+// and histories); a page reads the stream with fetch().
+//
 // Browsers: bearer tokens travel in a header, never in cookies, so a page
 // of another origin cannot make a request with the user's authority; beside
 // that a request carrying an Origin header is served only when that origin
@@ -35,9 +52,13 @@
 typedef struct __natsConnection natsConnection;
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace coach::apps {
+
+class WatchHub;
 
 struct HttpGatewayOptions {
   std::string host = "127.0.0.1";
@@ -51,14 +72,18 @@ struct HttpGatewayOptions {
   // Calls waiting for coach at once; more are answered 429 busy (with
   // Retry-After) at once rather than queued behind them. Default 64.
   int max_in_flight = 64;
+  // Event streams open at once (each holds a thread); more are 429 busy.
+  // Default 32.
+  int max_streams = 32;
 };
 
 class HttpGateway {
  public:
-  // Listens and serves on a thread of its own; `nats` is borrowed and must
-  // outlive it. invalid_argument for unreadable certificates, unavailable
-  // for an address in use.
-  static Result<std::unique_ptr<HttpGateway>> start(natsConnection* nats,
+  // Listens and serves on a thread of its own; `nats` and `watches` are
+  // borrowed and must outlive it, and `watches` must be stopped before it
+  // (an open event stream ends only with its watch). invalid_argument for
+  // unreadable certificates, unavailable for an address in use.
+  static Result<std::unique_ptr<HttpGateway>> start(natsConnection* nats, WatchHub* watches,
                                                     HttpGatewayOptions options);
   ~HttpGateway();  // stops serving
   HttpGateway(const HttpGateway&) = delete;
@@ -66,14 +91,17 @@ class HttpGateway {
   int port() const { return port_; }
 
  private:
-  HttpGateway(natsConnection* nats, HttpGatewayOptions options);
+  HttpGateway(natsConnection* nats, WatchHub* watches, HttpGatewayOptions options);
   void routes();
+  void watch(const httplib::Request& req, httplib::Response& res);
   natsConnection* nats_;
+  WatchHub* watches_;
   HttpGatewayOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
   std::atomic<int> in_flight_{0};
+  std::shared_ptr<std::atomic<int>> streams_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace coach::apps

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--nats-url", o.nats.url, "coach's NATS")->capture_default_str();
   app.add_option("--nats-creds", o.nats.creds_file,
-                 "this gateway's NATS identity (coachctl admin bus-creds --role client)");
+                 "this gateway's NATS identity (coachctl admin bus-creds --role gateway)");
   app.add_option("--tls-dir", tls_dir, "ca.pem, server.pem/key (gRPC), client.pem/key (NATS)")
       ->capture_default_str();
   app.add_flag("--plaintext", plaintext, "no TLS for gRPC nor NATS (loopback only)");
@@ -67,6 +67,24 @@ int main(int argc, char** argv) {
                  "HTTP calls waiting for coach at once; more are answered 429 busy")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  int http_max_streams = 32;
+  app.add_option("--http-max-streams", http_max_streams,
+                 "notification event streams open at once; more are answered 429 busy")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--watch-buffer", o.watch.buffer,
+                 "notifications waiting for a slow client; one more ends its stream")
+      ->check(CLI::Range(size_t{1}, size_t{100000}))
+      ->capture_default_str();
+  int recheck_ms = static_cast<int>(o.watch.recheck.count());
+  app.add_option("--watch-recheck-ms", recheck_ms,
+                 "how often a live feed's token is checked again with coach")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+  app.add_option("--max-watches", o.watch.max_watches,
+                 "live feeds (gRPC and HTTP) open at once; more are refused busy")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
   app.add_option("--workers", o.workers, "threads waiting on coach's answers")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -78,6 +96,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.default_timeout = std::chrono::milliseconds(timeout_ms);
+  o.watch.recheck = std::chrono::milliseconds(recheck_ms);
   o.nats.name = "coach-gateway";
   o.nats.reconnect_forever = true;
   o.nats.plaintext = plaintext;
@@ -102,6 +121,7 @@ int main(int argc, char** argv) {
     http.allowed_origins = allowed_origins;
     http.default_timeout_ms = timeout_ms;
     http.max_in_flight = http_max_in_flight;
+    http.max_streams = http_max_streams;
     o.http = http;
   }
   auto gateway = coach::apps::GrpcGateway::start(o);

@@ -1220,7 +1220,8 @@ int main(int argc, char** argv) {
       admin->add_subcommand("bus-creds", "issue a NATS identity (credentials file) for one role");
   std::string bus_role = "client", bus_channel, bus_ttl, bus_name, bus_out = "-";
   bus_creds->add_option("--dir", bus_dir, "the bus authority's directory")->capture_default_str();
-  bus_creds->add_option("--role", bus_role, "coachd, client or deliver")->capture_default_str();
+  bus_creds->add_option("--role", bus_role, "coachd, client, gateway or deliver")
+      ->capture_default_str();
   bus_creds->add_option("--channel", bus_channel, "deliver only: push, email or sms");
   bus_creds->add_option("--ttl", bus_ttl, "lifetime: 90m, 12h, 30d (default: no expiry)");
   bus_creds->add_option("--name", bus_name, "shown in nats-server's logs");

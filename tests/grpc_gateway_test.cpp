@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include <google/protobuf/descriptor.h>
@@ -26,6 +27,7 @@
 
 using namespace coach;
 using namespace coach::test;
+using namespace std::chrono_literals;
 
 TEST_CASE("coach_service.proto declares every operation, in order, with its own message") {
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
@@ -321,4 +323,135 @@ TEST_CASE("browsers: calls beyond the HTTP bound are answered busy at once") {
   CHECK(std::count(statuses.begin(), statuses.end(), 429) == 2);
   for (size_t i = 0; i < statuses.size(); ++i)
     if (statuses[i] == 429) CHECK(retry_after[i] == "1");
+}
+
+namespace {
+
+// An event stream read on a thread of its own: what arrived so far.
+class EventStream {
+ public:
+  EventStream(const std::string& url, httplib::Headers headers, std::string body = {})
+      : thread_([this, url, headers = std::move(headers), body = std::move(body)] {
+          httplib::Client http(url);
+          http.set_read_timeout(30);
+          httplib::Request req;
+          req.method = "POST";
+          req.path = "/coach.v1.CoachService/WatchNotifications";
+          req.headers = headers;
+          req.body = body;
+          if (!body.empty()) req.headers.insert({"Content-Type", "application/json"});
+          req.content_receiver = [this](const char* data, size_t n, uint64_t, uint64_t) {
+            std::lock_guard lock(mu_);
+            text_.append(data, n);
+            return !stop_;
+          };
+          httplib::Response res;
+          httplib::Error error;
+          http.send(req, res, error);
+          std::lock_guard lock(mu_);
+          status_ = res.status;
+          if (!res.body.empty()) text_ += res.body;  // an error, not streamed
+          done_ = true;
+        }) {}
+  ~EventStream() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+  // Waits until the text holds `what` (or the stream ended); the text.
+  std::string wait_for(const std::string& what, std::chrono::seconds timeout = 10s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      {
+        std::lock_guard lock(mu_);
+        if (text_.find(what) != std::string::npos || done_) return text_;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+  int status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+  bool stop_ = false, done_ = false;
+  int status_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("browsers: notifications as Server-Sent Events, resumable, ended with a reason") {
+  HttpSetup setup;
+  auto url = setup.url();
+  const std::string bearer = "Bearer " + setup.token();
+  httplib::Client http(url);
+  http.set_read_timeout(10);
+  auto post = [&](const std::string& method, const std::string& body) {
+    return reply_of(http.Post("/coach.v1.CoachService/" + method, {{"Authorization", bearer}}, body,
+                              "application/json"));
+  };
+  REQUIRE(post("UserRegister", R"({"timezone": "Asia/Tokyo"})").has_profile());
+
+  std::string last_position;
+  {
+    EventStream live(url, {{"Authorization", bearer}});
+    std::this_thread::sleep_for(300ms);  // open: nothing to replay yet
+    auto first = post("NudgeNow", "{}").nudge();
+    auto second = post("NudgeNow", "{}").nudge();
+    REQUIRE(!second.id().empty());
+    auto text = live.wait_for(second.id());
+    CAPTURE(text);
+    auto at_first = text.find(first.id()), at_second = text.find(second.id());
+    REQUIRE(at_first != std::string::npos);
+    REQUIRE(at_second != std::string::npos);
+    CHECK(at_first < at_second);
+    CHECK(text.find("event: nudge\ndata: {") != std::string::npos);
+    // Each event's id is its position, the last one seen is where to resume.
+    auto id_at = text.rfind("id: ", at_second);
+    last_position = text.substr(id_at + 4, text.find('\n', id_at) - id_at - 4);
+    CHECK(std::stoull(last_position) > 0);
+  }
+  auto missed = post("NudgeNow", "{}").nudge();
+  {
+    EventStream resumed(url, {{"Authorization", bearer}, {"Last-Event-ID", last_position}});
+    auto text = resumed.wait_for(missed.id());
+    CAPTURE(text);
+    CHECK(text.find(missed.id()) != std::string::npos);
+    CHECK(text.find("id: " + last_position + "\n") == std::string::npos);  // not again
+  }
+  {
+    EventStream by_body(url, {{"Authorization", bearer}},
+                        R"({"after_position": ")" + last_position + R"("})");
+    CHECK(by_body.wait_for(missed.id()).find(missed.id()) != std::string::npos);
+  }
+
+  // Refused like any call, before a stream starts.
+  EventStream no_token(url, {});
+  CHECK(no_token.wait_for("\"error\"").find("unauthenticated") != std::string::npos);
+  CHECK(no_token.status() == 401);
+  EventStream bad_position(url, {{"Authorization", bearer}, {"Last-Event-ID", "-3"}});
+  CHECK(bad_position.wait_for("\"error\"").find("invalid_argument") != std::string::npos);
+  CHECK(bad_position.status() == 400);
+  EventStream bad_body(url, {{"Authorization", bearer}}, R"({"after_position": "soon"})");
+  CHECK(bad_body.wait_for("\"error\"").find("invalid_argument") != std::string::npos);
+  CHECK(bad_body.status() == 400);
+  EventStream elsewhere(url, {{"Authorization", bearer}, {"Origin", "https://evil.example"}});
+  CHECK(elsewhere.wait_for("\"error\"").find("permission_denied") != std::string::npos);
+  CHECK(elsewhere.status() == 403);
+
+  // A gateway that stops ends open streams with a reason, and stops.
+  EventStream open(url, {{"Authorization", bearer}});
+  open.wait_for("id: ");  // the replay: the stream is open
+  setup.gateway.signal(SIGTERM);
+  auto end = open.wait_for("event: end");
+  CHECK(end.find("event: end\ndata: {\"error\":{\"code\":\"unavailable\"") != std::string::npos);
+  CHECK(setup.gateway.wait() == 0);
 }

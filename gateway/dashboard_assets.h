@@ -4,13 +4,9 @@
 
 #include <string_view>
 
-namespace coach::actors {
+#include "base/static_file.h"
 
-struct StaticFile {
-  std::string_view path;  // "/", "/dashboard.js", ...
-  std::string_view content_type;
-  std::string_view body;
-};
+namespace coach::actors {
 
 // The file served at `path`, or null.
 const StaticFile* find_dashboard_file(std::string_view path);

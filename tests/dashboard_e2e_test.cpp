@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "schema/internal.pb.h"
+#include "tests/browser.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/api_codec.h"
@@ -26,107 +27,6 @@ using google::protobuf::Value;
 
 namespace {
 
-constexpr const char* kChromium = "/usr/bin/chromium";
-constexpr const char* kChromedriver = "/usr/bin/chromedriver";
-
-Value parse_json(const std::string& text) {
-  Value v;
-  auto status = google::protobuf::util::JsonStringToMessage(text, &v);
-  REQUIRE_MESSAGE(status.ok(), text);
-  return v;
-}
-
-std::string quote(const std::string& s) {
-  Value v;
-  v.set_string_value(s);
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(v, &out);
-  return out;
-}
-
-// A browser session through chromedriver's W3C WebDriver API.
-class Browser {
- public:
-  Browser(const std::string& dir)
-      : port_(test::free_port()),
-        driver_(kChromedriver, {"--port=" + std::to_string(port_)}, dir + "/chromedriver.log"),
-        http_("127.0.0.1", port_) {
-    REQUIRE_MESSAGE(driver_.wait_for_log("started successfully", 20s),
-                    "chromedriver did not start: " << driver_.log());
-    http_.set_read_timeout(60);
-    // The flags this machine needs: no sandbox as root, no GPU, and nothing
-    // that reaches out to the network (there is none but loopback).
-    std::string args;
-    for (const std::string& flag : std::vector<std::string>{
-             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-             "--window-size=1400,1200", "--user-data-dir=" + dir + "/chromium-profile"})
-      args += (args.empty() ? "" : ",") + quote(flag);
-    auto session = call("POST", "/session",
-                        R"({"capabilities": {"alwaysMatch": {"browserName": "chrome",
-                           "goog:chromeOptions": {"binary": ")" +
-                            std::string(kChromium) + R"(", "args": [)" + args + "]}}}}");
-    session_ = session.struct_value().fields().at("sessionId").string_value();
-    REQUIRE_FALSE(session_.empty());
-  }
-  ~Browser() {
-    if (!session_.empty()) http_.Delete(("/session/" + session_).c_str());
-  }
-
-  void open(const std::string& url) { call("POST", path("/url"), "{\"url\": " + quote(url) + "}"); }
-
-  // Runs `script` in the page; its return value.
-  Value run(const std::string& script, const std::string& arg = "") {
-    return call("POST", path("/execute/sync"),
-                "{\"script\": " + quote(script) + ", \"args\": [" + quote(arg) + "]}");
-  }
-  std::string text(const std::string& id) {
-    auto v =
-        run("var e = document.getElementById(arguments[0]); return e ? e.textContent : null;", id);
-    return v.has_string_value() ? v.string_value() : "<no #" + id + ">";
-  }
-  // Waits until #id's text satisfies `done`; its last text.
-  std::string wait_text(const std::string& id, const std::function<bool(const std::string&)>& done,
-                        std::chrono::seconds timeout = 15s) {
-    auto until = Steady::now() + timeout;
-    std::string last;
-    while (Steady::now() < until) {
-      last = text(id);
-      if (done(last)) return last;
-      std::this_thread::sleep_for(200ms);
-    }
-    return last;
-  }
-  std::string screenshot_png() {
-    auto b64 = call("GET", path("/screenshot"), "").string_value();
-    std::string png(b64.size(), '\0');
-    size_t len = 0;
-    REQUIRE(sodium_base642bin(reinterpret_cast<unsigned char*>(png.data()), png.size(), b64.data(),
-                              b64.size(), nullptr, &len, nullptr,
-                              sodium_base64_VARIANT_ORIGINAL) == 0);
-    png.resize(len);
-    return png;
-  }
-
- private:
-  std::string path(const std::string& rest) const { return "/session/" + session_ + rest; }
-  // One WebDriver call; its "value", failing the test on a WebDriver error.
-  Value call(const std::string& method, const std::string& where, const std::string& body) {
-    auto res = method == "GET" ? http_.Get(where.c_str())
-                               : http_.Post(where.c_str(), body, "application/json");
-    REQUIRE_MESSAGE(res, "no answer from chromedriver for " << where);
-    auto json = parse_json(res->body);
-    const auto& value = json.struct_value().fields().at("value");
-    REQUIRE_MESSAGE(res->status == 200, where << ": " << res->body.substr(0, 600));
-    return value;
-  }
-
-  int port_;
-  test::Process driver_;
-  httplib::Client http_;
-  std::string session_;
-};
-
 uint64_t number_in(const std::string& text) {
   std::string digits;
   for (char c : text)
@@ -137,11 +37,6 @@ uint64_t number_in(const std::string& text) {
 }  // namespace
 
 TEST_CASE("the dashboard shows live figures that change as commands arrive") {
-  REQUIRE_MESSAGE(std::filesystem::exists(kChromium),
-                  "Debian's chromium is missing: scripts/setup.sh installs it");
-  REQUIRE_MESSAGE(std::filesystem::exists(kChromedriver),
-                  "Debian's chromium-driver is missing: scripts/setup.sh installs it");
-  REQUIRE(sodium_init() >= 0);
   test::TempDir dir;
   test::NatsServer nats(dir.str());
   test::Coachd coachd(dir.str() + "/data", nats.url());
@@ -149,7 +44,7 @@ TEST_CASE("the dashboard shows live figures that change as commands arrive") {
   REQUIRE(signer);
   auto admin = signer->issue(Uuid::random(), v1::ROLE_ADMIN, std::chrono::hours(1));
   test::Client client(nats.url(), dir.str() + "/token.key");
-  Browser browser(dir.str());
+  test::Browser browser(dir.str());
 
   SUBCASE("a user token is refused with its reason, on the sign-in form") {
     auto user = signer->issue(Uuid::random(), v1::ROLE_USER, std::chrono::hours(1));
@@ -211,11 +106,6 @@ TEST_CASE("the dashboard shows live figures that change as commands arrive") {
     CHECK(browser.text("cluster-mode") == "single node");
     CHECK(browser.text("cluster-held") == "–");
 
-    auto png = browser.screenshot_png();
-    REQUIRE(png.size() > 10000);
-    CHECK(png.substr(1, 3) == "PNG");
-    std::filesystem::create_directories(COACH_ARTIFACTS_DIR);
-    std::ofstream(std::string(COACH_ARTIFACTS_DIR) + "/dashboard.png", std::ios::binary) << png;
-    MESSAGE("screenshot: " << COACH_ARTIFACTS_DIR << "/dashboard.png");
+    MESSAGE("screenshot: " << browser.save_screenshot(COACH_ARTIFACTS_DIR, "dashboard"));
   }
 }

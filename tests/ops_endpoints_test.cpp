@@ -499,7 +499,8 @@ TEST_CASE("coachctl's bus and secret-file commands refuse bad input clearly and 
     std::string says;
   };
   std::vector<Bad> bad = {
-      {{"admin", "bus-creds", "--dir", bus, "--role", "root"}, "coachd, client, gateway or deliver"},
+      {{"admin", "bus-creds", "--dir", bus, "--role", "root"},
+       "coachd, client, gateway or deliver"},
       {{"admin", "bus-creds", "--dir", bus, "--role", "deliver", "--channel", "fax"},
        "push, email or sms"},
       {{"admin", "bus-creds", "--dir", dir.str() + "/nowhere"}, "no bus authority directory"},

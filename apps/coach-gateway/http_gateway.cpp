@@ -10,6 +10,7 @@
 #include "apps/coach-gateway/coach_call.h"
 #include "apps/coach-gateway/grpc_mapping.h"
 #include "apps/coach-gateway/notification_watch.h"
+#include "apps/coach-gateway/web_assets.h"
 #include "schema/coach_service.pb.h"
 #include "wire/api_codec.h"
 #include "wire/operations.h"
@@ -221,6 +222,16 @@ void HttpGateway::routes() {
   s.Get(pattern, wrong_verb);
   s.Put(pattern, wrong_verb);
   s.Delete(pattern, wrong_verb);
+  // The web client: static files, scripts from here only.
+  s.Get(R"(/[a-z.\-]*)", [](const httplib::Request& req, httplib::Response& res) {
+    const auto* file = find_web_file(req.path);
+    if (!file) return answer_error(res, 404, "not_found", "no page " + req.path);
+    res.set_header("Content-Security-Policy",
+                   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                   "img-src 'self' data:; base-uri 'none'; form-action 'self'; "
+                   "frame-ancestors 'none'");
+    res.set_content(std::string(file->body), std::string(file->content_type).c_str());
+  });
 }
 
 void HttpGateway::watch(const httplib::Request& req, httplib::Response& res) {

@@ -128,6 +128,7 @@ touch "$home"/gateway.log
 gateway_first=$(($(wc -l <"$home"/gateway.log) + 1))
 "$bin"/coach-gateway/coach-gateway --listen "127.0.0.1:${COACH_GRPC_PORT:-50051}" \
   --http-listen "127.0.0.1:${COACH_HTTP_PORT:-8443}" --nats-url "$url" \
+  --allow-origin "https://localhost:${COACH_HTTP_PORT:-8443}" \
   --tls-dir "$home"/tls --nats-creds "$home"/bus/gateway.creds 2>>"$home"/gateway.log &
 deliver_pids+=($!)
 grpc=""
@@ -151,6 +152,15 @@ ops_token=$("$coachctl" admin token --key-file "$home"/token.key \
   --user "$("$coachctl" new-user-id)" --role admin --ttl 12h)
 echo "coach: ops dashboard (admin token for 12 h, kept in this tab only): $ops_url/#token=$ops_token"
 echo "coach: metrics: curl -H \"Authorization: Bearer \$TOKEN\" $ops_url/metrics; health: $ops_url/readyz"
+# The web client, signed in as coachctl's user (the token in its config dir).
+if [[ -n "$grpc" ]]; then
+  conf="${COACH_CONFIG:-${XDG_CONFIG_HOME:-$HOME/.config}/coach/coachctl.conf}"
+  if [[ -f "$(dirname "$conf")/token" ]]; then
+    echo "coach: web client (as coachctl's user; your browser must trust $home/tls/ca.pem): $http/#token=$(cat "$(dirname "$conf")/token")"
+  else
+    echo "coach: web client: $http/ (sign in with a token: coachctl admin token --user <your id>)"
+  fi
+fi
 echo "coach: try it:  build/apps/coachctl/coachctl register --email you@example.com --timezone Europe/Berlin"
 echo "coach:          build/apps/coachctl/coachctl add \"Water the plants\" --due \"tomorrow 9am\"; build/apps/coachctl/coachctl next"
 wait "$coachd_pid"

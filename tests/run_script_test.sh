@@ -113,6 +113,15 @@ PY
 https=$(sed -n 's/^coach: JSON over HTTPS for browsers: \(https:[0-9.:/]*\)\/coach.v1.*/\1/p' "$home/run.out" | tail -n 1)
 [[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$home/tls/ca.pem" -H 'Content-Type: application/json' \
   -d '{}' "$https/coach.v1.CoachService/TaskList")" == 401 ]] || fail "the JSON mapping over HTTPS did not answer 401 without a token"
+# The web client: its page over HTTPS with a strict CSP, signed in as coachctl's user.
+web=$(sed -n 's/^coach: web client (as coachctl.s user; .*): \(https:[0-9.:/]*\)\/#token=.*/\1/p' "$home/run.out" | tail -n 1)
+[[ -n "$web" ]] || fail "run.sh did not print the web client's address with a token"
+web_token=$(sed -n 's/^coach: web client .*#token=\(.*\)$/\1/p' "$home/run.out" | tail -n 1)
+[[ "$web_token" == "$(cat "$home/config/coach/token")" ]] || fail "the web client's link holds another token than coachctl's"
+curl -s -D "$home/web.headers" --cacert "$home/tls/ca.pem" "$web/" | grep -q "<title>coach</title>" ||
+  fail "the web client's page is not served over HTTPS"
+grep -qi "^content-security-policy: default-src 'none'; script-src 'self'" "$home/web.headers" ||
+  fail "the web client's page has no strict Content-Security-Policy"
 ctrl_c 1
 cp "$conf" "$home/conf.first"
 start 2  # the log was appended to: the first start's lines are still there

@@ -4,17 +4,29 @@
 // throughput at 1 and 64 clients, and the ratios. coachd and coach-gateway
 // run as processes on a nats-server on a free loopback port; the gRPC
 // clients share one channel (HTTP/2 streams), as a service's client would.
+// Then live notifications: 200 nudges made over NATS (nudge.now) while a
+// gRPC WatchNotifications stream and a Server-Sent Events stream of the
+// same user are open; from each nudge's created_at (stamped when coachd
+// decides it, before it is stored) to its arrival on each stream, beside
+// the same span to the nudge.now reply as the raw baseline.
 //
 //   build/bench/grpc_bench [--seconds S]
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <google/protobuf/util/json_util.h>
+#include <httplib.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <thread>
 
 #include "apps/coach-gateway/grpc_mapping.h"
+#include "base/time.h"
 #include "bench/load_generator.h"
+#include "schema/coach_service.pb.h"
 #include "schema/commands.pb.h"
 #include "tests/processes.h"
 #include "wire/auth.h"
@@ -157,6 +169,183 @@ void ratio(int clients, const Figures& grpc, const Figures& nats) {
              grpc.percentile(0.99) / nats.percentile(0.99), grpc.rate() / nats.rate());
 }
 
+// When each nudge (by id) arrived, as each stream saw it.
+class Arrivals {
+ public:
+  void seen(const std::string& id) {
+    std::lock_guard lock(mu_);
+    at_.emplace(id, std::chrono::system_clock::now());
+  }
+  std::optional<std::chrono::system_clock::time_point> when(const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = at_.find(id);
+    if (it == at_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::chrono::system_clock::time_point> at_;
+};
+
+// A WatchNotifications stream read on a thread (the generic stub: no
+// generated client code, as for the unary calls).
+class GrpcWatch {
+ public:
+  GrpcWatch(const std::string& address, const std::string& token, Arrivals& arrivals)
+      : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        stub_(channel_) {
+    context_.AddMetadata("authorization", token);
+    call_ = stub_.PrepareCall(
+        &context_, "/" + std::string(apps::kGrpcService) + "/WatchNotifications", &queue_);
+    thread_ = std::thread([this, &arrivals] { read(arrivals); });
+  }
+  ~GrpcWatch() {
+    context_.TryCancel();
+    thread_.join();
+  }
+
+ private:
+  bool step(void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    return queue_.Next(&got, &ok) && ok && got == tag;
+  }
+  void read(Arrivals& arrivals) {
+    int tag = 0;
+    call_->StartCall(&tag);
+    if (!step(&tag)) return;
+    auto body = v1::WatchNotifications().SerializeAsString();
+    grpc::Slice slice(body);
+    grpc::ByteBuffer request(&slice, 1);
+    call_->Write(request, &tag);
+    if (!step(&tag)) return;
+    call_->WritesDone(&tag);
+    if (!step(&tag)) return;
+    grpc::ByteBuffer message;
+    for (;;) {
+      call_->Read(&message, &tag);
+      if (!step(&tag)) break;
+      std::vector<grpc::Slice> slices;
+      std::string bytes;
+      if (message.Dump(&slices).ok())
+        for (const auto& s : slices)
+          bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      v1::NudgeRecord record;
+      if (record.ParseFromString(bytes)) arrivals.seen(record.nudge().id());
+    }
+    grpc::Status status;
+    call_->Finish(&status, &tag);
+    step(&tag);
+    queue_.Shutdown();
+    void* got;
+    bool ok;
+    while (queue_.Next(&got, &ok)) {
+    }
+  }
+
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  grpc::ClientContext context_;
+  grpc::CompletionQueue queue_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  std::thread thread_;
+};
+
+// The HTTP mapping's event stream read on a thread; the ids it carried.
+class EventWatch {
+ public:
+  EventWatch(const std::string& url, const std::string& token, Arrivals& arrivals)
+      : thread_([this, url, token, &arrivals] {
+          httplib::Client http(url);
+          http.set_read_timeout(120);
+          httplib::Request req;
+          req.method = "POST";
+          req.path = "/" + std::string(apps::kGrpcService) + "/WatchNotifications";
+          req.headers = {{"Authorization", token}};
+          std::string buffer;
+          req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+            buffer.append(data, n);
+            for (size_t at; (at = buffer.find("\n\n")) != std::string::npos;) {
+              auto event = buffer.substr(0, at);
+              buffer.erase(0, at + 2);
+              auto payload = event.find("data: ");
+              v1::NudgeRecord record;
+              if (payload != std::string::npos &&
+                  google::protobuf::util::JsonStringToMessage(event.substr(payload + 6), &record)
+                      .ok())
+                arrivals.seen(record.nudge().id());
+            }
+            return !stop_;
+          };
+          httplib::Response res;
+          httplib::Error error;
+          http.send(req, res, error);
+        }) {}
+  ~EventWatch() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Microseconds from created_at to `arrived`.
+double since_created(const v1::CoachingNudge& nudge,
+                     std::chrono::system_clock::time_point arrived) {
+  return std::chrono::duration<double, std::micro>(arrived - from_timestamp(nudge.created_at()))
+      .count();
+}
+
+void stream_latency(test::NatsServer& nats, const std::string& root, const std::string& address,
+                    const std::string& http_url, actors::TokenSigner& signer) {
+  auto user = Uuid::random();
+  test::Client client(nats.url(), root + "/token.key");
+  auto r = client.request("user.register", R"({"timezone": "UTC"})", user.to_string());
+  if (!r || r->has_error()) throw bench::BenchFailure("cannot register the streaming user");
+  auto token = "Bearer " + signer.issue(user, v1::ROLE_USER, std::chrono::hours(1));
+  Arrivals over_grpc, over_events;
+  GrpcWatch grpc_watch(address, token, over_grpc);
+  EventWatch event_watch(http_url, token, over_events);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // both open
+  std::vector<v1::CoachingNudge> nudges;
+  Figures reply, grpc_stream, events;
+  constexpr int kNudges = 200;
+  for (int i = 0; i < kNudges; ++i) {
+    auto made = client.request("nudge.now", "{}", user.to_string());
+    auto answered = std::chrono::system_clock::now();
+    if (!made || made->has_error()) throw bench::BenchFailure("nudge.now failed");
+    nudges.push_back(made->nudge());
+    reply.micros.push_back(since_created(made->nudge(), answered));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto until = Steady::now() + std::chrono::seconds(10);
+  int missing = 0;
+  for (const auto& n : nudges) {
+    std::optional<std::chrono::system_clock::time_point> g, e;
+    while ((!(g = over_grpc.when(n.id())) || !(e = over_events.when(n.id()))) &&
+           Steady::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (g) grpc_stream.micros.push_back(since_created(n, *g));
+    if (e) events.micros.push_back(since_created(n, *e));
+    missing += !g + !e;
+  }
+  auto line = [](const char* what, const Figures& f) {
+    fmt::print("{:<42} p50 {:>8.0f} us  p99 {:>8.0f} us  ({} nudges)\n", what, f.percentile(0.5),
+               f.percentile(0.99), f.micros.size());
+  };
+  fmt::print("live notifications, from a nudge's created_at to its arrival:\n");
+  line("  the nudge.now reply (NATS)", reply);
+  line("  WatchNotifications (gRPC stream)", grpc_stream);
+  line("  WatchNotifications (Server-Sent Events)", events);
+  fmt::print("  stream / reply p50: gRPC {:.2f}x, SSE {:.2f}x; missing: {}\n",
+             grpc_stream.percentile(0.5) / reply.percentile(0.5),
+             events.percentile(0.5) / reply.percentile(0.5), missing);
+  if (missing) throw bench::BenchFailure(std::to_string(missing) + " notifications never arrived");
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"coach through coach-gateway (gRPC) beside coach over NATS"};
   double seconds = 3;
@@ -168,15 +357,18 @@ int run(int argc, char** argv) {
   std::filesystem::create_directories(root);
   test::NatsServer nats(root);
   test::Coachd coachd(root + "/node", nats.url());
-  test::Process gateway(COACH_GATEWAY,
-                        {"--plaintext", "--listen", "127.0.0.1:0", "--nats-url", nats.url(),
-                         "--nats-creds", nats.creds(actors::BusRole::client), "--workers", "64"},
-                        root + "/gateway.log");
+  test::Process gateway(
+      COACH_GATEWAY,
+      {"--plaintext", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--nats-url",
+       nats.url(), "--nats-creds", nats.creds(actors::BusRole::gateway), "--workers", "64"},
+      root + "/gateway.log");
   if (!gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)))
     throw bench::BenchFailure("coach-gateway did not start: " + gateway.log());
   auto log = gateway.log();
   auto at = log.find("\"grpc\":\"") + 8;
   auto address = log.substr(at, log.find('"', at) - at);
+  auto http_at = log.find("\"http\":\"") + 8;
+  auto http_url = log.substr(http_at, log.find('"', http_at) - http_at);
   auto signer = must(actors::TokenSigner::load(root + "/token.key", false), "token key");
   fmt::print(
       "grpc benchmark: nats-server {}, coachd and coach-gateway ({}) as processes, {} s "
@@ -211,6 +403,7 @@ int run(int argc, char** argv) {
     ratio(clients, over_grpc, over_nats);
     errors += direct.errors() + through.errors();
   }
+  stream_latency(nats, root, address, http_url, signer);
   fmt::print("errors: {}\n", errors);
   return errors == 0 ? 0 : 1;
 }

@@ -472,11 +472,17 @@ void publish(const ActorState& st, const v1::NudgeCreated& created) {
 }
 
 // A stored nudge, as its record in the book (with its position), on the
-// user's live feed.
+// user's live feed, with the position of the nudge before it.
 void publish_live(const ActorState& st, const std::string& nudge_id) {
   if (!st.context->notifier) return;
-  if (const auto* record = projections::find_nudge(st.state.nudges, nudge_id))
-    st.context->notifier->publish_live(st.user, *record);
+  const auto& recent = st.state.nudges.recent();
+  for (int i = recent.size() - 1; i >= 0; --i)
+    if (recent[i].nudge().id() == nudge_id) {
+      v1::LiveNotification live;
+      *live.mutable_record() = recent[i];
+      if (i > 0) live.set_previous_position(recent[i - 1].position());
+      return st.context->notifier->publish_live(st.user, live);
+    }
 }
 
 // Hands a nudge to the writer; the text comes back as a `written` message.

@@ -155,8 +155,8 @@ void Notifier::publish(const v1::OutboundNotification& notification) {
     ++errors_;
 }
 
-void Notifier::publish_live(const Uuid& user, const v1::NudgeRecord& nudge) {
-  auto body = nudge.SerializeAsString();
+void Notifier::publish_live(const Uuid& user, const v1::LiveNotification& live) {
+  auto body = live.SerializeAsString();
   auto subject = live_subject(user.to_string());
   if (natsConnection_Publish(connection_, subject.c_str(), body.data(),
                              static_cast<int>(body.size())) != NATS_OK)

@@ -64,9 +64,10 @@ class Notifier {
 
   // Publishes without waiting for JetStream's ack (errors are counted).
   void publish(const v1::OutboundNotification& notification);
-  // Publishes a stored nudge on the user's live feed, live_subject(user)
-  // (core NATS, no wait; errors are counted as publish errors).
-  void publish_live(const Uuid& user, const v1::NudgeRecord& nudge);
+  // Publishes a stored nudge on the user's live feed, live_subject(user),
+  // as a LiveNotification (core NATS, no wait; errors are counted as
+  // publish errors).
+  void publish_live(const Uuid& user, const v1::LiveNotification& live);
   // Removes every queued and dead-lettered notification of `user` from
   // JetStream (after what publish handed over has reached it): called when
   // the user is deleted. unavailable if JetStream does not answer.

@@ -364,11 +364,8 @@ int run(int argc, char** argv) {
       root + "/gateway.log");
   if (!gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)))
     throw bench::BenchFailure("coach-gateway did not start: " + gateway.log());
-  auto log = gateway.log();
-  auto at = log.find("\"grpc\":\"") + 8;
-  auto address = log.substr(at, log.find('"', at) - at);
-  auto http_at = log.find("\"http\":\"") + 8;
-  auto http_url = log.substr(http_at, log.find('"', http_at) - http_at);
+  auto address = test::log_value(gateway.log(), "grpc");
+  auto http_url = test::log_value(gateway.log(), "http");
   auto signer = must(actors::TokenSigner::load(root + "/token.key", false), "token key");
   fmt::print(
       "grpc benchmark: nats-server {}, coachd and coach-gateway ({}) as processes, {} s "

@@ -6,6 +6,7 @@
 // service definition checked against the operation table.
 #include <doctest/doctest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include "apps/coach-gateway/grpc_mapping.h"
 #include "schema/coach_service.pb.h"
+#include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
 #include "wire/auth.h"
@@ -72,7 +74,8 @@ TEST_CASE("coach's error codes map to gRPC status codes by the documented table"
 namespace {
 
 // Publishes made-up nudges of 4 KiB on a user's live feed with coachd's
-// identity, 500 a second, until destroyed.
+// identity, 500 a second, until destroyed; none names one before it (they
+// are in no store, so a watch could not find them there).
 class LiveFlood {
  public:
   LiveFlood(NatsServer& nats, const Uuid& user) {
@@ -84,11 +87,11 @@ class LiveFlood {
     REQUIRE_MESSAGE(connected, error_of(connected));
     connection_ = *connected;
     thread_ = std::thread([this, subject = actors::live_subject(user.to_string())] {
-      v1::NudgeRecord record;
-      record.mutable_nudge()->set_generated_text(std::string(4096, 'x'));
+      v1::LiveNotification live;
+      live.mutable_record()->mutable_nudge()->set_generated_text(std::string(4096, 'x'));
       for (uint64_t position = 1000000; !stop_; ++position) {
-        record.set_position(position);
-        auto bytes = record.SerializeAsString();
+        live.mutable_record()->set_position(position);
+        auto bytes = live.SerializeAsString();
         natsConnection_Publish(connection_, subject.c_str(), bytes.data(),
                                static_cast<int>(bytes.size()));
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -120,9 +123,7 @@ TEST_CASE("a gRPC client of another implementation runs the task life cycle and 
                   dir.str() + "/gateway.log");
   REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
                   gateway.log());
-  auto log = gateway.log();
-  auto at = log.find("\"grpc\":\"") + 8;
-  auto address = log.substr(at, log.find('"', at) - at);
+  auto address = log_value(gateway.log(), "grpc");
   auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
   REQUIRE(signer);
   auto me = Uuid::random();
@@ -189,9 +190,7 @@ struct HttpSetup {
   std::string url() {
     REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", std::chrono::seconds(20)),
                     gateway.log());
-    auto log = gateway.log();
-    auto at = log.find("\"http\":\"") + 8;
-    return log.substr(at, log.find('"', at) - at);
+    return log_value(gateway.log(), "http");
   }
   std::string token() {
     auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
@@ -295,6 +294,23 @@ TEST_CASE("browsers: JSON over HTTP with the same tokens, errors, and an origin 
   CHECK(tasks[0].id() == task_id);
 }
 
+TEST_CASE("a gateway whose bus identity may not hear live feeds refuses to start, saying why") {
+  TempDir dir;
+  NatsServer nats(dir.str());
+  Process gateway(COACH_GATEWAY,
+                  {"--plaintext", "--listen", "127.0.0.1:0", "--nats-url", nats.url(),
+                   "--nats-creds", nats.creds(actors::BusRole::client)},
+                  dir.str() + "/gateway.log");
+  // Bounded: a gateway that starts anyway is killed when the test ends.
+  REQUIRE_MESSAGE(gateway.wait_for_log("cannot start", std::chrono::seconds(20)), gateway.log());
+  auto status = gateway.wait();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(gateway.log().find("issue it with coachctl admin bus-creds --role gateway") !=
+        std::string::npos);
+  CHECK(gateway.log().find("\"msg\":\"ready\"") == std::string::npos);
+}
+
 TEST_CASE("browsers: calls beyond the HTTP bound are answered busy at once") {
   HttpSetup setup({"--http-max-in-flight", "1"});
   auto url = setup.url();
@@ -361,7 +377,7 @@ class EventStream {
     thread_.join();
   }
   // Waits until the text holds `what` (or the stream ended); the text.
-  std::string wait_for(const std::string& what, std::chrono::seconds timeout = 10s) {
+  std::string wait_for(const std::string& what, std::chrono::milliseconds timeout = 10s) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
       {
@@ -399,11 +415,16 @@ TEST_CASE("browsers: notifications as Server-Sent Events, resumable, ended with 
                               "application/json"));
   };
   REQUIRE(post("UserRegister", R"({"timezone": "Asia/Tokyo"})").has_profile());
+  // A nudge stored before the stream: it opens after it, so what follows
+  // can only come live.
+  post("NudgeNow", "{}");
+  auto before = std::to_string(post("NudgeList", "{}").nudge_list().nudges(0).position());
 
   std::string last_position;
   {
-    EventStream live(url, {{"Authorization", bearer}});
-    std::this_thread::sleep_for(300ms);  // open: nothing to replay yet
+    EventStream live(url, {{"Authorization", bearer}, {"Last-Event-ID", before}});
+    REQUIRE(live.wait_for(": open\n\n").find(": open\n\n") == 0);
+    CHECK(live.wait_for("id: ", 300ms).find("id: ") == std::string::npos);  // nothing replayed
     auto first = post("NudgeNow", "{}").nudge();
     auto second = post("NudgeNow", "{}").nudge();
     REQUIRE(!second.id().empty());
@@ -446,6 +467,39 @@ TEST_CASE("browsers: notifications as Server-Sent Events, resumable, ended with 
   EventStream elsewhere(url, {{"Authorization", bearer}, {"Origin", "https://evil.example"}});
   CHECK(elsewhere.wait_for("\"error\"").find("permission_denied") != std::string::npos);
   CHECK(elsewhere.status() == 403);
+  EventStream past_the_log(url, {{"Authorization", bearer}, {"Last-Event-ID", "1000000"}});
+  CHECK(past_the_log.wait_for("\"error\"").find("past the user's log") != std::string::npos);
+  CHECK(past_the_log.status() == 400);
+
+  // A live message that says one before it was never seen ends the
+  // stream, so that the client resumes and finds the missed one stored
+  // (the live feed is at most once). The gap is made here, as coachd's
+  // identity could send it.
+  {
+    EventStream gapped(url, {{"Authorization", bearer}, {"Last-Event-ID", last_position}});
+    REQUIRE(gapped.wait_for(": open\n\n").find(": open") == 0);
+    actors::NatsConfig config;
+    config.url = setup.nats.url();
+    config.plaintext = true;
+    config.creds_file = setup.nats.creds(actors::BusRole::coachd);
+    auto coachd_bus = actors::connect_nats(config);
+    REQUIRE(coachd_bus);
+    auto me = post("UserGet", "{}").profile().user().id();
+    v1::LiveNotification live;
+    live.mutable_record()->set_position(std::stoull(last_position) + 100);
+    live.set_previous_position(std::stoull(last_position) + 50);
+    auto bytes = live.SerializeAsString();
+    auto subject = actors::live_subject(me);
+    natsConnection_Publish(*coachd_bus, subject.c_str(), bytes.data(),
+                           static_cast<int>(bytes.size()));
+    natsConnection_FlushTimeout(*coachd_bus, 2000);
+    auto text = gapped.wait_for("event: end");
+    CHECK(text.find("event: end\ndata: {\"error\":{\"code\":\"unavailable\"") != std::string::npos);
+    CHECK(text.find("missed notification") != std::string::npos);
+    CHECK(text.find("id: " + std::to_string(std::stoull(last_position) + 100)) ==
+          std::string::npos);
+    natsConnection_Destroy(*coachd_bus);
+  }
 
   // A gateway that stops ends open streams with a reason, and stops.
   EventStream open(url, {{"Authorization", bearer}});

@@ -285,6 +285,14 @@ std::string NatsCluster::url() const {
   return out;
 }
 
+std::string log_value(const std::string& log, const std::string& key) {
+  auto marker = "\"" + key + "\":\"";
+  auto at = log.find(marker);
+  if (at == std::string::npos) return {};
+  at += marker.size();
+  return log.substr(at, log.find('"', at) - at);
+}
+
 std::string creds_for(const std::string& url, actors::BusRole role, const std::string& channel) {
   std::lock_guard lock(servers_mutex);
   auto found = servers_by_url.find(url);

@@ -99,6 +99,10 @@ class NatsCluster {
   std::vector<std::unique_ptr<NatsServer>> servers_;
 };
 
+// The value of the first `"key":"value"` in a JSON-lines log (a program's
+// "ready" line names its addresses so); empty when there is none.
+std::string log_value(const std::string& log, const std::string& key);
+
 // A fresh identity for `role` from the NatsServer of this process serving
 // `url`; empty if none does. Coachd and Client take theirs from it.
 std::string creds_for(const std::string& url, actors::BusRole role,

@@ -8,10 +8,12 @@
 #include <date/tz.h>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
 
+#include "base/time.h"
 #include "tests/browser.h"
 #include "tests/processes.h"
 #include "tests/support.h"
@@ -38,9 +40,7 @@ struct WebSetup {
 
   std::string url() {
     REQUIRE_MESSAGE(gateway.wait_for_log("\"msg\":\"ready\"", 20s), gateway.log());
-    auto log = gateway.log();
-    auto at = log.find("\"http\":\"") + 8;
-    return log.substr(at, log.find('"', at) - at);
+    return test::log_value(gateway.log(), "http");
   }
   std::string token() {
     auto signer = actors::TokenSigner::load(dir.str() + "/token.key", false);
@@ -61,12 +61,12 @@ std::string local_clock(const google::protobuf::Timestamp& t) {
   return date::format("%H:%M", date::floor<std::chrono::minutes>(at.get_local_time()));
 }
 
-// Tomorrow at 17:00 in kZone, as a Unix time.
-int64_t tomorrow_at_17() {
+// Tomorrow at `hour`:00 in kZone, as a Unix time.
+int64_t tomorrow_at(int hour) {
   auto now =
       date::make_zoned(kZone, date::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
   auto day = date::floor<date::days>(now.get_local_time()) + date::days(1);
-  auto at = date::make_zoned(kZone, day + std::chrono::hours(17));
+  auto at = date::make_zoned(kZone, day + std::chrono::hours(hour));
   return at.get_sys_time().time_since_epoch().count();
 }
 
@@ -130,7 +130,7 @@ TEST_CASE("a person uses the web client: tasks, timeline, accept, live nudge, ra
             .find("due ") != std::string::npos);
   auto listed = s.ask("task.list").task_list();
   REQUIRE(listed.tasks_size() == 1);
-  CHECK(listed.tasks(0).due_at().seconds() == tomorrow_at_17());
+  CHECK(listed.tasks(0).due_at().seconds() == tomorrow_at(17));
   CHECK(listed.tasks(0).estimated_minutes() == 90);
   auto task_id = listed.tasks(0).id();
 
@@ -158,12 +158,67 @@ TEST_CASE("a person uses the web client: tasks, timeline, accept, live nudge, ra
   CHECK(s.ask("task.get", R"({"task_id": ")" + task_id + "\"}").task().status() ==
         v1::TASK_STATUS_PENDING);
 
+  // A second task, made elsewhere (over NATS): edited, snoozed, done and
+  // reopened from the page.
+  auto other = s.ask("task.create", R"({"title": "Call the dentist", "estimated_minutes": 30,
+                                        "due_at": ")" +
+                                        format_time(std::chrono::system_clock::now() + 72h) + "\"}")
+                   .task()
+                   .id();
+  auto other_task = [&] { return s.ask("task.get", R"({"task_id": ")" + other + "\"}").task(); };
+  browser.click("#nav button[data-view=today]");
+  browser.click("#nav button[data-view=tasks]");
+  REQUIRE(browser.wait_until(
+      "return !!document.querySelector(\"button[aria-label='Edit Call the dentist']\");"));
+  browser.click("button[aria-label='Edit Call the dentist']");
+  browser.type("#edit-title", "Book the dentist");
+  browser.type("#edit-estimate", "45");
+  browser.click("form.inline button[type=submit]");
+  REQUIRE(browser.wait_until(
+      "return !!document.querySelector(\"button[aria-label='Snooze Book the dentist']\");"));
+  CHECK(other_task().title() == "Book the dentist");
+  CHECK(other_task().estimated_minutes() == 45);
+  CHECK(other_task().edit_count() == 1);  // one edit, both fields
+  browser.click("button[aria-label='Snooze Book the dentist']");
+  CHECK(browser.run("return document.getElementById('snooze-until').value;").string_value() ==
+        "tomorrow 9am");
+  browser.click("form.inline button[type=submit]");
+  browser.wait_text("status", [](auto& t) { return t.find("Snoozed") != std::string::npos; });
+  CHECK(other_task().status() == v1::TASK_STATUS_SNOOZED);
+  CHECK(other_task().snoozed_until().seconds() == tomorrow_at(9));
+  REQUIRE(browser.wait_until(
+      "return !!document.querySelector(\"button[aria-label='Complete Book the dentist']\");"));
+  browser.click("button[aria-label='Complete Book the dentist']");
+  browser.run("document.querySelectorAll('details').forEach(d => d.open = true);");
+  REQUIRE(
+      browser.wait_until("return !!document.querySelector(\"#done-tasks button[aria-label='Reopen "
+                         "Book the dentist']\");"));
+  CHECK(other_task().status() == v1::TASK_STATUS_COMPLETED);
+  browser.click("#done-tasks button[aria-label='Reopen Book the dentist']");
+  REQUIRE(
+      browser.wait_until("return !!document.querySelector(\"#open-tasks "
+                         "button[aria-label='Complete Book the dentist']\");"));
+  CHECK(other_task().status() == v1::TASK_STATUS_PENDING);
+
   // The timeline: a suggested block, accepted from the page, shown in the
   // user's zone as coach stored it.
   browser.click("#nav button[data-view=schedule]");
   REQUIRE(browser.wait_until("return !!document.querySelector('#timeline .slot button.primary');"));
   check_accessible("schedule");
-  browser.click("#timeline .slot button.primary");
+  // Turn the dentist's block down, then take the report's.
+  REQUIRE(browser.wait_until(
+      "return !!document.querySelector(\"#timeline button[aria-label$='for Book the dentist']"
+      "[aria-label^='Reject']\");"));
+  browser.click("#timeline button[aria-label$='for Book the dentist'][aria-label^='Reject']");
+  browser.wait_text("status", [](auto& t) { return t.find("Rejected") != std::string::npos; });
+  auto exported = s.ask("user.export").user_export();
+  CHECK(std::count_if(exported.events().begin(), exported.events().end(), [&](const auto& e) {
+          return e.has_recommendation_rejected() && e.task_id() == other;
+        }) == 1);
+  REQUIRE(browser.wait_until(
+      "return !!document.querySelector(\"#timeline button[aria-label$='for Write the report']"
+      "[aria-label^='Accept']\");"));
+  browser.click("#timeline button[aria-label$='for Write the report'][aria-label^='Accept']");
   REQUIRE(browser.wait_until("return !!document.querySelector('#timeline .slot .badge.ok');"));
   auto schedule = s.ask("schedule.get").schedule();
   REQUIRE(schedule.accepted_size() == 1);
@@ -212,9 +267,10 @@ TEST_CASE("a person uses the web client: tasks, timeline, accept, live nudge, ra
       ".getAttribute('aria-pressed') === 'true';",
       item));
   auto nudges = s.ask("nudge.list").nudge_list();
-  REQUIRE(nudges.nudges_size() >= 1);
-  CHECK(nudges.nudges(0).nudge().id() == nudge.id());
-  CHECK(nudges.nudges(0).usefulness() == 4);
+  auto rated = std::find_if(nudges.nudges().begin(), nudges.nudges().end(),
+                            [&](const auto& r) { return r.nudge().id() == nudge.id(); });
+  REQUIRE(rated != nudges.nudges().end());
+  CHECK(rated->usefulness() == 4);
   MESSAGE("screenshot: " << browser.save_screenshot(COACH_ARTIFACTS_DIR, "web-nudges"));
 
   // Today and insights in plain words; then the same on a phone's screen.

@@ -277,22 +277,23 @@ function snoozeForm(li, task) {
 }
 
 function editForm(li, task) {
-  const dueText = task.due_at ? new Date(seconds(task.due_at)).toISOString() : "";
+  const shown = task.due_at ? When.show(seconds(task.due_at), state.zone) : "";
   inlineForm(li, [field("edit-title", "Title", task.title, { required: true }),
-                  field("edit-due", "Due", task.due_at ? When.show(seconds(task.due_at), state.zone) : "",
-                        { placeholder: "tomorrow 17:00 (empty: none)" }),
+                  field("edit-due", "Due", shown, { placeholder: "tomorrow 17:00 (empty: none)" }),
                   field("edit-estimate", "Minutes", task.estimated_minutes || "", { type: "number", min: 0, max: 10080 })],
              "Save", async () => {
-    const edit = { task_id: task.id, title: $("edit-title").value };
+    // Only what changed is sent: a due date edited is a signal coach learns from.
+    const edit = { task_id: task.id };
+    const title = $("edit-title").value.trim();
+    if (title !== task.title) edit.title = title;
     const dueInput = $("edit-due").value.trim();
-    const shown = task.due_at ? When.show(seconds(task.due_at), state.zone) : "";
     if (!dueInput && task.due_at) edit.clear_due_at = true;
     else if (dueInput && dueInput !== shown) edit.due_at = iso(When.parse(dueInput, Date.now(), state.zone));
-    else if (dueInput) edit.due_at = dueText;
     const estimate = $("edit-estimate").value;
-    if (estimate !== "") edit.estimated_minutes = +estimate;
-    await call("TaskEdit", edit);
-    say(`Saved "${edit.title}"`);
+    if (estimate !== "" && +estimate !== (task.estimated_minutes || 0)) edit.estimated_minutes = +estimate;
+    if (Object.keys(edit).length === 1) return refresh();  // nothing changed
+    const reply = await call("TaskEdit", edit);
+    say(`Saved "${reply.task.title}"`);
     refresh();
   });
 }
@@ -450,7 +451,10 @@ function feedState(text, kind) {
 }
 
 // The event stream (POST, so the token stays in a header): resumed from
-// the last position seen after any break, with a growing pause.
+// the last position seen after any break, with a growing pause. It stops
+// for good when coach says the token or the user is gone.
+const FINAL = ["unauthenticated", "permission_denied", "not_found", "invalid_argument"];
+
 async function startFeed() {
   if (state.stream) return;
   state.stream = new AbortController();
@@ -458,6 +462,8 @@ async function startFeed() {
   for (const r of ((first.nudge_list || {}).nudges || []).slice().reverse()) addToFeed(r);
   let pause = 500;
   for (;;) {
+    const opened = Date.now();
+    let ending = null;
     try {
       const res = await fetch(SERVICE + "WatchNotifications", {
         method: "POST", signal: state.stream.signal,
@@ -466,40 +472,41 @@ async function startFeed() {
       });
       if (!res.ok) {
         const reply = await res.json().catch(() => ({}));
-        const e = reply.error || { code: "unavailable", message: `status ${res.status}` };
-        if (res.status === 401 || res.status === 403) {
-          feedState("signed out", "bad");
-          return showError(new CoachError(e.code, e.message, res.status));
-        }
-        throw new Error(e.message);
-      }
-      feedState("live", "ok");
-      pause = 500;
-      const reader = res.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) >= 0) {
-          const event = buffer.slice(0, cut);
-          buffer = buffer.slice(cut + 2);
-          const fields = {};
-          for (const line of event.split("\n")) {
-            const colon = line.indexOf(":");
-            if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
+        ending = reply.error || { code: "unavailable", message: `status ${res.status}` };
+      } else {
+        feedState("live", "ok");
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const event = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const fields = {};
+            for (const line of event.split("\n")) {
+              const colon = line.indexOf(":");
+              if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
+            }
+            if (fields.event === "nudge") addToFeed(JSON.parse(fields.data));
+            if (fields.event === "end") ending = (JSON.parse(fields.data) || {}).error;
           }
-          if (fields.event === "nudge") addToFeed(JSON.parse(fields.data));
         }
       }
     } catch (e) {
       if (state.stream.signal.aborted) return;
     }
+    if (ending && FINAL.includes(ending.code)) {
+      feedState("stopped", "bad");
+      return showError(new CoachError(ending.code, ending.message, 0));
+    }
+    // A stream that lasted a while starts the pauses over; quick ends grow them.
+    pause = Date.now() - opened > 30000 ? 500 : Math.min(pause * 2, 15000);
     feedState("reconnecting", "warn");
     await new Promise(r => setTimeout(r, pause));
-    pause = Math.min(pause * 2, 15000);
   }
 }
 

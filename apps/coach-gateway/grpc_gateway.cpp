@@ -144,19 +144,45 @@ class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   explicit WatchStream(grpc::CallbackServerContext* context) : context_(context) {}
 
-  // On a worker: opens the watch, or finishes with why not.
+  // Who may still touch this object: gRPC until OnDone, a queued open, and
+  // each watch callback while it runs. The last to let go deletes it; after
+  // OnDone nobody new takes hold (hold() is false), so a callback from
+  // NATS's thread never reaches a deleted stream.
+  bool hold() { return hold(*life_); }
+  void let_go() {
+    auto life = life_;
+    bool last;
+    {
+      std::lock_guard lock(life->mu);
+      last = --life->holders == 0;
+    }
+    if (last) delete this;
+  }
+
+  // On a worker, holding the stream: opens the watch, or finishes with why
+  // not. A caller gone meanwhile finds its watch closed at once.
   void open(WatchHub& hub, WatchCaller caller) {
     auto opened = hub.open(std::move(caller));
     if (!opened.watch) return finish(status_of(opened.error, context_));
     {
       std::lock_guard lock(mu_);
+      if (finished_) return;  // the watch goes with `opened`
       watch_ = opened.watch;
     }
-    // The watch calls back from NATS's thread; after OnDone this object is
-    // gone, so the callback holds only a weak reference to its state.
-    opened.watch->on_change([alive = alive_, this] {
-      std::lock_guard lock(alive->mu);
-      if (alive->running) pump();
+    // The client learns the stream is open before any notification; the
+    // first write waits for OnSendInitialMetadataDone.
+    StartSendInitialMetadata();
+    // From NATS's or the hub's thread: `this` may be gone, `life` is not.
+    opened.watch->on_change([life = life_, this] {
+      if (!hold(*life)) return;  // OnDone came first
+      pump();
+      let_go();
+    });
+    // A client that reads nothing never takes the end either: cut it.
+    opened.watch->on_stuck([life = life_, this] {
+      if (!hold(*life)) return;
+      context_->TryCancel();
+      let_go();
     });
   }
   void finish(grpc::Status status) {
@@ -168,6 +194,14 @@ class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     Finish(std::move(status));
   }
 
+  void OnSendInitialMetadataDone(bool ok) override {
+    {
+      std::lock_guard lock(mu_);
+      metadata_sent_ = true;
+    }
+    if (!ok) return finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
+    pump();
+  }
   void OnWriteDone(bool ok) override {
     {
       std::lock_guard lock(mu_);
@@ -182,13 +216,15 @@ class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
   void OnDone() override {
     {
-      std::lock_guard lock(alive_->mu);
-      alive_->running = false;
+      std::lock_guard lock(life_->mu);
+      life_->done = true;
     }
-    delete this;
+    if (auto watch = current()) watch->end(cancelled());  // its subscription goes now
+    let_go();
   }
 
  private:
+  ~WatchStream() override = default;  // by let_go only
   static v1::ErrorReply cancelled() {
     v1::ErrorReply e;
     e.set_code("cancelled");
@@ -204,7 +240,7 @@ class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void pump() {
     // gRPC's calls are made unlocked: a reaction may run inline.
     std::unique_lock lock(mu_);
-    if (writing_ || finished_ || !watch_) return;
+    if (!metadata_sent_ || writing_ || finished_ || !watch_) return;
     if (auto record = watch_->pop()) {
       auto bytes = record->SerializeAsString();
       grpc::Slice slice(bytes);
@@ -219,16 +255,23 @@ class WatchStream final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     }
   }
 
-  struct Alive {
+  struct Life {
     std::mutex mu;
-    bool running = true;
+    int holders = 1;  // gRPC's
+    bool done = false;
   };
+  static bool hold(Life& life) {
+    std::lock_guard lock(life.mu);
+    if (life.done) return false;
+    ++life.holders;
+    return true;
+  }
   grpc::CallbackServerContext* context_;
-  std::shared_ptr<Alive> alive_ = std::make_shared<Alive>();
+  std::shared_ptr<Life> life_ = std::make_shared<Life>();
   std::mutex mu_;
   std::shared_ptr<NotificationWatch> watch_;
   grpc::ByteBuffer out_;
-  bool writing_ = false, finished_ = false;
+  bool metadata_sent_ = false, writing_ = false, finished_ = false;
 };
 
 // coach.v1.CoachService without generated service code: one raw callback
@@ -318,8 +361,10 @@ class CoachService final : public grpc::Service {
                                   "invalid_argument: the request is not a WatchNotifications"));
       return stream;
     }
+    // Opening waits for coach at most as long as a call would.
+    auto open_by = std::min(Clock::now() + default_timeout_, context->deadline());
     WatchCaller caller{metadata(context, "authorization"), metadata(context, "coach-user"),
-                       query.after_position(), Clock::now() + default_timeout_};
+                       query.after_position(), open_by};
     if (draining_ || !queue_.try_push([this, stream, caller = std::move(caller)] {
           if (draining_)
             return stream->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -399,6 +444,14 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
   impl->nats = *connected;
   impl->queue = std::make_unique<CallQueue>(options.workers, options.queue);
   impl->watches = std::make_unique<WatchHub>(impl->nats, options.watch);
+  if (!impl->watches->may_listen()) {
+    impl->watches.reset();
+    impl->queue->stop();
+    natsConnection_Destroy(impl->nats);
+    return make_error(Errc::permission_denied,
+                      "this bus identity may not hear live feeds (coach.live.>): issue it with "
+                      "coachctl admin bus-creds --role gateway");
+  }
   impl->service = std::make_unique<CoachService>(impl->nats, *impl->queue, *impl->watches,
                                                  options.default_timeout);
   grpc::EnableDefaultHealthCheckService(true);

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <map>
 
 #include "apps/coach-gateway/coach_call.h"
@@ -53,21 +55,22 @@ std::string error_json(const v1::ErrorReply& e) {
 // sends it after a break), else the body's after_position.
 std::optional<uint64_t> resume_position(const httplib::Request& req, std::string* why) {
   v1::WatchNotifications query;
+  if (!req.body.empty()) {
+    auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &query);
+    if (!parsed.ok()) {
+      *why = "the body is not a WatchNotifications: " + parsed.ToString().substr(0, 200);
+      return std::nullopt;
+    }
+  }
   if (auto last = req.get_header_value("Last-Event-ID"); !last.empty()) {
     char* end = nullptr;
     errno = 0;
     auto n = std::strtoull(last.c_str(), &end, 10);
-    if (*end != '\0' || errno != 0 || last[0] == '-') {
+    if (*end != '\0' || errno != 0 || !std::isdigit(static_cast<unsigned char>(last[0]))) {
       *why = "Last-Event-ID must be a position (a whole number), got " + last.substr(0, 40);
       return std::nullopt;
     }
     return n;
-  }
-  if (req.body.empty()) return 0;
-  auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &query);
-  if (!parsed.ok()) {
-    *why = "the body is not a WatchNotifications: " + parsed.ToString().substr(0, 200);
-    return std::nullopt;
   }
   return query.after_position();
 }
@@ -212,7 +215,7 @@ void HttpGateway::routes() {
     res.set_header("Access-Control-Allow-Methods", "POST");
     res.set_header("Access-Control-Allow-Headers",
                    "Authorization, Content-Type, Coach-User, Coach-Idempotency-Key, "
-                   "Connect-Timeout-Ms");
+                   "Connect-Timeout-Ms, Last-Event-ID");
     res.set_header("Access-Control-Max-Age", "600");
   });
   auto wrong_verb = [](const httplib::Request&, httplib::Response& res) {
@@ -261,13 +264,15 @@ void HttpGateway::watch(const httplib::Request& req, httplib::Response& res) {
   res.set_header("X-Accel-Buffering", "no");  // proxies: pass each event on at once
   res.set_chunked_content_provider(
       "text/event-stream",
-      [watch](size_t, httplib::DataSink& sink) {
-        watch->wait(std::chrono::seconds(10));
-        std::string out;
+      [watch, opened_sent = false](size_t, httplib::DataSink& sink) mutable {
+        // The client learns the stream is open before any notification.
+        std::string out = opened_sent ? "" : ": open\n\n";
+        if (opened_sent) watch->wait(std::chrono::seconds(10));
+        opened_sent = true;
         while (auto record = watch->pop())
           out += "id: " + std::to_string(record->position()) +
                  "\nevent: nudge\ndata: " + actors::to_json(*record) + "\n\n";
-        auto end = out.empty() ? watch->ended() : std::nullopt;
+        auto end = out.empty() ? watch->ended() : std::nullopt;  // what waits goes first
         if (end) out = "event: end\ndata: " + error_json(*end) + "\n\n";
         if (out.empty()) out = ": keep-alive\n\n";
         if (!sink.write(out.data(), out.size())) return false;  // the client left

@@ -43,6 +43,7 @@ std::optional<v1::NudgeRecord> NotificationWatch::pop() {
   if (waiting_.empty()) return std::nullopt;
   auto record = std::move(waiting_.front());
   waiting_.pop_front();
+  if (replayed_ > 0) --replayed_;
   return record;
 }
 
@@ -65,13 +66,23 @@ void NotificationWatch::on_change(std::function<void()> callback) {
   changed();  // what arrived while opening
 }
 
+void NotificationWatch::on_stuck(std::function<void()> callback) {
+  std::lock_guard lock(mu_);
+  on_stuck_ = std::move(callback);
+}
+
 void NotificationWatch::end(v1::ErrorReply why) {
   {
     std::lock_guard lock(mu_);
     if (ended_) return;
-    ended_ = std::move(why);
+    end_locked(std::move(why));
   }
   changed();
+}
+
+void NotificationWatch::end_locked(v1::ErrorReply why) {
+  ended_ = std::move(why);
+  ended_at_ = std::chrono::steady_clock::now();
 }
 
 void NotificationWatch::changed() {
@@ -84,15 +95,22 @@ void NotificationWatch::changed() {
   if (callback) callback();
 }
 
-void NotificationWatch::offer(v1::NudgeRecord record) {
+void NotificationWatch::offer(v1::NudgeRecord record, uint64_t previous_position) {
   {
     std::lock_guard lock(mu_);
     if (ended_ || record.position() <= last_position_) return;  // handed out already
-    if (waiting_.size() >= buffer_) {
+    // While opening, what came before is what the store gives.
+    if (!opening_ && previous_position > last_position_) {
+      // The client resumes from what it took last and finds it stored.
+      end_locked(error_reply("unavailable", "the live feed missed notification " +
+                                                std::to_string(previous_position) +
+                                                "; resume after the last position taken"));
+    } else if (waiting_.size() - replayed_ >= buffer_) {
       waiting_.clear();  // the client resumes from what it took last
-      ended_ = error_reply("resource_exhausted",
-                           "the client reads too slowly: " + std::to_string(buffer_) +
-                               " notifications waited; resume after the last position taken");
+      replayed_ = 0;
+      end_locked(error_reply("resource_exhausted",
+                             "the client reads too slowly: " + std::to_string(buffer_) +
+                                 " notifications waited; resume after the last position taken"));
     } else {
       last_position_ = record.position();
       waiting_.push_back(std::move(record));
@@ -107,10 +125,10 @@ using WatchRef = std::weak_ptr<NotificationWatch>;
 
 void NotificationWatch::on_message(natsConnection*, natsSubscription*, natsMsg* msg,
                                    void* closure) {
-  v1::NudgeRecord record;
+  v1::LiveNotification live;
   if (auto watch = static_cast<WatchRef*>(closure)->lock();
-      watch && record.ParseFromArray(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)))
-    watch->offer(std::move(record));
+      watch && live.ParseFromArray(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)))
+    watch->offer(std::move(*live.mutable_record()), live.previous_position());
   natsMsg_Destroy(msg);
 }
 
@@ -142,8 +160,25 @@ void WatchHub::stop() {
 
 size_t WatchHub::open_watches() const {
   std::lock_guard lock(mu_);
+  return open_watches_locked();
+}
+
+size_t WatchHub::open_watches_locked() const {
   return static_cast<size_t>(
       std::count_if(watches_.begin(), watches_.end(), [](const auto& w) { return !w.expired(); }));
+}
+
+bool WatchHub::may_listen() const {
+  natsSubscription* probe = nullptr;
+  auto subject = actors::live_subject(Uuid::random().to_string());
+  if (natsConnection_SubscribeSync(&probe, nats_, subject.c_str()) != NATS_OK) return false;
+  // nats-server answers a refused SUB with -ERR before the PONG.
+  bool flushed = natsConnection_FlushTimeout(nats_, 5000) == NATS_OK;
+  const char* text = nullptr;
+  bool refused = natsConnection_GetLastError(nats_, &text) == NATS_NOT_PERMITTED;
+  natsSubscription_Unsubscribe(probe);
+  natsSubscription_Destroy(probe);
+  return flushed && !refused;
 }
 
 std::optional<v1::ErrorReply> WatchHub::ask(const WatchCaller& caller, const std::string& operation,
@@ -167,14 +202,37 @@ std::optional<v1::ErrorReply> WatchHub::ask(const WatchCaller& caller, const std
 }
 
 WatchHub::Opened WatchHub::open(WatchCaller caller) {
-  if (std::lock_guard lock(mu_); stopping_) return {nullptr, stopping()};
-  if (open_watches() >= options_.max_watches)
-    return {nullptr, error_reply("busy", "the gateway holds too many live feeds; retry later")};
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return {nullptr, stopping()};
+    if (open_watches_locked() + opening_ >= options_.max_watches)
+      return {nullptr, error_reply("busy", "the gateway holds too many live feeds; retry later")};
+    ++opening_;  // a slot, until the watch is kept or refused
+  }
+  auto opened = open_reserved(std::move(caller));
+  std::lock_guard lock(mu_);
+  --opening_;
+  if (!opened.watch) return opened;
+  if (stopping_) return {nullptr, stopping()};
+  watches_.erase(
+      std::remove_if(watches_.begin(), watches_.end(), [](const auto& w) { return w.expired(); }),
+      watches_.end());
+  watches_.push_back(opened.watch);
+  return opened;
+}
+
+WatchHub::Opened WatchHub::open_reserved(WatchCaller caller) {
   v1::Reply profile;
   if (auto refused = ask(caller, "user.get", v1::GetProfile().SerializeAsString(), &profile))
     return {nullptr, *refused};
   auto user = Uuid::parse(profile.profile().user().id(), "user id");
   if (!user) return {nullptr, error_reply("internal", "coach named no user for this token")};
+  // A position the log never reached would drop every live nudge below it.
+  if (caller.after_position > profile.profile().version())
+    return {nullptr, error_reply("invalid_argument",
+                                 "after_position " + std::to_string(caller.after_position) +
+                                     " is past the user's log (its last position is " +
+                                     std::to_string(profile.profile().version()) + ")")};
 
   std::shared_ptr<NotificationWatch> watch(new NotificationWatch(caller, options_.buffer));
   watch->user_id_ = user->to_string();
@@ -200,7 +258,7 @@ WatchHub::Opened WatchHub::open(WatchCaller caller) {
   if (auto refused = ask(caller, "nudge.list", missed.SerializeAsString(), &list))
     return {nullptr, *refused};
   // Newest first from coach; handed out oldest first. Live ones that came
-  // meanwhile are in the buffer already: take the missed ones in front.
+  // meanwhile are in the buffer already: the stored ones go in front.
   std::vector<v1::NudgeRecord> older(list.nudge_list().nudges().rbegin(),
                                      list.nudge_list().nudges().rend());
   {
@@ -208,19 +266,15 @@ WatchHub::Opened WatchHub::open(WatchCaller caller) {
     std::deque<v1::NudgeRecord> merged;
     for (auto& r : older)
       if (r.position() > caller.after_position) merged.push_back(std::move(r));
+    watch->replayed_ = merged.size();
     uint64_t newest = merged.empty() ? caller.after_position : merged.back().position();
     for (auto& r : watch->waiting_)
       if (r.position() > newest) merged.push_back(std::move(r));
     watch->waiting_ = std::move(merged);
+    watch->opening_ = false;
     if (!watch->waiting_.empty())
       watch->last_position_ = std::max(watch->last_position_, watch->waiting_.back().position());
   }
-  std::lock_guard lock(mu_);
-  if (stopping_) return {nullptr, stopping()};
-  watches_.erase(
-      std::remove_if(watches_.begin(), watches_.end(), [](const auto& w) { return w.expired(); }),
-      watches_.end());
-  watches_.push_back(watch);
   return {watch, {}};
 }
 
@@ -229,22 +283,45 @@ void WatchHub::keep() {
   std::unique_lock lock(mu_);
   while (!stop_.wait_for(lock, tick, [&] { return stopping_; })) {
     auto now = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<NotificationWatch>> due;
-    for (auto& weak : watches_)
-      if (auto watch = weak.lock(); watch && now - watch->checked_at_ >= options_.recheck) {
+    // Every watch taken hold of is let go after the lock: its last owner
+    // may be this thread (and its subscription goes with it).
+    std::vector<std::shared_ptr<NotificationWatch>> held, due, stuck;
+    for (auto& weak : watches_) {
+      auto watch = weak.lock();
+      if (!watch) continue;
+      held.push_back(watch);
+      if (now - watch->checked_at_ >= options_.recheck) {
         watch->checked_at_ = now;
-        due.push_back(std::move(watch));
+        due.push_back(watch);
       }
+      std::lock_guard watch_lock(watch->mu_);
+      if (watch->ended_ && !watch->told_stuck_ && now - watch->ended_at_ >= options_.stuck_after) {
+        watch->told_stuck_ = true;
+        stuck.push_back(watch);
+      }
+    }
     lock.unlock();
+    // Unlocked: the calls wait for coach or reach into the owner.
+    for (auto& watch : stuck) {
+      std::function<void()> callback;
+      {
+        std::lock_guard watch_lock(watch->mu_);
+        callback = watch->on_stuck_;
+      }
+      if (callback) callback();
+    }
     for (auto& watch : due) {
+      if (std::lock_guard stop_lock(mu_); stopping_) break;
       auto caller = watch->caller_;
-      caller.deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+      caller.deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
       v1::Reply profile;
       if (auto refused = ask(caller, "user.get", v1::GetProfile().SerializeAsString(), &profile);
           refused && ends_watch(refused->code()))
         watch->end(*refused);
     }
-    due.clear();  // a watch's last owner may be this thread: let it go unlocked
+    held.clear();
+    due.clear();
+    stuck.clear();
     lock.lock();
   }
 }

@@ -10,16 +10,21 @@
 //      seen (the newest 50 at most: coach keeps no more per user).
 // Subscribing before reading means nothing falls between 2 and 3; a nudge
 // is handed out only when its position is above the last one handed out, so
-// the caller sees each once, in order of position. A notification lost on
-// the live feed (at most once, e.g. while the gateway reconnects) is found
-// by the next watch that resumes from the caller's last position.
+// the caller sees each once, in order of position. Each live message names
+// the position of the user's nudge before it (LiveNotification): when that
+// is above the last one handed out, one was missed (the live feed is at
+// most once: a reconnect, a lost publish, two owners during a partition's
+// handoff) and the watch ends unavailable, so that the client resumes
+// from its last position and gets the missed one from the store.
 //
-// A watch holds at most `buffer` notifications the client has not taken;
-// one more ends it resource_exhausted ("the client reads too slowly"), and
-// the client resumes from its last position. Every `recheck` the hub asks
-// user.get again with the caller's token: an expired token
-// (unauthenticated) or an erased user ends the watch with coach's error.
-// Stopping the hub ends every watch unavailable.
+// A watch holds at most `buffer` live notifications the client has not
+// taken (besides what it replays); one more ends it resource_exhausted
+// ("the client reads too slowly"), and the client resumes from its last
+// position. An owner that still holds a watch `stuck_after` after it ended
+// is told so once (on_stuck): its client reads nothing, not even the end.
+// Every `recheck` the hub asks user.get again with the caller's token: an
+// expired token (unauthenticated) or an erased user ends the watch with
+// coach's error. Stopping the hub ends every watch unavailable.
 #pragma once
 
 #include <chrono>
@@ -43,9 +48,10 @@ typedef struct __natsMsg natsMsg;
 namespace coach::apps {
 
 struct WatchOptions {
-  size_t buffer = 64;                        // notifications waiting for the client
-  std::chrono::milliseconds recheck{60000};  // the token asked again this often
-  size_t max_watches = 1024;                 // open at once; more are refused busy
+  size_t buffer = 64;                            // live notifications waiting for the client
+  std::chrono::milliseconds recheck{60000};      // the token asked again this often
+  size_t max_watches = 1024;                     // open at once; more are refused busy
+  std::chrono::milliseconds stuck_after{10000};  // ended, still held: on_stuck
 };
 
 // Who asks, and where their feed resumes.
@@ -73,6 +79,10 @@ class NotificationWatch {
   // Called (from NATS's or the hub's thread) when pop() or ended() may
   // have something new. Set it once, right after opening.
   void on_change(std::function<void()> callback);
+  // Called once (from the hub's thread) when the watch ended
+  // `stuck_after` ago and its owner still holds it. Set it once, right
+  // after opening.
+  void on_stuck(std::function<void()> callback);
   // Ends the watch with `why` (e.g. the client left); idempotent.
   void end(v1::ErrorReply why);
   // The user whose feed this is (as coach named them).
@@ -83,7 +93,9 @@ class NotificationWatch {
   NotificationWatch(WatchCaller caller, size_t buffer)
       : caller_(std::move(caller)), buffer_(buffer) {}
   static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
-  void offer(v1::NudgeRecord record);  // keeps order and drops what was handed out
+  // Keeps order, drops what was handed out, ends the watch on a gap.
+  void offer(v1::NudgeRecord record, uint64_t previous_position);
+  void end_locked(v1::ErrorReply why);
   void changed();
 
   WatchCaller caller_;
@@ -93,10 +105,15 @@ class NotificationWatch {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<v1::NudgeRecord> waiting_;
+  size_t replayed_ = 0;         // of waiting_, those from the store, in front
+  bool opening_ = true;         // until the store's are merged in: no gap checks
   uint64_t last_position_ = 0;  // the highest position taken in
   std::optional<v1::ErrorReply> ended_;
-  std::function<void()> on_change_;
+  std::chrono::steady_clock::time_point ended_at_;
+  std::function<void()> on_change_, on_stuck_;
+  // The hub's, under its lock:
   std::chrono::steady_clock::time_point checked_at_;
+  bool told_stuck_ = false;
 };
 
 // Opens watches and keeps them: one thread asks coach about each watch's
@@ -116,10 +133,17 @@ class WatchHub {
     v1::ErrorReply error;                      // why: coach's error, busy, unavailable
   };
   // Blocks for two requests to coach (see the top of this file).
+  // invalid_argument for an after_position past the user's log.
   Opened open(WatchCaller caller);
   size_t open_watches() const;
+  // Whether this gateway's bus identity may hear live feeds (role gateway):
+  // a subscription nats-server refuses is otherwise silent. Blocks for a
+  // round trip to nats-server.
+  bool may_listen() const;
 
  private:
+  size_t open_watches_locked() const;
+  Opened open_reserved(WatchCaller caller);
   void keep();
   std::optional<v1::ErrorReply> ask(const WatchCaller& caller, const std::string& operation,
                                     const std::string& body, v1::Reply* reply) const;
@@ -128,6 +152,7 @@ class WatchHub {
   mutable std::mutex mu_;
   std::condition_variable stop_;
   bool stopping_ = false;
+  size_t opening_ = 0;  // opens under way: they count against max_watches
   std::vector<std::weak_ptr<NotificationWatch>> watches_;
   std::thread keeper_;
 };

@@ -509,3 +509,23 @@ TEST_CASE("browsers: notifications as Server-Sent Events, resumable, ended with 
   CHECK(end.find("event: end\ndata: {\"error\":{\"code\":\"unavailable\"") != std::string::npos);
   CHECK(setup.gateway.wait() == 0);
 }
+
+TEST_CASE("browsers: one user's live feeds are bounded, others' are not") {
+  HttpSetup setup({"--max-watches-per-user", "1"});
+  auto url = setup.url();
+  httplib::Client http(url);
+  std::vector<std::string> bearers;
+  for (int i = 0; i < 2; ++i) {
+    bearers.push_back("Bearer " + setup.token());
+    REQUIRE(reply_of(http.Post("/coach.v1.CoachService/UserRegister",
+                               {{"Authorization", bearers.back()}}, "{}", "application/json"))
+                .has_profile());
+  }
+  EventStream first(url, {{"Authorization", bearers[0]}});
+  REQUIRE(first.wait_for(": open").find(": open") == 0);
+  EventStream second(url, {{"Authorization", bearers[0]}});
+  CHECK(second.wait_for("\"error\"").find("live feeds open already") != std::string::npos);
+  CHECK(second.status() == 429);
+  EventStream other_user(url, {{"Authorization", bearers[1]}});
+  CHECK(other_user.wait_for(": open").find(": open") == 0);
+}

@@ -104,6 +104,7 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
   }
   if (config.reconnect_buffer_bytes > 0)
     natsOptions_SetReconnectBufSize(options, config.reconnect_buffer_bytes);
+  if (config.shared_delivery) natsOptions_UseGlobalMessageDelivery(options, true);
   if (!config.plaintext) {
     for (const auto* file : {&config.ca_file, &config.cert_file, &config.key_file})
       if (file->empty() || !std::filesystem::exists(*file))

@@ -29,6 +29,10 @@ struct NatsConfig {
   // What the client keeps of publishes made while it reconnects, to send
   // once connected: 0 for nats.c's default (8 MiB).
   int reconnect_buffer_bytes = 0;
+  // Async subscriptions share nats.c's delivery thread pool instead of a
+  // thread each (coach-gateway: one subscription per live feed). Default
+  // off.
+  bool shared_delivery = false;
 
   // Fills the three files from a directory made by scripts/make-certs.sh.
   void use_tls_dir(const std::string& dir);

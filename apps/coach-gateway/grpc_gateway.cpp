@@ -438,6 +438,7 @@ Result<std::unique_ptr<GrpcGateway>> GrpcGateway::start(GrpcGatewayOptions optio
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     credentials = grpc::SslServerCredentials(ssl);
   }
+  options.nats.shared_delivery = true;  // a live feed's callback never blocks
   auto connected = actors::connect_nats(options.nats);
   if (!connected) return connected.error();
   auto impl = std::make_unique<Impl>();

@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
                  "live feeds (gRPC and HTTP) open at once; more are refused busy")
       ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
+  app.add_option("--max-watches-per-user", o.watch.max_per_user,
+                 "live feeds of one user open at once; more are refused busy")
+      ->check(CLI::Range(size_t{1}, size_t{1000}))
+      ->capture_default_str();
   app.add_option("--workers", o.workers, "threads waiting on coach's answers")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -214,6 +214,13 @@ WatchHub::Opened WatchHub::open(WatchCaller caller) {
   --opening_;
   if (!opened.watch) return opened;
   if (stopping_) return {nullptr, stopping()};
+  auto same_user = std::count_if(watches_.begin(), watches_.end(), [&](const auto& w) {
+    auto other = w.lock();
+    return other && other->user_id() == opened.watch->user_id() && !other->ended();
+  });
+  if (static_cast<size_t>(same_user) >= options_.max_per_user)
+    return {nullptr, error_reply("busy", "this user has " + std::to_string(same_user) +
+                                             " live feeds open already; close one")};
   watches_.erase(
       std::remove_if(watches_.begin(), watches_.end(), [](const auto& w) { return w.expired(); }),
       watches_.end());

@@ -51,6 +51,7 @@ struct WatchOptions {
   size_t buffer = 64;                            // live notifications waiting for the client
   std::chrono::milliseconds recheck{60000};      // the token asked again this often
   size_t max_watches = 1024;                     // open at once; more are refused busy
+  size_t max_per_user = 16;                      // of one user; more are refused busy
   std::chrono::milliseconds stuck_after{10000};  // ended, still held: on_stuck
 };
 

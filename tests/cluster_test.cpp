@@ -292,7 +292,7 @@ TEST_CASE("cluster: an owner paused past its lease writes nothing when it resume
   Coachd standby(dir.str() + "/b", cluster.url(), kReplicated, "");
   REQUIRE(standby.process().wait_for_log("standby", 20s));
 
-  owner.process().signal(SIGSTOP);
+  owner.process().stop();
   REQUIRE_MESSAGE(standby.process().wait_for_log("\"msg\":\"ready\"", 30s),
                   standby.process().log());
   // Requests now go to both subscribers: the paused owner's wait in its
@@ -651,7 +651,7 @@ TEST_CASE("cluster: a partition's owner paused past its lease writes nothing whe
   REQUIRE_MESSAGE(before, error_of(before));
   REQUIRE_MESSAGE(before->has_task(), before->DebugString());
 
-  a.process().signal(SIGSTOP);
+  a.process().stop();
   auto moved = wait_for_cluster(b, key, [&](auto& f) {
     const auto& p = f.partition_map(static_cast<int>(partition));
     return p.owner() == b_id && p.served_here();

@@ -136,7 +136,7 @@ TEST_CASE("a gRPC client of another implementation runs the task life cycle and 
   CHECK_MESSAGE(run.exit_code == 0, run.out << run.err << "\n" << gateway.log());
   MESSAGE(run.out);
   // coachd stopped: a deadline ends a call, a full gateway says busy.
-  coachd.process().signal(SIGSTOP);
+  coachd.process().stop();
   auto stalled =
       run_tool("/usr/bin/python3",
                {COACH_SOURCE_DIR "/tests/grpc_client_test.py", "--address", address, "--py-dir",
@@ -315,7 +315,7 @@ TEST_CASE("browsers: calls beyond the HTTP bound are answered busy at once") {
   HttpSetup setup({"--http-max-in-flight", "1"});
   auto url = setup.url();
   const std::string bearer = "Bearer " + setup.token();
-  setup.coachd.process().signal(SIGSTOP);  // nothing is answered: calls wait
+  setup.coachd.process().stop();  // nothing is answered: calls wait
   std::vector<int> statuses(3, 0);
   std::vector<std::string> retry_after(3);
   std::vector<std::thread> callers;

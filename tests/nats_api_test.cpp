@@ -1310,7 +1310,7 @@ TEST_CASE("a command whose Coach-Deadline passed before it started is not carrie
                 {kJson, as_user, token, future}));
   // Queued past its deadline while coachd is stopped: dropped when it
   // resumes, though it arrived in time.
-  c.coachd.process().signal(SIGSTOP);
+  c.coachd.process().stop();
   Header soon{"Coach-Deadline", epoch_ms(std::chrono::system_clock::now() + 300ms)};
   auto waited = client.raw("coach.v1.task.create", R"({"title": "queued"})",
                            {kJson, as_user, token, soon}, 500);

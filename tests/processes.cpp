@@ -157,6 +157,19 @@ void Process::signal(int sig) {
   kill(pid_, sig);
 }
 
+void Process::stop() {
+  kill(pid_, SIGSTOP);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // "pid (comm) S ...": the state follows the last ')'.
+    auto close = text.rfind(')');
+    if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'T') return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 int Process::wait() {
   int status = 0;
   if (!reaped_) waitpid(pid_, &status, 0);

@@ -39,6 +39,10 @@ class Process {
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);
   std::string log() const;
   void signal(int sig);
+  // SIGSTOP, then waits (at most 5 s) until the kernel shows it stopped:
+  // kill() returns before a process running on another core has stopped,
+  // and a test that sends it work next must not race that.
+  void stop();
   int wait();  // the exit status as waitpid gives it
   pid_t pid() const { return pid_; }
 

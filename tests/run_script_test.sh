@@ -118,8 +118,9 @@ web=$(sed -n 's/^coach: web client (as coachctl.s user; .*): \(https:[0-9.:/]*\)
 [[ -n "$web" ]] || fail "run.sh did not print the web client's address with a token"
 web_token=$(sed -n 's/^coach: web client .*#token=\(.*\)$/\1/p' "$home/run.out" | tail -n 1)
 [[ "$web_token" == "$(cat "$home/config/coach/token")" ]] || fail "the web client's link holds another token than coachctl's"
-curl -s -D "$home/web.headers" --cacert "$home/tls/ca.pem" "$web/" | grep -q "<title>coach</title>" ||
-  fail "the web client's page is not served over HTTPS"
+curl -s -D "$home/web.headers" -o "$home/web.html" --cacert "$home/tls/ca.pem" "$web/" ||
+  fail "the web client's page could not be fetched over HTTPS"
+grep -q "<title>coach</title>" "$home/web.html" || fail "the web client's page is not served over HTTPS"
 grep -qi "^content-security-policy: default-src 'none'; script-src 'self'" "$home/web.headers" ||
   fail "the web client's page has no strict Content-Security-Policy"
 ctrl_c 1

@@ -556,3 +556,63 @@ TEST_CASE("coach-eval without data: an error, or skipped (77) when asked to skip
   CHECK(skipped.exit_code == 77);
   CHECK(skipped.out.find("skipped") != std::string::npos);
 }
+
+// Schema evolution (issue 21): each store in tests/fixtures/store-*/ was
+// written by an earlier release (scripts/make-store-fixture.sh). This
+// release must read it as it lies on disk, fold it to the same tasks, and
+// serve and write on after it.
+TEST_CASE("stores written by earlier releases are read unchanged and written on") {
+  const std::filesystem::path fixtures = COACH_SOURCE_DIR "/tests/fixtures";
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(fixtures)) {
+    if (entry.path().filename().string().rfind("store-", 0) != 0) continue;
+    ++seen;
+    CAPTURE(entry.path().string());
+    auto read = [&](const char* name) {
+      std::ifstream in(entry.path() / name);
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    Node node;  // a copy: the fixture itself is never opened for writing
+    std::filesystem::copy(entry.path() / "data", node.data,
+                          std::filesystem::copy_options::recursive);
+    for (const char* key : {"master.key", "token.key"}) {
+      auto to = node.dir.str() + "/" + key;
+      std::filesystem::copy_file(entry.path() / key, to);
+      std::filesystem::permissions(
+          to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    }
+    auto tasks = node.replay({"--format", "json", "tasks"});
+    REQUIRE_MESSAGE(tasks.exit_code == 0, tasks.err);
+    CHECK(tasks.out == read("tasks.json"));
+
+    auto user = read("user");
+    user.erase(user.find_last_not_of(" \n") + 1);
+    test::NatsServer nats(node.dir.str());
+    test::Coachd coachd(node.data, nats.url());
+    test::Client client(nats.url(), node.token_key());
+    auto listed = client.request(
+        "task.list",
+        R"({"statuses": ["TASK_STATUS_PENDING", "TASK_STATUS_COMPLETED", "TASK_STATUS_SNOOZED",
+                         "TASK_STATUS_DELETED"]})",
+        user);
+    REQUIRE_MESSAGE(listed, test::error_of(listed));
+    REQUIRE_MESSAGE(!listed->has_error(), listed->error().message());
+    for (const auto& t : listed->task_list().tasks())
+      CHECK_MESSAGE(read("tasks.json").find(t.id()) != std::string::npos, t.id());
+    CHECK(listed->task_list().tasks_size() == 3);
+    auto profile = client.request("user.get", "{}", user);
+    REQUIRE(profile);
+    auto version = profile->profile().version();
+    CHECK(version > 10);
+    auto created = client.request("task.create", R"({"title": "after the upgrade"})", user);
+    REQUIRE(created);
+    CHECK(!created->has_error());
+    CHECK(client.request("user.get", "{}", user)->profile().version() == version + 1);
+    auto nudges = client.request("nudge.list", "{}", user);
+    REQUIRE(nudges);
+    CHECK(nudges->nudge_list().nudges_size() >= 2);
+  }
+  CHECK_MESSAGE(seen >= 1, "no fixture in " << fixtures.string());
+}

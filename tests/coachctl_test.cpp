@@ -2,11 +2,13 @@
 // list filters (apps/coachctl), with its exit codes and error lines.
 #include <doctest/doctest.h>
 #include <google/protobuf/util/json_util.h>
+#include <libical/ical.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tests/coach_node.h"
@@ -534,6 +536,25 @@ TEST_CASE("coachctl schedule: one table a day in local time, accept and reject b
   CHECK(none.exit_code == 2);
   CHECK(has(none.err, "row 9: the plan has 1 row (coachctl schedule)"));
   CHECK(reply_of(node.out({"--json", "schedule", "--days", "7"})).schedule().accepted_size() == 1);
+
+  // The same plan for a calendar app, read back by libical's parser.
+  auto ics = node.out({"calendar", "export", "--days", "7"});
+  icalcomponent* cal = icalparser_parse_string(ics.c_str());
+  REQUIRE_MESSAGE(cal != nullptr, ics);
+  std::map<std::string, icalcomponent*> events;
+  for (auto* e = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); e;
+       e = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT))
+    events[icalcomponent_get_uid(e)] = e;
+  auto* kept = events.count(after.accepted(0).id() + "@coach")
+                   ? events.at(after.accepted(0).id() + "@coach")
+                   : nullptr;
+  REQUIRE_MESSAGE(kept != nullptr, ics);
+  CHECK(icalcomponent_get_status(kept) == ICAL_STATUS_CONFIRMED);
+  CHECK(icaltime_as_timet(icalcomponent_get_dtstart(kept)) ==
+        after.accepted(0).recommended_start().seconds());
+  CHECK(events.count(report + ".due@coach") == 1);
+  CHECK(events.count(sweep + ".due@coach") == 1);
+  icalcomponent_free(cal);
 }
 
 TEST_CASE("coachctl nudges: now about a task or the most pressing, list, rate by row") {

@@ -22,6 +22,7 @@
 #include <ctime>
 #include <optional>
 #include <set>
+#include "apps/coachctl/calendar.h"
 #include "apps/coachctl/ops_print.h"
 #include "apps/coachctl/views.h"
 #include "apps/coachctl/when.h"
@@ -1344,6 +1345,16 @@ int main(int argc, char** argv) {
   std::string reject_reason;
   reject->add_option("--reason", reject_reason, "why not");
 
+  auto* calendar = app.add_subcommand("calendar", "your plan for your calendar app");
+  calendar->require_subcommand(1);
+  auto* calendar_export = calendar->add_subcommand(
+      "export",
+      "the plan as iCalendar (RFC 5545) on stdout: accepted and suggested blocks, due tasks; "
+      "coachctl calendar export > plan.ics");
+  uint32_t calendar_days = 14;
+  calendar_export->add_option("--days", calendar_days, "how many days ahead (1 to 60)")
+      ->capture_default_str();
+
   auto* nudge = app.add_subcommand("nudge", "coaching nudges");
   nudge->require_subcommand(1);
   auto* nudge_now = nudge->add_subcommand("now", "a nudge now, about a task or the most pressing");
@@ -1510,6 +1521,13 @@ int main(int argc, char** argv) {
     if (accept->parsed()) return decide_block(s, horizon, true, block_row, "");
     if (reject->parsed()) return decide_block(s, horizon, false, block_row, reject_reason);
     if (schedule->parsed()) return show_schedule(s, get_schedule(s, horizon));
+    if (calendar_export->parsed()) {
+      auto plan = get_schedule(s, calendar_days);
+      fmt::print("{}", ctl::plan_calendar(plan, s.tasks(),
+                                          std::chrono::floor<std::chrono::seconds>(
+                                              std::chrono::system_clock::now())));
+      return 0;
+    }
     if (nudge_now->parsed()) return nudge_now_about(s, nudge_task);
     if (nudge_list->parsed()) return show_nudges(s, nudge_limit);
     if (nudge_rate->parsed()) return rate_nudge(s, nudge_row, usefulness, rate_comment);

@@ -113,14 +113,33 @@ std::string Browser::element(const std::string& selector) {
   return it->second.string_value();
 }
 
+void Browser::on_element(const std::string& selector,
+                         const std::vector<std::pair<std::string, std::string>>& steps) {
+  // A page that re-renders between finding an element and acting on it
+  // leaves a stale reference: find it again, as a person's eye would.
+  for (int attempt = 1;; ++attempt) {
+    auto id = element(selector);
+    bool stale = false;
+    for (const auto& [action, body] : steps) {
+      auto where = path("/element/" + id + "/" + action);
+      auto res = http_.Post(where.c_str(), body, "application/json");
+      REQUIRE_MESSAGE(res, "no answer from chromedriver for " << where);
+      if (res->status == 200) continue;
+      stale = res->body.find("stale element reference") != std::string::npos;
+      REQUIRE_MESSAGE((stale && attempt < 5), where << ": " << res->body.substr(0, 600));
+      break;
+    }
+    if (!stale) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 void Browser::click(const std::string& selector) {
-  call("POST", path("/element/" + element(selector) + "/click"), "{}");
+  on_element(selector, {{"click", "{}"}});
 }
 
 void Browser::type(const std::string& selector, const std::string& keys) {
-  auto id = element(selector);
-  call("POST", path("/element/" + id + "/clear"), "{}");
-  call("POST", path("/element/" + id + "/value"), "{\"text\": " + json_string(keys) + "}");
+  on_element(selector, {{"clear", "{}"}, {"value", "{\"text\": " + json_string(keys) + "}"}});
 }
 
 void Browser::resize(int width, int height) {

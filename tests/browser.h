@@ -9,6 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/processes.h"
 
@@ -53,6 +55,10 @@ class Browser {
  private:
   std::string path(const std::string& rest) const { return "/session/" + session_ + rest; }
   std::string element(const std::string& selector);
+  // Finds `selector` and runs each (action, body) on it; found again when
+  // the page replaced it meanwhile (a stale reference), a few times.
+  void on_element(const std::string& selector,
+                  const std::vector<std::pair<std::string, std::string>>& steps);
   google::protobuf::Value call(const std::string& method, const std::string& where,
                                const std::string& body);
 

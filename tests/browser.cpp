@@ -170,9 +170,8 @@ std::string Browser::save_screenshot(const std::string& artifacts, const std::st
 
 // One WebDriver call; its "value", failing the test on a WebDriver error.
 Value Browser::call(const std::string& method, const std::string& where, const std::string& body) {
-  auto res = method == "GET"      ? http_.Get(where.c_str())
-             : method == "DELETE" ? http_.Delete(where.c_str())
-                                  : http_.Post(where.c_str(), body, "application/json");
+  auto res = method == "GET" ? http_.Get(where.c_str())
+                             : http_.Post(where.c_str(), body, "application/json");
   REQUIRE_MESSAGE(res, "no answer from chromedriver for " << where);
   auto json = parse_json(res->body);
   const auto& value = json.struct_value().fields().at("value");

@@ -555,6 +555,11 @@ TEST_CASE("coachctl schedule: one table a day in local time, accept and reject b
   CHECK(events.count(report + ".due@coach") == 1);
   CHECK(events.count(sweep + ".due@coach") == 1);
   icalcomponent_free(cal);
+  // A horizon coach does not plan is refused, with nothing half printed.
+  auto too_far = node.coachctl({"calendar", "export", "--days", "61"});
+  CHECK(too_far.exit_code == 1);
+  CHECK(has(too_far.err, "horizon_days must be 1 to 60"));
+  CHECK(too_far.out.empty());
 }
 
 TEST_CASE("coachctl nudges: now about a task or the most pressing, list, rate by row") {

@@ -43,6 +43,16 @@ std::string metadata(const grpc::CallbackServerContext* context, const char* key
   return it == all.end() ? std::string() : std::string(it->second.data(), it->second.size());
 }
 
+// A message's bytes as they came; nullopt when gRPC cannot hand them out.
+std::optional<std::string> bytes_of(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return std::nullopt;
+  std::string bytes;
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  return bytes;
+}
+
 // Calls waiting for a worker: bounded, so that a flood is refused at once.
 class CallQueue {
  public:
@@ -312,13 +322,12 @@ class CoachService final : public grpc::Service {
                                   const grpc::ByteBuffer& request, grpc::ByteBuffer* response) {
     auto* reactor = context->DefaultReactor();
     Forwarded call{context, reactor, response, &op, {}, {}, {}, {}, {}, nullptr};
-    std::vector<grpc::Slice> slices;
-    if (!request.Dump(&slices).ok()) {
+    auto body = bytes_of(request);
+    if (!body) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "unreadable request"));
       return reactor;
     }
-    for (const auto& slice : slices)
-      call.body.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    call.body = std::move(*body);
     if (call.body.size() > actors::kMaxRequestBytes) {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                    "payload_too_large: a request holds at most " +
@@ -356,7 +365,8 @@ class CoachService final : public grpc::Service {
                                                     const grpc::ByteBuffer& request) {
     auto* stream = new WatchStream(context);
     v1::WatchNotifications query;
-    if (!parse(request, &query)) {
+    auto bytes = bytes_of(request);
+    if (!bytes || !query.ParseFromString(*bytes)) {
       stream->finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   "invalid_argument: the request is not a WatchNotifications"));
       return stream;
@@ -376,15 +386,6 @@ class CoachService final : public grpc::Service {
                                   "busy: the gateway has too many calls waiting; retry"));
     }
     return stream;
-  }
-
-  static bool parse(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
-    std::vector<grpc::Slice> slices;
-    if (!buffer.Dump(&slices).ok()) return false;
-    std::string bytes;
-    for (const auto& slice : slices)
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    return message->ParseFromString(bytes);
   }
 
  public:

@@ -33,22 +33,24 @@ const std::map<std::string, const actors::Operation*>& methods() {
   return table;
 }
 
+std::string error_json(std::string_view code, std::string_view message) {
+  return "{\"error\":{\"code\":" + actors::json_quote(code) +
+         ",\"message\":" + actors::json_quote(message) + "}}";
+}
+
+std::string error_json(const v1::ErrorReply& e) {
+  return error_json(e.code(), e.message());
+}
+
 void answer_error(httplib::Response& res, int status, std::string_view code,
                   const std::string& message) {
   res.status = status;
-  res.set_content("{\"error\":{\"code\":" + actors::json_quote(code) +
-                      ",\"message\":" + actors::json_quote(message) + "}}",
-                  kJson);
+  res.set_content(error_json(code, message), kJson);
 }
 
 bool is_json(const httplib::Request& req) {
   auto type = req.get_header_value("Content-Type");
   return type.rfind(kJson, 0) == 0;  // "application/json; charset=utf-8" too
-}
-
-std::string error_json(const v1::ErrorReply& e) {
-  return "{\"error\":{\"code\":" + actors::json_quote(e.code()) +
-         ",\"message\":" + actors::json_quote(e.message()) + "}}";
 }
 
 // Where a client's event stream resumes: Last-Event-ID (as EventSource

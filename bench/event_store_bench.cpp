@@ -45,7 +45,7 @@ namespace {
 v1::TaskEvent sample_event(const Uuid& user, uint64_t sequence) {
   v1::TaskEvent event;
   event.set_task_id(new_uuid_string());
-  auto* created = event.mutable_task_created();
+  auto* created = event.mutable_task_created()->mutable_fields();
   created->set_title("Write the quarterly report draft");
   created->set_category("writing");
   created->set_priority(2);

@@ -30,7 +30,7 @@ std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
     int kind = i % 10;
     if (open.empty() || kind < 4) {
       e.set_task_id(new_uuid_string());
-      auto* c = e.mutable_task_created();
+      auto* c = e.mutable_task_created()->mutable_fields();
       c->set_title("task");
       c->set_category(kind % 2 ? "work" : "home");
       *c->mutable_due_at() = coach::to_timestamp(t + 48h);

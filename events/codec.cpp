@@ -1,6 +1,7 @@
 #include "events/codec.h"
 
 #include "events/keys.h"
+#include "events/upcast.h"
 
 namespace coach::events {
 namespace {
@@ -101,6 +102,7 @@ Status validate_event(const v1::TaskEvent& event) {
                                                  ": schema_version must be 1.." +
                                                  std::to_string(kCurrentSchemaVersion) + ", got " +
                                                  std::to_string(event.schema_version()));
+  if (auto s = check_shape(event); !s) return s;
   if (event.idempotency_key().size() > kMaxIdempotencyKeyBytes)
     return make_error(
         Errc::invalid_argument,
@@ -141,6 +143,7 @@ Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user,
     return corrupted_at(
         user, sequence,
         "envelope says user " + event.user_id() + " sequence " + std::to_string(event.sequence()));
+  if (auto s = upcast(event); !s) return corrupted_at(user, sequence, s.error().message);
   return event;
 }
 
@@ -153,6 +156,7 @@ Result<v1::TaskEvent> parse_event(std::string_view bytes, size_t max_event_bytes
   if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return make_error(Errc::malformed_event, "event bytes are not a valid TaskEvent protobuf");
   if (auto s = validate_event(event); !s) return s.error();
+  if (auto s = upcast(event); !s) return s.error();
   return event;
 }
 

@@ -18,8 +18,9 @@
 
 namespace coach::events {
 
-// The schema version this build writes (schema/events.proto).
-inline constexpr uint32_t kCurrentSchemaVersion = 1;
+// The schema version this build writes (schema/events.proto). Version 2
+// moved TaskCreated's fields into TaskCreated.fields; upcast.h reads v1.
+inline constexpr uint32_t kCurrentSchemaVersion = 2;
 // Largest serialized event the store accepts, by default.
 inline constexpr size_t kDefaultMaxEventBytes = 64 * 1024;
 inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
@@ -28,7 +29,8 @@ inline constexpr size_t kMaxIdempotencyKeyBytes = 128;
 v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload);
 
 // Checks one envelope: ids are UUIDs, type and payload agree, created_at and
-// schema_version are set, the idempotency key is short. Does not check the
+// schema_version are set, the payload has its version's shape (upcast.h),
+// the idempotency key is short. Does not check the
 // sequence (the store does, against the stream head).
 Status validate_event(const v1::TaskEvent& event);
 
@@ -42,8 +44,9 @@ Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_by
 Result<std::string> encode_event(const v1::TaskEvent& event, size_t max_event_bytes,
                                  const SecretKey& data_key, std::string_view event_key);
 
-// Opens and decodes a stored value found at (user, sequence). Every failure
-// is a `corrupted` error naming the user and the sequence.
+// Opens and decodes a stored value found at (user, sequence), upcast to the
+// current schema version (upcast.h). Every failure is a `corrupted` error
+// naming the user and the sequence.
 Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user, uint64_t sequence,
                                    const SecretKey& data_key);
 // The same for a reader of many events of one user, which has the user's
@@ -53,7 +56,8 @@ Result<v1::TaskEvent> decode_event(std::string_view stored, const Uuid& user,
                                    std::string_view user_text, uint64_t sequence,
                                    std::string_view event_key, const SecretKey& data_key);
 
-// Parses an event a client sent as protobuf bytes (no storage header).
+// Parses an event a client sent as protobuf bytes (no storage header),
+// validates it and upcasts it to the current schema version.
 Result<v1::TaskEvent> parse_event(std::string_view bytes, size_t max_event_bytes);
 
 // Projection state saved so that recovery replays only the log's tail.

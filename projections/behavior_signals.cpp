@@ -166,7 +166,7 @@ void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task
   switch (event.payload_case()) {
     case v1::TaskEvent::kTaskCreated:
       ++s.tasks_created;
-      ++s.categories[event.task_created().category()].created;
+      ++s.categories[event.task_created().fields().category()].created;
       break;
     case v1::TaskEvent::kTaskSnoozed:
       ++s.snoozes;

@@ -213,7 +213,7 @@ Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
   auto tags = normalize_tags("tags", c.tags());
   if (!tags) return tags.error();
   auto event = task_event(c.task_id());
-  auto* created = event.mutable_task_created();
+  auto* created = event.mutable_task_created()->mutable_fields();
   for (auto& tag : *tags) created->add_tags(std::move(tag));
   created->set_title(c.title());
   created->set_description(c.description());
@@ -522,7 +522,7 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
   book.version_ = event.sequence();
   using P = v1::TaskEvent;
   if (event.payload_case() == P::kTaskCreated) {
-    const auto& c = event.task_created();
+    const auto& c = event.task_created().fields();
     auto known = book.tasks_.find(event.task_id());
     v1::Task& task = known != book.tasks_.end() ? *known->second : book.add(event.task_id());
     task.set_id(event.task_id());

@@ -9,9 +9,12 @@
 #include <functional>
 #include <sstream>
 
+#include "events/codec.h"
+#include "events/upcast.h"
 #include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
+#include "wire/api_codec.h"
 
 using namespace coach;
 
@@ -602,6 +605,24 @@ TEST_CASE("stores written by earlier releases are read unchanged and written on"
     for (const auto& t : listed->task_list().tasks())
       CHECK_MESSAGE(read("tasks.json").find(t.id()) != std::string::npos, t.id());
     CHECK(listed->task_list().tasks_size() == 3);
+    // Exported in the current form: every event upcast, each task's fields
+    // where today's writer puts them, nothing left in the v1 fields.
+    auto exported = client.request("user.export", R"({"max_events": 2000})", user);
+    REQUIRE(exported);
+    REQUIRE_MESSAGE(!exported->has_error(), exported->error().message());
+    const auto& page = exported->user_export();
+    CHECK(page.next_sequence() == 0);
+    int created_seen = 0;
+    for (const auto& e : page.events()) {
+      CHECK(e.schema_version() == events::kCurrentSchemaVersion);
+      if (!e.has_task_created()) continue;
+      ++created_seen;
+      CHECK(!e.task_created().fields().title().empty());
+      CHECK(events::check_shape(e));
+    }
+    CHECK(created_seen == 3);
+    auto json = actors::to_json(*exported);
+    CHECK(json.find(R"("task_created":{"fields":{"title":)") != std::string::npos);
     auto profile = client.request("user.get", "{}", user);
     REQUIRE(profile);
     auto version = profile->profile().version();

@@ -35,9 +35,10 @@ struct User {
                      const std::string& category = "work") {
     v1::TaskEvent e;
     e.set_task_id(new_uuid_string());
-    e.mutable_task_created()->set_title("t");
-    e.mutable_task_created()->set_category(category);
-    if (due) *e.mutable_task_created()->mutable_due_at() = coach::to_timestamp(*due);
+    e.mutable_task_created()->mutable_fields()->set_title("t");
+    e.mutable_task_created()->mutable_fields()->set_category(category);
+    if (due)
+      *e.mutable_task_created()->mutable_fields()->mutable_due_at() = coach::to_timestamp(*due);
     apply(e, at);
     return e.task_id();
   }

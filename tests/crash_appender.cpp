@@ -47,7 +47,7 @@ void append_forever(events::EventStore& store, int thread, int users, unsigned s
     uint64_t first = versions[i] + 1, last = versions[i] + count;
     auto title = "b:" + std::to_string(first) + ":" + std::to_string(last);
     auto batch = test::task_batch(ids[i], versions[i], count, title);
-    for (auto& e : batch) e.mutable_task_created()->set_title(title);
+    for (auto& e : batch) e.mutable_task_created()->mutable_fields()->set_title(title);
     auto r = store.append(ids[i], versions[i], batch);
     if (!r) {
       std::fprintf(stderr, "append failed: %s\n", r.error().message.c_str());

@@ -92,13 +92,14 @@ void check_stream(events::EventStore& store, const std::string& user_text, uint6
   CHECK(events->back().sequence() == events->size());
   for (size_t i = 0; i < events->size();) {
     unsigned long first = 0, last = 0;
-    REQUIRE(std::sscanf((*events)[i].task_created().title().c_str(), "b:%lu:%lu", &first, &last) ==
-            2);
+    REQUIRE(std::sscanf((*events)[i].task_created().fields().title().c_str(), "b:%lu:%lu", &first,
+                        &last) == 2);
     REQUIRE(first == i + 1);
     REQUIRE_MESSAGE(last <= events->size(), "partial batch " << first << ".." << last);
     size_t foreign = 0;
     for (size_t s = first; s <= last; ++s)
-      foreign += (*events)[s - 1].task_created().title() != (*events)[i].task_created().title();
+      foreign += (*events)[s - 1].task_created().fields().title() !=
+                 (*events)[i].task_created().fields().title();
     REQUIRE_MESSAGE(foreign == 0, "batch " << first << ".." << last << " is mixed");
     i = last;
   }

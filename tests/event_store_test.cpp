@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "base/time.h"
 #include "events/codec.h"
 #include "events/crypto.h"
 #include "events/event_store.h"
@@ -42,6 +43,33 @@ void check_nothing_stored(EventStore& store, const Uuid& user, uint64_t version,
   CHECK(page->entries.empty());
 }
 
+// An event as release 1 wrote it (schema_version 1: TaskCreated's fields
+// flat), the shape events/upcast.h reads.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+v1::TaskEvent as_release_1_wrote_it(v1::TaskEvent event) {
+  event.set_schema_version(1);
+  auto* created = event.mutable_task_created();
+  v1::TaskFields fields = created->fields();
+  created->clear_fields();
+  created->set_title(fields.title());
+  created->set_description(fields.description());
+  if (fields.has_due_at()) *created->mutable_due_at() = fields.due_at();
+  created->set_category(fields.category());
+  created->set_priority(fields.priority());
+  created->set_estimated_minutes(fields.estimated_minutes());
+  *created->mutable_tags() = fields.tags();
+  return event;
+}
+
+// The same event with one v1 field set beside `fields`: a writer that mixed
+// the shapes.
+v1::TaskEvent with_a_v1_field(v1::TaskEvent event) {
+  event.mutable_task_created()->set_title("flat");
+  return event;
+}
+#pragma GCC diagnostic pop
+
 }  // namespace
 
 TEST_CASE("append then read returns the events in order") {
@@ -64,8 +92,8 @@ TEST_CASE("append then read returns the events in order") {
   REQUIRE(events);
   REQUIRE(events->size() == 5);
   for (size_t i = 0; i < 5; ++i) CHECK((*events)[i].sequence() == i + 1);
-  CHECK((*events)[0].task_created().title() == "a 0");
-  CHECK((*events)[4].task_created().title() == "b 1");
+  CHECK((*events)[0].task_created().fields().title() == "a 0");
+  CHECK((*events)[4].task_created().fields().title() == "b 1");
 
   auto tail = store->read(user, 4);
   REQUIRE(tail);
@@ -253,7 +281,7 @@ TEST_CASE("the feed lists every event in commit order and resumes from a positio
   auto rest = store->read_feed(page->next_position, 100);
   REQUIRE(rest);
   REQUIRE(rest->entries.size() == 1);
-  CHECK(rest->entries[0].event.task_created().title() == "c 0");
+  CHECK(rest->entries[0].event.task_created().fields().title() == "c 0");
   CHECK(rest->entries[0].position == 4);
   auto empty = store->read_feed(rest->next_position, 100);
   REQUIRE(empty);
@@ -305,7 +333,8 @@ TEST_CASE("bad input is a clear error and stores nothing") {
   }
   SUBCASE("payload over the size limit, inside a batch") {
     auto batch = task_batch(user, 1, 3);
-    batch[1].mutable_task_created()->set_description(std::string(kDefaultMaxEventBytes, 'x'));
+    batch[1].mutable_task_created()->mutable_fields()->set_description(
+        std::string(kDefaultMaxEventBytes, 'x'));
     auto r = store->append(user, 1, batch);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::payload_too_large);
@@ -352,6 +381,69 @@ TEST_CASE("bad input is a clear error and stores nothing") {
     CHECK(r.error().code == Errc::invalid_argument);
   }
   check_nothing_stored(*store, user, 1, 1);
+}
+
+// Schema evolution (issue 21): a store holding events of schema version 1
+// is read as the current version, unchanged on disk; no writer may mix the
+// shapes; a version newer than this build is refused.
+TEST_CASE("v1 events are read upcast to the current schema and never written mixed") {
+  TempDir dir;
+  auto store = open_store(dir);
+  auto user = Uuid::random();
+  auto written = task_batch(user, 0, 2, "old");
+  written[0].mutable_task_created()->mutable_fields()->set_priority(3);
+  written[0].mutable_task_created()->mutable_fields()->add_tags("work");
+  *written[0].mutable_task_created()->mutable_fields()->mutable_due_at() =
+      to_timestamp(Clock::from_time_t(1800000000));
+  std::vector<v1::TaskEvent> old_batch;
+  for (const auto& e : written) old_batch.push_back(as_release_1_wrote_it(e));
+  REQUIRE(store->append(user, 0, old_batch));
+
+  auto read = store->read(user);
+  REQUIRE(read);
+  REQUIRE(read->size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK((*read)[i].schema_version() == kCurrentSchemaVersion);
+    // Exactly what today's writer makes of the same task: nothing lost,
+    // nothing left in the v1 fields.
+    CHECK((*read)[i].SerializeAsString() == written[i].SerializeAsString());
+  }
+  auto feed = store->read_feed(1, 10);
+  REQUIRE(feed);
+  REQUIRE(feed->entries.size() == 2);
+  CHECK(feed->entries[0].event.task_created().fields().tags(0) == "work");
+
+  SUBCASE("a client's v1 bytes parse to the current form") {
+    auto parsed = parse_event(old_batch[0].SerializeAsString(), kDefaultMaxEventBytes);
+    REQUIRE(parsed);
+    CHECK(parsed->SerializeAsString() == written[0].SerializeAsString());
+  }
+  SUBCASE("a v2 event with a v1 field is refused") {
+    auto r = store->append(user, 2, {with_a_v1_field(task_created(user, 3, "t"))});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+    CHECK(r.error().message.find("v1 only") != std::string::npos);
+  }
+  SUBCASE("a v1 event with v2 fields is refused") {
+    auto event = task_created(user, 3, "t");
+    event.set_schema_version(1);
+    auto r = store->append(user, 2, {event});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+    CHECK(r.error().message.find("flat") != std::string::npos);
+  }
+  SUBCASE("a version newer than this build is refused") {
+    auto event = task_created(user, 3, "t");
+    event.set_schema_version(kCurrentSchemaVersion + 1);
+    auto r = store->append(user, 2, {event});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::malformed_event);
+    CHECK(r.error().message.find("schema_version") != std::string::npos);
+    auto parsed = parse_event(event.SerializeAsString(), kDefaultMaxEventBytes);
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().code == Errc::malformed_event);
+  }
+  check_nothing_stored(*store, user, 2, 2);
 }
 
 TEST_CASE("a user id that is not a UUID is refused") {
@@ -545,7 +637,7 @@ TEST_CASE("no plaintext title, description or idempotency key in any file of the
   {
     auto store = open_store(dir, /*sync=*/true);
     auto event = task_created(user, 1, title, key);
-    event.mutable_task_created()->set_description(description);
+    event.mutable_task_created()->mutable_fields()->set_description(description);
     REQUIRE(store->append(user, 0, {event}, "reply naming " + title));
     REQUIRE(store->save_snapshot(user, "tasks", Snapshot{1, "snapshot of " + title}));
     auto before_flush = files_holding(dir.path(), title);  // WAL only, still sealed
@@ -554,7 +646,7 @@ TEST_CASE("no plaintext title, description or idempotency key in any file of the
     REQUIRE(store->flush());
     REQUIRE(store->compact());
     // Still readable through the store.
-    CHECK((*store->read(user))[0].task_created().title() == title);
+    CHECK((*store->read(user))[0].task_created().fields().title() == title);
   }
   for (const auto& needle : {title, description, key}) {
     auto found = files_holding(dir.path(), needle);
@@ -692,7 +784,7 @@ Recovered attack(const std::filesystem::path& dir, const std::vector<Uuid>& user
     auto key = found.find(user.to_string());
     if (key == found.end()) continue;
     if (auto event = decode_event(value, user, sequence, key->second))
-      out.titles[user.to_string()].push_back(event->task_created().title());
+      out.titles[user.to_string()].push_back(event->task_created().fields().title());
   }
   return out;
 }

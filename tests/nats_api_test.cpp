@@ -1265,7 +1265,7 @@ TEST_CASE("notes over NATS: appended with their times, refused on deleted tasks,
       CHECK(notes[i].task_note_added().text() == noted.notes(static_cast<int>(i)).text());
       CHECK(notes[i].created_at() == noted.notes(static_cast<int>(i)).added_at());
     }
-    CHECK(page.events(1).task_created().tags_size() == 1);
+    CHECK(page.events(1).task_created().fields().tags_size() == 1);
     // In JSON as a client reads it: the field names of the contract.
     auto json = actors::to_json(ok(client.request("user.export", "", user)));
     CHECK(json.find(R"("tags":["work"])") != std::string::npos);

@@ -336,9 +336,9 @@ TEST_CASE("a task without an estimate gets its category's learned default") {
   for (int minutes : {30, 45, 90}) {
     v1::TaskEvent e;
     e.set_task_id(new_uuid_string());
-    e.mutable_task_created()->set_title("x");
-    e.mutable_task_created()->set_category("writing");
-    e.mutable_task_created()->set_estimated_minutes(minutes);
+    e.mutable_task_created()->mutable_fields()->set_title("x");
+    e.mutable_task_created()->mutable_fields()->set_category("writing");
+    e.mutable_task_created()->mutable_fields()->set_estimated_minutes(minutes);
     events::stamp_envelope(e, Uuid::random(), static_cast<uint64_t>(++sequence),
                            utc("2026-03-01T00:00:00Z"));
     evolve(book, e);
@@ -433,7 +433,7 @@ TEST_CASE("the schedule book folds accepts and rejects by local hour and survive
   fold(registered->front(), "2026-03-01T00:00:00Z");
   v1::TaskEvent created;
   created.set_task_id(new_uuid_string());
-  created.mutable_task_created()->set_title("Read");
+  created.mutable_task_created()->mutable_fields()->set_title("Read");
   fold(created, "2026-03-01T00:00:00Z");
 
   v1::AcceptRecommendation accept;

@@ -88,7 +88,7 @@ v1::TaskEvent task_created(const Uuid& user, uint64_t sequence, const std::strin
                            const std::string& idempotency_key) {
   v1::TaskEvent event;
   event.set_task_id(new_uuid_string());
-  auto* created = event.mutable_task_created();
+  auto* created = event.mutable_task_created()->mutable_fields();
   created->set_title(title);
   created->set_category("test");
   events::stamp_envelope(event, user, sequence, coach::Clock::now(), idempotency_key);

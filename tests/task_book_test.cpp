@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <set>
 
+#include "events/codec.h"
 #include "events/envelope.h"
+#include "events/upcast.h"
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
 #include "tests/support.h"
@@ -363,7 +365,7 @@ TEST_CASE("tags: given on create, stored lower-cased, distinct and sorted, repla
   // Sorted by bytes: "é" (0xc3 0xa9) after every ASCII letter.
   auto created = f.run(create_tagged(id, "Write report", {"Work", "q3", "work", "Écrire", "q3"}));
   REQUIRE_MESSAGE(created, error_of(created));
-  CHECK(tags_of((*created)[0].task_created()) == V{"q3", "work", "écrire"});
+  CHECK(tags_of((*created)[0].task_created().fields()) == V{"q3", "work", "écrire"});
   CHECK(tags_of(f.task(id)) == V{"q3", "work", "écrire"});
 
   // The edit names the whole new set; TaskModified holds both sets.
@@ -663,6 +665,9 @@ TEST_CASE("an event log written before tags and notes folds to the same state, n
     v1::TaskEvent e;
     REQUIRE(e.ParseFromString(from_hex(hex)));
     CHECK(e.GetReflection()->GetUnknownFields(e).empty());  // nothing it does not know
+    CHECK(e.schema_version() == 1);
+    REQUIRE(events::upcast(e));  // as decode_event does when it reads the store
+    CHECK(e.schema_version() == events::kCurrentSchemaVersion);
     log.push_back(e);
   }
   REQUIRE(log.size() == 6);
@@ -689,11 +694,11 @@ TEST_CASE("an event log written before tags and notes folds to the same state, n
   CHECK(book.version() == 6);
 
   // The same history built by today's code without the new fields is the
-  // same bytes, and folds to the same book.
+  // same bytes as the old log upcast, and folds to the same book.
   auto at = [](int64_t s) { return Clock::from_time_t(s); };
   std::vector<v1::TaskEvent> today(6);
   {
-    auto* c = today[0].mutable_task_created();
+    auto* c = today[0].mutable_task_created()->mutable_fields();
     c->set_title("Write report");
     c->set_description("Q3 figures");
     c->mutable_due_at()->set_seconds(1801000000);
@@ -710,8 +715,8 @@ TEST_CASE("an event log written before tags and notes folds to the same state, n
     today[2].mutable_task_snoozed()->mutable_until()->set_seconds(1800007200);
     today[2].mutable_task_snoozed()->set_reason("meeting");
     today[3].mutable_task_completed()->set_actual_minutes(80);
-    today[4].mutable_task_created()->set_title("Pay rent");
-    today[4].mutable_task_created()->set_category("home");
+    today[4].mutable_task_created()->mutable_fields()->set_title("Pay rent");
+    today[4].mutable_task_created()->mutable_fields()->set_category("home");
     today[5].mutable_task_deleted()->set_reason("paid");
   }
   const int64_t times[] = {1800000000, 1800000060, 1800000120, 1800010000, 1800010060, 1800010120};

@@ -164,7 +164,7 @@ double urgency(const Task& t, SysClock::time_point now) {
 v1::TaskEvent created_event(const Uuid& user, const Task& t, uint64_t sequence) {
   v1::TaskEvent e;
   e.set_task_id(t.id);
-  auto* c = e.mutable_task_created();
+  auto* c = e.mutable_task_created()->mutable_fields();
   c->set_title(t.category);
   c->set_category(t.category);
   c->set_priority(t.priority);
@@ -331,7 +331,7 @@ bool simulator_report(int per_archetype) {
       std::map<std::string, std::pair<double, double>> predicted;  // task -> (score, share)
       for (const auto& e : user.events) {
         auto now = coach::from_timestamp(e.created_at());
-        if (e.has_task_created() && e.task_created().has_due_at()) {
+        if (e.has_task_created() && e.task_created().fields().has_due_at()) {
           uint64_t overdue = 0, due_so_far = 0;
           for (const auto& [id, t] : book.tasks())
             if (t.has_due_at() && coach::from_timestamp(t.due_at()) < now) {

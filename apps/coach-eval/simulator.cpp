@@ -75,9 +75,9 @@ SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options) 
       auto due = created + std::chrono::hours(int(uniform(48, 240)));
       v1::TaskEvent c;
       c.set_task_id(new_uuid_string());
-      c.mutable_task_created()->set_title("simulated");
-      c.mutable_task_created()->set_category(i % 2 ? "work" : "study");
-      *c.mutable_task_created()->mutable_due_at() = coach::to_timestamp(due);
+      c.mutable_task_created()->mutable_fields()->set_title("simulated");
+      c.mutable_task_created()->mutable_fields()->set_category(i % 2 ? "work" : "study");
+      *c.mutable_task_created()->mutable_fields()->mutable_due_at() = coach::to_timestamp(due);
       plans.push_back({created, c});
       auto span = due - created;
       auto done = created + std::chrono::duration_cast<Clock::duration>(

@@ -86,12 +86,16 @@ v1::BehaviorSignalsState BehaviorSignals::to_state() const {
   s.set_last_event_seconds(last_event_seconds);
   for (auto n : completions_by_hour) s.add_completions_by_hour(n);
   for (auto n : completions_by_weekday) s.add_completions_by_weekday(n);
-  for (const auto& [name, c] : categories) {
-    auto& out = (*s.mutable_categories())[name];
-    out.set_created(c.created);
-    out.set_completed(c.completed);
-    out.set_late(c.late);
-  }
+  auto put = [](const auto& counts, auto& into) {
+    for (const auto& [name, c] : counts) {
+      auto& out = into[name];
+      out.set_created(c.created);
+      out.set_completed(c.completed);
+      out.set_late(c.late);
+    }
+  };
+  put(categories, *s.mutable_categories());
+  put(series, *s.mutable_series());
   s.set_time_zone(zone_name_);
   return s;
 }
@@ -118,6 +122,7 @@ BehaviorSignals BehaviorSignals::from_state(const v1::BehaviorSignalsState& s) {
     b.completions_by_weekday[static_cast<size_t>(i)] = s.completions_by_weekday(i);
   for (const auto& [name, c] : s.categories())
     b.categories[name] = {c.created(), c.completed(), c.late()};
+  for (const auto& [name, c] : s.series()) b.series[name] = {c.created(), c.completed(), c.late()};
   return b;
 }
 
@@ -167,6 +172,8 @@ void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task
     case v1::TaskEvent::kTaskCreated:
       ++s.tasks_created;
       ++s.categories[event.task_created().fields().category()].created;
+      if (event.task_created().has_recurrence())
+        ++s.series[event.task_created().recurrence().series_id()].created;
       break;
     case v1::TaskEvent::kTaskSnoozed:
       ++s.snoozes;
@@ -190,6 +197,10 @@ void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task
       if (!task_before) break;
       auto& category = s.categories[task_before->category()];
       ++category.completed;
+      CategoryCounts* series = task_before->has_recurrence()
+                                   ? &s.series[task_before->recurrence().series_id()]
+                                   : nullptr;
+      if (series) ++series->completed;
       if (!task_before->has_due_at()) break;
       double due = seconds_of(task_before->due_at());
       double lateness = (done - due) / 3600;
@@ -198,6 +209,7 @@ void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task
       if (lateness > 0) {
         ++s.late;
         ++category.late;
+        if (series) ++series->late;
       }
       if (lateness > kVeryLateHours) ++s.very_late;
       double created = seconds_of(task_before->created_at());

@@ -18,6 +18,9 @@
 //   -1 regular, 0 random, near 1 bursty.
 // - rhythm: completions per local hour of day (24) and weekday (7, Monday 0).
 // - categories: per category, tasks created, completed, completed late.
+// - series: the same per recurring series (by series id): each occurrence
+//   is a task as any other in every signal above, and its series groups
+//   them as a category does (how late the weekly review tends to be).
 // - tags and notes teach nothing: a TaskNoteAdded, and a TaskModified that
 //   changes only TASK_FIELD_TAGS, are skipped whole (no edit, no activity
 //   gap), so signals are what they were before tags and notes existed.
@@ -76,6 +79,7 @@ class BehaviorSignals {
   std::array<uint32_t, 24> completions_by_hour{};
   std::array<uint32_t, 7> completions_by_weekday{};
   std::unordered_map<std::string, CategoryCounts> categories;
+  std::unordered_map<std::string, CategoryCounts> series;
 
   // Snapshot state, and back (the time zone travels with it).
   v1::BehaviorSignalsState to_state() const;

@@ -179,4 +179,16 @@ Result<std::vector<Clock::time_point>> occurrences(const RecurrenceRule& rule,
   return out;
 }
 
+Result<date::local_seconds> wall_clock(Clock::time_point t, const std::string& zone) {
+  auto z = zone_of(zone);
+  if (!z) return z.error();
+  return (*z)->to_local(date::floor<std::chrono::seconds>(t));
+}
+
+Result<Clock::time_point> instant_of(date::local_seconds t, const std::string& zone) {
+  auto z = zone_of(zone);
+  if (!z) return z.error();
+  return to_instant(t, *z);
+}
+
 }  // namespace coach::projections

@@ -59,4 +59,13 @@ Result<std::vector<date::local_seconds>> local_occurrences(const RecurrenceRule&
 Result<std::vector<Clock::time_point>> occurrences(const RecurrenceRule& rule,
                                                    Clock::time_point from, size_t limit);
 
+// The wall clock of instant `t` in `zone`, to the second; invalid_argument
+// for an unknown zone.
+Result<date::local_seconds> wall_clock(Clock::time_point t, const std::string& zone);
+
+// The instant of wall-clock time `t` in `zone`, by the DST rules above (a
+// skipped time moves on by the gap, a repeated one is the earlier instant);
+// invalid_argument for an unknown zone.
+Result<Clock::time_point> instant_of(date::local_seconds t, const std::string& zone);
+
 }  // namespace coach::projections

@@ -4,6 +4,7 @@
 
 #include "base/ids.h"
 #include "events/envelope.h"
+#include "projections/task_series.h"
 #include "schema/snapshots.pb.h"
 
 namespace coach::projections {
@@ -199,6 +200,52 @@ v1::TaskEvent task_event(const std::string& task_id) {
 
 using Events = std::vector<v1::TaskEvent>;
 
+bool open_at(const v1::Task& task, Clock::time_point now) {
+  auto status = effective_status(task, now);
+  return status == v1::TASK_STATUS_PENDING || status == v1::TASK_STATUS_SNOOZED;
+}
+
+// The series `task` is an occurrence of; nullptr for a one-off task.
+const v1::TaskSeries* series_of(const TaskBook& book, const v1::Task& task) {
+  return task.has_recurrence() ? book.series(task.recurrence().series_id()) : nullptr;
+}
+
+// Appends to `out` the next occurrence when `task`, its series' open
+// occurrence, is finished (completed or deleted) at `now`.
+Status add_next(const TaskBook& book, const v1::Task& task, Clock::time_point now, Events& out) {
+  const auto* series = series_of(book, task);
+  if (!series || !series->ended_by().empty() || series->latest_task_id() != task.id() ||
+      !open_at(task, now))
+    return Ok{};
+  auto next = next_occurrence(*series, task, now);
+  if (!next) return next.error();
+  if (!*next) return Ok{};  // the rule has ended
+  if (book.find((*next)->task_id()))
+    return conflict("the next occurrence's id " + (*next)->task_id() + " is taken");
+  out.push_back(std::move(**next));
+  return Ok{};
+}
+
+// Before `task`, an earlier occurrence, is open again (reopen, restore):
+// the series' open later occurrence goes when it is untouched (its
+// deletion appended to `out`); when it was worked on, conflict.
+Status make_room(const TaskBook& book, const v1::Task& task, Clock::time_point now, Events& out) {
+  const auto* series = series_of(book, task);
+  if (!series || series->latest_task_id() == task.id()) return Ok{};
+  const auto* later = book.find(series->latest_task_id());
+  if (!later || !open_at(*later, now)) return Ok{};
+  if (!untouched(*later))
+    return conflict("occurrence " + std::to_string(later->recurrence().occurrence()) + " (" +
+                    later->id() +
+                    ") of this series is open and was worked on; complete or delete it first");
+  auto event = task_event(later->id());
+  event.mutable_task_deleted()->set_reason("replaced: occurrence " +
+                                           std::to_string(task.recurrence().occurrence()) +
+                                           " was made open again");
+  out.push_back(std::move(event));
+  return Ok{};
+}
+
 Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
   if (auto s = Uuid::parse(c.task_id(), "task_id"); !s) return s.error();
   if (book.find(c.task_id())) return conflict("task " + c.task_id() + " already exists");
@@ -213,6 +260,11 @@ Result<Events> decide_create(const TaskBook& book, const v1::CreateTask& c) {
   auto tags = normalize_tags("tags", c.tags());
   if (!tags) return tags.error();
   auto event = task_event(c.task_id());
+  if (c.has_recurrence()) {
+    auto recurrence = first_recurrence(c);
+    if (!recurrence) return recurrence.error();
+    *event.mutable_task_created()->mutable_recurrence() = std::move(*recurrence);
+  }
   auto* created = event.mutable_task_created()->mutable_fields();
   for (auto& tag : *tags) created->add_tags(std::move(tag));
   created->set_title(c.title());
@@ -247,17 +299,35 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
       !c.has_priority() && !c.has_estimated_minutes() && !c.replace_tags())
     return invalid("edit names no field to change");
 
+  // With whole_series, a field differs when the occurrence or the series'
+  // template has another value (this occurrence may have been edited alone).
+  const v1::TaskFields* series = nullptr;
+  if (c.whole_series()) {
+    const auto* s = series_of(book, t);
+    if (!s)
+      return invalid("task " + c.task_id() + " is not recurring; edit it without whole_series");
+    if (due_change)
+      return invalid(
+          "a series' due dates follow its rule; change due_at without whole_series, for this "
+          "occurrence only");
+    series = &s->template_();
+  }
+  auto differs = [&](auto value, auto now_value, auto template_value) {
+    return value != now_value || (series && value != template_value);
+  };
   auto event = task_event(c.task_id());
   auto* m = event.mutable_task_modified();
+  m->set_whole_series(c.whole_series());
   auto* before = m->mutable_before();
   auto* after = m->mutable_after();
-  if (c.has_title() && c.title() != t.title()) {
+  if (c.has_title() && differs(c.title(), t.title(), series ? series->title() : "")) {
     if (auto s = check_text("title", c.title(), kMaxTitleBytes, true); !s) return s.error();
     m->add_changed(v1::TASK_FIELD_TITLE);
     before->set_title(t.title());
     after->set_title(c.title());
   }
-  if (c.has_description() && c.description() != t.description()) {
+  if (c.has_description() &&
+      differs(c.description(), t.description(), series ? series->description() : "")) {
     if (auto s = check_text("description", c.description(), kMaxDescriptionBytes, false); !s)
       return s.error();
     m->add_changed(v1::TASK_FIELD_DESCRIPTION);
@@ -274,20 +344,21 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
     if (t.has_due_at()) *before->mutable_due_at() = t.due_at();
     if (c.has_due_at()) *after->mutable_due_at() = c.due_at();
   }
-  if (c.has_category() && c.category() != t.category()) {
+  if (c.has_category() && differs(c.category(), t.category(), series ? series->category() : "")) {
     if (auto s = check_text("category", c.category(), kMaxCategoryBytes, false); !s)
       return s.error();
     m->add_changed(v1::TASK_FIELD_CATEGORY);
     before->set_category(t.category());
     after->set_category(c.category());
   }
-  if (c.has_priority() && c.priority() != t.priority()) {
+  if (c.has_priority() && differs(c.priority(), t.priority(), series ? series->priority() : 0)) {
     if (auto s = check_range("priority", c.priority(), kMaxPriority); !s) return s.error();
     m->add_changed(v1::TASK_FIELD_PRIORITY);
     before->set_priority(t.priority());
     after->set_priority(c.priority());
   }
-  if (c.has_estimated_minutes() && c.estimated_minutes() != t.estimated_minutes()) {
+  if (c.has_estimated_minutes() && differs(c.estimated_minutes(), t.estimated_minutes(),
+                                           series ? series->estimated_minutes() : 0)) {
     if (auto s = check_range("estimated_minutes", c.estimated_minutes(), kMaxMinutes); !s)
       return s.error();
     m->add_changed(v1::TASK_FIELD_ESTIMATED_MINUTES);
@@ -297,7 +368,10 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
   if (c.replace_tags()) {
     auto tags = normalize_tags("tags", c.tags());
     if (!tags) return tags.error();
-    if (!std::equal(tags->begin(), tags->end(), t.tags().begin(), t.tags().end())) {
+    auto same_as = [&](const google::protobuf::RepeatedPtrField<std::string>& set) {
+      return std::equal(tags->begin(), tags->end(), set.begin(), set.end());
+    };
+    if (!same_as(t.tags()) || (series && !same_as(series->tags()))) {
       m->add_changed(v1::TASK_FIELD_TAGS);
       *before->mutable_tags() = t.tags();
       for (auto& tag : *tags) after->add_tags(std::move(tag));
@@ -337,39 +411,67 @@ Result<Events> decide_complete(const TaskBook& book, const v1::CompleteTask& c,
   if (auto s = check_range("actual_minutes", c.actual_minutes(), kMaxMinutes); !s) return s.error();
   auto event = task_event(c.task_id());
   event.mutable_task_completed()->set_actual_minutes(c.actual_minutes());
-  return Events{std::move(event)};
+  Events out{std::move(event)};
+  if (auto s = add_next(book, **task, now, out); !s) return s.error();
+  return out;
 }
 
-Result<Events> decide_delete(const TaskBook& book, const v1::DeleteTask& c) {
+Result<Events> decide_delete(const TaskBook& book, const v1::DeleteTask& c, Clock::time_point now) {
   auto task = target(book, c.task_id());
   if (!task) return task.error();
-  if ((*task)->status() == v1::TASK_STATUS_DELETED)
+  const v1::Task& t = **task;
+  if (t.status() == v1::TASK_STATUS_DELETED)
     return conflict("task " + c.task_id() + " is already deleted");
   if (auto s = check_text("reason", c.reason(), kMaxTitleBytes, false); !s) return s.error();
+  const auto* series = series_of(book, t);
+  if (c.whole_series() && !series)
+    return invalid("task " + c.task_id() + " is not recurring; delete it without whole_series");
   auto event = task_event(c.task_id());
   event.mutable_task_deleted()->set_reason(c.reason());
-  return Events{std::move(event)};
+  Events out{std::move(event)};
+  if (!c.whole_series()) {
+    if (auto s = add_next(book, t, now, out); !s) return s.error();
+    return out;
+  }
+  // The series ends: with this occurrence, or with its open later one.
+  const auto* later = book.find(series->latest_task_id());
+  if (later && later->id() != t.id() && open_at(*later, now)) {
+    auto end = task_event(later->id());
+    end.mutable_task_deleted()->set_reason(c.reason());
+    end.mutable_task_deleted()->set_whole_series(true);
+    out.push_back(std::move(end));
+  } else {
+    out.back().mutable_task_deleted()->set_whole_series(true);
+  }
+  return out;
 }
 
-Result<Events> decide_reopen(const TaskBook& book, const v1::ReopenTask& c) {
+Result<Events> decide_reopen(const TaskBook& book, const v1::ReopenTask& c, Clock::time_point now) {
   auto task = target(book, c.task_id());
   if (!task) return task.error();
   if ((*task)->status() != v1::TASK_STATUS_COMPLETED)
     return conflict("task " + c.task_id() + " is " + status_word((*task)->status()) +
                     "; only completed tasks can be reopened");
-  auto event = task_event(c.task_id());
-  event.mutable_task_reopened();
-  return Events{std::move(event)};
+  Events out;
+  if (auto s = make_room(book, **task, now, out); !s) return s.error();
+  out.push_back(task_event(c.task_id()));
+  out.back().mutable_task_reopened();
+  return out;
 }
 
-Result<Events> decide_restore(const TaskBook& book, const v1::RestoreTask& c) {
+Result<Events> decide_restore(const TaskBook& book, const v1::RestoreTask& c,
+                              Clock::time_point now) {
   auto task = target(book, c.task_id());
   if (!task) return task.error();
-  if ((*task)->status() != v1::TASK_STATUS_DELETED)
+  const v1::Task& t = **task;
+  if (t.status() != v1::TASK_STATUS_DELETED)
     return conflict("task " + c.task_id() + " is not deleted");
-  auto event = task_event(c.task_id());
-  event.mutable_task_restored();
-  return Events{std::move(event)};
+  Events out;
+  if (!t.has_completed_at())  // it comes back open
+    if (auto s = make_room(book, t, now, out); !s) return s.error();
+  out.push_back(task_event(c.task_id()));
+  out.back().mutable_task_restored();
+  return out;
 }
 
 Result<Events> decide_note(const TaskBook& book, const v1::AddTaskNote& c) {
@@ -429,6 +531,54 @@ void apply_fields(v1::Task& task, const v1::TaskModified& m) {
   }
 }
 
+// The series of a task that is an occurrence of one; nullptr otherwise.
+v1::TaskSeries* series_for(SeriesMap& series, const v1::Task& task) {
+  if (!task.has_recurrence()) return nullptr;
+  auto it = series.find(task.recurrence().series_id());
+  return it == series.end() ? nullptr : &it->second;
+}
+
+// Folds a created occurrence into its series: the first one starts the
+// series (rule and template); every one becomes its latest.
+void join_series(SeriesMap& series, v1::Task& task, const v1::TaskCreated& created) {
+  const auto& recurrence = created.recurrence();
+  *task.mutable_recurrence() = recurrence;
+  auto& s = series[recurrence.series_id()];
+  if (s.series_id().empty()) {
+    s.set_series_id(recurrence.series_id());
+    auto* rule = s.mutable_rule();
+    rule->set_rrule(recurrence.rrule());
+    rule->set_every_days_after_done(recurrence.every_days_after_done());
+    rule->set_zone(recurrence.zone());
+    *rule->mutable_series_start() = recurrence.series_start();
+    *s.mutable_template_() = created.fields();
+    s.mutable_template_()->clear_due_at();
+  }
+  s.set_latest_task_id(task.id());
+  s.set_made(s.made() + 1);
+}
+
+// A whole-series edit: the template takes the new values (never a due
+// date: the rule makes those).
+void apply_to_template(v1::TaskSeries& series, const v1::TaskModified& m) {
+  v1::Task as_task;
+  const auto& t = series.template_();
+  as_task.set_title(t.title());
+  as_task.set_description(t.description());
+  as_task.set_category(t.category());
+  as_task.set_priority(t.priority());
+  as_task.set_estimated_minutes(t.estimated_minutes());
+  *as_task.mutable_tags() = t.tags();
+  apply_fields(as_task, m);
+  auto& out = *series.mutable_template_();
+  out.set_title(as_task.title());
+  out.set_description(as_task.description());
+  out.set_category(as_task.category());
+  out.set_priority(as_task.priority());
+  out.set_estimated_minutes(as_task.estimated_minutes());
+  *out.mutable_tags() = as_task.tags();
+}
+
 }  // namespace
 
 namespace {
@@ -447,7 +597,7 @@ TaskBook::~TaskBook() = default;
 TaskBook::TaskBook(TaskBook&&) noexcept = default;
 TaskBook& TaskBook::operator=(TaskBook&&) noexcept = default;
 
-TaskBook::TaskBook(const TaskBook& other) : version_(other.version_) {
+TaskBook::TaskBook(const TaskBook& other) : series_(other.series_), version_(other.version_) {
   tasks_.reserve(other.tasks_.size());
   for (const auto& [id, task] : other.tasks_) add(id) = *task;
 }
@@ -469,9 +619,15 @@ const v1::Task* TaskBook::find(std::string_view task_id) const {
   return it == tasks_.end() ? nullptr : it->second;
 }
 
+const v1::TaskSeries* TaskBook::series(std::string_view series_id) const {
+  auto it = series_.find(series_id);
+  return it == series_.end() ? nullptr : &it->second;
+}
+
 std::string TaskBook::serialize() const {
   v1::TaskBookSnapshot snapshot;
   for (const auto& [id, task] : tasks_) *snapshot.add_tasks() = *task;
+  for (const auto& [id, series] : series_) *snapshot.add_series() = series;
   return snapshot.SerializeAsString();
 }
 
@@ -482,6 +638,8 @@ Result<TaskBook> TaskBook::parse(std::string_view bytes, uint64_t version) {
   TaskBook book;
   book.tasks_.reserve(static_cast<size_t>(snapshot.tasks_size()));
   for (auto& task : *snapshot.mutable_tasks()) book.add(task.id()).Swap(&task);
+  for (auto& series : *snapshot.mutable_series())
+    book.series_[series.series_id()] = std::move(series);
   book.version_ = version;
   return book;
 }
@@ -505,11 +663,11 @@ Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCo
     case C::kComplete:
       return decide_complete(book, command.complete(), now);
     case C::kDelete:
-      return decide_delete(book, command.delete_());
+      return decide_delete(book, command.delete_(), now);
     case C::kReopen:
-      return decide_reopen(book, command.reopen());
+      return decide_reopen(book, command.reopen(), now);
     case C::kRestore:
-      return decide_restore(book, command.restore());
+      return decide_restore(book, command.restore(), now);
     case C::kNote:
       return decide_note(book, command.note());
     case C::COMMAND_NOT_SET:
@@ -537,6 +695,10 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
     *task.mutable_tags() = c.tags();  // none in events older than tags
     *task.mutable_created_at() = event.created_at();
     *task.mutable_updated_at() = event.created_at();
+    if (event.task_created().has_recurrence())
+      join_series(book.series_, task, event.task_created());
+    else
+      task.clear_recurrence();
     return;
   }
   auto it = book.tasks_.find(event.task_id());
@@ -545,6 +707,8 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
   switch (event.payload_case()) {
     case P::kTaskModified:
       apply_fields(task, event.task_modified());
+      if (event.task_modified().whole_series())
+        if (auto* s = series_for(book.series_, task)) apply_to_template(*s, event.task_modified());
       task.set_edit_count(task.edit_count() + 1);
       break;
     case P::kTaskSnoozed:
@@ -562,16 +726,23 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
       // from them.
       task.set_status(v1::TASK_STATUS_DELETED);
       *task.mutable_deleted_at() = event.created_at();
+      if (event.task_deleted().whole_series())
+        if (auto* s = series_for(book.series_, task)) s->set_ended_by(task.id());
       break;
     case P::kTaskReopened:
       task.set_status(v1::TASK_STATUS_PENDING);
       task.clear_completed_at();
+      if (auto* s = series_for(book.series_, task)) s->set_latest_task_id(task.id());
       break;
     case P::kTaskRestored:
       task.set_status(task.has_completed_at()    ? v1::TASK_STATUS_COMPLETED
                       : task.has_snoozed_until() ? v1::TASK_STATUS_SNOOZED
                                                  : v1::TASK_STATUS_PENDING);
       task.clear_deleted_at();
+      if (auto* s = series_for(book.series_, task)) {
+        if (s->ended_by() == task.id()) s->clear_ended_by();  // the series goes on
+        if (!task.has_completed_at()) s->set_latest_task_id(task.id());
+      }
       break;
     case P::kTaskNoteAdded: {
       auto* note = task.add_notes();

@@ -23,6 +23,16 @@
 //   note appended, timed by the command's `now`; at most kMaxNotes notes and
 //   kMaxNotesBytes of note text per task (conflict beyond).
 //
+// - recurring series (TaskRecurrence in entities.proto, the rules; the
+//   helpers in task_series.h): a create with `recurrence` starts a series;
+//   completing or deleting its open occurrence appends the next one in the
+//   same batch (none once the rule ends or after delete with whole_series);
+//   at most one occurrence of a series is open. Reopening or restoring an
+//   earlier occurrence while a later one is open replaces the later one
+//   when it is untouched (deleted in the same batch), else is a conflict.
+//   Snooze and note concern one occurrence; an edit too, unless
+//   whole_series (the later occurrences copy the series' template).
+//
 // Importers (coach-import) go through the same deciders: a task with tags is
 // a CreateTask with `tags`, and a note written in the past is an AddTaskNote
 // decided with that instant as `now` (run_command's DecideContext::now),
@@ -42,6 +52,7 @@
 #include "base/result.h"
 #include "schema/commands.pb.h"
 #include "schema/events.pb.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 
@@ -117,6 +128,8 @@ struct StringHash {
 // Tasks live on the book's protobuf arena: folding a created task costs one
 // arena block bump instead of ~10 mallocs (bench/fold_bench).
 using TaskMap = std::unordered_map<std::string, v1::Task*, StringHash, std::equal_to<>>;
+// Recurring series by series id (few per user: kept off the arena).
+using SeriesMap = std::unordered_map<std::string, v1::TaskSeries, StringHash, std::equal_to<>>;
 
 // The book's tasks, iterated as (id, task) pairs of references.
 class TaskRange {
@@ -158,6 +171,9 @@ class TaskBook {
   // The task with that id, deleted ones included; nullptr when unknown.
   const v1::Task* find(std::string_view task_id) const;
   TaskRange tasks() const { return TaskRange(tasks_); }
+  // The recurring series with that id (a task's recurrence.series_id);
+  // nullptr when unknown.
+  const v1::TaskSeries* series(std::string_view series_id) const;
   // Sequence of the last event folded in.
   uint64_t version() const { return version_; }
 
@@ -169,6 +185,7 @@ class TaskBook {
   v1::Task& add(const std::string& id);  // a new task on the arena
   std::unique_ptr<google::protobuf::Arena> arena_;
   TaskMap tasks_;
+  SeriesMap series_;
   uint64_t version_ = 0;
 };
 

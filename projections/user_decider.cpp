@@ -104,6 +104,13 @@ Result<std::vector<v1::TaskEvent>> decide(const UserState& state, v1::Command& c
     case v1::Command::kTask:
       if (command.task().has_create() && command.task().create().task_id().empty())
         command.mutable_task()->mutable_create()->set_task_id(context.new_id());
+      // A series runs on the wall clock of the user's zone unless it names one.
+      if (command.task().has_create() && command.task().create().has_recurrence() &&
+          command.task().create().recurrence().zone().empty())
+        command.mutable_task()->mutable_create()->mutable_recurrence()->set_zone(
+            state.profile.profile.user().timezone().empty()
+                ? "UTC"
+                : state.profile.profile.user().timezone());
       return decide(state.tasks, command.task(), now);
     default:
       break;

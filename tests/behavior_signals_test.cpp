@@ -215,3 +215,33 @@ TEST_CASE("replaying the log gives the same signals") {
   CHECK(again.completions_by_hour == u.signals.completions_by_hour);
   CHECK(again.burstiness() == u.signals.burstiness());
 }
+
+TEST_CASE("occurrences of a recurring series count as tasks, grouped by their series") {
+  User u;
+  auto occurrence = [&](const std::string& series, Clock::time_point due) {
+    v1::TaskEvent e;
+    e.set_task_id(new_uuid_string());
+    e.mutable_task_created()->mutable_fields()->set_title("review");
+    e.mutable_task_created()->mutable_fields()->set_category("work");
+    *e.mutable_task_created()->mutable_fields()->mutable_due_at() = coach::to_timestamp(due);
+    e.mutable_task_created()->mutable_recurrence()->set_series_id(series);
+    u.apply(e, kMonday);
+    return e.task_id();
+  };
+  auto series = new_uuid_string();
+  u.complete(occurrence(series, kMonday + 24h), kMonday + 30h);  // late
+  u.complete(occurrence(series, kMonday + 48h), kMonday + 40h);  // early
+  occurrence(series, kMonday + 72h);
+  u.complete(u.create(kMonday, kMonday + 24h), kMonday + 25h);  // late, no series
+  const auto& s = u.signals;
+  CHECK(s.tasks_created == 4);
+  CHECK(s.late == 2);
+  CHECK(s.categories.at("work").late == 2);
+  REQUIRE(s.series.size() == 1);
+  CHECK(s.series.at(series).created == 3);
+  CHECK(s.series.at(series).completed == 2);
+  CHECK(s.series.at(series).late == 1);
+  auto back = BehaviorSignals::from_state(s.to_state());
+  CHECK(back.series.at(series).late == 1);
+  CHECK(back.series.at(series).created == 3);
+}

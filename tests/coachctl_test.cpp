@@ -678,3 +678,50 @@ TEST_CASE("coachctl schedule: what cannot fit is at risk, by how much, with coac
   CHECK(has(text, "; " + risk.suggestion() + "\n"));
   CHECK(has(text, "planned 8 h of 8 h free work time\n"));
 }
+
+TEST_CASE("coachctl: add --repeat and --repeat-after-done, done makes the next, delete --series") {
+  Node node("Europe/Berlin");
+  // Every Monday at 09:00 Berlin time from Monday 2030-01-07.
+  auto first = reply_of(node.out({"--json", "add", "Weekly review", "--due", "2030-01-07 09:00",
+                                  "--repeat", "FREQ=WEEKLY;BYDAY=MO"}))
+                   .task();
+  CHECK(first.recurrence().rrule() == "FREQ=WEEKLY;BYDAY=MO");
+  CHECK(first.recurrence().zone() == "Europe/Berlin");  // the profile's
+  CHECK(first.due_at().seconds() == 1894003200);        // 2030-01-07T08:00:00Z
+  auto shown = node.out({"get", first.id()});
+  CAPTURE(shown);
+  CHECK(has(shown, "repeats      FREQ=WEEKLY;BYDAY=MO (Europe/Berlin), occurrence 1 of series"));
+
+  node.out({"done", first.id()});
+  auto open = reply_of(node.out({"--json", "list"})).task_list();
+  REQUIRE(open.tasks_size() == 1);
+  const auto& second = open.tasks(0);
+  CHECK(second.title() == "Weekly review");
+  CHECK(second.recurrence().occurrence() == 2);
+  CHECK(second.recurrence().series_id() == first.id());
+  CHECK(second.due_at().seconds() == 1894003200 + 7 * 86400);
+
+  // --series: the series ends, nothing follows.
+  node.out({"delete", "--series", second.id()});
+  CHECK(reply_of(node.out({"--json", "list"})).task_list().tasks_size() == 0);
+
+  auto after = reply_of(node.out({"--json", "add", "Water plants", "--due", "2030-01-07 08:00",
+                                  "--repeat-after-done", "3d"}))
+                   .task();
+  CHECK(after.recurrence().every_days_after_done() == 3);
+
+  // Bad rules: coach's invalid_argument, exit 1, nothing created; bad usage, exit 2.
+  auto bad = node.coachctl({"add", "x", "--due", "2030-01-07", "--repeat", "FREQ=SECONDLY"});
+  CHECK(bad.exit_code == 1);
+  CHECK(has(bad.err, "error: invalid_argument: a task recurs at most hourly"));
+  auto no_due = node.coachctl({"add", "x", "--repeat", "FREQ=DAILY"});
+  CHECK(no_due.exit_code == 1);
+  CHECK(has(no_due.err, "needs due_at"));
+  CHECK(
+      node.coachctl({"add", "x", "--due", "2030-01-07", "--repeat-after-done", "90m"}).exit_code ==
+      2);
+  CHECK(node.coachctl({"add", "x", "--due", "2030-01-07", "--repeat", "FREQ=DAILY",
+                       "--repeat-after-done", "1d"})
+            .exit_code == 2);
+  CHECK(reply_of(node.out({"--json", "list"})).task_list().tasks_size() == 1);
+}

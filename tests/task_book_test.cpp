@@ -1,6 +1,8 @@
 // The task decider and fold: pure, so tested without actors, storage or I/O.
 #include <doctest/doctest.h>
 
+#include <date/date.h>
+
 #include <algorithm>
 #include <set>
 
@@ -744,4 +746,270 @@ TEST_CASE("an event log written before tags and notes folds to the same state, n
   REQUIRE_MESSAGE(tagged, error_of(tagged));
   auto noted = decide(*restored, note(a, "from the old days"), at(1800020000));
   REQUIRE_MESSAGE(noted, error_of(noted));
+}
+
+// Recurring series (issue 21): rule styles, one open occurrence, one vs the
+// whole series. Expected dates are worked out by hand from the rule.
+namespace {
+
+Clock::time_point utc(int y, unsigned m, unsigned d, int h, int min = 0) {
+  return Clock::time_point(date::sys_days{date::year{y} / m / d}.time_since_epoch() +
+                           std::chrono::hours(h) + std::chrono::minutes(min));
+}
+
+v1::TaskCommand create_series(const std::string& id, Clock::time_point due,
+                              const std::string& rrule, uint32_t every_days = 0,
+                              const std::string& zone = "Europe/Berlin") {
+  auto c = create(id, "Pay rent");
+  auto* create = c.mutable_create();
+  create->set_category("home");
+  create->add_tags("money");
+  *create->mutable_due_at() = coach::to_timestamp(due);
+  create->mutable_recurrence()->set_rrule(rrule);
+  create->mutable_recurrence()->set_every_days_after_done(every_days);
+  create->mutable_recurrence()->set_zone(zone);
+  return c;
+}
+
+Clock::time_point due_of(const v1::Task& t) {
+  return coach::from_timestamp(t.due_at());
+}
+
+// The series' open occurrences at the fixture's now.
+std::vector<const v1::Task*> open_of(Fixture& f, const std::string& series) {
+  std::vector<const v1::Task*> out;
+  for (const auto& [id, t] : f.book.tasks()) {
+    auto status = effective_status(t, f.now);
+    if (t.recurrence().series_id() == series &&
+        (status == v1::TASK_STATUS_PENDING || status == v1::TASK_STATUS_SNOOZED))
+      out.push_back(&t);
+  }
+  return out;
+}
+
+// Runs `command`, which must succeed, and returns the occurrence it created
+// (the last event is its TaskCreated).
+const v1::Task& next_made_by(Fixture& f, const v1::TaskCommand& command) {
+  auto events = f.run(command);
+  REQUIRE_MESSAGE(events, error_of(events));
+  REQUIRE(!events->empty());
+  REQUIRE(events->back().has_task_created());
+  return f.task(events->back().task_id());
+}
+
+}  // namespace
+
+TEST_CASE("a calendar series: the next occurrence by the rule, late ones skip, never two open") {
+  Fixture f;
+  auto id = new_uuid_string();
+  // The last Friday of each month at 09:00 in Berlin; January 2027's is the 29th.
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 29, 8), "FREQ=MONTHLY;BYDAY=-1FR")));
+  const auto& first = f.task(id);
+  CHECK(first.recurrence().series_id() == id);
+  CHECK(first.recurrence().occurrence() == 1);
+  CHECK(first.recurrence().zone() == "Europe/Berlin");
+  CHECK(open_of(f, id).size() == 1);
+
+  f.now = utc(2027, 1, 28, 12);  // done a day early
+  const auto& second = next_made_by(f, complete(id));
+  CHECK(f.task(id).status() == v1::TASK_STATUS_COMPLETED);
+  CHECK(due_of(second) == utc(2027, 2, 26, 8));  // CET, UTC+1
+  CHECK(second.recurrence().occurrence() == 2);
+  CHECK(second.recurrence().series_id() == id);
+  CHECK(second.title() == "Pay rent");
+  CHECK(second.category() == "home");
+  CHECK(tags_of(second) == std::vector<std::string>{"money"});
+  CHECK(open_of(f, id).size() == 1);
+
+  // Done late, in May: March and April passed, the next is May's, in CEST.
+  f.now = utc(2027, 5, 10, 12);
+  auto second_id = second.id();
+  const auto& third = next_made_by(f, complete(second_id));
+  CHECK(due_of(third) == utc(2027, 5, 28, 7));  // CEST, UTC+2
+  CHECK(third.recurrence().occurrence() == 3);
+  CHECK(open_of(f, id).size() == 1);
+
+  // A completed earlier occurrence cannot be completed again to pile up.
+  auto again = f.run(complete(second_id));
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == Errc::conflict);
+}
+
+TEST_CASE("a series repeated after completion: N days after done, at its time of day") {
+  Fixture f;
+  auto id = new_uuid_string();
+  // Water the plants every 3 days after done, at 08:00 in New York.
+  REQUIRE(f.run(create_series(id, utc(2027, 3, 1, 13), "", 3, "America/New_York")));
+  f.now = utc(2027, 3, 14, 1);  // 2027-03-13 20:00 EST, hours before DST starts
+  const auto& next = next_made_by(f, complete(id));
+  CHECK(due_of(next) == utc(2027, 3, 16, 12));  // 08:00 EDT
+  CHECK(next.recurrence().every_days_after_done() == 3);
+  CHECK(next.recurrence().zone() == "America/New_York");
+}
+
+TEST_CASE("snoozing or editing one occurrence keeps the pattern, whole_series edits the rest") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 10, 12);
+  // Every Monday at 09:00 Berlin, from 2027-01-11.
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 11, 8), "FREQ=WEEKLY;BYDAY=MO")));
+  // Snoozed and moved to Wednesday: still Monday's occurrence.
+  REQUIRE(f.run(snooze(id, utc(2027, 1, 12, 8))));
+  REQUIRE(f.run(edit_due(id, utc(2027, 1, 13, 8))));
+  REQUIRE(f.run(command([&](auto& c) {
+    c.mutable_edit()->set_task_id(id);
+    c.mutable_edit()->set_title("Pay rent (late this week)");
+  })));
+  f.now = utc(2027, 1, 13, 9);
+  const auto& second = next_made_by(f, complete(id));
+  CHECK(due_of(second) == utc(2027, 1, 18, 8));  // the next Monday
+  CHECK(second.title() == "Pay rent");           // the edit was this occurrence's only
+
+  auto whole = [&](const std::string& task, auto set) {
+    return f.run(command([&](auto& c) {
+      c.mutable_edit()->set_task_id(task);
+      c.mutable_edit()->set_whole_series(true);
+      set(*c.mutable_edit());
+    }));
+  };
+  auto second_id = second.id();
+  REQUIRE(whole(second_id, [](auto& e) { e.set_category("bills"); }));
+  CHECK(f.task(second_id).category() == "bills");
+  // The occurrence already has the title; the series' template does not yet.
+  REQUIRE(f.run(command([&](auto& c) {
+    c.mutable_edit()->set_task_id(second_id);
+    c.mutable_edit()->set_title("Rent");
+  })));
+  auto same = whole(second_id, [](auto& e) { e.set_title("Rent"); });
+  REQUIRE(same);
+  CHECK(same->size() == 1);
+  auto due_for_all = whole(
+      second_id, [](auto& e) { *e.mutable_due_at() = coach::to_timestamp(utc(2027, 1, 19, 8)); });
+  REQUIRE_FALSE(due_for_all);
+  CHECK(due_for_all.error().code == Errc::invalid_argument);
+
+  f.now = utc(2027, 1, 18, 9);
+  const auto& third = next_made_by(f, complete(second_id));
+  CHECK(third.category() == "bills");
+  CHECK(third.title() == "Rent");
+  CHECK(due_of(third) == utc(2027, 1, 25, 8));
+}
+
+TEST_CASE("deleting one occurrence skips it, deleting the whole series ends it, restore resumes") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 1, 12);
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 4, 8), "FREQ=WEEKLY;BYDAY=MO")));
+  const auto& second = next_made_by(f, remove(id));
+  CHECK(f.task(id).status() == v1::TASK_STATUS_DELETED);
+  CHECK(due_of(second) == utc(2027, 1, 11, 8));
+
+  auto second_id = second.id();
+  auto ended = f.run(command([&](auto& c) {
+    c.mutable_delete_()->set_task_id(second_id);
+    c.mutable_delete_()->set_whole_series(true);
+  }));
+  REQUIRE_MESSAGE(ended, error_of(ended));
+  REQUIRE(ended->size() == 1);  // no next occurrence
+  CHECK(ended->front().task_deleted().whole_series());
+  CHECK(open_of(f, id).empty());
+  CHECK(f.book.series(id)->ended_by() == second_id);
+
+  REQUIRE(f.run(restore(second_id)));
+  CHECK(f.book.series(id)->ended_by().empty());
+  f.now = utc(2027, 1, 11, 9);
+  const auto& third = next_made_by(f, complete(second_id));
+  CHECK(due_of(third) == utc(2027, 1, 18, 8));
+
+  // A one-off task is not a series.
+  auto plain = new_uuid_string();
+  REQUIRE(f.run(create(plain, "once")));
+  auto not_series = f.run(command([&](auto& c) {
+    c.mutable_delete_()->set_task_id(plain);
+    c.mutable_delete_()->set_whole_series(true);
+  }));
+  REQUIRE_FALSE(not_series);
+  CHECK(not_series.error().code == Errc::invalid_argument);
+  CHECK(f.task(plain).status() == v1::TASK_STATUS_PENDING);
+}
+
+TEST_CASE("reopening an earlier occurrence replaces an untouched later one, else conflicts") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 1, 12);
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 4, 8), "FREQ=DAILY;COUNT=3")));
+  auto second_id = next_made_by(f, complete(id)).id();
+
+  auto reopened = f.run(reopen(id));  // completed by mistake
+  REQUIRE_MESSAGE(reopened, error_of(reopened));
+  REQUIRE(reopened->size() == 2);
+  CHECK(reopened->front().task_id() == second_id);
+  CHECK(f.task(second_id).status() == v1::TASK_STATUS_DELETED);
+  CHECK(open_of(f, id).size() == 1);
+  CHECK(f.book.series(id)->latest_task_id() == id);
+
+  // Done again: a new occurrence with a new id (the replaced one stays deleted).
+  auto again_id = next_made_by(f, complete(id)).id();
+  CHECK(again_id != second_id);
+  REQUIRE(f.run(snooze(again_id, f.now + 1h)));  // worked on
+  auto version = f.book.version();
+  auto refused = f.run(reopen(id));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::conflict);
+  CHECK(refused.error().message.find("complete or delete it first") != std::string::npos);
+  CHECK(f.book.version() == version);
+
+  // COUNT=3: the third occurrence is the last.
+  auto third_id = next_made_by(f, complete(again_id)).id();
+  auto last = f.run(complete(third_id));
+  REQUIRE(last);
+  CHECK(last->size() == 1);
+  CHECK(open_of(f, id).empty());
+}
+
+TEST_CASE("bad recurrences are invalid_argument and append nothing") {
+  Fixture f;
+  const auto due = utc(2027, 2, 1, 8);
+  auto refused = [&](v1::TaskCommand c, const char* words) {
+    auto r = f.run(c);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::invalid_argument);
+    CHECK_MESSAGE(r.error().message.find(words) != std::string::npos, r.error().message);
+    CHECK(f.book.version() == 0);
+  };
+  refused(create_series(new_uuid_string(), due, "FREQ=SOMETIMES"), "not an RRULE");
+  refused(create_series(new_uuid_string(), due, "FREQ=SECONDLY"), "at most hourly");
+  refused(create_series(new_uuid_string(), due, "FREQ=DAILY", 0, "Mars/Olympus"),
+          "unknown time zone");
+  refused(create_series(new_uuid_string(), due, "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"),
+          "never happens");
+  refused(create_series(new_uuid_string(), due, "FREQ=DAILY", 3), "either rrule or");
+  refused(create_series(new_uuid_string(), due, ""), "either rrule or");
+  refused(create_series(new_uuid_string(), due, "", 3651), "every_days_after_done is 1 to 3650");
+  auto no_due = create_series(new_uuid_string(), due, "FREQ=DAILY");
+  no_due.mutable_create()->clear_due_at();
+  refused(no_due, "needs due_at");
+  auto claims = create_series(new_uuid_string(), due, "FREQ=DAILY");
+  claims.mutable_create()->mutable_recurrence()->set_series_id(new_uuid_string());
+  refused(claims, "set by coach");
+}
+
+TEST_CASE("a series survives a snapshot: the same next occurrence after parse") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 1, 12);
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 31, 8), "FREQ=MONTHLY;BYMONTHDAY=-1")));
+  auto parsed = TaskBook::parse(f.book.serialize(), f.book.version());
+  REQUIRE(parsed);
+  REQUIRE(parsed->series(id));
+  CHECK(parsed->series(id)->SerializeAsString() == f.book.series(id)->SerializeAsString());
+  auto from_snapshot = decide(*parsed, complete(id), f.now);
+  auto from_log = decide(f.book, complete(id), f.now);
+  REQUIRE(from_snapshot);
+  REQUIRE(from_log);
+  REQUIRE(from_log->size() == 2);
+  CHECK(from_snapshot->back().SerializeAsString() == from_log->back().SerializeAsString());
+  // The month's last day: February 28th, 09:00 in Berlin.
+  CHECK(coach::from_timestamp(from_log->back().task_created().fields().due_at()) ==
+        utc(2027, 2, 28, 8));
 }

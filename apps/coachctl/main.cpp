@@ -302,6 +302,14 @@ void print_task_full(Session& s, const v1::Task& t) {
   std::string tags;
   for (const auto& tag : t.tags()) tags += (tags.empty() ? "#" : " #") + tag;
   row("tags", tags.empty() ? "-" : tags);
+  if (t.has_recurrence()) {
+    const auto& r = t.recurrence();
+    row("repeats",
+        fmt::format("{} ({}), occurrence {} of series {}",
+                    r.rrule().empty() ? fmt::format("{} days after done", r.every_days_after_done())
+                                      : r.rrule(),
+                    r.zone(), r.occurrence(), s.short_id(r.series_id())));
+  }
   if (t.status() == v1::TASK_STATUS_SNOOZED) row("snoozed until", at(t.snoozed_until()));
   row("snoozes", std::to_string(t.snooze_count()));
   row("edits", std::to_string(t.edit_count()));
@@ -499,9 +507,9 @@ struct PrefsFlags {
 // The flags of the task commands (create, edit, note, snooze, done, ...).
 struct TaskFlags {
   std::string id, title, category, description, due, estimate, note, until, snooze_for, reason,
-      took;
+      took, repeat, repeat_after_done;
   int priority = 0;
-  bool no_due = false, no_tags = false;
+  bool no_due = false, no_tags = false, whole_series = false;
   std::vector<std::string> tags;
   std::map<std::string, bool> given;  // edit: which of its flags were on the command line
   bool has(const std::string& flag) const {
@@ -975,6 +983,16 @@ int minutes_of(const std::string& text, const std::string& flag) {
   return static_cast<int>(m->count());
 }
 
+// --repeat-after-done: whole days (3d, 2w; a bare number is minutes, so it
+// must name its unit).
+uint32_t days_of(const std::string& text) {
+  auto m = ctl::parse_duration(text);
+  if (!m) throw UsageError{"--repeat-after-done: " + m.error().message};
+  if (m->count() <= 0 || m->count() % (24 * 60) != 0)
+    throw UsageError{"--repeat-after-done: give whole days or weeks, e.g. 3d or 2w"};
+  return static_cast<uint32_t>(m->count() / (24 * 60));
+}
+
 // Sends a task command; prints the task as it is now (--json: the reply).
 int task_reply(Session& s, const std::string& op, const v1::Command& c, const std::string& verb) {
   auto reply = call(s.g, op, c);
@@ -992,6 +1010,11 @@ int create_task(Session& s, const v1::CreateTask& message, const TaskFlags& f) {
   x->set_priority(f.priority);
   if (!f.estimate.empty()) x->set_estimated_minutes(minutes_of(f.estimate, "--estimate"));
   for (const auto& tag : f.tags) x->add_tags(tag);
+  if (!f.repeat.empty() && !f.repeat_after_done.empty())
+    throw UsageError{"give --repeat or --repeat-after-done, not both"};
+  if (!f.repeat.empty()) x->mutable_recurrence()->set_rrule(f.repeat);
+  if (!f.repeat_after_done.empty())
+    x->mutable_recurrence()->set_every_days_after_done(days_of(f.repeat_after_done));
   return task_reply(s, "task.create", only, "created");
 }
 
@@ -1010,6 +1033,7 @@ int edit_task(Session& s, const TaskFlags& f) {
   if (f.has("estimate")) x->set_estimated_minutes(minutes_of(f.estimate, "--estimate"));
   if (f.no_tags || f.has("tag")) x->set_replace_tags(true);
   for (const auto& tag : f.tags) x->add_tags(tag);
+  x->set_whole_series(f.whole_series);
   return task_reply(s, "task.edit", only, "edited");
 }
 
@@ -1052,7 +1076,10 @@ int change_status(Session& s, const std::string& name, const TaskFlags& f) {
     t->mutable_complete()->set_task_id(task);
     if (!f.took.empty()) t->mutable_complete()->set_actual_minutes(minutes_of(f.took, "--took"));
   }
-  if (name == "delete") t->mutable_delete_()->set_task_id(task);
+  if (name == "delete") {
+    t->mutable_delete_()->set_task_id(task);
+    t->mutable_delete_()->set_whole_series(f.whole_series);
+  }
   if (name == "reopen") t->mutable_reopen()->set_task_id(task);
   if (name == "restore") t->mutable_restore()->set_task_id(task);
   const char* verb = name == "complete" ? "completed"
@@ -1272,6 +1299,11 @@ int main(int argc, char** argv) {
     sub->add_option(name, into, help)->delimiter(',')->allow_extra_args(false);
   };
   tag_option(create, "--tag", tf.tags, "a tag; repeat for more (or a,b)");
+  create->add_option("--repeat", tf.repeat,
+                     "repeat by an RFC 5545 rule from --due: FREQ=WEEKLY;BYDAY=MO, "
+                     "FREQ=MONTHLY;BYDAY=-1FR ...");
+  create->add_option("--repeat-after-done", tf.repeat_after_done,
+                     "repeat this long after each completion: 3d, 2w");
 
   auto* edit = app.add_subcommand("edit", "change a task");
   edit->alias("modify");
@@ -1285,6 +1317,8 @@ int main(int argc, char** argv) {
   edit->add_option("--estimate", tf.estimate, "90m, 1h30m, 2h, 45");
   tag_option(edit, "--tag", tf.tags, "the task's new tags, all of them; repeat for more (or a,b)");
   edit->add_flag("--no-tags", tf.no_tags, "remove every tag");
+  edit->add_flag("--series", tf.whole_series,
+                 "a recurring task: change its later occurrences too (not --due)");
 
   auto* note = app.add_subcommand("note", "add a note to a task");
   note->add_option("id", tf.id, "short id or UUID")->required();
@@ -1308,6 +1342,8 @@ int main(int argc, char** argv) {
   simple["complete"]->alias("done");
   simple["get"]->alias("show");
   simple["complete"]->add_option("--took", tf.took, "how long it took: 90m, 1h30m");
+  simple["delete"]->add_flag("--series", tf.whole_series,
+                             "a recurring task: end its series (no next occurrence)");
 
   ViewFilter filter;
   auto* list = app.add_subcommand("list", "list tasks (default: pending and snoozed, by due)");

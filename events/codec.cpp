@@ -63,6 +63,8 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload) {
       return v1::EVENT_TYPE_USER_REGISTERED;
     case P::kPreferencesChanged:
       return v1::EVENT_TYPE_PREFERENCES_CHANGED;
+    case P::kCalendarFeedChanged:
+      return v1::EVENT_TYPE_CALENDAR_FEED_CHANGED;
     case P::kRecommendationAccepted:
       return v1::EVENT_TYPE_RECOMMENDATION_ACCEPTED;
     case P::kRecommendationRejected:

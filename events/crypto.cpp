@@ -142,6 +142,38 @@ Result<SecretKey> unwrap_data_key(const SecretKey& master, std::string_view wrap
   return key;
 }
 
+namespace {
+std::string hex(const unsigned char* data, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out += kDigits[data[i] >> 4];
+    out += kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+}  // namespace
+
+std::string random_secret() {
+  ensure_sodium();
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof bytes);
+  return hex(bytes, sizeof bytes);
+}
+
+std::string secret_digest(std::string_view secret) {
+  ensure_sodium();
+  unsigned char out[32];
+  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(secret.data()),
+                     secret.size(), nullptr, 0);
+  return hex(out, sizeof out);
+}
+
+bool same_digest(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && !a.empty() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 std::string keyed_hash(const SecretKey& key, std::string_view text) {
   ensure_sodium();
   std::string out(16, '\0');

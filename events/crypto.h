@@ -59,4 +59,14 @@ Result<SecretKey> unwrap_data_key(const SecretKey& master, std::string_view wrap
 // A keyed hash (BLAKE2b, 16 bytes): stores idempotency keys without their text.
 std::string keyed_hash(const SecretKey& key, std::string_view text);
 
+// A fresh secret for a URL (a calendar feed's): 32 random bytes as 64
+// lower-case hex digits.
+std::string random_secret();
+// The digest coach stores in place of a secret (BLAKE2b-256, 64 hex
+// digits), so that the log and its copies never hold the secret itself.
+std::string secret_digest(std::string_view secret);
+// Whether two digests are equal, in time that does not depend on where
+// they differ (a feed's secret is checked without a token).
+bool same_digest(std::string_view a, std::string_view b);
+
 }  // namespace coach::events

@@ -394,9 +394,12 @@ Result<Events> decide_snooze(const TaskBook& book, const v1::SnoozeTask& c, Cloc
   if (until <= now) return invalid("until must be in the future");
   if (until > now + kMaxSnooze) return invalid("until must be at most a year ahead");
   if (auto s = check_text("reason", c.reason(), kMaxTitleBytes, false); !s) return s.error();
+  if (c.whole_series() && !series_of(book, **task))
+    return invalid("task " + c.task_id() + " is not recurring; snooze it without whole_series");
   auto event = task_event(c.task_id());
   *event.mutable_task_snoozed()->mutable_until() = c.until();
   event.mutable_task_snoozed()->set_reason(c.reason());
+  event.mutable_task_snoozed()->set_whole_series(c.whole_series());
   return Events{std::move(event)};
 }
 
@@ -715,6 +718,9 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
       task.set_status(v1::TASK_STATUS_SNOOZED);
       *task.mutable_snoozed_until() = event.task_snoozed().until();
       task.set_snooze_count(task.snooze_count() + 1);
+      if (event.task_snoozed().whole_series())
+        if (auto* s = series_for(book.series_, task))
+          *s->mutable_paused_until() = event.task_snoozed().until();
       break;
     case P::kTaskCompleted:
       task.set_status(v1::TASK_STATUS_COMPLETED);

@@ -30,7 +30,8 @@
 //   at most one occurrence of a series is open. Reopening or restoring an
 //   earlier occurrence while a later one is open replaces the later one
 //   when it is untouched (deleted in the same batch), else is a conflict.
-//   Snooze and note concern one occurrence; an edit too, unless
+//   A note concerns one occurrence; a snooze too, unless whole_series (the
+//   series pauses: no occurrence before `until`); an edit too, unless
 //   whole_series (the later occurrences copy the series' template).
 //
 // Importers (coach-import) go through the same deciders: a task with tags is

@@ -79,14 +79,15 @@ Result<std::optional<v1::TaskEvent>> next_occurrence(const v1::TaskSeries& serie
   const auto& rule = series.rule();
   std::optional<Clock::time_point> due;
   if (!rule.rrule().empty()) {
-    auto after = std::max(at_second(finished.recurrence().scheduled_at()), now);
+    auto after = std::max(
+        {at_second(finished.recurrence().scheduled_at()), now, at_second(series.paused_until())});
     auto next = next_by_rule(rule, after);
     if (!next) return next.error();
     due = *next;
   } else {
     auto next = days_after(rule, now);
     if (!next) return next.error();
-    due = *next;
+    due = std::max(*next, at_second(series.paused_until()));
   }
   if (!due || *due >= Clock::time_point(seconds(kEndInstantSeconds)))
     return std::optional<v1::TaskEvent>{};

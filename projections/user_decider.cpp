@@ -1,6 +1,8 @@
 #include "projections/user_decider.h"
 
+#include "events/crypto.h"
 #include "events/envelope.h"
+#include "projections/calendar_feed.h"
 #include "projections/insights.h"
 #include "projections/nudge_book.h"
 #include "projections/schedule_book.h"
@@ -40,6 +42,68 @@ Result<v1::Reply> schedule_reply(const UserState& state, uint32_t horizon_days,
   v1::Reply reply;
   *reply.mutable_schedule() = std::move(*schedule);
   return reply;
+}
+
+// The plan as iCalendar: the schedule view and every task.
+Result<std::string> calendar_text(const UserState& state, uint32_t horizon_days,
+                                  SystemClock::time_point now) {
+  auto schedule = schedule_view(state, horizon_days, now);
+  if (!schedule) return schedule.error();
+  std::vector<const v1::Task*> tasks;
+  tasks.reserve(state.tasks.tasks().size());
+  for (const auto& [id, task] : state.tasks.tasks()) tasks.push_back(&task);
+  return plan_calendar(*schedule, tasks, std::chrono::floor<std::chrono::seconds>(now));
+}
+
+Result<v1::Reply> calendar_reply(const UserState& state, const v1::Command& command,
+                                 SystemClock::time_point now) {
+  v1::Reply reply;
+  auto* calendar = reply.mutable_calendar();
+  calendar->set_feed_active(!state.profile.calendar_feed_digest.empty());
+  if (command.has_create_calendar_feed()) {
+    const auto& secret = command.create_calendar_feed().secret();
+    calendar->set_feed_secret(secret);
+    calendar->set_feed_path("/calendar/" + state.profile.profile.user().id() + "/" + secret +
+                            ".ics");
+    return reply;
+  }
+  if (command.has_revoke_calendar_feed()) return reply;
+  auto text = calendar_text(state, command.get_calendar().horizon_days(), now);
+  if (!text) return text.error();
+  calendar->set_ics(std::move(*text));
+  return reply;
+}
+
+// A feed read: the secret is the credential, and every failure looks the
+// same, so the answer tells a guesser nothing (not even that the user exists).
+Result<v1::Reply> feed_reply(const UserState& state, const v1::ReadCalendarFeed& read,
+                             SystemClock::time_point now) {
+  if (state.erased || !state.profile.registered || read.secret().empty() ||
+      !events::same_digest(events::secret_digest(read.secret()),
+                           state.profile.calendar_feed_digest))
+    return make_error(Errc::not_found, "no such calendar feed (revoked, replaced or never made)");
+  auto text = calendar_text(state, read.horizon_days(), now);
+  if (!text) return text.error();
+  v1::Reply reply;
+  reply.mutable_calendar()->set_ics(std::move(*text));
+  reply.mutable_calendar()->set_feed_active(true);
+  return reply;
+}
+
+Result<std::vector<v1::TaskEvent>> decide_feed(const UserState& state, v1::Command& command,
+                                               const DecideContext& context) {
+  v1::TaskEvent event;
+  auto* changed = event.mutable_calendar_feed_changed();
+  if (command.has_revoke_calendar_feed()) {
+    if (state.profile.calendar_feed_digest.empty()) return std::vector<v1::TaskEvent>{};
+    return std::vector<v1::TaskEvent>{std::move(event)};
+  }
+  auto* create = command.mutable_create_calendar_feed();
+  if (!create->secret().empty())
+    return make_error(Errc::invalid_argument, "secret is made by coach; send {}");
+  create->set_secret(context.new_secret());
+  changed->set_secret_digest(events::secret_digest(create->secret()));
+  return std::vector<v1::TaskEvent>{std::move(event)};
 }
 
 }  // namespace
@@ -112,6 +176,9 @@ Result<std::vector<v1::TaskEvent>> decide(const UserState& state, v1::Command& c
                 ? "UTC"
                 : state.profile.profile.user().timezone());
       return decide(state.tasks, command.task(), now);
+    case v1::Command::kCreateCalendarFeed:
+    case v1::Command::kRevokeCalendarFeed:
+      return decide_feed(state, command, context);
     default:
       break;
   }
@@ -120,6 +187,7 @@ Result<std::vector<v1::TaskEvent>> decide(const UserState& state, v1::Command& c
 
 Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
                             SystemClock::time_point now) {
+  if (command.has_read_calendar_feed()) return feed_reply(state, command.read_calendar_feed(), now);
   // An id nobody registered has no data to read: not_found, never an empty
   // list that looks like a user without tasks.
   if (!state.profile.registered) return not_registered();
@@ -165,6 +233,11 @@ Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
       *reply.mutable_nudge_list() = std::move(*list);
       return reply;
     }
+    case v1::Command::kGetCalendar:
+    case v1::Command::kCreateCalendarFeed:
+    case v1::Command::kRevokeCalendarFeed:
+      return calendar_reply(state, command, now);
+    case v1::Command::kReadCalendarFeed:  // answered before the registration check
     case v1::Command::kGetFeatures:
     case v1::Command::kGetNodeStats:
     case v1::Command::kRunBatch:

@@ -21,6 +21,7 @@
 
 #include "base/ids.h"
 #include "base/result.h"
+#include "events/crypto.h"
 #include "projections/user_state.h"
 #include "schema/commands.pb.h"
 
@@ -32,6 +33,8 @@ struct DecideContext {
   std::chrono::system_clock::time_point now{};  // the command's time
   // Mints the id of a task created without one. Default: a random UUID.
   std::function<std::string()> new_id = new_uuid_string;
+  // Mints a calendar feed's secret. Default: 32 random bytes, hex.
+  std::function<std::string()> new_secret = events::random_secret;
 };
 
 // The error every command of an unregistered user gets (not_found).

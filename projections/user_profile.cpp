@@ -216,6 +216,8 @@ void evolve(UserProfile& state, const v1::TaskEvent& event) {
           p.mutable_preferences()->mutable_updated_at(), p.mutable_persona()->mutable_created_at(),
           p.mutable_persona()->mutable_updated_at()})
       *t = event.created_at();
+  } else if (event.has_calendar_feed_changed()) {
+    state.calendar_feed_digest = event.calendar_feed_changed().secret_digest();
   } else if (event.has_preferences_changed()) {
     const auto& m = event.preferences_changed();
     p.mutable_user()->set_timezone(m.timezone());

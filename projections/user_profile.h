@@ -21,6 +21,9 @@ namespace coach::projections {
 struct UserProfile {
   bool registered = false;
   v1::Profile profile;  // user, preferences, persona, version
+  // The digest of the calendar feed's secret (events/crypto.h); empty: no
+  // feed. Kept out of Profile, so user.get never shows it.
+  std::string calendar_feed_digest;
 };
 
 // True when `name` is a time zone of the IANA database (e.g. "Europe/Berlin").

@@ -23,6 +23,7 @@ std::string UserState::serialize() const {
   if (signals) *saved.mutable_signals() = signals->to_state();
   *saved.mutable_schedule() = schedule.to_state();
   *saved.mutable_nudges() = nudges;
+  saved.set_calendar_feed_digest(profile.calendar_feed_digest);
   return saved.SerializeAsString();
 }
 
@@ -36,6 +37,7 @@ Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
   state.tasks = std::move(*tasks);
   state.profile.profile = saved.profile();
   state.profile.registered = saved.profile().user().has_created_at();
+  state.profile.calendar_feed_digest = saved.calendar_feed_digest();
   state.version = version;
   state.schedule = ScheduleBook::from_state(saved.schedule());
   state.nudges = std::move(*saved.mutable_nudges());

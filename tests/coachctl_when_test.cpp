@@ -5,11 +5,8 @@
 #include <date/tz.h>
 #include <doctest/doctest.h>
 
-#include <libical/ical.h>
-
 #include <map>
 
-#include "apps/coachctl/calendar.h"
 #include "apps/coachctl/views.h"
 #include "apps/coachctl/when.h"
 
@@ -276,60 +273,4 @@ TEST_CASE("coachctl views: colour only on a terminal and never with NO_COLOR") {
   CHECK_FALSE(ctl::use_colour("auto", true, nullptr, "dumb"));
   CHECK(ctl::use_colour("always", false, "1", nullptr));
   CHECK_FALSE(ctl::use_colour("never", true, nullptr, "xterm"));
-}
-
-TEST_CASE("the plan as iCalendar: what libical's own parser reads back") {
-  v1::Schedule plan;
-  auto block = [](const char* id, const char* task, int64_t start, int64_t end) {
-    v1::ScheduleRecommendation r;
-    r.set_id(id);
-    r.set_task_id(task);
-    r.mutable_recommended_start()->set_seconds(start);
-    r.mutable_recommended_due()->set_seconds(end);
-    return r;
-  };
-  // 2026-12-07 09:00-10:30 and 14:00-15:00 UTC; Europe/Berlin shows 10:00 and 15:00.
-  *plan.add_accepted() = block("b-accepted", "t-report", 1796634000, 1796639400);
-  *plan.add_recommendations() = block("b-suggested", "t-report", 1796652000, 1796655600);
-  std::vector<v1::Task> tasks(3);
-  tasks[0].set_id("t-report");
-  tasks[0].set_title("Write the report; then, rest");  // RFC 5545 escapes ; and ,
-  tasks[0].set_status(v1::TASK_STATUS_PENDING);
-  tasks[0].mutable_due_at()->set_seconds(1796662800);  // 2026-12-07T17:00:00Z
-  tasks[1].set_id("t-done");
-  tasks[1].set_title("Done already");
-  tasks[1].set_status(v1::TASK_STATUS_COMPLETED);
-  tasks[1].mutable_due_at()->set_seconds(1796662800);
-  tasks[2].set_id("t-undated");
-  tasks[2].set_title("Someday");
-  tasks[2].set_status(v1::TASK_STATUS_PENDING);
-  auto text =
-      ctl::plan_calendar(plan, tasks, std::chrono::sys_seconds(std::chrono::seconds(1796600000)));
-  CHECK(text.rfind("BEGIN:VCALENDAR\r\n", 0) == 0);
-
-  icalcomponent* cal = icalparser_parse_string(text.c_str());
-  REQUIRE(cal != nullptr);
-  CHECK(icalcomponent_isa(cal) == ICAL_VCALENDAR_COMPONENT);
-  CHECK(icalcomponent_count_errors(cal) == 0);
-  std::map<std::string, icalcomponent*> events;
-  for (auto* e = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); e;
-       e = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT))
-    events[icalcomponent_get_uid(e)] = e;
-  REQUIRE(events.size() == 3);  // two blocks, one due task (not the done one, not the undated)
-  auto* accepted = events.at("b-accepted@coach");
-  CHECK(icaltime_as_timet(icalcomponent_get_dtstart(accepted)) == 1796634000);
-  CHECK(icaltime_as_timet(icalcomponent_get_dtend(accepted)) == 1796639400);
-  CHECK(icaltime_is_utc(icalcomponent_get_dtstart(accepted)));
-  CHECK(std::string(icalcomponent_get_summary(accepted)) == "Write the report; then, rest");
-  CHECK(icalcomponent_get_status(accepted) == ICAL_STATUS_CONFIRMED);
-  CHECK(icalcomponent_get_status(events.at("b-suggested@coach")) == ICAL_STATUS_TENTATIVE);
-  auto* due = events.at("t-report.due@coach");
-  CHECK(std::string(icalcomponent_get_summary(due)) == "Due: Write the report; then, rest");
-  CHECK(icaltime_as_timet(icalcomponent_get_dtstart(due)) == 1796662800);
-  // Seen from Berlin, the accepted block starts at 10:00.
-  auto berlin = icaltime_convert_to_zone(icalcomponent_get_dtstart(accepted),
-                                         icaltimezone_get_builtin_timezone("Europe/Berlin"));
-  CHECK(berlin.hour == 10);
-  CHECK(berlin.minute == 0);
-  icalcomponent_free(cal);
 }

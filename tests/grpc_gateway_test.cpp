@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <libical/ical.h>
 #include <nats/nats.h>
 
 #include "apps/coach-gateway/grpc_mapping.h"
@@ -528,4 +530,93 @@ TEST_CASE("browsers: one user's live feeds are bounded, others' are not") {
   CHECK(second.status() == 429);
   EventStream other_user(url, {{"Authorization", bearers[1]}});
   CHECK(other_user.wait_for(": open").find(": open") == 0);
+}
+
+// Calendar apps (issue 21): they subscribe to a URL and send no token, so
+// the feed's secret is the credential: made by coach, shown once, stored
+// only as a digest, revoked by a new one or by calendar.feed.revoke.
+TEST_CASE("calendar apps: a secret feed URL over HTTP, recurring tasks as RRULE, revocable") {
+  HttpSetup setup;
+  httplib::Client http(setup.url());
+  http.set_read_timeout(10);
+  auto user = Uuid::random();
+  auto signer = actors::TokenSigner::load(setup.dir.str() + "/token.key", false);
+  REQUIRE(signer);
+  const std::string bearer = "Bearer " + signer->issue(user, v1::ROLE_USER, std::chrono::hours(1));
+  auto post = [&](const std::string& method, const std::string& body) {
+    auto res = http.Post("/coach.v1.CoachService/" + method, {{"Authorization", bearer}}, body,
+                         "application/json");
+    REQUIRE(res);
+    return res;
+  };
+  REQUIRE(post("UserRegister", R"({"timezone": "Europe/Berlin"})")->status == 200);
+  // Every Monday at 09:00 Berlin time from 2030-01-07, and a one-off.
+  auto weekly = reply_of(post("TaskCreate", R"({"title": "Weekly review",
+      "due_at": "2030-01-07T08:00:00Z", "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO"}})"))
+                    .task();
+  REQUIRE(weekly.recurrence().series_id() == weekly.id());
+  auto once =
+      reply_of(post("TaskCreate", R"({"title": "File taxes", "due_at": "2030-01-09T12:00:00Z"})"))
+          .task();
+
+  auto client_secret = post("CalendarFeedCreate", R"({"secret": "mine"})");
+  CHECK(client_secret->status == 400);
+  auto made = reply_of(post("CalendarFeedCreate", "{}")).calendar();
+  REQUIRE(made.feed_secret().size() == 64);
+  CHECK(made.feed_active());
+  CHECK(made.feed_path() == "/calendar/" + user.to_string() + "/" + made.feed_secret() + ".ics");
+
+  // Fetched as a calendar app does: GET, no token.
+  auto feed = http.Get(made.feed_path());
+  REQUIRE(feed);
+  REQUIRE_MESSAGE(feed->status == 200, feed->body);
+  CHECK(feed->get_header_value("Content-Type").rfind("text/calendar", 0) == 0);
+  CAPTURE(feed->body);
+  icalcomponent* cal = icalparser_parse_string(feed->body.c_str());
+  REQUIRE(cal != nullptr);
+  CHECK(icalcomponent_count_errors(cal) == 0);
+  std::set<std::string> uids;
+  for (auto* e = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT); e;
+       e = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT)) {
+    uids.insert(icalcomponent_get_uid(e));
+    if (std::string(icalcomponent_get_uid(e)) != weekly.id() + ".series@coach") continue;
+    auto start = icalcomponent_get_dtstart(e);  // 09:00 on Berlin's wall clock
+    CHECK(start.hour == 9);
+    CHECK(std::string(icaltimezone_get_tzid(const_cast<icaltimezone*>(start.zone))) ==
+          "Europe/Berlin");
+    CHECK(icalcomponent_get_first_property(e, ICAL_RRULE_PROPERTY) != nullptr);
+  }
+  icalcomponent_free(cal);
+  CHECK(uids.count(weekly.id() + ".series@coach") == 1);
+  CHECK(uids.count(once.id() + ".due@coach") == 1);
+  // calendar.get (coachctl calendar export) is the same document.
+  auto exported = reply_of(post("CalendarGet", "{}")).calendar().ics();
+  CHECK(exported.find("UID:" + weekly.id() + ".series@coach") != std::string::npos);
+
+  // Only the right secret for the right user opens it; every miss is 404.
+  auto wrong = made.feed_secret();
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  for (const auto& path :
+       {"/calendar/" + user.to_string() + "/" + wrong + ".ics",
+        "/calendar/" + Uuid::random().to_string() + "/" + made.feed_secret() + ".ics",
+        "/calendar/" + user.to_string() + "/short.ics",
+        "/calendar/not-a-user/" + made.feed_secret() + ".ics"}) {
+    auto miss = http.Get(path);
+    REQUIRE(miss);
+    CHECK_MESSAGE(miss->status == 404, path);
+    CHECK(miss->body.find("BEGIN:VCALENDAR") == std::string::npos);
+  }
+  // The secret is nowhere in what coach keeps: the export holds its digest.
+  auto everything = post("UserExport", "{}");
+  CHECK(everything->body.find(made.feed_secret()) == std::string::npos);
+  CHECK(everything->body.find("calendar_feed_changed") != std::string::npos);
+
+  // A new feed ends the old one; revoking ends the new one.
+  auto again = reply_of(post("CalendarFeedCreate", "{}")).calendar();
+  CHECK(again.feed_secret() != made.feed_secret());
+  CHECK(http.Get(made.feed_path())->status == 404);
+  CHECK(http.Get(again.feed_path())->status == 200);
+  auto revoked = reply_of(post("CalendarFeedRevoke", "{}")).calendar();
+  CHECK_FALSE(revoked.feed_active());
+  CHECK(http.Get(again.feed_path())->status == 404);
 }

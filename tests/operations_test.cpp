@@ -34,7 +34,7 @@ TEST_CASE("docs/api.md lists every operation of the table, in the table's order"
   std::vector<std::string> table;
   for (const auto& op : operation_table()) table.push_back(op.name);
   auto documented = documented_operations();
-  CHECK(documented.size() == 31);
+  CHECK(documented.size() == 35);
   CHECK(documented == table);
   CHECK(api_operations() == table);
 }
@@ -80,6 +80,11 @@ TEST_CASE("access and kind: admin rows are node-wide and admin-only, but the del
     if (op.access == Access::analytics) analytics.insert(op.name);
   }
   CHECK(analytics == std::set<std::string>{"user.insights", "user.features"});
+  // The one row served without a token: its secret is checked by the actor.
+  std::set<std::string> tokenless;
+  for (const auto& op : operation_table())
+    if (op.access == Access::feed_secret) tokenless.insert(op.name);
+  CHECK(tokenless == std::set<std::string>{"calendar.feed.read"});
   CHECK(find_operation("task.list")->kind == OperationKind::read);
   CHECK(find_operation("task.create")->kind == OperationKind::write);
   CHECK(find_operation("user.delete")->kind == OperationKind::special);

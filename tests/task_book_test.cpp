@@ -1013,3 +1013,34 @@ TEST_CASE("a series survives a snapshot: the same next occurrence after parse") 
   CHECK(coach::from_timestamp(from_log->back().task_created().fields().due_at()) ==
         utc(2027, 2, 28, 8));
 }
+
+TEST_CASE("snoozing the whole series pauses it: the next occurrence comes after the pause") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 10, 12);
+  // Every Monday at 09:00 Berlin from 2027-01-11; a holiday until the 27th.
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 11, 8), "FREQ=WEEKLY;BYDAY=MO")));
+  auto paused = f.run(command([&](auto& c) {
+    c.mutable_snooze()->set_task_id(id);
+    *c.mutable_snooze()->mutable_until() = coach::to_timestamp(utc(2027, 1, 27, 8));
+    c.mutable_snooze()->set_whole_series(true);
+  }));
+  REQUIRE_MESSAGE(paused, error_of(paused));
+  CHECK(paused->front().task_snoozed().whole_series());
+  f.now = utc(2027, 1, 12, 9);  // done early, during the pause
+  const auto& next = next_made_by(f, complete(id));
+  CHECK(due_of(next) == utc(2027, 2, 1, 8));  // not the 18th or the 25th
+
+  // A one-off task has no series to pause.
+  auto plain = new_uuid_string();
+  REQUIRE(f.run(create(plain, "once")));
+  auto version = f.book.version();
+  auto refused = f.run(command([&](auto& c) {
+    c.mutable_snooze()->set_task_id(plain);
+    *c.mutable_snooze()->mutable_until() = coach::to_timestamp(f.now + 24h);
+    c.mutable_snooze()->set_whole_series(true);
+  }));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::invalid_argument);
+  CHECK(f.book.version() == version);
+}

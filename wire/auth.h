@@ -38,6 +38,10 @@ enum class Access {
   analytics,  // behavioral analytics: the user themself, or an analyst or admin
   admin,      // node administration: admins only
   delivery,   // a delivery gateway's report: delivery gateways and admins
+  // No token: the request's own secret is the credential, checked by the
+  // target user's actor (calendar.feed.read: a calendar app has no token).
+  // The target is the Coach-User header, which is then required.
+  feed_secret,
 };
 
 // Whether `claims` may run an operation needing `access` on `target`'s data;

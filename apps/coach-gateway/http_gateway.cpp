@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <map>
+#include <regex>
 
 #include "apps/coach-gateway/coach_call.h"
 #include "apps/coach-gateway/grpc_mapping.h"
@@ -227,6 +228,8 @@ void HttpGateway::routes() {
   s.Get(pattern, wrong_verb);
   s.Put(pattern, wrong_verb);
   s.Delete(pattern, wrong_verb);
+  s.Get(R"(/calendar/[^/]+/[^/]+\.ics)",
+        [this](const httplib::Request& req, httplib::Response& res) { calendar_feed(req, res); });
   // The web client: static files, scripts from here only.
   s.Get(R"(/[a-z.\-]*)", [](const httplib::Request& req, httplib::Response& res) {
     const auto* file = find_web_file(req.path);
@@ -237,6 +240,47 @@ void HttpGateway::routes() {
                    "frame-ancestors 'none'");
     res.set_content(std::string(file->body), std::string(file->content_type).c_str());
   });
+}
+
+void HttpGateway::calendar_feed(const httplib::Request& req, httplib::Response& res) {
+  // /calendar/<user id>/<64 hex digits>.ics; anything else is no feed.
+  static const std::regex kPath(R"(/calendar/([0-9a-f-]{36})/([0-9a-f]{64})\.ics)");
+  std::smatch match;
+  if (!std::regex_match(req.path, match, kPath))
+    return answer_error(res, 404, "not_found", "no such calendar feed");
+  struct InFlight {
+    std::atomic<int>& count;
+    ~InFlight() { --count; }
+  } held{in_flight_};
+  if (++in_flight_ > options_.max_in_flight) {
+    res.set_header("Retry-After", "1");
+    return answer_error(res, 429, "busy", "the gateway has too many calls waiting; retry");
+  }
+  CoachCall call{
+      "calendar.feed.read",
+      R"({"secret": ")" + match[2].str() + R"("})",
+      kJson,
+      {},
+      match[1].str(),
+      {},
+      std::chrono::system_clock::now() + std::chrono::milliseconds(options_.default_timeout_ms)};
+  auto answer = call_coach(nats_, call);
+  if (answer.outcome == CoachAnswer::Outcome::timed_out)
+    return answer_error(res, 504, "unavailable", "coach did not answer in time");
+  if (answer.outcome == CoachAnswer::Outcome::unreachable)
+    return answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
+  auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);
+  if (!reply) return answer_error(res, 500, "internal", "coach's answer is not a Reply");
+  if (reply->has_error()) {
+    const auto& code = reply->error().code();
+    bool busy = code == "busy" || code == "unavailable";
+    return answer_error(res, busy ? http_status_for(code) : 404,
+                        busy ? code : std::string("not_found"),
+                        busy ? reply->error().message() : "no such calendar feed");
+  }
+  res.status = 200;
+  res.set_header("Content-Disposition", "inline; filename=\"coach.ics\"");
+  res.set_content(reply->calendar().ics(), "text/calendar; charset=utf-8");
 }
 
 void HttpGateway::watch(const httplib::Request& req, httplib::Response& res) {

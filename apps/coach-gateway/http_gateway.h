@@ -33,6 +33,18 @@
 // in the Authorization header and never in a URL (addresses end up in logs
 // and histories); a page reads the stream with fetch().
 //
+// A calendar feed, for calendar apps to subscribe to (issue 21; docs/api.md,
+// "Calendar"):
+//
+//   GET /calendar/<user id>/<secret>.ics
+//
+// asks coach's calendar.feed.read with the secret from the path and no
+// token (calendar apps send none; the secret is the credential). 200
+// text/calendar with the VCALENDAR; 404 for a revoked, replaced or unknown
+// feed and for any other path; 503/504 as for the calls above. The secret
+// is in the URL because that is how calendar apps subscribe: treat the URL
+// as a password.
+//
 // Browsers: bearer tokens travel in a header, never in cookies, so a page
 // of another origin cannot make a request with the user's authority; beside
 // that a request carrying an Origin header is served only when that origin
@@ -94,6 +106,7 @@ class HttpGateway {
   HttpGateway(natsConnection* nats, WatchHub* watches, HttpGatewayOptions options);
   void routes();
   void watch(const httplib::Request& req, httplib::Response& res);
+  void calendar_feed(const httplib::Request& req, httplib::Response& res);
   natsConnection* nats_;
   WatchHub* watches_;
   HttpGatewayOptions options_;

@@ -22,7 +22,6 @@
 #include <ctime>
 #include <optional>
 #include <set>
-#include "apps/coachctl/calendar.h"
 #include "apps/coachctl/ops_print.h"
 #include "apps/coachctl/views.h"
 #include "apps/coachctl/when.h"
@@ -1055,6 +1054,7 @@ int snooze_task(Session& s, const TaskFlags& f) {
       timestamp(f.until.empty() ? s.now() + std::chrono::minutes(minutes_of(f.snooze_for, "--for"))
                                 : s.when_day(f.until, "--until", ctl::DayTime::start));
   x->set_reason(f.reason);
+  x->set_whole_series(f.whole_series);
   return task_reply(s, "task.snooze", only, "snoozed");
 }
 
@@ -1087,6 +1087,27 @@ int change_status(Session& s, const std::string& name, const TaskFlags& f) {
                      : name == "reopen" ? "reopened"
                                         : "restored";
   return task_reply(s, "task." + name, only, verb);
+}
+
+// coachctl calendar feed [--revoke]: the new URL's path, shown once.
+int calendar_feed_command(Session& s, bool revoke) {
+  v1::Command c;
+  if (revoke)
+    c.mutable_revoke_calendar_feed();
+  else
+    c.mutable_create_calendar_feed();
+  auto reply = call(s.g, revoke ? "calendar.feed.revoke" : "calendar.feed.create", c);
+  if (s.g.json) return fmt::print("{}\n", coach::actors::to_json(reply)), 0;
+  if (revoke) return fmt::print("calendar feed revoked: its URL no longer works\n"), 0;
+  fmt::print(
+      "calendar feed: {}\n"
+      "  on coach-gateway's HTTP address (scripts/run.sh prints it), e.g.\n"
+      "  https://localhost:8443{}\n"
+      "Subscribe to it in your calendar app. Keep it secret: it shows your plan to whoever\n"
+      "has it. This is the only time coach shows it; coachctl calendar feed again makes a new\n"
+      "one and ends this.\n",
+      reply.calendar().feed_path(), reply.calendar().feed_path());
+  return 0;
 }
 
 // coachctl nudge now [task]: without one, coach picks the most pressing.
@@ -1329,6 +1350,8 @@ int main(int argc, char** argv) {
   snooze->add_option("--until", tf.until, "tomorrow, mon 9am, +3h ... (a day alone: its start)");
   snooze->add_option("--for", tf.snooze_for, "90m, 2h, 3d");
   snooze->add_option("--reason", tf.reason);
+  snooze->add_flag("--series", tf.whole_series,
+                   "a recurring task: pause its series too (the next comes after --until)");
 
   std::map<std::string, CLI::App*> simple;
   for (auto [name, help] : {std::pair{"complete", "mark a task done"},
@@ -1390,6 +1413,11 @@ int main(int argc, char** argv) {
   uint32_t calendar_days = 14;
   calendar_export->add_option("--days", calendar_days, "how many days ahead (1 to 60)")
       ->capture_default_str();
+  auto* calendar_feed = calendar->add_subcommand(
+      "feed",
+      "a secret URL your calendar app subscribes to (a new one revokes the old); --revoke ends it");
+  bool feed_revoke = false;
+  calendar_feed->add_flag("--revoke", feed_revoke, "end the feed: its URL stops working");
 
   auto* nudge = app.add_subcommand("nudge", "coaching nudges");
   nudge->require_subcommand(1);
@@ -1558,12 +1586,12 @@ int main(int argc, char** argv) {
     if (reject->parsed()) return decide_block(s, horizon, false, block_row, reject_reason);
     if (schedule->parsed()) return show_schedule(s, get_schedule(s, horizon));
     if (calendar_export->parsed()) {
-      auto plan = get_schedule(s, calendar_days);
-      fmt::print("{}", ctl::plan_calendar(plan, s.tasks(),
-                                          std::chrono::floor<std::chrono::seconds>(
-                                              std::chrono::system_clock::now())));
+      v1::Command c;
+      c.mutable_get_calendar()->set_horizon_days(calendar_days);
+      fmt::print("{}", call(s.g, "calendar.get", c).calendar().ics());
       return 0;
     }
+    if (calendar_feed->parsed()) return calendar_feed_command(s, feed_revoke);
     if (nudge_now->parsed()) return nudge_now_about(s, nudge_task);
     if (nudge_list->parsed()) return show_nudges(s, nudge_limit);
     if (nudge_rate->parsed()) return rate_nudge(s, nudge_row, usefulness, rate_comment);

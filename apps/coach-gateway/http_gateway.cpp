@@ -181,23 +181,9 @@ void HttpGateway::routes() {
                                 ", got " + timeout);
     }
     call.deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms);
-    // Bounded: slow answers must not hold every thread of the server.
-    struct InFlight {
-      std::atomic<int>& count;
-      ~InFlight() { --count; }
-    } held{in_flight_};
-    if (++in_flight_ > options_.max_in_flight) {
-      res.set_header("Retry-After", "1");
-      return answer_error(res, 429, "busy", "the gateway has too many calls waiting; retry");
-    }
-    auto answer = call_coach(nats_, call);
-    if (answer.outcome == CoachAnswer::Outcome::timed_out)
-      return answer_error(res, 504, "unavailable",
-                          "coach did not answer within " + std::to_string(timeout_ms) + " ms");
-    if (answer.outcome == CoachAnswer::Outcome::unreachable)
-      return answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
-    auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);
-    if (!reply) return answer_error(res, 500, "internal", "coach's answer is not a Reply");
+    auto answered = bounded_call(call, res);
+    if (!answered) return;
+    const auto* reply = &answered->reply;
     res.status = 200;
     if (reply->has_error()) {
       res.status = http_status_for(reply->error().code());
@@ -205,7 +191,7 @@ void HttpGateway::routes() {
         res.set_header("Retry-After",
                        std::to_string((reply->error().retry_after_ms() + 999) / 1000));
     }
-    res.set_content(answer.reply, kJson);
+    res.set_content(answered->json, kJson);
   });
   s.Options(pattern, [this, origin_allowed](const httplib::Request& req, httplib::Response& res) {
     if (req.get_header_value("Origin").empty() || !origin_allowed(req)) {
@@ -242,20 +228,45 @@ void HttpGateway::routes() {
   });
 }
 
-void HttpGateway::calendar_feed(const httplib::Request& req, httplib::Response& res) {
-  // /calendar/<user id>/<64 hex digits>.ics; anything else is no feed.
-  static const std::regex kPath(R"(/calendar/([0-9a-f-]{36})/([0-9a-f]{64})\.ics)");
-  std::smatch match;
-  if (!std::regex_match(req.path, match, kPath))
-    return answer_error(res, 404, "not_found", "no such calendar feed");
+std::optional<HttpGateway::Answered> HttpGateway::bounded_call(const CoachCall& call,
+                                                               httplib::Response& res) {
+  // Bounded: slow answers must not hold every thread of the server.
   struct InFlight {
     std::atomic<int>& count;
     ~InFlight() { --count; }
   } held{in_flight_};
   if (++in_flight_ > options_.max_in_flight) {
     res.set_header("Retry-After", "1");
-    return answer_error(res, 429, "busy", "the gateway has too many calls waiting; retry");
+    answer_error(res, 429, "busy", "the gateway has too many calls waiting; retry");
+    return std::nullopt;
   }
+  auto waits = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   call.deadline - std::chrono::system_clock::now())
+                   .count();
+  auto answer = call_coach(nats_, call);
+  if (answer.outcome == CoachAnswer::Outcome::timed_out) {
+    answer_error(res, 504, "unavailable",
+                 "coach did not answer within " + std::to_string(waits) + " ms");
+    return std::nullopt;
+  }
+  if (answer.outcome == CoachAnswer::Outcome::unreachable) {
+    answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
+    return std::nullopt;
+  }
+  auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);
+  if (!reply) {
+    answer_error(res, 500, "internal", "coach's answer is not a Reply");
+    return std::nullopt;
+  }
+  return Answered{std::move(answer.reply), std::move(*reply)};
+}
+
+void HttpGateway::calendar_feed(const httplib::Request& req, httplib::Response& res) {
+  // /calendar/<user id>/<64 hex digits>.ics; anything else is no feed.
+  static const std::regex kPath(R"(/calendar/([0-9a-f-]{36})/([0-9a-f]{64})\.ics)");
+  std::smatch match;
+  if (!std::regex_match(req.path, match, kPath))
+    return answer_error(res, 404, "not_found", "no such calendar feed");
   CoachCall call{
       "calendar.feed.read",
       R"({"secret": ")" + match[2].str() + R"("})",
@@ -264,13 +275,9 @@ void HttpGateway::calendar_feed(const httplib::Request& req, httplib::Response& 
       match[1].str(),
       {},
       std::chrono::system_clock::now() + std::chrono::milliseconds(options_.default_timeout_ms)};
-  auto answer = call_coach(nats_, call);
-  if (answer.outcome == CoachAnswer::Outcome::timed_out)
-    return answer_error(res, 504, "unavailable", "coach did not answer in time");
-  if (answer.outcome == CoachAnswer::Outcome::unreachable)
-    return answer_error(res, 503, "unavailable", "coach is not reachable: " + answer.why);
-  auto reply = actors::decode_reply(answer.reply, actors::Encoding::json);
-  if (!reply) return answer_error(res, 500, "internal", "coach's answer is not a Reply");
+  auto answered = bounded_call(call, res);
+  if (!answered) return;
+  const auto* reply = &answered->reply;
   if (reply->has_error()) {
     const auto& code = reply->error().code();
     bool busy = code == "busy" || code == "unavailable";

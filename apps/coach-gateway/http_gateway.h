@@ -55,11 +55,14 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "apps/coach-gateway/coach_call.h"
 #include "base/result.h"
+#include "schema/commands.pb.h"
 
 typedef struct __natsConnection natsConnection;
 namespace httplib {
@@ -107,6 +110,15 @@ class HttpGateway {
   void routes();
   void watch(const httplib::Request& req, httplib::Response& res);
   void calendar_feed(const httplib::Request& req, httplib::Response& res);
+  // coach's answer to a call, as JSON and decoded.
+  struct Answered {
+    std::string json;
+    v1::Reply reply;
+  };
+  // Makes the call within max_in_flight; on busy, no answer in time, coach
+  // unreachable or an answer that is not a Reply, answers `res` with the
+  // error (429, 504, 503, 500) and returns nullopt.
+  std::optional<Answered> bounded_call(const CoachCall& call, httplib::Response& res);
   natsConnection* nats_;
   WatchHub* watches_;
   HttpGatewayOptions options_;

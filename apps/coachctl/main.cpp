@@ -1102,7 +1102,7 @@ int calendar_feed_command(Session& s, bool revoke) {
   fmt::print(
       "calendar feed: {}\n"
       "  on coach-gateway's HTTP address (scripts/run.sh prints it), e.g.\n"
-      "  https://localhost:8443{}\n"
+      "  https://127.0.0.1:8443{}\n"
       "Subscribe to it in your calendar app. Keep it secret: it shows your plan to whoever\n"
       "has it. This is the only time coach shows it; coachctl calendar feed again makes a new\n"
       "one and ends this.\n",

@@ -16,7 +16,7 @@ packages=(
   libnats-dev nats-server
   libfmt-dev libcli11-dev doctest-dev libhowardhinnant-date-dev tzdata
   libcurl4-openssl-dev libcpp-httplib-dev
-  libgrpc++-dev python3-grpcio python3-protobuf curl libical-dev
+  libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-protobuf curl libical-dev
   chromium chromium-driver fonts-dejavu-core
 )
 

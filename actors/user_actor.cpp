@@ -241,6 +241,9 @@ struct ActorState {
   std::deque<WritingPtr> written_waiting;  // written while an append was in flight
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
   bool shutting_down = false;
+  // next_miss of the book, as of its series_changes (UINT64_MAX: not known).
+  uint64_t miss_known_at = UINT64_MAX;
+  std::optional<SystemClock::time_point> next_miss;
   static inline const char* name = "coach.user";
 
   // Commands wait: an append or an exclusive pool job is in flight.
@@ -455,9 +458,41 @@ void schedule_check(ActorState& st, SystemClock::time_point when) {
   if (st.context->clock) st.context->registry->schedule_check(st.user, when);
 }
 
-// Checks again when the triggers say (nothing when nudges are off).
+// When the next open occurrence of a series will be missed; recomputed
+// only when an event touched a series (expanding rules costs).
+std::optional<SystemClock::time_point> next_miss(ActorState& st) {
+  if (st.miss_known_at != st.state.tasks.series_changes()) {
+    st.next_miss = projections::next_miss(st.state.tasks);
+    st.miss_known_at = st.state.tasks.series_changes();
+  }
+  return st.next_miss;
+}
+
+// Checks again when the triggers say (nothing when nudges are off), or
+// when a series' occurrence will be missed, whichever comes first.
 void schedule_next_check(ActorState& st) {
-  if (auto next = projections::next_check(st.state, SystemClock::now())) schedule_check(st, *next);
+  auto now = SystemClock::now();
+  auto next = projections::next_check(st.state, now);
+  if (auto miss = next_miss(st); miss && !st.state.erased && st.state.profile.registered)
+    next = std::max(std::min(next.value_or(*miss), *miss), now + std::chrono::seconds(1));
+  if (next) schedule_check(st, *next);
+}
+
+// Occurrences missed by `now` (projections::decide_missed): appended as
+// coach's own events, with no request. False when none is due.
+bool roll_missed(Self* self, SystemClock::time_point now) {
+  auto& st = self->state;
+  if (!next_miss(st) || *next_miss(st) > now) return false;
+  auto rolled = projections::decide_missed(st.state.tasks, now);
+  if (rolled.empty()) return false;
+  auto pending = std::make_shared<PendingAppend>();
+  for (auto& event : rolled) {
+    events::stamp_envelope(event, st.user, st.state.version + 1, now);
+    st.state.fold(event);
+    pending->events.push_back(std::move(event));
+  }
+  append(self, std::move(pending));
+  return true;
 }
 
 // The notification of a stored NudgeCreated, on its way to the gateways.
@@ -528,6 +563,7 @@ void check_nudges(Self* self) {
   auto now = SystemClock::now();
   if (st.nudge_in_flight) return;  // its end schedules the next check
   if (st.busy()) return schedule_check(st, now + std::chrono::seconds(1));
+  if (roll_missed(self, now)) return;  // its append checks again
   auto candidate = projections::next_nudge(st.state, now);
   if (!candidate) return schedule_next_check(st);
   st.nudge_in_flight = true;
@@ -598,6 +634,7 @@ void on_loaded(Self* self, Result<UserState> loaded) {
     return;
   }
   st.state = std::move(*loaded);
+  st.miss_known_at = UINT64_MAX;
   st.snapshot_version = st.state.version;
   st.loaded = true;
   republish_queued(st);

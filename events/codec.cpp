@@ -59,6 +59,8 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload) {
       return v1::EVENT_TYPE_TASK_RESTORED;
     case P::kTaskNoteAdded:
       return v1::EVENT_TYPE_TASK_NOTE_ADDED;
+    case P::kTaskMissed:
+      return v1::EVENT_TYPE_TASK_MISSED;
     case P::kUserRegistered:
       return v1::EVENT_TYPE_USER_REGISTERED;
     case P::kPreferencesChanged:

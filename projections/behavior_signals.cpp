@@ -1,4 +1,5 @@
 #include "projections/behavior_signals.h"
+#include "projections/task_series.h"
 #include "schema/snapshots.pb.h"
 
 #include <date/tz.h>
@@ -79,6 +80,7 @@ v1::BehaviorSignalsState BehaviorSignals::to_state() const {
   s.set_snoozes(snoozes);
   s.set_edits(edits);
   s.set_postponements(postponements);
+  s.set_missed(missed);
   *s.mutable_lateness_hours() = stats_state(lateness_hours);
   *s.mutable_tension() = stats_state(tension);
   *s.mutable_gap_hours() = stats_state(gap_hours);
@@ -92,6 +94,7 @@ v1::BehaviorSignalsState BehaviorSignals::to_state() const {
       out.set_created(c.created);
       out.set_completed(c.completed);
       out.set_late(c.late);
+      out.set_missed(c.missed);
     }
   };
   put(categories, *s.mutable_categories());
@@ -111,6 +114,7 @@ BehaviorSignals BehaviorSignals::from_state(const v1::BehaviorSignalsState& s) {
   b.snoozes = s.snoozes();
   b.edits = s.edits();
   b.postponements = s.postponements();
+  b.missed = s.missed();
   b.lateness_hours = stats_of(s.lateness_hours());
   b.tension = stats_of(s.tension());
   b.gap_hours = stats_of(s.gap_hours());
@@ -120,9 +124,11 @@ BehaviorSignals BehaviorSignals::from_state(const v1::BehaviorSignalsState& s) {
     b.completions_by_hour[static_cast<size_t>(i)] = s.completions_by_hour(i);
   for (int i = 0; i < s.completions_by_weekday_size() && i < 7; ++i)
     b.completions_by_weekday[static_cast<size_t>(i)] = s.completions_by_weekday(i);
-  for (const auto& [name, c] : s.categories())
-    b.categories[name] = {c.created(), c.completed(), c.late()};
-  for (const auto& [name, c] : s.series()) b.series[name] = {c.created(), c.completed(), c.late()};
+  auto counts = [](const v1::CategoryCountsState& c) {
+    return CategoryCounts{c.created(), c.completed(), c.late(), c.missed()};
+  };
+  for (const auto& [name, c] : s.categories()) b.categories[name] = counts(c);
+  for (const auto& [name, c] : s.series()) b.series[name] = counts(c);
   return b;
 }
 
@@ -161,12 +167,14 @@ bool filing_only(const v1::TaskEvent& event) {
 void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task_before) {
   if (filing_only(event)) return;  // learns nothing from tags and notes
   int64_t now = event.created_at().seconds();
-  if (s.last_event_seconds != 0 && now >= s.last_event_seconds) {
-    double gap = static_cast<double>(now - s.last_event_seconds) / 3600;
-    s.gap_hours.add(gap);
-    s.longest_gap_hours = std::max(s.longest_gap_hours, gap);
+  if (!made_by_miss(event)) {  // the user's activity
+    if (s.last_event_seconds != 0 && now >= s.last_event_seconds) {
+      double gap = static_cast<double>(now - s.last_event_seconds) / 3600;
+      s.gap_hours.add(gap);
+      s.longest_gap_hours = std::max(s.longest_gap_hours, gap);
+    }
+    s.last_event_seconds = std::max(s.last_event_seconds, now);
   }
-  s.last_event_seconds = std::max(s.last_event_seconds, now);
 
   switch (event.payload_case()) {
     case v1::TaskEvent::kTaskCreated:
@@ -177,6 +185,12 @@ void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task
       break;
     case v1::TaskEvent::kTaskSnoozed:
       ++s.snoozes;
+      break;
+    case v1::TaskEvent::kTaskMissed:
+      ++s.missed;
+      if (!task_before) break;
+      ++s.categories[task_before->category()].missed;
+      if (task_before->has_recurrence()) ++s.series[task_before->recurrence().series_id()].missed;
       break;
     case v1::TaskEvent::kTaskModified: {
       ++s.edits;

@@ -21,6 +21,10 @@
 // - series: the same per recurring series (by series id): each occurrence
 //   is a task as any other in every signal above, and its series groups
 //   them as a category does (how late the weekly review tends to be).
+//   An occurrence coach closed as missed (TaskMissed) counts as missed,
+//   overall, in its category and in its series; what coach appends on its
+//   own for a miss (task_series.h, made_by_miss) is no activity of the
+//   user's: no activity gap, though the new occurrence is a task created.
 // - tags and notes teach nothing: a TaskNoteAdded, and a TaskModified that
 //   changes only TASK_FIELD_TAGS, are skipped whole (no edit, no activity
 //   gap), so signals are what they were before tags and notes existed.
@@ -55,6 +59,7 @@ struct CategoryCounts {
   uint32_t created = 0;
   uint32_t completed = 0;
   uint32_t late = 0;
+  uint32_t missed = 0;
 };
 
 class BehaviorSignals {
@@ -71,6 +76,7 @@ class BehaviorSignals {
   uint64_t snoozes = 0;
   uint64_t edits = 0;
   uint64_t postponements = 0;
+  uint64_t missed = 0;
   RunningStats lateness_hours;
   RunningStats tension;
   RunningStats gap_hours;

@@ -9,6 +9,7 @@
 #include "projections/feature_series.h"
 #include "projections/procrastination_model.h"
 #include "projections/schedule_book.h"
+#include "projections/task_series.h"
 #include "projections/user_state.h"
 
 namespace coach::projections {
@@ -396,7 +397,7 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       book.set_last_activity(at);
       return;
     default:
-      book.set_last_activity(at);  // the user's own doing
+      if (!made_by_miss(event)) book.set_last_activity(at);  // the user's own doing
   }
 }
 
@@ -444,9 +445,11 @@ Result<NudgeCandidate> on_demand_nudge(const UserState& state, const std::string
     if (!task || task->status() == v1::TASK_STATUS_DELETED)
       return make_error(Errc::not_found, "no task " + task_id);
     if (!open(*task))  // "is the one to do next" about a finished task would be wrong
-      return make_error(Errc::conflict, "task " + task_id +
-                                            " is completed; nudges are about pending or "
-                                            "snoozed tasks");
+      return make_error(
+          Errc::conflict,
+          "task " + task_id +
+              (task->status() == v1::TASK_STATUS_MISSED ? " was missed" : " is completed") +
+              "; nudges are about pending or snoozed tasks");
     return candidate(state, Trigger::on_demand, task, now);
   }
   // The most pressing open task: earliest due, then highest priority.

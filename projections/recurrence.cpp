@@ -179,6 +179,22 @@ Result<std::vector<Clock::time_point>> occurrences(const RecurrenceRule& rule,
   return out;
 }
 
+Result<std::optional<Clock::time_point>> last_between(const RecurrenceRule& rule,
+                                                      Clock::time_point after,
+                                                      Clock::time_point until) {
+  auto p = checked(rule, 1);
+  if (!p) return p.error();
+  std::optional<Clock::time_point> last;
+  auto done = expand(rule, *p, [&](date::local_seconds t) {
+    auto at = to_instant(t, p->zone);
+    if (at > until) return false;
+    if (at > after) last = at;
+    return true;
+  });
+  if (!done) return done.error();
+  return last;
+}
+
 Result<date::local_seconds> wall_clock(Clock::time_point t, const std::string& zone) {
   auto z = zone_of(zone);
   if (!z) return z.error();

@@ -26,6 +26,7 @@
 
 #include <date/date.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,13 @@ Result<std::vector<date::local_seconds>> local_occurrences(const RecurrenceRule&
 // invalid_argument as check_rule.
 Result<std::vector<Clock::time_point>> occurrences(const RecurrenceRule& rule,
                                                    Clock::time_point from, size_t limit);
+
+// The rule's last instant in (after, until], or nullopt when it has none
+// there (looked through as `occurrences` looks). invalid_argument as
+// check_rule.
+Result<std::optional<Clock::time_point>> last_between(const RecurrenceRule& rule,
+                                                      Clock::time_point after,
+                                                      Clock::time_point until);
 
 // The wall clock of instant `t` in `zone`, to the second; invalid_argument
 // for an unknown zone.

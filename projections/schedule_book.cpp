@@ -96,7 +96,7 @@ void evolve(ScheduleBook& book, const v1::TaskEvent& event, const std::string& t
   } else if (event.has_recommendation_rejected()) {
     auto start = from_timestamp(event.recommendation_rejected().start());
     ++book.feedback.rejected[static_cast<size_t>(local_hour_in(time_zone, start))];
-  } else if (event.has_task_completed() || event.has_task_deleted()) {
+  } else if (event.has_task_completed() || event.has_task_deleted() || event.has_task_missed()) {
     std::erase_if(book.accepted, [&](const TimeBlock& b) { return b.task_id == event.task_id(); });
   }
 }

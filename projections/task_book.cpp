@@ -340,6 +340,9 @@ Result<Events> decide_edit(const TaskBook& book, const v1::EditTask& c, Clock::t
     if (status == v1::TASK_STATUS_COMPLETED)
       return conflict("task " + c.task_id() +
                       " is completed; reopen it before changing its due date");
+    if (status == v1::TASK_STATUS_MISSED)
+      return conflict("task " + c.task_id() +
+                      " was missed: its series has gone on; its due date stays");
     m->add_changed(v1::TASK_FIELD_DUE_AT);
     if (t.has_due_at()) *before->mutable_due_at() = t.due_at();
     if (c.has_due_at()) *after->mutable_due_at() = c.due_at();
@@ -408,9 +411,10 @@ Result<Events> decide_complete(const TaskBook& book, const v1::CompleteTask& c,
   auto task = target(book, c.task_id());
   if (!task) return task.error();
   auto status = effective_status(**task, now);
-  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED)
+  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED &&
+      status != v1::TASK_STATUS_MISSED)
     return conflict("task " + c.task_id() + " is " + status_word(status) +
-                    "; only pending or snoozed tasks can be completed");
+                    "; only pending, snoozed or missed tasks can be completed");
   if (auto s = check_range("actual_minutes", c.actual_minutes(), kMaxMinutes); !s) return s.error();
   auto event = task_event(c.task_id());
   event.mutable_task_completed()->set_actual_minutes(c.actual_minutes());
@@ -470,7 +474,7 @@ Result<Events> decide_restore(const TaskBook& book, const v1::RestoreTask& c,
   if (t.status() != v1::TASK_STATUS_DELETED)
     return conflict("task " + c.task_id() + " is not deleted");
   Events out;
-  if (!t.has_completed_at())  // it comes back open
+  if (!t.has_completed_at() && !t.has_missed_at())  // it comes back open
     if (auto s = make_room(book, t, now, out); !s) return s.error();
   out.push_back(task_event(c.task_id()));
   out.back().mutable_task_restored();
@@ -679,6 +683,52 @@ Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCo
   return invalid("the command is empty");
 }
 
+namespace {
+
+// The open occurrence of `series` when passing time may roll it, or
+// nullptr: none is open, or the next occurrence's id is taken (then the
+// series cannot go on by itself; complete or delete answer conflict).
+const v1::Task* missable(const TaskBook& book, const v1::TaskSeries& series) {
+  if (!series.ended_by().empty() || book.find(next_occurrence_id(series))) return nullptr;
+  const auto* t = book.find(series.latest_task_id());
+  bool open =
+      t && (t->status() == v1::TASK_STATUS_PENDING || t->status() == v1::TASK_STATUS_SNOOZED);
+  return open ? t : nullptr;
+}
+
+std::vector<const v1::TaskSeries*> in_id_order(const SeriesMap& map) {
+  std::vector<const v1::TaskSeries*> out;
+  for (const auto& [id, series] : map) out.push_back(&series);
+  std::sort(out.begin(), out.end(),
+            [](const auto* a, const auto* b) { return a->series_id() < b->series_id(); });
+  return out;
+}
+
+}  // namespace
+
+std::vector<v1::TaskEvent> decide_missed(const TaskBook& book, Clock::time_point now) {
+  Events out;
+  for (const auto* series : in_id_order(book.series_)) {
+    const auto* open = missable(book, *series);
+    if (!open) continue;
+    auto rolled = roll_missed(*series, *open, now);
+    if (!rolled || rolled->empty()) continue;
+    for (auto& event : *rolled) out.push_back(std::move(event));
+  }
+  return out;
+}
+
+std::optional<Clock::time_point> next_miss(const TaskBook& book) {
+  std::optional<Clock::time_point> first;
+  for (const auto& [id, series] : book.series_) {
+    const auto* open = missable(book, series);
+    if (!open) continue;
+    auto at = missed_at(series, *open);
+    if (at && *at && (!first || **at < *first)) first = **at;
+  }
+  return first;
+}
+
 void evolve(TaskBook& book, const v1::TaskEvent& event) {
   book.version_ = event.sequence();
   using P = v1::TaskEvent;
@@ -698,15 +748,18 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
     *task.mutable_tags() = c.tags();  // none in events older than tags
     *task.mutable_created_at() = event.created_at();
     *task.mutable_updated_at() = event.created_at();
-    if (event.task_created().has_recurrence())
+    if (event.task_created().has_recurrence()) {
       join_series(book.series_, task, event.task_created());
-    else
+      ++book.series_changes_;
+    } else {
       task.clear_recurrence();
+    }
     return;
   }
   auto it = book.tasks_.find(event.task_id());
   if (it == book.tasks_.end()) return;  // not a task event, or about no known task
   v1::Task& task = *it->second;
+  if (task.has_recurrence()) ++book.series_changes_;
   switch (event.payload_case()) {
     case P::kTaskModified:
       apply_fields(task, event.task_modified());
@@ -735,19 +788,31 @@ void evolve(TaskBook& book, const v1::TaskEvent& event) {
       if (event.task_deleted().whole_series())
         if (auto* s = series_for(book.series_, task)) s->set_ended_by(task.id());
       break;
+    case P::kTaskMissed:
+      task.set_status(v1::TASK_STATUS_MISSED);
+      *task.mutable_missed_at() = event.created_at();
+      break;
     case P::kTaskReopened:
       task.set_status(v1::TASK_STATUS_PENDING);
       task.clear_completed_at();
-      if (auto* s = series_for(book.series_, task)) s->set_latest_task_id(task.id());
+      task.clear_missed_at();  // open again: the series' open occurrence
+      if (auto* s = series_for(book.series_, task)) {
+        s->set_latest_task_id(task.id());
+        *task.mutable_recurrence()->mutable_reopened_at() = event.created_at();
+      }
       break;
     case P::kTaskRestored:
       task.set_status(task.has_completed_at()    ? v1::TASK_STATUS_COMPLETED
+                      : task.has_missed_at()     ? v1::TASK_STATUS_MISSED
                       : task.has_snoozed_until() ? v1::TASK_STATUS_SNOOZED
                                                  : v1::TASK_STATUS_PENDING);
       task.clear_deleted_at();
       if (auto* s = series_for(book.series_, task)) {
         if (s->ended_by() == task.id()) s->clear_ended_by();  // the series goes on
-        if (!task.has_completed_at()) s->set_latest_task_id(task.id());
+        if (!task.has_completed_at() && !task.has_missed_at()) {
+          s->set_latest_task_id(task.id());
+          *task.mutable_recurrence()->mutable_reopened_at() = event.created_at();
+        }
       }
       break;
     case P::kTaskNoteAdded: {

@@ -33,6 +33,11 @@
 //   A note concerns one occurrence; a snooze too, unless whole_series (the
 //   series pauses: no occurrence before `until`); an edit too, unless
 //   whole_series (the later occurrences copy the series' template).
+//   Time passing: decide_missed closes a calendar-fixed series' open
+//   occurrence as missed when the rule's next instant has come, and
+//   appends the next one. missed -> completed (late) is allowed, the series
+//   unchanged; a missed task may be deleted and restored (missed again), or
+//   edited as a completed one.
 //
 // Importers (coach-import) go through the same deciders: a task with tags is
 // a CreateTask with `tags`, and a note written in the past is an AddTaskNote
@@ -45,6 +50,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -177,17 +183,24 @@ class TaskBook {
   const v1::TaskSeries* series(std::string_view series_id) const;
   // Sequence of the last event folded in.
   uint64_t version() const { return version_; }
+  // Events folded in (since this book was built or parsed) that touched a
+  // series: one that was not counted leaves next_miss as it was, so a
+  // caller may keep next_miss until this changes.
+  uint64_t series_changes() const { return series_changes_; }
 
   std::string serialize() const;
   static Result<TaskBook> parse(std::string_view bytes, uint64_t version);
 
  private:
   friend void evolve(TaskBook& book, const v1::TaskEvent& event);
+  friend std::vector<v1::TaskEvent> decide_missed(const TaskBook& book, Clock::time_point now);
+  friend std::optional<Clock::time_point> next_miss(const TaskBook& book);
   v1::Task& add(const std::string& id);  // a new task on the arena
   std::unique_ptr<google::protobuf::Arena> arena_;
   TaskMap tasks_;
   SeriesMap series_;
   uint64_t version_ = 0;
+  uint64_t series_changes_ = 0;
 };
 
 // The status a task has at `now`: a snooze that ran out reads as pending.
@@ -199,6 +212,17 @@ v1::TaskStatus effective_status(const v1::Task& task, Clock::time_point now);
 // the task's status forbids. An empty list means "nothing to change".
 Result<std::vector<v1::TaskEvent>> decide(const TaskBook& book, const v1::TaskCommand& command,
                                           Clock::time_point now);
+
+// What passing time does (no command): for each series whose open
+// occurrence is missed by `now` (task_series.h, roll_missed), its
+// TaskMissed and the next occurrence's TaskCreated, series by series in id
+// order; empty when nothing is missed. A series whose stored rule no longer
+// expands (a zone the tz database dropped) is left as it is.
+std::vector<v1::TaskEvent> decide_missed(const TaskBook& book, Clock::time_point now);
+
+// The earliest instant at which decide_missed will have something to do,
+// or nullopt when no open occurrence can be missed.
+std::optional<Clock::time_point> next_miss(const TaskBook& book);
 
 // Folds one event into the book. Events that are not about tasks only
 // advance the version.

@@ -9,8 +9,10 @@
 #include "events/codec.h"
 #include "events/envelope.h"
 #include "events/upcast.h"
+#include "projections/behavior_signals.h"
 #include "projections/task_book.h"
 #include "projections/task_queries.h"
+#include "projections/task_series.h"
 #include "tests/support.h"
 
 using namespace coach;
@@ -34,6 +36,17 @@ struct Fixture {
     auto events = decide(book, command, now);
     if (!events) return events;
     for (auto& e : *events) {
+      events::stamp_envelope(e, user, book.version() + 1, now);
+      evolve(book, e);
+      log.push_back(e);
+    }
+    return events;
+  }
+
+  // What passing time does at `now` (decide_missed), stamped and folded.
+  std::vector<v1::TaskEvent> pass_time() {
+    auto events = decide_missed(book, now);
+    for (auto& e : events) {
       events::stamp_envelope(e, user, book.version() + 1, now);
       evolve(book, e);
       log.push_back(e);
@@ -199,7 +212,7 @@ TEST_CASE("illegal commands are refused with a clear error and change nothing") 
   SUBCASE("complete a deleted task") {
     REQUIRE(f.run(remove(id)));
     version = f.book.version();
-    check_error(f.run(complete(id)), Errc::conflict, "only pending or snoozed");
+    check_error(f.run(complete(id)), Errc::conflict, "only pending, snoozed or missed");
   }
   SUBCASE("snooze into the past is a bad value, like the others") {
     check_error(f.run(snooze(id, f.now - 1min)), Errc::invalid_argument, "in the future");
@@ -1043,4 +1056,192 @@ TEST_CASE("snoozing the whole series pauses it: the next occurrence comes after 
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == Errc::invalid_argument);
   CHECK(f.book.version() == version);
+}
+
+TEST_CASE("passing a calendar occurrence: missed when the next date comes, the next made") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 10, 12);
+  // Every Monday at 09:00 in Berlin (08:00 UTC in winter) from 2027-01-11.
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 11, 8), "FREQ=WEEKLY;BYDAY=MO")));
+  REQUIRE(next_miss(f.book));
+  CHECK(*next_miss(f.book) == utc(2027, 1, 18, 8));
+
+  // Overdue but not missed until the next Monday comes.
+  f.now = utc(2027, 1, 18, 7, 59);
+  CHECK(f.pass_time().empty());
+  f.now = utc(2027, 1, 18, 8);
+  auto rolled = f.pass_time();
+  REQUIRE(rolled.size() == 2);
+  CHECK(rolled[0].task_id() == id);
+  REQUIRE(rolled[0].has_task_missed());
+  CHECK(coach::from_timestamp(rolled[0].task_missed().next_due_at()) == utc(2027, 1, 18, 8));
+  REQUIRE(rolled[1].has_task_created());
+  CHECK(rolled[1].task_created().recurrence().made_on_miss());
+  CHECK(made_by_miss(rolled[0]));
+  CHECK(made_by_miss(rolled[1]));
+  CHECK(f.task(id).status() == v1::TASK_STATUS_MISSED);
+  CHECK(coach::from_timestamp(f.task(id).missed_at()) == f.now);
+  const auto& second = f.task(rolled[1].task_id());
+  CHECK(due_of(second) == utc(2027, 1, 18, 8));
+  CHECK(second.recurrence().occurrence() == 2);
+  CHECK(second.title() == "Pay rent");
+  CHECK(open_of(f, id).size() == 1);
+  CHECK(f.pass_time().empty());  // once only
+  CHECK(*next_miss(f.book) == utc(2027, 1, 25, 8));
+
+  // Coach was down for two weeks: the dates passed meanwhile are not made;
+  // the new occurrence is the latest that has come (February 1st).
+  auto second_id = second.id();
+  f.now = utc(2027, 2, 3, 12);
+  rolled = f.pass_time();
+  REQUIRE(rolled.size() == 2);
+  CHECK(f.task(second_id).status() == v1::TASK_STATUS_MISSED);
+  const auto& third = f.task(rolled[1].task_id());
+  CHECK(due_of(third) == utc(2027, 2, 1, 8));
+  CHECK(third.recurrence().occurrence() == 3);
+  CHECK(open_of(f, id).size() == 1);
+
+  // A missed occurrence may be completed, late; the series is unchanged.
+  auto done = f.run(complete(id));
+  REQUIRE_MESSAGE(done, error_of(done));
+  CHECK(done->size() == 1);
+  CHECK(f.task(id).status() == v1::TASK_STATUS_COMPLETED);
+  CHECK(f.task(id).has_missed_at());
+  CHECK(open_of(f, id).size() == 1);
+  // Its due date stays; it cannot be snoozed; deleted and restored it is
+  // missed again, not a second open occurrence.
+  check_error(f.run(edit_due(second_id, f.now + 24h)), Errc::conflict, "was missed");
+  check_error(f.run(snooze(second_id, f.now + 24h)), Errc::conflict, "is missed");
+  REQUIRE(f.run(remove(second_id)));
+  auto back = f.run(restore(second_id));
+  REQUIRE_MESSAGE(back, error_of(back));
+  CHECK(back->size() == 1);
+  CHECK(f.task(second_id).status() == v1::TASK_STATUS_MISSED);
+  CHECK(open_of(f, id).size() == 1);
+
+  // Snoozed past its next date, an occurrence is missed when the snooze ends.
+  auto third_id = third.id();
+  REQUIRE(f.run(snooze(third_id, utc(2027, 2, 10, 12))));
+  CHECK(*next_miss(f.book) == utc(2027, 2, 10, 12));
+  f.now = utc(2027, 2, 9, 12);
+  CHECK(f.pass_time().empty());
+  f.now = utc(2027, 2, 10, 12);
+  rolled = f.pass_time();
+  REQUIRE(rolled.size() == 2);
+  CHECK(due_of(f.task(rolled[1].task_id())) == utc(2027, 2, 8, 8));
+
+  // The log folds to the same book, and a snapshot knows the same next miss.
+  TaskBook replayed;
+  for (const auto& e : f.log) evolve(replayed, e);
+  CHECK(replayed.serialize() == f.book.serialize());
+  auto parsed = TaskBook::parse(f.book.serialize(), f.book.version());
+  REQUIRE(parsed);
+  CHECK(next_miss(*parsed) == next_miss(f.book));
+  auto later = f.now + 24h * 30;
+  auto from_parsed = decide_missed(*parsed, later), from_log = decide_missed(f.book, later);
+  REQUIRE(from_log.size() == 2);
+  REQUIRE(from_parsed.size() == 2);
+  for (size_t i = 0; i < 2; ++i)
+    CHECK(from_parsed[i].SerializeAsString() == from_log[i].SerializeAsString());
+
+  // Reopened, the first occurrence is open again (the untouched later one
+  // goes) and is missed no sooner than the rule's next date after that.
+  auto reopened = f.run(reopen(id));
+  REQUIRE_MESSAGE(reopened, error_of(reopened));
+  CHECK(f.task(id).status() == v1::TASK_STATUS_PENDING);
+  CHECK_FALSE(f.task(id).has_missed_at());
+  CHECK(open_of(f, id).size() == 1);
+  CHECK(*next_miss(f.book) == utc(2027, 2, 15, 8));
+  CHECK(f.pass_time().empty());
+
+  // Ending the series ends the misses.
+  auto open = open_of(f, id);
+  REQUIRE(open.size() == 1);
+  REQUIRE(f.run(command([&](auto& c) {
+    c.mutable_delete_()->set_task_id(open[0]->id());
+    c.mutable_delete_()->set_whole_series(true);
+  })));
+  CHECK_FALSE(next_miss(f.book));
+  f.now += 24h * 365;
+  CHECK(f.pass_time().empty());
+}
+
+TEST_CASE("passing makes nothing for a series repeated after completion, or a one-off task") {
+  Fixture f;
+  auto series = new_uuid_string(), plain = new_uuid_string();
+  REQUIRE(f.run(create_series(series, utc(2027, 3, 1, 13), "", 3, "America/New_York")));
+  auto c = create(plain, "once");
+  *c.mutable_create()->mutable_due_at() = coach::to_timestamp(utc(2027, 3, 1, 13));
+  REQUIRE(f.run(c));
+  CHECK_FALSE(next_miss(f.book));
+  f.now = utc(2028, 3, 1, 13);
+  CHECK(f.pass_time().empty());
+  CHECK(f.task(series).status() == v1::TASK_STATUS_PENDING);
+}
+
+TEST_CASE("a miss is counted as missed in the signals and is no activity of the user's") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 10, 12);
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 11, 8), "FREQ=WEEKLY;BYDAY=MO")));
+  f.now = utc(2027, 1, 25, 8);
+  REQUIRE(f.pass_time().size() == 2);
+  BehaviorSignals signals;
+  TaskBook book;
+  for (const auto& e : f.log) {
+    evolve(signals, e, book.find(e.task_id()));
+    evolve(book, e);
+  }
+  CHECK(signals.missed == 1);
+  CHECK(signals.tasks_created == 2);
+  CHECK(signals.series[id].missed == 1);
+  CHECK(signals.series[id].created == 2);
+  CHECK(signals.categories["home"].missed == 1);
+  // The user was last active when they created the series.
+  CHECK(signals.last_event_seconds == coach::to_timestamp(utc(2027, 1, 10, 12)).seconds());
+  CHECK(signals.gap_hours.count == 0);
+  auto restored = BehaviorSignals::from_state(signals.to_state());
+  CHECK(restored.missed == 1);
+  CHECK(restored.series[id].missed == 1);
+}
+
+TEST_CASE("a due date moved later, or a pause, puts the miss after it") {
+  Fixture f;
+  auto id = new_uuid_string();
+  f.now = utc(2027, 1, 11, 10);
+  // Daily at 09:00 UTC; today's is moved to tomorrow 17:00.
+  REQUIRE(f.run(create_series(id, utc(2027, 1, 11, 9), "FREQ=DAILY", 0, "UTC")));
+  REQUIRE(f.run(edit_due(id, utc(2027, 1, 12, 17))));
+  CHECK(*next_miss(f.book) == utc(2027, 1, 13, 9));
+  f.now = utc(2027, 1, 12, 9);
+  CHECK(f.pass_time().empty());
+  f.now = utc(2027, 1, 13, 9);
+  auto rolled = f.pass_time();
+  REQUIRE(rolled.size() == 2);
+  CHECK(due_of(f.task(rolled[1].task_id())) == utc(2027, 1, 13, 9));
+
+  // A pause that ends right at a rule instant: that instant is the next
+  // occurrence, whether the open one is completed during the pause or
+  // left to be missed.
+  auto weekly = [](Fixture& g, const std::string& series) {
+    g.now = utc(2027, 1, 10, 12);
+    REQUIRE(g.run(create_series(series, utc(2027, 1, 11, 8), "FREQ=WEEKLY;BYDAY=MO")));
+    REQUIRE(g.run(command([&](auto& c) {
+      c.mutable_snooze()->set_task_id(series);
+      *c.mutable_snooze()->mutable_until() = coach::to_timestamp(utc(2027, 1, 25, 8));
+      c.mutable_snooze()->set_whole_series(true);
+    })));
+  };
+  Fixture done, left;
+  auto a = new_uuid_string(), b = new_uuid_string();
+  weekly(done, a);
+  weekly(left, b);
+  done.now = utc(2027, 1, 12, 9);
+  CHECK(due_of(next_made_by(done, complete(a))) == utc(2027, 1, 25, 8));
+  CHECK(*next_miss(left.book) == utc(2027, 1, 25, 8));
+  left.now = utc(2027, 1, 25, 8);
+  rolled = left.pass_time();
+  REQUIRE(rolled.size() == 2);
+  CHECK(due_of(left.task(rolled[1].task_id())) == utc(2027, 1, 25, 8));
 }

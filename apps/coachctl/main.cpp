@@ -195,7 +195,7 @@ struct Session {
       v1::Command c;
       auto* l = c.mutable_list_tasks();
       for (auto s : {v1::TASK_STATUS_PENDING, v1::TASK_STATUS_SNOOZED, v1::TASK_STATUS_COMPLETED,
-                     v1::TASK_STATUS_DELETED})
+                     v1::TASK_STATUS_DELETED, v1::TASK_STATUS_MISSED})
         l->add_statuses(s);
       l->set_page_size(500);
       l->set_page_token(token);
@@ -535,7 +535,7 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
     start = end == std::string::npos ? f.statuses.size() : end + 1;
     if (w == "all") {
       for (auto st : {v1::TASK_STATUS_PENDING, v1::TASK_STATUS_SNOOZED, v1::TASK_STATUS_COMPLETED,
-                      v1::TASK_STATUS_DELETED})
+                      v1::TASK_STATUS_DELETED, v1::TASK_STATUS_MISSED})
         statuses.insert(st);
       continue;
     }
@@ -544,7 +544,7 @@ std::vector<v1::Task> filter_tasks(Session& s, const ViewFilter& f) {
     for (char c : w) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (w.empty() || w == "unspecified" || !v1::TaskStatus_Parse(upper, &st))
       throw UsageError{
-          "--status takes pending, snoozed, completed, deleted or all, comma "
+          "--status takes pending, snoozed, completed, deleted, missed or all, comma "
           "separated; got \"" +
           w + "\""};
     statuses.insert(st);
@@ -1372,7 +1372,7 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "list tasks (default: pending and snoozed, by due)");
   list->alias("ls");
   list->add_option("--status", filter.statuses,
-                   "comma separated: pending, snoozed, completed, deleted, all");
+                   "comma separated: pending, snoozed, completed, deleted, missed, all");
   list->add_option("--category", filter.category, "this category (any case)");
   list->add_option("--priority", filter.priority, "0..4 exactly, or 3+ for at least 3");
   list->add_option("--sort", filter.sort, "due, urgency, priority, created or title")

@@ -136,8 +136,8 @@ std::string task_table(const std::vector<v1::Task>& rows,
   bool snoozed = false, status = false;
   for (const auto& t : rows) {
     snoozed = snoozed || t.status() == v1::TASK_STATUS_SNOOZED;
-    status =
-        status || t.status() == v1::TASK_STATUS_COMPLETED || t.status() == v1::TASK_STATUS_DELETED;
+    status = status || t.status() == v1::TASK_STATUS_COMPLETED ||
+             t.status() == v1::TASK_STATUS_DELETED || t.status() == v1::TASK_STATUS_MISSED;
   }
   std::vector<std::string> header = {"ID"};
   if (o.urgency) header.push_back("URG");

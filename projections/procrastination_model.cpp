@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
+
+#include "projections/logistic_model.h"
 
 namespace coach::projections {
 
@@ -36,52 +37,20 @@ Features ProcrastinationModel::contributions(const Features& x) const {
 }
 
 Result<ProcrastinationModel> ProcrastinationModel::parse(std::string_view text) {
+  auto read = LogisticModel::parse(text, kFeatureNames);
+  if (!read) return read.error();
   ProcrastinationModel m;
-  std::array<int, kFeatureCount> seen_weight{}, seen_reference{};
-  std::istringstream in{std::string(text)};
-  std::string word;
-  bool has_version = false, has_bias = false;
-  while (in >> word) {
-    if (word == "#") {
-      std::getline(in, word);
-      continue;
-    }
-    if (word == "version") {
-      has_version = static_cast<bool>(in >> m.version);
-    } else if (word == "bias") {
-      has_bias = static_cast<bool>(in >> m.bias);
-    } else if (word == "weight" || word == "reference") {
-      std::string name;
-      double value = 0;
-      if (!(in >> name >> value)) return make_error(Errc::invalid_argument, "model: bad " + word);
-      auto at = std::find(kFeatureNames.begin(), kFeatureNames.end(), name);
-      if (at == kFeatureNames.end())
-        return make_error(Errc::invalid_argument, "model: unknown feature " + name);
-      size_t i = static_cast<size_t>(at - kFeatureNames.begin());
-      (word == "weight" ? m.weights : m.reference)[i] = value;
-      ++(word == "weight" ? seen_weight : seen_reference)[i];
-    } else {
-      return make_error(Errc::invalid_argument, "model: unknown line starting with " + word);
-    }
-  }
-  for (size_t i = 0; i < kFeatureCount; ++i)
-    if (seen_weight[i] != 1 || seen_reference[i] != 1)
-      return make_error(Errc::invalid_argument,
-                        "model: feature " + std::string(kFeatureNames[i]) + " must appear once");
-  if (!has_version || !has_bias)
-    return make_error(Errc::invalid_argument, "model: version and bias are required");
+  m.version = read->version;
+  m.bias = read->bias;
+  std::copy(read->weights.begin(), read->weights.end(), m.weights.begin());
+  std::copy(read->reference.begin(), read->reference.end(), m.reference.begin());
   return m;
 }
 
 std::string ProcrastinationModel::to_text() const {
-  std::ostringstream out;
-  out.precision(6);
-  out << "version " << version << "\nbias " << bias << "\n";
-  for (size_t i = 0; i < kFeatureCount; ++i)
-    out << "weight " << kFeatureNames[i] << " " << weights[i] << "\n";
-  for (size_t i = 0; i < kFeatureCount; ++i)
-    out << "reference " << kFeatureNames[i] << " " << reference[i] << "\n";
-  return out.str();
+  LogisticModel m{
+      version, bias, {weights.begin(), weights.end()}, {reference.begin(), reference.end()}};
+  return m.to_text(kFeatureNames);
 }
 
 const ProcrastinationModel& ProcrastinationModel::builtin() {

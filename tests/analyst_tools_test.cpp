@@ -500,11 +500,54 @@ TEST_CASE("coach-eval reads OULAD by header names: quoted cells, CRLF, blank lin
   write_oulad(dir.str() + "/quoted", tables, true);
   auto plain = eval(dir, dir.str() + "/plain");
   REQUIRE_MESSAGE(plain.exit_code == 0, plain.err);
-  // 24 students, each predicted at their first two deadlines.
-  CHECK(plain.out.find("24 students, 48 predictions") != std::string::npos);
+  // 24 students with three tasks each, predicted after their first two
+  // deadlines.
+  CHECK(plain.out.find("24 students, 72 tasks, 48 predictions") != std::string::npos);
   auto quoted = eval(dir, dir.str() + "/quoted");
   REQUIRE_MESSAGE(quoted.exit_code == 0, quoted.err);
   CHECK(quoted.out == plain.out);
+}
+
+TEST_CASE("coach-eval follows its protocol: which tasks count and which are predicted") {
+  // Worked out by hand from apps/coach-eval/oulad.h. Deadlines: TMA 1 at
+  // day 20, TMA 2 and CMA 3 at day 50, TMA 4 at day 80; an exam and a TMA
+  // without a date never count.
+  OuladTables t;
+  for (auto row : std::vector<std::vector<std::string>>{{"1", "TMA", "20"},
+                                                        {"2", "TMA", "50"},
+                                                        {"3", "CMA", "50"},
+                                                        {"4", "TMA", "80"},
+                                                        {"5", "Exam", "100"},
+                                                        {"6", "TMA", ""}})
+    t.assessments.push_back({"AAA", "2013J", row[0], row[1], row[2], "10"});
+  auto submit = [&](const char* assessment, const char* student, const char* day,
+                    const char* banked = "0") {
+    t.submissions.push_back({assessment, student, day, banked, "70"});
+  };
+  // s1: four tasks. Task 2 (late) is predicted after deadline 1; CMA 3
+  // shares deadline 2 (nothing new is known); task 4 (never submitted) is
+  // predicted after deadline 3.
+  t.registrations.push_back({"AAA", "2013J", "s1", "-5", "?"});
+  submit("1", "s1", "18");
+  submit("2", "s1", "52");
+  submit("3", "s1", "45");
+  // s2: task 2 is a banked mark (left out); CMA 3 was submitted on day 15,
+  // before deadline 1 passed (not predicted); task 4 is predicted.
+  t.registrations.push_back({"AAA", "2013J", "s2", "0", "?"});
+  submit("1", "s2", "10");
+  submit("2", "s2", "40", "1");
+  submit("3", "s2", "15");
+  submit("4", "s2", "79");
+  // s3 withdrew on day 60: task 4, due after that, is left out; task 2 is
+  // predicted.
+  t.registrations.push_back({"AAA", "2013J", "s3", "0", "60"});
+  test::TempDir dir;
+  write_oulad(dir.str() + "/data", t, false);
+  auto run = eval(dir, dir.str() + "/data");
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  CHECK_MESSAGE(run.out.find("3 students, 10 tasks, 4 predictions") != std::string::npos, run.out);
+  // Three of the four predicted tasks were late.
+  CHECK_MESSAGE(run.out.find("AAA              4  0.750") != std::string::npos, run.out);
 }
 
 TEST_CASE("coach-eval names the file and line of a bad row and exits 1, never crashes") {

@@ -2,8 +2,16 @@
 // way, and a damaged model file is refused with a clear error.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <optional>
 #include <sstream>
 
+#include "base/ids.h"
+#include "base/time.h"
+#include "events/envelope.h"
+#include "projections/lateness_risk.h"
 #include "projections/procrastination_model.h"
 
 using namespace coach;
@@ -46,4 +54,126 @@ TEST_CASE("a damaged model file is refused, naming what is wrong") {
   CHECK(unknown.error().message.find("shoe_size") != std::string::npos);
   CHECK_FALSE(ProcrastinationModel::parse(without("version")));
   CHECK_FALSE(ProcrastinationModel::parse("garbage"));
+}
+
+// Per-task lateness risk (issue 22): its features, worked out by hand.
+namespace {
+
+using Clock = std::chrono::system_clock;
+const Clock::time_point kDay0 = Clock::from_time_t(1'800'000'000);
+
+Clock::time_point day(double d) {
+  return kDay0 + std::chrono::seconds(static_cast<int64_t>(d * 86400));
+}
+
+// Folds a created task (and, if given, its completion) into `book`.
+void add_task(TaskBook& book, uint64_t& sequence, const std::string& id,
+              const std::string& category, double due,
+              std::optional<double> completed = std::nullopt, int priority = 0) {
+  auto user = Uuid::random();
+  v1::TaskEvent created;
+  created.set_task_id(id);
+  auto* f = created.mutable_task_created()->mutable_fields();
+  f->set_title(id);
+  f->set_category(category);
+  f->set_priority(priority);
+  *f->mutable_due_at() = coach::to_timestamp(day(due));
+  events::stamp_envelope(created, user, ++sequence, day(0));
+  evolve(book, created);
+  if (!completed) return;
+  v1::TaskEvent done;
+  done.set_task_id(id);
+  done.mutable_task_completed();
+  events::stamp_envelope(done, user, ++sequence, day(*completed));
+  evolve(book, done);
+}
+
+}  // namespace
+
+TEST_CASE("per-task risk features: the user's and the category's history, the task's own") {
+  TaskBook book;
+  uint64_t sequence = 0;
+  auto a = new_uuid_string(), b = new_uuid_string(), c = new_uuid_string(), d = new_uuid_string(),
+       e = new_uuid_string();
+  add_task(book, sequence, a, "essay", 10, 12);  // two days late
+  add_task(book, sequence, b, "essay", 20);      // overdue, open
+  add_task(book, sequence, c, "essay", 30, std::nullopt, 2);
+  add_task(book, sequence, d, "quiz", 28);      // open, due two days before c
+  add_task(book, sequence, e, "quiz", 40, 26);  // done after now: not in the book as of day 25
+  TaskBook as_of_25;
+  // The book as of day 25 holds no completion of e.
+  uint64_t s2 = 0;
+  add_task(as_of_25, s2, a, "essay", 10, 12);
+  add_task(as_of_25, s2, b, "essay", 20);
+  add_task(as_of_25, s2, c, "essay", 30, std::nullopt, 2);
+  add_task(as_of_25, s2, d, "quiz", 28);
+  add_task(as_of_25, s2, e, "quiz", 40);
+  auto x = risk_features(as_of_25, *as_of_25.find(c), day(25), 0.5);
+  REQUIRE(x);
+  auto at = [&](std::string_view name) {
+    auto i = std::find(kTaskRiskFeatureNames.begin(), kTaskRiskFeatureNames.end(), name);
+    REQUIRE(i != kTaskRiskFeatureNames.end());
+    return (*x)[static_cast<size_t>(i - kTaskRiskFeatureNames.begin())];
+  };
+  CHECK(at("population_logit") == doctest::Approx(0));
+  CHECK(at("user_late") == doctest::Approx((2 + 0.7) / 4));
+  CHECK(at("user_late_recent") == doctest::Approx(0.8375));  // 0.35 -> 0.675 -> 0.8375
+  CHECK(at("category_late") == doctest::Approx((2 + 2 * 0.675) / 4));
+  CHECK(at("category_due_so_far") == doctest::Approx(std::log1p(2)));
+  CHECK(at("last_late") == 1);
+  CHECK(at("overdue_open") == doctest::Approx(std::log1p(1)));
+  CHECK(at("category_overdue_open") == doctest::Approx(std::log1p(1)));
+  CHECK(at("days_since_done") == doctest::Approx(std::log1p(13)));
+  CHECK(at("days_early_mean") == doctest::Approx(-2));
+  CHECK(at("days_early_last") == doctest::Approx(-2));
+  CHECK(at("has_completions") == 1);
+  CHECK(at("category_days") == doctest::Approx(0.25));
+  CHECK(at("lead_days") == doctest::Approx(std::log1p(30)));
+  CHECK(at("days_left") == doctest::Approx(std::log1p(5)));
+  CHECK(at("priority") == doctest::Approx(0.5));
+  CHECK(at("task_snoozes") == 0);
+  CHECK(at("due_close") == doctest::Approx(std::log1p(1)));
+  // A completion after the instant changes what is known: the caller must
+  // pass the book as of the instant (coach-eval's protocol does).
+  auto ahead = risk_features(book, *book.find(c), day(25), 0.5);
+  REQUIRE(ahead);
+  CHECK(*ahead != *x);
+
+  // No due date, no lateness.
+  TaskBook plain;
+  v1::TaskEvent created;
+  created.set_task_id(new_uuid_string());
+  created.mutable_task_created()->mutable_fields()->set_title("someday");
+  events::stamp_envelope(created, Uuid::random(), 1, day(0));
+  evolve(plain, created);
+  CHECK_FALSE(risk_features(plain, *plain.find(created.task_id()), day(1), 0.5));
+}
+
+TEST_CASE("a logistic model file reads back what it wrote, and a damaged one is refused") {
+  LogisticModel m{"v9", -1.5, {0.5, 2}, {0.1, 0.2}};
+  std::array<std::string_view, 2> names = {"a", "b"};
+  auto again = LogisticModel::parse(m.to_text(names), names);
+  REQUIRE(again);
+  CHECK(again->version == "v9");
+  CHECK(again->weights == m.weights);
+  CHECK(again->score(std::vector<double>{1, 1}) == doctest::Approx(1 / (1 + std::exp(-1.0))));
+  CHECK_FALSE(LogisticModel::parse("version v1\nbias 0\nweight a 1\nreference a 0\n", names));
+  auto unknown = LogisticModel::parse(m.to_text(names) + "weight c 1\n", names);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message.find("unknown feature c") != std::string::npos);
+}
+
+TEST_CASE("the per-task risk model of models/ reads, with a weight for every feature") {
+  std::ifstream in(COACH_SOURCE_DIR "/models/lateness-v1.txt");
+  REQUIRE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto model = LogisticModel::parse(text.str(), kTaskRiskFeatureNames);
+  REQUIRE_MESSAGE(model, model.error().message);
+  CHECK(model->version == "v1");
+  CHECK(model->weights.size() == kTaskRiskFeatureCount);
+  // Its population and category terms push a late category's task up.
+  TaskRiskFeatures calm = {}, tense = {};
+  calm[0] = -1, tense[0] = 1;
+  CHECK(model->score(tense) > model->score(calm));
 }

@@ -1,0 +1,118 @@
+#include "projections/lateness_risk.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "base/time.h"
+
+namespace coach::projections {
+namespace {
+
+double days_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count() / 86400;
+}
+
+double logit(double p) {
+  p = std::clamp(p, 0.01, 0.99);
+  return std::log(p / (1 - p));
+}
+
+// What the user's other tasks say at `now`.
+struct History {
+  std::vector<std::pair<Clock::time_point, bool>> due;  // (due, late) of tasks due before now
+  uint32_t category_due = 0, category_late = 0, overdue_open = 0, category_overdue_open = 0;
+  uint32_t due_close = 0;
+  std::optional<Clock::time_point> last_done;
+  std::optional<Clock::time_point> category_first;
+  double early_sum = 0, tension_sum = 0;
+  uint32_t early_count = 0, very_late = 0;
+  std::optional<std::pair<Clock::time_point, double>> early_last;  // (completed, days early)
+};
+
+History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point now) {
+  History h;
+  auto task_due = from_timestamp(task.due_at());
+  for (const auto& [id, t] : book.tasks()) {
+    if (id == task.id() || t.status() == v1::TASK_STATUS_DELETED) continue;
+    bool same_category = t.category() == task.category();
+    auto created = from_timestamp(t.created_at());
+    if (same_category && (!h.category_first || created < *h.category_first))
+      h.category_first = created;
+    bool done = t.status() == v1::TASK_STATUS_COMPLETED;
+    if (done) {
+      auto at = from_timestamp(t.completed_at());
+      if (!h.last_done || at > *h.last_done) h.last_done = at;
+    }
+    if (!t.has_due_at()) continue;
+    auto due = from_timestamp(t.due_at());
+    if (done) {
+      auto at = from_timestamp(t.completed_at());
+      double early = std::clamp(days_between(at, due), -14.0, 14.0);
+      h.early_sum += early;
+      ++h.early_count;
+      h.very_late += days_between(due, at) > 4;
+      if (due > created)
+        h.tension_sum +=
+            std::clamp(days_between(created, at) / days_between(created, due), 0.0, 2.0);
+      if (!h.early_last || at > h.early_last->first) h.early_last = std::make_pair(at, early);
+    }
+    if (!done && std::abs(days_between(due, task_due)) <= 3 && due >= now) ++h.due_close;
+    if (due >= now) continue;
+    bool late = !done || from_timestamp(t.completed_at()) > due;
+    h.due.emplace_back(due, late);
+    if (!done) ++h.overdue_open;
+    if (!same_category) continue;
+    ++h.category_due;
+    h.category_late += late;
+    if (!done) ++h.category_overdue_open;
+  }
+  std::sort(h.due.begin(), h.due.end());
+  return h;
+}
+
+}  // namespace
+
+std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
+                                              Clock::time_point now, double population_rate) {
+  if (!task.has_due_at()) return std::nullopt;
+  auto h = history_of(book, task, now);
+  double late = 0, recent = kPriorLateRate;
+  for (const auto& [due, was_late] : h.due) {
+    late += was_late;
+    recent = 0.5 * recent + 0.5 * (was_late ? 1 : 0);
+  }
+  double user_late = (late + 2 * kPriorLateRate) / (static_cast<double>(h.due.size()) + 2);
+  double category_late = (h.category_late + 2 * user_late) / (h.category_due + 2.0);
+  auto created = from_timestamp(task.created_at());
+  auto due = from_timestamp(task.due_at());
+  double since_done = days_between(h.last_done.value_or(created), now);
+  auto log_days = [](double days) { return std::log1p(std::max(0.0, days)); };
+  auto log_count = [](double n) { return std::log1p(n); };
+  return TaskRiskFeatures{
+      logit(population_rate),
+      user_late,
+      recent,
+      category_late,
+      log_count(h.category_due),
+      h.due.empty() ? 0.5 : (h.due.back().second ? 1.0 : 0.0),
+      log_count(h.overdue_open),
+      log_count(h.category_overdue_open),
+      log_days(since_done),
+      h.early_count ? h.early_sum / h.early_count : 0.0,
+      h.early_last ? h.early_last->second : 0.0,
+      h.early_count ? 1.0 : 0.0,
+      std::max(0.0, days_between(std::min(h.category_first.value_or(created), created), now)) / 100,
+      log_days(days_between(created, due)),
+      log_days(days_between(now, due)),
+      task.priority() / 4.0,
+      log_count(task.snooze_count()),
+      log_count(task.edit_count()),
+      log_count(h.due_close),
+      h.early_count ? double(h.very_late) / h.early_count : 0.0,
+      h.early_count ? h.tension_sum / h.early_count : 0.0,
+  };
+}
+
+}  // namespace coach::projections

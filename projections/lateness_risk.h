@@ -1,0 +1,76 @@
+// Lateness risk per task (issue 22): P(this task is completed late, or not
+// at all, | what is known at `now`), where the user-level procrastination
+// score (procrastination_model.h) asks only "will the user's next task be
+// late?".
+//
+// The inputs are the user's task book as of `now` (so nothing after `now`
+// can reach them: the book holds only events at or before it) and the
+// population's late rate in the task's category (from all users' tasks due
+// before `now`; the batch job's figure online, the evaluation's own in
+// apps/coach-eval). Features, by name (kTaskRiskFeatureNames); "late" for a
+// task due before `now` means completed after its due date or not completed
+// by `now`; "done" tasks are those completed by `now`:
+//
+//   population_logit       logit of the population rate, clamped to [0.01, 0.99]
+//   user_late              (late + 2 x 0.35) / (due so far + 2): the user's
+//                          share, shrunk toward a population-wide 0.35
+//   user_late_recent       late as an exponential average over the due tasks
+//                          in due order (each new one weighs 1/2), from 0.35
+//   category_late          (late in the category + 2 x user_late) / (due in
+//                          it + 2): shrunk toward the user's own share
+//   category_due_so_far    log(1 + tasks of the category due so far)
+//   last_late              the latest due task late: 1, on time: 0, none: 0.5
+//   overdue_open           log(1 + open tasks past due)
+//   category_overdue_open  log(1 + open tasks of the category past due)
+//   days_since_done        log(1 + days since the latest completion, or since
+//                          this task was created when there is none)
+//   days_early_mean        mean of (due - completed) in days, clipped to
+//                          [-14, 14], over done tasks with a due date (0: none)
+//   days_early_last        the same for the latest such completion
+//   has_completions        1 when some task with a due date is done, else 0
+//   very_late_share        done tasks more than 4 days late / done tasks with a due date
+//   tension_mean           mean of (completed - created) / (due - created), clipped
+//                          to [0, 2], over done tasks with a due date (0: none)
+//   category_days          days since the category's first task was created, / 100
+//   lead_days              log(1 + days from this task's creation to its due date)
+//   days_left              log(1 + days until its due date, 0 once passed)
+//   priority               priority / 4
+//   task_snoozes           log(1 + snoozes of this task)
+//   task_edits             log(1 + edits of this task)
+//   due_close              log(1 + other open tasks due within 3 days of it)
+//
+// A task without a due date has no lateness: risk_features answers nullopt.
+// Pure; O(tasks in the book) per call.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string_view>
+
+#include "projections/logistic_model.h"
+#include "projections/task_book.h"
+
+namespace coach::projections {
+
+inline constexpr size_t kTaskRiskFeatureCount = 21;
+using TaskRiskFeatures = std::array<double, kTaskRiskFeatureCount>;
+inline constexpr std::array<std::string_view, kTaskRiskFeatureCount> kTaskRiskFeatureNames = {
+    "population_logit",    "user_late",       "user_late_recent", "category_late",
+    "category_due_so_far", "last_late",       "overdue_open",     "category_overdue_open",
+    "days_since_done",     "days_early_mean", "days_early_last",  "has_completions",
+    "category_days",       "lead_days",       "days_left",        "priority",
+    "task_snoozes",        "task_edits",      "due_close",        "very_late_share",
+    "tension_mean",
+};
+static_assert(kTaskRiskFeatureNames.back() == "tension_mean", "a name for every feature");
+
+// The late rate assumed where nothing is known (no population figure, no
+// history): about the share of late tasks over the OULAD modules.
+inline constexpr double kPriorLateRate = 0.35;
+
+// The features of `task` (a task of `book`) at `now`, given the
+// population's late rate in its category; nullopt when it has no due date.
+std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
+                                              Clock::time_point now, double population_rate);
+
+}  // namespace coach::projections

@@ -7,8 +7,12 @@ namespace {
 
 constexpr int64_t kSecondsPerDay = 24 * 3600;
 
+// The UTC day whose snapshot (as of the next 00:00) the event is in: an
+// event exactly at 00:00:00 is known as of that instant, so it belongs to
+// the day that ends there.
 int64_t utc_day_of(const v1::TaskEvent& event) {
   auto seconds = event.created_at().seconds();
+  if (event.created_at().nanos() == 0) --seconds;
   return seconds >= 0 ? seconds / kSecondsPerDay : (seconds - kSecondsPerDay + 1) / kSecondsPerDay;
 }
 

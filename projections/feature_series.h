@@ -1,13 +1,15 @@
 // The spec's FeatureSnapshot of a user, and its series over time, as the
 // online path, the batch job and the analysts' replay compute it (issue #5).
 //
-// A snapshot as of instant t uses only events before t and the tasks'
-// state at t (no look-ahead): the procrastination score of a model
+// A snapshot as of instant t uses only events at or before t (created_at
+// <= t, as coach-replay join and docs/import.md say) and the tasks' state
+// at t (no look-ahead): the procrastination score of a model
 // version, snooze rate, mean completion latency (hours after due),
 // burstiness, and, given a behavior-mode model, the user's mode cluster.
 //
 // The daily series: while tracking is on, after the events of each UTC day
-// one snapshot as of 00:00 UTC of the next day. Days without events get none
+// one snapshot as of 00:00 UTC of the next day (an event exactly at that
+// 00:00 is in it). Days without events get none
 // (nothing but the overdue count could have changed); a point-in-time read
 // then finds the previous day's.
 #pragma once

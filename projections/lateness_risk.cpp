@@ -74,6 +74,38 @@ History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point
 
 }  // namespace
 
+void PopulationRates::add(const std::string& category, Clock::time_point due, bool late) {
+  by_category_[category].emplace_back(due, late);
+}
+
+void PopulationRates::seal() {
+  for (auto& [category, tasks] : by_category_) {
+    std::sort(tasks.begin(), tasks.end());
+    auto& cumulative = late_before_[category];
+    cumulative.assign(1, 0);
+    for (const auto& [due, late] : tasks) cumulative.push_back(cumulative.back() + late);
+  }
+}
+
+double PopulationRates::rate(const std::string& category, Clock::time_point now) const {
+  auto it = by_category_.find(category);
+  auto sums = late_before_.find(category);
+  if (it == by_category_.end() || sums == late_before_.end()) return kPriorLateRate;
+  const auto& tasks = it->second;
+  auto n = static_cast<size_t>(
+      std::lower_bound(tasks.begin(), tasks.end(), std::make_pair(now, false)) - tasks.begin());
+  return (sums->second[n] + 20 * kPriorLateRate) / (static_cast<double>(n) + 20);
+}
+
+void add_population(PopulationRates& rates, const TaskBook& book) {
+  for (const auto& [id, t] : book.tasks()) {
+    if (!t.has_due_at() || t.status() == v1::TASK_STATUS_DELETED) continue;
+    auto due = from_timestamp(t.due_at());
+    bool on_time = t.has_completed_at() && from_timestamp(t.completed_at()) <= due;
+    rates.add(t.category(), due, !on_time);
+  }
+}
+
 std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
                                               Clock::time_point now, double population_rate) {
   if (!task.has_due_at()) return std::nullopt;

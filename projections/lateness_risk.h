@@ -44,8 +44,12 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "projections/logistic_model.h"
 #include "projections/task_book.h"
@@ -67,6 +71,27 @@ static_assert(kTaskRiskFeatureNames.back() == "tension_mean", "a name for every 
 // The late rate assumed where nothing is known (no population figure, no
 // history): about the share of late tasks over the OULAD modules.
 inline constexpr double kPriorLateRate = 0.35;
+
+// The population's late rates per category, from every (tracked) user's
+// tasks with a due date: a task's outcome is known once it is due (late:
+// not completed by then). Add every task, seal, then ask.
+class PopulationRates {
+ public:
+  void add(const std::string& category, Clock::time_point due, bool late);
+  void seal();
+  // (late + 20 x kPriorLateRate) / (due + 20) over the category's tasks due
+  // before `now`: a population figure stays near the prior until it means
+  // something. kPriorLateRate for a category nobody has.
+  double rate(const std::string& category, Clock::time_point now) const;
+
+ private:
+  std::map<std::string, std::vector<std::pair<Clock::time_point, bool>>, std::less<>> by_category_;
+  std::map<std::string, std::vector<double>, std::less<>> late_before_;
+};
+
+// Every dated, not deleted task of `book` into `rates` (late: not completed
+// by its due date).
+void add_population(PopulationRates& rates, const TaskBook& book);
 
 // The features of `task` (a task of `book`) at `now`, given the
 // population's late rate in its category; nullopt when it has no due date.

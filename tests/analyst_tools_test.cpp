@@ -392,6 +392,46 @@ TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins 
   CHECK(answers[1].find(",24,") != std::string::npos);  // completion_latency_avg: 24 h late
   CHECK(answers[2].find(",true,5,v1,") != std::string::npos);
 
+  // With task ids (as imported: a stable UUID per user and source id), each
+  // row also has the task's lateness risk then, while the task is open.
+  auto task_of = [&](const char* key) { return Uuid::derived(kAda + '\0' + key).to_string(); };
+  auto task_rows = node.write(
+      "task-rows.csv",
+      "user_id,task_id,timestamp\n" + kAda + "," + task_of("a") + ",2026-01-05T10:00:00Z\n" + kAda +
+          "," + task_of("a") + ",2026-01-07T08:59:59Z\n" + kAda + "," + task_of("a") +
+          ",2026-01-07T09:00:00Z\n" + kAda + "," + task_of("b") + ",2026-01-07T09:00:00Z\n" + kAda +
+          ",,2026-01-07T09:00:00Z\n" + kAda + ",not-a-task,2026-01-07T09:00:00Z\n");
+  auto with_tasks = node.replay(
+      {"join", "--rows", task_rows, "--models-dir", std::string(COACH_SOURCE_DIR) + "/models"});
+  CHECK(with_tasks.exit_code == 2);
+  CHECK(with_tasks.err.find("task-rows.csv line 7: task_id must be a UUID") != std::string::npos);
+  auto risks = lines_with(with_tasks.out, kAda);
+  REQUIRE(risks.size() == 5);
+  auto risk_of = [](const std::string& line) {
+    auto last = line.rfind(',');
+    auto before = line.rfind(',', last - 1);
+    return line.substr(before + 1, last - before - 1);
+  };
+  auto version_of = [](const std::string& line) { return line.substr(line.rfind(',') + 1); };
+  // Open: a risk in (0, 1) by models/lateness-v1.txt.
+  for (size_t i : {0u, 1u}) {
+    INFO(risks[i]);
+    REQUIRE_FALSE(risk_of(risks[i]).empty());
+    double r = std::stod(risk_of(risks[i]));
+    CHECK(r > 0);
+    CHECK(r < 1);
+    CHECK(version_of(risks[i]) == "v1");
+  }
+  // At 09:00:00 the completion is known (events at or before the instant
+  // count); b is created only on the 8th; a row without a task has none.
+  for (size_t i : {2u, 3u, 4u}) {
+    INFO(risks[i]);
+    CHECK(risk_of(risks[i]).empty());
+  }
+  CHECK(risks[2].find("2026-01-07T09:00:00Z,true,3,v1,") != std::string::npos);
+  // Without a task_id column the output has the same columns, empty.
+  CHECK(answers[0].substr(answers[0].size() - 3) == ",,,");
+
   auto what_if = node.write("what-if.txt", R"(version what-if
 bias 3
 weight share_late_smoothed 0

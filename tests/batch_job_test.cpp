@@ -9,6 +9,7 @@
 #include "actors/batch_job.h"
 #include "actors/user_actor.h"
 #include "events/envelope.h"
+#include "projections/feature_series.h"
 #include "projections/user_state.h"
 #include "simulator.h"
 #include "tests/support.h"
@@ -88,7 +89,7 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
     truth.push_back(user.archetype);
 
     // Mid-simulation: the snapshot then was computed from exactly the events
-    // before its instant, and none after.
+    // at or before its instant, and none after.
     auto mid = store->features_as_of(id, std::chrono::system_clock::from_time_t(1768478400));
     REQUIRE(mid);
     REQUIRE(mid->has_value());
@@ -96,7 +97,7 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
     CHECK(instant <= std::chrono::system_clock::from_time_t(1768478400));
     uint64_t known = 0;
     for (const auto& e : user.events)
-      if (coach::from_timestamp(e.created_at()) < instant) known = e.sequence();
+      if (coach::from_timestamp(e.created_at()) <= instant) known = e.sequence();
     CHECK((*mid)->as_of_sequence() == known);
     CHECK((*mid)->mode_cluster() == -1);  // history is not clustered after the fact
   }
@@ -178,4 +179,39 @@ TEST_CASE("destroying the job stops a run in progress") {
     CHECK(job.status().running());
   }
   CHECK(std::chrono::steady_clock::now() - started < 10s);
+}
+
+TEST_CASE("a daily snapshot as of 00:00 holds the events at or before it, one exactly then too") {
+  sim::SimOptions options;
+  options.registered = true;
+  auto user = sim::simulate(0, 42, options);
+  // Move the first event of some later day to exactly its 00:00.
+  constexpr int64_t kDay = 86400;
+  int64_t midnight = 0;
+  for (size_t i = 3; i < user.events.size(); ++i) {
+    int64_t day = user.events[i].created_at().seconds() / kDay;
+    if (day > user.events[i - 1].created_at().seconds() / kDay &&
+        user.events[i - 1].created_at().seconds() < day * kDay) {
+      user.events[i].mutable_created_at()->set_seconds(day * kDay);
+      user.events[i].mutable_created_at()->set_nanos(0);
+      midnight = day * kDay;
+      break;
+    }
+  }
+  REQUIRE(midnight > 0);
+  projections::FeatureSeries series(user.events.front().user_id(),
+                                    projections::ProcrastinationModel::builtin());
+  std::vector<v1::FeatureSnapshot> daily;
+  for (const auto& e : user.events) series.fold(e, daily);
+  REQUIRE(daily.size() > 2);
+  bool saw_midnight = false;
+  for (const auto& snapshot : daily) {
+    uint64_t known = 0;
+    for (const auto& e : user.events)
+      if (coach::from_timestamp(e.created_at()) <= coach::from_timestamp(snapshot.created_at()))
+        known = e.sequence();
+    CHECK(snapshot.as_of_sequence() == known);
+    saw_midnight |= snapshot.created_at().seconds() == midnight;
+  }
+  CHECK(saw_midnight);
 }

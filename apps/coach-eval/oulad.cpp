@@ -159,36 +159,6 @@ v1::TaskEvent completed_event(const Uuid& user, const Task& t, uint64_t sequence
   return e;
 }
 
-// Late rates per category over every student's tasks, by due date: a
-// task's outcome is known once it is due.
-class PopulationRates {
- public:
-  void add(const Task& t) { by_category_[t.category].emplace_back(t.due, t.late); }
-  void seal() {
-    for (auto& [category, tasks] : by_category_) {
-      std::sort(tasks.begin(), tasks.end());
-      auto& cumulative = late_before_[category];
-      cumulative.assign(1, 0);
-      for (const auto& [due, late] : tasks) cumulative.push_back(cumulative.back() + late);
-    }
-  }
-  // (late + 20 x prior) / (due + 20) over the category's tasks due before
-  // `now`: a population figure stays near the prior until it means something.
-  double rate(const std::string& category, SysClock::time_point now) const {
-    auto it = by_category_.find(category);
-    if (it == by_category_.end()) return kPriorLateRate;
-    const auto& tasks = it->second;
-    auto n = static_cast<size_t>(
-        std::lower_bound(tasks.begin(), tasks.end(), std::make_pair(now, false)) - tasks.begin());
-    double late = late_before_.at(category)[n];
-    return (late + 20 * kPriorLateRate) / (static_cast<double>(n) + 20);
-  }
-
- private:
-  std::map<std::string, std::vector<std::pair<SysClock::time_point, bool>>> by_category_;
-  std::map<std::string, std::vector<double>> late_before_;
-};
-
 // The student's book and signals as of `now`: tasks created by then, and
 // their completions by then, in time order.
 std::pair<TaskBook, BehaviorSignals> as_of(const std::vector<Task>& tasks,
@@ -303,7 +273,7 @@ Dataset read_oulad(const std::string& dir) {
         t.completed = registration.start + std::chrono::hours(24 * *t.submitted_day + 12);
       }
       t.late = !t.submitted_day || *t.submitted_day > *a.date;
-      population.add(t);
+      population.add(t.category, t.due, t.late);
       registration.tasks.push_back(student.tasks.size());
       student.tasks.push_back(std::move(t));
       ++out.tasks;

@@ -5,7 +5,9 @@
 //   coach-replay daily  [--user U]   the daily FeatureSnapshot series
 //   coach-replay scores [--user U]   the score after every event (tracking on)
 //   coach-replay join --rows F.csv   features of (user_id, timestamp) rows, each
-//                                    computed only from events up to that instant
+//                                    computed only from events at or before that
+//                                    instant; with a task_id column, that task's
+//                                    lateness risk then too
 //
 // --model-version / --model-file re-score history with another model (what
 // if). Output: CSV (default) or --format json. Needs an analyst's or admin's
@@ -27,6 +29,7 @@
 #include "events/envelope.h"
 #include "offline/offline_access.h"
 #include "projections/feature_series.h"
+#include "projections/lateness_risk.h"
 
 using namespace coach;
 using google::protobuf::util::TimeUtil;
@@ -41,6 +44,7 @@ struct Flags {
   std::string model_version;
   std::string model_file;
   std::string models_dir = "models";
+  std::string risk_model_version = "v1";
   std::string rows_file;
   bool strict = false;
 };
@@ -63,6 +67,35 @@ Result<projections::ProcrastinationModel> load_model(const Flags& f) {
   auto model = projections::ProcrastinationModel::parse(text.str());
   if (!model) return make_error(model.error().code, path + ": " + model.error().message);
   return model;
+}
+
+// The per-task risk model models/lateness-<version>.txt (lateness_risk.h).
+Result<projections::LogisticModel> load_risk_model(const Flags& f) {
+  std::string path = f.models_dir + "/lateness-" + f.risk_model_version + ".txt";
+  std::ifstream in(path);
+  if (!in) return make_error(Errc::not_found, "no risk model file " + path + " (--models-dir)");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto model = projections::LogisticModel::parse(text.str(), projections::kTaskRiskFeatureNames);
+  if (!model) return make_error(model.error().code, path + ": " + model.error().message);
+  return model;
+}
+
+// The population's category late rates over every tracked user's tasks
+// (projections::PopulationRates: a task counts once it is due).
+Result<projections::PopulationRates> population_of(const events::EventStore& store) {
+  auto users = store.users();
+  if (!users) return users.error();
+  projections::PopulationRates rates;
+  for (const auto& user : *users) {
+    auto log = store.read(user);
+    if (!log) continue;  // erased, or never wrote
+    projections::UserState state;
+    for (const auto& e : *log) state.fold(e);
+    if (state.signals) projections::add_population(rates, state.tasks);
+  }
+  rates.seal();
+  return rates;
 }
 
 Result<std::vector<Uuid>> users_of(const events::EventStore& store, const std::string& user) {
@@ -183,7 +216,8 @@ int print_join(const events::EventStore& store, const Flags& f,
                const projections::ProcrastinationModel& model, apps::TableFormat format) {
   auto file = apps::read_csv(f.rows_file);
   if (!file) return fail(file.error());
-  int user_col = file->column("user_id"), time_col = file->column("timestamp");
+  int user_col = file->column("user_id"), time_col = file->column("timestamp"),
+      task_col = file->column("task_id");  // optional
   if (user_col < 0 || time_col < 0)
     return fail(make_error(Errc::invalid_argument,
                            f.rows_file + ": the header needs columns user_id and timestamp"));
@@ -191,6 +225,7 @@ int print_join(const events::EventStore& store, const Flags& f,
     size_t index;
     Uuid user;
     google::protobuf::Timestamp at;
+    std::string task_id;  // empty: no task asked for
   };
   std::vector<Query> queries;
   std::vector<std::string> bad;
@@ -201,21 +236,51 @@ int print_join(const events::EventStore& store, const Flags& f,
                                                          : std::string();
     };
     auto user = Uuid::parse(cell(user_col), "user_id");
+    std::string task = task_col >= 0 ? cell(task_col) : std::string();
+    auto task_id = task.empty() ? Result<Uuid>(Uuid{}) : Uuid::parse(task, "task_id");
     google::protobuf::Timestamp at;
     if (!user)
       bad.push_back(fmt::format("{} line {}: {}", f.rows_file, row.line, user.error().message));
+    else if (!task_id)
+      bad.push_back(fmt::format("{} line {}: {}", f.rows_file, row.line, task_id.error().message));
     else if (!TimeUtil::FromString(cell(time_col), &at))
       bad.push_back(
           fmt::format("{} line {}: timestamp \"{}\" is not RFC 3339 (2026-03-01T12:00:00Z)",
                       f.rows_file, row.line, cell(time_col)));
     else
-      queries.push_back({i, *user, at});
+      queries.push_back({i, *user, at, task.empty() ? "" : task_id->to_string()});
   }
   for (const auto& b : bad) fmt::print(stderr, "coach-replay: {}\n", b);
   if (!bad.empty() && f.strict) {
     fmt::print(stderr, "coach-replay: {} bad rows; nothing printed (--strict)\n", bad.size());
     return 2;
   }
+  // Rows naming a task get its lateness risk: the model, and the
+  // population's rates, are read only then.
+  bool asks_tasks = std::any_of(queries.begin(), queries.end(),
+                                [](const Query& q) { return !q.task_id.empty(); });
+  std::optional<projections::LogisticModel> risk_model;
+  std::optional<projections::PopulationRates> population;
+  if (asks_tasks) {
+    auto loaded = load_risk_model(f);
+    if (!loaded) return fail(loaded.error());
+    risk_model = std::move(*loaded);
+    auto rates = population_of(store);
+    if (!rates) return fail(rates.error());
+    population = std::move(*rates);
+  }
+  // The task's risk as of `at`, or "" (no task asked, tracking off, no such
+  // task then, not open then, or no due date).
+  auto risk_cell = [&](const projections::UserState& state, const Query& q,
+                       SystemClock::time_point at) -> std::string {
+    if (q.task_id.empty() || !state.signals) return "";
+    const auto* task = state.tasks.find(q.task_id);
+    auto status = task ? projections::effective_status(*task, at) : v1::TASK_STATUS_UNSPECIFIED;
+    if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return "";
+    auto x =
+        projections::risk_features(state.tasks, *task, at, population->rate(task->category(), at));
+    return x ? apps::number(risk_model->score(*x)) : "";
+  };
   // Answer each user's rows in time order with one pass over their log.
   std::vector<std::vector<std::string>> answers(file->rows.size());
   std::map<Uuid, std::vector<const Query*>> by_user;
@@ -236,18 +301,23 @@ int print_join(const events::EventStore& store, const Flags& f,
       answer = {user.to_string(), TimeUtil::ToString(q->at)};
       if (!state.signals) {
         answer.insert(answer.end(), {"false", std::to_string(state.version), ""});
-        continue;
+        answer.resize(answer.size() + feature_columns().size());
+      } else {
+        auto s = projections::feature_snapshot(state, at, model);
+        answer.insert(answer.end(), {"true", std::to_string(state.version), model.version});
+        add_features(answer, s);
       }
-      auto s = projections::feature_snapshot(state, at, model);
-      answer.insert(answer.end(), {"true", std::to_string(state.version), model.version});
-      add_features(answer, s);
+      auto risk = risk_cell(state, *q, at);
+      answer.insert(answer.end(), {q->task_id, risk, risk.empty() ? "" : risk_model->version});
     }
   }
   std::vector<std::string> columns = {"user_id", "timestamp", "found", "as_of_sequence",
                                       "model_version"};
   for (auto& c : feature_columns()) columns.push_back(c);
+  for (const char* c : {"task_id", "task_risk", "risk_model_version"}) columns.push_back(c);
   std::vector<bool> numeric(columns.size(), true);
   numeric[0] = numeric[1] = numeric[4] = false;
+  numeric[columns.size() - 3] = numeric[columns.size() - 1] = false;
   {
     apps::TablePrinter out(stdout, format, columns, numeric);
     for (const auto& answer : answers)
@@ -291,7 +361,12 @@ int main(int argc, char** argv) {
   auto* daily = app.add_subcommand("daily", "daily features, as of the end of each UTC day");
   auto* scores = app.add_subcommand("scores", "the score after each event");
   auto* join = app.add_subcommand("join", "features of each (user_id, timestamp) row of a CSV");
-  join->add_option("--rows", f.rows_file, "CSV with columns user_id,timestamp")->required();
+  join->add_option("--rows", f.rows_file,
+                   "CSV with columns user_id,timestamp and, optionally, task_id")
+      ->required();
+  join->add_option("--risk-model-version", f.risk_model_version,
+                   "per-task risk from models/lateness-<version>.txt (rows with a task_id)")
+      ->capture_default_str();
   join->add_flag("--strict", f.strict, "print nothing when any row is bad");
   app.require_subcommand(1);
   try {

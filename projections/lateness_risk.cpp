@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,7 @@ struct History {
   double early_sum = 0, tension_sum = 0;
   uint32_t early_count = 0, very_late = 0;
   std::optional<std::pair<Clock::time_point, double>> early_last;  // (completed, days early)
+  std::tuple<Clock::time_point, Clock::time_point, std::string_view> early_last_key;
 };
 
 History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point now) {
@@ -36,11 +39,12 @@ History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point
   auto task_due = from_timestamp(task.due_at());
   for (const auto& [id, t] : book.tasks()) {
     if (id == task.id() || t.status() == v1::TASK_STATUS_DELETED) continue;
-    bool same_category = t.category() == task.category();
     auto created = from_timestamp(t.created_at());
+    if (created > now) continue;  // not known yet: a book ahead of `now` cannot leak
+    bool same_category = t.category() == task.category();
     if (same_category && (!h.category_first || created < *h.category_first))
       h.category_first = created;
-    bool done = t.status() == v1::TASK_STATUS_COMPLETED;
+    bool done = t.status() == v1::TASK_STATUS_COMPLETED && from_timestamp(t.completed_at()) <= now;
     if (done) {
       auto at = from_timestamp(t.completed_at());
       if (!h.last_done || at > *h.last_done) h.last_done = at;
@@ -56,7 +60,13 @@ History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point
       if (due > created)
         h.tension_sum +=
             std::clamp(days_between(created, at) / days_between(created, due), 0.0, 2.0);
-      if (!h.early_last || at > h.early_last->first) h.early_last = std::make_pair(at, early);
+      // The latest completion; among simultaneous ones the latest due (then
+      // the smaller id), so that the map's order decides nothing.
+      auto key = std::make_tuple(at, due, std::string_view(id));
+      if (!h.early_last || key > h.early_last_key) {
+        h.early_last = std::make_pair(at, early);
+        h.early_last_key = key;
+      }
     }
     if (!done && std::abs(days_between(due, task_due)) <= 3 && due >= now) ++h.due_close;
     if (due >= now) continue;

@@ -3,8 +3,10 @@
 // score (procrastination_model.h) asks only "will the user's next task be
 // late?".
 //
-// The inputs are the user's task book as of `now` (so nothing after `now`
-// can reach them: the book holds only events at or before it) and the
+// The inputs are the user's task book as of `now` (events at or before it;
+// a task created, or a completion made, after `now` in a book that is ahead
+// is ignored, but other later changes cannot be told apart, so callers pass
+// the book as of `now`) and the
 // population's late rate in the task's category (from all users' tasks due
 // before `now`; the batch job's figure online, the evaluation's own in
 // apps/coach-eval). Features, by name (kTaskRiskFeatureNames); "late" for a
@@ -37,10 +39,11 @@
 //   priority               priority / 4
 //   task_snoozes           log(1 + snoozes of this task)
 //   task_edits             log(1 + edits of this task)
-//   due_close              log(1 + other open tasks due within 3 days of it)
+//   due_close              log(1 + other open tasks, not yet due at `now`, due
+//                          within 3 days of it)
 //
 // A task without a due date has no lateness: risk_features answers nullopt.
-// Pure; O(tasks in the book) per call.
+// Pure; O(n log n) in the book's tasks per call.
 #pragma once
 
 #include <array>

@@ -392,15 +392,17 @@ TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins 
   CHECK(answers[1].find(",24,") != std::string::npos);  // completion_latency_avg: 24 h late
   CHECK(answers[2].find(",true,5,v1,") != std::string::npos);
 
-  // With task ids (as imported: a stable UUID per user and source id), each
-  // row also has the task's lateness risk then, while the task is open.
+  // With task ids (as imported: a UUID, or the source's own id, which
+  // coach-import made a stable UUID of), each row also has the task's
+  // lateness risk then, while the task is open.
   auto task_of = [&](const char* key) { return Uuid::derived(kAda + '\0' + key).to_string(); };
-  auto task_rows = node.write(
-      "task-rows.csv",
-      "user_id,task_id,timestamp\n" + kAda + "," + task_of("a") + ",2026-01-05T10:00:00Z\n" + kAda +
-          "," + task_of("a") + ",2026-01-07T08:59:59Z\n" + kAda + "," + task_of("a") +
-          ",2026-01-07T09:00:00Z\n" + kAda + "," + task_of("b") + ",2026-01-07T09:00:00Z\n" + kAda +
-          ",,2026-01-07T09:00:00Z\n" + kAda + ",not-a-task,2026-01-07T09:00:00Z\n");
+  auto task_rows =
+      node.write("task-rows.csv",
+                 "user_id,task_id,timestamp\n" + kAda + "," + task_of("a") +
+                     ",2026-01-05T10:00:00Z\n" + kAda + ",a,2026-01-07T08:59:59Z\n" + kAda + "," +
+                     task_of("a") + ",2026-01-07T09:00:00Z\n" + kAda + "," + task_of("b") +
+                     ",2026-01-07T09:00:00Z\n" + kAda + ",,2026-01-07T09:00:00Z\n" + kAda + "," +
+                     std::string(129, 'x') + ",2026-01-07T09:00:00Z\n");
   auto with_tasks = node.replay(
       {"join", "--rows", task_rows, "--models-dir", std::string(COACH_SOURCE_DIR) + "/models"});
   CHECK(with_tasks.exit_code == 2);
@@ -413,15 +415,15 @@ TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins 
     return line.substr(before + 1, last - before - 1);
   };
   auto version_of = [](const std::string& line) { return line.substr(line.rfind(',') + 1); };
-  // Open: a risk in (0, 1) by models/lateness-v1.txt.
-  for (size_t i : {0u, 1u}) {
-    INFO(risks[i]);
-    REQUIRE_FALSE(risk_of(risks[i]).empty());
-    double r = std::stod(risk_of(risks[i]));
-    CHECK(r > 0);
-    CHECK(r < 1);
-    CHECK(version_of(risks[i]) == "v1");
-  }
+  // Open and not yet due: a risk in (0, 1) by models/lateness-v1.txt.
+  INFO(risks[0]);
+  REQUIRE_FALSE(risk_of(risks[0]).empty());
+  double r = std::stod(risk_of(risks[0]));
+  CHECK(r > 0);
+  CHECK(r < 1);
+  CHECK(version_of(risks[0]) == "v1");
+  // Open past its due date (named by the source's id "a"): late for certain.
+  CHECK(risks[1].find(task_of("a") + ",1,v1") != std::string::npos);
   // At 09:00:00 the completion is known (events at or before the instant
   // count); b is created only on the 8th; a row without a task has none.
   for (size_t i : {2u, 3u, 4u}) {
@@ -581,13 +583,18 @@ TEST_CASE("coach-eval follows its protocol: which tasks count and which are pred
   // s3 withdrew on day 60: task 4, due after that, is left out; task 2 is
   // predicted.
   t.registrations.push_back({"AAA", "2013J", "s3", "0", "60"});
+  // s4 registered on day 30: task 1, due before and never submitted, is
+  // left out; task 2 was submitted on day 25, before registering (OULAD has
+  // such rows): it counts, on time; task 4 is predicted.
+  t.registrations.push_back({"AAA", "2013J", "s4", "30", "?"});
+  submit("2", "s4", "25");
   test::TempDir dir;
   write_oulad(dir.str() + "/data", t, false);
   auto run = eval(dir, dir.str() + "/data");
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);
-  CHECK_MESSAGE(run.out.find("3 students, 10 tasks, 4 predictions") != std::string::npos, run.out);
-  // Three of the four predicted tasks were late.
-  CHECK_MESSAGE(run.out.find("AAA              4  0.750") != std::string::npos, run.out);
+  CHECK_MESSAGE(run.out.find("4 students, 13 tasks, 5 predictions") != std::string::npos, run.out);
+  // Four of the five predicted tasks were late.
+  CHECK_MESSAGE(run.out.find("AAA              5  0.800") != std::string::npos, run.out);
 }
 
 TEST_CASE("coach-eval names the file and line of a bad row and exits 1, never crashes") {

@@ -69,7 +69,8 @@ Clock::time_point day(double d) {
 // Folds a created task (and, if given, its completion) into `book`.
 void add_task(TaskBook& book, uint64_t& sequence, const std::string& id,
               const std::string& category, double due,
-              std::optional<double> completed = std::nullopt, int priority = 0) {
+              std::optional<double> completed = std::nullopt, int priority = 0,
+              double created_day = 0) {
   auto user = Uuid::random();
   v1::TaskEvent created;
   created.set_task_id(id);
@@ -78,7 +79,7 @@ void add_task(TaskBook& book, uint64_t& sequence, const std::string& id,
   f->set_category(category);
   f->set_priority(priority);
   *f->mutable_due_at() = coach::to_timestamp(day(due));
-  events::stamp_envelope(created, user, ++sequence, day(0));
+  events::stamp_envelope(created, user, ++sequence, day(created_day));
   evolve(book, created);
   if (!completed) return;
   v1::TaskEvent done;
@@ -133,11 +134,14 @@ TEST_CASE("per-task risk features: the user's and the category's history, the ta
   CHECK(at("priority") == doctest::Approx(0.5));
   CHECK(at("task_snoozes") == 0);
   CHECK(at("due_close") == doctest::Approx(std::log1p(1)));
-  // A completion after the instant changes what is known: the caller must
-  // pass the book as of the instant (coach-eval's protocol does).
-  auto ahead = risk_features(book, *book.find(c), day(25), 0.5);
+  // A book that is ahead (e's completion on day 26, a task created on day
+  // 27) gives the same features as of day 25: nothing later leaks in.
+  add_task(book, sequence, new_uuid_string(), "essay", 29, std::nullopt, 0, 27);
+  auto later = book.find(c);
+  REQUIRE(later);
+  auto ahead = risk_features(book, *later, day(25), 0.5);
   REQUIRE(ahead);
-  CHECK(*ahead != *x);
+  CHECK(*ahead == *x);
 
   // No due date, no lateness.
   TaskBook plain;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <unordered_map>
 
 #include "apps/common/table.h"
@@ -110,6 +111,7 @@ struct Task {
   SysClock::time_point created, due;
   std::optional<SysClock::time_point> completed;
   int deadline_day = 0;
+  long long assessment = 0;  // id_assessment, for a stable order of tied deadlines
   std::optional<int> submitted_day;
   int priority = 0;
   bool late = false;
@@ -129,11 +131,13 @@ int priority_of(double weight) {
   return weight <= 0 ? 0 : weight <= 10 ? 1 : weight <= 20 ? 2 : weight <= 50 ? 3 : 4;
 }
 
-// Taskwarrior's urgency terms that apply here: due (12 x proximity, 0.2 at 14+
-// days out, 1.0 when overdue), priority (H 6, M 3.9, L 1.8) and age (2 per year).
+// Taskwarrior's urgency terms that apply here: due (12 x proximity: 0.2 at
+// 14+ days out, 1.0 at 7+ days overdue, linear over the 21 days between, so
+// about 0.73 at the deadline), priority (H 6, M 3.9, L 1.8) and age (2 per
+// year).
 double urgency(const Task& t, SysClock::time_point now) {
-  double days = std::chrono::duration<double>(t.due - now).count() / 86400;
-  double due_term = days <= 0 ? 1.0 : days >= 14 ? 0.2 : 1.0 - 0.8 * days / 14;
+  double overdue_days = std::chrono::duration<double>(now - t.due).count() / 86400;
+  double due_term = std::clamp((overdue_days + 14) * 0.8 / 21 + 0.2, 0.2, 1.0);
   double priority_term = t.priority >= 3 ? 6.0 : t.priority == 2 ? 3.9 : t.priority == 1 ? 1.8 : 0;
   double age_days = std::chrono::duration<double>(now - t.created).count() / 86400;
   return 12 * due_term + priority_term + 2 * std::min(1.0, age_days / 365);
@@ -258,8 +262,11 @@ Dataset read_oulad(const std::string& dir) {
       auto submitted = submissions.find({id, r.text(2)});
       if (submitted != submissions.end() && submitted->second.second) continue;  // banked
       if (withdrew && *a.date > *withdrew) continue;  // due after the student left
+      bool has_submission = submitted != submissions.end();
+      if (!has_submission && *a.date < registered) continue;  // due before they registered
       Task t;
-      t.id = new_uuid_string();
+      t.id = Uuid::derived(r.text(2) + "/" + r.text(1) + "/" + id).to_string();  // reproducible
+      t.assessment = std::stoll("0" + id);
       t.module = a.module;
       t.type = a.type;
       t.category = a.module + "-" + a.type;
@@ -268,9 +275,12 @@ Dataset read_oulad(const std::string& dir) {
       t.due = registration.start + std::chrono::hours(24 * *a.date) + std::chrono::seconds(86399);
       t.created = std::min(registration.start + std::chrono::hours(24 * registered),
                            t.due - std::chrono::hours(1));
-      if (submitted != submissions.end()) {
+      if (has_submission) {
         t.submitted_day = submitted->second.first;
         t.completed = registration.start + std::chrono::hours(24 * *t.submitted_day + 12);
+        // Submitted before the registration day (OULAD has such rows): the
+        // task existed by then.
+        t.created = std::min(t.created, *t.completed - std::chrono::hours(1));
       }
       t.late = !t.submitted_day || *t.submitted_day > *a.date;
       population.add(t.category, t.due, t.late);
@@ -278,8 +288,11 @@ Dataset read_oulad(const std::string& dir) {
       student.tasks.push_back(std::move(t));
       ++out.tasks;
     }
-    std::stable_sort(registration.tasks.begin(), registration.tasks.end(), [&](size_t x, size_t y) {
-      return student.tasks[x].deadline_day < student.tasks[y].deadline_day;
+    // Deadline order; a tie in the order of id_assessment, so that the
+    // file's row order decides nothing.
+    std::sort(registration.tasks.begin(), registration.tasks.end(), [&](size_t x, size_t y) {
+      const auto &a = student.tasks[x], &b = student.tasks[y];
+      return std::tie(a.deadline_day, a.assessment) < std::tie(b.deadline_day, b.assessment);
     });
     student.registrations.push_back(std::move(registration));
   }

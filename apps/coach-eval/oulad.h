@@ -18,7 +18,8 @@
 //   registered.
 // - Predictions: for task k >= 2 of a registration, at 00:00 UTC of the day
 //   after deadline k-1, only when its deadline is later than deadline k-1
-//   and it was not submitted by then (submission day <= deadline k-1).
+//   and it was not submitted by then (submission day <= deadline k-1);
+//   and not before the student registered (the task exists only from then).
 // - What a prediction may use: the student's events at or before that
 //   instant (tasks created by then, submissions by then), and the
 //   population's late rate in the task's category over every student's

@@ -236,8 +236,12 @@ int print_join(const events::EventStore& store, const Flags& f,
                                                          : std::string();
     };
     auto user = Uuid::parse(cell(user_col), "user_id");
+    // A task id as imported: a UUID as given, or coach-import's stable
+    // UUID of the user's own id (apps/coach-import/importer.cpp).
     std::string task = task_col >= 0 ? cell(task_col) : std::string();
     auto task_id = task.empty() ? Result<Uuid>(Uuid{}) : Uuid::parse(task, "task_id");
+    if (!task.empty() && !task_id && user && task.size() <= 128)
+      task_id = Uuid::derived(user->to_string() + '\0' + task);
     google::protobuf::Timestamp at;
     if (!user)
       bad.push_back(fmt::format("{} line {}: {}", f.rows_file, row.line, user.error().message));
@@ -277,6 +281,8 @@ int print_join(const events::EventStore& store, const Flags& f,
     const auto* task = state.tasks.find(q.task_id);
     auto status = task ? projections::effective_status(*task, at) : v1::TASK_STATUS_UNSPECIFIED;
     if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return "";
+    if (task->has_due_at() && coach::from_timestamp(task->due_at()) < at)
+      return apps::number(1.0);  // open past its due date: late for certain
     auto x =
         projections::risk_features(state.tasks, *task, at, population->rate(task->category(), at));
     return x ? apps::number(risk_model->score(*x)) : "";

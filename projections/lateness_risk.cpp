@@ -157,4 +157,15 @@ std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Ta
   };
 }
 
+std::optional<double> task_risk(const LogisticModel& model, const TaskBook& book,
+                                const v1::Task& task, Clock::time_point now,
+                                double population_rate) {
+  auto status = effective_status(task, now);
+  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return std::nullopt;
+  if (task.has_due_at() && from_timestamp(task.due_at()) < now) return 1.0;
+  auto x = risk_features(book, task, now, population_rate);
+  if (!x) return std::nullopt;
+  return model.score(*x);
+}
+
 }  // namespace coach::projections

@@ -101,4 +101,12 @@ void add_population(PopulationRates& rates, const TaskBook& book);
 std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
                                               Clock::time_point now, double population_rate);
 
+// The lateness risk of `task` at `now` by `model`: 1 for an open task past
+// its due date (late for certain), the model's score of risk_features for
+// an open task due later, nullopt for a task that is not open at `now`
+// (done, missed, deleted) or has no due date.
+std::optional<double> task_risk(const LogisticModel& model, const TaskBook& book,
+                                const v1::Task& task, Clock::time_point now,
+                                double population_rate);
+
 }  // namespace coach::projections

@@ -433,6 +433,11 @@ TEST_CASE("coach-replay: read only beside a running coachd, point-in-time joins 
   CHECK(risks[2].find("2026-01-07T09:00:00Z,true,3,v1,") != std::string::npos);
   // Without a task_id column the output has the same columns, empty.
   CHECK(answers[0].substr(answers[0].size() - 3) == ",,,");
+  // Rows with tasks but no risk model where told: a clear error, exit 1.
+  auto no_model = node.replay({"join", "--rows", task_rows, "--models-dir", node.dir.str()});
+  CHECK(no_model.exit_code == 1);
+  CHECK(no_model.err.find("no risk model file " + node.dir.str() + "/lateness-v1.txt") !=
+        std::string::npos);
 
   auto what_if = node.write("what-if.txt", R"(version what-if
 bias 3
@@ -645,6 +650,17 @@ TEST_CASE("coach-eval without data: an error, or skipped (77) when asked to skip
   auto missing = eval(dir, dir.str() + "/nowhere");
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("cannot read") != std::string::npos);
+  // What-if flags must name a feature and a positive penalty, else an error
+  // naming the flag and no report.
+  auto tables = small_oulad(3);
+  write_oulad(dir.str() + "/data", tables, false);
+  auto unknown = eval(dir, dir.str() + "/data", {"--without", "shoe_size"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("--without: no feature shoe_size") != std::string::npos);
+  auto no_ridge = eval(dir, dir.str() + "/data", {"--ridge", "0"});
+  CHECK(no_ridge.exit_code != 0);
+  CHECK(no_ridge.err.find("--ridge") != std::string::npos);
+  CHECK(no_ridge.out.find("leave-one-module-out") == std::string::npos);
   auto skipped = eval(dir, dir.str() + "/nowhere", {"--skip-without-data"});
   CHECK(skipped.exit_code == 77);
   CHECK(skipped.out.find("skipped") != std::string::npos);

@@ -181,3 +181,19 @@ TEST_CASE("the per-task risk model of models/ reads, with a weight for every fea
   calm[0] = -1, tense[0] = 1;
   CHECK(model->score(tense) > model->score(calm));
 }
+
+TEST_CASE(
+    "a task's risk: the model's while open and not yet due, 1 once past due, none when done") {
+  TaskBook book;
+  uint64_t sequence = 0;
+  auto open = new_uuid_string(), done = new_uuid_string();
+  add_task(book, sequence, open, "essay", 10);
+  add_task(book, sequence, done, "essay", 10, 5);
+  LogisticModel model{"test", 0.5, std::vector<double>(kTaskRiskFeatureCount, 0),
+                      std::vector<double>(kTaskRiskFeatureCount, 0)};
+  auto before = task_risk(model, book, *book.find(open), day(3), 0.5);
+  REQUIRE(before);
+  CHECK(*before == doctest::Approx(1 / (1 + std::exp(-0.5))));
+  CHECK(task_risk(model, book, *book.find(open), day(11), 0.5) == 1.0);
+  CHECK_FALSE(task_risk(model, book, *book.find(done), day(6), 0.5));
+}

@@ -1005,6 +1005,13 @@ TEST_CASE("bad recurrences are invalid_argument and append nothing") {
   auto claims = create_series(new_uuid_string(), due, "FREQ=DAILY");
   claims.mutable_create()->mutable_recurrence()->set_series_id(new_uuid_string());
   refused(claims, "set by coach");
+  auto as_if_missed = create_series(new_uuid_string(), due, "FREQ=DAILY");
+  as_if_missed.mutable_create()->mutable_recurrence()->set_made_on_miss(true);
+  refused(as_if_missed, "set by coach");
+  auto as_if_reopened = create_series(new_uuid_string(), due, "FREQ=DAILY");
+  *as_if_reopened.mutable_create()->mutable_recurrence()->mutable_reopened_at() =
+      coach::to_timestamp(due);
+  refused(as_if_reopened, "set by coach");
 }
 
 TEST_CASE("a series survives a snapshot: the same next occurrence after parse") {
@@ -1154,6 +1161,18 @@ TEST_CASE("passing a calendar occurrence: missed when the next date comes, the n
   CHECK(open_of(f, id).size() == 1);
   CHECK(*next_miss(f.book) == utc(2027, 2, 15, 8));
   CHECK(f.pass_time().empty());
+
+  // Occurrence numbers follow what the series has made (four so far), so
+  // the one after the reopened first is the fifth, never a second "2".
+  const auto& fifth = next_made_by(f, complete(id));
+  CHECK(fifth.recurrence().occurrence() == 5);
+  // A reopened occurrence is not "untouched": reopening an earlier one
+  // then is a conflict, not a silent deletion of the reopened one.
+  auto fifth_id = fifth.id();
+  REQUIRE(f.run(complete(fifth_id)));
+  REQUIRE(f.run(reopen(fifth_id)));
+  check_error(f.run(reopen(id)), Errc::conflict, "was worked on");
+  CHECK(f.task(fifth_id).status() == v1::TASK_STATUS_PENDING);
 
   // Ending the series ends the misses.
   auto open = open_of(f, id);

@@ -279,13 +279,10 @@ int print_join(const events::EventStore& store, const Flags& f,
                        SystemClock::time_point at) -> std::string {
     if (q.task_id.empty() || !state.signals) return "";
     const auto* task = state.tasks.find(q.task_id);
-    auto status = task ? projections::effective_status(*task, at) : v1::TASK_STATUS_UNSPECIFIED;
-    if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return "";
-    if (task->has_due_at() && coach::from_timestamp(task->due_at()) < at)
-      return apps::number(1.0);  // open past its due date: late for certain
-    auto x =
-        projections::risk_features(state.tasks, *task, at, population->rate(task->category(), at));
-    return x ? apps::number(risk_model->score(*x)) : "";
+    if (!task) return "";
+    auto risk = projections::task_risk(*risk_model, state.tasks, *task, at,
+                                       population->rate(task->category(), at));
+    return risk ? apps::number(*risk) : "";
   };
   // Answer each user's rows in time order with one pass over their log.
   std::vector<std::vector<std::string>> answers(file->rows.size());

@@ -21,21 +21,14 @@ double logit(double p) {
   return std::log(p / (1 - p));
 }
 
-// What the user's other tasks say at `now`.
-struct History {
-  std::vector<std::pair<Clock::time_point, bool>> due;  // (due, late) of tasks due before now
-  uint32_t category_due = 0, category_late = 0, overdue_open = 0, category_overdue_open = 0;
-  uint32_t due_close = 0;
-  std::optional<Clock::time_point> last_done;
-  std::optional<Clock::time_point> category_first;
-  double early_sum = 0, tension_sum = 0;
-  uint32_t early_count = 0, very_late = 0;
-  std::optional<std::pair<Clock::time_point, double>> early_last;  // (completed, days early)
-  std::tuple<Clock::time_point, Clock::time_point, std::string_view> early_last_key;
-};
+// The latest completion; among simultaneous ones the latest due (then the
+// smaller id), so that the map's order decides nothing.
+using LatestKey = std::tuple<Clock::time_point, Clock::time_point, std::string_view>;
 
-History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point now) {
-  History h;
+RiskHistory history_of(const TaskBook& book, const v1::Task& task, Clock::time_point now) {
+  RiskHistory h;
+  std::vector<std::pair<Clock::time_point, bool>> due_tasks;  // (due, late)
+  std::optional<LatestKey> latest;
   auto task_due = from_timestamp(task.due_at());
   for (const auto& [id, t] : book.tasks()) {
     if (id == task.id() || t.status() == v1::TASK_STATUS_DELETED) continue;
@@ -60,25 +53,31 @@ History history_of(const TaskBook& book, const v1::Task& task, Clock::time_point
       if (due > created)
         h.tension_sum +=
             std::clamp(days_between(created, at) / days_between(created, due), 0.0, 2.0);
-      // The latest completion; among simultaneous ones the latest due (then
-      // the smaller id), so that the map's order decides nothing.
-      auto key = std::make_tuple(at, due, std::string_view(id));
-      if (!h.early_last || key > h.early_last_key) {
-        h.early_last = std::make_pair(at, early);
-        h.early_last_key = key;
+      auto key = LatestKey(at, due, id);
+      if (!latest || key > *latest) {
+        latest = key;
+        h.early_last = early;
       }
     }
-    if (!done && std::abs(days_between(due, task_due)) <= 3 && due >= now) ++h.due_close;
+    if (!done && due >= now && due >= task_due - kDueCloseWindow &&
+        due <= task_due + kDueCloseWindow)
+      ++h.due_close;
     if (due >= now) continue;
     bool late = !done || from_timestamp(t.completed_at()) > due;
-    h.due.emplace_back(due, late);
+    due_tasks.emplace_back(due, late);
     if (!done) ++h.overdue_open;
     if (!same_category) continue;
     ++h.category_due;
     h.category_late += late;
     if (!done) ++h.category_overdue_open;
   }
-  std::sort(h.due.begin(), h.due.end());
+  std::sort(due_tasks.begin(), due_tasks.end());
+  for (const auto& [due, late] : due_tasks) {
+    ++h.due;
+    h.late += late;
+    h.recent = 0.5 * h.recent + 0.5 * (late ? 1 : 0);
+  }
+  if (!due_tasks.empty()) h.last_late = due_tasks.back().second;
   return h;
 }
 
@@ -116,35 +115,29 @@ void add_population(PopulationRates& rates, const TaskBook& book) {
   }
 }
 
-std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
-                                              Clock::time_point now, double population_rate) {
-  if (!task.has_due_at()) return std::nullopt;
-  auto h = history_of(book, task, now);
-  double late = 0, recent = kPriorLateRate;
-  for (const auto& [due, was_late] : h.due) {
-    late += was_late;
-    recent = 0.5 * recent + 0.5 * (was_late ? 1 : 0);
-  }
-  double user_late = (late + 2 * kPriorLateRate) / (static_cast<double>(h.due.size()) + 2);
+TaskRiskFeatures risk_features(const RiskHistory& h, const v1::Task& task, Clock::time_point now,
+                               double population_rate) {
+  double user_late = (h.late + 2 * kPriorLateRate) / (h.due + 2.0);
   double category_late = (h.category_late + 2 * user_late) / (h.category_due + 2.0);
   auto created = from_timestamp(task.created_at());
   auto due = from_timestamp(task.due_at());
   double since_done = days_between(h.last_done.value_or(created), now);
   auto log_days = [](double days) { return std::log1p(std::max(0.0, days)); };
   auto log_count = [](double n) { return std::log1p(n); };
+  double done = h.early_count;
   return TaskRiskFeatures{
       logit(population_rate),
       user_late,
-      recent,
+      h.recent,
       category_late,
       log_count(h.category_due),
-      h.due.empty() ? 0.5 : (h.due.back().second ? 1.0 : 0.0),
+      h.last_late ? (*h.last_late ? 1.0 : 0.0) : 0.5,
       log_count(h.overdue_open),
       log_count(h.category_overdue_open),
       log_days(since_done),
-      h.early_count ? h.early_sum / h.early_count : 0.0,
-      h.early_last ? h.early_last->second : 0.0,
-      h.early_count ? 1.0 : 0.0,
+      done ? h.early_sum / done : 0.0,
+      h.early_last.value_or(0.0),
+      done ? 1.0 : 0.0,
       std::max(0.0, days_between(std::min(h.category_first.value_or(created), created), now)) / 100,
       log_days(days_between(created, due)),
       log_days(days_between(now, due)),
@@ -152,9 +145,15 @@ std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Ta
       log_count(task.snooze_count()),
       log_count(task.edit_count()),
       log_count(h.due_close),
-      h.early_count ? double(h.very_late) / h.early_count : 0.0,
-      h.early_count ? h.tension_sum / h.early_count : 0.0,
+      done ? h.very_late / done : 0.0,
+      done ? h.tension_sum / done : 0.0,
   };
+}
+
+std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Task& task,
+                                              Clock::time_point now, double population_rate) {
+  if (!task.has_due_at()) return std::nullopt;
+  return risk_features(history_of(book, task, now), task, now, population_rate);
 }
 
 std::optional<double> task_risk(const LogisticModel& model, const TaskBook& book,

@@ -47,6 +47,8 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -95,6 +97,31 @@ class PopulationRates {
 // Every dated, not deleted task of `book` into `rates` (late: not completed
 // by its due date).
 void add_population(PopulationRates& rates, const TaskBook& book);
+
+// What the user's other tasks say at an instant, the features' inputs
+// beside the task itself. risk_features gathers it from a book in O(n);
+// RiskTracker (risk_tracker.h) keeps it up to date one event at a time.
+// "Due" tasks are those due strictly before the instant.
+struct RiskHistory {
+  uint32_t due = 0, late = 0;      // tasks due so far, and how many of them late
+  double recent = kPriorLateRate;  // late, exponential average in (due, late) order
+  std::optional<bool> last_late;   // of the due task latest in that order
+  uint32_t category_due = 0, category_late = 0;
+  uint32_t overdue_open = 0, category_overdue_open = 0;
+  uint32_t due_close = 0;  // other open tasks not yet due, due within 3 days of the task
+  std::optional<Clock::time_point> last_done, category_first;
+  double early_sum = 0, tension_sum = 0;  // over done tasks with a due date
+  uint32_t early_count = 0, very_late = 0;
+  std::optional<double> early_last;  // days early of the latest completion
+};
+
+// Two due dates are "close" (due_close) when this near.
+inline constexpr auto kDueCloseWindow = std::chrono::hours(72);
+
+// The features of `task` given its history: the one formula both ways of
+// gathering the history share.
+TaskRiskFeatures risk_features(const RiskHistory& history, const v1::Task& task,
+                               Clock::time_point now, double population_rate);
 
 // The features of `task` (a task of `book`) at `now`, given the
 // population's late rate in its category; nullopt when it has no due date.

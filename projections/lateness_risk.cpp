@@ -7,9 +7,15 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+#include <cstdlib>
+
 #include "base/time.h"
 
 namespace coach::projections {
+
+extern const char* const kBuiltinLatenessModelText;
+
 namespace {
 
 double days_between(Clock::time_point from, Clock::time_point to) {
@@ -154,6 +160,142 @@ std::optional<TaskRiskFeatures> risk_features(const TaskBook& book, const v1::Ta
                                               Clock::time_point now, double population_rate) {
   if (!task.has_due_at()) return std::nullopt;
   return risk_features(history_of(book, task, now), task, now, population_rate);
+}
+
+const LogisticModel& builtin_lateness_model() {
+  static const LogisticModel model = [] {
+    auto parsed = LogisticModel::parse(kBuiltinLatenessModelText, kTaskRiskFeatureNames);
+    if (!parsed) std::abort();  // the build embeds a checked file (tests parse it)
+    return std::move(*parsed);
+  }();
+  return model;
+}
+
+double neutral_population_rate(const LogisticModel& model) {
+  return 1 / (1 + std::exp(-model.reference.at(0)));
+}
+
+namespace {
+
+long count_of(double log1p_value) {
+  return std::lround(std::expm1(log1p_value));
+}
+long percent(double share) {
+  return std::lround(100 * share);
+}
+
+// Feature i of x in plain words.
+std::string describe(size_t i, const TaskRiskFeatures& x, const v1::Task& task) {
+  double v = x[i];
+  auto category = task.category().empty() ? std::string("uncategorized") : task.category();
+  auto days = [](double d) {
+    return fmt::format("{:.0f} day{}", d, std::lround(d) == 1 ? "" : "s");
+  };
+  switch (i) {
+    case 0:
+      return fmt::format("others' {} tasks end late about {}% of the time", category,
+                         percent(1 / (1 + std::exp(-v))));
+    case 1:
+      return fmt::format("about {}% of your tasks due so far ended late", percent(v));
+    case 2:
+      return v >= 0.5 ? "your most recent tasks ended late" : "your most recent tasks were on time";
+    case 3: {
+      // The counts back from the shrunk share: (late + 2 x user_late) / (n + 2).
+      long n = count_of(x[4]);
+      if (n == 0) return fmt::format("none of your {} tasks is due yet", category);
+      long late = std::lround(v * static_cast<double>(n + 2) - 2 * x[1]);
+      return fmt::format("{} of your {} {} tasks due so far ended late", late, n, category);
+    }
+    case 4:
+      return fmt::format("{} {} tasks due so far", count_of(v), category);
+    case 5:
+      return v == 1   ? "your latest task due ended late"
+             : v == 0 ? "your latest task due was on time"
+                      : "none of your tasks is due yet";
+    case 6:
+      return fmt::format("{} of your tasks {} overdue", count_of(v),
+                         count_of(v) == 1 ? "is" : "are");
+    case 7:
+      return fmt::format("{} of your {} tasks overdue", count_of(v), category);
+    case 8:
+      return fmt::format("{} since you last completed a task", days(std::expm1(v)));
+    case 9:
+      return v >= 0 ? fmt::format("you finish {:.1f} days early on average", v)
+                    : fmt::format("you finish {:.1f} days late on average", -v);
+    case 10:
+      return v >= 0 ? fmt::format("your latest completion was {:.1f} days early", v)
+                    : fmt::format("your latest completion was {:.1f} days late", -v);
+    case 11:
+      return v > 0 ? "you have completed tasks with due dates before"
+                   : "you have not completed a task with a due date yet";
+    case 12:
+      return fmt::format("you have had {} tasks for {}", category, days(100 * v));
+    case 13:
+      return fmt::format("it was given {} from creation to due date", days(std::expm1(v)));
+    case 14:
+      return fmt::format("{} left until its due date", days(std::expm1(v)));
+    case 15:
+      return fmt::format("its priority is {:.0f}", 4 * v);
+    case 16:
+      return fmt::format("it was snoozed {} times", count_of(v));
+    case 17:
+      return fmt::format("it was edited {} times", count_of(v));
+    case 18:
+      return fmt::format("{} other tasks are due within 3 days of it", count_of(v));
+    case 19:
+      return fmt::format("{}% of your completions were more than 4 days late", percent(v));
+    default:
+      return fmt::format("you tend to finish {}% of the way to the deadline", percent(v));
+  }
+}
+
+// Features that say one thing together, explained as one: their
+// contributions are summed, and the first member's words say it. The model
+// weighs correlated features against each other (the user's late share and
+// the category's, fitted on users with one category, nearly cancel), so
+// that one of them alone would explain nothing a user could follow.
+struct Reason {
+  std::vector<size_t> members;  // indices into kTaskRiskFeatureNames; the first speaks
+};
+const std::vector<Reason>& reasons_table() {
+  static const std::vector<Reason> table = {
+      {{3, 1, 2, 4, 5}},      // late so far: the category's share, the user's, recency
+      {{6, 7}},               // overdue now
+      {{9, 10, 11, 19, 20}},  // how the user finishes: days early, very late, tension
+      {{0}},
+      {{8}},
+      {{12}},
+      {{13}},
+      {{14}},
+      {{15}},
+      {{16}},
+      {{17}},
+      {{18}},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> explain_risk(const LogisticModel& model, const TaskRiskFeatures& x,
+                                      const v1::Task& task, size_t count) {
+  auto moves = model.contributions(x);
+  const auto& table = reasons_table();
+  std::vector<std::pair<double, size_t>> order;  // (move, reason)
+  for (size_t r = 0; r < table.size(); ++r) {
+    double move = 0;
+    for (size_t i : table[r].members) move += moves[i];
+    if (std::abs(move) >= 0.1) order.emplace_back(move, r);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return std::abs(a.first) > std::abs(b.first);
+  });
+  if (order.size() > count) order.resize(count);
+  std::vector<std::string> reasons;
+  for (const auto& [move, r] : order)
+    reasons.push_back(describe(table[r].members.front(), x, task) +
+                      (move > 0 ? " (raises the risk)" : " (lowers the risk)"));
+  return reasons;
 }
 
 std::optional<double> task_risk(const LogisticModel& model, const TaskBook& book,

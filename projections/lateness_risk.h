@@ -136,4 +136,25 @@ std::optional<double> task_risk(const LogisticModel& model, const TaskBook& book
                                 const v1::Task& task, Clock::time_point now,
                                 double population_rate);
 
+// The lateness model this build ships (models/lateness-v1.txt, compiled in).
+const LogisticModel& builtin_lateness_model();
+
+// The population rate that moves `model`'s risk neither way (its training
+// mean): what coach passes where it has no population figure for a category.
+double neutral_population_rate(const LogisticModel& model);
+
+// A task's risk as task views carry it (issue 22).
+struct TaskRisk {
+  double risk = 0;                   // P(late), in [0, 1]
+  std::vector<std::string> reasons;  // plain words, the strongest first
+};
+
+// Why `model` gives `task` the risk it does, in plain words: the (at most)
+// `count` features that move the log-odds most away from the training
+// mean's (LogisticModel::contributions; those moving it by less than 0.1
+// are left out), strongest first, each saying whether it raises or lowers
+// the risk, e.g. "2 tasks are overdue (raises the risk)".
+std::vector<std::string> explain_risk(const LogisticModel& model, const TaskRiskFeatures& x,
+                                      const v1::Task& task, size_t count = 3);
+
 }  // namespace coach::projections

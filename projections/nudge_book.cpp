@@ -154,9 +154,30 @@ bool started(const UserState& state, const std::string& task_id, Clock::time_poi
   return false;
 }
 
-Clock::duration deadline_lead(const UserState& state, Clock::time_point now) {
-  return score_of(state, now) >= 0.5 ? hours(48) : hours(24);
-}
+// How long before its due a task's deadline_approaching nudge may come:
+// 48 h for a task likely to end late (its lateness risk at least
+// kLikelyLate; for a user without the risk, a procrastination score of 0.5
+// or more), else 24 h.
+class DeadlineLead {
+ public:
+  DeadlineLead(const UserState& state, Clock::time_point now) : state_(state), now_(now) {
+    if (state.risk)
+      sums_ = state.risk->at(now);
+    else
+      score_high_ = score_of(state, now) >= 0.5;
+  }
+  Clock::duration operator()(const v1::Task& task) const {
+    if (!sums_) return score_high_ ? hours(48) : hours(24);
+    auto risk = state_.lateness_risk(*sums_, task, now_);
+    return risk && risk->risk >= kLikelyLate ? hours(48) : hours(24);
+  }
+
+ private:
+  const UserState& state_;
+  Clock::time_point now_;
+  std::optional<RiskTracker::Sums> sums_;
+  bool score_high_ = false;
+};
 
 // Days in a row (ending on the day of the last completion) with a completion.
 int streak_days(const UserState& state, Clock::time_point* last_completion) {
@@ -182,7 +203,7 @@ std::optional<NudgeCandidate> task_trigger(const UserState& state, Clock::time_p
   const v1::Task* overdue = nullptr;
   const v1::Task* approaching = nullptr;
   const v1::Task* snoozed = nullptr;
-  auto lead = deadline_lead(state, now);
+  DeadlineLead lead(state, now);
   const auto& book = state.nudges;
   for (const auto& [id, t] : state.tasks.tasks()) {
     if (!open(t) || effective_status(t, now) != v1::TASK_STATUS_PENDING) continue;
@@ -195,7 +216,7 @@ std::optional<NudgeCandidate> task_trigger(const UserState& state, Clock::time_p
           cooled(book, key(Trigger::overdue), hours(24), now) &&
           (!overdue || due < from_timestamp(overdue->due_at())))
         overdue = &t;
-      if (due > now && due <= now + lead && !started(state, t.id(), now) &&
+      if (due > now && due <= now + lead(t) && !started(state, t.id(), now) &&
           cooled(book, key(Trigger::deadline_approaching), hours(12), now) &&
           (!approaching || due < from_timestamp(approaching->due_at())))
         approaching = &t;
@@ -230,8 +251,11 @@ std::optional<NudgeCandidate> plan_trigger(const UserState& state, Clock::time_p
   for (const auto& r : plan->recommendations()) note(r);
   for (const auto& r : plan->accepted()) note(r);
   std::set<std::string> risk, before(book.plan_at_risk().begin(), book.plan_at_risk().end());
-  // Tasks already past due are the overdue trigger's business.
-  auto ahead = [&](const v1::AtRiskTask& a) { return from_timestamp(a.due_at()) > now; };
+  // Tasks already past due are the overdue trigger's business, and those
+  // that fit but are likely to end late (minutes_short 0) the deadline's.
+  auto ahead = [&](const v1::AtRiskTask& a) {
+    return from_timestamp(a.due_at()) > now && a.minutes_short() > 0;
+  };
   for (const auto& a : plan->at_risk())
     if (ahead(a)) risk.insert(a.task_id());
   std::string what;
@@ -472,12 +496,13 @@ std::optional<Clock::time_point> next_check(const UserState& state, Clock::time_
   auto consider = [&](Clock::time_point t) {
     if (t > now && t < next) next = t;
   };
-  auto lead = deadline_lead(state, now);
+  DeadlineLead lead(state, now);
   for (const auto& [id, t] : state.tasks.tasks()) {
     if (!open(t)) continue;
     if (t.has_due_at()) {
       auto due = from_timestamp(t.due_at());
-      consider(due - lead);
+      consider(due - hours(48));  // the lead may grow as the risk does
+      consider(due - lead(t));
       consider(due);
     }
     if (t.has_snoozed_until()) consider(from_timestamp(t.snoozed_until()));

@@ -6,15 +6,16 @@
 // nudge clock wakes it; priority in this order, one nudge per check):
 //   overdue              open task past its due (less than 30 days ago);
 //                        per task every 24 h
-//   deadline_approaching open task due within 24 h (48 h when the
-//                        procrastination score >= 0.5) and not started (no
-//                        accepted block of it has begun); per task every 12 h
+//   deadline_approaching open task due within 24 h (48 h when its lateness
+//                        risk is >= 0.5, issue 22; for an untracked user,
+//                        when the procrastination score is) and not started
+//                        (no accepted block of it has begun); per task every 12 h
 //   repeated_snooze      a task snoozed 3 times or more; once per further
 //                        snooze, at most every 12 h
 //   plan_changed         the plan (schedule_view, 7 days) changed
 //                        materially since the last plan_changed nudge: a
-//                        task newly at risk (before its due; past due is
-//                        overdue's), all risk gone, or a task's first
+//                        task newly at risk of not fitting (before its
+//                        due; past due is overdue's), all risk gone, or a task's first
 //                        block (still in the future) moved by 2 h or more;
 //                        every 6 h at most (issue #6, item 4)
 //   inactivity           no event of the user's for 24 h while open tasks

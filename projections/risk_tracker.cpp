@@ -222,4 +222,16 @@ std::optional<TaskRiskFeatures> RiskTracker::features(const Sums& sums, const v1
   return risk_features(h, task, now, population_rate);
 }
 
+std::optional<TaskRisk> RiskTracker::assess(const Sums& sums, const LogisticModel& model,
+                                            const v1::Task& task, Clock::time_point now,
+                                            double population_rate) const {
+  auto status = effective_status(task, now);
+  if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return std::nullopt;
+  if (!task.has_due_at()) return std::nullopt;
+  if (from_timestamp(task.due_at()) < now) return TaskRisk{1, {"it is past its due date"}};
+  auto x = features(sums, task, now, population_rate);
+  if (!x) return std::nullopt;
+  return TaskRisk{model.score(*x), explain_risk(model, *x, task)};
+}
+
 }  // namespace coach::projections

@@ -69,6 +69,13 @@ class RiskTracker {
   std::optional<TaskRiskFeatures> features(const Sums& sums, const v1::Task& task,
                                            Clock::time_point now, double population_rate) const;
 
+  // The risk of `task` at `now` as task views carry it: nullopt for a task
+  // not open (pending or snoozed) at `now` or without a due date; 1, "it is
+  // past its due date", for an open one past due; else `model`'s score of
+  // its features, with explain_risk's reasons.
+  std::optional<TaskRisk> assess(const Sums& sums, const LogisticModel& model, const v1::Task& task,
+                                 Clock::time_point now, double population_rate) const;
+
   uint64_t rebuilds() const { return rebuilds_; }
   size_t size() const { return facts_.size(); }
 

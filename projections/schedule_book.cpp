@@ -193,6 +193,12 @@ Result<v1::Schedule> schedule_view(const UserState& state, uint32_t horizon_days
         features_of(*state.signals, overdue_count(state.tasks, now)));
     r.rhythm = state.signals->completions_by_hour;
   }
+  if (state.risk) {
+    auto sums = state.risk->at(now);
+    for (const auto& task : r.tasks)
+      if (auto risk = state.lateness_risk(sums, task, now))
+        r.lateness_risk.emplace(task.id(), risk->risk);
+  }
   auto plan = plan_schedule(r);
   v1::Schedule out;
   for (const auto& b : plan.blocks) *out.add_recommendations() = view_of(b, user.id(), false, now);
@@ -204,6 +210,7 @@ Result<v1::Schedule> schedule_view(const UserState& state, uint32_t horizon_days
     *a->mutable_due_at() = to_timestamp(risk.due);
     a->set_minutes_short(risk.minutes_short);
     a->set_suggestion(risk.suggestion);
+    if (risk.lateness_risk >= 0) a->set_lateness_risk(risk.lateness_risk);
   }
   out.set_free_minutes(plan.free_minutes);
   out.set_planned_minutes(plan.planned_minutes);

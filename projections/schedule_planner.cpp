@@ -144,8 +144,10 @@ class Planner {
         Minutes due = floor_minutes(coach::from_timestamp(task.due_at()));
         job.due = due;
         if (due > now_) {
-          Minutes buffer = std::min<Minutes>(static_cast<Minutes>(48 * 60 * r_.procrastination),
-                                             (due - now_) / 4);
+          auto risk = r_.lateness_risk.find(task.id());
+          double p = risk != r_.lateness_risk.end() ? risk->second : r_.procrastination;
+          Minutes buffer = std::min<Minutes>(
+              static_cast<Minutes>(48 * 60 * std::clamp(p, 0.0, 1.0)), (due - now_) / 4);
           job.limit = std::min(end_, due);
           job.target = std::min(job.limit, due - buffer);
         }
@@ -442,10 +444,18 @@ Plan plan_schedule(const PlanRequest& request) {
   Minutes now = ceil_minutes(request.now);
   const auto planned = planned_by_priority(jobs, chosen.blocks);
   for (const auto& job : jobs) {
+    auto risk = request.lateness_risk.find(job.task->id());
+    double p = risk != request.lateness_risk.end() ? risk->second : -1;
     auto it = chosen.short_minutes.find(job.task->id());
-    if (it == chosen.short_minutes.end()) continue;
-    plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
-                            it->second, suggestion_for(job, it->second, now, planned)});
+    if (it != chosen.short_minutes.end()) {
+      plan.at_risk.push_back({job.task->id(), job.due ? at(*job.due) : Clock::time_point{},
+                              it->second, p, suggestion_for(job, it->second, now, planned)});
+    } else if (job.due && p >= kLikelyLate) {
+      plan.at_risk.push_back(
+          {job.task->id(), at(*job.due), 0, p,
+           fmt::format("likely to end late ({:.0f}%): start early, with its first block",
+                       100 * p)});
+    }
   }
   return plan;
 }

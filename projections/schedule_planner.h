@@ -15,10 +15,11 @@
 // Tasks are planned earliest deadline first (then priority, then age):
 // - need = estimated_minutes, or the learned default of the task's category
 //   (learned_estimates), minus minutes of its accepted blocks.
-// - target = due - buffer, buffer = min(48 h x procrastination score, 25% of
-//   the time until due): users who finish late get blocks that end by the
-//   target first (below); the target also sets a block's slack. Work may
-//   use time up to the due itself.
+// - target = due - buffer, buffer = min(48 h x p, 25% of the time until
+//   due), p the task's lateness risk (issue 22) when the request has one,
+//   else the user's procrastination score: tasks likely to end late get
+//   blocks that end by the target first (below); the target also sets a
+//   block's slack. Work may use time up to the due itself.
 // - chunks of up to max_chunk minutes, each placed whole on the earliest
 //   local day that has a free stretch holding it: no work waits for a later
 //   day while an earlier one has room for it, and a task of up to max_chunk
@@ -45,6 +46,8 @@
 // - what cannot be placed before its due (or the planning horizon) is at
 //   risk, with a suggestion; work without a due date that does not fit the
 //   request's horizon is only counted.
+// - a task that fits but whose lateness risk is at least kLikelyLate is at
+//   risk too (minutes_short 0), with the suggestion to start on it early.
 //
 // Confidence of a block, in [0.05, 0.95]: 0.5 x acceptance rate at its local
 // hour + 0.25 x rhythm at that hour (share of the busiest hour's completions;
@@ -83,7 +86,10 @@ struct PlanRequest {
   std::vector<v1::Task> tasks;          // pending or snoozed ones are planned
   std::vector<TimeBlock> accepted;      // kept; their time is not free
   double procrastination = 0;           // the user's score, 0 to 1
-  std::array<uint32_t, 24> rhythm{};    // completions by local hour
+  // Per task id, its lateness risk (0 to 1; tracked users): buffers and
+  // at-risk flags use it; a task without one uses `procrastination`.
+  std::unordered_map<std::string, double> lateness_risk;
+  std::array<uint32_t, 24> rhythm{};  // completions by local hour
   HourFeedback feedback;
   std::unordered_map<std::string, int> category_minutes;  // learned_estimates
   int min_chunk_minutes = 30, max_chunk_minutes = 120;
@@ -92,8 +98,9 @@ struct PlanRequest {
 struct AtRisk {
   std::string task_id;
   Clock::time_point due;
-  int minutes_short = 0;   // of its need, what finds no time before its due
-  std::string suggestion;  // defer which, shorten which, drop which
+  int minutes_short = 0;      // of its need, what finds no time before its due
+  double lateness_risk = -1;  // the request's figure for it; -1: none
+  std::string suggestion;     // defer which, shorten which, drop which
 };
 
 struct Plan {
@@ -105,6 +112,9 @@ struct Plan {
 };
 
 inline constexpr int kDefaultEstimateMinutes = 60;
+
+// A task this likely to end late is at risk even when its work fits.
+inline constexpr double kLikelyLate = 0.5;
 
 // A plan is made this far ahead (schedule.get's longest horizon) or as far
 // as the request's horizon if that is longer, and shows the blocks that end

@@ -54,7 +54,8 @@ v1::Task task_view(const v1::Task& task, Clock::time_point now) {
 }
 
 Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query,
-                                Clock::time_point now) {
+                                Clock::time_point now,
+                                const std::function<void(v1::Task&)>& decorate) {
   uint32_t page_size = query.page_size() == 0 ? kDefaultPageSize : query.page_size();
   if (page_size > kMaxPageSize)
     return make_error(Errc::invalid_argument, "page_size must be 1 to 500");
@@ -113,6 +114,7 @@ Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query
   size_t bytes = 0, taken = 0;
   for (; taken < take; ++taken) {
     auto view = task_view(*hits[taken].second, now);
+    if (decorate) decorate(view);
     bytes += view.ByteSizeLong();
     if (taken > 0 && bytes > kMaxPageBytes) break;  // the rest on the next page
     *list.add_tasks() = std::move(view);

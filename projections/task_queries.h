@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
 #include "base/result.h"
 #include "projections/task_book.h"
@@ -26,9 +27,12 @@ static_assert(kMaxTitleBytes + kMaxDescriptionBytes + kMaxCategoryBytes +
               "the largest task must fit a task.list page with room to spare");
 // Filters: statuses (as of `now`), due range, category (exact), tags_any
 // (the task has one of them) and tags_all (every one), tags compared after
-// normalize_tags; a bad tag in a filter is invalid_argument.
+// normalize_tags; a bad tag in a filter is invalid_argument. `decorate`,
+// if given, adds to each task view (the lateness risk) before the page's
+// bytes are counted.
 Result<v1::TaskList> list_tasks(const TaskBook& book, const v1::ListTasks& query,
-                                Clock::time_point now);
+                                Clock::time_point now,
+                                const std::function<void(v1::Task&)>& decorate = {});
 
 // The task as clients see it: status as of `now`.
 v1::Task task_view(const v1::Task& task, Clock::time_point now);

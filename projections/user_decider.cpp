@@ -17,6 +17,15 @@ Error empty_command() {
   return make_error(Errc::invalid_argument, "the command is empty");
 }
 
+// A task view's lateness risk (tracked users only; entities.proto).
+void add_risk(const UserState& state, const RiskTracker::Sums& sums, v1::Task& view,
+              SystemClock::time_point now) {
+  auto assessed = state.lateness_risk(sums, view, now);
+  if (!assessed) return;
+  view.set_lateness_risk(assessed->risk);
+  for (auto& reason : assessed->reasons) view.add_lateness_reasons(std::move(reason));
+}
+
 Result<v1::Reply> task_reply(const UserState& state, const std::string& id,
                              SystemClock::time_point now) {
   if (auto id_ok = Uuid::parse(id, "task_id"); !id_ok) return id_ok.error();
@@ -24,6 +33,7 @@ Result<v1::Reply> task_reply(const UserState& state, const std::string& id,
   if (!task) return make_error(Errc::not_found, "no task " + id);
   v1::Reply reply;
   *reply.mutable_task() = task_view(*task, now);
+  if (state.risk) add_risk(state, state.risk->at(now), *reply.mutable_task(), now);
   return reply;
 }
 
@@ -198,7 +208,11 @@ Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetTask:
       return task_reply(state, command.get_task().task_id(), now);
     case v1::Command::kListTasks: {
-      auto list = list_tasks(state.tasks, command.list_tasks(), now);
+      std::optional<RiskTracker::Sums> sums;
+      if (state.risk) sums = state.risk->at(now);
+      auto list = list_tasks(state.tasks, command.list_tasks(), now, [&](v1::Task& view) {
+        if (sums) add_risk(state, *sums, view, now);
+      });
       if (!list) return list.error();
       *reply.mutable_task_list() = std::move(*list);
       return reply;

@@ -1,7 +1,23 @@
 #include "projections/user_state.h"
+
+#include <algorithm>
+
+#include "base/time.h"
 #include "schema/snapshots.pb.h"
 
 namespace coach::projections {
+
+namespace {
+
+// The latest change the book holds: where a tracker built from it stands.
+Clock::time_point latest_change(const TaskBook& book) {
+  Clock::time_point latest{};
+  for (const auto& [id, task] : book.tasks())
+    latest = std::max(latest, from_timestamp(task.updated_at()));
+  return latest;
+}
+
+}  // namespace
 
 void UserState::fold(const v1::TaskEvent& event) {
   if (signals) evolve(*signals, event, tasks.find(event.task_id()));
@@ -12,8 +28,23 @@ void UserState::fold(const v1::TaskEvent& event) {
   version = event.sequence();
   if (tracking() && !signals) signals.emplace();
   if (!tracking()) signals.reset();
+  if (!tracking()) {
+    risk.reset();
+  } else if (!risk) {
+    risk = RiskTracker::of(tasks, from_timestamp(event.created_at()));
+  } else if (!event.task_id().empty()) {
+    risk->update(event.task_id(), tasks.find(event.task_id()), from_timestamp(event.created_at()));
+  }
   if (signals && (event.has_user_registered() || event.has_preferences_changed()))
     signals->set_time_zone(profile.profile.user().timezone());
+}
+
+std::optional<TaskRisk> UserState::lateness_risk(const RiskTracker::Sums& sums,
+                                                 const v1::Task& task,
+                                                 Clock::time_point now) const {
+  if (!risk) return std::nullopt;
+  const auto& model = builtin_lateness_model();
+  return risk->assess(sums, model, task, now, neutral_population_rate(model));
 }
 
 std::string UserState::serialize() const {
@@ -42,6 +73,7 @@ Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
   state.schedule = ScheduleBook::from_state(saved.schedule());
   state.nudges = std::move(*saved.mutable_nudges());
   if (state.tracking()) {
+    state.risk = RiskTracker::of(state.tasks, latest_change(state.tasks));
     if (saved.has_signals()) {
       state.signals = BehaviorSignals::from_state(saved.signals());
     } else {

@@ -14,6 +14,7 @@
 #include "base/result.h"
 #include "projections/behavior_signals.h"
 #include "projections/nudge_book.h"
+#include "projections/risk_tracker.h"
 #include "projections/schedule_book.h"
 #include "projections/task_book.h"
 #include "projections/user_profile.h"
@@ -26,11 +27,24 @@ struct UserState {
   TaskBook tasks;
   uint64_t version = 0;  // sequence of the last event folded in
   std::optional<BehaviorSignals> signals;
+  // The lateness risk's view of the tasks (issue 22), kept while tracking
+  // is on, like `signals`, but over every task of the book (a task's past
+  // is the user's own; nothing is learned from others). Not in snapshots:
+  // parse builds it from the book.
+  std::optional<RiskTracker> risk;
   ScheduleBook schedule;  // accepted blocks and hour feedback (issue #6)
   NudgeBook nudges;       // nudges, notifications, trigger cooldowns (issue #7)
   // The user was deleted: the terminal state, nothing else is kept and every
   // command is refused. Set by whoever loads the user (the store knows).
   bool erased = false;
+
+  // The lateness risk of `task` (one of `tasks`) at `now` by the shipped
+  // model, given `sums` = risk->at(now); nullopt without tracking and where
+  // RiskTracker::assess says. The population's rate is the model's neutral
+  // one (neutral_population_rate): no node gathers other users' outcomes
+  // online yet, and a figure it does not have must not move anyone's risk.
+  std::optional<TaskRisk> lateness_risk(const RiskTracker::Sums& sums, const v1::Task& task,
+                                        Clock::time_point now) const;
 
   bool tracking() const { return profile.profile.preferences().behavioral_tracking_enabled(); }
 

@@ -650,3 +650,32 @@ TEST_CASE("the prompt carries task, due, scores, time of day and mode, never a b
   CHECK(prompt.system.find("never the person") != std::string::npos);
   CHECK(on_demand_nudge(p.state, new_uuid_string(), t0).error().code == Errc::not_found);
 }
+
+TEST_CASE("the deadline nudge comes 48 h ahead for a task likely to end late, 24 h otherwise") {
+  auto t0 = utc("2026-03-02T10:00:00Z");
+  auto lead_for = [&](int days_late) {
+    Person p("UTC", t0 - 30 * 24h);
+    v1::SetPreferences on;
+    on.set_behavioral_tracking_enabled(true);
+    p.set(on, t0 - 30 * 24h);
+    for (int i = 0; i < 4; ++i) {  // four tasks, every one finished days_late after its due
+      auto due = t0 - std::chrono::hours(24 * (20 - 4 * i));
+      auto id = p.task("essay " + std::to_string(i), due, due - 72h);
+      p.complete(id, due + std::chrono::hours(24 * days_late));
+    }
+    auto x = p.task("Next essay", t0 + 36h, t0);
+    const auto* task = p.state.tasks.find(x);
+    REQUIRE(task);
+    REQUIRE(p.state.risk);
+    auto risk = p.state.lateness_risk(p.state.risk->at(t0), *task, t0);
+    REQUIRE(risk);
+    auto n = p.check(t0);
+    return std::make_pair(risk->risk, n && n->trigger() == "deadline_approaching");
+  };
+  auto [tardy_risk, tardy_nudged] = lead_for(2);
+  auto [punctual_risk, punctual_nudged] = lead_for(-1);
+  CHECK(tardy_risk >= 0.5);
+  CHECK(punctual_risk < 0.5);
+  CHECK(tardy_nudged);  // due in 36 h: inside the 48 h lead of a likely-late task
+  CHECK_FALSE(punctual_nudged);
+}

@@ -197,3 +197,34 @@ TEST_CASE(
   CHECK(task_risk(model, book, *book.find(open), day(11), 0.5) == 1.0);
   CHECK_FALSE(task_risk(model, book, *book.find(done), day(6), 0.5));
 }
+
+TEST_CASE("every risk feature is explained, once, in plain words") {
+  v1::Task task;
+  task.set_category("essay");
+  for (size_t i = 0; i < kTaskRiskFeatureCount; ++i) {
+    LogisticModel only;  // a model that weighs feature i alone
+    only.version = "test";
+    only.weights.assign(kTaskRiskFeatureCount, 0);
+    only.reference.assign(kTaskRiskFeatureCount, 0);
+    only.weights[i] = 1;
+    TaskRiskFeatures x{};
+    x[i] = 1;
+    auto up = explain_risk(only, x, task);
+    INFO("feature " << kTaskRiskFeatureNames[i]);
+    REQUIRE(up.size() == 1);
+    CHECK(up[0].ends_with("(raises the risk)"));
+    x[i] = -1;
+    auto down = explain_risk(only, x, task);
+    REQUIRE(down.size() == 1);
+    CHECK(down[0].ends_with("(lowers the risk)"));
+  }
+  // The shipped model's reasons are at most three, the strongest first.
+  TaskRiskFeatures worst{};
+  const auto& model = builtin_lateness_model();
+  for (size_t i = 0; i < kTaskRiskFeatureCount; ++i)
+    worst[i] = model.reference[i] + (model.weights[i] > 0 ? 1 : -1);
+  auto reasons = explain_risk(model, worst, task);
+  CHECK(reasons.size() == 3);
+  for (const auto& r : reasons) CHECK(r.ends_with("(raises the risk)"));
+  CHECK(model.version == "v1");
+}

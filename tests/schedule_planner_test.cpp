@@ -748,3 +748,30 @@ TEST_CASE("property: a shorter horizon shows the first days of the same plan") {
   }
   CHECK_MESSAGE(compared > 150, compared);  // plans with work on both sides of the cut
 }
+
+TEST_CASE("a task's lateness risk sets its buffer and flags it, work that fits included") {
+  PlanRequest r;
+  r.now = utc("2026-03-02T08:00:00Z");
+  auto due = utc("2026-03-12T17:00:00Z");  // 25% of the time until due is over 48 h
+  r.tasks = {task("Thesis chapter", 60, due)};
+  r.procrastination = 0.5;  // the user's score: what a task without a risk uses
+  auto plan_with = [&](std::optional<double> risk) {
+    r.lateness_risk.clear();
+    if (risk) r.lateness_risk.emplace(r.tasks[0].id(), *risk);
+    auto plan = plan_schedule(r);
+    REQUIRE(plan.blocks.size() == 1);
+    return plan;
+  };
+  auto unlikely = plan_with(0.0), likely = plan_with(1.0), by_score = plan_with(std::nullopt);
+  // The buffer (48 h x risk) leaves less slack: less confidence in the block.
+  CHECK(likely.blocks[0].confidence < by_score.blocks[0].confidence);
+  CHECK(by_score.blocks[0].confidence < unlikely.blocks[0].confidence);
+  // Likely to end late: at risk though its hour fits, with its figure.
+  CHECK(unlikely.at_risk.empty());
+  CHECK(by_score.at_risk.empty());
+  REQUIRE(likely.at_risk.size() == 1);
+  CHECK(likely.at_risk[0].task_id == r.tasks[0].id());
+  CHECK(likely.at_risk[0].minutes_short == 0);
+  CHECK(likely.at_risk[0].lateness_risk == 1.0);
+  CHECK(likely.at_risk[0].suggestion.find("start early") != std::string::npos);
+}

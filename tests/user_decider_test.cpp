@@ -230,3 +230,93 @@ TEST_CASE("an importer's history: a task with tags and notes at their own past t
   CHECK(refused.error().code == Errc::invalid_argument);
   CHECK(state.tasks.find(id)->notes_size() == 1);
 }
+
+namespace {
+
+// A user (tracking on or off) whose tasks a and b, due on days 2 and 4, are
+// completed on `done_a` and `done_b` (0: left open); c is due on day 10, d
+// has no due date. The state is at day 5.
+struct RiskUser {
+  UserState state;
+  Uuid user = Uuid::random();
+  int minted = 0;
+  std::string a, b, c, d;
+
+  RiskUser(bool tracking, int done_a, int done_b) {
+    auto registration = register_user();
+    registration.mutable_register_user()->mutable_preferences()->set_behavioral_tracking_enabled(
+        tracking);
+    run(registration, 0);
+    a = create(2), b = create(4), c = create(10), d = create(-1);
+    if (done_a) complete(a, done_a);
+    if (done_b) complete(b, done_b);
+  }
+  projections::CommandOutcome run(v1::Command command, int day) {
+    auto context = context_for(user, &minted);
+    context.now = kNow + day * 24h;
+    auto outcome = projections::run_command(state, command, context);
+    REQUIRE_MESSAGE(outcome, outcome.error().message);
+    return std::move(*outcome);
+  }
+  std::string create(int due_day) {
+    auto command = test::create_task("task due on day " + std::to_string(due_day));
+    if (due_day >= 0)
+      *command.mutable_task()->mutable_create()->mutable_due_at() =
+          coach::to_timestamp(kNow + due_day * 24h);
+    return run(command, 0).reply.task().id();
+  }
+  void complete(const std::string& id, int day) { run(complete_task(id), day); }
+  v1::Task view(const std::string& id, int day = 5) const {
+    auto reply = projections::reply_for(state, get_task(id), kNow + day * 24h);
+    REQUIRE_MESSAGE(reply, reply.error().message);
+    return reply->task();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("task views carry the lateness risk of open dated tasks, for tracked users only") {
+  RiskUser tardy(true, 3, 0);  // a done a day late, b overdue and open
+  auto c = tardy.view(tardy.c);
+  REQUIRE(c.has_lateness_risk());
+  CHECK(c.lateness_risk() > 0);
+  CHECK(c.lateness_risk() < 1);
+  REQUIRE(c.lateness_reasons_size() > 0);
+  CHECK(c.lateness_reasons(0).find("the risk)") != std::string::npos);
+  auto b = tardy.view(tardy.b);
+  CHECK(b.lateness_risk() == 1);  // past due and open: late for certain
+  REQUIRE(b.lateness_reasons_size() == 1);
+  CHECK(b.lateness_reasons(0) == "it is past its due date");
+  CHECK_FALSE(tardy.view(tardy.a).has_lateness_risk());  // done
+  CHECK_FALSE(tardy.view(tardy.d).has_lateness_risk());  // no due date
+  CHECK(tardy.view(tardy.a).lateness_reasons().empty());
+
+  // task.list carries the same, as of its own instant.
+  v1::Command list;
+  list.mutable_list_tasks();
+  auto listed = projections::reply_for(tardy.state, list, kNow + 5 * 24h);
+  REQUIRE(listed);
+  int with_risk = 0;
+  for (const auto& task : listed->task_list().tasks()) {
+    if (task.id() == tardy.c) CHECK(task.lateness_risk() == doctest::Approx(c.lateness_risk()));
+    with_risk += task.has_lateness_risk();
+  }
+  CHECK(with_risk == 2);  // b and c; d has no due date
+
+  // A punctual history gives the same task a lower risk.
+  RiskUser punctual(true, 1, 3);
+  CHECK(punctual.view(punctual.c).lateness_risk() < c.lateness_risk() - 0.05);
+
+  // The risk survives a snapshot: parse builds the tracker from the book.
+  auto reloaded = UserState::parse(tardy.state.serialize(), tardy.state.version);
+  REQUIRE(reloaded);
+  auto again = projections::reply_for(*reloaded, get_task(tardy.c), kNow + 5 * 24h);
+  REQUIRE(again);
+  CHECK(again->task().lateness_risk() == doctest::Approx(c.lateness_risk()));
+
+  // Untracked: nothing is learned, nothing is shown.
+  RiskUser untracked(false, 3, 0);
+  CHECK_FALSE(untracked.view(untracked.c).has_lateness_risk());
+  CHECK(untracked.view(untracked.c).lateness_reasons().empty());
+  CHECK_FALSE(untracked.view(untracked.b).has_lateness_risk());
+}

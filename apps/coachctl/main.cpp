@@ -316,6 +316,11 @@ void print_task_full(Session& s, const v1::Task& t) {
   row("updated", ago(t.updated_at()));
   if (is_set(t.completed_at())) row("completed", ago(t.completed_at()));
   if (is_set(t.deleted_at())) row("deleted", ago(t.deleted_at()));
+  if (t.has_lateness_risk()) {
+    std::string why;
+    for (const auto& reason : t.lateness_reasons()) why += "; " + reason;
+    row("lateness risk", fmt::format("{:.0f}%{}", 100 * t.lateness_risk(), why));
+  }
   auto u = ctl::urgency(t, s.now(), procrastination_score(s));
   row("urgency",
       fmt::format("{:.1f} (due {:.1f}, priority {:.1f}, age {:.1f}, snoozes {:.1f}, risk {:.1f})",
@@ -1386,8 +1391,8 @@ int main(int argc, char** argv) {
   next->footer(
       "Urgency is a sum: due 12 x d (d: 1.0 at 7 days overdue, 0.2 at 14 days ahead or more,\n"
       "linear between; 0 without a due date), priority 1.5 x priority, age 2 x min(days/365, 1),\n"
-      "snoozes 0.5 each (at most 2), risk 4 x p x d (p: your procrastination score from\n"
-      "coachctl features, with tracking on). Ties: earlier due, then older.");
+      "snoozes 0.5 each (at most 2), risk 4 x p x d (p: the task's lateness risk, shown by\n"
+      "coachctl show, with tracking on). Ties: earlier due, then older.");
   size_t next_limit = 10;
   next->add_option("--limit", next_limit, "at most this many")->capture_default_str();
   auto* today = app.add_subcommand("today", "pending tasks due today or overdue, by urgency");

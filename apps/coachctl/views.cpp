@@ -98,7 +98,10 @@ UrgencyTerms urgency(const v1::Task& task, Seconds now, double procrastination_s
                : days_until >= 14 ? 0.2
                                   : 0.2 + 0.8 * (14.0 - days_until) / 21.0;
     u.due = 12.0 * d;
-    u.risk = 4.0 * std::clamp(procrastination_score, 0.0, 1.0) * d;
+    // The task's own lateness risk when coach sent one (tracking on),
+    // else the user's score.
+    double p = task.has_lateness_risk() ? task.lateness_risk() : procrastination_score;
+    u.risk = 4.0 * std::clamp(p, 0.0, 1.0) * d;
   }
   u.priority = 1.5 * std::clamp(task.priority(), 0, 4);
   if (is_set(task.created_at())) {

@@ -32,9 +32,10 @@ Result<std::string> resolve_handle(const std::string& handle, const std::vector<
 //   age       2 x min(days since created / 365, 1)
 //   snoozes   0.5 x snoozes so far, at most 2: a task put off again and
 //             again comes up, not down
-//   risk      4 x p x d, p the user's procrastination score (0..1, from
-//             user.features while behavioral tracking is on; 0 otherwise):
-//             someone who tends to finish late sees due work sooner
+//   risk      4 x p x d, p the task's lateness risk (Task.lateness_risk,
+//             0..1, sent while behavioral tracking is on), else the user's
+//             procrastination score (user.features; 0 without tracking):
+//             a task likely to end late comes up sooner
 //
 // Ties: earlier due first, then older, then by id.
 struct UrgencyTerms {

@@ -1,5 +1,10 @@
 #include "projections/feature_series.h"
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "events/envelope.h"
 
 namespace coach::projections {
@@ -48,6 +53,19 @@ v1::FeatureSnapshot feature_snapshot(const UserState& state, Clock::time_point a
   *out.mutable_created_at() = coach::to_timestamp(as_of);
   out.set_model_version(model.version);
   out.set_as_of_sequence(state.version);
+  if (state.risk) {
+    auto sums = state.risk->at(as_of);
+    std::vector<std::pair<std::string, double>> risks;  // by task id, whatever the book's order
+    for (const auto& [id, task] : state.tasks.tasks())
+      if (auto risk = state.lateness_risk(sums, task, as_of)) risks.emplace_back(id, risk->risk);
+    std::sort(risks.begin(), risks.end());
+    for (const auto& [id, risk] : risks) {
+      auto* r = out.add_task_risks();
+      r->set_task_id(id);
+      r->set_lateness_risk(risk);
+    }
+    out.set_risk_model_version(builtin_lateness_model().version);
+  }
   return out;
 }
 

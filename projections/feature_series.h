@@ -5,7 +5,9 @@
 // <= t, as coach-replay join and docs/import.md say) and the tasks' state
 // at t (no look-ahead): the procrastination score of a model
 // version, snooze rate, mean completion latency (hours after due),
-// burstiness, and, given a behavior-mode model, the user's mode cluster.
+// burstiness, given a behavior-mode model the user's mode cluster, and the
+// lateness risk of each open task with a due date at t (task_risks, by the
+// shipped lateness model; issue 22).
 //
 // The daily series: while tracking is on, after the events of each UTC day
 // one snapshot as of 00:00 UTC of the next day (an event exactly at that

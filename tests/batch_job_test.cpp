@@ -215,3 +215,41 @@ TEST_CASE("a daily snapshot as of 00:00 holds the events at or before it, one ex
   }
   CHECK(saw_midnight);
 }
+
+TEST_CASE("daily snapshots hold each open task's lateness risk as of their instant") {
+  sim::SimOptions options;
+  options.registered = true;
+  auto user = sim::simulate(0, 7, options);
+  projections::FeatureSeries series(user.events.front().user_id(),
+                                    projections::ProcrastinationModel::builtin());
+  std::vector<v1::FeatureSnapshot> daily;
+  for (const auto& e : user.events) series.fold(e, daily);
+  REQUIRE(daily.size() > 2);
+  size_t risks = 0;
+  for (const auto& snapshot : daily) {
+    // The user's state from the events at or before the snapshot only.
+    auto t = coach::from_timestamp(snapshot.created_at());
+    projections::UserState as_of;
+    for (const auto& e : user.events)
+      if (coach::from_timestamp(e.created_at()) <= t) as_of.fold(e);
+    REQUIRE(as_of.risk);
+    auto fresh = projections::RiskTracker::of(as_of.tasks, t);
+    auto sums = fresh.at(t);
+    std::vector<std::pair<std::string, double>> want;
+    for (const auto& [id, task] : as_of.tasks.tasks())
+      if (auto r = fresh.assess(
+              sums, projections::builtin_lateness_model(), task, t,
+              projections::neutral_population_rate(projections::builtin_lateness_model())))
+        want.emplace_back(id, r->risk);
+    std::sort(want.begin(), want.end());
+    REQUIRE(snapshot.task_risks_size() == static_cast<int>(want.size()));
+    for (size_t i = 0; i < want.size(); ++i) {
+      CHECK(snapshot.task_risks(static_cast<int>(i)).task_id() == want[i].first);
+      CHECK(snapshot.task_risks(static_cast<int>(i)).lateness_risk() ==
+            doctest::Approx(want[i].second).epsilon(1e-9));
+    }
+    CHECK(snapshot.risk_model_version() == "v1");
+    risks += want.size();
+  }
+  CHECK(risks > daily.size());  // open dated tasks most days
+}

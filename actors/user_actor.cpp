@@ -564,6 +564,9 @@ void check_nudges(Self* self) {
   if (st.nudge_in_flight) return;  // its end schedules the next check
   if (st.busy()) return schedule_check(st, now + std::chrono::seconds(1));
   if (roll_missed(self, now)) return;  // its append checks again
+  // Due dates that passed since the last event count now, once, rather
+  // than on every read of the risk until the next event.
+  if (st.state.risk) st.state.risk->advance(now);
   auto candidate = projections::next_nudge(st.state, now);
   if (!candidate) return schedule_next_check(st);
   st.nudge_in_flight = true;

@@ -1,6 +1,7 @@
 // Fold rate: how fast a user's events fold into the task book and the
 // behavioral signals, per core, from decoded events in memory (issue #5's
-// target: >= 5M events/s per core for the fold itself).
+// target: >= 5M events/s per core for the fold itself), and what the
+// lateness risk tracker (issue 22) adds to it.
 //
 //   build/bench/fold_bench [--users N] [--events-per-user N]
 #include <fmt/core.h>
@@ -10,6 +11,7 @@
 
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
+#include "projections/risk_tracker.h"
 #include "projections/task_book.h"
 #include "projections/user_state.h"
 
@@ -97,7 +99,16 @@ int main(int argc, char** argv) {
     }
     return s.late + book.tasks().size();
   });
-  run("user state (profile, tasks, signals)", [](const auto& stream) {
+  run("task book + lateness risk tracker", [](const auto& stream) {
+    projections::TaskBook book;
+    auto risk = projections::RiskTracker::of(book, {});
+    for (const auto& e : stream) {
+      evolve(book, e);
+      risk.update(e.task_id(), book.find(e.task_id()), coach::from_timestamp(e.created_at()));
+    }
+    return risk.size() + risk.rebuilds();
+  });
+  run("user state (profile, tasks, signals, risk)", [](const auto& stream) {
     projections::UserState state;
     v1::TaskEvent registered;
     registered.mutable_user_registered()->mutable_preferences()->set_behavioral_tracking_enabled(

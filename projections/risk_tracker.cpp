@@ -22,8 +22,14 @@ void erase_one(Set& set, const Key& key) {
   if (auto it = set.find(key); it != set.end()) set.erase(it);
 }
 
-bool same_facts(const auto& a, const auto& b) {
-  return a.category == b.category && a.created == b.created && a.due == b.due && a.done == b.done;
+// Whether `task` still says what `f` does (without building its facts).
+bool unchanged(const auto& f, const v1::Task& task) {
+  if (task.status() == v1::TASK_STATUS_DELETED || task.category() != f.category) return false;
+  if (task.has_due_at() != f.due.has_value()) return false;
+  if (f.due && from_timestamp(task.due_at()) != *f.due) return false;
+  bool done = task.status() == v1::TASK_STATUS_COMPLETED;
+  if (done != f.done.has_value()) return false;
+  return !done || from_timestamp(task.completed_at()) == *f.done;
 }
 
 }  // namespace
@@ -138,9 +144,9 @@ void RiskTracker::remove(const std::string& id, const Facts& f, bool count_outco
 void RiskTracker::update(const std::string& id, const v1::Task* task, Clock::time_point at) {
   advance(at);
   auto known = facts_.find(id);
+  if (known != facts_.end() && task && unchanged(known->second, *task)) return;  // most events
   auto now = facts_of(task);
   if (known == facts_.end() && !now) return;
-  if (known != facts_.end() && now && same_facts(known->second, *now)) return;
   // Completing an overdue task keeps its outcome (late): only whether it
   // is still open changes, and nothing needs counting again.
   bool same_outcome = known != facts_.end() && now && known->second.due && now->due &&
@@ -168,6 +174,12 @@ std::set<std::pair<Clock::time_point, std::string>>::const_iterator RiskTracker:
   while (it != not_yet_due_.end() && it->first < now) {
     // Tasks due at the same instant count on time before late, as sorting
     // (due, late) pairs does.
+    auto next = std::next(it);
+    if (next == not_yet_due_.end() || next->first != it->first) {  // alone at its instant
+      add_outcome(sums, facts_.at(it->second));
+      it = next;
+      continue;
+    }
     auto group_end = it;
     std::vector<const Facts*> group;
     for (; group_end != not_yet_due_.end() && group_end->first == it->first; ++group_end)

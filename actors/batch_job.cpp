@@ -173,7 +173,10 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   users_total_ = users->size();
 
   const auto& model = projections::ProcrastinationModel::builtin();
+  // The rates of the last full run: what the actors' task risks use now.
+  auto stored_rates = stored_population(store_);
   Snapshots current;  // each tracked user's snapshot as of now, not yet clustered
+  projections::PopulationTally population;  // of tracked users, in a full run
   for (const auto& user : *users) {
     if (stop_) return make_error(Errc::unavailable, "the batch run was stopped");
     ++users_done_;
@@ -186,11 +189,13 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
     auto log = store_.read(user);
     if (!log) continue;  // erased meanwhile, or never wrote an event
     projections::FeatureSeries series(user.to_string(), model);
+    series.set_population(stored_rates);
     Snapshots daily;
     for (const auto& event : *log) series.fold(event, daily);
     series.finish(now, daily);
     for (auto& snapshot : daily) snapshot.set_id(new_uuid_string());
     if (series.state().signals) {
+      if (full) population.add_user(series.state().tasks, now);
       current.push_back(projections::feature_snapshot(series.state(), now, model));
       current.back().set_user_id(user.to_string());
       if (auto s = store_.put_features(user, daily); !s) return s.error();
@@ -215,6 +220,12 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   }
   report.set_events(events_);
   report.set_users_tracked(current.size());
+  // Only a full run sees every tracked user; an incremental one keeps the
+  // last full run's rates.
+  if (full)
+    if (auto s = store_.put_meta(kPopulationRatesMeta, population.rates(now).SerializeAsString());
+        !s)
+      return s.error();
 
   std::vector<projections::ModeFeatures> points;
   // Users without enough history are neither fitted nor labelled.

@@ -78,6 +78,14 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::WritingPtr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coach::actors::IoDonePtr)
 
 namespace coach::actors {
+
+std::shared_ptr<const v1::PopulationRatesState> stored_population(const events::EventStore& store) {
+  auto bytes = store.get_meta(kPopulationRatesMeta);
+  auto rates = std::make_shared<v1::PopulationRatesState>();
+  if (!bytes || !*bytes || !rates->ParseFromString(**bytes)) return nullptr;
+  return rates;
+}
+
 namespace {
 
 // Loads a user's state: the latest snapshot, if any, plus the events after it.
@@ -112,6 +120,7 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
   if (!tail && tail.error().code != Errc::unknown_stream) return tail.error();
   if (tail)
     for (const auto& event : *tail) state.fold(event);
+  state.population = stored_population(store);
   // A user's first append then finds their data key in memory.
   if (state.version == 0 && up_to == UINT64_MAX)
     if (auto warm = store.warm_data_key(user); !warm) return warm.error();

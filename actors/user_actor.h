@@ -66,6 +66,12 @@ inline constexpr std::string_view kUserSnapshot = "user";
 // The node meta value (EventStore::put_meta) holding the behavior-mode model
 // of the last batch run (v1::ClusterModelState).
 inline constexpr std::string_view kClusterModelMeta = "cluster-model";
+// The node meta value holding the population's late rates by category of
+// the last full batch run (v1::PopulationRatesState), read as users load.
+inline constexpr std::string_view kPopulationRatesMeta = "population-rates";
+// Those rates as `store` holds them; null when none were written or they do
+// not parse (the risk then uses the model's neutral rate).
+std::shared_ptr<const v1::PopulationRatesState> stored_population(const events::EventStore& store);
 
 caf::actor spawn_user_actor(caf::actor_system& system, const Uuid& user,
                             std::shared_ptr<const UserActorContext> context);

@@ -44,6 +44,10 @@ class FeatureSeries {
   // Emits the last day's snapshot, if that day has ended by `now`.
   void finish(Clock::time_point now, std::vector<v1::FeatureSnapshot>& out);
   const UserState& state() const { return state_; }
+  // The population's rates the snapshots' task risks use (UserState::population).
+  void set_population(std::shared_ptr<const v1::PopulationRatesState> rates) {
+    state_.population = std::move(rates);
+  }
 
  private:
   void emit_day(std::vector<v1::FeatureSnapshot>& out);

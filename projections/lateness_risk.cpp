@@ -171,6 +171,50 @@ const LogisticModel& builtin_lateness_model() {
   return model;
 }
 
+void PopulationTally::add_user(const TaskBook& book, Clock::time_point now) {
+  std::map<std::string_view, bool> seen;  // categories of this user's due tasks
+  for (const auto& [id, t] : book.tasks()) {
+    if (!t.has_due_at() || t.status() == v1::TASK_STATUS_DELETED) continue;
+    auto due = from_timestamp(t.due_at());
+    if (due >= now) continue;  // its outcome is not known yet
+    bool late = !t.has_completed_at() || from_timestamp(t.completed_at()) > due;
+    auto& c = by_category_[t.category()];
+    ++c.due, ++overall_.due;
+    c.late += late, overall_.late += late;
+    seen[t.category()] = true;
+  }
+  for (const auto& [category, yes] : seen) ++by_category_.find(category)->second.users;
+  overall_.users += !seen.empty();
+}
+
+v1::PopulationRatesState PopulationTally::rates(Clock::time_point now) const {
+  auto shrunk = [](const Counts& c) { return (c.late + 20 * kPriorLateRate) / (c.due + 20.0); };
+  v1::PopulationRatesState out;
+  *out.mutable_as_of() = to_timestamp(now);
+  out.set_users(overall_.users);
+  out.set_overall(shrunk(overall_));
+  for (const auto& [category, c] : by_category_) {
+    if (c.users < kMinUsersPerCategory) continue;
+    auto* r = out.add_categories();
+    r->set_category(category);
+    r->set_rate(shrunk(c));
+    r->set_users(c.users);
+    r->set_due(c.due);
+  }
+  return out;
+}
+
+double population_rate(const v1::PopulationRatesState* rates, const std::string& category,
+                       const LogisticModel& model) {
+  if (!rates || rates->users() == 0) return neutral_population_rate(model);
+  // Sorted by category (the tally's map order): a binary search.
+  auto begin = rates->categories().begin(), end = rates->categories().end();
+  auto it = std::lower_bound(
+      begin, end, category,
+      [](const v1::CategoryRate& r, const std::string& c) { return r.category() < c; });
+  return it != end && it->category() == category ? it->rate() : rates->overall();
+}
+
 double neutral_population_rate(const LogisticModel& model) {
   return 1 / (1 + std::exp(-model.reference.at(0)));
 }

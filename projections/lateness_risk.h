@@ -58,6 +58,7 @@
 
 #include "projections/logistic_model.h"
 #include "projections/task_book.h"
+#include "schema/snapshots.pb.h"
 
 namespace coach::projections {
 
@@ -97,6 +98,33 @@ class PopulationRates {
 // Every dated, not deleted task of `book` into `rates` (late: not completed
 // by its due date).
 void add_population(PopulationRates& rates, const TaskBook& book);
+
+// The population's late rates by category, for the online risk (the batch
+// job's full run; coach-eval and coach-replay use PopulationRates, which
+// answers as of any instant). Add every tracked user's book, then ask.
+// Late: not completed by the due date. A category counts only once
+// kMinUsersPerCategory users have a task of it due: with fewer, its rate
+// would tell a user about a few others (any user can name a category);
+// their tasks count in `overall` alone.
+inline constexpr uint32_t kMinUsersPerCategory = 10;
+class PopulationTally {
+ public:
+  void add_user(const TaskBook& book, Clock::time_point now);
+  v1::PopulationRatesState rates(Clock::time_point now) const;
+
+ private:
+  struct Counts {
+    uint32_t due = 0, late = 0, users = 0;
+  };
+  std::map<std::string, Counts, std::less<>> by_category_;
+  Counts overall_;
+};
+
+// The rate the risk of a task of `category` uses: the category's when the
+// state has it, else the overall one; the model's neutral rate (below)
+// when there is no state (nullptr) or it counted nobody.
+double population_rate(const v1::PopulationRatesState* rates, const std::string& category,
+                       const LogisticModel& model);
 
 // What the user's other tasks say at an instant, the features' inputs
 // beside the task itself. risk_features gathers it from a book in O(n);

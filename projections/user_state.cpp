@@ -44,7 +44,8 @@ std::optional<TaskRisk> UserState::lateness_risk(const RiskTracker::Sums& sums,
                                                  Clock::time_point now) const {
   if (!risk) return std::nullopt;
   const auto& model = builtin_lateness_model();
-  return risk->assess(sums, model, task, now, neutral_population_rate(model));
+  return risk->assess(sums, model, task, now,
+                      population_rate(population.get(), task.category(), model));
 }
 
 std::string UserState::serialize() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,11 +39,15 @@ struct UserState {
   // command is refused. Set by whoever loads the user (the store knows).
   bool erased = false;
 
+  // The population's late rates by category (PopulationTally), as the
+  // node's last full batch run left them; null before any (the risk then
+  // uses the model's neutral rate: a figure coach does not have must not
+  // move anyone's risk). Set by whoever loads the user; not in snapshots.
+  std::shared_ptr<const v1::PopulationRatesState> population;
+
   // The lateness risk of `task` (one of `tasks`) at `now` by the shipped
-  // model, given `sums` = risk->at(now); nullopt without tracking and where
-  // RiskTracker::assess says. The population's rate is the model's neutral
-  // one (neutral_population_rate): no node gathers other users' outcomes
-  // online yet, and a figure it does not have must not move anyone's risk.
+  // model, given `sums` = risk->at(now) and `population`; nullopt without
+  // tracking and where RiskTracker::assess says.
   std::optional<TaskRisk> lateness_risk(const RiskTracker::Sums& sums, const v1::Task& task,
                                         Clock::time_point now) const;
 

@@ -318,3 +318,43 @@ TEST_CASE("too many requests in flight for one user get a busy reply, not a queu
   CHECK(*node.store->version(user) == 1 + static_cast<uint64_t>(ok));
   CHECK(node.registry->stats().in_flight == 0);
 }
+
+TEST_CASE("a user's task risk uses the node's population rates from its next load") {
+  test::TempDir dir;
+  RegistryOptions options;
+  options.actor.idle_timeout = 50ms;
+  Node node(dir, options);
+  auto user = Uuid::random();
+  auto registration = register_user("a@b.c");
+  registration.mutable_register_user()->mutable_preferences()->set_behavioral_tracking_enabled(
+      true);
+  REQUIRE(node.call(user, registration).has_profile());
+  auto create = create_task("essay");
+  create.mutable_task()->mutable_create()->set_category("essay");
+  *create.mutable_task()->mutable_create()->mutable_due_at() =
+      coach::to_timestamp(std::chrono::system_clock::now() + 72h);
+  auto id = node.call(user, create).task().id();
+  auto risk_after_reload = [&](std::optional<double> essay_rate) {
+    if (essay_rate) {
+      v1::PopulationRatesState rates;
+      rates.set_users(50);
+      rates.set_overall(0.35);
+      auto* essay = rates.add_categories();
+      essay->set_category("essay");
+      essay->set_rate(*essay_rate);
+      essay->set_users(50);
+      REQUIRE(node.store->put_meta(actors::kPopulationRatesMeta, rates.SerializeAsString()));
+    }
+    for (int i = 0; i < 200 && node.registry->stats().resident > 0; ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(node.registry->stats().resident == 0);
+    auto task = node.call(user, get_task(id)).task();
+    REQUIRE(task.has_lateness_risk());
+    return task.lateness_risk();
+  };
+  double neutral = risk_after_reload(std::nullopt);
+  double often_late = risk_after_reload(0.9);
+  double seldom_late = risk_after_reload(0.05);
+  CHECK(often_late > neutral + 0.05);
+  CHECK(seldom_late < neutral - 0.05);
+}

@@ -75,6 +75,25 @@ TEST_CASE("a full run writes daily series without look-ahead and clusters the ar
   CHECK(report->events() == store->stats().feed_head);
   CHECK(report->plans() == population.users.size());  // the unregistered user has no plan
   REQUIRE(store->get_meta(actors::kClusterModelMeta)->has_value());
+  // The population's late rates, counted by hand from the simulated logs.
+  auto rates = actors::stored_population(*store);
+  REQUIRE(rates);
+  CHECK(rates->users() == population.users.size());
+  uint32_t due = 0, late = 0;
+  for (const auto& [id, user] : population.users) {
+    projections::UserState state;
+    for (const auto& e : user.events) state.fold(e);
+    for (const auto& [task_id, t] : state.tasks.tasks()) {
+      if (!t.has_due_at() || t.status() == v1::TASK_STATUS_DELETED ||
+          coach::from_timestamp(t.due_at()) >= kAfterSimulation)
+        continue;
+      ++due;
+      late += !t.has_completed_at() || t.completed_at().seconds() > t.due_at().seconds();
+    }
+  }
+  REQUIRE(due > 0);
+  CHECK(rates->overall() ==
+        doctest::Approx((late + 20 * projections::kPriorLateRate) / (due + 20.0)));
 
   std::vector<int> labels, truth;
   for (const auto& [id, user] : population.users) {
@@ -142,6 +161,8 @@ TEST_CASE("an incremental run refolds only users with new events, tracking off f
   CHECK((**store->features_as_of(other, kAfterSimulation + 3h)).mode_cluster() >= 0);
   CHECK(job.status().runs() == 3);
   CHECK(job.status().last().users() == 1);
+  // Incremental runs keep the full run's population rates.
+  CHECK(coach::from_timestamp(actors::stored_population(*store)->as_of()) == kAfterSimulation);
 }
 
 TEST_CASE("the rate limit holds and a run on the job's thread reports its status") {

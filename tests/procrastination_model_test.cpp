@@ -228,3 +228,32 @@ TEST_CASE("every risk feature is explained, once, in plain words") {
   for (const auto& r : reasons) CHECK(r.ends_with("(raises the risk)"));
   CHECK(model.version == "v1");
 }
+
+TEST_CASE("population rates: by category once enough users have one, else overall") {
+  PopulationTally tally;
+  for (int u = 0; u < 13; ++u) {
+    TaskBook book;
+    uint64_t sequence = 0;
+    bool secret = u >= 10;  // three users only: too few for a rate of its own
+    add_task(book, sequence, new_uuid_string(), secret ? "secret" : "essay", 10,
+             secret ? 9 : 12);                                 // late unless secret
+    add_task(book, sequence, new_uuid_string(), "essay", 30);  // not due yet: unknown
+    tally.add_user(book, day(20));
+  }
+  tally.add_user(TaskBook{}, day(20));  // a user with nothing due counts nowhere
+  auto rates = tally.rates(day(20));
+  CHECK(rates.users() == 13);
+  CHECK(rates.overall() == doctest::Approx((10 + 20 * kPriorLateRate) / (13 + 20)));
+  REQUIRE(rates.categories_size() == 1);
+  CHECK(rates.categories(0).category() == "essay");
+  CHECK(rates.categories(0).users() == 10);
+  CHECK(rates.categories(0).due() == 10);
+  const auto& model = builtin_lateness_model();
+  CHECK(population_rate(&rates, "essay", model) ==
+        doctest::Approx((10 + 20 * kPriorLateRate) / (10 + 20)));
+  CHECK(population_rate(&rates, "secret", model) == rates.overall());
+  CHECK(population_rate(&rates, "never seen", model) == rates.overall());
+  CHECK(population_rate(nullptr, "essay", model) == neutral_population_rate(model));
+  v1::PopulationRatesState nobody;
+  CHECK(population_rate(&nobody, "essay", model) == neutral_population_rate(model));
+}

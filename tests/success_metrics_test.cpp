@@ -1,0 +1,217 @@
+// Success metrics (issue 23) against figures worked out by hand on small
+// logs: a plain UTC week, a DST week in Berlin, far zones, and what counts
+// as the user's own doing.
+#include "projections/success_metrics.h"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "base/ids.h"
+#include "events/envelope.h"
+#include "tests/support.h"
+
+using namespace coach;
+using namespace coach::projections;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One user's log, built event by event.
+struct Log {
+  Uuid user = Uuid::random();
+  std::vector<v1::TaskEvent> events;
+
+  void add(v1::TaskEvent e, const std::string& at, const std::string& task = "") {
+    e.set_task_id(task);
+    events::stamp_envelope(e, user, events.size() + 1, test::utc(at.c_str()));
+    events.push_back(std::move(e));
+  }
+  void registered(const std::string& zone, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_user_registered()->set_timezone(zone);
+    e.mutable_user_registered()->mutable_persona()->set_persona_type(v1::PERSONA_TYPE_COACH);
+    add(e, at);
+  }
+  void created(const std::string& id, const std::string& due, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_task_created()->mutable_fields()->set_title(id);
+    *e.mutable_task_created()->mutable_fields()->mutable_due_at() =
+        to_timestamp(test::utc(due.c_str()));
+    add(e, at, id);
+  }
+  void snoozed(const std::string& id, const std::string& until, const std::string& at) {
+    v1::TaskEvent e;
+    *e.mutable_task_snoozed()->mutable_until() = to_timestamp(test::utc(until.c_str()));
+    add(e, at, id);
+  }
+  void completed(const std::string& id, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_task_completed();
+    add(e, at, id);
+  }
+  void deleted(const std::string& id, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_task_deleted();
+    add(e, at, id);
+  }
+  void note(const std::string& id, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_task_note_added()->set_text("note");
+    add(e, at, id);
+  }
+  void missed(const std::string& id, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_task_missed();
+    add(e, at, id);
+  }
+  void nudge(const std::string& id, v1::CoachingMode mode, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_nudge_created()->mutable_nudge()->set_id(id);
+    e.mutable_nudge_created()->mutable_nudge()->set_mode(mode);
+    add(e, at);
+  }
+  void delivered(const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_nudge_delivered();
+    add(e, at);
+  }
+  void rated(const std::string& id, int usefulness, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_nudge_rated()->set_nudge_id(id);
+    e.mutable_nudge_rated()->set_usefulness(usefulness);
+    add(e, at);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a week's figures by hand: completion, overdue, snoozes, chains, engagement") {
+  Log log;
+  log.registered("UTC", "2026-03-02T09:00:00Z");  // Monday of ISO week 10
+  auto a = new_uuid_string(), b = new_uuid_string(), c = new_uuid_string(), d = new_uuid_string();
+  log.created(a, "2026-03-04T12:00:00Z", "2026-03-02T10:00:00Z");
+  log.created(b, "2026-03-05T12:00:00Z", "2026-03-02T10:00:00Z");
+  log.created(c, "2026-03-10T12:00:00Z", "2026-03-02T10:00:00Z");  // due next week
+  log.created(d, "2026-03-03T12:00:00Z", "2026-03-02T10:00:00Z");
+  auto e = new_uuid_string();  // due 12 h before the week ends: open, not yet overdue then
+  log.created(e, "2026-03-08T12:00:00Z", "2026-03-02T10:00:00Z");
+  log.deleted(d, "2026-03-03T08:00:00Z");  // deleted: in no figure
+  log.snoozed(b, "2026-03-04T09:00:00Z", "2026-03-03T09:00:00Z");
+  log.snoozed(b, "2026-03-05T09:00:00Z", "2026-03-04T10:00:00Z");
+  log.snoozed(b, "2026-03-06T09:00:00Z", "2026-03-05T10:00:00Z");  // a long chain, never done
+  log.nudge("n1", v1::COACHING_MODE_ROAST, "2026-03-04T09:00:00Z");
+  log.delivered("2026-03-04T09:00:00Z");
+  log.completed(a, "2026-03-04T11:00:00Z");  // within 2 h of the nudge: engaged
+  log.delivered("2026-03-06T10:00:00Z");
+  log.note(c, "2026-03-06T10:00:00Z");    // at the same instant: no response to it
+  log.missed(c, "2026-03-06T11:00:00Z");  // coach's doing, no engagement
+  log.note(c, "2026-03-06T12:30:00Z");    // after its 2 h
+  log.rated("n1", 2, "2026-03-06T13:00:00Z");
+  log.rated("n1", 4, "2026-03-06T14:00:00Z");  // the latest rating counts
+  log.delivered("2026-03-12T11:00:00Z");       // its 2 h are not over by as_of
+  auto as_of = test::utc("2026-03-12T12:00:00Z");
+
+  auto m = user_metrics(log.events, as_of);
+  REQUIRE(m.weeks.size() == 2);
+  REQUIRE(m.first_active);
+  CHECK(*m.first_active == IsoWeek{2026, 10});
+  const auto& w10 = m.weeks.at({2026, 10});
+  CHECK(w10.active);
+  CHECK(w10.due == 3);  // a, b and e; d was deleted
+  CHECK(w10.completed == 1);
+  CHECK(*w10.completion_rate() == doctest::Approx(1.0 / 3));
+  CHECK(w10.created == 5);
+  CHECK(w10.snoozes == 3);
+  CHECK(*w10.snooze_rate() == 0.6);
+  CHECK(w10.open_with_due == 2);  // b and e (c was missed)
+  CHECK(w10.overdue == 1);        // b; e is 12 h past due
+  CHECK(w10.long_snooze_chains == 1);
+  CHECK(w10.nudges_delivered == 2);
+  CHECK(w10.nudges_engaged == 1);
+  CHECK(*w10.nudge_engagement() == 0.5);
+
+  // Week 11 so far (to as_of): no event of the user's; c was due in it.
+  const auto& w11 = m.weeks.at({2026, 11});
+  CHECK_FALSE(w11.active);
+  CHECK(w11.due == 1);
+  CHECK(w11.completed == 0);
+  CHECK(w11.open_with_due == 2);
+  CHECK(w11.overdue == 2);
+  CHECK(w11.nudges_delivered == 0);  // the last one's outcome is not known yet
+  CHECK_FALSE(w11.nudge_engagement());
+  CHECK_FALSE(w11.snooze_rate());
+
+  REQUIRE(m.ratings.size() == 1);
+  auto rating = m.ratings.at({v1::COACHING_MODE_ROAST, v1::PERSONA_TYPE_COACH});
+  CHECK(rating.count == 1);
+  CHECK(rating.sum == 4);
+
+  // As of an earlier instant, only what was known then.
+  auto early = user_metrics(log.events, test::utc("2026-03-04T10:00:00Z"));
+  REQUIRE(early.weeks.size() == 1);
+  CHECK(early.weeks.at({2026, 10}).completed == 0);
+  CHECK(early.weeks.at({2026, 10}).snoozes == 2);  // the second exactly at as_of counts
+  CHECK(early.ratings.empty());
+  auto earlier = user_metrics(log.events, test::utc("2026-03-03T08:30:00Z"));
+  CHECK(earlier.weeks.at({2026, 10}).snoozes == 0);  // the first came at 09:00
+}
+
+TEST_CASE("weeks are the user's local ISO weeks, across DST and in far zones") {
+  // Berlin's clocks go forward on Sunday 2026-03-29: week 13 is 167 hours,
+  // and local Monday 00:00 is 22:00 UTC on Sunday.
+  Log log;
+  log.registered("Europe/Berlin", "2026-03-23T10:00:00Z");
+  auto sunday = new_uuid_string(), monday = new_uuid_string();
+  log.created(sunday, "2026-03-29T21:30:00Z", "2026-03-23T10:00:00Z");  // Sun 23:30 local
+  log.created(monday, "2026-03-29T22:30:00Z", "2026-03-23T10:00:00Z");  // Mon 00:30 local
+  log.snoozed(monday, "2026-03-30T06:00:00Z", "2026-03-29T22:15:00Z");  // Mon 00:15 local
+  auto m = user_metrics(log.events, test::utc("2026-03-31T12:00:00Z"));
+  REQUIRE(m.weeks.size() == 2);
+  CHECK(m.weeks.at({2026, 13}).due == 1);
+  CHECK(m.weeks.at({2026, 13}).snoozes == 0);
+  CHECK(m.weeks.at({2026, 14}).due == 1);
+  CHECK(m.weeks.at({2026, 14}).snoozes == 1);
+  CHECK(m.weeks.at({2026, 14}).active);
+
+  auto t = test::utc("2026-03-29T22:15:00Z");
+  CHECK(iso_week_of(t, "Europe/Berlin") == IsoWeek{2026, 14});
+  CHECK(iso_week_of(t, "UTC") == IsoWeek{2026, 13});
+  auto sunday_noon = test::utc("2026-03-08T12:00:00Z");
+  CHECK(iso_week_of(sunday_noon, "Pacific/Kiritimati") == IsoWeek{2026, 11});  // UTC+14: Monday
+  CHECK(iso_week_of(sunday_noon, "Pacific/Pago_Pago") == IsoWeek{2026, 10});   // UTC-11
+  CHECK(iso_week_of(test::utc("2027-01-01T12:00:00Z"), "UTC") == IsoWeek{2026, 53});
+  CHECK(iso_week_of(sunday_noon, "No/Such_Zone") == IsoWeek{2026, 10});  // unknown: UTC
+}
+
+TEST_CASE("only the user's own doing makes a week active") {
+  v1::TaskEvent e;
+  e.mutable_task_completed();
+  CHECK(user_initiated(e));
+  e.mutable_task_missed();
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_nudge_delivered();
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_nudge_created();
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_notification_failed();
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_preferences_changed()->set_reason("adaptation: roasts rated unhelpful");
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_preferences_changed()->clear_reason();
+  CHECK(user_initiated(e));
+  e.mutable_task_created()->mutable_recurrence()->set_made_on_miss(true);
+  CHECK_FALSE(user_initiated(e));
+  e.mutable_task_created()->mutable_recurrence()->set_made_on_miss(false);
+  CHECK(user_initiated(e));
+  e.mutable_nudge_rated();
+  CHECK(user_initiated(e));
+
+  // A week with only coach's sends is not active.
+  Log log;
+  log.registered("UTC", "2026-03-02T09:00:00Z");
+  log.delivered("2026-03-10T09:00:00Z");
+  auto m = user_metrics(log.events, test::utc("2026-03-11T00:00:00Z"));
+  CHECK(m.weeks.at({2026, 10}).active);
+  CHECK_FALSE(m.weeks.at({2026, 11}).active);
+}

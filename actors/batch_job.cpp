@@ -195,7 +195,7 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
     series.finish(now, daily);
     for (auto& snapshot : daily) snapshot.set_id(new_uuid_string());
     if (series.state().signals) {
-      if (full) population.add_user(series.state().tasks, now);
+      if (full) population.add_user(series.state().tasks, now, series.state().tracking_since);
       current.push_back(projections::feature_snapshot(series.state(), now, model));
       current.back().set_user_id(user.to_string());
       if (auto s = store_.put_features(user, daily); !s) return s.error();

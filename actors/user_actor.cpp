@@ -222,7 +222,13 @@ v1::Reply export_page(const UserState& state, const v1::ExportUser& query, uint6
   }
   bool final_page = last >= version;
   for (auto& f : slice.features)
-    if (final_page || f.as_of_sequence() <= last) *out->add_feature_snapshots() = std::move(f);
+    if (final_page || f.as_of_sequence() <= last) {
+      // Each snapshot's task risks grow with the open tasks and the page
+      // bound does not count them: they are derived from the events the
+      // export holds, and left out of it.
+      f.clear_task_risks();
+      *out->add_feature_snapshots() = std::move(f);
+    }
   out->set_next_sequence(final_page ? 0 : last + 1);
   return reply;
 }
@@ -305,7 +311,8 @@ void forget_data_key(ActorState& st) {
 // builds hold the bare reply.
 constexpr char kFingerprinted = '\x01';
 
-std::string stored_reply(const Request& request, const v1::Reply& reply) {
+std::string stored_reply(const Request& request, v1::Reply reply) {
+  projections::clear_risk(reply);  // never stored (projections/user_decider.h)
   return kFingerprinted + request.fingerprint() + reply.SerializeAsString();
 }
 
@@ -341,7 +348,9 @@ void reply_as_replayed(const events::EventStore& store, const Uuid& user, Reques
       return request.reply_error(make_error(Errc::internal, "lost create"));
     command.mutable_task()->mutable_create()->set_task_id(created->front().task_id());
   }
-  request.reply(reply_of(projections::reply_for(*then, command, SystemClock::now())));
+  auto reply = reply_of(projections::reply_for(*then, command, SystemClock::now()));
+  projections::clear_risk(reply);  // as a stored reply: tracking may be off by now
+  request.reply(reply);
 }
 
 // Answers a command whose idempotency key was already stored: with the

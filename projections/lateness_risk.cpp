@@ -28,7 +28,7 @@ double logit(double p) {
 }
 
 // The latest completion; among simultaneous ones the latest due (then the
-// smaller id), so that the map's order decides nothing.
+// larger id), so that the map's order decides nothing.
 using LatestKey = std::tuple<Clock::time_point, Clock::time_point, std::string_view>;
 
 RiskHistory history_of(const TaskBook& book, const v1::Task& task, Clock::time_point now) {
@@ -171,10 +171,12 @@ const LogisticModel& builtin_lateness_model() {
   return model;
 }
 
-void PopulationTally::add_user(const TaskBook& book, Clock::time_point now) {
+void PopulationTally::add_user(const TaskBook& book, Clock::time_point now,
+                               Clock::time_point since) {
   std::map<std::string_view, bool> seen;  // categories of this user's due tasks
   for (const auto& [id, t] : book.tasks()) {
     if (!t.has_due_at() || t.status() == v1::TASK_STATUS_DELETED) continue;
+    if (from_timestamp(t.updated_at()) < since) continue;
     auto due = from_timestamp(t.due_at());
     if (due >= now) continue;  // its outcome is not known yet
     bool late = !t.has_completed_at() || from_timestamp(t.completed_at()) > due;
@@ -205,8 +207,11 @@ v1::PopulationRatesState PopulationTally::rates(Clock::time_point now) const {
 }
 
 double population_rate(const v1::PopulationRatesState* rates, const std::string& category,
-                       const LogisticModel& model) {
-  if (!rates || rates->users() == 0) return neutral_population_rate(model);
+                       const LogisticModel& model, Clock::time_point now) {
+  // Too few users say too much about each; rates counted later than `now`
+  // know outcomes `now` did not.
+  if (!rates || rates->users() < kMinUsersPerCategory || from_timestamp(rates->as_of()) > now)
+    return neutral_population_rate(model);
   // Sorted by category (the tally's map order): a binary search.
   auto begin = rates->categories().begin(), end = rates->categories().end();
   auto it = std::lower_bound(
@@ -237,7 +242,7 @@ std::string describe(size_t i, const TaskRiskFeatures& x, const v1::Task& task) 
   };
   switch (i) {
     case 0:
-      return fmt::format("others' {} tasks end late about {}% of the time", category,
+      return fmt::format("others' tasks like this end late about {}% of the time",
                          percent(1 / (1 + std::exp(-v))));
     case 1:
       return fmt::format("about {}% of your tasks due so far ended late", percent(v));

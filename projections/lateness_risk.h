@@ -105,11 +105,14 @@ void add_population(PopulationRates& rates, const TaskBook& book);
 // Late: not completed by the due date. A category counts only once
 // kMinUsersPerCategory users have a task of it due: with fewer, its rate
 // would tell a user about a few others (any user can name a category);
-// their tasks count in `overall` alone.
+// their tasks count in `overall` alone, itself used only from that many
+// users on (population_rate).
 inline constexpr uint32_t kMinUsersPerCategory = 10;
 class PopulationTally {
  public:
-  void add_user(const TaskBook& book, Clock::time_point now);
+  // The user's tasks changed at or after `since` (when they turned
+  // tracking on: nothing before is learned from).
+  void add_user(const TaskBook& book, Clock::time_point now, Clock::time_point since = {});
   v1::PopulationRatesState rates(Clock::time_point now) const;
 
  private:
@@ -120,11 +123,13 @@ class PopulationTally {
   Counts overall_;
 };
 
-// The rate the risk of a task of `category` uses: the category's when the
-// state has it, else the overall one; the model's neutral rate (below)
-// when there is no state (nullptr) or it counted nobody.
+// The rate the risk of a task of `category` at `now` uses: the category's
+// when the state has it, else the overall one; the model's neutral rate
+// (below) when there is no state (nullptr), it counted fewer than
+// kMinUsersPerCategory users, or it was counted after `now` (no look-ahead
+// for a past instant).
 double population_rate(const v1::PopulationRatesState* rates, const std::string& category,
-                       const LogisticModel& model);
+                       const LogisticModel& model, Clock::time_point now);
 
 // What the user's other tasks say at an instant, the features' inputs
 // beside the task itself. risk_features gathers it from a book in O(n);

@@ -44,11 +44,13 @@ std::optional<RiskTracker::Facts> RiskTracker::facts_of(const v1::Task* task) {
   return f;
 }
 
-RiskTracker RiskTracker::of(const TaskBook& book, Clock::time_point now) {
+RiskTracker RiskTracker::of(const TaskBook& book, Clock::time_point now, Clock::time_point since) {
   RiskTracker tracker;
   tracker.as_of_ = now;
-  for (const auto& [id, task] : book.tasks())
+  for (const auto& [id, task] : book.tasks()) {
+    if (from_timestamp(task.updated_at()) < since) continue;
     if (auto f = facts_of(&task)) tracker.facts_.emplace(id, std::move(*f));
+  }
   tracker.rebuild();
   tracker.rebuilds_ = 0;
   return tracker;
@@ -61,13 +63,14 @@ void RiskTracker::rebuild() {
   done_at_.clear();
   done_with_due_.clear();
   created_by_category_.clear();
-  std::vector<std::tuple<Clock::time_point, bool, const Facts*>> due;
+  std::vector<std::pair<std::pair<Clock::time_point, bool>, const Facts*>> due;
   for (const auto& [id, f] : facts_) {
     add(id, f, /*count_outcome=*/false);
-    if (f.due && *f.due < as_of_) due.emplace_back(*f.due, f.late(), &f);
+    if (f.due && *f.due < as_of_) due.push_back({{*f.due, f.late()}, &f});
   }
-  std::sort(due.begin(), due.end());
-  for (const auto& [at, late, f] : due) add_outcome(sums_, *f);
+  // By (due, late) alone: tasks equal in both count the same.
+  std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, f] : due) add_outcome(sums_, *f);
   stale_ = false;
   ++rebuilds_;
 }
@@ -207,6 +210,7 @@ RiskTracker::Sums RiskTracker::at(Clock::time_point now) const {
 std::optional<TaskRiskFeatures> RiskTracker::features(const Sums& sums, const v1::Task& task,
                                                       Clock::time_point now,
                                                       double population_rate) const {
+  now = std::max(now, as_of_);  // the sums are as of no earlier (at())
   auto self = facts_of(&task);
   if (!self || !self->due || self->done || *self->due < now) return std::nullopt;
   RiskHistory h = sums.user;
@@ -237,6 +241,7 @@ std::optional<TaskRiskFeatures> RiskTracker::features(const Sums& sums, const v1
 std::optional<TaskRisk> RiskTracker::assess(const Sums& sums, const LogisticModel& model,
                                             const v1::Task& task, Clock::time_point now,
                                             double population_rate) const {
+  now = std::max(now, as_of_);  // the sums are as of no earlier (at())
   auto status = effective_status(task, now);
   if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) return std::nullopt;
   if (!task.has_due_at()) return std::nullopt;

@@ -50,8 +50,10 @@ class RiskTracker {
     std::map<std::string, CategorySums, std::less<>> categories;
   };
 
-  // Every task of `book` (a book as of `now`: nothing in it later) at `now`.
-  static RiskTracker of(const TaskBook& book, Clock::time_point now);
+  // Every task of `book` (a book as of `now`: nothing in it later) changed
+  // at or after `since` (updated_at), at `now`. Fed the events after
+  // `since` one by one, a tracker begun empty then holds the same tasks.
+  static RiskTracker of(const TaskBook& book, Clock::time_point now, Clock::time_point since = {});
 
   // Task `id` is now `task` (as the book holds it after an event at `at`;
   // nullptr or a deleted task: gone). Moves time to `at` first (advance).
@@ -66,6 +68,7 @@ class RiskTracker {
 
   // The features of an open `task` not yet due at `now` given `sums` (from
   // at(now)); nullopt for a task without due date, done, or due before `now`.
+  // A `now` before as_of() is taken as as_of(), as at() does.
   std::optional<TaskRiskFeatures> features(const Sums& sums, const v1::Task& task,
                                            Clock::time_point now, double population_rate) const;
 

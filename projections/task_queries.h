@@ -21,8 +21,10 @@ inline constexpr size_t kMaxPageBytes = 256 * 1024;
 // The largest task a client can make (every text field at its limit, 32
 // tags, notes up to their count and bytes, with protobuf's tags, lengths and
 // timestamps) is well below a page, so a page of one task keeps the bound.
+// The lateness risk and its (at most 3) reasons count too: 2048 bytes.
 static_assert(kMaxTitleBytes + kMaxDescriptionBytes + kMaxCategoryBytes +
-                      kMaxTags * (kMaxTagBytes + 3) + kMaxNotesBytes + kMaxNotes * 32 + 1024 <
+                      kMaxTags * (kMaxTagBytes + 3) + kMaxNotesBytes + kMaxNotes * 32 + 1024 +
+                      2048 <
                   kMaxPageBytes / 3 * 2,
               "the largest task must fit a task.list page with room to spare");
 // Filters: statuses (as of `now`), due range, category (exact), tags_any

@@ -26,6 +26,11 @@ void add_risk(const UserState& state, const RiskTracker::Sums& sums, v1::Task& v
   for (auto& reason : assessed->reasons) view.add_lateness_reasons(std::move(reason));
 }
 
+void clear_task_risk(v1::Task& task) {
+  task.clear_lateness_risk();
+  task.clear_lateness_reasons();
+}
+
 Result<v1::Reply> task_reply(const UserState& state, const std::string& id,
                              SystemClock::time_point now) {
   if (auto id_ok = Uuid::parse(id, "task_id"); !id_ok) return id_ok.error();
@@ -117,6 +122,15 @@ Result<std::vector<v1::TaskEvent>> decide_feed(const UserState& state, v1::Comma
 }
 
 }  // namespace
+
+void clear_risk(v1::Reply& reply) {
+  if (reply.has_task()) clear_task_risk(*reply.mutable_task());
+  if (reply.has_task_list())
+    for (auto& task : *reply.mutable_task_list()->mutable_tasks()) clear_task_risk(task);
+  if (reply.has_schedule())
+    for (auto& at_risk : *reply.mutable_schedule()->mutable_at_risk())
+      at_risk.clear_lateness_risk();
+}
 
 Error not_registered() {
   return make_error(Errc::not_found, "user is not registered; send coach.v1.user.register first");

@@ -60,6 +60,12 @@ Result<std::vector<v1::TaskEvent>> decide(const UserState& state, v1::Command& c
 Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
                             std::chrono::system_clock::time_point now);
 
+// Takes out of `reply` what coach expects rather than knows
+// (Task.lateness_risk and lateness_reasons, AtRiskTask.lateness_risk): a
+// reply stored with an idempotency key keeps none of it, since the risk is
+// never stored and a retry may come after tracking is turned off.
+void clear_risk(v1::Reply& reply);
+
 // The result of running one write command.
 struct CommandOutcome {
   std::vector<v1::TaskEvent> events;  // stamped, already folded into the state

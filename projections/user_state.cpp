@@ -30,8 +30,9 @@ void UserState::fold(const v1::TaskEvent& event) {
   if (!tracking()) signals.reset();
   if (!tracking()) {
     risk.reset();
-  } else if (!risk) {
-    risk = RiskTracker::of(tasks, from_timestamp(event.created_at()));
+  } else if (!risk) {  // turned on (or registered with it on): nothing known before
+    tracking_since = from_timestamp(event.created_at());
+    risk = RiskTracker::of(tasks, tracking_since, tracking_since);
   } else if (!event.task_id().empty()) {
     risk->update(event.task_id(), tasks.find(event.task_id()), from_timestamp(event.created_at()));
   }
@@ -45,7 +46,7 @@ std::optional<TaskRisk> UserState::lateness_risk(const RiskTracker::Sums& sums,
   if (!risk) return std::nullopt;
   const auto& model = builtin_lateness_model();
   return risk->assess(sums, model, task, now,
-                      population_rate(population.get(), task.category(), model));
+                      population_rate(population.get(), task.category(), model, now));
 }
 
 std::string UserState::serialize() const {
@@ -56,6 +57,7 @@ std::string UserState::serialize() const {
   *saved.mutable_schedule() = schedule.to_state();
   *saved.mutable_nudges() = nudges;
   saved.set_calendar_feed_digest(profile.calendar_feed_digest);
+  if (risk) *saved.mutable_tracking_since() = to_timestamp(tracking_since);
   return saved.SerializeAsString();
 }
 
@@ -74,7 +76,8 @@ Result<UserState> UserState::parse(std::string_view bytes, uint64_t version) {
   state.schedule = ScheduleBook::from_state(saved.schedule());
   state.nudges = std::move(*saved.mutable_nudges());
   if (state.tracking()) {
-    state.risk = RiskTracker::of(state.tasks, latest_change(state.tasks));
+    state.tracking_since = from_timestamp(saved.tracking_since());
+    state.risk = RiskTracker::of(state.tasks, latest_change(state.tasks), state.tracking_since);
     if (saved.has_signals()) {
       state.signals = BehaviorSignals::from_state(saved.signals());
     } else {

@@ -29,10 +29,11 @@ struct UserState {
   uint64_t version = 0;  // sequence of the last event folded in
   std::optional<BehaviorSignals> signals;
   // The lateness risk's view of the tasks (issue 22), kept while tracking
-  // is on, like `signals`, but over every task of the book (a task's past
-  // is the user's own; nothing is learned from others). Not in snapshots:
-  // parse builds it from the book.
+  // is on, like `signals`: it starts empty when tracking is turned on and
+  // learns from the tasks changed since (`tracking_since`). Not in
+  // snapshots: parse builds it from the book and `tracking_since`.
   std::optional<RiskTracker> risk;
+  Clock::time_point tracking_since{};
   ScheduleBook schedule;  // accepted blocks and hour feedback (issue #6)
   NudgeBook nudges;       // nudges, notifications, trigger cooldowns (issue #7)
   // The user was deleted: the terminal state, nothing else is kept and every

@@ -319,7 +319,8 @@ TEST_CASE("too many requests in flight for one user get a busy reply, not a queu
   CHECK(node.registry->stats().in_flight == 0);
 }
 
-TEST_CASE("a user's task risk uses the node's population rates from its next load") {
+TEST_CASE(
+    "a user's task risk uses the node's population rates from its next load, is never stored") {
   test::TempDir dir;
   RegistryOptions options;
   options.actor.idle_timeout = 50ms;
@@ -333,7 +334,14 @@ TEST_CASE("a user's task risk uses the node's population rates from its next loa
   create.mutable_task()->mutable_create()->set_category("essay");
   *create.mutable_task()->mutable_create()->mutable_due_at() =
       coach::to_timestamp(std::chrono::system_clock::now() + 72h);
-  auto id = node.call(user, create).task().id();
+  auto created = node.call(user, create, "create-essay");
+  auto id = created.task().id();
+  CHECK(created.task().has_lateness_risk());
+  // A retry gets the stored reply, which keeps no risk: it is never stored.
+  auto retried = node.call(user, create, "create-essay");
+  CHECK(retried.task().id() == id);
+  CHECK_FALSE(retried.task().has_lateness_risk());
+  CHECK(retried.task().lateness_reasons().empty());
   auto risk_after_reload = [&](std::optional<double> essay_rate) {
     if (essay_rate) {
       v1::PopulationRatesState rates;

@@ -249,11 +249,16 @@ TEST_CASE("population rates: by category once enough users have one, else overal
   CHECK(rates.categories(0).users() == 10);
   CHECK(rates.categories(0).due() == 10);
   const auto& model = builtin_lateness_model();
-  CHECK(population_rate(&rates, "essay", model) ==
+  CHECK(population_rate(&rates, "essay", model, day(20)) ==
         doctest::Approx((10 + 20 * kPriorLateRate) / (10 + 20)));
-  CHECK(population_rate(&rates, "secret", model) == rates.overall());
-  CHECK(population_rate(&rates, "never seen", model) == rates.overall());
-  CHECK(population_rate(nullptr, "essay", model) == neutral_population_rate(model));
+  CHECK(population_rate(&rates, "secret", model, day(20)) == rates.overall());
+  CHECK(population_rate(&rates, "never seen", model, day(20)) == rates.overall());
+  CHECK(population_rate(nullptr, "essay", model, day(20)) == neutral_population_rate(model));
+  // Not before the instant they were counted at: they know later outcomes.
+  CHECK(population_rate(&rates, "essay", model, day(19)) == neutral_population_rate(model));
+  auto few = rates;
+  few.set_users(kMinUsersPerCategory - 1);  // too few to say anything of anyone
+  CHECK(population_rate(&few, "essay", model, day(20)) == neutral_population_rate(model));
   v1::PopulationRatesState nobody;
-  CHECK(population_rate(&nobody, "essay", model) == neutral_population_rate(model));
+  CHECK(population_rate(&nobody, "essay", model, day(20)) == neutral_population_rate(model));
 }

@@ -258,12 +258,12 @@ struct RiskUser {
     REQUIRE_MESSAGE(outcome, outcome.error().message);
     return std::move(*outcome);
   }
-  std::string create(int due_day) {
+  std::string create(int due_day, int day = 0) {
     auto command = test::create_task("task due on day " + std::to_string(due_day));
     if (due_day >= 0)
       *command.mutable_task()->mutable_create()->mutable_due_at() =
           coach::to_timestamp(kNow + due_day * 24h);
-    return run(command, 0).reply.task().id();
+    return run(command, day).reply.task().id();
   }
   void complete(const std::string& id, int day) { run(complete_task(id), day); }
   v1::Task view(const std::string& id, int day = 5) const {
@@ -319,4 +319,29 @@ TEST_CASE("task views carry the lateness risk of open dated tasks, for tracked u
   CHECK_FALSE(untracked.view(untracked.c).has_lateness_risk());
   CHECK(untracked.view(untracked.c).lateness_reasons().empty());
   CHECK_FALSE(untracked.view(untracked.b).has_lateness_risk());
+}
+
+TEST_CASE("the risk learns nothing from before tracking was turned on") {
+  RiskUser user(false, 3, 0);  // tracking off: a late, b overdue
+  CHECK_FALSE(user.state.risk);
+  v1::Command on;
+  on.mutable_set_preferences()->set_behavioral_tracking_enabled(true);
+  user.run(on, 4);
+  REQUIRE(user.state.risk);
+  CHECK(user.state.risk->size() == 0);  // a, b, c, d are from before
+  auto fresh = user.create(12, 4);
+  CHECK(user.state.risk->size() == 1);
+  auto view = user.view(fresh, 5);
+  REQUIRE(view.has_lateness_risk());
+  // b, overdue since before tracking, is not known to the risk either.
+  auto reloaded = UserState::parse(user.state.serialize(), user.state.version);
+  REQUIRE(reloaded);
+  REQUIRE(reloaded->risk);
+  CHECK(reloaded->risk->size() == 1);
+  auto again = projections::reply_for(*reloaded, get_task(fresh), kNow + 5 * 24h);
+  REQUIRE(again);
+  CHECK(again->task().lateness_risk() == doctest::Approx(view.lateness_risk()));
+  // A task from before that changes after is known from then on.
+  user.complete(user.b, 5);
+  CHECK(user.state.risk->size() == 2);
 }

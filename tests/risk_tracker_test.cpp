@@ -68,7 +68,9 @@ v1::TaskEvent modified(std::optional<Clock::time_point> due, const std::string* 
 // Every feature of every open task not yet due at `q`, both ways.
 void check_all(const TaskBook& book, const RiskTracker& tracker, Clock::time_point q) {
   auto sums = tracker.at(q);
-  for (const auto& [id, task] : book.tasks()) {
+  for (const auto& entry : book.tasks()) {  // no structured binding: INFO captures it (clang 14)
+    const auto& id = entry.first;
+    const auto& task = entry.second;
     auto status = effective_status(task, q);
     bool open = status == v1::TASK_STATUS_PENDING || status == v1::TASK_STATUS_SNOOZED ||
                 status == v1::TASK_STATUS_MISSED;

@@ -576,7 +576,10 @@ TEST_CASE("append_async: refused batches call back at once, accepted ones once d
   CHECK(failed == 0);
   for (const auto& u : users) CHECK(*store->version(u) == 2);
   CHECK(store->stats().feed_head == 2 * kUsers);
-  CHECK(store->stats().groups < kUsers);  // in flight together, so grouped
+  // How many groups is timing: under ASan on a loaded box the writer kept
+  // up with every one of them (200 groups), so grouping is asserted by the
+  // threaded group-commit case above, where appends wait on each other.
+  MESSAGE("groups: " << store->stats().groups << " for " << kUsers << " async appends");
 }
 
 TEST_CASE("closing the store finishes every queued append first") {

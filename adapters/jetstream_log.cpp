@@ -104,20 +104,22 @@ Result<std::unique_ptr<JetStreamLog>> JetStreamLog::open(JetStreamLogOptions opt
 
   jsStreamInfo* info = nullptr;
   jsErrCode code = jsErrCode(0);
-  auto made = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
-    if (js_GetStreamInfo(&info, log->js_, stream, nullptr, &code) == NATS_OK) return NATS_OK;
-    jsStreamConfig config;
-    jsStreamConfig_Init(&config);
-    config.Name = stream;
-    config.Description = "coach's replicated event log (adapters/jetstream_log.h)";
-    const char* subjects[] = {log->options_.subject.c_str()};
-    config.Subjects = subjects;
-    config.SubjectsLen = 1;
-    config.Storage = js_FileStorage;
-    config.Replicas = log->options_.replicas;
-    config.DenyDelete = true;  // nobody removes a group from the middle of the log
-    return js_AddStream(&info, log->js_, &config, nullptr, &code);
-  }));
+  auto made = static_cast<natsStatus>(retry_while_jetstream_starts(
+      [&] {
+        if (js_GetStreamInfo(&info, log->js_, stream, nullptr, &code) == NATS_OK) return NATS_OK;
+        jsStreamConfig config;
+        jsStreamConfig_Init(&config);
+        config.Name = stream;
+        config.Description = "coach's replicated event log (adapters/jetstream_log.h)";
+        const char* subjects[] = {log->options_.subject.c_str()};
+        config.Subjects = subjects;
+        config.SubjectsLen = 1;
+        config.Storage = js_FileStorage;
+        config.Replicas = log->options_.replicas;
+        config.DenyDelete = true;  // nobody removes a group from the middle of the log
+        return js_AddStream(&info, log->js_, &config, nullptr, &code);
+      },
+      [&] { return static_cast<int>(code); }));
   if (made != NATS_OK)
     return nats_error(made, std::string("cannot make the stream ") + stream, code);
   // An existing stream keeps the replicas it was made with: a log made at

@@ -15,11 +15,15 @@ constexpr int64_t kDuplicateWindow = 24LL * 3600 * 1000 * kNanos;
 constexpr int64_t kDeadKept = 30LL * 24 * 3600 * 1000 * kNanos;
 constexpr jsErrCode kStreamNameInUse = static_cast<jsErrCode>(10058);
 
+// The server's own words (nats_GetLastError) say more than the status.
 Error js_error(natsStatus s, jsErrCode code, const std::string& what) {
+  natsStatus last = NATS_OK;
+  const char* detail = nats_GetLastError(&last);
+  std::string words = detail && *detail ? detail : natsStatus_GetText(s);
   return make_error(Errc::unavailable,
-                    what + ": " + natsStatus_GetText(s) +
-                        (code ? " (JetStream error " + std::to_string(code) + ")" : std::string()) +
-                        "; is nats-server running with -js?");
+                    what + ": " + words +
+                        (code ? " (JetStream error " + std::to_string(code) + ")"
+                              : std::string("; is nats-server running with -js?")));
 }
 
 const v1::DeliveryChannel kChannels[] = {v1::DELIVERY_CHANNEL_PUSH, v1::DELIVERY_CHANNEL_EMAIL,
@@ -28,14 +32,16 @@ const v1::DeliveryChannel kChannels[] = {v1::DELIVERY_CHANNEL_PUSH, v1::DELIVERY
 // A stream, made or brought up to date with this config.
 Status ensure_stream(jsCtx* js, jsStreamConfig& config) {
   jsErrCode code = static_cast<jsErrCode>(0);
-  auto s = static_cast<natsStatus>(retry_while_jetstream_starts([&] {
-    jsStreamInfo* info = nullptr;
-    natsStatus added = js_AddStream(&info, js, &config, nullptr, &code);
-    if (added != NATS_OK && code == kStreamNameInUse)
-      added = js_UpdateStream(&info, js, &config, nullptr, &code);
-    if (info) jsStreamInfo_Destroy(info);
-    return static_cast<int>(added);
-  }));
+  auto s = static_cast<natsStatus>(retry_while_jetstream_starts(
+      [&] {
+        jsStreamInfo* info = nullptr;
+        natsStatus added = js_AddStream(&info, js, &config, nullptr, &code);
+        if (added != NATS_OK && code == kStreamNameInUse)
+          added = js_UpdateStream(&info, js, &config, nullptr, &code);
+        if (info) jsStreamInfo_Destroy(info);
+        return static_cast<int>(added);
+      },
+      [&] { return static_cast<int>(code); }));
   if (s != NATS_OK) return js_error(s, code, std::string("cannot set up stream ") + config.Name);
   return Ok{};
 }
@@ -113,10 +119,16 @@ Status Notifier::set_up_streams() {
     c.MaxDeliver = options_.max_deliver;
     c.FilterSubject = filter.c_str();
     jsErrCode code = static_cast<jsErrCode>(0);
-    jsConsumerInfo* info = nullptr;
-    natsStatus s = js_AddConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
-    if (s != NATS_OK) s = js_UpdateConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
-    if (info) jsConsumerInfo_Destroy(info);
+    auto s = static_cast<natsStatus>(retry_while_jetstream_starts(
+        [&] {
+          jsConsumerInfo* info = nullptr;
+          natsStatus added = js_AddConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
+          if (added != NATS_OK)
+            added = js_UpdateConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
+          if (info) jsConsumerInfo_Destroy(info);
+          return static_cast<int>(added);
+        },
+        [&] { return static_cast<int>(code); }));
     if (s != NATS_OK) return js_error(s, code, "cannot set up consumer " + durable);
   }
   return Ok{};

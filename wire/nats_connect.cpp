@@ -133,12 +133,22 @@ Result<natsConnection*> connect_nats(const NatsConfig& config) {
   return connection;
 }
 
+namespace {
+bool cluster_settling(const std::function<int()>& js_code) {
+  if (!js_code) return false;
+  int code = js_code();
+  return code == 10008 || code == 10049 || code == 10012;
+}
+}  // namespace
+
 int retry_while_jetstream_starts(const std::function<int()>& call,
+                                 const std::function<int()>& js_code,
                                  std::chrono::milliseconds bound) {
   auto until = std::chrono::steady_clock::now() + bound;
   for (;;) {
     auto s = static_cast<natsStatus>(call());
-    if (s != NATS_TIMEOUT || std::chrono::steady_clock::now() >= until) return s;
+    bool again = s == NATS_TIMEOUT || (s != NATS_OK && cluster_settling(js_code));
+    if (!again || std::chrono::steady_clock::now() >= until) return s;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
 }

@@ -48,7 +48,14 @@ Result<natsConnection*> connect_nats(const NatsConfig& config);
 // has passed, 200 ms apart. Returns call's last status. "No responders"
 // (a server without JetStream) is not retried. `call` must be safe to
 // repeat (get-or-create, idempotent).
+//
+// When `js_code` is given (it reads the jsErrCode `call` filled in), a failure
+// whose code says the cluster is still settling is retried too: 10008
+// (JetStream temporarily unavailable), 10049 (stream create failed: seen
+// when nodes create the same stream at once), 10012 (consumer create
+// failed, likewise). Any other code is an answer and is returned at once.
 int retry_while_jetstream_starts(const std::function<int()>& call,
+                                 const std::function<int()>& js_code = nullptr,
                                  std::chrono::milliseconds bound = std::chrono::seconds(30));
 
 }  // namespace coach::actors

@@ -1,4 +1,5 @@
 #include "projections/behavior_signals.h"
+#include "projections/success_metrics.h"
 #include "projections/task_series.h"
 #include "schema/snapshots.pb.h"
 
@@ -167,7 +168,8 @@ bool filing_only(const v1::TaskEvent& event) {
 void evolve(BehaviorSignals& s, const v1::TaskEvent& event, const v1::Task* task_before) {
   if (filing_only(event)) return;  // learns nothing from tags and notes
   int64_t now = event.created_at().seconds();
-  if (!made_by_miss(event)) {  // the user's activity
+  // The user's activity: coach's own sends, misses and adaptations are not.
+  if (user_initiated(event)) {
     if (s.last_event_seconds != 0 && now >= s.last_event_seconds) {
       double gap = static_cast<double>(now - s.last_event_seconds) / 3600;
       s.gap_hours.add(gap);

@@ -16,6 +16,7 @@
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
 #include "projections/nudge_book.h"
+#include "projections/nudge_trial.h"
 #include "projections/task_queries.h"
 #include "projections/user_decider.h"
 #include "schema/internal.pb.h"
@@ -571,6 +572,23 @@ void on_deadline(Self* self, const WritingPtr& job) {
   on_written(self, job);
 }
 
+// Uniform in [0, 1), from the system's CSPRNG (no seed to share or guess).
+double uniform_draw() {
+  return randombytes_random() / 4294967296.0;
+}
+
+// A decision point the trial held back: only the decision is stored.
+void hold_back_nudge(Self* self, v1::TaskEvent decided, Clock::time_point now) {
+  auto& st = self->state;
+  auto pending = std::make_shared<PendingAppend>();
+  pending->triggered_nudge = true;
+  pending->events.push_back(std::move(decided));
+  auto& event = pending->events.back();
+  events::stamp_envelope(event, st.user, st.state.version + 1, now);
+  st.state.fold(event);
+  append(self, std::move(pending));
+}
+
 void check_nudges(Self* self) {
   auto& st = self->state;
   if (!st.loaded) {
@@ -588,6 +606,13 @@ void check_nudges(Self* self) {
   auto candidate = projections::next_nudge(st.state, now);
   if (!candidate) return schedule_next_check(st);
   st.nudge_in_flight = true;
+  double hold_back = st.context->options.nudges.hold_back;
+  if (projections::in_trial(st.state, *candidate, hold_back, now)) {
+    auto decided = projections::decide_trial(st.state, *candidate, hold_back, uniform_draw(),
+                                             new_uuid_string(), now);
+    if (!decided.nudge_decided().sent()) return hold_back_nudge(self, std::move(decided), now);
+    candidate->decision_id = decided.nudge_decided().decision_id();
+  }
   write_nudge(self, std::move(*candidate), nullptr);
 }
 
@@ -606,12 +631,20 @@ void on_written(Self* self, const WritingPtr& job) {
   auto pending = std::make_shared<PendingAppend>();
   pending->request = job->request;
   pending->triggered_nudge = !on_demand;
+  // A decision of the trial is stored with the nudge it sent, just before
+  // it (the same draw, had the gate closed meanwhile, is dropped with it).
+  if (!job->candidate.decision_id.empty()) {
+    double hold_back = st.context->options.nudges.hold_back;
+    pending->events.push_back(projections::decide_trial(st.state, job->candidate, hold_back, 1.0,
+                                                        job->candidate.decision_id, now));
+  }
   pending->events.push_back(projections::decide_nudge(st.state, job->candidate, job->written,
                                                       on_demand, new_uuid_string(),
                                                       new_uuid_string(), now));
-  auto& event = pending->events.back();
-  events::stamp_envelope(event, st.user, st.state.version + 1, now);
-  st.state.fold(event);
+  for (auto& event : pending->events) {
+    events::stamp_envelope(event, st.user, st.state.version + 1, now);
+    st.state.fold(event);
+  }
   if (on_demand)
     pending->reply = reply_of(projections::reply_for(st.state, job->request->command(), now));
   append(self, std::move(pending));

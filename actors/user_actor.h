@@ -33,6 +33,9 @@ struct NudgeOptions {
   std::chrono::milliseconds check_delay{5000};
   std::chrono::milliseconds on_demand_deadline{3000};  // nudge.now: the client waits
   std::chrono::milliseconds triggered_deadline{20000};
+  // The nudge trial (projections/nudge_trial.h): the chance that a
+  // triggered nudge is held back; 0 (default): off.
+  double hold_back = 0;
 };
 
 struct UserActorOptions {

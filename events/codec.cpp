@@ -79,6 +79,8 @@ v1::EventType event_type_of(v1::TaskEvent::PayloadCase payload) {
       return v1::EVENT_TYPE_NUDGE_CREATED;
     case P::kNotificationFailed:
       return v1::EVENT_TYPE_NOTIFICATION_FAILED;
+    case P::kNudgeDecided:
+      return v1::EVENT_TYPE_NUDGE_DECIDED;
     case P::PAYLOAD_NOT_SET:
       break;
   }

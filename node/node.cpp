@@ -330,6 +330,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   registry_options.writer = p->writer.get();
   registry_options.notifier = p->notifier.get();
   registry_options.actor.nudges.check_delay = std::chrono::milliseconds(o.nudge_check_delay_ms);
+  registry_options.actor.nudges.hold_back = o.nudge_hold_back;
   registry_options.max_in_flight_per_user = o.max_in_flight_per_user;
   registry_options.max_in_flight_node = o.max_in_flight_node;
   registry_options.actor.idle_timeout = std::chrono::seconds(o.idle_seconds);

@@ -55,6 +55,9 @@ struct NodeOptions {
   int llm_breaker_failures = 5;
   int llm_breaker_cooldown_ms = 30'000;
   int nudge_check_delay_ms = 5000;
+  // The nudge trial's hold-back probability (projections/nudge_trial.h);
+  // 0 (default): off, every triggered nudge is sent.
+  double nudge_hold_back = 0;
   int nudge_startup_spread_s = 600;  // every user's first nudge check is spread over this
   int notify_max_deliver = 5;
   int notify_ack_wait_ms = 30'000;

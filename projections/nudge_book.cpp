@@ -332,6 +332,15 @@ void remember_fired(NudgeBook& book, const std::string& key, int64_t at) {
     it = it->second < at - 30 * 86400 ? fired.erase(it) : std::next(it);
 }
 
+// A pushed nudge (or one held back in its place) at `at`: counted for the
+// daily cap and spacing, and for its trigger's cooldown.
+void take_slot(NudgeBook& book, const std::string& key, int64_t at) {
+  book.add_pushed_at(at);
+  if (book.pushed_at_size() > static_cast<int>(kPushedKept))
+    book.mutable_pushed_at()->erase(book.mutable_pushed_at()->begin());
+  remember_fired(book, key, at);
+}
+
 v1::NudgeRecord* find_mutable(NudgeBook& book, const std::string& nudge_id,
                               const std::string& notification_id) {
   for (auto& r : *book.mutable_recent())
@@ -380,10 +389,7 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       r->set_position(event.sequence());
       if (c.has_notification()) {
         *r->mutable_notification() = c.notification();
-        book.add_pushed_at(at);
-        if (book.pushed_at_size() > static_cast<int>(kPushedKept))
-          book.mutable_pushed_at()->erase(book.mutable_pushed_at()->begin());
-        remember_fired(book, c.cooldown_key(), at);
+        take_slot(book, c.cooldown_key(), at);
       }
       if (c.nudge().trigger() == trigger_name(Trigger::plan_changed)) {
         *book.mutable_plan_first_start() = c.plan_first_start();
@@ -412,6 +418,20 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       if (auto* r = find_mutable(book, "", f.notification_id())) {
         r->mutable_notification()->set_status(v1::NOTIFICATION_STATUS_FAILED);
         r->mutable_notification()->set_attempts(f.attempts());
+      }
+      return;
+    }
+    case v1::TaskEvent::kNudgeDecided: {
+      // A nudge held back takes the slot a nudge sent would have (cooldown,
+      // spacing, daily cap): how many decision points a user meets must not
+      // depend on how earlier draws fell. One sent takes it with its
+      // NudgeCreated, which follows.
+      const auto& d = event.nudge_decided();
+      if (d.sent()) return;
+      take_slot(book, d.cooldown_key(), at);
+      if (d.trigger() == trigger_name(Trigger::plan_changed)) {
+        *book.mutable_plan_first_start() = d.plan_first_start();
+        *book.mutable_plan_at_risk() = d.plan_at_risk();
       }
       return;
     }
@@ -533,6 +553,7 @@ v1::TaskEvent decide_nudge(const UserState& state, const NudgeCandidate& candida
   n->set_trigger(std::string(trigger_name(candidate.trigger)));
   c->set_cooldown_key(candidate.key);
   c->set_fallback_reason(written.fallback_reason);
+  c->set_decision_id(candidate.decision_id);
   if (!on_demand) {  // a nudge.now goes back in the reply: no channel delivers it
     n->set_delivery_channel(prefs.delivery_channel());
     auto* note = c->mutable_notification();

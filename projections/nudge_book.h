@@ -27,7 +27,9 @@
 // Every trigger is gated (gate_reason): nudges_enabled, the notification
 // window in the user's zone, the daily cap (nudges pushed on the local day;
 // preferences.daily_nudge_cap, default 3) and 30 minutes between two pushed
-// nudges. nudge.now (on demand) skips the gate: the user asked.
+// nudges. nudge.now (on demand) skips the gate: the user asked. A nudge the
+// trial held back (projections/nudge_trial.h) counts as pushed for all of
+// these and for its trigger's cooldown.
 //
 // Persona adaptation (adaptation_enabled): when the last 3 ratings of
 // nudges in the user's current mode average 2 or less (of 5), the mode moves
@@ -72,6 +74,7 @@ struct NudgeCandidate {
   NudgeContext context;
   std::map<std::string, int64_t> plan_first_start;  // plan_changed only
   std::vector<std::string> plan_at_risk;
+  std::string decision_id;  // the nudge trial's decision that sent it, if any
 };
 
 // Why no nudge may be pushed now ("nudges are off", "outside the

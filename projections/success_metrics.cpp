@@ -113,6 +113,7 @@ bool user_initiated(const v1::TaskEvent& e) {
   using P = v1::TaskEvent;
   switch (e.payload_case()) {
     case P::kNudgeCreated:
+    case P::kNudgeDecided:
     case P::kNudgeDelivered:
     case P::kNotificationFailed:
     case P::kTaskMissed:

@@ -76,7 +76,7 @@ struct UserMetrics {
 };
 
 // Whether the user did this (a command of theirs), not coach on its own:
-// false for nudges written and delivered, failed notifications, misses
+// false for nudges written, decided and delivered, failed notifications, misses
 // coach recorded and the occurrences it made for them, and preferences
 // coach changed (persona adaptation, a reason set).
 bool user_initiated(const v1::TaskEvent& event);

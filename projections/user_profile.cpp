@@ -125,6 +125,10 @@ Result<std::vector<std::string>> apply_preferences(v1::Profile& p, const v1::Set
     prefs.set_daily_nudge_cap(c.daily_nudge_cap());
     changed.push_back("preferences.daily_nudge_cap");
   }
+  if (c.has_nudge_trial_opt_out() && c.nudge_trial_opt_out() != prefs.nudge_trial_opt_out()) {
+    prefs.set_nudge_trial_opt_out(c.nudge_trial_opt_out());
+    changed.push_back("preferences.nudge_trial_opt_out");
+  }
   if (c.has_persona_type() && c.persona_type() != persona.persona_type()) {
     if (c.persona_type() == v1::PERSONA_TYPE_UNSPECIFIED ||
         !v1::PersonaType_IsValid(c.persona_type()))

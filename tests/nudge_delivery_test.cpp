@@ -61,12 +61,13 @@ struct Node : test::CoachNode {
   // A user with one task due in an hour: a deadline nudge is due at once.
   std::string user_with_due_task(const std::string& extra_prefs = "",
                                  const std::string& email = "n@example.com",
-                                 const std::string& title = "Send the report") {
+                                 const std::string& title = "Send the report",
+                                 std::chrono::seconds due_in = 1h) {
     auto user = new_uuid_string();
     ok("user.register",
        R"({"email": ")" + email + R"(", "timezone": "UTC", "preferences": {)" + extra_prefs + "}}",
        user);
-    auto due = std::chrono::system_clock::now() + 1h;
+    auto due = std::chrono::system_clock::now() + due_in;
     ok("task.create",
        R"({"title": ")" + title + R"(", "estimated_minutes": 30, "due_at": ")" +
            coach::format_time(due) + "\"}",
@@ -256,6 +257,74 @@ TEST_CASE(
   CHECK(nudge.source() == v1::NUDGE_SOURCE_LLM);
   CHECK_FALSE(nudge.delivered());  // the reply is not a delivery: no report says so
   CHECK(n.node().llm_breaker() == "closed");
+}
+
+TEST_CASE(
+    "the nudge trial: decisions drawn at the node's odds, logged, opt-out and deadline kept") {
+  Node n({"--nudge-hold-back", "0.5"});
+  std::vector<std::string> trial, opted_out, critical;
+  for (int i = 0; i < 40; ++i)
+    trial.push_back(n.user_with_due_task("", "t@example.com", "Late", -24h));
+  for (int i = 0; i < 6; ++i)
+    opted_out.push_back(
+        n.user_with_due_task(R"("nudge_trial_opt_out": true)", "o@example.com", "Late", -24h));
+  for (int i = 0; i < 4; ++i) critical.push_back(n.user_with_due_task());  // due in 1 h
+  // Each user's log, once its decision point has passed (a decision, or a
+  // nudge without one).
+  auto log_of = [&](const std::string& user) {
+    auto until = Steady::now() + 20s;
+    for (;;) {
+      auto exported = n.ok("user.export", "", user).user_export();
+      for (const auto& e : exported.events())
+        if (e.has_nudge_decided() || e.has_nudge_created()) return exported;
+      if (Steady::now() > until) return exported;
+      std::this_thread::sleep_for(50ms);
+    }
+  };
+  int held = 0;
+  for (const auto& user : trial) {
+    auto log = log_of(user);
+    std::vector<const v1::TaskEvent*> decided, created;
+    for (const auto& e : log.events()) {
+      if (e.has_nudge_decided()) decided.push_back(&e);
+      if (e.has_nudge_created()) created.push_back(&e);
+    }
+    REQUIRE(decided.size() == 1);
+    const auto& d = decided[0]->nudge_decided();
+    CHECK(d.trigger() == "overdue");
+    CHECK(d.send_probability() == doctest::Approx(0.5));
+    if (d.sent()) {
+      REQUIRE(created.size() == 1);
+      CHECK(created[0]->nudge_created().decision_id() == d.decision_id());
+      CHECK(created[0]->sequence() == decided[0]->sequence() + 1);
+    } else {
+      ++held;
+      CHECK(created.empty());
+    }
+  }
+  // 40 draws at 0.5: outside 8..32 once in ~10^4 runs.
+  MESSAGE(held, " of ", trial.size(), " held back");
+  CHECK(held >= 8);
+  CHECK(held <= 32);
+  for (const auto& group : {opted_out, critical})
+    for (const auto& user : group) {
+      auto log = log_of(user);
+      int decided = 0, created = 0;
+      for (const auto& e : log.events()) {
+        decided += e.has_nudge_decided();
+        created += e.has_nudge_created() && e.nudge_created().decision_id().empty();
+      }
+      CHECK(decided == 0);
+      CHECK(created == 1);  // sent, outside the trial
+    }
+  // A decision point is drawn once: no second decision for the same trigger.
+  std::this_thread::sleep_for(1500ms);
+  for (const auto& user : trial) {
+    int decided = 0;
+    auto reply = n.ok("user.export", "", user);
+    for (const auto& e : reply.user_export().events()) decided += e.has_nudge_decided();
+    CHECK(decided == 1);
+  }
 }
 
 TEST_CASE("while the LLM hangs, task CRUD is answered and nudge.now answers before the LLM") {

@@ -39,4 +39,22 @@ struct SimOptions {
 
 SimulatedUser simulate(int archetype, uint64_t seed, const SimOptions& options = {});
 
+// A user of the nudge trial (issue 23, projections/nudge_trial.h) whose
+// true nudge effect is known. Each morning (07:00 UTC) the user adds two
+// tasks due the next morning; coach checks their triggers at 08:00, 12:00,
+// 16:00 and 20:00 through the real deciders (next_nudge, in_trial,
+// decide_trial with this seed's draws, decide_nudge, a delivery a minute
+// later). After a decision point the user acts (completes their oldest
+// open task, or adds one) within 2 h with chance base + effect if the nudge
+// was sent and base if it was held back, never otherwise, so that the true
+// effect on the proximal outcome is exactly `effect`. base is the user's
+// own (uniform in 0.1 to 0.5) plus 0.1 at 08:00 and minus 0.05 at 20:00;
+// the coaching mode is one of the four, by seed.
+struct TrialSimOptions {
+  int days = 14;
+  double hold_back = 0.3;
+  double effect = 0.15;  // -0.1 to 0.4
+};
+SimulatedUser simulate_trial_user(uint64_t seed, const TrialSimOptions& options = {});
+
 }  // namespace coach::sim

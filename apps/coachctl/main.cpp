@@ -503,7 +503,7 @@ std::string lower(std::string s) {
 // What `coachctl prefs` was given: empty strings and -1 are not given.
 struct PrefsFlags {
   std::string time_zone, work_hours, notify_window, nudges, tracking, mode, persona, channel,
-      adaptation;
+      adaptation, trial;
   int humor = -1, daily_cap = -1;
   bool work_hours_given = false, notify_window_given = false;
 };
@@ -961,6 +961,7 @@ int set_prefs(Session& s, const PrefsFlags& f) {
   if (auto v = on_off(f.nudges, "--nudges")) p->set_nudges_enabled(*v);
   if (auto v = on_off(f.tracking, "--tracking")) p->set_behavioral_tracking_enabled(*v);
   if (auto v = on_off(f.adaptation, "--adaptation")) p->set_adaptation_enabled(*v);
+  if (auto v = on_off(f.trial, "--trial")) p->set_nudge_trial_opt_out(!*v);
   if (!f.mode.empty())
     p->set_coaching_mode(enum_value<v1::CoachingMode>(v1::CoachingMode_descriptor(),
                                                       "COACHING_MODE_", f.mode, "--mode"));
@@ -1307,6 +1308,9 @@ int main(int argc, char** argv) {
   prefs->add_option("--adaptation", pf.adaptation,
                     "on or off: coach moves gentler when you rate its nudges low");
   prefs->add_option("--channel", pf.channel, "push, email or sms");
+  prefs->add_option("--trial", pf.trial,
+                    "on or off: whether coach may hold a nudge back at random to learn if "
+                    "nudges help you (docs/metrics.md)");
 
   auto* create = app.add_subcommand("create", "create a task");
   create->alias("add");

@@ -138,6 +138,11 @@ int main(int argc, char** argv) {
                  "after a change, how soon the user's nudge triggers are checked")
       ->check(CLI::Range(0, 3600000))
       ->capture_default_str();
+  app.add_option("--nudge-hold-back", o.nudge_hold_back,
+                 "nudge trial: chance that a triggered nudge is held back, to measure "
+                 "whether nudges help (0: off; docs/metrics.md)")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
   app.add_option("--nudge-startup-spread", o.nudge_startup_spread_s,
                  "seconds over which every user's first nudge check is spread after a start")
       ->check(CLI::Range(0, 86400))

@@ -60,12 +60,6 @@ bool in_windows(const google::protobuf::RepeatedPtrField<v1::TimeWindow>& window
   return false;
 }
 
-bool in_notification_window(const UserState& state, Clock::time_point now) {
-  const auto& windows = state.profile.profile.preferences().notification_window().windows();
-  if (windows.empty()) return true;  // no window set: any time
-  return in_windows(windows, local_minutes(state.profile.profile.user(), now));
-}
-
 bool in_work_hours(const UserState& state, Clock::time_point now) {
   const auto& user = state.profile.profile.user();
   auto free = work_intervals(user.work_hours(), user.timezone(), now, now + minutes(1));
@@ -379,6 +373,12 @@ Error invalid(std::string why) {
 
 }  // namespace
 
+bool in_notification_window(const v1::Profile& profile, Clock::time_point t) {
+  const auto& windows = profile.preferences().notification_window().windows();
+  if (windows.empty()) return true;  // no window set: any time
+  return in_windows(windows, local_minutes(profile.user(), t));
+}
+
 void evolve(NudgeBook& book, const v1::TaskEvent& event) {
   auto at = event.created_at().seconds();
   switch (event.payload_case()) {
@@ -458,7 +458,7 @@ std::string gate_reason(const UserState& state, Clock::time_point now) {
   if (!state.profile.registered) return "the user is not registered";
   const auto& prefs = state.profile.profile.preferences();
   if (!prefs.nudges_enabled()) return "nudges are off";
-  if (!in_notification_window(state, now)) return "outside the notification window";
+  if (!in_notification_window(state.profile.profile, now)) return "outside the notification window";
   const auto& user = state.profile.profile.user();
   auto today = local_day(user, now);
   uint32_t cap = prefs.daily_nudge_cap() ? prefs.daily_nudge_cap() : kDefaultCap;

@@ -77,6 +77,10 @@ struct NudgeCandidate {
   std::string decision_id;  // the nudge trial's decision that sent it, if any
 };
 
+// Whether `t` is inside the user's notification window, in their zone (no
+// window set: any time is).
+bool in_notification_window(const v1::Profile& profile, Clock::time_point t);
+
 // Why no nudge may be pushed now ("nudges are off", "outside the
 // notification window", ...), or empty when one may.
 std::string gate_reason(const UserState& state, Clock::time_point now);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "projections/nudge_book.h"
 #include "projections/task_book.h"
 #include "projections/user_profile.h"
 
@@ -85,10 +86,70 @@ std::optional<double> share(uint32_t part, uint32_t whole) {
 }
 
 struct Delivery {
-  Clock::time_point at;
+  Clock::time_point at;  // when the report was logged
   IsoWeek week;
   bool engaged = false;
+  v1::PersonaType persona = v1::PERSONA_TYPE_UNSPECIFIED;
+  // For the misfire rules: what was delivered, when, about what.
+  Clock::time_point delivered_at;
+  std::string notification_id, trigger, task_id;
+  Clock::time_point written_at;
+  std::string misfire;  // the first reason, or empty
 };
+
+// What a NudgeCreated said, by notification id.
+struct Written {
+  std::string trigger, task_id;
+  Clock::time_point at;
+};
+
+// The misfire reason of delivery `d`, replayed at its delivery time with
+// `book` and `profile` as of then, `earlier` the deliveries before it.
+std::string misfire_of(const Delivery& d, const TaskBook& book, const v1::Profile& profile,
+                       std::span<const Delivery> earlier) {
+  if (const auto* t = book.find(d.task_id); t && !d.task_id.empty()) {
+    if (t->status() == v1::TASK_STATUS_COMPLETED) return "task_done";
+    if (t->status() == v1::TASK_STATUS_DELETED) return "task_deleted";
+    if (t->has_snoozed_until() && from_timestamp(t->snoozed_until()) > d.delivered_at)
+      return "task_snoozed";
+  }
+  if (!in_notification_window(profile, d.delivered_at)) return "outside_window";
+  for (const auto& e : earlier)
+    if ((!d.notification_id.empty() && e.notification_id == d.notification_id) ||
+        (!d.trigger.empty() && e.trigger == d.trigger && e.task_id == d.task_id &&
+         e.delivered_at + hours(12) > d.delivered_at))
+      return "duplicate";
+  if (d.written_at + kMisfireTolerance < d.delivered_at) return "late";
+  return "";
+}
+
+// Replays the log once more to judge each delivery at its delivery time
+// (a report is logged after the delivery; what the user did in between
+// must not count).
+void judge_misfires(std::span<const v1::TaskEvent> log, std::vector<Delivery>& deliveries) {
+  std::vector<size_t> order(deliveries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return deliveries[a].delivered_at < deliveries[b].delivered_at;
+  });
+  std::vector<Delivery> judged;  // in delivery order
+  TaskBook book;
+  UserProfile profile;
+  size_t next = 0;
+  auto judge_until = [&](std::optional<Clock::time_point> t) {
+    for (; next < order.size() && (!t || deliveries[order[next]].delivered_at < *t); ++next) {
+      auto& d = deliveries[order[next]];
+      d.misfire = misfire_of(d, book, profile.profile, judged);
+      judged.push_back(d);
+    }
+  };
+  for (const auto& e : log) {
+    judge_until(from_timestamp(e.created_at()));
+    evolve(book, e);
+    evolve(profile, e);
+  }
+  judge_until(std::nullopt);
+}
 
 }  // namespace
 
@@ -103,6 +164,32 @@ std::optional<double> WeekFigures::snooze_rate() const {
 }
 std::optional<double> WeekFigures::nudge_engagement() const {
   return share(nudges_engaged, nudges_delivered);
+}
+std::optional<double> WeekFigures::misfire_rate() const {
+  return share(misfires, nudges_delivered);
+}
+
+void WeekFigures::add(const WeekFigures& o) {
+  active = active || o.active;
+  due += o.due;
+  completed += o.completed;
+  created += o.created;
+  snoozes += o.snoozes;
+  open_with_due += o.open_with_due;
+  overdue += o.overdue;
+  long_snooze_chains += o.long_snooze_chains;
+  nudges_delivered += o.nudges_delivered;
+  nudges_engaged += o.nudges_engaged;
+  misfires += o.misfires;
+  for (const auto& [reason, n] : o.misfires_by_reason) misfires_by_reason[reason] += n;
+}
+
+IsoWeek weeks_after(IsoWeek w, int k) {
+  return week_of_day(monday_of(w) + date::days(7 * k));
+}
+
+int weeks_between(IsoWeek from, IsoWeek to) {
+  return static_cast<int>((monday_of(to) - monday_of(from)).count() / 7);
 }
 
 IsoWeek iso_week_of(Clock::time_point t, const std::string& zone) {
@@ -138,6 +225,7 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
   size_t first_open = 0;  // deliveries before it are past their 2 h
   std::map<std::string, std::pair<v1::CoachingMode, v1::PersonaType>> kind_of;  // nudge id
   std::map<std::string, int32_t> rating_of;                                     // nudge id
+  std::map<std::string, Written> written;                                       // notification id
   auto week_start = [&](IsoWeek w) { return start_of(monday_of(w), zone); };
   auto week_end = [&](IsoWeek w) { return start_of(monday_of(w) + date::days(7), zone); };
   // Closes every week that ended by `t`; the one `t` is in becomes current.
@@ -172,7 +260,26 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
       for (size_t i = first_open; i < deliveries.size(); ++i)
         if (deliveries[i].at < t) deliveries[i].engaged = true;
     }
-    if (e.has_nudge_delivered()) deliveries.push_back({t, *current});
+    if (e.has_nudge_delivered()) {
+      const auto& d = e.nudge_delivered();
+      Delivery delivery;
+      delivery.at = t;
+      delivery.week = *current;
+      delivery.persona = profile.profile.persona().persona_type();
+      delivery.delivered_at = d.has_delivered_at() ? from_timestamp(d.delivered_at()) : t;
+      delivery.notification_id = d.notification_id();
+      if (auto w = written.find(d.notification_id()); w != written.end()) {
+        delivery.trigger = w->second.trigger;
+        delivery.task_id = w->second.task_id;
+        delivery.written_at = w->second.at;
+      } else {
+        delivery.written_at = delivery.delivered_at;  // not known: not judged late
+      }
+      deliveries.push_back(std::move(delivery));
+    }
+    if (e.has_nudge_created() && e.nudge_created().has_notification())
+      written[e.nudge_created().notification().id()] = {e.nudge_created().nudge().trigger(),
+                                                        e.nudge_created().nudge().task_id(), t};
     if (e.has_nudge_created())
       kind_of[e.nudge_created().nudge().id()] = {e.nudge_created().nudge().mode(),
                                                  profile.profile.persona().persona_type()};
@@ -182,11 +289,21 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
   if (!current) return m;
   close_until(as_of);
   close_week(m.weeks[*current], book, week_start(*current), as_of);
+  std::span<const v1::TaskEvent> known = log;
+  while (!known.empty() && from_timestamp(known.back().created_at()) > as_of)
+    known = known.first(known.size() - 1);
+  judge_misfires(known, deliveries);
   for (const auto& d : deliveries) {
     if (d.at + hours(2) > as_of) continue;  // its outcome is not known yet
     auto& week = m.weeks[d.week];
     ++week.nudges_delivered;
     week.nudges_engaged += d.engaged;
+    auto& persona = m.persona_engagement[d.persona];
+    ++persona.delivered;
+    persona.engaged += d.engaged;
+    if (d.misfire.empty()) continue;
+    ++week.misfires;
+    ++week.misfires_by_reason[d.misfire];
   }
   for (const auto& [id, usefulness] : rating_of) {
     auto kind = kind_of.find(id);
@@ -196,6 +313,50 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
     r.sum += usefulness;
   }
   return m;
+}
+
+}  // namespace coach::projections
+
+namespace coach::projections {
+
+void MetricsTally::add(const UserMetrics& m) {
+  ++users_;
+  for (const auto& [week, figures] : m.weeks) {
+    auto& w = weeks_[week];
+    ++w.users;
+    w.active_users += figures.active;
+    w.sums.add(figures);
+  }
+  if (m.first_active) {
+    auto& cohort = cohorts_[*m.first_active];
+    ++cohort.users;
+    for (const auto& [week, figures] : m.weeks) {
+      int k = weeks_between(*m.first_active, week);
+      if (k < 0 || !figures.active) continue;
+      if (cohort.active.size() <= static_cast<size_t>(k)) cohort.active.resize(k + 1);
+      ++cohort.active[k];
+    }
+    // Known once week 2 after the first has begun and week 1 is over; the
+    // weeks map runs to as_of, so week 2 being there means week 1 ended.
+    auto week1 = m.weeks.find(weeks_after(*m.first_active, 1));
+    auto week2 = m.weeks.find(weeks_after(*m.first_active, 2));
+    if (m.weeks.count(weeks_after(*m.first_active, 3))) {  // week 2 is over too
+      ++cohort.dropoff_known;
+      cohort.dropped_off += !week1->second.active && !week2->second.active;
+    }
+  }
+  for (const auto& [kind, r] : m.ratings) {
+    auto& rated = ratings_[kind];
+    ++rated.users;
+    rated.figures.count += r.count;
+    rated.figures.sum += r.sum;
+  }
+  for (const auto& [persona, e] : m.persona_engagement) {
+    auto& engaged = personas_[persona];
+    ++engaged.users;
+    engaged.figures.delivered += e.delivered;
+    engaged.figures.engaged += e.engaged;
+  }
 }
 
 }  // namespace coach::projections

@@ -22,9 +22,28 @@
 //                     passed by as_of, the share followed by a task action of
 //                     the user's (a user-initiated task event) within 2 h
 //
-// and over the whole log: the first active week (the retention cohort) and
-// the usefulness ratings of nudges by the mode they were written in and the
-// persona the user had then (the latest rating of each nudge counts).
+//   misfires          of the nudges delivered in the week, those that were
+//                     stale when replayed at their delivery time (the
+//                     delivery report's delivered_at): their task completed
+//                     or deleted by then, or snoozed past it; outside the
+//                     user's notification window then; a duplicate (the
+//                     notification delivered before, or a nudge of the same
+//                     trigger and task delivered in the 12 h before); or
+//                     late (delivered more than 1 h after it was written).
+//                     One nudge counts once, under its first reason in
+//                     this order.
+//
+// and over the whole log: the first active week (the retention cohort), the
+// usefulness ratings of nudges by the mode they were written in and the
+// persona the user had then (the latest rating of each nudge counts), and
+// nudge engagement by that persona (persona engagement).
+//
+// Aggregates over users (MetricsTally) sum each week's counts over the users
+// with that week, each in their own local calendar; the rates are the sums'
+// ratios. Retention: a cohort is the users first active in a week; week k of
+// it, those of them active k weeks later. Drop-off after onboarding: of a
+// cohort's users whose two weeks after the first are over, those active in
+// neither.
 #pragma once
 
 #include <compare>
@@ -32,7 +51,10 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/time.h"
 #include "schema/commands.pb.h"
@@ -56,11 +78,16 @@ struct WeekFigures {
   uint32_t open_with_due = 0, overdue = 0;
   uint32_t long_snooze_chains = 0;
   uint32_t nudges_delivered = 0, nudges_engaged = 0;
+  // Misfires among the nudges delivered, by reason (MisfireReason).
+  uint32_t misfires = 0;
+  std::map<std::string, uint32_t> misfires_by_reason;
   // The rates; nullopt when their denominator is 0.
   std::optional<double> completion_rate() const;
   std::optional<double> overdue_share() const;
   std::optional<double> snooze_rate() const;
   std::optional<double> nudge_engagement() const;
+  std::optional<double> misfire_rate() const;
+  void add(const WeekFigures& other);  // sums the counts; active if either is
 };
 
 struct RatingFigures {
@@ -68,12 +95,27 @@ struct RatingFigures {
   double sum = 0;  // of usefulness, 1 to 5
 };
 
+struct EngagementFigures {
+  uint32_t delivered = 0, engaged = 0;
+};
+
 struct UserMetrics {
   // Every week from the first event's to as_of's, weeks without events too.
   std::map<IsoWeek, WeekFigures> weeks;
   std::optional<IsoWeek> first_active;  // the retention cohort
   std::map<std::pair<v1::CoachingMode, v1::PersonaType>, RatingFigures> ratings;
+  std::map<v1::PersonaType, EngagementFigures> persona_engagement;
 };
+
+// The misfire reasons, in the order they are checked.
+inline constexpr std::string_view kMisfireReasons[] = {
+    "task_done", "task_deleted", "task_snoozed", "outside_window", "duplicate", "late"};
+inline constexpr auto kMisfireTolerance = std::chrono::hours(1);
+
+// The ISO week `k` weeks after `w` (k may be negative), and how many weeks
+// `to` is after `from`.
+IsoWeek weeks_after(IsoWeek w, int k);
+int weeks_between(IsoWeek from, IsoWeek to);
 
 // Whether the user did this (a command of theirs), not coach on its own:
 // false for nudges written, decided and delivered, failed notifications, misses
@@ -83,5 +125,46 @@ bool user_initiated(const v1::TaskEvent& event);
 
 // The metrics of one user's log (in sequence order) as of `as_of`.
 UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of);
+
+struct CohortFigures {
+  uint32_t users = 0;
+  std::vector<uint32_t> active;  // [k]: active k weeks after the first (k = 0: all)
+  uint32_t dropoff_known = 0, dropped_off = 0;
+};
+
+// Every user's metrics, summed (aggregates only: no user's figures are kept).
+class MetricsTally {
+ public:
+  void add(const UserMetrics& m);
+  struct Week {
+    uint32_t users = 0;         // with this week in their metrics
+    uint32_t active_users = 0;  // weekly active users
+    WeekFigures sums;
+  };
+  const std::map<IsoWeek, Week>& weeks() const { return weeks_; }
+  const std::map<IsoWeek, CohortFigures>& cohorts() const { return cohorts_; }
+  // Ratings by (mode, persona) and persona engagement, with how many users
+  // gave them (for a minimum group size).
+  struct Rated {
+    RatingFigures figures;
+    uint32_t users = 0;
+  };
+  const std::map<std::pair<v1::CoachingMode, v1::PersonaType>, Rated>& ratings() const {
+    return ratings_;
+  }
+  struct Engaged {
+    EngagementFigures figures;
+    uint32_t users = 0;
+  };
+  const std::map<v1::PersonaType, Engaged>& persona_engagement() const { return personas_; }
+  uint32_t users() const { return users_; }
+
+ private:
+  uint32_t users_ = 0;
+  std::map<IsoWeek, Week> weeks_;
+  std::map<IsoWeek, CohortFigures> cohorts_;
+  std::map<std::pair<v1::CoachingMode, v1::PersonaType>, Rated> ratings_;
+  std::map<v1::PersonaType, Engaged> personas_;
+};
 
 }  // namespace coach::projections

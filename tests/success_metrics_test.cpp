@@ -76,6 +76,36 @@ struct Log {
     e.mutable_nudge_delivered();
     add(e, at);
   }
+  // A nudge written with a notification (id "note-" + id) at `at`.
+  void pushed(const std::string& id, const std::string& trigger, const std::string& task,
+              const std::string& at) {
+    v1::TaskEvent e;
+    auto* c = e.mutable_nudge_created();
+    c->mutable_nudge()->set_id(id);
+    c->mutable_nudge()->set_trigger(trigger);
+    c->mutable_nudge()->set_task_id(task);
+    c->mutable_notification()->set_id("note-" + id);
+    add(e, at);
+  }
+  // The report of nudge `id`'s delivery at `delivered_at`, logged at `at`.
+  void reported(const std::string& id, const std::string& delivered_at, const std::string& at) {
+    v1::TaskEvent e;
+    e.mutable_nudge_delivered()->set_notification_id("note-" + id);
+    *e.mutable_nudge_delivered()->mutable_delivered_at() =
+        to_timestamp(test::utc(delivered_at.c_str()));
+    add(e, at);
+  }
+  void window(int weekday, int start_minute, int end_minute, const std::string& at) {
+    v1::TaskEvent e;
+    auto* p = e.mutable_preferences_changed();
+    p->set_timezone("UTC");
+    p->mutable_persona()->set_persona_type(v1::PERSONA_TYPE_ROAST);
+    auto* w = p->mutable_preferences()->mutable_notification_window()->add_windows();
+    w->set_weekday(static_cast<v1::Weekday>(weekday));
+    w->set_start_minute(start_minute);
+    w->set_end_minute(end_minute);
+    add(e, at);
+  }
   void rated(const std::string& id, int usefulness, const std::string& at) {
     v1::TaskEvent e;
     e.mutable_nudge_rated()->set_nudge_id(id);
@@ -214,4 +244,102 @@ TEST_CASE("only the user's own doing makes a week active") {
   auto m = user_metrics(log.events, test::utc("2026-03-11T00:00:00Z"));
   CHECK(m.weeks.at({2026, 10}).active);
   CHECK_FALSE(m.weeks.at({2026, 11}).active);
+}
+
+TEST_CASE(
+    "misfires, rule by rule: done, deleted, snoozed past, outside the window, duplicate, late") {
+  Log log;
+  log.registered("UTC", "2026-03-02T08:00:00Z");  // Monday, ISO week 10
+  auto done = new_uuid_string(), gone = new_uuid_string(), later = new_uuid_string(),
+       fine = new_uuid_string(), after = new_uuid_string(), twice = new_uuid_string();
+  for (const auto& t : {done, gone, later, fine, after, twice})
+    log.created(t, "2026-03-06T12:00:00Z", "2026-03-02T08:00:00Z");
+  log.completed(done, "2026-03-02T09:00:00Z");
+  log.pushed("n1", "deadline_approaching", done, "2026-03-02T08:59:00Z");
+  log.reported("n1", "2026-03-02T09:00:00Z", "2026-03-02T09:01:00Z");  // done at that second
+  log.deleted(gone, "2026-03-02T09:30:00Z");
+  log.pushed("n2", "deadline_approaching", gone, "2026-03-02T09:20:00Z");
+  log.reported("n2", "2026-03-02T09:40:00Z", "2026-03-02T09:41:00Z");
+  log.snoozed(later, "2026-03-03T09:00:00Z", "2026-03-02T10:00:00Z");
+  log.pushed("n3", "deadline_approaching", later, "2026-03-02T09:50:00Z");
+  log.reported("n3", "2026-03-02T10:10:00Z", "2026-03-02T10:11:00Z");
+  // Fine when delivered; the user completing it right after is no misfire
+  // (the report is logged after the completion).
+  log.pushed("n4", "deadline_approaching", fine, "2026-03-02T11:00:00Z");
+  log.completed(fine, "2026-03-02T11:05:00Z");
+  log.reported("n4", "2026-03-02T11:01:00Z", "2026-03-02T11:06:00Z");
+  // The same trigger and task again within 12 h: a duplicate; then the
+  // same notification reported twice.
+  log.pushed("n4b", "deadline_approaching", twice, "2026-03-02T11:30:00Z");
+  log.reported("n4b", "2026-03-02T11:30:10Z", "2026-03-02T11:31:00Z");
+  log.pushed("n5", "deadline_approaching", twice, "2026-03-02T12:00:00Z");
+  log.reported("n5", "2026-03-02T12:00:30Z", "2026-03-02T12:01:00Z");
+  log.reported("n5", "2026-03-02T12:02:00Z", "2026-03-02T12:03:00Z");
+  // Late: written at 13:00, delivered at 14:01 (tolerance 1 h).
+  log.pushed("n6", "overdue", after, "2026-03-02T13:00:00Z");
+  log.reported("n6", "2026-03-02T14:01:00Z", "2026-03-02T14:02:00Z");
+  // Outside the window: only Tuesdays 09:00-10:00 from now on.
+  log.window(2, 9 * 60, 10 * 60, "2026-03-02T15:00:00Z");
+  log.pushed("n7", "inactivity", "", "2026-03-02T16:00:00Z");
+  log.reported("n7", "2026-03-02T16:00:10Z", "2026-03-02T16:01:00Z");
+  log.pushed("n8", "overdue", after, "2026-03-03T09:10:00Z");  // in the window, 19 h later
+  log.reported("n8", "2026-03-03T09:10:10Z", "2026-03-03T09:11:00Z");
+
+  auto m = user_metrics(log.events, test::utc("2026-03-04T00:00:00Z"));
+  const auto& w = m.weeks.at({2026, 10});
+  CHECK(w.nudges_delivered == 10);
+  CHECK(w.misfires == 7);
+  auto reasons = w.misfires_by_reason;
+  CHECK(reasons["task_done"] == 1);
+  CHECK(reasons["task_deleted"] == 1);
+  CHECK(reasons["task_snoozed"] == 1);
+  CHECK(reasons["duplicate"] == 2);
+  CHECK(reasons["late"] == 1);
+  CHECK(reasons["outside_window"] == 1);
+  REQUIRE(w.misfire_rate());
+  CHECK(*w.misfire_rate() == doctest::Approx(7.0 / 10));
+  // Persona engagement: n4 was followed within 2 h (the completion), under
+  // the persona of the time (coach until the change to roast).
+  CHECK(m.persona_engagement[v1::PERSONA_TYPE_COACH].delivered == 8);
+  CHECK(m.persona_engagement[v1::PERSONA_TYPE_ROAST].delivered == 2);
+  CHECK(m.persona_engagement[v1::PERSONA_TYPE_COACH].engaged >= 1);
+}
+
+TEST_CASE("aggregates over users: weekly sums, active users, retention cohorts, drop-off") {
+  // Three users first active in week 10 (2026-03-02), one in week 11.
+  auto user = [](const std::vector<std::string>& active_days) {
+    Log log;
+    log.registered("UTC", active_days.front());
+    for (const auto& day : active_days) log.created(new_uuid_string(), "2026-06-01T00:00:00Z", day);
+    return user_metrics(log.events, test::utc("2026-03-31T00:00:00Z"));  // in week 14
+  };
+  MetricsTally tally;
+  tally.add(user({"2026-03-02T10:00:00Z", "2026-03-10T10:00:00Z"}));  // weeks 10, 11
+  tally.add(user({"2026-03-03T10:00:00Z"}));                          // 10 only: dropped off
+  tally.add(user({"2026-03-04T10:00:00Z", "2026-03-18T10:00:00Z"}));  // 10, 12
+  tally.add(user({"2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"}));  // 11, 14
+  CHECK(tally.users() == 4);
+  const auto& weeks = tally.weeks();
+  CHECK(weeks.at({2026, 10}).active_users == 3);
+  CHECK(weeks.at({2026, 11}).active_users == 2);
+  CHECK(weeks.at({2026, 12}).active_users == 1);
+  CHECK(weeks.at({2026, 13}).active_users == 0);
+  CHECK(weeks.at({2026, 13}).users == 4);
+  CHECK(weeks.at({2026, 10}).sums.created == 3);
+  const auto& c10 = tally.cohorts().at({2026, 10});
+  CHECK(c10.users == 3);
+  REQUIRE(c10.active.size() == 3);
+  CHECK(c10.active[0] == 3);
+  CHECK(c10.active[1] == 1);
+  CHECK(c10.active[2] == 1);
+  CHECK(c10.dropoff_known == 3);
+  CHECK(c10.dropped_off == 1);
+  const auto& c11 = tally.cohorts().at({2026, 11});
+  CHECK(c11.users == 1);
+  CHECK(c11.dropoff_known == 1);  // weeks 12 and 13 are over by week 14
+  CHECK(c11.dropped_off == 1);
+  REQUIRE(c11.active.size() == 4);
+  CHECK(c11.active[3] == 1);
+  CHECK(weeks_between({2026, 10}, {2027, 1}) == 44);  // 2026 has 53 weeks
+  CHECK(weeks_after({2026, 53}, 1) == IsoWeek{2027, 1});
 }

@@ -332,9 +332,10 @@ void MetricsTally::add(const UserMetrics& m) {
     ++cohort.users;
     for (const auto& [week, figures] : m.weeks) {
       int k = weeks_between(*m.first_active, week);
-      if (k < 0 || !figures.active) continue;
+      if (k < 0) continue;
+      // Weeks nobody was active in are there too, as 0.
       if (cohort.active.size() <= static_cast<size_t>(k)) cohort.active.resize(k + 1);
-      ++cohort.active[k];
+      cohort.active[k] += figures.active;
     }
     // Known once week 2 after the first has begun and week 1 is over; the
     // weeks map runs to as_of, so week 2 being there means week 1 ended.

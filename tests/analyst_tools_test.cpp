@@ -464,6 +464,64 @@ reference history 0
   CHECK(node.replay({"tasks"}, v1::ROLE_USER).exit_code == 1);
 }
 
+TEST_CASE("coach-replay metrics: weekly figures and cohorts over users, small groups left out") {
+  Node node;
+  initialize(node);
+  // Six users in ISO week 2 of 2026 (5 to 11 January), each a task due on
+  // the 7th; four complete it in time, one late (the 9th), one never. Two of
+  // them are active again in week 3.
+  std::string csv = kHeader;
+  std::vector<std::string> users;
+  for (int i = 0; i < 6; ++i) {
+    auto user = Uuid::derived("metrics-user-" + std::to_string(i)).to_string();
+    users.push_back(user);
+    csv += user + ",t,created,2026-01-05T09:00:00Z,2026-01-07T09:00:00Z,,,,T,\n";
+    if (i < 4) csv += user + ",t,completed,2026-01-06T09:00:00Z,,,,,,\n";
+    if (i == 4) csv += user + ",t,completed,2026-01-09T09:00:00Z,,,,,,\n";
+    if (i < 2) csv += user + ",u,created,2026-01-13T09:00:00Z,2026-01-20T09:00:00Z,,,,U,\n";
+  }
+  REQUIRE(node.import({"csv", node.write("m.csv", csv)}).exit_code == 0);
+  auto weekly = node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--to",
+                             "2026-01-19T00:00:00Z", "--min-users", "5"});
+  REQUIRE_MESSAGE(weekly.exit_code == 0, weekly.err);
+  auto w2 = lines_with(weekly.out, "2026-W02,");
+  REQUIRE(w2.size() == 1);
+  // 6 users, 6 active; completion 5 of 6 due (by the week's end); overdue
+  // at the week's end: 1 of the 1 still open; no snoozes, no nudges.
+  CHECK(w2[0] == "2026-W02,6,6,0.833333,1,0,0,0,,");
+  auto w3 = lines_with(weekly.out, "2026-W03,");
+  REQUIRE(w3.size() == 1);
+  CHECK(w3[0].find("2026-W03,6,2,") == 0);
+  CHECK(weekly.err.find("metrics of 6 users, 0 groups under 5 users left out") !=
+        std::string::npos);
+
+  auto cohorts = node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--to",
+                              "2026-01-27T00:00:00Z", "--view", "retention", "--min-users", "5"});
+  REQUIRE_MESSAGE(cohorts.exit_code == 0, cohorts.err);
+  auto c = lines_with(cohorts.out, "2026-W02,");
+  REQUIRE(c.size() == 1);
+  // Known by the 27th (weeks 3 and 4 over): 4 of 6 active in neither.
+  INFO(c[0]);
+  CHECK(c[0].find("2026-W02,6,6,4,1,0.333333,0") == 0);
+
+  // k-anonymity: with a threshold above the group, nothing is printed.
+  auto small = node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--to",
+                            "2026-01-19T00:00:00Z", "--min-users", "7"});
+  REQUIRE(small.exit_code == 0);
+  CHECK(lines_with(small.out, "2026-W").empty());
+  CHECK(small.err.find("groups under 7 users left out") != std::string::npos);
+  // Bad input and a user's token: clear errors, exit 1 or 2.
+  auto bad = node.replay({"metrics", "--from", "yesterday"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("--from must be an RFC 3339 time") != std::string::npos);
+  auto backwards =
+      node.replay({"metrics", "--from", "2026-02-01T00:00:00Z", "--to", "2026-01-01T00:00:00Z"});
+  CHECK(backwards.exit_code == 1);
+  CHECK(node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--view", "nope"}).exit_code ==
+        2);
+  CHECK(node.replay({"metrics", "--from", "2026-01-05T00:00:00Z"}, v1::ROLE_USER).exit_code == 1);
+}
+
 namespace {
 
 // A small OULAD-shaped data set: two modules, `students` students each, three

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "person.h"
+#include "projections/metrics_report.h"
 #include "projections/nudge_trial.h"
 #include "projections/success_metrics.h"
 #include "simulator.h"
@@ -267,4 +268,31 @@ TEST_CASE("simulated trial users meet decision points of several triggers and mo
     CAPTURE(mode);
     CHECK(e.effect.has_value());
   }
+}
+
+TEST_CASE("the metrics report carries the trial's effects by group, small groups left out") {
+  ReportOptions options;
+  options.from = utc("2026-01-01T00:00:00Z");
+  options.to = utc("2026-02-01T00:00:00Z");
+  options.min_users = 5;
+  MetricsReportBuilder builder(options);
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    auto user = sim::simulate_trial_user(seed);
+    builder.add(std::to_string(seed), user.events);
+  }
+  auto report = builder.build();
+  CHECK(report.users() == 12);
+  std::map<std::string, v1::MetricsReport::Effect> effects;
+  for (const auto& e : report.effects()) effects[e.group()] = e;
+  REQUIRE(effects.count("all"));
+  CHECK(effects["all"].users() == 12);
+  CHECK(effects["all"].has_effect());
+  CHECK(effects["all"].low90() < effects["all"].effect());
+  CHECK(effects.count("trigger:overdue"));
+  // Four modes by seed: 3 users each, under 5: left out and counted.
+  for (const char* mode : {"mode:encouragement", "mode:roast", "mode:neutral", "mode:minimalist"})
+    CHECK_FALSE(effects.count(mode));
+  CHECK(report.suppressed() >= 4);
+  CHECK_FALSE(report.weeks().empty());
+  for (const auto& w : report.weeks()) CHECK(w.users() >= 5);
 }

@@ -328,10 +328,12 @@ TEST_CASE("aggregates over users: weekly sums, active users, retention cohorts, 
   CHECK(weeks.at({2026, 10}).sums.created == 3);
   const auto& c10 = tally.cohorts().at({2026, 10});
   CHECK(c10.users == 3);
-  REQUIRE(c10.active.size() == 3);
+  REQUIRE(c10.active.size() == 5);  // weeks 10 to 14, as of week 14
   CHECK(c10.active[0] == 3);
   CHECK(c10.active[1] == 1);
   CHECK(c10.active[2] == 1);
+  CHECK(c10.active[3] == 0);
+  CHECK(c10.active[4] == 0);
   CHECK(c10.dropoff_known == 3);
   CHECK(c10.dropped_off == 1);
   const auto& c11 = tally.cohorts().at({2026, 11});

@@ -4,6 +4,10 @@
 //   coach-replay tasks  [--user U]   the task table
 //   coach-replay daily  [--user U]   the daily FeatureSnapshot series
 //   coach-replay scores [--user U]   the score after every event (tracking on)
+//   coach-replay metrics --from T --to T [--view weekly|retention|ratings|personas|trial]
+//                                    success metrics over users, aggregates only:
+//                                    groups under --min-users are left out
+//                                    (docs/metrics.md)
 //   coach-replay join --rows F.csv   features of (user_id, timestamp) rows, each
 //                                    computed only from events at or before that
 //                                    instant; with a task_id column, that task's
@@ -30,6 +34,7 @@
 #include "offline/offline_access.h"
 #include "projections/feature_series.h"
 #include "projections/lateness_risk.h"
+#include "projections/metrics_report.h"
 
 using namespace coach;
 using google::protobuf::util::TimeUtil;
@@ -47,6 +52,8 @@ struct Flags {
   std::string risk_model_version = "v1";
   std::string rows_file;
   bool strict = false;
+  std::string from, to, view = "weekly";
+  uint32_t min_users = 5;
 };
 
 int fail(const Error& error) {
@@ -212,6 +219,102 @@ Status print_scores(const events::EventStore& store, const Flags& f,
 
 // The point-in-time join: each row's features from the user's events with
 // created_at <= the row's timestamp, and nothing later.
+Result<Clock::time_point> instant_of(const std::string& text, const char* flag) {
+  google::protobuf::Timestamp t;
+  if (!TimeUtil::FromString(text, &t))
+    return make_error(Errc::invalid_argument,
+                      std::string(flag) +
+                          " must be an RFC 3339 time like 2026-03-01T00:00:00Z, got \"" +
+                          text.substr(0, 64) + "\"");
+  return from_timestamp(t);
+}
+
+std::string optional_cell(bool has, double v) {
+  return has ? apps::number(v) : "";
+}
+
+void print_report(const v1::MetricsReport& r, const std::string& view, apps::TableFormat format) {
+  using apps::number;
+  auto n = [](uint64_t v) { return std::to_string(v); };
+  if (view == "weekly") {
+    apps::TablePrinter out(
+        stdout, format,
+        {"week", "users", "active_users", "completion_rate", "overdue_share", "snooze_rate",
+         "long_snooze_chains", "nudges_delivered", "nudge_engagement", "misfire_rate"},
+        {false, true, true, true, true, true, true, true, true, true});
+    for (const auto& w : r.weeks())
+      out.row({w.week(), n(w.users()), n(w.active_users()),
+               optional_cell(w.has_completion_rate(), w.completion_rate()),
+               optional_cell(w.has_overdue_share(), w.overdue_share()),
+               optional_cell(w.has_snooze_rate(), w.snooze_rate()), n(w.long_snooze_chains()),
+               n(w.nudges_delivered()),
+               optional_cell(w.has_nudge_engagement(), w.nudge_engagement()),
+               optional_cell(w.has_misfire_rate(), w.misfire_rate())});
+  } else if (view == "retention") {
+    size_t width = 0;
+    for (const auto& c : r.cohorts()) width = std::max<size_t>(width, c.retained_size());
+    std::vector<std::string> columns = {"cohort", "users", "dropoff_known", "dropped_off"};
+    for (size_t k = 0; k < width; ++k) columns.push_back("week_" + std::to_string(k));
+    std::vector<bool> numeric(columns.size(), true);
+    numeric[0] = false;
+    apps::TablePrinter out(stdout, format, columns, numeric);
+    for (const auto& c : r.cohorts()) {
+      std::vector<std::string> cells = {c.week(), n(c.users()), n(c.dropoff_known()),
+                                        n(c.dropped_off())};
+      for (size_t k = 0; k < width; ++k)
+        cells.push_back(k < static_cast<size_t>(c.retained_size()) ? number(c.retained(k)) : "");
+      out.row(cells);
+    }
+  } else if (view == "ratings") {
+    apps::TablePrinter out(stdout, format,
+                           {"mode", "persona", "users", "ratings", "mean_usefulness"},
+                           {false, false, true, true, true});
+    for (const auto& x : r.ratings())
+      out.row({lowercase(v1::CoachingMode_Name(x.mode()).substr(14)),
+               lowercase(v1::PersonaType_Name(x.persona()).substr(13)), n(x.users()),
+               n(x.ratings()), number(x.mean_usefulness())});
+  } else if (view == "personas") {
+    apps::TablePrinter out(stdout, format, {"persona", "users", "delivered", "engagement"},
+                           {false, true, true, true});
+    for (const auto& x : r.personas())
+      out.row({lowercase(v1::PersonaType_Name(x.persona()).substr(13)), n(x.users()),
+               n(x.delivered()),
+               x.delivered() ? number(static_cast<double>(x.engaged()) / x.delivered()) : ""});
+  } else {
+    apps::TablePrinter out(stdout, format,
+                           {"group", "users", "sent", "held_back", "acted_sent", "acted_held_back",
+                            "effect", "low90", "high90"},
+                           {false, true, true, true, true, true, true, true, true});
+    for (const auto& x : r.effects())
+      out.row({x.group(), n(x.users()), n(x.sent()), n(x.held_back()), n(x.acted_sent()),
+               n(x.acted_held_back()), optional_cell(x.has_effect(), x.effect()),
+               optional_cell(x.has_low90(), x.low90()), optional_cell(x.has_high90(), x.high90())});
+  }
+}
+
+Status print_metrics(const events::EventStore& store, const Flags& f, apps::TableFormat format) {
+  projections::ReportOptions options;
+  auto from = instant_of(f.from, "--from");
+  if (!from) return from.error();
+  auto to = f.to.empty() ? Result<Clock::time_point>(SystemClock::now()) : instant_of(f.to, "--to");
+  if (!to) return to.error();
+  if (*to < *from) return make_error(Errc::invalid_argument, "--to is before --from");
+  options.from = *from;
+  options.to = *to;
+  options.min_users = f.min_users;
+  projections::MetricsReportBuilder builder(options);
+  auto done =
+      for_each_log(store, f.user, [&](const Uuid& id, const std::vector<v1::TaskEvent>& log) {
+        builder.add(id.to_string(), log);
+      });
+  if (!done) return done;
+  auto report = builder.build();
+  fmt::print(stderr, "coach-replay: metrics of {} users, {} groups under {} users left out\n",
+             report.users(), report.suppressed(), report.min_users());
+  print_report(report, f.view, format);
+  return Ok{};
+}
+
 int print_join(const events::EventStore& store, const Flags& f,
                const projections::ProcrastinationModel& model, apps::TableFormat format) {
   auto file = apps::read_csv(f.rows_file);
@@ -371,6 +474,18 @@ int main(int argc, char** argv) {
                    "per-task risk from models/lateness-<version>.txt (rows with a task_id)")
       ->capture_default_str();
   join->add_flag("--strict", f.strict, "print nothing when any row is bad");
+  auto* metrics = app.add_subcommand("metrics", "success metrics over users (aggregates only)");
+  metrics->add_option("--from", f.from, "from this instant's ISO week, e.g. 2026-03-01T00:00:00Z")
+      ->required();
+  metrics->add_option("--to", f.to, "as of this instant (default: now)");
+  metrics->add_option("--view", f.view, "weekly, retention, ratings, personas or trial")
+      ->check(CLI::IsMember({"weekly", "retention", "ratings", "personas", "trial"}))
+      ->capture_default_str();
+  metrics
+      ->add_option("--min-users", f.min_users,
+                   "leave out groups of fewer users than this (k-anonymity)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   app.require_subcommand(1);
   try {
     app.parse(argc, argv);
@@ -390,6 +505,7 @@ int main(int argc, char** argv) {
   if (*tasks) done = print_tasks(store, f, format);
   if (*daily) done = print_daily(store, f, *model, format);
   if (*scores) done = print_scores(store, f, *model, format);
+  if (*metrics) done = print_metrics(store, f, format);
   if (*join) return print_join(store, f, *model, format);
   return done ? 0 : fail(done.error());
 }

@@ -1,0 +1,131 @@
+#include "projections/metrics_report.h"
+
+#include <fmt/core.h>
+
+#include <cctype>
+
+namespace coach::projections {
+namespace {
+
+void set_rate(std::optional<double> rate, v1::MetricsReport::Week& row,
+              void (v1::MetricsReport::Week::*set)(double)) {
+  if (rate) (row.*set)(*rate);
+}
+
+v1::MetricsReport::Week week_row(IsoWeek week, const MetricsTally::Week& w) {
+  v1::MetricsReport::Week row;
+  const auto& s = w.sums;
+  row.set_week(iso_week_name(week));
+  row.set_users(w.users);
+  row.set_active_users(w.active_users);
+  row.set_due(s.due);
+  row.set_completed(s.completed);
+  row.set_open_with_due(s.open_with_due);
+  row.set_overdue(s.overdue);
+  row.set_created(s.created);
+  row.set_snoozes(s.snoozes);
+  row.set_long_snooze_chains(s.long_snooze_chains);
+  row.set_nudges_delivered(s.nudges_delivered);
+  row.set_nudges_engaged(s.nudges_engaged);
+  row.set_misfires(s.misfires);
+  for (const auto& [reason, n] : s.misfires_by_reason)
+    (*row.mutable_misfires_by_reason())[reason] = n;
+  using W = v1::MetricsReport::Week;
+  set_rate(s.completion_rate(), row, &W::set_completion_rate);
+  set_rate(s.overdue_share(), row, &W::set_overdue_share);
+  set_rate(s.snooze_rate(), row, &W::set_snooze_rate);
+  set_rate(s.nudge_engagement(), row, &W::set_nudge_engagement);
+  set_rate(s.misfire_rate(), row, &W::set_misfire_rate);
+  return row;
+}
+
+v1::MetricsReport::Effect effect_row(const std::string& group, const EffectEstimate& e) {
+  v1::MetricsReport::Effect row;
+  row.set_group(group);
+  row.set_users(e.users);
+  row.set_sent(e.sent);
+  row.set_held_back(e.held_back);
+  row.set_acted_sent(e.acted_sent);
+  row.set_acted_held_back(e.acted_held_back);
+  if (e.effect) {
+    row.set_effect(*e.effect);
+    row.set_low90(*e.low);
+    row.set_high90(*e.high);
+  }
+  return row;
+}
+
+std::string mode_name(v1::CoachingMode mode) {
+  auto name = v1::CoachingMode_Name(mode);
+  std::string out = name.substr(std::string("COACHING_MODE_").size());
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+std::string iso_week_name(IsoWeek week) {
+  return fmt::format("{}-W{:02}", week.year, week.week);
+}
+
+void MetricsReportBuilder::add(const std::string& user_id, std::span<const v1::TaskEvent> log) {
+  metrics_.add(user_metrics(log, options_.to));
+  auto decisions = trial_decisions(log, options_.to);
+  std::erase_if(decisions, [&](const TrialDecision& d) { return d.at < options_.from; });
+  trial_.add(user_id, decisions);
+}
+
+v1::MetricsReport MetricsReportBuilder::build() const {
+  v1::MetricsReport r;
+  *r.mutable_from() = to_timestamp(options_.from);
+  *r.mutable_to() = to_timestamp(options_.to);
+  r.set_min_users(options_.min_users);
+  r.set_users(metrics_.users());
+  auto first = iso_week_of(options_.from, "UTC"), last = iso_week_of(options_.to, "UTC");
+  uint32_t suppressed = 0;
+  auto enough = [&](uint32_t users) {
+    if (users >= options_.min_users) return true;
+    ++suppressed;
+    return false;
+  };
+  for (const auto& [week, w] : metrics_.weeks())
+    if (week >= first && week <= last && enough(w.users)) *r.add_weeks() = week_row(week, w);
+  for (const auto& [week, c] : metrics_.cohorts()) {
+    if (week < first || week > last || !enough(c.users)) continue;
+    auto* row = r.add_cohorts();
+    row->set_week(iso_week_name(week));
+    row->set_users(c.users);
+    for (size_t k = 0; k < c.active.size() && k < options_.cohort_weeks; ++k)
+      row->add_retained(static_cast<double>(c.active[k]) / c.users);
+    row->set_dropoff_known(c.dropoff_known);
+    row->set_dropped_off(c.dropped_off);
+  }
+  for (const auto& [kind, rated] : metrics_.ratings()) {
+    if (!enough(rated.users)) continue;
+    auto* row = r.add_ratings();
+    row->set_mode(kind.first);
+    row->set_persona(kind.second);
+    row->set_users(rated.users);
+    row->set_ratings(rated.figures.count);
+    row->set_mean_usefulness(rated.figures.count ? rated.figures.sum / rated.figures.count : 0);
+  }
+  for (const auto& [persona, engaged] : metrics_.persona_engagement()) {
+    if (!enough(engaged.users)) continue;
+    auto* row = r.add_personas();
+    row->set_persona(persona);
+    row->set_users(engaged.users);
+    row->set_delivered(engaged.figures.delivered);
+    row->set_engaged(engaged.figures.engaged);
+  }
+  auto add_effect = [&](const std::string& group, const EffectEstimate& e) {
+    if (e.users == 0 || !enough(e.users)) return;
+    *r.add_effects() = effect_row(group, e);
+  };
+  add_effect("all", trial_.overall());
+  for (const auto& [trigger, e] : trial_.by_trigger()) add_effect("trigger:" + trigger, e);
+  for (const auto& [mode, e] : trial_.by_mode()) add_effect("mode:" + mode_name(mode), e);
+  r.set_suppressed(suppressed);
+  return r;
+}
+
+}  // namespace coach::projections

@@ -1,0 +1,40 @@
+// The success metrics over many users as one report (v1::MetricsReport):
+// what analysts read offline (coach-replay metrics) and, in time, through
+// analytics.* (issue 23). Aggregates only: every group of fewer than
+// `min_users` users is left out and counted as suppressed.
+#pragma once
+
+#include <span>
+
+#include "base/time.h"
+#include "projections/nudge_trial.h"
+#include "projections/success_metrics.h"
+#include "schema/commands.pb.h"
+
+namespace coach::projections {
+
+struct ReportOptions {
+  Clock::time_point from{};  // weeks, cohorts and decisions from this instant's ISO week (UTC)
+  Clock::time_point to{};    // as of this instant
+  uint32_t min_users = 5;    // k: smaller groups are left out
+  size_t cohort_weeks = 12;  // retention columns kept per cohort
+};
+
+// Gathers users one at a time (memory: the tallies, never a user's log).
+class MetricsReportBuilder {
+ public:
+  explicit MetricsReportBuilder(ReportOptions options) : options_(options) {}
+  // Adds one user's log, in sequence order.
+  void add(const std::string& user_id, std::span<const v1::TaskEvent> log);
+  v1::MetricsReport build() const;
+
+ private:
+  ReportOptions options_;
+  MetricsTally metrics_;
+  TrialTally trial_;
+};
+
+// "2026-W10".
+std::string iso_week_name(IsoWeek week);
+
+}  // namespace coach::projections

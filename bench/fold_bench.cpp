@@ -1,9 +1,13 @@
 // Fold rate: how fast a user's events fold into the task book and the
 // behavioral signals, per core, from decoded events in memory (issue #5's
 // target: >= 5M events/s per core for the fold itself), and what the
-// lateness risk tracker (issue 22) adds to it.
+// lateness risk tracker (issue 22) adds to it. With --metrics, the success
+// metrics (issue 23) beside the user state's fold, streaming users one at a
+// time (each user's stream is made untimed, then folded, then measured), so
+// that 100,000 users x 200 events fit in memory.
 //
 //   build/bench/fold_bench [--users N] [--events-per-user N]
+//   build/bench/fold_bench --metrics --users 100000 --events-per-user 200
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -11,6 +15,7 @@
 
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
+#include "projections/metrics_report.h"
 #include "projections/risk_tracker.h"
 #include "projections/task_book.h"
 #include "projections/user_state.h"
@@ -56,6 +61,50 @@ std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
   return events;
 }
 
+// Per user: the user state's fold (the batch job's work per user), the
+// user's success metrics, and the report over users (metrics plus the
+// nudge trial's decisions), each timed alone.
+int metrics_bench(int users, int per_user) {
+  fmt::print("metrics benchmark: {} users x {} events, one core, streamed\n", users, per_user);
+  auto as_of = coach::Clock::from_time_t(1772409600) + std::chrono::hours(24 * 30);
+  projections::ReportOptions options;
+  options.from = coach::Clock::from_time_t(1772409600);
+  options.to = as_of;
+  projections::MetricsReportBuilder builder(options);
+  std::chrono::duration<double> fold{0}, metrics{0}, report{0};
+  uint64_t check = 0;
+  for (int u = 0; u < users; ++u) {
+    auto id = Uuid::random();
+    auto stream = make_stream(id, per_user);
+    auto t0 = Steady::now();
+    projections::UserState state;
+    for (const auto& e : stream) state.fold(e);
+    auto t1 = Steady::now();
+    auto m = projections::user_metrics(stream, as_of);
+    auto t2 = Steady::now();
+    builder.add(id.to_string(), stream);
+    auto t3 = Steady::now();
+    fold += t1 - t0;
+    metrics += t2 - t1;
+    report += t3 - t2;
+    check += state.tasks.tasks().size() + m.weeks.size();
+  }
+  auto t4 = Steady::now();
+  auto built = builder.build();
+  std::chrono::duration<double> build = Steady::now() - t4;
+  double total = static_cast<double>(users) * per_user;
+  auto line = [&](const char* what, std::chrono::duration<double> d) {
+    fmt::print("{:<44} {:>8.1f} s  {:>12.0f} events/s  ({:.2f}x the fold)\n", what, d.count(),
+               total / d.count(), d.count() / fold.count());
+  };
+  line("user state fold (the batch job's per user)", fold);
+  line("one user's success metrics (user_metrics)", metrics);
+  line("report over users (metrics + nudge trial)", report);
+  fmt::print("report built in {:.3f} s: {} weeks, {} cohorts (check {})\n", build.count(),
+             built.weeks_size(), built.cohorts_size(), check);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,7 +112,10 @@ int main(int argc, char** argv) {
   int users = 200, per_user = 2000;
   app.add_option("--users", users)->capture_default_str();
   app.add_option("--events-per-user", per_user)->capture_default_str();
+  bool metrics = false;
+  app.add_flag("--metrics", metrics, "the success metrics beside the fold, streaming users");
   CLI11_PARSE(app, argc, argv);
+  if (metrics) return metrics_bench(users, per_user);
 
   std::vector<std::vector<v1::TaskEvent>> streams;
   for (int u = 0; u < users; ++u) streams.push_back(make_stream(Uuid::random(), per_user));

@@ -11,25 +11,6 @@ namespace {
 
 constexpr double kZ90 = 1.6448536269514722;
 
-// An action of the user's on a task: what the proximal outcome counts.
-bool task_action(const v1::TaskEvent& e) {
-  if (!user_initiated(e)) return false;
-  using P = v1::TaskEvent;
-  switch (e.payload_case()) {
-    case P::kTaskCreated:
-    case P::kTaskModified:
-    case P::kTaskSnoozed:
-    case P::kTaskCompleted:
-    case P::kTaskDeleted:
-    case P::kTaskReopened:
-    case P::kTaskRestored:
-    case P::kTaskNoteAdded:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void add_to(TrialTally::UserSums& s, const TrialDecision& d) {
   double p = std::clamp(d.send_probability, 1e-6, 1 - 1e-6);
   double w = d.sent ? 1 / p : 1 / (1 - p);

@@ -63,23 +63,6 @@ void close_week(WeekFigures& w, const TaskBook& book, Clock::time_point start,
   }
 }
 
-bool is_task_event(const v1::TaskEvent& e) {
-  using P = v1::TaskEvent;
-  switch (e.payload_case()) {
-    case P::kTaskCreated:
-    case P::kTaskModified:
-    case P::kTaskSnoozed:
-    case P::kTaskCompleted:
-    case P::kTaskDeleted:
-    case P::kTaskReopened:
-    case P::kTaskRestored:
-    case P::kTaskNoteAdded:
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::optional<double> share(uint32_t part, uint32_t whole) {
   if (whole == 0) return std::nullopt;
   return static_cast<double>(part) / whole;
@@ -215,6 +198,24 @@ bool user_initiated(const v1::TaskEvent& e) {
   }
 }
 
+bool task_action(const v1::TaskEvent& e) {
+  if (!user_initiated(e)) return false;
+  using P = v1::TaskEvent;
+  switch (e.payload_case()) {
+    case P::kTaskCreated:
+    case P::kTaskModified:
+    case P::kTaskSnoozed:
+    case P::kTaskCompleted:
+    case P::kTaskDeleted:
+    case P::kTaskReopened:
+    case P::kTaskRestored:
+    case P::kTaskNoteAdded:
+      return true;
+    default:
+      return false;
+  }
+}
+
 UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {
   UserMetrics m;
   UserProfile profile;
@@ -254,7 +255,7 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
     }
     if (e.has_task_created() && by_user) ++week.created;
     if (e.has_task_snoozed()) ++week.snoozes;
-    if (by_user && is_task_event(e)) {
+    if (task_action(e)) {
       while (first_open < deliveries.size() && deliveries[first_open].at + hours(2) < t)
         ++first_open;
       for (size_t i = first_open; i < deliveries.size(); ++i)

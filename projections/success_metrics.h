@@ -123,6 +123,11 @@ int weeks_between(IsoWeek from, IsoWeek to);
 // coach changed (persona adaptation, a reason set).
 bool user_initiated(const v1::TaskEvent& event);
 
+// A task action of the user's: a user-initiated task event (created,
+// edited, snoozed, completed, deleted, reopened, restored, noted). What
+// nudge engagement and the nudge trial's outcome count.
+bool task_action(const v1::TaskEvent& event);
+
 // The metrics of one user's log (in sequence order) as of `as_of`.
 UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of);
 

@@ -177,6 +177,10 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   auto stored_rates = stored_population(store_);
   Snapshots current;  // each tracked user's snapshot as of now, not yet clustered
   projections::PopulationTally population;  // of tracked users, in a full run
+  // The success metrics over every user (issue 23), in a full run.
+  projections::ReportOptions metric_options;
+  metric_options.to = now;
+  auto metrics = std::make_shared<projections::MetricsReportBuilder>(metric_options);
   for (const auto& user : *users) {
     if (stop_) return make_error(Errc::unavailable, "the batch run was stopped");
     ++users_done_;
@@ -192,6 +196,7 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
     series.set_population(stored_rates);
     Snapshots daily;
     for (const auto& event : *log) series.fold(event, daily);
+    if (full) metrics->add(user.to_string(), *log);
     series.finish(now, daily);
     for (auto& snapshot : daily) snapshot.set_id(new_uuid_string());
     if (series.state().signals) {
@@ -266,7 +271,46 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   *report.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
   if (auto s = store_.put_meta(kBatchMeta, report.SerializeAsString()); !s) return s.error();
+  if (full) {
+    std::lock_guard lock(mu_);
+    metrics_ = std::move(metrics);
+  }
   return report;
+}
+
+std::shared_ptr<const projections::MetricsReportBuilder> BatchJob::metrics_builder() const {
+  std::lock_guard lock(mu_);
+  return metrics_;
+}
+
+namespace {
+
+Result<v1::MetricsReport> report_of(const projections::MetricsReportBuilder& builder,
+                                    const v1::GetMetrics& query) {
+  auto to = builder.options().to;
+  if (query.has_from() && query.from().seconds() <= 0)
+    return make_error(Errc::invalid_argument, "from must be a time after 1970");
+  // Compared in seconds: a far future would overflow the clock's nanoseconds.
+  if (query.has_from() && query.from().seconds() > to_timestamp(to).seconds())
+    return make_error(Errc::invalid_argument,
+                      "from is after the last full batch run (" + coach::format_time(to) + ")");
+  auto from =
+      query.has_from() ? from_timestamp(query.from()) : to - std::chrono::hours(24 * 7 * 12);
+  return builder.build(from, std::max(query.min_users(), kMetricsMinUsers));
+}
+
+Status no_full_run() {
+  return make_error(Errc::unavailable,
+                    "no full batch run since this node started: run one (admin.batch.run with "
+                    "full, coachctl ops batch --full)");
+}
+
+}  // namespace
+
+Result<v1::MetricsReport> BatchJob::metrics(const v1::GetMetrics& query) const {
+  auto builder = metrics_builder();
+  if (!builder) return no_full_run().error();
+  return report_of(*builder, query);
 }
 
 BatchJobs::BatchJobs(BatchOptions options) : options_(std::move(options)) {
@@ -341,6 +385,21 @@ v1::BatchStatus BatchJobs::status() const {
     add_report(*out.mutable_last(), one.last());
   }
   return out;
+}
+
+Result<v1::MetricsReport> BatchJobs::metrics(const v1::GetMetrics& query) const {
+  std::lock_guard lock(mu_);
+  std::optional<projections::MetricsReportBuilder> merged;
+  for (const auto& [partition, job] : jobs_) {
+    auto builder = job->metrics_builder();
+    if (!builder) return no_full_run().error();
+    if (!merged) {
+      merged.emplace(builder->options());
+    }
+    merged->merge(*builder);
+  }
+  if (!merged) return no_full_run().error();
+  return report_of(*merged, query);
 }
 
 }  // namespace coach::actors

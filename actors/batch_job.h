@@ -24,6 +24,7 @@
 
 #include "events/event_store.h"
 #include "projections/behavior_clusters.h"
+#include "projections/metrics_report.h"
 #include "schema/commands.pb.h"
 
 namespace coach::actors {
@@ -51,7 +52,15 @@ class BatchControl {
   // Starts a run on the job's thread; conflict when one is going.
   virtual Status start(bool full) = 0;
   virtual v1::BatchStatus status() const = 0;
+  // analytics.metrics: the success metrics over the users of the last full
+  // run, as of it (projections/metrics_report.h); groups under
+  // max(query.min_users, kMetricsMinUsers) left out. unavailable before a
+  // full run since the node started.
+  virtual Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const = 0;
 };
+
+// The fewest users a group of analytics.metrics may have.
+inline constexpr uint32_t kMetricsMinUsers = 5;
 
 class BatchJob : public BatchControl {
  public:
@@ -65,6 +74,9 @@ class BatchJob : public BatchControl {
   Result<v1::BatchReport> run(bool full, std::chrono::system_clock::time_point now);
   Status start(bool full) override;
   v1::BatchStatus status() const override;
+  Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const override;
+  // The last full run's metrics, null before one.
+  std::shared_ptr<const projections::MetricsReportBuilder> metrics_builder() const;
   // Blocks until no run is going (tests).
   void wait_idle() const;
 
@@ -82,6 +94,7 @@ class BatchJob : public BatchControl {
   bool running_ = false;
   uint64_t runs_ = 0;
   v1::BatchReport last_;
+  std::shared_ptr<const projections::MetricsReportBuilder> metrics_;  // of the last full run
   std::atomic<uint64_t> users_total_{0}, users_done_{0}, events_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -103,6 +116,8 @@ class BatchJobs : public BatchControl {
   // The jobs' figures summed; last: the runs' reports summed, their
   // first error, started_at the earliest, finished_at the latest.
   v1::BatchStatus status() const override;
+  // Over the partitions this node serves (their last full runs merged).
+  Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const override;
 
  private:
   BatchOptions options_;

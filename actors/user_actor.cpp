@@ -577,11 +577,13 @@ double uniform_draw() {
   return randombytes_random() / 4294967296.0;
 }
 
-// A decision point the trial held back: only the decision is stored.
-void hold_back_nudge(Self* self, v1::TaskEvent decided, Clock::time_point now) {
+// The trial's decision, stored at the draw in both arms (so that what
+// happens while a nudge is written cannot select which decisions count).
+// One held back ends the nudge in flight; one sent leaves it to the writer.
+void record_decision(Self* self, v1::TaskEvent decided, Clock::time_point now) {
   auto& st = self->state;
   auto pending = std::make_shared<PendingAppend>();
-  pending->triggered_nudge = true;
+  pending->triggered_nudge = !decided.nudge_decided().sent();
   pending->events.push_back(std::move(decided));
   auto& event = pending->events.back();
   events::stamp_envelope(event, st.user, st.state.version + 1, now);
@@ -610,8 +612,10 @@ void check_nudges(Self* self) {
   if (projections::in_trial(st.state, *candidate, hold_back, now)) {
     auto decided = projections::decide_trial(st.state, *candidate, hold_back, uniform_draw(),
                                              new_uuid_string(), now);
-    if (!decided.nudge_decided().sent()) return hold_back_nudge(self, std::move(decided), now);
+    bool sent = decided.nudge_decided().sent();
     candidate->decision_id = decided.nudge_decided().decision_id();
+    record_decision(self, std::move(decided), now);
+    if (!sent) return;
   }
   write_nudge(self, std::move(*candidate), nullptr);
 }
@@ -624,20 +628,18 @@ void on_written(Self* self, const WritingPtr& job) {
   }
   auto now = SystemClock::now();
   bool on_demand = job->request != nullptr;
-  if (!on_demand && (st.state.erased || !projections::gate_reason(st.state, now).empty())) {
+  // A nudge the trial decided to send passed the gate at its draw, and its
+  // decision took the slot: only an opt-out since stops it now.
+  bool decided = !job->candidate.decision_id.empty();
+  bool stopped = decided ? !st.state.profile.profile.preferences().nudges_enabled()
+                         : !projections::gate_reason(st.state, now).empty();
+  if (!on_demand && (st.state.erased || stopped)) {
     st.nudge_in_flight = false;  // things changed while it was written (opt-out, cap)
     return schedule_next_check(st);
   }
   auto pending = std::make_shared<PendingAppend>();
   pending->request = job->request;
   pending->triggered_nudge = !on_demand;
-  // A decision of the trial is stored with the nudge it sent, just before
-  // it (the same draw, had the gate closed meanwhile, is dropped with it).
-  if (!job->candidate.decision_id.empty()) {
-    double hold_back = st.context->options.nudges.hold_back;
-    pending->events.push_back(projections::decide_trial(st.state, job->candidate, hold_back, 1.0,
-                                                        job->candidate.decision_id, now));
-  }
   pending->events.push_back(projections::decide_nudge(st.state, job->candidate, job->written,
                                                       on_demand, new_uuid_string(),
                                                       new_uuid_string(), now));
@@ -813,6 +815,7 @@ void process(Self* self, const RequestPtr& request) {
     case Handler::list_actors:
     case Handler::stop_actor:
     case Handler::batch:
+    case Handler::metrics:
       return request->reply_error(
           make_error(Errc::internal, "a node operation reached a user actor"));
   }

@@ -123,8 +123,14 @@ Status Notifier::set_up_streams() {
         [&] {
           jsConsumerInfo* info = nullptr;
           natsStatus added = js_AddConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
-          if (added != NATS_OK)
-            added = js_UpdateConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &code);
+          if (added != NATS_OK) {
+            // The add's code says whether the cluster is settling; the
+            // update's would hide it.
+            jsErrCode update_code = static_cast<jsErrCode>(0);
+            if (js_UpdateConsumer(&info, js_, notify_name.c_str(), &c, nullptr, &update_code) ==
+                NATS_OK)
+              added = NATS_OK;
+          }
           if (info) jsConsumerInfo_Destroy(info);
           return static_cast<int>(added);
         },

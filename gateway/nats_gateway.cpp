@@ -232,6 +232,15 @@ v1::Reply NatsGateway::node_reply(const Operation& operation, const v1::Command&
     }
     case Handler::batch:
       return batch_reply(command);
+    case Handler::metrics: {
+      if (!options_.batch)
+        return error_reply(make_error(Errc::unavailable, "this node runs no batch job"));
+      auto report = options_.batch->metrics(command.get_metrics());
+      if (!report) return error_reply(report.error());
+      v1::Reply reply;
+      *reply.mutable_metrics_report() = std::move(*report);
+      return reply;
+    }
     case Handler::ops_snapshot: {
       if (!options_.ops) return error_reply(make_error(Errc::unavailable, "no ops view"));
       v1::Reply ops;

@@ -57,7 +57,9 @@ v1::MetricsReport::Effect effect_row(const std::string& group, const EffectEstim
 
 std::string mode_name(v1::CoachingMode mode) {
   auto name = v1::CoachingMode_Name(mode);
-  std::string out = name.substr(std::string("COACHING_MODE_").size());
+  const std::string prefix = "COACHING_MODE_";
+  if (name.rfind(prefix, 0) != 0) return std::to_string(static_cast<int>(mode));  // unknown
+  std::string out = name.substr(prefix.size());
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
@@ -75,21 +77,32 @@ void MetricsReportBuilder::add(const std::string& user_id, std::span<const v1::T
   trial_.add(user_id, decisions);
 }
 
+void MetricsReportBuilder::merge(const MetricsReportBuilder& other) {
+  metrics_.merge(other.metrics_);
+  trial_.merge(other.trial_);
+}
+
 v1::MetricsReport MetricsReportBuilder::build() const {
+  return build(options_.from, options_.min_users);
+}
+
+v1::MetricsReport MetricsReportBuilder::build(Clock::time_point from, uint32_t min_users) const {
   v1::MetricsReport r;
-  *r.mutable_from() = to_timestamp(options_.from);
+  *r.mutable_from() = to_timestamp(from);
   *r.mutable_to() = to_timestamp(options_.to);
-  r.set_min_users(options_.min_users);
+  r.set_min_users(min_users);
   r.set_users(metrics_.users());
-  auto first = iso_week_of(options_.from, "UTC"), last = iso_week_of(options_.to, "UTC");
+  auto first = iso_week_of(from, "UTC"), last = iso_week_of(options_.to, "UTC");
   uint32_t suppressed = 0;
   auto enough = [&](uint32_t users) {
-    if (users >= options_.min_users) return true;
+    if (users >= min_users) return true;
     ++suppressed;
     return false;
   };
   for (const auto& [week, w] : metrics_.weeks())
-    if (week >= first && week <= last && enough(w.users)) *r.add_weeks() = week_row(week, w);
+    // By active users: a week's figures are those of the users active in
+    // it (mostly), so a week with one active user of many is left out.
+    if (week >= first && week <= last && enough(w.active_users)) *r.add_weeks() = week_row(week, w);
   for (const auto& [week, c] : metrics_.cohorts()) {
     if (week < first || week > last || !enough(c.users)) continue;
     auto* row = r.add_cohorts();
@@ -117,13 +130,44 @@ v1::MetricsReport MetricsReportBuilder::build() const {
     row->set_delivered(engaged.figures.delivered);
     row->set_engaged(engaged.figures.engaged);
   }
-  auto add_effect = [&](const std::string& group, const EffectEstimate& e) {
-    if (e.users == 0 || !enough(e.users)) return;
-    *r.add_effects() = effect_row(group, e);
+  // The trial: each arm of a group needs min_users users. The groups by
+  // trigger (and by mode) split "all": were one left out alone, "all" minus
+  // the others would give it, so then the smallest other goes too.
+  auto publishable = [&](const EffectEstimate& e) {
+    return e.users_sent >= min_users && e.users_held_back >= min_users;
   };
-  add_effect("all", trial_.overall());
-  for (const auto& [trigger, e] : trial_.by_trigger()) add_effect("trigger:" + trigger, e);
-  for (const auto& [mode, e] : trial_.by_mode()) add_effect("mode:" + mode_name(mode), e);
+  auto overall = trial_.overall();
+  if (overall.users == 0) {
+  } else if (!publishable(overall)) {
+    ++suppressed;
+  } else {
+    *r.add_effects() = effect_row("all", overall);
+  }
+  auto add_split = [&](std::vector<std::pair<std::string, EffectEstimate>> parts) {
+    size_t left_out = 0;
+    for (const auto& [name, e] : parts) left_out += !publishable(e);
+    std::optional<size_t> smallest;
+    if (left_out == 1)
+      for (size_t i = 0; i < parts.size(); ++i)
+        if (publishable(parts[i].second) &&
+            (!smallest || parts[i].second.users < parts[*smallest].second.users))
+          smallest = i;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!publishable(parts[i].second) || smallest == i) {
+        ++suppressed;
+        continue;
+      }
+      *r.add_effects() = effect_row(parts[i].first, parts[i].second);
+    }
+  };
+  std::vector<std::pair<std::string, EffectEstimate>> triggers, modes;
+  if (publishable(overall)) {
+    for (const auto& [trigger, e] : trial_.by_trigger())
+      triggers.push_back({"trigger:" + trigger, e});
+    for (const auto& [mode, e] : trial_.by_mode()) modes.push_back({"mode:" + mode_name(mode), e});
+  }
+  add_split(std::move(triggers));
+  add_split(std::move(modes));
   r.set_suppressed(suppressed);
   return r;
 }

@@ -26,7 +26,14 @@ class MetricsReportBuilder {
   explicit MetricsReportBuilder(ReportOptions options) : options_(options) {}
   // Adds one user's log, in sequence order.
   void add(const std::string& user_id, std::span<const v1::TaskEvent> log);
+  // Adds another builder's users (as of the same instant, of other users).
+  void merge(const MetricsReportBuilder& other);
   v1::MetricsReport build() const;
+  // The same with weeks and cohorts from `from`'s ISO week and groups of
+  // fewer than `min_users` left out (the trial's decisions stay those the
+  // options let in).
+  v1::MetricsReport build(Clock::time_point from, uint32_t min_users) const;
+  const ReportOptions& options() const { return options_; }
 
  private:
   ReportOptions options_;

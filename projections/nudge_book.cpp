@@ -389,7 +389,8 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       r->set_position(event.sequence());
       if (c.has_notification()) {
         *r->mutable_notification() = c.notification();
-        take_slot(book, c.cooldown_key(), at);
+        // One the trial decided to send: its decision took the slot.
+        if (c.decision_id().empty()) take_slot(book, c.cooldown_key(), at);
       }
       if (c.nudge().trigger() == trigger_name(Trigger::plan_changed)) {
         *book.mutable_plan_first_start() = c.plan_first_start();
@@ -422,12 +423,11 @@ void evolve(NudgeBook& book, const v1::TaskEvent& event) {
       return;
     }
     case v1::TaskEvent::kNudgeDecided: {
-      // A nudge held back takes the slot a nudge sent would have (cooldown,
-      // spacing, daily cap): how many decision points a user meets must not
-      // depend on how earlier draws fell. One sent takes it with its
-      // NudgeCreated, which follows.
+      // The decision takes the slot (cooldown, spacing, daily cap), in both
+      // arms: how many decision points a user meets must not depend on how
+      // earlier draws fell. The NudgeCreated of one sent does not take it
+      // again.
       const auto& d = event.nudge_decided();
-      if (d.sent()) return;
       take_slot(book, d.cooldown_key(), at);
       if (d.trigger() == trigger_name(Trigger::plan_changed)) {
         *book.mutable_plan_first_start() = d.plan_first_start();

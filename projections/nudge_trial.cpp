@@ -11,6 +11,21 @@ namespace {
 
 constexpr double kZ90 = 1.6448536269514722;
 
+// The 95th percentile of Student's t with `df` degrees of freedom: from
+// the table up to 30, then Cornish-Fisher from the normal's (within 0.01%
+// there). The interval uses G - 1 for G users, as small-sample sandwich
+// intervals should.
+double t90(double df) {
+  static constexpr double kTable[] = {
+      6.3138, 2.9200, 2.3534, 2.1318, 2.0150, 1.9432, 1.8946, 1.8595, 1.8331, 1.8125,
+      1.7959, 1.7823, 1.7709, 1.7613, 1.7531, 1.7459, 1.7396, 1.7341, 1.7291, 1.7247,
+      1.7207, 1.7171, 1.7139, 1.7109, 1.7081, 1.7056, 1.7033, 1.7011, 1.6991, 1.6973};
+  if (df < 1) df = 1;
+  if (df <= 30) return kTable[static_cast<int>(df) - 1];
+  double z = kZ90, z3 = z * z * z, z5 = z3 * z * z;
+  return z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df * df);
+}
+
 void add_to(TrialTally::UserSums& s, const TrialDecision& d) {
   double p = std::clamp(d.send_probability, 1e-6, 1 - 1e-6);
   double w = d.sent ? 1 / p : 1 / (1 - p);
@@ -33,7 +48,9 @@ void add_to(TrialTally::UserSums& s, const TrialDecision& d) {
 bool in_trial(const UserState& state, const NudgeCandidate& candidate, double hold_back,
               Clock::time_point now) {
   if (hold_back <= 0 || hold_back >= 1) return false;
-  if (state.profile.profile.preferences().nudge_trial_opt_out()) return false;
+  // Only users who opted in to behavioral tracking are studied, and not
+  // those who then opted out of the trial.
+  if (!state.tracking() || state.profile.profile.preferences().nudge_trial_opt_out()) return false;
   if (candidate.trigger == Trigger::on_demand || candidate.trigger == Trigger::all_clear)
     return false;
   if (candidate.trigger == Trigger::deadline_approaching) {
@@ -93,6 +110,28 @@ void TrialTally::add(const std::string& user_id, std::span<const TrialDecision> 
   }
 }
 
+namespace {
+void merge_group(TrialTally::Group& into, const TrialTally::Group& from) {
+  for (const auto& [user, s] : from) {
+    auto& mine = into[user];
+    mine.w += s.w;
+    mine.wa += s.wa;
+    mine.wy += s.wy;
+    mine.way += s.way;
+    mine.sent += s.sent;
+    mine.held_back += s.held_back;
+    mine.acted_sent += s.acted_sent;
+    mine.acted_held_back += s.acted_held_back;
+  }
+}
+}  // namespace
+
+void TrialTally::merge(const TrialTally& other) {
+  merge_group(all_, other.all_);
+  for (const auto& [trigger, group] : other.by_trigger_) merge_group(by_trigger_[trigger], group);
+  for (const auto& [mode, group] : other.by_mode_) merge_group(by_mode_[mode], group);
+}
+
 EffectEstimate TrialTally::overall() const {
   return estimate_effect(all_);
 }
@@ -114,6 +153,8 @@ EffectEstimate estimate_effect(const TrialTally::Group& group) {
   TrialTally::UserSums total;
   for (const auto& [user, s] : group) {
     ++e.users;
+    e.users_sent += s.sent > 0;
+    e.users_held_back += s.held_back > 0;
     total.w += s.w;
     total.wa += s.wa;
     total.wy += s.wy;
@@ -145,8 +186,9 @@ EffectEstimate estimate_effect(const TrialTally::Group& group) {
   var *= users / (users - 1);
   double se = std::sqrt(std::max(var, 0.0));
   e.effect = beta1;
-  e.low = beta1 - kZ90 * se;
-  e.high = beta1 + kZ90 * se;
+  double t = t90(users - 1);
+  e.low = beta1 - t * se;
+  e.high = beta1 + t * se;
   return e;
 }
 

@@ -4,9 +4,10 @@
 // send it or hold it back, and compares the proximal outcome of the two.
 //
 // Decision points in the trial: a nudge a trigger fired (never one the user
-// asked for with nudge.now), that passed the gate, of a user who has not
-// opted out (preferences.nudge_trial_opt_out), on a node whose hold-back
-// probability is above 0. Left out, always sent and not recorded: a
+// asked for with nudge.now), that passed the gate, of a user with
+// behavioral tracking on (opt-in) who has not opted out of the trial
+// (preferences.nudge_trial_opt_out), on a node whose hold-back probability
+// is above 0. Left out, always sent and not recorded: a
 // deadline_approaching nudge of a task due within 12 h (deadline-critical:
 // the last reminder before it is late is never withheld).
 //
@@ -20,8 +21,9 @@
 // sent, 1/(1-p) for held back, p the decision's send probability) with
 // standard errors robust to the correlation of one user's decisions (the
 // sandwich over users, with the small-sample factor G/(G-1)); a 90%
-// interval (z = 1.645). With one probability throughout, the estimate is
-// the plain difference of the two shares.
+// interval with Student's t on G - 1 degrees of freedom (1.645 for many
+// users, 2.35 for 4). With one probability throughout, the estimate is the
+// plain difference of the two shares.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +72,8 @@ std::vector<TrialDecision> trial_decisions(std::span<const v1::TaskEvent> log,
                                            Clock::time_point as_of);
 
 struct EffectEstimate {
-  uint32_t users = 0;  // with at least one decision
+  uint32_t users = 0;                            // with at least one decision
+  uint32_t users_sent = 0, users_held_back = 0;  // with a decision in that arm
   uint32_t sent = 0, held_back = 0;
   uint32_t acted_sent = 0, acted_held_back = 0;
   // Share acted, sent minus held back, and its 90% interval; nullopt unless
@@ -84,6 +87,8 @@ class TrialTally {
  public:
   // Adds one user's decisions (call once per user).
   void add(const std::string& user_id, std::span<const TrialDecision> decisions);
+  // Adds another tally's users (a user in both: their sums add up).
+  void merge(const TrialTally& other);
   EffectEstimate overall() const;
   std::map<std::string, EffectEstimate> by_trigger() const;
   std::map<v1::CoachingMode, EffectEstimate> by_mode() const;

@@ -75,14 +75,14 @@ struct Delivery {
   v1::PersonaType persona = v1::PERSONA_TYPE_UNSPECIFIED;
   // For the misfire rules: what was delivered, when, about what.
   Clock::time_point delivered_at;
-  std::string notification_id, trigger, task_id;
+  std::string notification_id, trigger, task_id, cooldown_key;
   Clock::time_point written_at;
   std::string misfire;  // the first reason, or empty
 };
 
 // What a NudgeCreated said, by notification id.
 struct Written {
-  std::string trigger, task_id;
+  std::string trigger, task_id, cooldown_key;
   Clock::time_point at;
 };
 
@@ -90,7 +90,11 @@ struct Written {
 // `book` and `profile` as of then, `earlier` the deliveries before it.
 std::string misfire_of(const Delivery& d, const TaskBook& book, const v1::Profile& profile,
                        std::span<const Delivery> earlier) {
-  if (const auto* t = book.find(d.task_id); t && !d.task_id.empty()) {
+  // The task rules judge nudges about an open task (not "completion",
+  // which is about a task just done).
+  bool about_open_task = d.trigger == "overdue" || d.trigger == "deadline_approaching" ||
+                         d.trigger == "repeated_snooze";
+  if (const auto* t = book.find(d.task_id); t && about_open_task) {
     if (t->status() == v1::TASK_STATUS_COMPLETED) return "task_done";
     if (t->status() == v1::TASK_STATUS_DELETED) return "task_deleted";
     if (t->has_snoozed_until() && from_timestamp(t->snoozed_until()) > d.delivered_at)
@@ -99,8 +103,8 @@ std::string misfire_of(const Delivery& d, const TaskBook& book, const v1::Profil
   if (!in_notification_window(profile, d.delivered_at)) return "outside_window";
   for (const auto& e : earlier)
     if ((!d.notification_id.empty() && e.notification_id == d.notification_id) ||
-        (!d.trigger.empty() && e.trigger == d.trigger && e.task_id == d.task_id &&
-         e.delivered_at + hours(12) > d.delivered_at))
+        (!d.cooldown_key.empty() && e.cooldown_key == d.cooldown_key &&
+         d.written_at - e.written_at < kDuplicateWithin && e.written_at <= d.written_at))
       return "duplicate";
   if (d.written_at + kMisfireTolerance < d.delivered_at) return "late";
   return "";
@@ -273,6 +277,7 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
         delivery.trigger = w->second.trigger;
         delivery.task_id = w->second.task_id;
         delivery.written_at = w->second.at;
+        delivery.cooldown_key = w->second.cooldown_key;
       } else {
         delivery.written_at = delivery.delivered_at;  // not known: not judged late
       }
@@ -280,7 +285,8 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
     }
     if (e.has_nudge_created() && e.nudge_created().has_notification())
       written[e.nudge_created().notification().id()] = {e.nudge_created().nudge().trigger(),
-                                                        e.nudge_created().nudge().task_id(), t};
+                                                        e.nudge_created().nudge().task_id(),
+                                                        e.nudge_created().cooldown_key(), t};
     if (e.has_nudge_created())
       kind_of[e.nudge_created().nudge().id()] = {e.nudge_created().nudge().mode(),
                                                  profile.profile.persona().persona_type()};
@@ -338,8 +344,8 @@ void MetricsTally::add(const UserMetrics& m) {
       if (cohort.active.size() <= static_cast<size_t>(k)) cohort.active.resize(k + 1);
       cohort.active[k] += figures.active;
     }
-    // Known once week 2 after the first has begun and week 1 is over; the
-    // weeks map runs to as_of, so week 2 being there means week 1 ended.
+    // Known once week 2 after the first is over: the weeks map runs to
+    // as_of, so week 3 being there means it is.
     auto week1 = m.weeks.find(weeks_after(*m.first_active, 1));
     auto week2 = m.weeks.find(weeks_after(*m.first_active, 2));
     if (m.weeks.count(weeks_after(*m.first_active, 3))) {  // week 2 is over too
@@ -358,6 +364,36 @@ void MetricsTally::add(const UserMetrics& m) {
     ++engaged.users;
     engaged.figures.delivered += e.delivered;
     engaged.figures.engaged += e.engaged;
+  }
+}
+
+void MetricsTally::merge(const MetricsTally& o) {
+  users_ += o.users_;
+  for (const auto& [week, w] : o.weeks_) {
+    auto& mine = weeks_[week];
+    mine.users += w.users;
+    mine.active_users += w.active_users;
+    mine.sums.add(w.sums);
+  }
+  for (const auto& [week, c] : o.cohorts_) {
+    auto& mine = cohorts_[week];
+    mine.users += c.users;
+    if (mine.active.size() < c.active.size()) mine.active.resize(c.active.size());
+    for (size_t k = 0; k < c.active.size(); ++k) mine.active[k] += c.active[k];
+    mine.dropoff_known += c.dropoff_known;
+    mine.dropped_off += c.dropped_off;
+  }
+  for (const auto& [kind, r] : o.ratings_) {
+    auto& mine = ratings_[kind];
+    mine.users += r.users;
+    mine.figures.count += r.figures.count;
+    mine.figures.sum += r.figures.sum;
+  }
+  for (const auto& [persona, e] : o.personas_) {
+    auto& mine = personas_[persona];
+    mine.users += e.users;
+    mine.figures.delivered += e.figures.delivered;
+    mine.figures.engaged += e.figures.engaged;
   }
 }
 

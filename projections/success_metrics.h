@@ -24,11 +24,15 @@
 //
 //   misfires          of the nudges delivered in the week, those that were
 //                     stale when replayed at their delivery time (the
-//                     delivery report's delivered_at): their task completed
-//                     or deleted by then, or snoozed past it; outside the
+//                     delivery report's delivered_at): the open task they
+//                     are about (overdue, deadline_approaching,
+//                     repeated_snooze) completed or deleted by then, or
+//                     snoozed past it; outside the
 //                     user's notification window then; a duplicate (the
 //                     notification delivered before, or a nudge of the same
-//                     trigger and task delivered in the 12 h before); or
+//                     cooldown key, trigger and task, written less than 1 h
+//                     after one delivered before it: every trigger's
+//                     cooldown is longer); or
 //                     late (delivered more than 1 h after it was written).
 //                     One nudge counts once, under its first reason in
 //                     this order.
@@ -111,6 +115,7 @@ struct UserMetrics {
 inline constexpr std::string_view kMisfireReasons[] = {
     "task_done", "task_deleted", "task_snoozed", "outside_window", "duplicate", "late"};
 inline constexpr auto kMisfireTolerance = std::chrono::hours(1);
+inline constexpr auto kDuplicateWithin = std::chrono::hours(1);
 
 // The ISO week `k` weeks after `w` (k may be negative), and how many weeks
 // `to` is after `from`.
@@ -141,6 +146,8 @@ struct CohortFigures {
 class MetricsTally {
  public:
   void add(const UserMetrics& m);
+  // Adds another tally's users (of other users: a cluster node's partitions).
+  void merge(const MetricsTally& other);
   struct Week {
     uint32_t users = 0;         // with this week in their metrics
     uint32_t active_users = 0;  // weekly active users

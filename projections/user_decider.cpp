@@ -270,6 +270,7 @@ Result<v1::Reply> reply_for(const UserState& state, const v1::Command& command,
     case v1::Command::kGetNodeStats:
     case v1::Command::kRunBatch:
     case v1::Command::kGetBatchStatus:
+    case v1::Command::kGetMetrics:
     case v1::Command::kGetOps:
     case v1::Command::kListActors:
     case v1::Command::kStopActor:   // node-wide: answered by the gateway

@@ -676,6 +676,8 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
   };
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.batch.run")) == "permission_denied");
   CHECK(error_code(client.request("admin.batch.run", "", users[0])) == "permission_denied");
+  // analytics.metrics: only after a full run, only for analysts and admins.
+  CHECK(error_code(as(v1::ROLE_ANALYST, "analytics.metrics")) == "unavailable");
 
   auto started = ok(as(v1::ROLE_ADMIN, "admin.batch.run", R"({"full": true})")).batch_status();
   CHECK(started.running());
@@ -691,6 +693,25 @@ TEST_CASE("an admin runs the batch job, features then carry its clusters and rea
   CHECK(status.last().users() == 7);
   CHECK(status.last().users_tracked() == 7);
   CHECK(status.last().clusters() >= 2);
+  // The success metrics over the 7 users, as of the run: this week's row,
+  // no row or cohort under 5 users, and nobody's own figures.
+  auto metrics = ok(as(v1::ROLE_ANALYST, "analytics.metrics")).metrics_report();
+  CHECK(metrics.users() == 7);
+  CHECK(metrics.min_users() == 5);
+  REQUIRE(metrics.weeks_size() >= 1);
+  const auto& week = metrics.weeks(metrics.weeks_size() - 1);
+  CHECK(week.active_users() == 7);
+  CHECK(week.created() == 19);
+  for (const auto& w : metrics.weeks()) CHECK(w.active_users() >= 5);
+  CHECK(ok(as(v1::ROLE_ADMIN, "analytics.metrics", R"({"min_users": 8})"))
+            .metrics_report()
+            .weeks_size() == 0);  // a request may raise the threshold
+  CHECK(ok(as(v1::ROLE_ANALYST, "analytics.metrics", R"({"min_users": 1})"))
+            .metrics_report()
+            .min_users() == 5);  // and never lower it
+  CHECK(error_code(client.request("analytics.metrics", "", users[0])) == "permission_denied");
+  CHECK(error_code(as(v1::ROLE_ANALYST, "analytics.metrics",
+                      R"({"from": "2200-01-01T00:00:00Z"})")) == "invalid_argument");
   for (const auto& as_of : {std::string(), std::string(R"({"as_of": "2100-01-01T00:00:00Z"})")}) {
     auto unplaced = ok(client.request("user.features", as_of, fresh)).feature_snapshot();
     CHECK(unplaced.completions() == 1);

@@ -22,8 +22,17 @@ using test::utc;
 
 namespace {
 
+// Tracking on (the trial studies only users who opted in).
+struct Tracked : Person {
+  Tracked() {
+    v1::SetPreferences on;
+    on.set_behavioral_tracking_enabled(true);
+    set(on, utc("2026-03-01T00:00:00Z"));
+  }
+};
+
 // A user with one task overdue by a day at `now`: overdue fires.
-struct Overdue : Person {
+struct Overdue : Tracked {
   TimePoint now = utc("2026-03-03T10:00:00Z");
   std::string task = Person::task("Report", now - 24h, utc("2026-03-01T08:00:00Z"));
   NudgeCandidate candidate() {
@@ -52,7 +61,7 @@ TEST_CASE("the trial takes triggered nudges only, honours opt-out and spares the
 
   auto now = utc("2026-03-03T10:00:00Z");
   auto due_in = [&](std::chrono::hours h) {
-    Person q;
+    Tracked q;
     q.task("Essay", now + h, now - 1h);
     auto n = next_nudge(q.state, now);
     REQUIRE(n);
@@ -62,6 +71,12 @@ TEST_CASE("the trial takes triggered nudges only, honours opt-out and spares the
   CHECK_FALSE(due_in(11h));  // deadline-critical: always sent
   CHECK_FALSE(due_in(12h));
   CHECK(due_in(13h));
+
+  Person untracked;  // tracking off: not studied
+  untracked.task("Report", p.now - 24h, utc("2026-03-01T08:00:00Z"));
+  auto u = next_nudge(untracked.state, p.now);
+  REQUIRE(u);
+  CHECK_FALSE(in_trial(untracked.state, *u, 0.3, p.now));
 
   v1::SetPreferences out;
   out.set_nudge_trial_opt_out(true);
@@ -92,9 +107,18 @@ TEST_CASE("a decision records draw, probability and trigger, one held back takes
   CHECK_FALSE(next_nudge(p.state, p.now + 1min));
   CHECK(gate_reason(p.state, p.now + 1min) != "");
 
-  Overdue q;  // a decision to send takes the slot with its nudge, not before
-  q.fold(decide_trial(q.state, q.candidate(), 0.3, 0.9, "d-3", q.now), q.now);
-  CHECK(next_nudge(q.state, q.now));
+  // A decision to send takes the slot too, and its nudge does not again.
+  Overdue q;
+  auto candidate = q.candidate();
+  q.fold(decide_trial(q.state, candidate, 0.3, 0.9, "d-3", q.now), q.now);
+  CHECK_FALSE(next_nudge(q.state, q.now + 1min));
+  CHECK(q.state.nudges.pushed_at_size() == 1);
+  candidate.decision_id = "d-3";
+  q.fold(decide_nudge(q.state, candidate, {"Go on.", v1::NUDGE_SOURCE_TEMPLATE, ""}, false,
+                      new_uuid_string(), new_uuid_string(), q.now),
+         q.now);
+  CHECK(q.state.nudges.pushed_at_size() == 1);
+  CHECK(q.state.nudges.recent(0).nudge().trigger() == "overdue");
 }
 
 TEST_CASE("the proximal outcome: a task action of the user's within 2 h after the decision") {
@@ -189,7 +213,8 @@ TEST_CASE("the effect estimate: difference of shares, weighted by probability, p
       var += std::pow(S[1] / W[1] - S[0] / W[0], 2);
     }
     double g = static_cast<double>(users.size());
-    return 1.6448536 * std::sqrt(var * g / (g - 1));
+    const double t = g == 2 ? 6.3138 : 0;  // Student's t, 95th percentile, 1 degree of freedom
+    return t * std::sqrt(var * g / (g - 1));
   };
   CHECK(*e.high - *e.effect == doctest::Approx(half_width({a, b})));
   CHECK(*e.effect - *e.low == doctest::Approx(half_width({a, b})));

@@ -81,6 +81,7 @@ struct Log {
               const std::string& at) {
     v1::TaskEvent e;
     auto* c = e.mutable_nudge_created();
+    c->set_cooldown_key(trigger + "/" + task);
     c->mutable_nudge()->set_id(id);
     c->mutable_nudge()->set_trigger(trigger);
     c->mutable_nudge()->set_task_id(task);
@@ -285,9 +286,13 @@ TEST_CASE(
   log.pushed("n8", "overdue", after, "2026-03-03T09:10:00Z");  // in the window, 19 h later
   log.reported("n8", "2026-03-03T09:10:10Z", "2026-03-03T09:11:00Z");
 
+  // Not a misfire: a completion nudge about the task just done.
+  log.pushed("n9", "completion", fine, "2026-03-03T09:20:00Z");
+  log.reported("n9", "2026-03-03T09:20:10Z", "2026-03-03T09:21:00Z");
+
   auto m = user_metrics(log.events, test::utc("2026-03-04T00:00:00Z"));
   const auto& w = m.weeks.at({2026, 10});
-  CHECK(w.nudges_delivered == 10);
+  CHECK(w.nudges_delivered == 11);
   CHECK(w.misfires == 7);
   auto reasons = w.misfires_by_reason;
   CHECK(reasons["task_done"] == 1);
@@ -297,11 +302,11 @@ TEST_CASE(
   CHECK(reasons["late"] == 1);
   CHECK(reasons["outside_window"] == 1);
   REQUIRE(w.misfire_rate());
-  CHECK(*w.misfire_rate() == doctest::Approx(7.0 / 10));
+  CHECK(*w.misfire_rate() == doctest::Approx(7.0 / 11));
   // Persona engagement: n4 was followed within 2 h (the completion), under
   // the persona of the time (coach until the change to roast).
   CHECK(m.persona_engagement[v1::PERSONA_TYPE_COACH].delivered == 8);
-  CHECK(m.persona_engagement[v1::PERSONA_TYPE_ROAST].delivered == 2);
+  CHECK(m.persona_engagement[v1::PERSONA_TYPE_ROAST].delivered == 3);
   CHECK(m.persona_engagement[v1::PERSONA_TYPE_COACH].engaged >= 1);
 }
 

@@ -56,6 +56,10 @@ Status authorize(const Claims& claims, const Uuid& target, Access access) {
       if (own || claims.role == v1::ROLE_ANALYST || claims.role == v1::ROLE_ADMIN) return Ok{};
       return make_error(Errc::permission_denied,
                         "behavioral analytics of another user need an analyst or admin token");
+    case Access::aggregates:
+      if (claims.role == v1::ROLE_ANALYST || claims.role == v1::ROLE_ADMIN) return Ok{};
+      return make_error(Errc::permission_denied,
+                        "figures over users need an analyst or admin token");
     case Access::admin:
       if (claims.role == v1::ROLE_ADMIN) return Ok{};
       return make_error(Errc::permission_denied, "this operation needs an admin token");

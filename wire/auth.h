@@ -34,10 +34,11 @@ struct Claims {
 
 // What an operation needs from the caller.
 enum class Access {
-  own_data,   // the caller's own data: the token's user is the target user
-  analytics,  // behavioral analytics: the user themself, or an analyst or admin
-  admin,      // node administration: admins only
-  delivery,   // a delivery gateway's report: delivery gateways and admins
+  own_data,    // the caller's own data: the token's user is the target user
+  analytics,   // behavioral analytics: the user themself, or an analyst or admin
+  admin,       // node administration: admins only
+  aggregates,  // figures over many users (analytics.*): analysts and admins
+  delivery,    // a delivery gateway's report: delivery gateways and admins
   // No token: the request's own secret is the credential, checked by the
   // target user's actor (calendar.feed.read: a calendar app has no token).
   // The target is the Coach-User header, which is then required.

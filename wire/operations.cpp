@@ -78,6 +78,7 @@ std::vector<Operation> make_table() {
       row("admin.actor.stop", "stop_actor", A::admin, K::node, H::stop_actor),
       row("admin.batch.run", "run_batch", A::admin, K::node, H::batch),
       row("admin.batch.status", "get_batch_status", A::admin, K::node, H::batch),
+      row("analytics.metrics", "get_metrics", A::aggregates, K::node, H::metrics),
       row("calendar.get", "get_calendar", A::own_data, K::read, H::state_reply),
       row("calendar.feed.create", "create_calendar_feed", A::own_data, K::write, H::decide),
       row("calendar.feed.revoke", "revoke_calendar_feed", A::own_data, K::write, H::decide),

@@ -44,6 +44,7 @@ enum class Handler {
   list_actors,   // admin.actors
   stop_actor,    // admin.actor.stop
   batch,         // admin.batch.run and admin.batch.status
+  metrics,       // analytics.metrics
 };
 
 // True for the handlers the gateway runs itself.

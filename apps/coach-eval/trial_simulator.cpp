@@ -20,6 +20,12 @@ struct Stream {
   Uuid user;
   projections::UserState state;
   std::vector<v1::TaskEvent> events;
+  uint64_t ids = 0;
+  // Ids from the user and a counter: the same seed makes the same stream
+  // (tasks are ordered by id where times tie).
+  std::string next_id() {
+    return Uuid::derived(user.to_string() + "/" + std::to_string(++ids)).to_string();
+  }
 
   void add(v1::TaskEvent e, Clock::time_point at) {
     events::stamp_envelope(e, user, events.size() + 1, at);
@@ -32,7 +38,7 @@ struct Stream {
   }
   void create_task(const std::string& title, Clock::time_point due, Clock::time_point at) {
     v1::TaskCommand c;
-    c.mutable_create()->set_task_id(new_uuid_string());
+    c.mutable_create()->set_task_id(next_id());
     c.mutable_create()->set_title(title);
     *c.mutable_create()->mutable_due_at() = to_timestamp(due);
     add_all(projections::decide(state.tasks, c, at), at);
@@ -66,6 +72,7 @@ SimulatedUser simulate_trial_user(uint64_t seed, const TrialSimOptions& options)
   r.set_email("trial@example.com");
   r.set_timezone("UTC");
   r.mutable_preferences()->set_coaching_mode(kModes[seed % 4]);
+  r.mutable_preferences()->set_behavioral_tracking_enabled(true);  // the trial's consent
   s.add_all(projections::decide_register(s.state.profile, r), start);
   double base = 0.1 + 0.4 * uniform(rng);
   for (int day = 0; day < options.days; ++day) {
@@ -78,13 +85,13 @@ SimulatedUser simulate_trial_user(uint64_t seed, const TrialSimOptions& options)
       if (!candidate || !projections::in_trial(s.state, *candidate, options.hold_back, now))
         continue;  // no decision point (or not one of the trial's)
       auto decided = projections::decide_trial(s.state, *candidate, options.hold_back, uniform(rng),
-                                               new_uuid_string(), now);
+                                               s.next_id(), now);
       bool sent = decided.nudge_decided().sent();
       candidate->decision_id = decided.nudge_decided().decision_id();
       s.add(std::move(decided), now);
       if (sent) {
         auto created = projections::decide_nudge(s.state, *candidate, {"Go on.", {}, {}}, false,
-                                                 new_uuid_string(), new_uuid_string(), now);
+                                                 s.next_id(), s.next_id(), now);
         auto notification = created.nudge_created().notification().id();
         s.add(std::move(created), now);
         v1::ReportDelivery report;

@@ -217,8 +217,7 @@ Status print_scores(const events::EventStore& store, const Flags& f,
   });
 }
 
-// The point-in-time join: each row's features from the user's events with
-// created_at <= the row's timestamp, and nothing later.
+// An RFC 3339 time given as `flag`.
 Result<Clock::time_point> instant_of(const std::string& text, const char* flag) {
   google::protobuf::Timestamp t;
   if (!TimeUtil::FromString(text, &t))
@@ -227,6 +226,13 @@ Result<Clock::time_point> instant_of(const std::string& text, const char* flag) 
                           " must be an RFC 3339 time like 2026-03-01T00:00:00Z, got \"" +
                           text.substr(0, 64) + "\"");
   return from_timestamp(t);
+}
+
+// An enum value's name without its prefix, lower case; the number when the
+// build does not know it.
+std::string enum_cell(const std::string& name, const std::string& prefix, int value) {
+  if (name.rfind(prefix, 0) != 0) return std::to_string(value);
+  return lowercase(name.substr(prefix.size()));
 }
 
 std::string optional_cell(bool has, double v) {
@@ -270,15 +276,15 @@ void print_report(const v1::MetricsReport& r, const std::string& view, apps::Tab
                            {"mode", "persona", "users", "ratings", "mean_usefulness"},
                            {false, false, true, true, true});
     for (const auto& x : r.ratings())
-      out.row({lowercase(v1::CoachingMode_Name(x.mode()).substr(14)),
-               lowercase(v1::PersonaType_Name(x.persona()).substr(13)), n(x.users()),
-               n(x.ratings()), number(x.mean_usefulness())});
+      out.row({enum_cell(v1::CoachingMode_Name(x.mode()), "COACHING_MODE_", x.mode()),
+               enum_cell(v1::PersonaType_Name(x.persona()), "PERSONA_TYPE_", x.persona()),
+               n(x.users()), n(x.ratings()), number(x.mean_usefulness())});
   } else if (view == "personas") {
     apps::TablePrinter out(stdout, format, {"persona", "users", "delivered", "engagement"},
                            {false, true, true, true});
     for (const auto& x : r.personas())
-      out.row({lowercase(v1::PersonaType_Name(x.persona()).substr(13)), n(x.users()),
-               n(x.delivered()),
+      out.row({enum_cell(v1::PersonaType_Name(x.persona()), "PERSONA_TYPE_", x.persona()),
+               n(x.users()), n(x.delivered()),
                x.delivered() ? number(static_cast<double>(x.engaged()) / x.delivered()) : ""});
   } else {
     apps::TablePrinter out(stdout, format,
@@ -293,6 +299,9 @@ void print_report(const v1::MetricsReport& r, const std::string& view, apps::Tab
 }
 
 Status print_metrics(const events::EventStore& store, const Flags& f, apps::TableFormat format) {
+  if (!f.user.empty())
+    return make_error(Errc::invalid_argument,
+                      "metrics are figures over users, never one user's: drop --user");
   projections::ReportOptions options;
   auto from = instant_of(f.from, "--from");
   if (!from) return from.error();
@@ -315,6 +324,8 @@ Status print_metrics(const events::EventStore& store, const Flags& f, apps::Tabl
   return Ok{};
 }
 
+// The point-in-time join: each row's features from the user's events with
+// created_at <= the row's timestamp, and nothing later.
 int print_join(const events::EventStore& store, const Flags& f,
                const projections::ProcrastinationModel& model, apps::TableFormat format) {
   auto file = apps::read_csv(f.rows_file);
@@ -484,7 +495,7 @@ int main(int argc, char** argv) {
   metrics
       ->add_option("--min-users", f.min_users,
                    "leave out groups of fewer users than this (k-anonymity)")
-      ->check(CLI::Range(1, 1000000))
+      ->check(CLI::Range(5, 1000000))
       ->capture_default_str();
   app.require_subcommand(1);
   try {

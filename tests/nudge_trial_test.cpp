@@ -289,9 +289,9 @@ TEST_CASE("simulated trial users meet decision points of several triggers and mo
   CHECK(triggers.count("overdue"));
   CHECK(triggers.count("deadline_approaching"));
   CHECK(tally.by_mode().size() == 4);
-  for (const auto& [mode, e] : tally.by_mode()) {
-    CAPTURE(mode);
-    CHECK(e.effect.has_value());
+  for (const auto& by_mode : tally.by_mode()) {  // no structured binding: CAPTURE (clang 14)
+    CAPTURE(by_mode.first);
+    CHECK(by_mode.second.effect.has_value());
   }
 }
 

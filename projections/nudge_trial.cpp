@@ -110,18 +110,21 @@ void TrialTally::add(const std::string& user_id, std::span<const TrialDecision> 
   }
 }
 
+void TrialTally::UserSums::add(const UserSums& o) {
+  w += o.w;
+  wa += o.wa;
+  wy += o.wy;
+  way += o.way;
+  sent += o.sent;
+  held_back += o.held_back;
+  acted_sent += o.acted_sent;
+  acted_held_back += o.acted_held_back;
+}
+
 namespace {
 void merge_group(TrialTally::Group& into, const TrialTally::Group& from) {
   for (const auto& [user, s] : from) {
-    auto& mine = into[user];
-    mine.w += s.w;
-    mine.wa += s.wa;
-    mine.wy += s.wy;
-    mine.way += s.way;
-    mine.sent += s.sent;
-    mine.held_back += s.held_back;
-    mine.acted_sent += s.acted_sent;
-    mine.acted_held_back += s.acted_held_back;
+    into[user].add(s);
   }
 }
 }  // namespace
@@ -155,15 +158,12 @@ EffectEstimate estimate_effect(const TrialTally::Group& group) {
     ++e.users;
     e.users_sent += s.sent > 0;
     e.users_held_back += s.held_back > 0;
-    total.w += s.w;
-    total.wa += s.wa;
-    total.wy += s.wy;
-    total.way += s.way;
-    e.sent += s.sent;
-    e.held_back += s.held_back;
-    e.acted_sent += s.acted_sent;
-    e.acted_held_back += s.acted_held_back;
+    total.add(s);
   }
+  e.sent = total.sent;
+  e.held_back = total.held_back;
+  e.acted_sent = total.acted_sent;
+  e.acted_held_back = total.acted_held_back;
   if (e.sent == 0 || e.held_back == 0 || e.users < 2) return e;
   // X'WX = [[w, wa], [wa, wa]] (a is 0 or 1), X'Wy = [wy, way].
   double det = total.w * total.wa - total.wa * total.wa;

@@ -97,6 +97,7 @@ class TrialTally {
   struct UserSums {
     double w = 0, wa = 0, wy = 0, way = 0;  // sum of w, w*a, w*y, w*a*y (a*a = a)
     uint32_t sent = 0, held_back = 0, acted_sent = 0, acted_held_back = 0;
+    void add(const UserSums& other);
   };
   using Group = std::map<std::string, UserSums>;  // user id -> sums
 

@@ -1,7 +1,10 @@
 #include "gateway/ops_http.h"
 
+#include <google/protobuf/util/time_util.h>
 #include <httplib.h>
 #include <sys/socket.h>
+
+#include <charconv>
 
 #include "gateway/dashboard_assets.h"
 #include "ops/prometheus.h"
@@ -14,8 +17,23 @@ namespace {
 
 constexpr const char* kJson = "application/json";
 
+int http_status(Errc code) {
+  switch (code) {
+    case Errc::invalid_argument:
+      return 400;
+    case Errc::unauthenticated:
+      return 401;
+    case Errc::permission_denied:
+      return 403;
+    case Errc::unavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
 void set_error(httplib::Response& res, const Error& error) {
-  res.status = error.code == Errc::permission_denied ? 403 : 401;
+  res.status = http_status(error.code);
   if (res.status == 401) res.set_header("WWW-Authenticate", "Bearer");
   res.set_content("{\"error\":{\"code\":" + json_quote(errc_name(error.code)) +
                       ",\"message\":" + json_quote(error.message) + "}}",
@@ -31,6 +49,33 @@ Status check_admin(const httplib::Request& req, const CachingVerifier& verifier)
     return make_error(Errc::permission_denied,
                       "the ops endpoints need an admin token (coachctl admin token --role admin)");
   return Ok{};
+}
+
+// The bearer token of the request must be an analyst's or an admin's.
+Status check_aggregates(const httplib::Request& req, const CachingVerifier& verifier) {
+  auto claims = verifier.verify_header(req.get_header_value("Authorization"),
+                                       std::chrono::system_clock::now());
+  if (!claims) return claims.error();
+  return authorize(*claims, claims->user, Access::aggregates);
+}
+
+// GetMetrics from the query: from (RFC 3339) and min_users, both optional.
+Result<v1::GetMetrics> metrics_query(const httplib::Request& req) {
+  v1::GetMetrics query;
+  if (auto from = req.get_param_value("from"); !from.empty()) {
+    if (!google::protobuf::util::TimeUtil::FromString(from, query.mutable_from()))
+      return make_error(Errc::invalid_argument,
+                        "from: not an RFC 3339 instant (e.g. 2026-09-01T00:00:00Z): " + from);
+  }
+  if (auto min = req.get_param_value("min_users"); !min.empty()) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(min.data(), min.data() + min.size(), value);
+    if (ec != std::errc() || end != min.data() + min.size() || value > 1000000)
+      return make_error(Errc::invalid_argument,
+                        "min_users: a whole number of users, at most 1000000: " + min);
+    query.set_min_users(value);
+  }
+  return query;
 }
 
 }  // namespace
@@ -119,6 +164,16 @@ void OpsHttp::routes() {
   s.Get("/api/ops", [this](const httplib::Request& req, httplib::Response& res) {
     if (auto ok = check_admin(req, verifier_); !ok) return set_error(res, ok.error());
     res.set_content(to_json(view_.snapshot()), kJson);
+  });
+  s.Get("/api/analytics/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    if (auto ok = check_aggregates(req, verifier_); !ok) return set_error(res, ok.error());
+    if (!options_.analytics)
+      return set_error(res, make_error(Errc::unavailable, "this node runs no batch job"));
+    auto query = metrics_query(req);
+    if (!query) return set_error(res, query.error());
+    auto report = options_.analytics->metrics(*query);
+    if (!report) return set_error(res, report.error());
+    res.set_content(to_json(*report), kJson);
   });
   s.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
     if (auto ok = check_admin(req, verifier_); !ok) return set_error(res, ok.error());

@@ -1,6 +1,10 @@
 // OpsHttp: coachd's HTTP side for operators, on loopback by default.
 //   GET /                 the ops dashboard (static files, no CDN)
 //   GET /api/ops          OpsSnapshot as JSON           (admin bearer token)
+//   GET /analytics.html   the analytics page (success metrics, the nudge trial)
+//   GET /api/analytics/metrics?from=<RFC 3339>&min_users=<n>
+//                         MetricsReport as JSON, as analytics.metrics answers
+//                         it (analyst or admin bearer token; docs/metrics.md)
 //   GET /metrics          Prometheus text format        (admin bearer token)
 //   GET /livez            200 while the process answers
 //   GET /readyz           200 while it serves commands, else 503
@@ -27,6 +31,9 @@ struct OpsHttpOptions {
   int port = 9464;                // 0: any free port
   std::string tls_cert, tls_key;  // PEM files; both or neither
   TokenVerifier verifier;
+  // What /api/analytics/metrics answers from (the node's batch job; must
+  // outlive the server). Null: that endpoint is unavailable (503).
+  const BatchControl* analytics = nullptr;
 };
 
 class OpsHttp {

@@ -351,6 +351,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeOptions options) {
   p->registry_for_dead = p->registry.get();
   p->ops = std::make_unique<OpsView>(*p->registry, p->metrics, p->batch_control);
   http_options.verifier = signer->verifier();
+  http_options.analytics = p->batch_control;
   auto http = OpsHttp::start(*p->ops, http_options);
   if (!http) return http.error();
   p->http = std::move(*http);

@@ -12,11 +12,13 @@
 //   improving        late half the time at first, rarely by the end
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "base/time.h"
 #include "schema/events.pb.h"
 
 namespace coach::sim {
@@ -54,6 +56,8 @@ struct TrialSimOptions {
   int days = 14;
   double hold_back = 0.3;
   double effect = 0.15;  // -0.1 to 0.4
+  // The first day, at its midnight UTC (the registration's instant).
+  Clock::time_point start = Clock::time_point(std::chrono::hours(24 * 20454));  // 2026-01-01
 };
 SimulatedUser simulate_trial_user(uint64_t seed, const TrialSimOptions& options = {});
 

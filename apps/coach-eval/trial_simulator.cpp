@@ -67,7 +67,7 @@ SimulatedUser simulate_trial_user(uint64_t seed, const TrialSimOptions& options)
   std::uniform_real_distribution<double> uniform(0, 1);
   Stream s;
   s.user = Uuid::derived("trial-user/" + std::to_string(seed));
-  auto start = Clock::time_point(std::chrono::hours(24 * 20454));  // 2026-01-01 UTC
+  auto start = options.start;
   v1::RegisterUser r;
   r.set_email("trial@example.com");
   r.set_timezone("UTC");

@@ -15,6 +15,7 @@
 #include "events/envelope.h"
 #include "projections/behavior_signals.h"
 #include "projections/feature_series.h"
+#include "projections/metrics_report.h"
 #include "projections/nudge_book.h"
 #include "projections/nudge_trial.h"
 #include "projections/task_queries.h"
@@ -129,6 +130,8 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
+// How many of the user's weeks user.insights shows (Insights.weeks).
+constexpr size_t kInsightWeeks = 8;
 
 // What the pool reads for one export page: the log slice and the feature
 // snapshots that may belong to it (as_of_sequence from the page's first).
@@ -783,6 +786,31 @@ void export_user(Self* self, const RequestPtr& request) {
                 });
 }
 
+// user.insights: what the state says, with the user's own success metrics
+// (projections/success_metrics.h), folded from their log on the pool: a
+// long log must not hold up the actor's other commands.
+void insights(Self* self, const RequestPtr& request) {
+  auto& st = self->state;
+  auto now = SystemClock::now();
+  auto answer = projections::reply_for(st.state, request->command(), now);
+  if (!answer) return request->reply_error(answer.error());
+  off_scheduler(self, false,
+                [store = st.context->store, user = st.user, version = st.state.version, now,
+                 reply = std::move(*answer), request]() mutable -> std::function<void(Self*)> {
+                  auto log = store->read(user, 1, version);
+                  if (!log)
+                    return [request, error = log.error()](Self*) { request->reply_error(error); };
+                  for (auto& week :
+                       projections::own_weeks(projections::user_metrics(*log, now), kInsightWeeks))
+                    *reply.mutable_insights()->add_weeks() = std::move(week);
+                  return [request, reply = std::move(reply)](Self* me) {
+                    if (me->state.state.erased)
+                      return request->reply_error(projections::user_erased(me->state.user));
+                    request->reply(reply);
+                  };
+                });
+}
+
 void process(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   if (!st.loaded) {
@@ -806,6 +834,8 @@ void process(Self* self, const RequestPtr& request) {
       return export_user(self, request);
     case Handler::features:
       return features(self, request);
+    case Handler::insights:
+      return insights(self, request);
     case Handler::nudge_now:
       return nudge_now(self, request);
     case Handler::erase:

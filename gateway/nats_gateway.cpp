@@ -254,6 +254,7 @@ v1::Reply NatsGateway::node_reply(const Operation& operation, const v1::Command&
     case Handler::state_reply:
     case Handler::export_page:
     case Handler::features:
+    case Handler::insights:
     case Handler::nudge_now:
     case Handler::erase:
       break;

@@ -70,6 +70,14 @@ std::string iso_week_name(IsoWeek week) {
   return fmt::format("{}-W{:02}", week.year, week.week);
 }
 
+std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count) {
+  std::vector<v1::MetricsReport::Week> rows;
+  for (auto it = metrics.weeks.rbegin(); it != metrics.weeks.rend() && rows.size() < count; ++it)
+    rows.push_back(week_row(it->first, {1, it->second.active ? 1u : 0u, it->second}));
+  std::reverse(rows.begin(), rows.end());
+  return rows;
+}
+
 void MetricsReportBuilder::add(const std::string& user_id, std::span<const v1::TaskEvent> log) {
   metrics_.add(user_metrics(log, options_.to));
   auto decisions = trial_decisions(log, options_.to);

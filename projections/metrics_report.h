@@ -44,4 +44,9 @@ class MetricsReportBuilder {
 // "2026-W10".
 std::string iso_week_name(IsoWeek week);
 
+// One user's own figures as report rows (users 1, active_users 0 or 1): the
+// last `count` weeks of `metrics`, oldest first. What user.insights shows
+// the user; no threshold applies to their own data.
+std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count);
+
 }  // namespace coach::projections

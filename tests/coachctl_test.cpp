@@ -619,6 +619,7 @@ TEST_CASE("coachctl features and insights: plain words, and what to do while tra
   auto quiet = node.out({"insights"});
   CHECK(has(quiet, "Behavioral tracking is off."));
   CHECK(has(quiet, "coachctl prefs --tracking on"));
+  CHECK(has(quiet, "Your weeks (docs/metrics.md):"));
   node.out({"prefs", "--tracking", "on"});
   node.out({"add", "Late one", "--due", "+1d"});
   auto features = node.out({"features"});
@@ -628,6 +629,8 @@ TEST_CASE("coachctl features and insights: plain words, and what to do while tra
   CAPTURE(insights);
   CHECK(has(insights, "Behavioral tracking is on."));
   CHECK(has(insights, "\n- You created 1 task"));
+  // This week: the task just added, none done or due yet.
+  CHECK(has(insights, "         1       0/0        0        0           0/0\n"));
   for (const auto* text : {&features, &insights}) {
     CHECK_FALSE(has(*text, "{"));
     CHECK_FALSE(has(*text, "\"procrastination_score\""));

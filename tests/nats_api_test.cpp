@@ -19,6 +19,7 @@
 
 #include "base/ids.h"
 #include "events/crypto.h"
+#include "projections/metrics_report.h"
 #include "schema/internal.pb.h"
 #include "tests/processes.h"
 #include "tests/support.h"
@@ -465,6 +466,16 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   CHECK_FALSE(off.behavioral_tracking_enabled());
   CHECK(off.items_size() == 0);
   CHECK(off.summary().find("tracking is off") != std::string::npos);
+  // The user's own weeks are counted either way: one week so far, two
+  // tasks created, one snooze, active (docs/metrics.md).
+  REQUIRE(off.weeks_size() == 1);
+  CHECK(off.weeks(0).users() == 1);
+  CHECK(off.weeks(0).active_users() == 1);
+  CHECK(off.weeks(0).created() == 2);
+  CHECK(off.weeks(0).snoozes() == 1);
+  CHECK(off.weeks(0).snooze_rate() == doctest::Approx(0.5));
+  CHECK(off.weeks(0).week() == projections::iso_week_name(projections::iso_week_of(
+                                   std::chrono::system_clock::now(), "UTC")));
 
   ok(client.request("preferences.set", R"({"behavioral_tracking_enabled": true})", user));
   auto id = create(R"({"title": "late one", "due_at": "2020-01-01T00:00:00Z"})");
@@ -474,6 +485,8 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   ok(client.request("task.complete", R"({"task_id": ")" + undated + R"("})", user));
   auto on = ok(client.request("user.insights", "", user)).insights();
   CHECK(on.behavioral_tracking_enabled());
+  REQUIRE(on.weeks_size() == 1);
+  CHECK(on.weeks(0).created() == 4);
   bool found = false;
   for (const auto& item : on.items())
     if (item.name() == "completed_late_share") {

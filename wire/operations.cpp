@@ -63,7 +63,7 @@ std::vector<Operation> make_table() {
       row("task.get", "get_task", A::own_data, K::read, H::state_reply),
       row("task.list", "list_tasks", A::own_data, K::read, H::state_reply),
       row("user.export", "export_user", A::own_data, K::special, H::export_page),
-      row("user.insights", "get_insights", A::analytics, K::read, H::state_reply),
+      row("user.insights", "get_insights", A::analytics, K::special, H::insights),
       row("user.features", "get_features", A::analytics, K::special, H::features),
       row("schedule.get", "get_schedule", A::own_data, K::read, H::state_reply),
       row("schedule.accept", "accept_recommendation", A::own_data, K::write, H::decide),

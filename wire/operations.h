@@ -24,7 +24,7 @@ enum class OperationKind {
   read,     // answered by the user's actor from its state; appends nothing
   write,    // decided by the user's actor; may append events
   node,     // node-wide, answered by the gateway: no user actor involved
-  special,  // the user actor's own path (export pages, erasure, features)
+  special,  // the user actor's own path (export pages, erasure, features, insights)
 };
 
 // What answers an operation: the row's handler. The user actor and the
@@ -36,6 +36,7 @@ enum class Handler {
   state_reply,  // projections::reply_for: answered from the state
   export_page,  // one page of user.export: state here, log slice on the pool
   features,     // user.features: live signals or the feature store
+  insights,     // user.insights: the state's, and the user's metrics from the log
   nudge_now,    // a nudge written at once (LLM or template)
   erase,        // user.delete: the store's erasure, then the terminal state
   // In the gateway (node-wide, no user actor):

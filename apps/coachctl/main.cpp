@@ -831,6 +831,18 @@ int show_features(Session& s) {
   return 0;
 }
 
+// The user's weeks (Insights.weeks), counted from their log whether or not
+// tracking is on: what coach is judged by, for them alone.
+void print_own_weeks(const v1::Insights& in) {
+  if (in.weeks().empty()) return;
+  fmt::print("\nYour weeks (docs/metrics.md):\n{:<9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", "week",
+             "created", "done/due", "overdue", "snoozes", "nudges acted");
+  for (const auto& w : in.weeks())
+    fmt::print("{:<9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", w.week(), w.created(),
+               fmt::format("{}/{}", w.completed(), w.due()), w.overdue(), w.snoozes(),
+               fmt::format("{}/{}", w.nudges_engaged(), w.nudges_delivered()));
+}
+
 int show_insights(Session& s) {
   auto reply = call(s.g, "user.insights");
   if (s.g.json) {
@@ -841,10 +853,11 @@ int show_insights(Session& s) {
   fmt::print("{}\n", in.summary());
   if (!in.behavioral_tracking_enabled()) {
     fmt::print("Turn it on with: coachctl prefs --tracking on\n");
-    return 0;
+  } else {
+    for (const auto& item : in.items()) fmt::print("- {}\n", item.explanation());
+    if (!in.model_version().empty()) fmt::print("(scored by {})\n", in.model_version());
   }
-  for (const auto& item : in.items()) fmt::print("- {}\n", item.explanation());
-  if (!in.model_version().empty()) fmt::print("(scored by {})\n", in.model_version());
+  print_own_weeks(in);
   return 0;
 }
 

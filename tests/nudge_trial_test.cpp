@@ -321,3 +321,64 @@ TEST_CASE("the metrics report carries the trial's effects by group, small groups
   CHECK_FALSE(report.weeks().empty());
   for (const auto& w : report.weeks()) CHECK(w.users() >= 5);
 }
+
+namespace {
+
+std::map<std::string, v1::MetricsReport::Effect> effects_of(const v1::MetricsReport& report) {
+  std::map<std::string, v1::MetricsReport::Effect> effects;
+  for (const auto& e : report.effects()) effects[e.group()] = e;
+  return effects;
+}
+
+ReportOptions january() {
+  ReportOptions options;
+  options.from = utc("2026-01-01T00:00:00Z");
+  options.to = utc("2026-02-01T00:00:00Z");
+  options.min_users = 5;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("one mode under k alone takes the smallest other with it: no subtraction gives it") {
+  // Seeds by mode (seed % 4): 5 encouragement, 5 roast, 5 neutral, 2 minimalist.
+  MetricsReportBuilder builder(january());
+  for (uint64_t seed : {0, 4, 8, 12, 16, 1, 5, 9, 13, 17, 2, 6, 10, 14, 18, 3, 7}) {
+    auto user = sim::simulate_trial_user(seed);
+    builder.add(std::to_string(seed), user.events);
+  }
+  auto effects = effects_of(builder.build());
+  REQUIRE(effects.count("all"));
+  CHECK(effects["all"].users() == 17);
+  CHECK_FALSE(effects.count("mode:minimalist"));  // 2 users
+  int modes = 0;
+  for (const auto& [group, e] : effects) modes += group.rfind("mode:", 0) == 0;
+  // Were three shown, "all" minus them would be the minimalists' figures.
+  CHECK(modes == 2);
+}
+
+TEST_CASE("a trial group needs k users in each arm, not only k users") {
+  // Hold back rarely: of 8 users, fewer than 5 ever have a decision held back.
+  sim::TrialSimOptions rare;
+  rare.hold_back = 0.01;
+  auto options = january();
+  MetricsReportBuilder builder(options);
+  int users_held_back = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    auto user = sim::simulate_trial_user(seed, rare);
+    builder.add(std::to_string(seed), user.events);
+    bool held = false;
+    for (const auto& d : trial_decisions(user.events, options.to)) held |= !d.sent;
+    users_held_back += held;
+  }
+  MESSAGE(users_held_back, " of 8 users with a decision held back");
+  REQUIRE(users_held_back >= 1);
+  REQUIRE(users_held_back < 5);
+  auto report = builder.build();
+  CHECK(report.users() == 8);
+  CHECK(report.effects().empty());
+  CHECK(report.suppressed() >= 1);
+  // With k as small as the held-back arm, "all" shows: the arm was the gate.
+  CHECK(effects_of(builder.build(options.from, static_cast<uint32_t>(users_held_back)))
+            .count("all") == 1);
+}

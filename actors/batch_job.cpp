@@ -399,7 +399,10 @@ Result<v1::MetricsReport> BatchJobs::metrics(const v1::GetMetrics& query) const 
     merged->merge(*builder);
   }
   if (!merged) return no_full_run().error();
-  return report_of(*merged, query);
+  auto report = report_of(*merged, query);
+  if (report)
+    for (const auto& [partition, job] : jobs_) report->add_partitions(partition);
+  return report;
 }
 
 }  // namespace coach::actors

@@ -116,7 +116,8 @@ class BatchJobs : public BatchControl {
   // The jobs' figures summed; last: the runs' reports summed, their
   // first error, started_at the earliest, finished_at the latest.
   v1::BatchStatus status() const override;
-  // Over the partitions this node serves (their last full runs merged).
+  // Over the partitions this node serves (their last full runs merged),
+  // which the report lists (MetricsReport.partitions).
   Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const override;
 
  private:

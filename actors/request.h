@@ -48,6 +48,11 @@ class Request {
   // A request found expired before its command starts is answered
   // `unavailable` and not carried out.
   void set_deadline(std::chrono::system_clock::time_point deadline) { deadline_ = deadline; }
+  // Whether the caller's token is the target user's own (not an analyst's
+  // or admin's about another user). False unless set: internal callers are
+  // not the user. What only the user sees (Insights.weeks) depends on it.
+  void set_from_user(bool from_user) { from_user_ = from_user; }
+  bool from_user() const { return from_user_; }
   bool expired(std::chrono::system_clock::time_point now) const {
     return deadline_ && now >= *deadline_;
   }
@@ -71,6 +76,7 @@ class Request {
   std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
   std::optional<std::chrono::system_clock::time_point> deadline_;
   bool answered_ = false;
+  bool from_user_ = false;
   std::shared_ptr<std::atomic<int>> user_in_flight_;
   std::shared_ptr<std::atomic<int>> node_in_flight_;
 };

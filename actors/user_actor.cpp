@@ -786,14 +786,17 @@ void export_user(Self* self, const RequestPtr& request) {
                 });
 }
 
-// user.insights: what the state says, with the user's own success metrics
-// (projections/success_metrics.h), folded from their log on the pool: a
-// long log must not hold up the actor's other commands.
+// user.insights: what the state says and, for the user's own token, their
+// success metrics (projections/success_metrics.h), folded from their log on
+// the pool: a long log must not hold up the actor's other commands.
 void insights(Self* self, const RequestPtr& request) {
   auto& st = self->state;
   auto now = SystemClock::now();
   auto answer = projections::reply_for(st.state, request->command(), now);
   if (!answer) return request->reply_error(answer.error());
+  // The weeks are the user's alone (an analyst's view of a user stays what
+  // it was), and like all insights only while tracking is on.
+  if (!request->from_user() || !st.state.tracking()) return request->reply(*answer);
   off_scheduler(self, false,
                 [store = st.context->store, user = st.user, version = st.state.version, now,
                  reply = std::move(*answer), request]() mutable -> std::function<void(Self*)> {

@@ -50,7 +50,8 @@ function fillTable(id, rows) {
       const td = document.createElement('td');
       if (typeof c === 'object' && c !== null) {
         td.textContent = c.text;
-        if (c.style) td.setAttribute('style', c.style);
+        // Through the CSSOM: the page's CSP refuses inline style attributes.
+        if (c.background) td.style.backgroundColor = c.background;
       } else {
         td.textContent = String(c);
       }
@@ -61,7 +62,8 @@ function fillTable(id, rows) {
 }
 
 // A line chart of `series` ({label, color, values: number|undefined per
-// week}) over `weeks`, y from 0 to yMax; a gap where a value is absent.
+// week}) over `weeks`, y from 0 to yMax; a gap where a value is absent,
+// a polyline per run of weeks with values and
 function lineChart(svg, weeks, series, yMax, yLabel) {
   const { width: W, height: H } = svg.viewBox.baseVal;
   const left = 44, right = 12, top = 10, bottom = 28;
@@ -80,31 +82,71 @@ function lineChart(svg, weeks, series, yMax, yLabel) {
   });
   for (const s of series) {
     // One polyline per run of weeks with a value.
+    // a lone point (a run of one week) as a dot.
     let run = [];
     const flush = () => {
-      if (run.length) svg.appendChild(element('polyline', {
-        'data-series': s.key, stroke: s.color, points: run.join(' ') }));
+      if (run.length === 1) {
+        const [cx, cy] = run[0].split(',');
+        svg.appendChild(element('circle', { 'data-series': s.key, cx, cy, r: 3, fill: s.color }));
+      } else if (run.length > 1) {
+        svg.appendChild(element('polyline', {
+          'data-series': s.key, stroke: s.color, points: run.join(' ') }));
+      }
       run = [];
     };
     s.values.forEach((v, i) => {
-      if (v === undefined) return flush();
+      if (v === undefined || v === null) return flush();
       run.push(`${x(i).toFixed(1)},${y(Math.min(v, yMax)).toFixed(1)}`);
-      if (s.values.length === 1 || weeks.length === 1)
-        svg.appendChild(element('circle', { cx: x(i), cy: y(v), r: 3, fill: s.color }));
     });
     flush();
   }
 }
 
+// The Monday (UTC milliseconds) of ISO week "2026-W10", and back.
+function mondayOf(name) {
+  const [year, week] = name.split('-W').map(Number);
+  const jan4 = Date.UTC(year, 0, 4);
+  const weekday = (new Date(jan4).getUTCDay() + 6) % 7;  // Monday 0
+  return jan4 - weekday * 86400000 + (week - 1) * 7 * 86400000;
+}
+function isoWeekName(monday) {
+  const thursday = new Date(monday + 3 * 86400000);
+  const year = thursday.getUTCFullYear();
+  const week = 1 + Math.round((monday - mondayOf(`${year}-W01`)) / (7 * 86400000));
+  return `${year}-W${String(week).padStart(2, '0')}`;
+}
+
+// Every ISO week from the report's first to its last: weeks left out
+// (under k active users) stay on the axis as gaps.
+function weekAxis(weeks) {
+  if (!weeks.length) return [];
+  const names = [];
+  const last = mondayOf(weeks[weeks.length - 1].week);
+  for (let m = mondayOf(weeks[0].week); m <= last && names.length < 520; m += 7 * 86400000)
+    names.push(isoWeekName(m));
+  return names;
+}
+
+// A round top for an axis of four steps.
+function niceTop(max) {
+  const step = Math.pow(10, Math.floor(Math.log10(Math.max(1, max / 4))));
+  return 4 * step * Math.ceil(max / (4 * step));
+}
+
 function drawWeeks(report) {
   const weeks = report.weeks || [];
-  const labels = weeks.map((w) => w.week.replace(/^\d{4}-/, ''));
-  lineChart($('weekly-rates'), labels,
-    RATES.map((r) => ({ ...r, values: weeks.map((w) => w[r.key]) })), 1, (v) => percent(v));
-  const active = weeks.map((w) => num(w.active_users));
-  const top = Math.max(5, ...active);
-  lineChart($('weekly-active'), labels,
-    [{ key: 'active_users', color: '#2b6cb0', values: active }], top, (v) => Math.round(v).toString());
+  const axis = weekAxis(weeks);
+  const byName = new Map(weeks.map((w) => [w.week, w]));
+  const spansYears = axis.length && axis[0].slice(0, 4) !== axis[axis.length - 1].slice(0, 4);
+  const labels = axis.map((n) => spansYears ? n.slice(2) : n.slice(5));
+  const rates = RATES.map((r) => ({ ...r, values: axis.map((n) => (byName.get(n) || {})[r.key]) }));
+  // Snoozes per task created may pass 100%.
+  const top = Math.max(1, Math.ceil(4 * Math.max(0, ...rates.flatMap((r) => r.values)
+    .filter((v) => v !== undefined))) / 4);
+  lineChart($('weekly-rates'), labels, rates, top, (v) => percent(v));
+  const active = axis.map((n) => byName.has(n) ? num(byName.get(n).active_users) : undefined);
+  lineChart($('weekly-active'), labels, [{ key: 'active_users', color: '#2b6cb0', values: active }],
+    niceTop(Math.max(5, ...active.filter((v) => v !== undefined))), (v) => v.toFixed(0));
   $('weekly-legend').replaceChildren(...RATES.map((r) => {
     const span = document.createElement('span');
     span.style.setProperty('--swatch', r.color);
@@ -131,7 +173,7 @@ function drawCohorts(report) {
     for (let k = 0; k < span; k++) {
       const v = (c.retained || [])[k];
       cells.push(v === undefined ? '' : {
-        text: percent(v), style: `background: rgba(43, 108, 176, ${(0.1 + 0.8 * v).toFixed(2)})` });
+        text: percent(v), background: `rgba(43, 108, 176, ${(0.1 + 0.8 * v).toFixed(2)})` });
     }
     cells.push(share(num(c.dropped_off), num(c.dropoff_known)));
     return cells;
@@ -187,6 +229,9 @@ function draw(report) {
   setText('report-users', num(report.users).toLocaleString('en-US'));
   setText('report-suppressed', num(report.suppressed).toLocaleString('en-US'));
   setText('report-k', num(report.min_users));
+  const partitions = report.partitions || [];
+  setText('report-partitions', partitions.length
+    ? `partitions ${partitions.join(', ')} only (this node's)` : '');
   drawWeeks(report);
   drawCohorts(report);
   drawEffects(report);
@@ -237,14 +282,19 @@ async function load() {
   }
 }
 
-function start() {
-  // A token handed over in the address (#token=...) is kept for this tab
-  // only and taken out of the address bar and history.
+// A token handed over in the address (#token=...) is kept for this tab
+// only and taken out of the address bar and history; whether there was one.
+function takeTokenFromAddress() {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (fromHash) {
-    sessionStorage.setItem(TOKEN_KEY, fromHash);
-    window.history.replaceState(null, '', location.pathname);
-  }
+  if (!fromHash) return false;
+  sessionStorage.setItem(TOKEN_KEY, fromHash);
+  window.history.replaceState(null, '', location.pathname);
+  return true;
+}
+
+function start() {
+  takeTokenFromAddress();
+  window.addEventListener('hashchange', () => { if (takeTokenFromAddress()) load(); });
   $('login').addEventListener('submit', (e) => {
     e.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());

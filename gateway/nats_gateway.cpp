@@ -61,6 +61,7 @@ bool publish_reply(natsConnection* connection, const std::string& subject, Encod
 struct Decoded {
   const Operation* operation = nullptr;  // its row in the operation table
   Uuid user;
+  bool from_user = false;  // the token is the target user's own
   v1::Command command;
   std::string idempotency_key;
   std::optional<std::chrono::system_clock::time_point> deadline;  // Coach-Deadline
@@ -119,7 +120,9 @@ Result<Decoded> decode(natsMsg* msg, std::string_view name, const Operation* ope
     return make_error(Errc::invalid_argument, "Coach-Idempotency-Key is longer than 128 bytes");
   auto deadline = deadline_of(msg);
   if (!deadline) return deadline.error();
-  return Decoded{operation, who->second, std::move(*command), std::move(key), *deadline};
+  bool from_user = operation->access != Access::feed_secret && who->first.user == who->second &&
+                   who->first.role == v1::ROLE_USER;
+  return Decoded{operation, who->second, from_user, std::move(*command), std::move(key), *deadline};
 }
 
 }  // namespace
@@ -366,6 +369,7 @@ void NatsGateway::handle(natsMsg* msg) {
   auto request = std::make_shared<Request>(decoded->user, std::move(decoded->command),
                                            std::move(decoded->idempotency_key), std::move(reply),
                                            decoded->operation);
+  request->set_from_user(decoded->from_user);
   if (decoded->deadline) {
     request->set_deadline(*decoded->deadline);
     if (request->expired(std::chrono::system_clock::now()))

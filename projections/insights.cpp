@@ -103,7 +103,9 @@ v1::Insights describe_insights(const UserProfile& profile, const TaskBook& tasks
       "Behavioral tracking is on. These figures come from your own task history since you "
       "turned tracking on, and nothing else; coach uses them to time suggestions and nudges. "
       "Turn tracking off with preferences.set behavioral_tracking_enabled=false: coach then "
-      "drops what it learned and computes nothing more.");
+      "drops what it learned and computes nothing more. Your weeks (shown to you alone) count "
+      "your tasks and nudges week by week over your whole log, as your task list shows them: "
+      "what coach is judged by, for you.");
   return out;
 }
 

@@ -91,6 +91,7 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
   CHECK(get(query, analyst).first == 503);
   CHECK(get(query, "").first == 401);
   CHECK(get(query, user).first == 403);
+  CHECK(get(query, admin).first == 503);  // an admin may read them too
 
   test::Client client(nats.url(), dir.str() + "/token.key");
   auto batch = client.raw("coach.v1.admin.batch.run", R"({"full": true})",
@@ -114,15 +115,18 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
   CHECK(report_of(get(query + "&min_users=1", analyst).second).min_users() == 5);
   CHECK(report_of(get(query + "&min_users=11", analyst).second).cohorts_size() == 0);
 
+  CHECK(report_of(get(query, admin).second).users() == kUsers);
+
+  // One browser for both (each SUBCASE would run the set-up again).
   test::Browser browser(dir.str());
-  SUBCASE("a user's token is refused on the sign-in form") {
+  {  // a user's token is refused on the sign-in form
     browser.open(coachd.ops_url() + "/analytics.html#token=" + user);
     auto error = browser.wait_text("login-error", [](const std::string& t) { return !t.empty(); });
     CHECK(error.find("permission_denied") != std::string::npos);
     CHECK(browser.run("return document.getElementById('panels').hidden;").bool_value());
   }
 
-  SUBCASE("an analyst sees the report drawn") {
+  {  // an analyst sees the report drawn
     browser.open(coachd.ops_url() + "/analytics.html#token=" + analyst);
     // 12 weeks back from the run hold no one: nothing drawn, nothing left out.
     REQUIRE(browser.wait_text("report-state", [](auto& t) { return t == "loaded"; }) == "loaded");
@@ -139,8 +143,8 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
     int with_completion = 0;
     for (const auto& w : report.weeks()) with_completion += w.has_completion_rate();
     auto points = browser.run(
-        "return [...document.querySelectorAll('#weekly-rates polyline[data-series="
-        "completion_rate]')].reduce((n, p) => n + p.points.numberOfItems, 0);");
+        "return [...document.querySelectorAll('#weekly-rates [data-series=completion_rate]')]"
+        ".reduce((n, p) => n + (p.points ? p.points.numberOfItems : 1), 0);");
     CHECK(static_cast<int>(points.number_value()) == with_completion);
     auto first_active =
         browser.run("return document.querySelector('#weeks tr td:nth-child(3)').textContent;");
@@ -151,9 +155,13 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
     CHECK(count(browser, "#cohorts tr") == 4);
     int cells = 0;
     for (const auto& c : report.cohorts()) cells += std::min(c.retained_size(), 12);
-    CHECK(count(browser, "#cohorts td[style]") == cells);
-    auto first_cell =
-        browser.run("return document.querySelector('#cohorts td[style]').textContent;");
+    auto shaded = browser.run(
+        "return [...document.querySelectorAll('#cohorts td')].filter((td) => "
+        "getComputedStyle(td).backgroundColor !== 'rgba(0, 0, 0, 0)').length;");
+    CHECK(static_cast<int>(shaded.number_value()) == cells);  // the CSP lets the shading through
+    auto first_cell = browser.run(
+        "return [...document.querySelectorAll('#cohorts td')].find((td) => "
+        "td.style.backgroundColor).textContent;");
     CHECK(first_cell.string_value() == "100%");
 
     // The forest plot: an interval per group that has one, a table row per group.
@@ -165,6 +173,21 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
     auto all =
         browser.run("return document.querySelector('#effect-plot line.interval').dataset.group;");
     CHECK(all.string_value() == "all");
+    // Drawn where the figures say: the estimate inside its interval, on the
+    // side of the zero line its sign says.
+    const auto& overall = report.effects(0);
+    REQUIRE(overall.group() == "all");
+    auto geometry = browser.run(
+        "const i = document.querySelector('#effect-plot line.interval');"
+        "const dot = document.querySelector('#effect-plot circle.estimate');"
+        "const zero = document.querySelector('#effect-plot line.axis');"
+        "return [i.x1.baseVal.value, dot.cx.baseVal.value, i.x2.baseVal.value,"
+        " zero.x1.baseVal.value];");
+    auto at = [&](int k) { return geometry.list_value().values(k).number_value(); };
+    CHECK(at(0) < at(1));
+    CHECK(at(1) < at(2));
+    CHECK((overall.low90() > 0) == (at(0) > at(3)));
+    CHECK((overall.high90() > 0) == (at(2) > at(3)));
 
     MESSAGE("screenshot: " << browser.save_screenshot(COACH_ARTIFACTS_DIR, "analytics"));
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -582,6 +583,22 @@ TEST_CASE("cluster: nodes joining under load take their share, a rolling restart
     }
     CHECK_MESSAGE(status.runs() >= 2, status.DebugString());  // partitions, not one store
     CHECK(status.last().error().empty());
+    // The success metrics say which partitions they cover: the answering
+    // node's. Only the node that ran the batch has them (any node may
+    // answer; the others say unavailable).
+    std::optional<v1::MetricsReport> report;
+    for (int attempt = 0; attempt < 40 && !report; ++attempt) {
+      auto metrics = client.raw("coach.v1.analytics.metrics", "{}", admin);
+      REQUIRE_MESSAGE(metrics, error_of(metrics));
+      if (!metrics->has_error())
+        report = metrics->metrics_report();
+      else
+        CHECK(metrics->error().code() == "unavailable");
+    }
+    REQUIRE(report);
+    CHECK(static_cast<int>(report->partitions_size()) >= 2);
+    CHECK(report->partitions_size() < 8);
+    for (auto p : report->partitions()) CHECK(p < 8);
   }
   // /metrics shows each partition this node serves.
   {

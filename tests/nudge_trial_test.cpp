@@ -355,6 +355,17 @@ TEST_CASE("one mode under k alone takes the smallest other with it: no subtracti
   for (const auto& [group, e] : effects) modes += group.rfind("mode:", 0) == 0;
   // Were three shown, "all" minus them would be the minimalists' figures.
   CHECK(modes == 2);
+
+  // Without the two minimalists, all three modes show: each group was
+  // publishable, the rule left one out.
+  MetricsReportBuilder three(january());
+  for (uint64_t seed : {0, 4, 8, 12, 16, 1, 5, 9, 13, 17, 2, 6, 10, 14, 18}) {
+    auto user = sim::simulate_trial_user(seed);
+    three.add(std::to_string(seed), user.events);
+  }
+  int shown = 0;
+  for (const auto& [group, e] : effects_of(three.build())) shown += group.rfind("mode:", 0) == 0;
+  CHECK(shown == 3);
 }
 
 TEST_CASE("a trial group needs k users in each arm, not only k users") {

@@ -3,6 +3,8 @@
 // as the user's own doing.
 #include "projections/success_metrics.h"
 
+#include "projections/metrics_report.h"
+
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -349,4 +351,29 @@ TEST_CASE("aggregates over users: weekly sums, active users, retention cohorts, 
   CHECK(c11.active[3] == 1);
   CHECK(weeks_between({2026, 10}, {2027, 1}) == 44);  // 2026 has 53 weeks
   CHECK(weeks_after({2026, 53}, 1) == IsoWeek{2027, 1});
+}
+
+TEST_CASE("a user's own weeks for insights: the last 8, oldest first, as report rows") {
+  Log log;
+  log.registered("UTC", "2026-01-05T08:00:00Z");  // Monday of 2026-W02
+  // A task each Monday of W02 to W11, due that evening, never done.
+  const char* mondays[] = {"2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26", "2026-02-02",
+                           "2026-02-09", "2026-02-16", "2026-02-23", "2026-03-02", "2026-03-09"};
+  for (const std::string day : mondays)
+    log.created("t" + day, day + "T18:00:00Z", day + "T09:00:00Z");
+  auto m = user_metrics(log.events, test::utc("2026-03-11T12:00:00Z"));  // in W11
+  auto rows = own_weeks(m, 8);
+  REQUIRE(rows.size() == 8);
+  CHECK(rows.front().week() == "2026-W04");
+  CHECK(rows.back().week() == "2026-W11");
+  for (const auto& r : rows) {
+    CAPTURE(r.week());
+    CHECK(r.users() == 1);
+    CHECK(r.active_users() == 1);
+    CHECK(r.created() == 1);
+    CHECK(r.due() == 1);
+    CHECK(r.completed() == 0);
+  }
+  CHECK(own_weeks(m, 20).size() == 10);
+  CHECK(own_weeks(UserMetrics{}, 8).empty());
 }

@@ -408,8 +408,10 @@ TEST_CASE("cluster: partitioned, SIGKILL of one nats-server: service goes on, no
   CHECK(recovered < 45s);
   CHECK(total > 20);
   for (const auto& user : writers.users) {
+    // A partition may still be moving (unavailable, retry): up to 20 s, as a
+    // client that honours retry_after_ms would wait on a loaded machine.
     auto more = client.request("task.create", R"({"title": "after"})", user, "after");
-    for (int attempt = 0; attempt < 50 && (!more || !more->has_task()); ++attempt) {
+    for (int attempt = 0; attempt < 200 && (!more || !more->has_task()); ++attempt) {
       std::this_thread::sleep_for(100ms);
       more = client.request("task.create", R"({"title": "after"})", user, "after");
     }

@@ -247,11 +247,19 @@ TEST_CASE("the effect estimate: difference of shares, weighted by probability, p
 
 TEST_CASE("simulated users with a known nudge effect: the 90% interval holds it") {
   // 30 trials of 60 users each: about 27 intervals should hold the truth;
-  // fewer than 23 would happen by chance once in about 500 runs.
+  // fewer than 23 would happen by chance once in about 500 runs. A
+  // sanitized build (-O0, 46x slower here) runs the same path on 3 trials
+  // for its memory checks; the coverage, a claim about 30, is the plain
+  // build's to check, and scripts/test.sh runs both.
+#ifdef COACH_SANITIZED
+  constexpr int kTrials = 3;
+#else
+  constexpr int kTrials = 30;
+#endif
   const double truths[] = {0.15, 0.0};
   for (double truth : truths) {
     CAPTURE(truth);
-    int covered = 0, trials = 30;
+    int covered = 0, trials = kTrials;
     double mean_effect = 0, mean_half_width = 0;
     for (int trial = 0; trial < trials; ++trial) {
       TrialTally tally;
@@ -271,10 +279,11 @@ TEST_CASE("simulated users with a known nudge effect: the 90% interval holds it"
     }
     MESSAGE("true effect ", truth, ": ", covered, " of ", trials,
             " intervals hold it; mean estimate ", mean_effect, ", half width ", mean_half_width);
-    CHECK(covered >= 23);
     // Not held by being wide: about 1.645 standard errors of ~0.02.
     CHECK(mean_half_width > 0.01);
     CHECK(mean_half_width < 0.08);
+    if (trials < 30) continue;
+    CHECK(covered >= 23);
     CHECK(mean_effect == doctest::Approx(truth).epsilon(0.02));
   }
 }

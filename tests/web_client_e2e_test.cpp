@@ -273,9 +273,28 @@ TEST_CASE("a person uses the web client: tasks, timeline, accept, live nudge, ra
   CHECK(rated->usefulness() == 4);
   MESSAGE("screenshot: " << browser.save_screenshot(COACH_ARTIFACTS_DIR, "web-nudges"));
 
-  // Today and insights in plain words; then the same on a phone's screen.
+  // Today and insights in plain words, with the user's own weeks once
+  // tracking is on; then the same on a phone's screen.
   browser.click("#nav button[data-view=insights]");
   CHECK(browser.wait_text("insights-summary", [](auto& t) { return !t.empty(); }) != "");
+  CHECK(browser.run("return document.getElementById('own-weeks-box').hidden;").bool_value());
+  s.ask("preferences.set", R"({"behavioral_tracking_enabled": true})");
+  auto own = s.ask("user.insights").insights();
+  REQUIRE(own.weeks_size() >= 1);
+  const auto& this_week = own.weeks(own.weeks_size() - 1);
+  browser.click("#nav button[data-view=today]");
+  browser.click("#nav button[data-view=insights]");
+  REQUIRE(browser.wait_until("return !document.getElementById('own-weeks-box').hidden;"));
+  auto last_row = browser.run(
+      "const rows = document.querySelectorAll('#own-weeks tr');"
+      "return [...rows[rows.length - 1].cells].map((c) => c.textContent);");
+  auto cell = [&](int k) { return last_row.list_value().values(k).string_value(); };
+  CHECK(cell(0) == this_week.week());
+  CHECK(cell(1) == std::to_string(this_week.created()));
+  CHECK(cell(2) ==
+        std::to_string(this_week.completed()) + " of " + std::to_string(this_week.due()));
+  CHECK(this_week.created() >= 1);
+  check_accessible("insights");
   browser.click("#nav button[data-view=today]");
   CHECK(browser.wait_text("today-tasks", [](auto& t) {
     return t.find("Write the report") != std::string::npos ||

@@ -517,6 +517,16 @@ async function showInsights() {
   fill($("insights"), (insights.items || []).map(i => el("li", {}, i.explanation || i.name)),
        insights.behavioral_tracking_enabled ? "Nothing learned yet: coach needs a few completed tasks."
                                             : "Behavioral tracking is off: turn it on under Preferences to see insights.");
+  // The user's own success metrics, week by week (docs/metrics.md); the
+  // counts are absent from the JSON when zero.
+  const weeks = insights.weeks || [];
+  const n = v => Number(v || 0);
+  $("own-weeks").replaceChildren(...weeks.map(w => el("tr", {},
+    el("td", {}, w.week), el("td", {}, String(n(w.created))),
+    el("td", {}, `${n(w.completed)} of ${n(w.due)}`), el("td", {}, String(n(w.overdue))),
+    el("td", {}, String(n(w.snoozes))),
+    el("td", {}, `${n(w.nudges_engaged)} of ${n(w.nudges_delivered)}`))));
+  $("own-weeks-box").hidden = weeks.length === 0;
 }
 
 async function showPreferences() {

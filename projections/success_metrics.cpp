@@ -132,6 +132,7 @@ void judge_misfires(std::span<const v1::TaskEvent> log, std::vector<Delivery>& d
   };
   for (const auto& e : log) {
     judge_until(from_timestamp(e.created_at()));
+    if (next == order.size()) return;  // every delivery judged: the rest cannot matter
     evolve(book, e);
     evolve(profile, e);
   }

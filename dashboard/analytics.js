@@ -33,7 +33,7 @@ function element(name, attributes, text) {
   return el;
 }
 
-// Rows of cells (text, or {text, style}); an empty table says so.
+// Rows of cells (text, or {text, background}); an empty table says so.
 function fillTable(id, rows) {
   const body = $(id);
   if (!rows.length) {
@@ -62,8 +62,8 @@ function fillTable(id, rows) {
 }
 
 // A line chart of `series` ({label, color, values: number|undefined per
-// week}) over `weeks`, y from 0 to yMax; a gap where a value is absent,
-// a polyline per run of weeks with values and
+// week}) over `weeks`, y from 0 to yMax: a polyline per run of weeks with
+// values, a gap where a value is absent, a lone point as a dot.
 function lineChart(svg, weeks, series, yMax, yLabel) {
   const { width: W, height: H } = svg.viewBox.baseVal;
   const left = 44, right = 12, top = 10, bottom = 28;
@@ -82,7 +82,6 @@ function lineChart(svg, weeks, series, yMax, yLabel) {
   });
   for (const s of series) {
     // One polyline per run of weeks with a value.
-    // a lone point (a run of one week) as a dot.
     let run = [];
     const flush = () => {
       if (run.length === 1) {
@@ -116,21 +115,24 @@ function isoWeekName(monday) {
   return `${year}-W${String(week).padStart(2, '0')}`;
 }
 
-// Every ISO week from the report's first to its last: weeks left out
-// (under k active users) stay on the axis as gaps.
+// Every ISO week from the report's first to its last (the last 520 at
+// most): weeks left out (under k active users) stay on the axis as gaps.
+const WEEK_MS = 7 * 86400000, MAX_AXIS_WEEKS = 520;
 function weekAxis(weeks) {
   if (!weeks.length) return [];
   const names = [];
   const last = mondayOf(weeks[weeks.length - 1].week);
-  for (let m = mondayOf(weeks[0].week); m <= last && names.length < 520; m += 7 * 86400000)
-    names.push(isoWeekName(m));
+  const first = Math.max(mondayOf(weeks[0].week), last - (MAX_AXIS_WEEKS - 1) * WEEK_MS);
+  for (let m = first; m <= last; m += WEEK_MS) names.push(isoWeekName(m));
   return names;
 }
 
-// A round top for an axis of four steps.
+// A round top for an axis of four steps of 1, 2 or 5 times a power of ten.
 function niceTop(max) {
-  const step = Math.pow(10, Math.floor(Math.log10(Math.max(1, max / 4))));
-  return 4 * step * Math.ceil(max / (4 * step));
+  const raw = Math.max(1, max / 4);
+  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((k) => k * power).find((s) => s >= raw);
+  return 4 * step;
 }
 
 function drawWeeks(report) {

@@ -831,8 +831,8 @@ int show_features(Session& s) {
   return 0;
 }
 
-// The user's weeks (Insights.weeks), counted from their log whether or not
-// tracking is on: what coach is judged by, for them alone.
+// The user's weeks (Insights.weeks; coach sends them to the user's own
+// token while tracking is on): what coach is judged by, for them alone.
 void print_own_weeks(const v1::Insights& in) {
   if (in.weeks().empty()) return;
   fmt::print("\nYour weeks (docs/metrics.md):\n{:<9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", "week",

@@ -519,6 +519,7 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   auto seen = ok(as(v1::ROLE_ANALYST, "user.insights")).insights();
   CHECK(seen.behavioral_tracking_enabled());
   CHECK(seen.weeks_size() == 0);  // the user's own weeks are theirs alone
+  CHECK(ok(as(v1::ROLE_ADMIN, "user.insights")).insights().weeks_size() == 0);
   CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
   auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();

@@ -261,6 +261,8 @@ async function load() {
   if (from) params.set('from', `${from}T00:00:00Z`);
   params.set('min_users', $('min-users').value || '5');
   setText('query-error', '');
+  // Said at once, so that whoever waits for 'loaded' waits for this answer.
+  setState('loading', 'warn');
   try {
     const res = await fetch('/api/analytics/metrics?' + params, {
       headers: { Authorization: 'Bearer ' + token } });

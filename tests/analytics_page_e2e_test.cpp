@@ -135,7 +135,8 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
 
     browser.type("#from", kFrom);
     browser.click("#query button");
-    REQUIRE(browser.wait_until("return document.querySelectorAll('#weeks tr').length > 0;"));
+    // The click says 'loading' at once; 'loaded' is then this answer's.
+    REQUIRE(browser.wait_text("report-state", [](auto& t) { return t == "loaded"; }) == "loaded");
     CHECK(browser.text("report-users") == "40");
 
     // One table row and one point of each line per week of the report.
@@ -194,7 +195,8 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
     // k above every group leaves nothing to draw.
     browser.type("#min-users", "500");
     browser.click("#query button");
-    CHECK(browser.wait_text("report-k", [](auto& t) { return t == "500"; }) == "500");
+    REQUIRE(browser.wait_text("report-state", [](auto& t) { return t == "loaded"; }) == "loaded");
+    CHECK(browser.text("report-k") == "500");
     CHECK(count(browser, "#weeks tr") == 0);
     CHECK(count(browser, "#effect-plot line.interval") == 0);
   }

@@ -8,7 +8,11 @@
 //
 //   build/bench/fold_bench [--users N] [--events-per-user N]
 //   build/bench/fold_bench --metrics --users 100000 --events-per-user 200
+//
+// (--metrics also times the incremental update after a day of new events
+// and fails unless it gives the full recompute's report.)
 #include <fmt/core.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <optional>
@@ -26,16 +30,37 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-// A plausible stream: creates, some edits and snoozes, completions.
-std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
+const auto kStreamStart = coach::Clock::from_time_t(1772409600);  // 2026-03-02 00:00 UTC
+
+// A plausible stream: creates, some edits and snoozes, completions, an
+// event every `step` from `start`. With `nudges`, one event in 20 writes a
+// nudge about the newest open task and the next reports its delivery a
+// minute before.
+std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count,
+                                       coach::Clock::duration step = 37min,
+                                       coach::Clock::time_point start = kStreamStart,
+                                       bool nudges = false) {
   std::vector<v1::TaskEvent> events;
   std::vector<std::string> open;
-  auto t = coach::Clock::from_time_t(1772409600);
+  auto t = start;
+  std::string written;  // the last nudge's notification, not yet reported
   for (int i = 0; i < count; ++i) {
     v1::TaskEvent e;
-    t += 37min;
+    t += step;
     int kind = i % 10;
-    if (open.empty() || kind < 4) {
+    if (nudges && !written.empty()) {
+      e.mutable_nudge_delivered()->set_notification_id(written);
+      *e.mutable_nudge_delivered()->mutable_delivered_at() = coach::to_timestamp(t - 1min);
+      written.clear();
+    } else if (nudges && i % 20 == 19 && !open.empty()) {
+      written = new_uuid_string();
+      auto* c = e.mutable_nudge_created();
+      c->mutable_nudge()->set_id(new_uuid_string());
+      c->mutable_nudge()->set_trigger("overdue");
+      c->mutable_nudge()->set_task_id(open.back());
+      c->set_cooldown_key("overdue/" + open.back());
+      c->mutable_notification()->set_id(written);
+    } else if (open.empty() || kind < 4) {
       e.set_task_id(new_uuid_string());
       auto* c = e.mutable_task_created()->mutable_fields();
       c->set_title("task");
@@ -63,35 +88,56 @@ std::vector<v1::TaskEvent> make_stream(const Uuid& user, int count) {
 
 // Per user: the user state's fold (the batch job's work per user), the
 // user's success metrics, and the report over users (metrics plus the
-// nudge trial's decisions), each timed alone.
+// nudge trial's decisions), each timed alone. Then the incremental update
+// after a day: each user's events run an event every 3 h for
+// `per_user` events (with nudges), and a quarter of the users (those whose
+// stream ends in the last day) have new events since yesterday's run. The
+// others are added from the carry yesterday's run left (made here
+// untimed), the changed ones carried anew from their whole log.
 int metrics_bench(int users, int per_user) {
   fmt::print("metrics benchmark: {} users x {} events, one core, streamed\n", users, per_user);
-  auto as_of = coach::Clock::from_time_t(1772409600) + std::chrono::hours(24 * 30);
+  const auto step = 3h;
+  auto end = kStreamStart + step * per_user;  // the newest streams' last event
+  auto as_of = end + 1h, yesterday = as_of - 24h;
   projections::ReportOptions options;
-  options.from = coach::Clock::from_time_t(1772409600);
+  options.from = kStreamStart;
   options.to = as_of;
-  projections::MetricsReportBuilder builder(options);
-  std::chrono::duration<double> fold{0}, metrics{0}, report{0};
-  uint64_t check = 0;
+  projections::MetricsReportBuilder full(options), incremental(options);
+  std::chrono::duration<double> fold{0}, metrics{0}, report{0}, update{0};
+  uint64_t check = 0, changed = 0, carried_weeks = 0, carried_tasks = 0;
   for (int u = 0; u < users; ++u) {
     auto id = Uuid::random();
-    auto stream = make_stream(id, per_user);
+    // Users whose stream ends 0 (changed today) to 3 days before `end`.
+    auto stream = make_stream(id, per_user, step, kStreamStart - 24h * (u % 4), true);
     auto t0 = Steady::now();
     projections::UserState state;
     for (const auto& e : stream) state.fold(e);
     auto t1 = Steady::now();
     auto m = projections::user_metrics(stream, as_of);
     auto t2 = Steady::now();
-    builder.add(id.to_string(), stream);
+    full.add(id.to_string(), stream);
     auto t3 = Steady::now();
+    bool today = coach::from_timestamp(stream.back().created_at()) > yesterday;
+    auto kept = projections::report_carry(stream, yesterday);  // yesterday's run
+    carried_weeks += kept.metrics.so_far.weeks.size();
+    carried_tasks += kept.metrics.tasks.size();
+    auto t4 = Steady::now();
+    if (today) {
+      ++changed;
+      incremental.add(id.to_string(), projections::report_carry(stream, as_of));
+    } else {
+      incremental.add(id.to_string(), kept);
+    }
+    auto t5 = Steady::now();
     fold += t1 - t0;
     metrics += t2 - t1;
     report += t3 - t2;
+    update += t5 - t4;
     check += state.tasks.tasks().size() + m.weeks.size();
   }
-  auto t4 = Steady::now();
-  auto built = builder.build();
-  std::chrono::duration<double> build = Steady::now() - t4;
+  auto t6 = Steady::now();
+  auto built = full.build();
+  std::chrono::duration<double> build = Steady::now() - t6;
   double total = static_cast<double>(users) * per_user;
   auto line = [&](const char* what, std::chrono::duration<double> d) {
     fmt::print("{:<44} {:>8.1f} s  {:>12.0f} events/s  ({:.2f}x the fold)\n", what, d.count(),
@@ -100,9 +146,16 @@ int metrics_bench(int users, int per_user) {
   line("user state fold (the batch job's per user)", fold);
   line("one user's success metrics (user_metrics)", metrics);
   line("report over users (metrics + nudge trial)", report);
+  line("report, incremental after a day", update);
   fmt::print("report built in {:.3f} s: {} weeks, {} cohorts (check {})\n", build.count(),
              built.weeks_size(), built.cohorts_size(), check);
-  return 0;
+  bool same = google::protobuf::util::MessageDifferencer::Equals(built, incremental.build());
+  fmt::print(
+      "incremental: {} of {} users changed; carries of {:.1f} weeks and {:.1f} tasks"
+      " on average; the same report: {}\n",
+      changed, users, static_cast<double>(carried_weeks) / users,
+      static_cast<double>(carried_tasks) / users, same ? "yes" : "NO");
+  return same ? 0 : 1;
 }
 
 }  // namespace

@@ -78,9 +78,17 @@ std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_
   return rows;
 }
 
+ReportCarry report_carry(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {
+  return {metrics_carry(log, as_of), decisions_so_far(log, as_of)};
+}
+
 void MetricsReportBuilder::add(const std::string& user_id, std::span<const v1::TaskEvent> log) {
-  metrics_.add(user_metrics(log, options_.to));
-  auto decisions = trial_decisions(log, options_.to);
+  add(user_id, report_carry(log, options_.to));
+}
+
+void MetricsReportBuilder::add(const std::string& user_id, const ReportCarry& carry) {
+  metrics_.add(user_metrics(carry.metrics, options_.to));
+  auto decisions = decided_by(carry.decisions, options_.to);
   std::erase_if(decisions, [&](const TrialDecision& d) { return d.at < options_.from; });
   trial_.add(user_id, decisions);
 }

@@ -20,12 +20,26 @@ struct ReportOptions {
   size_t cohort_weeks = 12;  // retention columns kept per cohort
 };
 
+// One user's part of the report, kept between runs (the incremental
+// update): a later report adds an unchanged user from it without reading
+// their log; a user whose log grew is carried anew (report_carry).
+struct ReportCarry {
+  MetricsCarry metrics;
+  std::vector<TrialDecision> decisions;  // decisions_so_far(log, metrics.as_of)
+};
+
+// The carry of one user's log (in sequence order) as of `as_of`.
+ReportCarry report_carry(std::span<const v1::TaskEvent> log, Clock::time_point as_of);
+
 // Gathers users one at a time (memory: the tallies, never a user's log).
 class MetricsReportBuilder {
  public:
   explicit MetricsReportBuilder(ReportOptions options) : options_(options) {}
   // Adds one user's log, in sequence order.
   void add(const std::string& user_id, std::span<const v1::TaskEvent> log);
+  // Adds one user from their carry, made as of options().to or before from
+  // the log as it still is: the same as adding the log.
+  void add(const std::string& user_id, const ReportCarry& carry);
   // Adds another builder's users (as of the same instant, of other users).
   void merge(const MetricsReportBuilder& other);
   v1::MetricsReport build() const;

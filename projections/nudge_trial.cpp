@@ -80,8 +80,8 @@ v1::TaskEvent decide_trial(const UserState& state, const NudgeCandidate& candida
   return event;
 }
 
-std::vector<TrialDecision> trial_decisions(std::span<const v1::TaskEvent> log,
-                                           Clock::time_point as_of) {
+std::vector<TrialDecision> decisions_so_far(std::span<const v1::TaskEvent> log,
+                                            Clock::time_point as_of) {
   std::vector<TrialDecision> decisions;
   size_t first_open = 0;  // decisions before it are past their window
   for (const auto& e : log) {
@@ -98,8 +98,20 @@ std::vector<TrialDecision> trial_decisions(std::span<const v1::TaskEvent> log,
       decisions.push_back({t, d.trigger(), d.mode(), d.sent(), d.send_probability(), false});
     }
   }
-  std::erase_if(decisions, [&](const TrialDecision& d) { return d.at + kProximalWindow > as_of; });
   return decisions;
+}
+
+std::vector<TrialDecision> decided_by(std::span<const TrialDecision> so_far,
+                                      Clock::time_point as_of) {
+  std::vector<TrialDecision> decisions;
+  for (const auto& d : so_far)
+    if (d.at + kProximalWindow <= as_of) decisions.push_back(d);
+  return decisions;
+}
+
+std::vector<TrialDecision> trial_decisions(std::span<const v1::TaskEvent> log,
+                                           Clock::time_point as_of) {
+  return decided_by(decisions_so_far(log, as_of), as_of);
 }
 
 void TrialTally::add(const std::string& user_id, std::span<const TrialDecision> decisions) {

@@ -71,6 +71,17 @@ struct TrialDecision {
 std::vector<TrialDecision> trial_decisions(std::span<const v1::TaskEvent> log,
                                            Clock::time_point as_of);
 
+// Every decision of the log made at or before `as_of`, with its outcome as
+// far as the log knows it then (what the incremental update carries).
+std::vector<TrialDecision> decisions_so_far(std::span<const v1::TaskEvent> log,
+                                            Clock::time_point as_of);
+
+// Of `so_far` (decisions_so_far(log, t)), those whose window ended by
+// `as_of`: trial_decisions(log, as_of) for a log with no events after t
+// and as_of at or after t.
+std::vector<TrialDecision> decided_by(std::span<const TrialDecision> so_far,
+                                      Clock::time_point as_of);
+
 struct EffectEstimate {
   uint32_t users = 0;                            // with at least one decision
   uint32_t users_sent = 0, users_held_back = 0;  // with a decision in that arm

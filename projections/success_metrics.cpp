@@ -44,23 +44,74 @@ Clock::time_point start_of(date::sys_days day, const date::time_zone* zone) {
   return zone->to_sys(date::local_days(day.time_since_epoch()), date::choose::earliest);
 }
 
+using DueTask = MetricsCarry::DueTask;
+
+// A task of `t`'s kind that weeks can count; none for a deleted one or one
+// without a due. Open as effective_status says at any instant: a snoozed
+// task is pending again once its snooze is over, open either way.
+std::optional<DueTask> due_task_of(const v1::Task& t) {
+  if (t.status() == v1::TASK_STATUS_DELETED || !t.has_due_at()) return std::nullopt;
+  DueTask d;
+  d.due = from_timestamp(t.due_at());
+  d.completed = t.status() == v1::TASK_STATUS_COMPLETED;
+  if (d.completed) d.completed_at = from_timestamp(t.completed_at());
+  d.open = t.status() == v1::TASK_STATUS_PENDING || t.status() == v1::TASK_STATUS_SNOOZED;
+  d.snooze_count = t.snooze_count();
+  return d;
+}
+
+// What task `t` adds to the week [start, until) closed at `until`.
+void count_due_task(WeekFigures& w, const DueTask& t, Clock::time_point start,
+                    Clock::time_point until) {
+  if (t.due >= start && t.due < until) {
+    ++w.due;
+    w.completed += t.completed && t.completed_at <= until;
+  }
+  if (!t.open) return;
+  ++w.open_with_due;
+  w.overdue += t.due + hours(24) < until;
+  w.long_snooze_chains += t.snooze_count >= 3;
+}
+
 // The figures read off the book at the end of [start, until).
 void close_week(WeekFigures& w, const TaskBook& book, Clock::time_point start,
                 Clock::time_point until) {
-  for (const auto& [id, t] : book.tasks()) {
-    if (t.status() == v1::TASK_STATUS_DELETED || !t.has_due_at()) continue;
-    auto due = from_timestamp(t.due_at());
-    if (due >= start && due < until) {
-      ++w.due;
-      w.completed +=
-          t.status() == v1::TASK_STATUS_COMPLETED && from_timestamp(t.completed_at()) <= until;
-    }
-    auto status = effective_status(t, until);
-    if (status != v1::TASK_STATUS_PENDING && status != v1::TASK_STATUS_SNOOZED) continue;
-    ++w.open_with_due;
-    w.overdue += due + hours(24) < until;
-    w.long_snooze_chains += t.snooze_count() >= 3;
+  for (const auto& [id, t] : book.tasks())
+    if (auto d = due_task_of(t)) count_due_task(w, *d, start, until);
+}
+
+Clock::time_point week_start(IsoWeek w, const date::time_zone* zone) {
+  return start_of(monday_of(w), zone);
+}
+Clock::time_point week_end(IsoWeek w, const date::time_zone* zone) {
+  return start_of(monday_of(w) + date::days(7), zone);
+}
+
+// Closes every week of `m` from `current` on that ended by `t` in `zone`,
+// `close(figures, start, end)` reading the tasks; the week `t` is in
+// becomes current.
+template <class Close>
+void close_until(UserMetrics& m, IsoWeek& current, const date::time_zone* zone, Clock::time_point t,
+                 const Close& close) {
+  while (week_end(current, zone) <= t) {
+    close(m.weeks[current], week_start(current, zone), week_end(current, zone));
+    current = week_of_day(monday_of(current) + date::days(7));
+    m.weeks[current];
   }
+}
+
+// Counts delivery `d`, whose 2 h are over, in its week and its persona.
+template <class D>
+void count_delivery(UserMetrics& m, const D& d) {
+  auto& week = m.weeks[d.week];
+  ++week.nudges_delivered;
+  week.nudges_engaged += d.engaged;
+  auto& persona = m.persona_engagement[d.persona];
+  ++persona.delivered;
+  persona.engaged += d.engaged;
+  if (d.misfire.empty()) return;
+  ++week.misfires;
+  ++week.misfires_by_reason[d.misfire];
 }
 
 std::optional<double> share(uint32_t part, uint32_t whole) {
@@ -221,8 +272,10 @@ bool task_action(const v1::TaskEvent& e) {
   }
 }
 
-UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {
-  UserMetrics m;
+MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {
+  MetricsCarry carry;
+  carry.as_of = as_of;
+  UserMetrics& m = carry.so_far;
   UserProfile profile;
   TaskBook book;
   const date::time_zone* zone = zone_or_utc("UTC");
@@ -232,26 +285,20 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
   std::map<std::string, std::pair<v1::CoachingMode, v1::PersonaType>> kind_of;  // nudge id
   std::map<std::string, int32_t> rating_of;                                     // nudge id
   std::map<std::string, Written> written;                                       // notification id
-  auto week_start = [&](IsoWeek w) { return start_of(monday_of(w), zone); };
-  auto week_end = [&](IsoWeek w) { return start_of(monday_of(w) + date::days(7), zone); };
-  // Closes every week that ended by `t`; the one `t` is in becomes current.
-  auto close_until = [&](Clock::time_point t) {
-    while (week_end(*current) <= t) {
-      close_week(m.weeks[*current], book, week_start(*current), week_end(*current));
-      current = week_of_day(monday_of(*current) + date::days(7));
-      m.weeks[*current];
-    }
+  auto close_with_book = [&](WeekFigures& w, Clock::time_point start, Clock::time_point until) {
+    close_week(w, book, start, until);
   };
   for (const auto& e : log) {
     auto t = from_timestamp(e.created_at());
     if (t > as_of) break;
+    ++carry.events;
     evolve(profile, e);  // a new zone counts from its own event on
     zone = zone_or_utc(profile.profile.user().timezone());
     if (!current) {
       current = week_of(t, zone);
       m.weeks[*current];
     }
-    close_until(t);
+    close_until(m, *current, zone, t, close_with_book);
     auto& week = m.weeks[*current];
     bool by_user = user_initiated(e);
     if (by_user) {
@@ -294,24 +341,20 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
     if (e.has_nudge_rated()) rating_of[e.nudge_rated().nudge_id()] = e.nudge_rated().usefulness();
     evolve(book, e);
   }
-  if (!current) return m;
-  close_until(as_of);
-  close_week(m.weeks[*current], book, week_start(*current), as_of);
-  std::span<const v1::TaskEvent> known = log;
-  while (!known.empty() && from_timestamp(known.back().created_at()) > as_of)
-    known = known.first(known.size() - 1);
-  judge_misfires(known, deliveries);
+  if (!current) return carry;
+  close_until(m, *current, zone, as_of, close_with_book);
+  carry.current = current;
+  carry.zone = profile.profile.user().timezone();
+  auto from = week_start(*current, zone);
+  for (const auto& [id, t] : book.tasks())
+    if (auto d = due_task_of(t); d && (d->open || d->due >= from)) carry.tasks.push_back(*d);
+  judge_misfires(log.first(carry.events), deliveries);
   for (const auto& d : deliveries) {
-    if (d.at + hours(2) > as_of) continue;  // its outcome is not known yet
-    auto& week = m.weeks[d.week];
-    ++week.nudges_delivered;
-    week.nudges_engaged += d.engaged;
-    auto& persona = m.persona_engagement[d.persona];
-    ++persona.delivered;
-    persona.engaged += d.engaged;
-    if (d.misfire.empty()) continue;
-    ++week.misfires;
-    ++week.misfires_by_reason[d.misfire];
+    if (d.at + hours(2) > as_of) {  // its outcome is not known yet
+      carry.deliveries.push_back({d.at, d.week, d.engaged, d.persona, d.misfire});
+      continue;
+    }
+    count_delivery(m, d);
   }
   for (const auto& [id, usefulness] : rating_of) {
     auto kind = kind_of.find(id);
@@ -320,7 +363,27 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
     ++r.count;
     r.sum += usefulness;
   }
+  return carry;
+}
+
+UserMetrics user_metrics(const MetricsCarry& carry, Clock::time_point as_of) {
+  as_of = std::max(as_of, carry.as_of);
+  UserMetrics m = carry.so_far;
+  if (!carry.current) return m;
+  const auto* zone = zone_or_utc(carry.zone);
+  auto close_with_tasks = [&](WeekFigures& w, Clock::time_point start, Clock::time_point until) {
+    for (const auto& t : carry.tasks) count_due_task(w, t, start, until);
+  };
+  IsoWeek current = *carry.current;
+  close_until(m, current, zone, as_of, close_with_tasks);
+  close_with_tasks(m.weeks[current], week_start(current, zone), as_of);
+  for (const auto& d : carry.deliveries)
+    if (d.at + hours(2) <= as_of) count_delivery(m, d);
   return m;
+}
+
+UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {
+  return user_metrics(metrics_carry(log, as_of), as_of);
 }
 
 }  // namespace coach::projections

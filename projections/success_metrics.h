@@ -92,15 +92,18 @@ struct WeekFigures {
   std::optional<double> nudge_engagement() const;
   std::optional<double> misfire_rate() const;
   void add(const WeekFigures& other);  // sums the counts; active if either is
+  bool operator==(const WeekFigures&) const = default;
 };
 
 struct RatingFigures {
   uint32_t count = 0;
   double sum = 0;  // of usefulness, 1 to 5
+  bool operator==(const RatingFigures&) const = default;
 };
 
 struct EngagementFigures {
   uint32_t delivered = 0, engaged = 0;
+  bool operator==(const EngagementFigures&) const = default;
 };
 
 struct UserMetrics {
@@ -109,6 +112,7 @@ struct UserMetrics {
   std::optional<IsoWeek> first_active;  // the retention cohort
   std::map<std::pair<v1::CoachingMode, v1::PersonaType>, RatingFigures> ratings;
   std::map<v1::PersonaType, EngagementFigures> persona_engagement;
+  bool operator==(const UserMetrics&) const = default;
 };
 
 // The misfire reasons, in the order they are checked.
@@ -135,6 +139,51 @@ bool task_action(const v1::TaskEvent& event);
 
 // The metrics of one user's log (in sequence order) as of `as_of`.
 UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point as_of);
+
+// What a user's figures after `as_of` still depend on while their log gets
+// no new events (the incremental update): an unchanged user's metrics at a
+// later instant come from it alone, without reading the log again; a user
+// with new events is folded anew. Small beside the log: the figures so far,
+// the tasks later weeks can still count, the deliveries whose 2 h are not
+// over.
+struct MetricsCarry {
+  Clock::time_point as_of{};
+  // How many events of the log it folded: those before the first one after
+  // as_of. A log that has more is not unchanged.
+  size_t events = 0;
+  // The weeks that ended by as_of, closed; the current week's counts of
+  // events; the deliveries whose 2 h were over by as_of; the ratings.
+  UserMetrics so_far;
+  std::optional<IsoWeek> current;  // the week as_of is in; none: no events
+  std::string zone;                // the user's zone after the last event
+  // A task later weeks can count: not deleted, with a due, and open or due
+  // from the current week on.
+  struct DueTask {
+    Clock::time_point due, completed_at;
+    bool open = false;  // pending or snoozed, and so for good: no events come
+    bool completed = false;
+    uint32_t snooze_count = 0;
+  };
+  std::vector<DueTask> tasks;
+  // A delivery whose 2 h were not over by as_of, judged (misfire) already.
+  struct OpenDelivery {
+    Clock::time_point at;  // when its report was logged
+    IsoWeek week;
+    bool engaged = false;
+    v1::PersonaType persona = v1::PERSONA_TYPE_UNSPECIFIED;
+    std::string misfire;  // the first reason, or empty
+  };
+  std::vector<OpenDelivery> deliveries;
+};
+
+// The carry of one user's log (in sequence order) as of `as_of`.
+MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point as_of);
+
+// The metrics as of `as_of` of the log `carry` was made from, when it has no
+// events beyond carry.events: user_metrics(log, as_of), for as_of at or
+// after carry.as_of (earlier instants give the figures as of carry.as_of).
+// user_metrics(log, t) is user_metrics(metrics_carry(log, t), t).
+UserMetrics user_metrics(const MetricsCarry& carry, Clock::time_point as_of);
 
 struct CohortFigures {
   uint32_t users = 0;

@@ -6,11 +6,15 @@
 #include "projections/metrics_report.h"
 
 #include <doctest/doctest.h>
+#include <google/protobuf/util/message_differencer.h>
 
+#include <algorithm>
+#include <random>
 #include <vector>
 
 #include "base/ids.h"
 #include "events/envelope.h"
+#include "simulator.h"
 #include "tests/support.h"
 
 using namespace coach;
@@ -376,4 +380,122 @@ TEST_CASE("a user's own weeks for insights: the last 8, oldest first, as report 
   }
   CHECK(own_weeks(m, 20).size() == 10);
   CHECK(own_weeks(UserMetrics{}, 8).empty());
+}
+
+namespace {
+
+// A simulated user's log in `zone`: the trial's users (nudges written,
+// decided, delivered; their days from `start`) and the archetypes' (due
+// dates, snoozes, lateness), each registered in that zone.
+std::vector<v1::TaskEvent> simulated_log(uint64_t seed, const std::string& zone,
+                                         Clock::time_point start) {
+  std::vector<v1::TaskEvent> events;
+  if (seed % 2) {
+    sim::TrialSimOptions options;
+    options.days = 28;
+    options.start = start;
+    events = sim::simulate_trial_user(seed, options).events;
+  } else {
+    sim::SimOptions options;
+    options.days = 30;
+    options.registered = true;
+    events =
+        sim::simulate(static_cast<int>(seed / 2 % sim::kArchetypes.size()), seed, options).events;
+  }
+  for (auto& e : events)
+    if (e.has_user_registered()) e.mutable_user_registered()->set_timezone(zone);
+  return events;
+}
+
+}  // namespace
+
+TEST_CASE("the carry: an unchanged user's figures later equal a fold of the whole log") {
+  // The incremental update stands on this: the carry made at t1 from the
+  // log then, asked at t2, gives what folding that same log at t2 gives, in
+  // DST weeks and far zones, mid-week and across weeks, with deliveries
+  // whose 2 h and decisions whose window end in between.
+  const std::vector<std::string> zones = {"Europe/Berlin", "America/New_York", "Pacific/Kiritimati",
+                                          "Pacific/Pago_Pago"};
+  auto start = test::utc("2026-03-02T00:00:00Z");  // both DST changes of 2026 inside
+  std::mt19937_64 rng(23);
+  int compared = 0, with_open_deliveries = 0, with_open_decisions = 0;
+  for (uint64_t seed = 1; seed <= 24; ++seed) {
+    auto log = simulated_log(seed, zones[seed % zones.size()], start);
+    REQUIRE(log.size() > 20);
+    auto first = from_timestamp(log.front().created_at());
+    auto last = from_timestamp(log.back().created_at());
+    for (int round = 0; round < 6; ++round) {
+      // t1 anywhere in the log's span (the last round: after it), t2 up to
+      // three weeks after t1; or t1 at a delivery's report (round 0) or a
+      // decision (round 1) and t2 exactly when its 2 h end.
+      auto span = std::chrono::duration_cast<std::chrono::minutes>(last - first).count();
+      auto t1 = round == 5 ? last + 1h : first + std::chrono::minutes(rng() % span);
+      auto t2 = t1 + std::chrono::minutes(rng() % (21 * 24 * 60));
+      if (round < 2) {
+        std::vector<Clock::time_point> at;
+        for (const auto& e : log)
+          if (round == 0 ? e.has_nudge_delivered() : e.has_nudge_decided())
+            at.push_back(from_timestamp(e.created_at()));
+        if (!at.empty()) {
+          t1 = at[rng() % at.size()];
+          t2 = t1 + 2h;
+        }
+      }
+      auto carry = metrics_carry(log, t1);
+      std::span<const v1::TaskEvent> then(log.data(), carry.events);
+      REQUIRE(std::all_of(then.begin(), then.end(),
+                          [&](const auto& e) { return from_timestamp(e.created_at()) <= t1; }));
+      REQUIRE((carry.events == log.size() || from_timestamp(log[carry.events].created_at()) > t1));
+      CAPTURE(seed);
+      CAPTURE(round);
+      CHECK(user_metrics(carry, t1) == user_metrics(then, t1));
+      CHECK(user_metrics(carry, t2) == user_metrics(then, t2));
+      with_open_deliveries += !carry.deliveries.empty();
+
+      // The report's part: metrics and the trial's decisions.
+      auto report_part = report_carry(then, t1);
+      with_open_decisions +=
+          std::any_of(report_part.decisions.begin(), report_part.decisions.end(),
+                      [&](const TrialDecision& d) { return d.at + kProximalWindow > t1; });
+      ReportOptions options;
+      options.from = start;
+      options.to = t2;
+      options.min_users = 1;
+      MetricsReportBuilder from_carry(options), from_log(options);
+      from_carry.add("u", report_part);
+      from_log.add("u", then);
+      auto a = from_carry.build(), b = from_log.build();
+      CHECK(google::protobuf::util::MessageDifferencer::Equals(a, b));
+      ++compared;
+    }
+  }
+  CHECK(compared == 24 * 6);
+  // The cases that make the carry more than a copy came up.
+  CHECK(with_open_deliveries > 5);
+  CHECK(with_open_decisions > 5);
+}
+
+TEST_CASE("the carry keeps only what later weeks can count") {
+  Log log;
+  log.registered("UTC", "2026-03-02T09:00:00Z");
+  auto done_early = new_uuid_string(), done_later = new_uuid_string(), open = new_uuid_string(),
+       gone = new_uuid_string();
+  log.created(done_early, "2026-03-03T12:00:00Z", "2026-03-02T09:00:00Z");  // due in W10
+  log.created(done_later, "2026-03-30T12:00:00Z", "2026-03-02T09:00:00Z");  // due in W14
+  log.created(open, "2026-03-04T12:00:00Z", "2026-03-02T09:00:00Z");        // overdue
+  log.created(gone, "2026-03-30T12:00:00Z", "2026-03-02T09:00:00Z");
+  log.completed(done_early, "2026-03-03T10:00:00Z");
+  log.completed(done_later, "2026-03-10T10:00:00Z");
+  log.deleted(gone, "2026-03-10T11:00:00Z");
+  auto carry = metrics_carry(log.events, test::utc("2026-03-11T00:00:00Z"));  // in W11
+  CHECK(carry.events == log.events.size());
+  REQUIRE(carry.current == IsoWeek{2026, 11});
+  REQUIRE(carry.tasks.size() == 2);  // the open one and the one due in W14
+  auto later = user_metrics(carry, test::utc("2026-04-01T00:00:00Z"));
+  CHECK(later.weeks.at({2026, 14}).due == 1);
+  CHECK(later.weeks.at({2026, 14}).completed == 1);
+  CHECK(later.weeks.at({2026, 14}).overdue == 1);
+  CHECK(later.weeks.size() == 5);  // W10 to W14
+  // Asked for an instant before its own, a carry answers as of its own.
+  CHECK(user_metrics(carry, test::utc("2026-03-05T00:00:00Z")) == user_metrics(carry, carry.as_of));
 }

@@ -177,26 +177,43 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
   auto stored_rates = stored_population(store_);
   Snapshots current;  // each tracked user's snapshot as of now, not yet clustered
   projections::PopulationTally population;  // of tracked users, in a full run
-  // The success metrics over every user (issue 23), in a full run.
+  // The success metrics over every user (issue 23): in a full run, and in
+  // an incremental one after it, each user with new events carried anew
+  // from their log, the others from the carry the last run left.
+  bool with_metrics = full || carried_;
   projections::ReportOptions metric_options;
   metric_options.to = now;
   auto metrics = std::make_shared<projections::MetricsReportBuilder>(metric_options);
+  auto carry_anew = [&](const Uuid& user, std::span<const v1::TaskEvent> log) {
+    auto& carry = carries_[user] = projections::report_carry(log, now);
+    metrics->add(user.to_string(), carry);
+  };
   for (const auto& user : *users) {
     if (stop_) return make_error(Errc::unavailable, "the batch run was stopped");
     ++users_done_;
     if (!full && !touched.count(user)) {
+      if (with_metrics) {
+        if (auto carry = carries_.find(user); carry != carries_.end()) {
+          metrics->add(user.to_string(), carry->second);
+        } else if (auto log = store_.read(user); log) {  // not there last time
+          carry_anew(user, *log);
+        }
+      }
       auto stored = store_.features_as_of(user, now);
       if (stored && *stored && (*stored)->mode_features_size() > 0)
         current.push_back(std::move(**stored));
       continue;
     }
     auto log = store_.read(user);
-    if (!log) continue;  // erased meanwhile, or never wrote an event
+    if (!log) {  // erased meanwhile, or never wrote an event
+      carries_.erase(user);
+      continue;
+    }
     projections::FeatureSeries series(user.to_string(), model);
     series.set_population(stored_rates);
     Snapshots daily;
     for (const auto& event : *log) series.fold(event, daily);
-    if (full) metrics->add(user.to_string(), *log);
+    if (with_metrics) carry_anew(user, *log);
     series.finish(now, daily);
     for (auto& snapshot : daily) snapshot.set_id(new_uuid_string());
     if (series.state().signals) {
@@ -271,7 +288,11 @@ Result<v1::BatchReport> BatchJob::run_locked(bool full, SystemClock::time_point 
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   *report.mutable_finished_at() = coach::to_timestamp(SystemClock::now());
   if (auto s = store_.put_meta(kBatchMeta, report.SerializeAsString()); !s) return s.error();
-  if (full) {
+  if (with_metrics) {
+    // Users gone since (erased) take their carry with them.
+    std::unordered_set<Uuid, UuidHash> present(users->begin(), users->end());
+    std::erase_if(carries_, [&](const auto& entry) { return !present.count(entry.first); });
+    carried_ = true;
     std::lock_guard lock(mu_);
     metrics_ = std::move(metrics);
   }

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "events/event_store.h"
 #include "projections/behavior_clusters.h"
@@ -52,10 +53,11 @@ class BatchControl {
   // Starts a run on the job's thread; conflict when one is going.
   virtual Status start(bool full) = 0;
   virtual v1::BatchStatus status() const = 0;
-  // analytics.metrics: the success metrics over the users of the last full
-  // run, as of it (projections/metrics_report.h); groups under
+  // analytics.metrics: the success metrics over every user as of the last
+  // run (projections/metrics_report.h); groups under
   // max(query.min_users, kMetricsMinUsers) left out. unavailable before a
-  // full run since the node started.
+  // full run since the node started: incremental runs after one update
+  // them from each user's carry, refolding only users with new events.
   virtual Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const = 0;
 };
 
@@ -75,7 +77,7 @@ class BatchJob : public BatchControl {
   Status start(bool full) override;
   v1::BatchStatus status() const override;
   Result<v1::MetricsReport> metrics(const v1::GetMetrics& query) const override;
-  // The last full run's metrics, null before one.
+  // The last run's metrics, null before a full one.
   std::shared_ptr<const projections::MetricsReportBuilder> metrics_builder() const;
   // Blocks until no run is going (tests).
   void wait_idle() const;
@@ -94,7 +96,11 @@ class BatchJob : public BatchControl {
   bool running_ = false;
   uint64_t runs_ = 0;
   v1::BatchReport last_;
-  std::shared_ptr<const projections::MetricsReportBuilder> metrics_;  // of the last full run
+  std::shared_ptr<const projections::MetricsReportBuilder> metrics_;  // of the last run
+  // Each user's part of the metrics as of the last run (the job's thread
+  // only; a few KB per user), and whether a full run made them all.
+  std::unordered_map<Uuid, projections::ReportCarry, UuidHash> carries_;
+  bool carried_ = false;
   std::atomic<uint64_t> users_total_{0}, users_done_{0}, events_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -3,6 +3,7 @@
 // look-ahead, clustered, refolded incrementally, and forgotten when they
 // turn tracking off.
 #include <doctest/doctest.h>
+#include <google/protobuf/util/message_differencer.h>
 
 #include <map>
 
@@ -163,6 +164,59 @@ TEST_CASE("an incremental run refolds only users with new events, tracking off f
   CHECK(job.status().last().users() == 1);
   // Incremental runs keep the full run's population rates.
   CHECK(coach::from_timestamp(actors::stored_population(*store)->as_of()) == kAfterSimulation);
+}
+
+TEST_CASE("incremental runs keep the success metrics current, as a full run would") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  auto population = store_population(*store, 2);
+  actors::BatchJob job(*store, unthrottled());
+  auto before = job.run(false, kAfterSimulation);  // no checkpoint yet: a full run
+  REQUIRE(before);
+  REQUIRE(before->full());
+  REQUIRE(job.metrics_builder());
+  auto from = kAfterSimulation - 24h * 70;
+  auto first = job.metrics_builder()->build(from, 1);
+
+  // One user adds a task, another is erased; nine days on (a week ends
+  // between) an incremental run refolds only the first.
+  auto it = population.users.begin();
+  auto active = it->first, erased = std::next(it)->first;
+  projections::UserState state;
+  for (const auto& e : it->second.events) state.fold(e);
+  v1::TaskEvent created;
+  created.set_task_id(new_uuid_string());
+  created.mutable_task_created()->mutable_fields()->set_title("later");
+  *created.mutable_task_created()->mutable_fields()->mutable_due_at() =
+      to_timestamp(kAfterSimulation + 30h);
+  events::stamp_envelope(created, active, state.version + 1, kAfterSimulation + 2h);
+  REQUIRE(store->append(active, state.version, {created}));
+  REQUIRE(store->erase_user(erased, kAfterSimulation + 3h));
+
+  auto later = kAfterSimulation + 24h * 9;
+  auto after = job.run(false, later);
+  REQUIRE_MESSAGE(after, test::error_of(after));
+  CHECK_FALSE(after->full());
+  CHECK(after->users() == 1);
+  auto incremental = job.metrics_builder()->build(from, 1);
+  CHECK(coach::from_timestamp(incremental.to()) == later);
+  CHECK(incremental.users() == population.users.size());  // the erased one gone, untracked in
+
+  actors::BatchJob fresh(*store, unthrottled());
+  REQUIRE(fresh.run(true, later));
+  auto full = fresh.metrics_builder()->build(from, 1);
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(incremental, full));
+  // The new task is in its week (2026-W11), and the erased user's tasks
+  // are out.
+  auto week = [](const v1::MetricsReport& r, const std::string& name) {
+    for (const auto& w : r.weeks())
+      if (w.week() == name) return w;
+    return v1::MetricsReport::Week{};
+  };
+  auto gone = projections::user_metrics(population.users.at(erased).events, kAfterSimulation)
+                  .weeks.at({2026, 11});
+  CHECK(week(incremental, "2026-W11").created() ==
+        week(first, "2026-W11").created() - gone.created + 1);
 }
 
 TEST_CASE("the rate limit holds and a run on the job's thread reports its status") {

@@ -241,7 +241,7 @@ TEST_CASE("coachctl dates: every form, echoed in the user's zone across a DST ch
   for (const char* form : {"today", "tomorrow 17:00", "fri", "next monday 9am", "+2d", "+3h", "eod",
                            "eow", "2026-12-02", "2026-12-02 17:00", "2026-03-10T12:00:00Z",
                            "2026-03-10T12:00:00+01:00", "sun 02:30", "5pm", "Mon 9AM"}) {
-    char four[5];
+    char four[9];  // four digits here; room for any int's, which -O0's checker wants
     std::snprintf(four, sizeof four, "%04x", 0xa000 + 0x111 * ++n);
     runs.push_back({"add", std::string("due ") + form, "--due", form, "--id", fixed_id(four)});
   }

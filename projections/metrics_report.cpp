@@ -12,10 +12,10 @@ void set_rate(std::optional<double> rate, v1::MetricsReport::Week& row,
   if (rate) (row.*set)(*rate);
 }
 
-v1::MetricsReport::Week week_row(IsoWeek week, const MetricsTally::Week& w) {
+// The figures of one period (a week, a day); the caller names it.
+v1::MetricsReport::Week period_row(const MetricsTally::Week& w) {
   v1::MetricsReport::Week row;
   const auto& s = w.sums;
-  row.set_week(iso_week_name(week));
   row.set_users(w.users);
   row.set_active_users(w.active_users);
   row.set_due(s.due);
@@ -36,6 +36,18 @@ v1::MetricsReport::Week week_row(IsoWeek week, const MetricsTally::Week& w) {
   set_rate(s.snooze_rate(), row, &W::set_snooze_rate);
   set_rate(s.nudge_engagement(), row, &W::set_nudge_engagement);
   set_rate(s.misfire_rate(), row, &W::set_misfire_rate);
+  return row;
+}
+
+v1::MetricsReport::Week week_row(IsoWeek week, const MetricsTally::Week& w) {
+  auto row = period_row(w);
+  row.set_week(iso_week_name(week));
+  return row;
+}
+
+v1::MetricsReport::Week day_row(LocalDay day, const MetricsTally::Week& w) {
+  auto row = period_row(w);
+  row.set_day(local_day_name(day));
   return row;
 }
 
@@ -68,6 +80,10 @@ std::string mode_name(v1::CoachingMode mode) {
 
 std::string iso_week_name(IsoWeek week) {
   return fmt::format("{}-W{:02}", week.year, week.week);
+}
+
+std::string local_day_name(LocalDay day) {
+  return fmt::format("{:04}-{:02}-{:02}", day.year, day.month, day.day);
 }
 
 std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count) {
@@ -119,6 +135,9 @@ v1::MetricsReport MetricsReportBuilder::build(Clock::time_point from, uint32_t m
     // By active users: a week's figures are those of the users active in
     // it (mostly), so a week with one active user of many is left out.
     if (week >= first && week <= last && enough(w.active_users)) *r.add_weeks() = week_row(week, w);
+  auto first_day = local_day_of(from, "UTC");
+  for (const auto& [day, w] : metrics_.days())
+    if (day >= first_day && enough(w.active_users)) *r.add_days() = day_row(day, w);
   for (const auto& [week, c] : metrics_.cohorts()) {
     if (week < first || week > last || !enough(c.users)) continue;
     auto* row = r.add_cohorts();

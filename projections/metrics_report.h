@@ -14,7 +14,9 @@
 namespace coach::projections {
 
 struct ReportOptions {
-  Clock::time_point from{};  // weeks, cohorts and decisions from this instant's ISO week (UTC)
+  // Weeks, cohorts and decisions from this instant's ISO week (UTC), days
+  // from its day (UTC).
+  Clock::time_point from{};
   Clock::time_point to{};    // as of this instant
   uint32_t min_users = 5;    // k: smaller groups are left out
   size_t cohort_weeks = 12;  // retention columns kept per cohort
@@ -43,9 +45,9 @@ class MetricsReportBuilder {
   // Adds another builder's users (as of the same instant, of other users).
   void merge(const MetricsReportBuilder& other);
   v1::MetricsReport build() const;
-  // The same with weeks and cohorts from `from`'s ISO week and groups of
-  // fewer than `min_users` left out (the trial's decisions stay those the
-  // options let in).
+  // The same with weeks and cohorts from `from`'s ISO week (days from its
+  // day) and groups of fewer than `min_users` left out (the trial's
+  // decisions stay those the options let in).
   v1::MetricsReport build(Clock::time_point from, uint32_t min_users) const;
   const ReportOptions& options() const { return options_; }
 
@@ -57,6 +59,8 @@ class MetricsReportBuilder {
 
 // "2026-W10".
 std::string iso_week_name(IsoWeek week);
+// "2026-03-29".
+std::string local_day_name(LocalDay day);
 
 // One user's own figures as report rows (users 1, active_users 0 or 1): the
 // last `count` weeks of `metrics`, oldest first. What user.insights shows

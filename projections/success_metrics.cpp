@@ -33,6 +33,21 @@ IsoWeek week_of(Clock::time_point t, const date::time_zone* zone) {
   return week_of_day(date::sys_days(date::floor<date::days>(local).time_since_epoch()));
 }
 
+LocalDay local_day(date::sys_days day) {
+  date::year_month_day ymd{day};
+  return {static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+          static_cast<unsigned>(ymd.day())};
+}
+
+date::sys_days sys_day(LocalDay d) {
+  return date::sys_days(date::year{d.year} / date::month{d.month} / date::day{d.day});
+}
+
+LocalDay day_of(Clock::time_point t, const date::time_zone* zone) {
+  auto local = zone->to_local(std::chrono::floor<std::chrono::seconds>(t));
+  return local_day(date::sys_days(date::floor<date::days>(local).time_since_epoch()));
+}
+
 // Monday of week `w`, as a calendar day.
 date::sys_days monday_of(IsoWeek w) {
   return date::sys_days(iso_week::year{w.year} / iso_week::weeknum{w.week} / iso_week::mon);
@@ -87,6 +102,42 @@ Clock::time_point week_end(IsoWeek w, const date::time_zone* zone) {
   return start_of(monday_of(w) + date::days(7), zone);
 }
 
+Clock::time_point day_start(LocalDay d, const date::time_zone* zone) {
+  return start_of(sys_day(d), zone);
+}
+Clock::time_point day_end(LocalDay d, const date::time_zone* zone) {
+  return start_of(sys_day(d) + date::days(1), zone);
+}
+
+// Days that end by this instant are not kept as of `as_of`, nor closed: a
+// margin beyond kMetricDays, which trim_days then keeps exactly.
+Clock::time_point days_kept_after(Clock::time_point as_of) {
+  return as_of - hours(24) * (kMetricDays + 2);
+}
+
+void trim_days(UserMetrics& m) {
+  while (m.days.size() > kMetricDays) m.days.erase(m.days.begin());
+}
+
+// As close_until, for the days of `m` from `today` on; days that end by
+// `kept_after` are dropped unclosed, and a run of them skipped at once (a
+// user back after months costs no day by day walk).
+template <class Close>
+void close_days_until(UserMetrics& m, LocalDay& today, const date::time_zone* zone,
+                      Clock::time_point t, Clock::time_point kept_after, const Close& close) {
+  for (auto end = day_end(today, zone); end <= t; end = day_end(today, zone)) {
+    auto next = local_day(sys_day(today) + date::days(1));
+    if (end <= kept_after) {
+      m.days.erase(today);
+      next = std::max(next, day_of(std::min(t, kept_after), zone));
+    } else {
+      close(m.days[today], day_start(today, zone), end);
+    }
+    today = next;
+    m.days[today];
+  }
+}
+
 // Closes every week of `m` from `current` on that ended by `t` in `zone`,
 // `close(figures, start, end)` reading the tasks; the week `t` is in
 // becomes current.
@@ -100,18 +151,24 @@ void close_until(UserMetrics& m, IsoWeek& current, const date::time_zone* zone, 
   }
 }
 
-// Counts delivery `d`, whose 2 h are over, in its week and its persona.
+template <class D>
+void count_delivery_in(WeekFigures& f, const D& d) {
+  ++f.nudges_delivered;
+  f.nudges_engaged += d.engaged;
+  if (d.misfire.empty()) return;
+  ++f.misfires;
+  ++f.misfires_by_reason[d.misfire];
+}
+
+// Counts delivery `d`, whose 2 h are over, in its week, its day (when that
+// is kept) and its persona.
 template <class D>
 void count_delivery(UserMetrics& m, const D& d) {
-  auto& week = m.weeks[d.week];
-  ++week.nudges_delivered;
-  week.nudges_engaged += d.engaged;
+  count_delivery_in(m.weeks[d.week], d);
+  if (auto day = m.days.find(d.day); day != m.days.end()) count_delivery_in(day->second, d);
   auto& persona = m.persona_engagement[d.persona];
   ++persona.delivered;
   persona.engaged += d.engaged;
-  if (d.misfire.empty()) return;
-  ++week.misfires;
-  ++week.misfires_by_reason[d.misfire];
 }
 
 std::optional<double> share(uint32_t part, uint32_t whole) {
@@ -122,6 +179,7 @@ std::optional<double> share(uint32_t part, uint32_t whole) {
 struct Delivery {
   Clock::time_point at;  // when the report was logged
   IsoWeek week;
+  LocalDay day;
   bool engaged = false;
   v1::PersonaType persona = v1::PERSONA_TYPE_UNSPECIFIED;
   // For the misfire rules: what was delivered, when, about what.
@@ -235,6 +293,10 @@ IsoWeek iso_week_of(Clock::time_point t, const std::string& zone) {
   return week_of(t, zone_or_utc(zone));
 }
 
+LocalDay local_day_of(Clock::time_point t, const std::string& zone) {
+  return day_of(t, zone_or_utc(zone));
+}
+
 bool user_initiated(const v1::TaskEvent& e) {
   using P = v1::TaskEvent;
   switch (e.payload_case()) {
@@ -279,7 +341,13 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
   UserProfile profile;
   TaskBook book;
   const date::time_zone* zone = zone_or_utc("UTC");
+  std::string zone_name;
   std::optional<IsoWeek> current;
+  std::optional<LocalDay> today;
+  const auto kept_after = days_kept_after(as_of);
+  // When the current day ends (the week ends no earlier): until then an
+  // event closes nothing, and the zone database is not asked.
+  Clock::time_point closes_at = Clock::time_point::min();
   std::vector<Delivery> deliveries;
   size_t first_open = 0;  // deliveries before it are past their 2 h
   std::map<std::string, std::pair<v1::CoachingMode, v1::PersonaType>> kind_of;  // nudge id
@@ -293,20 +361,29 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
     if (t > as_of) break;
     ++carry.events;
     evolve(profile, e);  // a new zone counts from its own event on
-    zone = zone_or_utc(profile.profile.user().timezone());
+    if (profile.profile.user().timezone() != zone_name) {
+      zone_name = profile.profile.user().timezone();
+      zone = zone_or_utc(zone_name);
+      closes_at = Clock::time_point::min();
+    }
     if (!current) {
       current = week_of(t, zone);
+      today = day_of(t, zone);
       m.weeks[*current];
+      m.days[*today];
     }
-    close_until(m, *current, zone, t, close_with_book);
-    auto& week = m.weeks[*current];
+    if (t >= closes_at) {
+      close_until(m, *current, zone, t, close_with_book);
+      close_days_until(m, *today, zone, t, kept_after, close_with_book);
+      closes_at = day_end(*today, zone);
+    }
     bool by_user = user_initiated(e);
-    if (by_user) {
-      week.active = true;
-      if (!m.first_active) m.first_active = *current;
+    if (by_user && !m.first_active) m.first_active = *current;
+    for (auto* f : {&m.weeks[*current], &m.days[*today]}) {
+      f->active = f->active || by_user;
+      f->created += e.has_task_created() && by_user;
+      f->snoozes += e.has_task_snoozed();
     }
-    if (e.has_task_created() && by_user) ++week.created;
-    if (e.has_task_snoozed()) ++week.snoozes;
     if (task_action(e)) {
       while (first_open < deliveries.size() && deliveries[first_open].at + hours(2) < t)
         ++first_open;
@@ -318,6 +395,7 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
       Delivery delivery;
       delivery.at = t;
       delivery.week = *current;
+      delivery.day = *today;
       delivery.persona = profile.profile.persona().persona_type();
       delivery.delivered_at = d.has_delivered_at() ? from_timestamp(d.delivered_at()) : t;
       delivery.notification_id = d.notification_id();
@@ -343,15 +421,18 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
   }
   if (!current) return carry;
   close_until(m, *current, zone, as_of, close_with_book);
+  close_days_until(m, *today, zone, as_of, kept_after, close_with_book);
+  trim_days(m);
   carry.current = current;
+  carry.today = today;
   carry.zone = profile.profile.user().timezone();
-  auto from = week_start(*current, zone);
+  auto from = week_start(*current, zone);  // the current day starts no earlier
   for (const auto& [id, t] : book.tasks())
     if (auto d = due_task_of(t); d && (d->open || d->due >= from)) carry.tasks.push_back(*d);
   judge_misfires(log.first(carry.events), deliveries);
   for (const auto& d : deliveries) {
     if (d.at + hours(2) > as_of) {  // its outcome is not known yet
-      carry.deliveries.push_back({d.at, d.week, d.engaged, d.persona, d.misfire});
+      carry.deliveries.push_back({d.at, d.week, d.day, d.engaged, d.persona, d.misfire});
       continue;
     }
     count_delivery(m, d);
@@ -377,8 +458,12 @@ UserMetrics user_metrics(const MetricsCarry& carry, Clock::time_point as_of) {
   IsoWeek current = *carry.current;
   close_until(m, current, zone, as_of, close_with_tasks);
   close_with_tasks(m.weeks[current], week_start(current, zone), as_of);
+  LocalDay today = *carry.today;
+  close_days_until(m, today, zone, as_of, days_kept_after(as_of), close_with_tasks);
+  close_with_tasks(m.days[today], day_start(today, zone), as_of);
   for (const auto& d : carry.deliveries)
     if (d.at + hours(2) <= as_of) count_delivery(m, d);
+  trim_days(m);
   return m;
 }
 
@@ -390,14 +475,36 @@ UserMetrics user_metrics(std::span<const v1::TaskEvent> log, Clock::time_point a
 
 namespace coach::projections {
 
-void MetricsTally::add(const UserMetrics& m) {
-  ++users_;
-  for (const auto& [week, figures] : m.weeks) {
-    auto& w = weeks_[week];
+namespace {
+
+template <class Period>
+void add_periods(std::map<Period, MetricsTally::Week>& to,
+                 const std::map<Period, WeekFigures>& user) {
+  for (const auto& [period, figures] : user) {
+    auto& w = to[period];
     ++w.users;
     w.active_users += figures.active;
     w.sums.add(figures);
   }
+}
+
+template <class Period>
+void merge_periods(std::map<Period, MetricsTally::Week>& to,
+                   const std::map<Period, MetricsTally::Week>& from) {
+  for (const auto& [period, w] : from) {
+    auto& mine = to[period];
+    mine.users += w.users;
+    mine.active_users += w.active_users;
+    mine.sums.add(w.sums);
+  }
+}
+
+}  // namespace
+
+void MetricsTally::add(const UserMetrics& m) {
+  ++users_;
+  add_periods(weeks_, m.weeks);
+  add_periods(days_, m.days);
   if (m.first_active) {
     auto& cohort = cohorts_[*m.first_active];
     ++cohort.users;
@@ -433,12 +540,8 @@ void MetricsTally::add(const UserMetrics& m) {
 
 void MetricsTally::merge(const MetricsTally& o) {
   users_ += o.users_;
-  for (const auto& [week, w] : o.weeks_) {
-    auto& mine = weeks_[week];
-    mine.users += w.users;
-    mine.active_users += w.active_users;
-    mine.sums.add(w.sums);
-  }
+  merge_periods(weeks_, o.weeks_);
+  merge_periods(days_, o.days_);
   for (const auto& [week, c] : o.cohorts_) {
     auto& mine = cohorts_[week];
     mine.users += c.users;

@@ -37,6 +37,12 @@
 //                     One nudge counts once, under its first reason in
 //                     this order.
 //
+// Days are the user's local calendar days (midnight to midnight; 23 or 25
+// hours on a DST day), with the same figures over a day instead of a week
+// (active: a daily active user); only the last kMetricDays of them are
+// kept, the day as_of is in the last (a live figure, not a history: weeks
+// are that).
+//
 // and over the whole log: the first active week (the retention cohort), the
 // usefulness ratings of nudges by the mode they were written in and the
 // persona the user had then (the latest rating of each nudge counts), and
@@ -75,6 +81,19 @@ struct IsoWeek {
 // The ISO week of instant `t` in IANA zone `zone` (unknown: UTC).
 IsoWeek iso_week_of(Clock::time_point t, const std::string& zone);
 
+// A day of a local calendar.
+struct LocalDay {
+  int year = 0;
+  unsigned month = 0, day = 0;  // 1 to 12, 1 to 31
+  auto operator<=>(const LocalDay&) const = default;
+};
+
+// The local day of instant `t` in IANA zone `zone` (unknown: UTC).
+LocalDay local_day_of(Clock::time_point t, const std::string& zone);
+
+// How many days UserMetrics::days keeps.
+inline constexpr size_t kMetricDays = 28;
+
 struct WeekFigures {
   bool active = false;
   uint32_t due = 0, completed = 0;
@@ -109,6 +128,9 @@ struct EngagementFigures {
 struct UserMetrics {
   // Every week from the first event's to as_of's, weeks without events too.
   std::map<IsoWeek, WeekFigures> weeks;
+  // The same figures by local day: every day from the first event's to
+  // as_of's, but only the last kMetricDays of them.
+  std::map<LocalDay, WeekFigures> days;
   std::optional<IsoWeek> first_active;  // the retention cohort
   std::map<std::pair<v1::CoachingMode, v1::PersonaType>, RatingFigures> ratings;
   std::map<v1::PersonaType, EngagementFigures> persona_engagement;
@@ -155,6 +177,7 @@ struct MetricsCarry {
   // events; the deliveries whose 2 h were over by as_of; the ratings.
   UserMetrics so_far;
   std::optional<IsoWeek> current;  // the week as_of is in; none: no events
+  std::optional<LocalDay> today;   // the day as_of is in; none: no events
   std::string zone;                // the user's zone after the last event
   // A task later weeks can count: not deleted, with a due, and open or due
   // from the current week on.
@@ -169,6 +192,7 @@ struct MetricsCarry {
   struct OpenDelivery {
     Clock::time_point at;  // when its report was logged
     IsoWeek week;
+    LocalDay day;
     bool engaged = false;
     v1::PersonaType persona = v1::PERSONA_TYPE_UNSPECIFIED;
     std::string misfire;  // the first reason, or empty
@@ -203,6 +227,9 @@ class MetricsTally {
     WeekFigures sums;
   };
   const std::map<IsoWeek, Week>& weeks() const { return weeks_; }
+  // The same by local day (users: with this day in their metrics; active
+  // users: daily active users).
+  const std::map<LocalDay, Week>& days() const { return days_; }
   const std::map<IsoWeek, CohortFigures>& cohorts() const { return cohorts_; }
   // Ratings by (mode, persona) and persona engagement, with how many users
   // gave them (for a minimum group size).
@@ -223,6 +250,7 @@ class MetricsTally {
  private:
   uint32_t users_ = 0;
   std::map<IsoWeek, Week> weeks_;
+  std::map<LocalDay, Week> days_;
   std::map<IsoWeek, CohortFigures> cohorts_;
   std::map<std::pair<v1::CoachingMode, v1::PersonaType>, Rated> ratings_;
   std::map<v1::PersonaType, Engaged> personas_;

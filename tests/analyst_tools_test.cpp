@@ -490,10 +490,21 @@ TEST_CASE("coach-replay metrics: weekly figures and cohorts over users, small gr
   // at the week's end: 1 of the 1 still open; no snoozes, no nudges.
   CHECK(w2[0] == "2026-W02,6,6,0.833333,1,0,0,0,,");
   // Week 3 had 2 active users: under 5, left out (its figures would be
-  // theirs); so is week 4's row (no one active).
+  // theirs); so is week 4's row (no one active), and so are 14 of the 15
+  // days from the 5th to the 19th (below).
   CHECK(lines_with(weekly.out, "2026-W03,").empty());
-  CHECK(weekly.err.find("metrics of 6 users, 2 groups under 5 users left out") !=
+  CHECK(weekly.err.find("metrics of 6 users, 16 groups under 5 users left out") !=
         std::string::npos);
+
+  // By local day: all six were active on the 5th (creating), four on the
+  // 6th (completing: under 5, left out), none later.
+  auto daily = node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--to",
+                            "2026-01-19T00:00:00Z", "--view", "daily", "--min-users", "5"});
+  REQUIRE_MESSAGE(daily.exit_code == 0, daily.err);
+  CHECK(daily.out.find("day,users,active_users,completion_rate") == 0);
+  CHECK(lines_with(daily.out, "2026-01-05,") ==
+        std::vector<std::string>{"2026-01-05,6,6,,0,0,0,0,,"});
+  CHECK(lines_with(daily.out, "2026-01-06,").empty());
 
   auto cohorts = node.replay({"metrics", "--from", "2026-01-05T00:00:00Z", "--to",
                               "2026-01-27T00:00:00Z", "--view", "retention", "--min-users", "5"});

@@ -221,6 +221,93 @@ TEST_CASE("weeks are the user's local ISO weeks, across DST and in far zones") {
   CHECK(iso_week_of(sunday_noon, "No/Such_Zone") == IsoWeek{2026, 10});  // unknown: UTC
 }
 
+TEST_CASE("by day: local calendar days, 23 hours on the spring DST day, the last 28") {
+  // Berlin's 2026-03-29 runs from 23:00 UTC on the 28th (CET) to 22:00 UTC
+  // on the 29th (CEST): 23 hours.
+  Log log;
+  log.registered("Europe/Berlin", "2026-03-28T08:00:00Z");
+  auto sunday = new_uuid_string(), monday = new_uuid_string();
+  log.created(sunday, "2026-03-29T21:30:00Z", "2026-03-28T09:00:00Z");  // Sun 23:30 local
+  log.created(monday, "2026-03-29T22:30:00Z", "2026-03-28T09:00:00Z");  // Mon 00:30 local
+  log.note(sunday, "2026-03-28T22:59:00Z");                             // Sat 23:59 local
+  log.note(sunday, "2026-03-28T23:00:00Z");                             // Sun 00:00 local
+  log.completed(sunday, "2026-03-29T21:45:00Z");                        // Sun 23:45 local
+  log.snoozed(monday, "2026-03-30T06:00:00Z", "2026-03-29T22:00:00Z");  // Mon 00:00 local
+  log.pushed("n1", "overdue", monday, "2026-03-31T08:00:00Z");
+  log.reported("n1", "2026-03-31T08:00:00Z", "2026-03-31T08:00:00Z");
+  log.note(monday, "2026-03-31T09:00:00Z");  // within the nudge's 2 h: engaged
+  auto m = user_metrics(log.events, test::utc("2026-04-01T23:00:00Z"));  // Thu 01:00 local
+
+  std::vector<LocalDay> days;
+  for (const auto& [day, f] : m.days) days.push_back(day);
+  CHECK(
+      days ==
+      std::vector<LocalDay>{
+          {2026, 3, 28}, {2026, 3, 29}, {2026, 3, 30}, {2026, 3, 31}, {2026, 4, 1}, {2026, 4, 2}});
+  const auto& sat = m.days.at({2026, 3, 28});
+  CHECK(sat.active);
+  CHECK(sat.created == 2);
+  CHECK(sat.due == 0);
+  CHECK(sat.open_with_due == 2);
+  const auto& sun = m.days.at({2026, 3, 29});
+  CHECK(sun.active);  // the note at local midnight
+  CHECK(sun.created == 0);
+  CHECK(sun.due == 1);  // 23:30 local is inside the short day
+  CHECK(sun.completed == 1);
+  CHECK(*sun.completion_rate() == 1.0);
+  CHECK(sun.snoozes == 0);  // 22:00 UTC is Monday already
+  CHECK(sun.open_with_due == 1);
+  const auto& mon = m.days.at({2026, 3, 30});
+  CHECK(mon.due == 1);
+  CHECK(mon.completed == 0);
+  CHECK(mon.snoozes == 1);
+  CHECK(mon.overdue == 0);  // 21.5 h past due at the day's end
+  const auto& tue = m.days.at({2026, 3, 31});
+  CHECK(tue.overdue == 1);  // 45.5 h past due
+  CHECK(tue.nudges_delivered == 1);
+  CHECK(tue.nudges_engaged == 1);
+  CHECK_FALSE(m.days.at({2026, 4, 1}).active);
+  CHECK(m.days.at({2026, 4, 2}).open_with_due == 1);  // the day so far
+  // The days add up to the weeks: W13 is Saturday and Sunday here.
+  WeekFigures w13;
+  w13.add(sat);
+  w13.add(sun);
+  w13.active = m.weeks.at({2026, 13}).active;
+  w13.open_with_due = m.weeks.at({2026, 13}).open_with_due;
+  CHECK(w13 == m.weeks.at({2026, 13}));
+
+  // Weeks later: the last 28 days only, as_of's the last, days without
+  // events too; the short day is gone.
+  auto later = user_metrics(log.events, test::utc("2026-05-10T12:00:00Z"));
+  REQUIRE(later.days.size() == kMetricDays);
+  CHECK(later.days.begin()->first == LocalDay{2026, 4, 13});
+  CHECK(later.days.rbegin()->first == LocalDay{2026, 5, 10});
+  CHECK(later.days.begin()->second.open_with_due == 1);
+  CHECK(later.weeks.size() == 7);  // W13 to W19: weeks are all kept
+
+  auto t = test::utc("2026-03-10T11:00:00Z");
+  CHECK(local_day_of(t, "Pacific/Kiritimati") == LocalDay{2026, 3, 11});  // UTC+14
+  CHECK(local_day_of(t, "Pacific/Pago_Pago") == LocalDay{2026, 3, 10});   // UTC-11: 00:00
+  CHECK(local_day_of(t - 1s, "Pacific/Pago_Pago") == LocalDay{2026, 3, 9});
+  CHECK(local_day_of(t, "No/Such_Zone") == LocalDay{2026, 3, 10});
+
+  // In the report: day rows from `from`'s day, named by the local day.
+  ReportOptions options;
+  options.from = test::utc("2026-03-29T00:00:00Z");
+  options.to = test::utc("2026-04-01T23:00:00Z");
+  options.min_users = 1;
+  MetricsReportBuilder builder(options);
+  builder.add("u", log.events);
+  auto report = builder.build();
+  std::vector<std::string> names;
+  for (const auto& d : report.days()) names.push_back(d.day());
+  // 04-01 and 04-02 had no active user: fewer than min_users.
+  CHECK(names == std::vector<std::string>{"2026-03-29", "2026-03-30", "2026-03-31"});
+  CHECK(report.days(0).week().empty());
+  CHECK(report.days(0).completion_rate() == 1.0);
+  CHECK(report.days(2).nudge_engagement() == 1.0);
+}
+
 TEST_CASE("only the user's own doing makes a week active") {
   v1::TaskEvent e;
   e.mutable_task_completed();

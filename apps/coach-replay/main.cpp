@@ -4,7 +4,7 @@
 //   coach-replay tasks  [--user U]   the task table
 //   coach-replay daily  [--user U]   the daily FeatureSnapshot series
 //   coach-replay scores [--user U]   the score after every event (tracking on)
-//   coach-replay metrics --from T --to T [--view weekly|retention|ratings|personas|trial]
+//   coach-replay metrics --from T --to T [--view weekly|daily|retention|ratings|personas|trial]
 //                                    success metrics over users, aggregates only:
 //                                    groups under --min-users are left out
 //                                    (docs/metrics.md)
@@ -242,14 +242,15 @@ std::string optional_cell(bool has, double v) {
 void print_report(const v1::MetricsReport& r, const std::string& view, apps::TableFormat format) {
   using apps::number;
   auto n = [](uint64_t v) { return std::to_string(v); };
-  if (view == "weekly") {
-    apps::TablePrinter out(
-        stdout, format,
-        {"week", "users", "active_users", "completion_rate", "overdue_share", "snooze_rate",
-         "long_snooze_chains", "nudges_delivered", "nudge_engagement", "misfire_rate"},
-        {false, true, true, true, true, true, true, true, true, true});
-    for (const auto& w : r.weeks())
-      out.row({w.week(), n(w.users()), n(w.active_users()),
+  if (view == "weekly" || view == "daily") {
+    bool daily = view == "daily";
+    apps::TablePrinter out(stdout, format,
+                           {daily ? "day" : "week", "users", "active_users", "completion_rate",
+                            "overdue_share", "snooze_rate", "long_snooze_chains",
+                            "nudges_delivered", "nudge_engagement", "misfire_rate"},
+                           {false, true, true, true, true, true, true, true, true, true});
+    for (const auto& w : daily ? r.days() : r.weeks())
+      out.row({daily ? w.day() : w.week(), n(w.users()), n(w.active_users()),
                optional_cell(w.has_completion_rate(), w.completion_rate()),
                optional_cell(w.has_overdue_share(), w.overdue_share()),
                optional_cell(w.has_snooze_rate(), w.snooze_rate()), n(w.long_snooze_chains()),
@@ -489,8 +490,8 @@ int main(int argc, char** argv) {
   metrics->add_option("--from", f.from, "from this instant's ISO week, e.g. 2026-03-01T00:00:00Z")
       ->required();
   metrics->add_option("--to", f.to, "as of this instant (default: now)");
-  metrics->add_option("--view", f.view, "weekly, retention, ratings, personas or trial")
-      ->check(CLI::IsMember({"weekly", "retention", "ratings", "personas", "trial"}))
+  metrics->add_option("--view", f.view, "weekly, daily, retention, ratings, personas or trial")
+      ->check(CLI::IsMember({"weekly", "daily", "retention", "ratings", "personas", "trial"}))
       ->capture_default_str();
   metrics
       ->add_option("--min-users", f.min_users,

@@ -104,7 +104,7 @@ int metrics_bench(int users, int per_user) {
   options.to = as_of;
   projections::MetricsReportBuilder full(options), incremental(options);
   std::chrono::duration<double> fold{0}, metrics{0}, report{0}, update{0};
-  uint64_t check = 0, changed = 0, carried_weeks = 0, carried_tasks = 0;
+  uint64_t check = 0, changed = 0, carried_weeks = 0, carried_days = 0, carried_tasks = 0;
   for (int u = 0; u < users; ++u) {
     auto id = Uuid::random();
     // Users whose stream ends 0 (changed today) to 3 days before `end`.
@@ -120,6 +120,7 @@ int metrics_bench(int users, int per_user) {
     bool today = coach::from_timestamp(stream.back().created_at()) > yesterday;
     auto kept = projections::report_carry(stream, yesterday);  // yesterday's run
     carried_weeks += kept.metrics.so_far.weeks.size();
+    carried_days += kept.metrics.so_far.days.size();
     carried_tasks += kept.metrics.tasks.size();
     auto t4 = Steady::now();
     if (today) {
@@ -147,14 +148,15 @@ int metrics_bench(int users, int per_user) {
   line("one user's success metrics (user_metrics)", metrics);
   line("report over users (metrics + nudge trial)", report);
   line("report, incremental after a day", update);
-  fmt::print("report built in {:.3f} s: {} weeks, {} cohorts (check {})\n", build.count(),
-             built.weeks_size(), built.cohorts_size(), check);
+  fmt::print("report built in {:.3f} s: {} weeks, {} days, {} cohorts (check {})\n", build.count(),
+             built.weeks_size(), built.days_size(), built.cohorts_size(), check);
   bool same = google::protobuf::util::MessageDifferencer::Equals(built, incremental.build());
   fmt::print(
-      "incremental: {} of {} users changed; carries of {:.1f} weeks and {:.1f} tasks"
-      " on average; the same report: {}\n",
+      "incremental: {} of {} users changed; carries of {:.1f} weeks, {:.1f} days and {:.1f}"
+      " tasks on average; the same report: {}\n",
       changed, users, static_cast<double>(carried_weeks) / users,
-      static_cast<double>(carried_tasks) / users, same ? "yes" : "NO");
+      static_cast<double>(carried_days) / users, static_cast<double>(carried_tasks) / users,
+      same ? "yes" : "NO");
   return same ? 0 : 1;
 }
 

@@ -135,9 +135,19 @@ v1::MetricsReport MetricsReportBuilder::build(Clock::time_point from, uint32_t m
     // By active users: a week's figures are those of the users active in
     // it (mostly), so a week with one active user of many is left out.
     if (week >= first && week <= last && enough(w.active_users)) *r.add_weeks() = week_row(week, w);
+  // Days apart: up to 28 small ones in every report would drown the count
+  // of the groups that are drawn.
   auto first_day = local_day_of(from, "UTC");
-  for (const auto& [day, w] : metrics_.days())
-    if (day >= first_day && enough(w.active_users)) *r.add_days() = day_row(day, w);
+  uint32_t suppressed_days = 0;
+  for (const auto& [day, w] : metrics_.days()) {
+    if (day < first_day) continue;
+    if (w.active_users < min_users) {
+      ++suppressed_days;
+      continue;
+    }
+    *r.add_days() = day_row(day, w);
+  }
+  r.set_suppressed_days(suppressed_days);
   for (const auto& [week, c] : metrics_.cohorts()) {
     if (week < first || week > last || !enough(c.users)) continue;
     auto* row = r.add_cohorts();

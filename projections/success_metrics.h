@@ -173,8 +173,9 @@ struct MetricsCarry {
   // How many events of the log it folded: those before the first one after
   // as_of. A log that has more is not unchanged.
   size_t events = 0;
-  // The weeks that ended by as_of, closed; the current week's counts of
-  // events; the deliveries whose 2 h were over by as_of; the ratings.
+  // The weeks and days that ended by as_of, closed; the current week's and
+  // day's counts of events; the deliveries whose 2 h were over by as_of;
+  // the ratings.
   UserMetrics so_far;
   std::optional<IsoWeek> current;  // the week as_of is in; none: no events
   std::optional<LocalDay> today;   // the day as_of is in; none: no events

@@ -491,9 +491,9 @@ TEST_CASE("coach-replay metrics: weekly figures and cohorts over users, small gr
   CHECK(w2[0] == "2026-W02,6,6,0.833333,1,0,0,0,,");
   // Week 3 had 2 active users: under 5, left out (its figures would be
   // theirs); so is week 4's row (no one active), and so are 14 of the 15
-  // days from the 5th to the 19th (below).
+  // days from the 5th to the 19th (below), counted apart.
   CHECK(lines_with(weekly.out, "2026-W03,").empty());
-  CHECK(weekly.err.find("metrics of 6 users, 16 groups under 5 users left out") !=
+  CHECK(weekly.err.find("metrics of 6 users, 2 groups under 5 users left out, and 14 days") !=
         std::string::npos);
 
   // By local day: all six were active on the 5th (creating), four on the

@@ -261,14 +261,15 @@ TEST_CASE("by day: local calendar days, 23 hours on the spring DST day, the last
   CHECK(mon.due == 1);
   CHECK(mon.completed == 0);
   CHECK(mon.snoozes == 1);
-  CHECK(mon.overdue == 0);  // 21.5 h past due at the day's end
+  CHECK(mon.overdue == 0);  // 23.5 h past due at the day's end
   const auto& tue = m.days.at({2026, 3, 31});
-  CHECK(tue.overdue == 1);  // 45.5 h past due
+  CHECK(tue.overdue == 1);  // 47.5 h past due
   CHECK(tue.nudges_delivered == 1);
   CHECK(tue.nudges_engaged == 1);
   CHECK_FALSE(m.days.at({2026, 4, 1}).active);
   CHECK(m.days.at({2026, 4, 2}).open_with_due == 1);  // the day so far
-  // The days add up to the weeks: W13 is Saturday and Sunday here.
+  // The days' counts add up to the week's (W13 is Saturday and Sunday
+  // here); figures at a period's end (active, open, overdue, chains) do not.
   WeekFigures w13;
   w13.add(sat);
   w13.add(sun);
@@ -303,6 +304,8 @@ TEST_CASE("by day: local calendar days, 23 hours on the spring DST day, the last
   for (const auto& d : report.days()) names.push_back(d.day());
   // 04-01 and 04-02 had no active user: fewer than min_users.
   CHECK(names == std::vector<std::string>{"2026-03-29", "2026-03-30", "2026-03-31"});
+  CHECK(report.suppressed_days() == 2);  // counted apart: the 28th is before `from`
+  CHECK(report.suppressed() == 0);
   CHECK(report.days(0).week().empty());
   CHECK(report.days(0).completion_rate() == 1.0);
   CHECK(report.days(2).nudge_engagement() == 1.0);
@@ -513,11 +516,11 @@ TEST_CASE("the carry: an unchanged user's figures later equal a fold of the whol
     auto last = from_timestamp(log.back().created_at());
     for (int round = 0; round < 6; ++round) {
       // t1 anywhere in the log's span (the last round: after it), t2 up to
-      // three weeks after t1; or t1 at a delivery's report (round 0) or a
-      // decision (round 1) and t2 exactly when its 2 h end.
+      // 60 days after t1 (past the 28 days kept: the carry drops days); or t1 at a delivery's
+      // report (round 0) or a decision (round 1) and t2 exactly when its 2 h end.
       auto span = std::chrono::duration_cast<std::chrono::minutes>(last - first).count();
       auto t1 = round == 5 ? last + 1h : first + std::chrono::minutes(rng() % span);
-      auto t2 = t1 + std::chrono::minutes(rng() % (21 * 24 * 60));
+      auto t2 = t1 + std::chrono::minutes(rng() % (60 * 24 * 60));
       if (round < 2) {
         std::vector<Clock::time_point> at;
         for (const auto& e : log)

@@ -319,8 +319,9 @@ Status print_metrics(const events::EventStore& store, const Flags& f, apps::Tabl
       });
   if (!done) return done;
   auto report = builder.build();
-  fmt::print(stderr, "coach-replay: metrics of {} users, {} groups under {} users left out\n",
-             report.users(), report.suppressed(), report.min_users());
+  fmt::print(stderr,
+             "coach-replay: metrics of {} users, {} groups under {} users left out, and {} days\n",
+             report.users(), report.suppressed(), report.min_users(), report.suppressed_days());
   print_report(report, f.view, format);
   return Ok{};
 }
@@ -487,7 +488,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   join->add_flag("--strict", f.strict, "print nothing when any row is bad");
   auto* metrics = app.add_subcommand("metrics", "success metrics over users (aggregates only)");
-  metrics->add_option("--from", f.from, "from this instant's ISO week, e.g. 2026-03-01T00:00:00Z")
+  metrics
+      ->add_option("--from", f.from,
+                   "from this instant's ISO week (days: its day), e.g. 2026-03-01T00:00:00Z")
       ->required();
   metrics->add_option("--to", f.to, "as of this instant (default: now)");
   metrics->add_option("--view", f.view, "weekly, daily, retention, ratings, personas or trial")

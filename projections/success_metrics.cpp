@@ -119,34 +119,44 @@ void trim_days(UserMetrics& m) {
   while (m.days.size() > kMetricDays) m.days.erase(m.days.begin());
 }
 
-// As close_until, for the days of `m` from `today` on; days that end by
-// `kept_after` are dropped unclosed, and a run of them skipped at once (a
-// user back after months costs no day by day walk).
+// As close_until, for the days of `m` from `today` (begun at `started`)
+// on; days that end by `kept_after` are dropped unclosed, and a run of
+// them skipped at once (a user back after months costs no day by day walk).
 template <class Close>
-void close_days_until(UserMetrics& m, LocalDay& today, const date::time_zone* zone,
-                      Clock::time_point t, Clock::time_point kept_after, const Close& close) {
+void close_days_until(UserMetrics& m, LocalDay& today, Clock::time_point& started,
+                      const date::time_zone* zone, Clock::time_point t,
+                      Clock::time_point kept_after, const Close& close) {
   for (auto end = day_end(today, zone); end <= t; end = day_end(today, zone)) {
+    end = std::max(end, started);  // a move far east: the day is over already
     auto next = local_day(sys_day(today) + date::days(1));
     if (end <= kept_after) {
       m.days.erase(today);
-      next = std::max(next, day_of(std::min(t, kept_after), zone));
+      if (auto jump = day_of(std::min(t, kept_after), zone); next < jump) {
+        next = jump;
+        end = day_start(jump, zone);
+      }
     } else {
-      close(m.days[today], day_start(today, zone), end);
+      close(m.days[today], started, end);
     }
     today = next;
+    started = end;
     m.days[today];
   }
 }
 
-// Closes every week of `m` from `current` on that ended by `t` in `zone`,
-// `close(figures, start, end)` reading the tasks; the week `t` is in
-// becomes current.
+// Closes every week of `m` from `current` (begun at `started`) on that
+// ended by `t` in `zone`, `close(figures, start, end)` reading the tasks;
+// the week `t` is in becomes current. A week ends in the zone of its end
+// and begins where the one before ended: a move leaves no instant in no
+// week, nor in two.
 template <class Close>
-void close_until(UserMetrics& m, IsoWeek& current, const date::time_zone* zone, Clock::time_point t,
-                 const Close& close) {
-  while (week_end(current, zone) <= t) {
-    close(m.weeks[current], week_start(current, zone), week_end(current, zone));
+void close_until(UserMetrics& m, IsoWeek& current, Clock::time_point& started,
+                 const date::time_zone* zone, Clock::time_point t, const Close& close) {
+  for (auto end = week_end(current, zone); end <= t; end = week_end(current, zone)) {
+    end = std::max(end, started);
+    close(m.weeks[current], started, end);
     current = week_of_day(monday_of(current) + date::days(7));
+    started = end;
     m.weeks[current];
   }
 }
@@ -369,12 +379,14 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
     if (!current) {
       current = week_of(t, zone);
       today = day_of(t, zone);
+      carry.week_started = week_start(*current, zone);
+      carry.day_started = day_start(*today, zone);
       m.weeks[*current];
       m.days[*today];
     }
     if (t >= closes_at) {
-      close_until(m, *current, zone, t, close_with_book);
-      close_days_until(m, *today, zone, t, kept_after, close_with_book);
+      close_until(m, *current, carry.week_started, zone, t, close_with_book);
+      close_days_until(m, *today, carry.day_started, zone, t, kept_after, close_with_book);
       closes_at = day_end(*today, zone);
     }
     bool by_user = user_initiated(e);
@@ -420,13 +432,13 @@ MetricsCarry metrics_carry(std::span<const v1::TaskEvent> log, Clock::time_point
     evolve(book, e);
   }
   if (!current) return carry;
-  close_until(m, *current, zone, as_of, close_with_book);
-  close_days_until(m, *today, zone, as_of, kept_after, close_with_book);
+  close_until(m, *current, carry.week_started, zone, as_of, close_with_book);
+  close_days_until(m, *today, carry.day_started, zone, as_of, kept_after, close_with_book);
   trim_days(m);
   carry.current = current;
   carry.today = today;
   carry.zone = profile.profile.user().timezone();
-  auto from = week_start(*current, zone);  // the current day starts no earlier
+  auto from = std::min(carry.week_started, carry.day_started);
   for (const auto& [id, t] : book.tasks())
     if (auto d = due_task_of(t); d && (d->open || d->due >= from)) carry.tasks.push_back(*d);
   judge_misfires(log.first(carry.events), deliveries);
@@ -456,11 +468,13 @@ UserMetrics user_metrics(const MetricsCarry& carry, Clock::time_point as_of) {
     for (const auto& t : carry.tasks) count_due_task(w, t, start, until);
   };
   IsoWeek current = *carry.current;
-  close_until(m, current, zone, as_of, close_with_tasks);
-  close_with_tasks(m.weeks[current], week_start(current, zone), as_of);
+  auto week_started = carry.week_started;
+  close_until(m, current, week_started, zone, as_of, close_with_tasks);
+  close_with_tasks(m.weeks[current], week_started, as_of);
   LocalDay today = *carry.today;
-  close_days_until(m, today, zone, as_of, days_kept_after(as_of), close_with_tasks);
-  close_with_tasks(m.days[today], day_start(today, zone), as_of);
+  auto day_started = carry.day_started;
+  close_days_until(m, today, day_started, zone, as_of, days_kept_after(as_of), close_with_tasks);
+  close_with_tasks(m.days[today], day_started, as_of);
   for (const auto& d : carry.deliveries)
     if (d.at + hours(2) <= as_of) count_delivery(m, d);
   trim_days(m);

@@ -4,8 +4,10 @@
 //
 // Weeks are ISO weeks (Monday 00:00 to the next Monday 00:00) of the user's
 // local calendar, in their time zone as it was at each moment (a move
-// changes the zone from then on); across a DST change a week is as long as
-// real time says (167 or 169 hours). Only events at or before `as_of`
+// changes the zone from then on: the week open then ends at the new zone's
+// Monday 00:00, having begun where the week before ended, so no instant is
+// in two weeks or none); across a DST change a week is as long as real time
+// says (167 or 169 hours). Only events at or before `as_of`
 // count. Definitions, per week:
 //
 //   active            the user did something themself in the week
@@ -179,9 +181,12 @@ struct MetricsCarry {
   UserMetrics so_far;
   std::optional<IsoWeek> current;  // the week as_of is in; none: no events
   std::optional<LocalDay> today;   // the day as_of is in; none: no events
-  std::string zone;                // the user's zone after the last event
+  // When they began: where the period before ended (a period ends in the
+  // zone of its end), so that a move leaves no instant in no period.
+  Clock::time_point week_started{}, day_started{};
+  std::string zone;  // the user's zone after the last event
   // A task later weeks can count: not deleted, with a due, and open or due
-  // from the current week on.
+  // from the current week (or day, when it began earlier) on.
   struct DueTask {
     Clock::time_point due, completed_at;
     bool open = false;  // pending or snoozed, and so for good: no events come

@@ -311,6 +311,39 @@ TEST_CASE("by day: local calendar days, 23 hours on the spring DST day, the last
   CHECK(report.days(2).nudge_engagement() == 1.0);
 }
 
+TEST_CASE("a move to another zone leaves no due in no period, nor in two") {
+  // In UTC until Monday 2026-03-02 20:00 UTC, then in Pago Pago (UTC-11).
+  // Sunday and W09 end at Monday 00:00 UTC (an event at 01:00 closes them);
+  // Monday and W10 then end at Pago Pago's midnights. A task due Monday
+  // 05:00 UTC is Monday's and W10's: Pago Pago's Monday begins at 11:00
+  // UTC, but this Monday began when Sunday ended.
+  Log log;
+  log.registered("UTC", "2026-03-01T08:00:00Z");
+  auto early = new_uuid_string(), late = new_uuid_string();
+  log.created(early, "2026-03-02T05:00:00Z", "2026-03-01T09:00:00Z");
+  log.created(late, "2026-03-03T10:30:00Z", "2026-03-01T09:00:00Z");  // Mon 23:30 in Pago Pago
+  log.note(early, "2026-03-02T01:00:00Z");
+  v1::TaskEvent move;
+  move.mutable_preferences_changed()->set_timezone("Pacific/Pago_Pago");
+  log.add(move, "2026-03-02T20:00:00Z");
+  auto m = user_metrics(log.events, test::utc("2026-03-12T00:00:00Z"));
+  CHECK(m.days.at({2026, 3, 1}).due == 0);
+  CHECK(m.days.at({2026, 3, 2}).due == 2);  // 00:00 UTC to 11:00 UTC the next day
+  CHECK(m.days.at({2026, 3, 3}).due == 0);
+  CHECK(m.weeks.at({2026, 9}).due == 0);
+  CHECK(m.weeks.at({2026, 10}).due == 2);
+  uint32_t days_due = 0, weeks_due = 0;
+  for (const auto& [day, f] : m.days) days_due += f.due;
+  for (const auto& [week, f] : m.weeks) weeks_due += f.due;
+  CHECK(days_due == 2);
+  CHECK(weeks_due == 2);
+  // The carry keeps where the open periods began.
+  auto carry = metrics_carry(log.events, test::utc("2026-03-02T21:00:00Z"));
+  CHECK(carry.day_started == test::utc("2026-03-02T00:00:00Z"));
+  CHECK(carry.week_started == test::utc("2026-03-02T00:00:00Z"));
+  CHECK(user_metrics(carry, test::utc("2026-03-12T00:00:00Z")) == m);
+}
+
 TEST_CASE("only the user's own doing makes a week active") {
   v1::TaskEvent e;
   e.mutable_task_completed();

@@ -229,10 +229,19 @@ TEST_CASE("coach-import keeps Taskwarrior's tags, annotations, start, scheduled,
   CHECK(dry.out.find("events for 1 users (1 newly registered); dry run: nothing written") !=
         std::string::npos);
   CHECK(lines_with(node.replay({"tasks"}).out, kAda).empty());
+  // "N events for": what the run would write, and then writes.
+  auto events_of = [](const std::string& out) {
+    auto at = out.find(" events for ");
+    if (at == std::string::npos || at == 0) return std::string();
+    auto from = out.rfind(' ', at - 1) + 1;
+    return out.substr(from, at - from);
+  };
+  CHECK(events_of(dry.out) != "0");
 
   auto r = node.import({"taskwarrior", json, "--user", kAda});
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out.find("6 rows: 6 imported") != std::string::npos);
+  CHECK(events_of(r.out) == events_of(dry.out));
   Served served(node);
   auto user = served.ok("user.get", "", kAda).profile();
   CHECK(user.user().email().empty());  // none made up

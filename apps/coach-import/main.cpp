@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
       "coach-import: {} rows: {} {}, {} already imported, {} bad; {} events for {} "
       "users ({} newly registered){}\n",
       report->rows, report->imported_rows, report->written ? "imported" : "good",
-      report->duplicate_rows, report->skipped_rows, report->written ? report->events : 0,
-      report->users, report->registered_users, outcome);
+      report->duplicate_rows, report->skipped_rows, report->events, report->users,
+      report->registered_users, outcome);
   return report->errors.empty() ? 0 : 2;
 }

@@ -130,8 +130,9 @@ Result<UserState> load_state(const events::EventStore& store, const Uuid& user,
 }
 
 constexpr uint32_t kDefaultExportPage = 500, kMaxExportPage = 2000;
-// How many of the user's weeks user.insights shows (Insights.weeks).
-constexpr size_t kInsightWeeks = 8;
+// How many of the user's weeks and days user.insights shows
+// (Insights.weeks, Insights.days).
+constexpr size_t kInsightWeeks = 8, kInsightDays = 7;
 
 // What the pool reads for one export page: the log slice and the feature
 // snapshots that may belong to it (as_of_sequence from the page's first).
@@ -803,9 +804,12 @@ void insights(Self* self, const RequestPtr& request) {
                   auto log = store->read(user, 1, version);
                   if (!log)
                     return [request, error = log.error()](Self*) { request->reply_error(error); };
-                  for (auto& week :
-                       projections::own_weeks(projections::user_metrics(*log, now), kInsightWeeks))
-                    *reply.mutable_insights()->add_weeks() = std::move(week);
+                  auto metrics = projections::user_metrics(*log, now);
+                  auto* insights = reply.mutable_insights();
+                  for (auto& week : projections::own_weeks(metrics, kInsightWeeks))
+                    *insights->add_weeks() = std::move(week);
+                  for (auto& day : projections::own_days(metrics, kInsightDays))
+                    *insights->add_days() = std::move(day);
                   return [request, reply = std::move(reply)](Self* me) {
                     if (me->state.state.erased)
                       return request->reply_error(projections::user_erased(me->state.user));

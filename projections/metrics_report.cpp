@@ -86,12 +86,27 @@ std::string local_day_name(LocalDay day) {
   return fmt::format("{:04}-{:02}-{:02}", day.year, day.month, day.day);
 }
 
-std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count) {
+namespace {
+
+// The last `count` periods of one user's `periods` as rows, oldest first.
+template <class Period, class Row>
+std::vector<v1::MetricsReport::Week> own_rows(const std::map<Period, WeekFigures>& periods,
+                                              size_t count, const Row& row) {
   std::vector<v1::MetricsReport::Week> rows;
-  for (auto it = metrics.weeks.rbegin(); it != metrics.weeks.rend() && rows.size() < count; ++it)
-    rows.push_back(week_row(it->first, {1, it->second.active ? 1u : 0u, it->second}));
+  for (auto it = periods.rbegin(); it != periods.rend() && rows.size() < count; ++it)
+    rows.push_back(row(it->first, {1, it->second.active ? 1u : 0u, it->second}));
   std::reverse(rows.begin(), rows.end());
   return rows;
+}
+
+}  // namespace
+
+std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count) {
+  return own_rows(metrics.weeks, count, week_row);
+}
+
+std::vector<v1::MetricsReport::Week> own_days(const UserMetrics& metrics, size_t count) {
+  return own_rows(metrics.days, count, day_row);
 }
 
 ReportCarry report_carry(std::span<const v1::TaskEvent> log, Clock::time_point as_of) {

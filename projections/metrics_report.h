@@ -66,5 +66,7 @@ std::string local_day_name(LocalDay day);
 // last `count` weeks of `metrics`, oldest first. What user.insights shows
 // the user; no threshold applies to their own data.
 std::vector<v1::MetricsReport::Week> own_weeks(const UserMetrics& metrics, size_t count);
+// The same for the last `count` days of `metrics` (rows with `day` set).
+std::vector<v1::MetricsReport::Week> own_days(const UserMetrics& metrics, size_t count);
 
 }  // namespace coach::projections

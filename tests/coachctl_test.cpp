@@ -631,6 +631,10 @@ TEST_CASE("coachctl features and insights: plain words, and what to do while tra
   CHECK(has(insights, "\n- You created 1 task"));
   // This week: the task just added, none done or due yet.
   CHECK(has(insights, "         1       0/0        0        0           0/0\n"));
+  // Today the same, under the user's last days.
+  auto days = insights.find("Your last days (docs/metrics.md):\nday ");
+  REQUIRE(days != std::string::npos);
+  CHECK(has(insights.substr(days), "         1       0/0        0        0           0/0\n"));
   for (const auto* text : {&features, &insights}) {
     CHECK_FALSE(has(*text, "{"));
     CHECK_FALSE(has(*text, "\"procrastination_score\""));

@@ -494,6 +494,19 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
     CHECK(week.snoozes() == 1);
     CHECK(week.snooze_rate() == doctest::Approx(0.25));
   }
+  // And by local day: today so far last, the same counts.
+  REQUIRE(on.days_size() >= 1);
+  CHECK(on.days_size() <= 7);
+  const auto& today = on.days(on.days_size() - 1);
+  auto day_at = [](auto t) {
+    return projections::local_day_name(projections::local_day_of(t, "UTC"));
+  };
+  CHECK((today.day() == day_at(asked_at) || today.day() == day_at(answered_at)));
+  CHECK(today.week().empty());
+  if (on.days_size() == 1) {
+    CHECK(today.created() == 4);
+    CHECK(today.snoozes() == 1);
+  }
   bool found = false;
   for (const auto& item : on.items())
     if (item.name() == "completed_late_share") {
@@ -519,7 +532,9 @@ TEST_CASE("insights say in plain words what coach knows, analytics of others nee
   auto seen = ok(as(v1::ROLE_ANALYST, "user.insights")).insights();
   CHECK(seen.behavioral_tracking_enabled());
   CHECK(seen.weeks_size() == 0);  // the user's own weeks are theirs alone
+  CHECK(seen.days_size() == 0);
   CHECK(ok(as(v1::ROLE_ADMIN, "user.insights")).insights().weeks_size() == 0);
+  CHECK(ok(as(v1::ROLE_ADMIN, "user.insights")).insights().days_size() == 0);
   CHECK(error_code(as(v1::ROLE_ANALYST, "task.list")) == "permission_denied");  // not analytics
   CHECK(error_code(as(v1::ROLE_ANALYST, "admin.node")) == "permission_denied");
   auto node = ok(as(v1::ROLE_ADMIN, "admin.node")).node_stats();

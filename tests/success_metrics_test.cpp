@@ -503,6 +503,21 @@ TEST_CASE("a user's own weeks for insights: the last 8, oldest first, as report 
   }
   CHECK(own_weeks(m, 20).size() == 10);
   CHECK(own_weeks(UserMetrics{}, 8).empty());
+  // And days: the last 7, the 5th to the 11th of March; a task was created
+  // and fell due on the Monday, the 9th.
+  auto days = own_days(m, 7);
+  REQUIRE(days.size() == 7);
+  CHECK(days.front().day() == "2026-03-05");
+  CHECK(days.back().day() == "2026-03-11");
+  CHECK(days.back().week().empty());
+  CHECK(days[4].day() == "2026-03-09");
+  CHECK(days[4].created() == 1);
+  CHECK(days[4].due() == 1);
+  CHECK(days[4].active_users() == 1);
+  CHECK(days[4].overdue() == 9);  // the 9th's own task is 6 h past due at its end
+  CHECK(days[5].active_users() == 0);
+  CHECK(days[5].overdue() == 10);  // and 30 h at the 10th's end
+  CHECK(own_days(m, 40).size() == kMetricDays);
 }
 
 namespace {

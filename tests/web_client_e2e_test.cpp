@@ -294,6 +294,19 @@ TEST_CASE("a person uses the web client: tasks, timeline, accept, live nudge, ra
   CHECK(cell(2) ==
         std::to_string(this_week.completed()) + " of " + std::to_string(this_week.due()));
   CHECK(this_week.created() >= 1);
+  // And their last days, today last.
+  REQUIRE(own.days_size() >= 1);
+  CHECK(own.days_size() <= 7);
+  const auto& today = own.days(own.days_size() - 1);
+  auto day_row = browser.run(
+      "const rows = document.querySelectorAll('#own-days tr');"
+      "return [rows.length, ...rows[rows.length - 1].cells].map((c) => "
+      "typeof c === 'number' ? String(c) : c.textContent);");
+  auto day_cell = [&](int k) { return day_row.list_value().values(k).string_value(); };
+  CHECK(day_cell(0) == std::to_string(own.days_size()));
+  CHECK(day_cell(1) == today.day());
+  CHECK(day_cell(2) == std::to_string(today.created()));
+  CHECK(today.created() >= 1);
   check_accessible("insights");
   browser.click("#nav button[data-view=today]");
   CHECK(browser.wait_text("today-tasks", [](auto& t) {

@@ -517,16 +517,22 @@ async function showInsights() {
   fill($("insights"), (insights.items || []).map(i => el("li", {}, i.explanation || i.name)),
        insights.behavioral_tracking_enabled ? "Nothing learned yet: coach needs a few completed tasks."
                                             : "Behavioral tracking is off: turn it on under Preferences to see insights.");
-  // The user's own success metrics, week by week (docs/metrics.md); the
-  // counts are absent from the JSON when zero.
-  const weeks = insights.weeks || [];
+  // The user's own success metrics, week by week and day by day
+  // (docs/metrics.md).
+  showOwnRows("own-weeks", insights.weeks || [], w => w.week);
+  showOwnRows("own-days", insights.days || [], d => d.day);
+}
+
+// Rows of the user's own figures into table body `id` (its box hidden when
+// there are none); the counts are absent from the JSON when zero.
+function showOwnRows(id, rows, name) {
   const n = v => Number(v || 0);
-  $("own-weeks").replaceChildren(...weeks.map(w => el("tr", {},
-    el("td", {}, w.week), el("td", {}, String(n(w.created))),
+  $(id).replaceChildren(...rows.map(w => el("tr", {},
+    el("td", {}, name(w)), el("td", {}, String(n(w.created))),
     el("td", {}, `${n(w.completed)} of ${n(w.due)}`), el("td", {}, String(n(w.overdue))),
     el("td", {}, String(n(w.snoozes))),
     el("td", {}, `${n(w.nudges_engaged)} of ${n(w.nudges_delivered)}`))));
-  $("own-weeks-box").hidden = weeks.length === 0;
+  $(`${id}-box`).hidden = rows.length === 0;
 }
 
 async function showPreferences() {

@@ -831,15 +831,17 @@ int show_features(Session& s) {
   return 0;
 }
 
-// The user's weeks (Insights.weeks; coach sends them to the user's own
-// token while tracking is on): what coach is judged by, for them alone.
-void print_own_weeks(const v1::Insights& in) {
-  if (in.weeks().empty()) return;
-  fmt::print("\nYour weeks (docs/metrics.md):\n{:<9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", "week",
+// The user's weeks and days (Insights.weeks and days; coach sends them to
+// the user's own token while tracking is on): what coach is judged by, for
+// them alone.
+void print_own_rows(const char* title, const char* period,
+                    const google::protobuf::RepeatedPtrField<v1::MetricsReport::Week>& rows) {
+  if (rows.empty()) return;
+  fmt::print("\n{} (docs/metrics.md):\n{:<10}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", title, period,
              "created", "done/due", "overdue", "snoozes", "nudges acted");
-  for (const auto& w : in.weeks())
-    fmt::print("{:<9}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", w.week(), w.created(),
-               fmt::format("{}/{}", w.completed(), w.due()), w.overdue(), w.snoozes(),
+  for (const auto& w : rows)
+    fmt::print("{:<10}  {:>8}  {:>8}  {:>7}  {:>7}  {:>12}\n", w.day().empty() ? w.week() : w.day(),
+               w.created(), fmt::format("{}/{}", w.completed(), w.due()), w.overdue(), w.snoozes(),
                fmt::format("{}/{}", w.nudges_engaged(), w.nudges_delivered()));
 }
 
@@ -857,7 +859,8 @@ int show_insights(Session& s) {
     for (const auto& item : in.items()) fmt::print("- {}\n", item.explanation());
     if (!in.model_version().empty()) fmt::print("(scored by {})\n", in.model_version());
   }
-  print_own_weeks(in);
+  print_own_rows("Your weeks", "week", in.weeks());
+  print_own_rows("Your last days", "day", in.days());
   return 0;
 }
 

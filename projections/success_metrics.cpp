@@ -522,9 +522,12 @@ void MetricsTally::add(const UserMetrics& m) {
   if (m.first_active) {
     auto& cohort = cohorts_[*m.first_active];
     ++cohort.users;
+    // The weeks that are over: the last (as_of's) is not a column yet, or
+    // a week an hour old would read as everyone gone.
+    auto current = m.weeks.rbegin()->first;
     for (const auto& [week, figures] : m.weeks) {
       int k = weeks_between(*m.first_active, week);
-      if (k < 0) continue;
+      if (k < 0 || (k > 0 && week == current)) continue;
       // Weeks nobody was active in are there too, as 0.
       if (cohort.active.size() <= static_cast<size_t>(k)) cohort.active.resize(k + 1);
       cohort.active[k] += figures.active;

@@ -53,7 +53,9 @@
 // Aggregates over users (MetricsTally) sum each week's counts over the users
 // with that week, each in their own local calendar; the rates are the sums'
 // ratios. Retention: a cohort is the users first active in a week; week k of
-// it, those of them active k weeks later. Drop-off after onboarding: of a
+// it, those of them active k weeks later, for the weeks that are over (the
+// week as_of is in is no column yet: its figures are partial; week 0 is
+// always there). Drop-off after onboarding: of a
 // cohort's users whose two weeks after the first are over, those active in
 // neither.
 #pragma once

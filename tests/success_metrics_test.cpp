@@ -441,11 +441,12 @@ TEST_CASE(
 
 TEST_CASE("aggregates over users: weekly sums, active users, retention cohorts, drop-off") {
   // Three users first active in week 10 (2026-03-02), one in week 11.
-  auto user = [](const std::vector<std::string>& active_days) {
+  auto user = [](const std::vector<std::string>& active_days,
+                 const char* as_of = "2026-03-31T00:00:00Z") {  // in week 14
     Log log;
     log.registered("UTC", active_days.front());
     for (const auto& day : active_days) log.created(new_uuid_string(), "2026-06-01T00:00:00Z", day);
-    return user_metrics(log.events, test::utc("2026-03-31T00:00:00Z"));  // in week 14
+    return user_metrics(log.events, test::utc(as_of));
   };
   MetricsTally tally;
   tally.add(user({"2026-03-02T10:00:00Z", "2026-03-10T10:00:00Z"}));  // weeks 10, 11
@@ -462,20 +463,29 @@ TEST_CASE("aggregates over users: weekly sums, active users, retention cohorts, 
   CHECK(weeks.at({2026, 10}).sums.created == 3);
   const auto& c10 = tally.cohorts().at({2026, 10});
   CHECK(c10.users == 3);
-  REQUIRE(c10.active.size() == 5);  // weeks 10 to 14, as of week 14
+  // Weeks 10 to 13: week 14, as_of's, is not over, so no column yet.
+  REQUIRE(c10.active.size() == 4);
   CHECK(c10.active[0] == 3);
   CHECK(c10.active[1] == 1);
   CHECK(c10.active[2] == 1);
   CHECK(c10.active[3] == 0);
-  CHECK(c10.active[4] == 0);
   CHECK(c10.dropoff_known == 3);
   CHECK(c10.dropped_off == 1);
   const auto& c11 = tally.cohorts().at({2026, 11});
   CHECK(c11.users == 1);
   CHECK(c11.dropoff_known == 1);  // weeks 12 and 13 are over by week 14
   CHECK(c11.dropped_off == 1);
-  REQUIRE(c11.active.size() == 4);
-  CHECK(c11.active[3] == 1);
+  REQUIRE(c11.active.size() == 3);  // weeks 11 to 13; the user's week 14 is not over
+  CHECK(c11.active[0] == 1);
+  CHECK(c11.active[2] == 0);
+  MetricsTally later;  // once week 14 is over, it counts
+  later.add(user({"2026-03-09T10:00:00Z", "2026-03-30T10:00:00Z"}, "2026-04-06T00:00:00Z"));
+  REQUIRE(later.cohorts().at({2026, 11}).active.size() == 4);
+  CHECK(later.cohorts().at({2026, 11}).active[3] == 1);
+  // A cohort of this week has its week 0 at once.
+  MetricsTally fresh;
+  fresh.add(user({"2026-03-30T10:00:00Z"}));
+  CHECK(fresh.cohorts().at({2026, 14}).active == std::vector<uint32_t>{1});
   CHECK(weeks_between({2026, 10}, {2027, 1}) == 44);  // 2026 has 53 weeks
   CHECK(weeks_after({2026, 53}, 1) == IsoWeek{2027, 1});
 }

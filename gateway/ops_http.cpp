@@ -62,6 +62,12 @@ Status check_aggregates(const httplib::Request& req, const CachingVerifier& veri
 // GetMetrics from the query: from (RFC 3339) and min_users, both optional.
 Result<v1::GetMetrics> metrics_query(const httplib::Request& req) {
   v1::GetMetrics query;
+  // As analytics.metrics refuses unknown fields: a `to` or a `user` the
+  // answer would quietly not honour is a mistake to say.
+  for (const auto& [name, value] : req.params)
+    if (name != "from" && name != "min_users")
+      return make_error(Errc::invalid_argument,
+                        "unknown parameter " + name.substr(0, 64) + ": only from and min_users");
   if (auto from = req.get_param_value("from"); !from.empty()) {
     if (!google::protobuf::util::TimeUtil::FromString(from, query.mutable_from()))
       return make_error(Errc::invalid_argument,

@@ -112,6 +112,11 @@ TEST_CASE("the analytics page draws the report: weekly lines, cohorts, trial int
   // Bad input and the k floor, over HTTP as over NATS.
   CHECK(get("/api/analytics/metrics?from=yesterday", analyst).first == 400);
   CHECK(get("/api/analytics/metrics?min_users=-3", analyst).first == 400);
+  // A parameter it would not honour is refused, not ignored.
+  auto unknown = get(query + "&to=2026-02-01T00:00:00Z", analyst);
+  CHECK(unknown.first == 400);
+  CHECK(unknown.second.find("unknown parameter to: only from and min_users") != std::string::npos);
+  CHECK(get(query + "&user=" + new_uuid_string(), analyst).first == 400);
   CHECK(report_of(get(query + "&min_users=1", analyst).second).min_users() == 5);
   CHECK(report_of(get(query + "&min_users=11", analyst).second).cohorts_size() == 0);
 

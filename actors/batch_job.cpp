@@ -1,5 +1,7 @@
 #include "actors/batch_job.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -86,6 +88,10 @@ void BatchJob::wait_idle() const {
 void BatchJob::loop() {
   // Lower this thread's CPU priority only (Linux: a thread id is a PID).
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), options_.nice);
+  if (options_.idle_class) {
+    sched_param idle{};  // priority 0: the only one SCHED_IDLE has
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+  }
   std::unique_lock lock(mu_);
   while (!stopping_) {
     bool periodic = options_.every.count() > 0;

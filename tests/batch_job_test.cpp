@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 #include <google/protobuf/util/message_differencer.h>
 
+#include <sched.h>
+
+#include <filesystem>
 #include <map>
 
 #include "actors/batch_job.h"
@@ -52,6 +55,14 @@ Population store_population(events::EventStore& store, int per_archetype) {
 
 const TimePoint kAfterSimulation =
     std::chrono::system_clock::from_time_t(1773532800);  // 2026-03-15
+
+// How many of this process's threads are in scheduling class `policy`.
+int threads_in(int policy) {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+    n += sched_getscheduler(std::stoi(task.path().filename().string())) == policy;
+  return n;
+}
 
 actors::BatchOptions unthrottled() {
   actors::BatchOptions options;
@@ -238,6 +249,26 @@ TEST_CASE("the rate limit holds and a run on the job's thread reports its status
   CHECK(status.last().events() == events);
   CHECK(status.last().seconds() >= 0.45);
   CHECK(status.users_done() == status.users_total());
+}
+
+TEST_CASE("the job's thread yields the CPU: SCHED_IDLE, unless told otherwise") {
+  test::TempDir dir;
+  auto store = open_store(dir);
+  store_population(*store, 1);
+  int before = threads_in(SCHED_IDLE);
+  {
+    actors::BatchJob job(*store, unthrottled());
+    REQUIRE(job.start(true));
+    job.wait_idle();  // its thread has set itself up by then
+    CHECK(threads_in(SCHED_IDLE) == before + 1);
+  }
+  CHECK(threads_in(SCHED_IDLE) == before);
+  auto options = unthrottled();
+  options.idle_class = false;
+  actors::BatchJob job(*store, options);
+  REQUIRE(job.start(true));
+  job.wait_idle();
+  CHECK(threads_in(SCHED_IDLE) == before);
 }
 
 TEST_CASE("destroying the job stops a run in progress") {

@@ -28,9 +28,14 @@ IsoWeek week_of_day(date::sys_days day) {
   return {static_cast<int>(w.year()), static_cast<unsigned>(w.weeknum())};
 }
 
-IsoWeek week_of(Clock::time_point t, const date::time_zone* zone) {
+// The calendar day instant `t` falls on in `zone`.
+date::sys_days local_date(Clock::time_point t, const date::time_zone* zone) {
   auto local = zone->to_local(std::chrono::floor<std::chrono::seconds>(t));
-  return week_of_day(date::sys_days(date::floor<date::days>(local).time_since_epoch()));
+  return date::sys_days(date::floor<date::days>(local).time_since_epoch());
+}
+
+IsoWeek week_of(Clock::time_point t, const date::time_zone* zone) {
+  return week_of_day(local_date(t, zone));
 }
 
 LocalDay local_day(date::sys_days day) {
@@ -44,8 +49,7 @@ date::sys_days sys_day(LocalDay d) {
 }
 
 LocalDay day_of(Clock::time_point t, const date::time_zone* zone) {
-  auto local = zone->to_local(std::chrono::floor<std::chrono::seconds>(t));
-  return local_day(date::sys_days(date::floor<date::days>(local).time_since_epoch()));
+  return local_day(local_date(t, zone));
 }
 
 // Monday of week `w`, as a calendar day.
